@@ -1,0 +1,166 @@
+"""Reading images, label maps and region maps; writing files atomically.
+
+Every reader raises :class:`~a2lc_napari.engine.errors.DatasetError` naming the
+file when it cannot be read. Every writer writes to a temporary file in the
+same folder and renames it into place, so a crash never leaves a half-written
+file behind.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .classes import ClassSet
+from .errors import DatasetError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+
+
+def _open(path: Path) -> Image.Image:
+    try:
+        img = Image.open(path)
+        img.load()
+        return img
+    except FileNotFoundError:
+        raise DatasetError(path, "file not found") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DatasetError(path, f"cannot be read as an image ({e})") from None
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file, read from its header only."""
+    try:
+        with Image.open(path) as img:
+            return img.height, img.width
+    except FileNotFoundError:
+        raise DatasetError(path, "file not found") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise DatasetError(path, f"cannot be read as an image ({e})") from None
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read an RGB or greyscale image as (H, W, 3) uint8.
+
+    16-bit and float images are rescaled to 0-255 by their own maximum;
+    an alpha channel is dropped.
+    """
+    path = Path(path)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        arr = _read_tiff(path)
+    else:
+        img = _open(path)
+        if img.mode in ("P", "PA", "LA", "RGBA", "CMYK", "YCbCr", "1"):
+            img = img.convert("RGB")
+        arr = np.array(img)
+    return _to_rgb8(arr, path)
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    try:
+        return tifffile.imread(path)
+    except FileNotFoundError:
+        raise DatasetError(path, "file not found") from None
+    except Exception as e:  # tifffile raises many types for corrupt files
+        raise DatasetError(path, f"cannot be read as a TIFF image ({e})") from None
+
+
+def _to_rgb8(arr: np.ndarray, path: Path) -> np.ndarray:
+    if arr.ndim == 3 and arr.shape[0] in (3, 4) and arr.shape[-1] not in (3, 4):
+        arr = np.moveaxis(arr, 0, -1)  # channels-first TIFF
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    if arr.ndim != 3 or arr.shape[-1] not in (1, 2, 3, 4):
+        raise DatasetError(path, f"has shape {arr.shape}; expected an RGB or greyscale image")
+    arr = arr[..., :3] if arr.shape[-1] >= 3 else arr[..., :1]
+    if arr.dtype != np.uint8:
+        arr = arr.astype(np.float64)
+        top = arr.max()
+        arr = (arr * (255.0 / top) if top > 0 else arr).clip(0, 255).astype(np.uint8)
+    if arr.shape[-1] == 1:
+        arr = np.repeat(arr, 3, axis=-1)
+    return np.ascontiguousarray(arr)
+
+
+def read_label(path: Path) -> np.ndarray:
+    """Read a label map (8-bit greyscale or palette PNG) as (H, W) uint8 class ids."""
+    img = _open(Path(path))
+    if img.mode not in ("P", "L", "I", "I;16", "I;16B"):
+        raise DatasetError(path, f"is a {img.mode} image; a label map must hold one "
+                           "class id per pixel (8-bit greyscale or palette PNG)")
+    arr = np.array(img)  # a writable copy: callers edit labels in place
+    if arr.dtype != np.uint8:
+        if arr.size and (arr.min() < 0 or arr.max() > 255):
+            raise DatasetError(path, f"has label values up to {arr.max()}; "
+                               "class ids must fit in 8 bits")
+        arr = arr.astype(np.uint8)
+    return arr
+
+
+def read_regions(path: Path) -> np.ndarray:
+    """Read a region map (``.npy`` int or 16-bit PNG) as (H, W) int32; 0 = no region."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        try:
+            arr = np.load(path)
+        except FileNotFoundError:
+            raise DatasetError(path, "file not found") from None
+        except (OSError, ValueError, EOFError) as e:
+            raise DatasetError(path, f"cannot be read as a NumPy array ({e})") from None
+    else:
+        arr = np.array(_open(path))
+    if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):
+        raise DatasetError(path, f"is {arr.dtype} with shape {arr.shape}; a region "
+                           "map must be a 2-D integer array")
+    if arr.size and arr.min() < 0:
+        raise DatasetError(path, "has negative region ids; ids must be >= 0")
+    if arr.size and int(arr.max()) > np.iinfo(np.int32).max:
+        raise DatasetError(path, f"has region id {arr.max()}; ids must fit in int32")
+    return arr.astype(np.int32, copy=False)
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_label(path: Path, labels: np.ndarray, classes: ClassSet) -> None:
+    """Write (H, W) uint8 class ids as a palette PNG in the dataset's colours."""
+    img = Image.fromarray(np.asarray(labels, dtype=np.uint8), mode="P")
+    img.putpalette(classes.palette())
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
+
+
+def write_json(path: Path, data) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=1))
+
+
+def write_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
