@@ -1,0 +1,117 @@
+"""Fixtures that write tiny dataset folders from arrays.
+
+Each fixture is a factory: call it with dicts ``NAME -> array`` and it returns
+the new dataset folder (a fresh folder under pytest's temporary directory).
+Label arrays are written as palette PNGs, like real pseudo-labels.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tifffile
+from PIL import Image
+
+from a2lc_napari.engine.classes import VOC_CLASSES, ClassSet
+
+#: Classes of :func:`make_dataset` folders unless told otherwise.
+TINY_CLASSES = ClassSet(names=("background", "thing", "stuff"),
+                        colors=((0, 0, 0), (200, 30, 30), (30, 200, 30)))
+
+
+def save_image(path: Path, image: np.ndarray) -> None:
+    """Write an (H, W, 3) or (H, W) uint8 image; the format follows the suffix."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() in (".tif", ".tiff"):
+        tifffile.imwrite(path, image)
+    else:
+        Image.fromarray(image).save(path)
+
+
+def save_label(path: Path, labels: np.ndarray, classes: ClassSet | None = None) -> None:
+    """Write (H, W) uint8 labels: a palette PNG in ``classes``' colours, or
+    8-bit greyscale when ``classes`` is None."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(np.asarray(labels, np.uint8))
+    if classes is not None:
+        img = Image.frombytes("P", img.size, img.tobytes())
+        img.putpalette(classes.palette())
+    img.save(path)
+
+
+@pytest.fixture
+def make_dataset(tmp_path_factory):
+    """Factory for a generic dataset folder.
+
+    ``make_dataset(images, labels, gt=None, regions=None, classes=TINY_CLASSES,
+    image_ext=".png") -> Path``
+
+    - ``images``: NAME -> (H, W, 3) or (H, W) uint8, written as
+      ``images/NAME<image_ext>`` (".png", ".jpg" or ".tif"); NAME may hold "/".
+    - ``labels``: NAME -> (H, W) uint8, written as palette ``labels/NAME.png``.
+    - ``gt``: NAME -> (H, W) uint8, written as palette ``gt/NAME.png``.
+    - ``regions``: NAME -> (H, W) int, written as ``regions/NAME.npy``.
+    - ``classes``: a ClassSet, written as ``classes.json``.
+    """
+    def make(images: dict, labels: dict, gt: dict | None = None,
+             regions: dict | None = None, classes: ClassSet = TINY_CLASSES,
+             image_ext: str = ".png") -> Path:
+        root = tmp_path_factory.mktemp("dataset")
+        (root / "classes.json").write_text(json.dumps(classes.to_json()))
+        for name, image in images.items():
+            save_image(root / "images" / f"{name}{image_ext}", image)
+        (root / "labels").mkdir()
+        for name, lab in labels.items():
+            save_label(root / "labels" / f"{name}.png", lab, classes)
+        for name, lab in (gt or {}).items():
+            save_label(root / "gt" / f"{name}.png", lab, classes)
+        for name, reg in (regions or {}).items():
+            (root / "regions" / name).parent.mkdir(parents=True, exist_ok=True)
+            np.save(root / "regions" / f"{name}.npy", reg)
+        return root
+
+    return make
+
+
+@pytest.fixture
+def make_voc(tmp_path_factory):
+    """Factory for a PASCAL VOC folder.
+
+    ``make_voc(images, labels, label_dir="SegmentationClass") -> Path`` writes
+    ``JPEGImages/NAME.jpg`` for every image and palette
+    ``<label_dir>/NAME.png`` for every label (VOC colours).
+    """
+    def make(images: dict, labels: dict, label_dir: str = "SegmentationClass") -> Path:
+        root = tmp_path_factory.mktemp("VOC2012")
+        for name, image in images.items():
+            save_image(root / "JPEGImages" / f"{name}.jpg", image)
+        for name, lab in labels.items():
+            save_label(root / label_dir / f"{name}.png", lab, VOC_CLASSES)
+        return root
+
+    return make
+
+
+@pytest.fixture
+def make_cityscapes(tmp_path_factory):
+    """Factory for a Cityscapes folder.
+
+    ``make_cityscapes(images, labels) -> Path``; NAME is
+    ``"<split>/<city>/<stem>"``. Writes
+    ``leftImg8bit/NAME_leftImg8bit.png`` for every image and greyscale
+    ``gtFine/NAME_gtFine_labelTrainIds.png`` for every label, plus a
+    ``_gtFine_labelIds.png`` twin (full Cityscapes ids) that must be ignored.
+    """
+    def make(images: dict, labels: dict) -> Path:
+        root = tmp_path_factory.mktemp("cityscapes")
+        for name, image in images.items():
+            save_image(root / "leftImg8bit" / f"{name}_leftImg8bit.png", image)
+        for name, lab in labels.items():
+            save_label(root / "gtFine" / f"{name}_gtFine_labelTrainIds.png", lab)
+            save_label(root / "gtFine" / f"{name}_gtFine_labelIds.png",
+                       np.full_like(lab, 33))
+        return root
+
+    return make

@@ -1,0 +1,419 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from a2lc_napari.engine.classes import CITYSCAPES_CLASSES, VOC_CLASSES, ClassSet
+from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.errors import DatasetError
+from a2lc_napari.engine.progress import Progress
+
+RNG = np.random.default_rng(0)
+
+
+def rgb(h, w):
+    return RNG.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def lab(h, w, top=3):
+    return RNG.integers(0, top, (h, w), dtype=np.uint8)
+
+
+def save_image(path: Path, image: np.ndarray):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+def save_label(path: Path, labels: np.ndarray, palette: bool = True):
+    """Write labels as a palette PNG (any palette will do) or 8-bit greyscale."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img = Image.fromarray(labels)
+    if palette:
+        img = Image.frombytes("P", img.size, img.tobytes())
+        img.putpalette(VOC_CLASSES.palette())
+    img.save(path)
+
+
+def run(steps):
+    """Drive a step generator; return the Progress it yielded."""
+    return list(steps)
+
+
+def listing(root: Path) -> dict[str, int]:
+    """Every file and folder under ``root`` with its modification time."""
+    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture
+def generic(make_dataset):
+    """A valid generic folder: a (8, 10) colour image and a (6, 7) greyscale one
+    in a subfolder; labels with ignore pixels; no gt, no regions."""
+    labels_a = lab(8, 10)
+    labels_a[0, :4] = 255
+    return make_dataset({"a": rgb(8, 10), "sub/b": RNG.integers(0, 256, (6, 7), np.uint8)},
+                        {"a": labels_a, "sub/b": lab(6, 7)})
+
+
+# --- layouts ----------------------------------------------------------------
+
+def test_generic_layout(make_dataset):
+    grey = RNG.integers(0, 256, (6, 7), np.uint8)
+    labels = {"a": lab(8, 10), "sub/b": lab(6, 7)}
+    classes = ClassSet(("sky", "road", "car"), ((0, 0, 255), (90, 90, 90), (255, 0, 0)),
+                       ignore_index=254)
+    labels["a"][0, :4] = 254  # valid only because classes.json says so
+    root = make_dataset({"a": rgb(8, 10), "sub/b": grey}, labels, classes=classes)
+    ds = open_dataset(root)
+    assert ds.layout == "generic" and ds.root == root.resolve() and ds.labels_dir is None
+    assert ds.classes == classes
+    assert ds.names == ["a", "sub/b"]
+    assert ds.shape("a") == (8, 10) and ds.shape("sub/b") == (6, 7)
+    # palette PNG labels come back as class indices, not colours
+    assert Image.open(root / "labels" / "a.png").mode == "P"
+    np.testing.assert_array_equal(ds.labels("a"), labels["a"])
+    assert ds.labels("a").dtype == np.uint8
+    # a greyscale image becomes 3 equal channels
+    image = ds.image("sub/b")
+    assert image.shape == (6, 7, 3) and image.dtype == np.uint8
+    np.testing.assert_array_equal(image, np.repeat(grey[..., None], 3, -1))
+    assert not ds.has_gt and ds.gt("a") is None and not ds.has_regions
+    assert run(ds.check()) == [Progress(0, 2, "Checking dataset"),
+                               Progress(1, 2, "Checking dataset"),
+                               Progress(2, 2, "Checking dataset")]
+
+
+def test_generic_tif_images(make_dataset):
+    image = rgb(5, 6)
+    root = make_dataset({"t": image}, {"t": lab(5, 6)}, image_ext=".tif")
+    ds = open_dataset(root)
+    assert ds.names == ["t"]
+    np.testing.assert_array_equal(ds.image("t"), image)
+    run(ds.check())
+
+
+def test_generic_gt_and_regions(make_dataset):
+    gt = {"a": lab(4, 5), "b": lab(4, 5)}
+    regions_a = np.arange(20).reshape(4, 5) * 3  # non-consecutive, has a 0
+    root = make_dataset({"a": rgb(4, 5), "b": rgb(4, 5)},
+                        {"a": lab(4, 5), "b": lab(4, 5)}, gt=gt, regions={"a": regions_a})
+    regions_b = np.arange(20, dtype=np.uint16).reshape(4, 5) + 300  # 16-bit PNG
+    Image.fromarray(regions_b).save(root / "regions" / "b.png")
+    ds = open_dataset(root)
+    assert ds.has_gt and ds.has_regions
+    np.testing.assert_array_equal(ds.gt("b"), gt["b"])
+    assert ds.regions("a").dtype == np.int32
+    np.testing.assert_array_equal(ds.regions("a"), regions_a)  # as is
+    np.testing.assert_array_equal(ds.regions("b"), regions_b)
+    run(ds.check())
+
+
+def test_partial_gt_and_regions(make_dataset):
+    root = make_dataset({"a": rgb(4, 5), "b": rgb(4, 5)}, {"a": lab(4, 5), "b": lab(4, 5)},
+                        gt={"a": lab(4, 5)}, regions={"b": np.ones((4, 5), int)})
+    ds = open_dataset(root)
+    assert not ds.has_gt and not ds.has_regions
+    assert ds.gt("a") is not None and ds.gt("b") is None
+    assert (ds.regions("b") == 1).all()
+    assert ds.regions("a").min() == 1  # generated
+    run(ds.check())
+
+
+def test_voc_layout(make_voc):
+    labels = lab(6, 8, top=21)
+    labels[0] = 255  # VOC's object boundaries
+    root = make_voc({"2007_000001": rgb(6, 8), "2007_000002": rgb(5, 5),
+                     "2008_000003": rgb(4, 4)},  # no label: skipped
+                    {"2007_000001": labels, "2007_000002": lab(5, 5, top=21)})
+    ds = open_dataset(root)
+    assert ds.layout == "voc" and ds.classes == VOC_CLASSES
+    assert ds.names == ["2007_000001", "2007_000002"]
+    assert ds.shape("2007_000002") == (5, 5)
+    np.testing.assert_array_equal(ds.labels("2007_000001"), labels)
+    assert ds.image("2007_000001").shape == (6, 8, 3)
+    assert not ds.has_gt
+    run(ds.check())
+
+
+def test_voc_segmentation_class_png(make_voc):
+    root = make_voc({"x": rgb(4, 4)}, {"x": lab(4, 4)}, label_dir="SegmentationClassPNG")
+    assert open_dataset(root).names == ["x"]
+
+
+def test_cityscapes_layout(make_cityscapes):
+    labels = lab(8, 16, top=19)
+    labels[-1] = 255
+    val, train = "val/frankfurt/frankfurt_000000_000294", "train/aachen/aachen_000000_000019"
+    root = make_cityscapes(
+        {val: rgb(8, 16), train: rgb(8, 16),
+         "test/berlin/berlin_000000_000019": rgb(8, 16)},  # no trainIds: skipped
+        {val: labels, train: lab(8, 16, top=19)})
+    ds = open_dataset(root)
+    assert ds.layout == "cityscapes" and ds.classes == CITYSCAPES_CLASSES
+    assert ds.names == [train, val]
+    np.testing.assert_array_equal(ds.labels(val), labels)
+    assert ds.shape(train) == (8, 16)
+    run(ds.check())
+
+
+# --- labels_dir override -------------------------------------------------------
+
+def test_labels_dir_voc_makes_gt(make_voc, tmp_path):
+    own = {"a": lab(4, 6, top=21), "b": lab(4, 6, top=21)}
+    root = make_voc({"a": rgb(4, 6), "b": rgb(4, 6), "c": rgb(4, 6)}, own)
+    pseudo = {"a": lab(4, 6, top=21), "c": lab(4, 6, top=21)}  # "c" has no VOC label
+    for name, labels in pseudo.items():
+        save_label(tmp_path / "pseudo" / f"{name}.png", labels)
+    ds = open_dataset(root, labels_dir=tmp_path / "pseudo")
+    assert ds.labels_dir == tmp_path / "pseudo"
+    assert ds.names == ["a", "c"]
+    np.testing.assert_array_equal(ds.labels("a"), pseudo["a"])
+    np.testing.assert_array_equal(ds.gt("a"), own["a"])
+    assert ds.gt("c") is None and not ds.has_gt
+    run(ds.check())
+
+
+def test_labels_dir_cityscapes_subfolders(make_cityscapes, tmp_path):
+    name = "val/lindau/lindau_000000_000019"
+    own = lab(4, 8, top=19)
+    root = make_cityscapes({name: rgb(4, 8)}, {name: own})
+    pseudo = lab(4, 8, top=19)
+    save_label(tmp_path / "pseudo" / f"{name}.png", pseudo, palette=False)
+    ds = open_dataset(root, labels_dir=tmp_path / "pseudo")
+    assert ds.names == [name] and ds.has_gt
+    np.testing.assert_array_equal(ds.labels(name), pseudo)
+    np.testing.assert_array_equal(ds.gt(name), own)
+
+
+def test_labels_dir_generic_keeps_gt(make_dataset, tmp_path):
+    gt = lab(4, 5)
+    root = make_dataset({"a": rgb(4, 5)}, {"a": lab(4, 5)}, gt={"a": gt})
+    pseudo = lab(4, 5)
+    save_label(tmp_path / "pseudo" / "a.png", pseudo, palette=False)
+    ds = open_dataset(root, labels_dir=tmp_path / "pseudo")
+    np.testing.assert_array_equal(ds.labels("a"), pseudo)
+    np.testing.assert_array_equal(ds.gt("a"), gt)
+    run(ds.check())
+
+
+# --- generated regions and the cache ------------------------------------------
+
+def test_regions_cached_outside_dataset(generic, tmp_path):
+    before = listing(generic)
+    cache = tmp_path / "cache"
+    ds = open_dataset(generic, region_cache=cache)
+    run(ds.check())
+    regions = ds.regions("sub/b")
+    assert regions.shape == (6, 7) and regions.dtype == np.int32 and regions.min() == 1
+    # no region straddles two pseudo-label values
+    pairs = np.unique(regions.astype(np.int64) * 256 + ds.labels("sub/b"))
+    assert pairs.size == regions.max()
+    cached = cache / "sub" / "b.npy"
+    np.testing.assert_array_equal(np.load(cached), regions)
+    # read back from the cache next time
+    np.save(cached, np.full((6, 7), 7, np.int32))
+    assert (open_dataset(generic, region_cache=cache).regions("sub/b") == 7).all()
+    # a cache entry of the wrong size is regenerated
+    np.save(cached, np.ones((2, 2), np.int32))
+    np.testing.assert_array_equal(ds.regions("sub/b"), regions)
+    assert listing(generic) == before
+
+
+def test_regions_without_cache_write_nothing(generic):
+    before = listing(generic)
+    ds = open_dataset(generic)
+    assert ds.regions("a").shape == (8, 10)
+    assert listing(generic) == before
+
+
+def test_region_cache_inside_dataset_is_refused(generic):
+    with pytest.raises(DatasetError, match="inside the dataset folder"):
+        open_dataset(generic, region_cache=generic / "cache")
+
+
+# --- bad input -------------------------------------------------------------------
+
+def test_not_a_folder(tmp_path):
+    with pytest.raises(DatasetError, match="nowhere"):
+        open_dataset(tmp_path / "nowhere")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(DatasetError, match="file.txt.*not a folder"):
+        open_dataset(tmp_path / "file.txt")
+
+
+def test_unknown_layout(tmp_path):
+    (tmp_path / "stuff").mkdir()
+    with pytest.raises(DatasetError) as info:
+        open_dataset(tmp_path / "stuff")
+    message = str(info.value)
+    assert "stuff" in message
+    assert all(w in message for w in ("classes.json", "JPEGImages", "leftImg8bit"))
+
+
+def write_garbage(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"not an image at all")
+
+
+def unparseable_classes(root):
+    (root / "classes.json").write_text("{names: oops")
+
+
+def invalid_classes(root):
+    (root / "classes.json").write_text(json.dumps({"colors": []}))
+
+
+def no_images(root):
+    for p in (root / "images").rglob("*.*"):
+        p.unlink()
+
+
+def no_labels_folder(root):
+    for p in (root / "labels").rglob("*.*"):
+        p.unlink()
+    for p in sorted((root / "labels").rglob("*"), reverse=True):
+        p.rmdir()
+    (root / "labels").rmdir()
+
+
+def duplicate_image(root):
+    save_image(root / "images" / "a.jpg", rgb(8, 10))
+
+
+def duplicate_regions(root):
+    np.save(root / "regions" / "a.npy", np.ones((8, 10), int))
+    save_label(root / "regions" / "a.png", np.ones((8, 10), np.uint8))
+
+
+OPEN_ERRORS = {
+    "classes.json": unparseable_classes,
+    "classes.json ": invalid_classes,
+    "images": no_images,
+    "labels": no_labels_folder,
+    "a.jpg": duplicate_image,
+    "a.png": duplicate_regions,
+}
+
+
+@pytest.mark.parametrize("fragment,corrupt", OPEN_ERRORS.items(), ids=list(OPEN_ERRORS))
+def test_open_errors(generic, fragment, corrupt):
+    (generic / "regions").mkdir()
+    corrupt(generic)
+    with pytest.raises(DatasetError, match=fragment.strip()):
+        open_dataset(generic)
+
+
+def missing_label(root):
+    save_image(root / "images" / "lonely.png", rgb(8, 10))
+
+
+def orphan_label(root):
+    save_label(root / "labels" / "orphan.png", lab(8, 10))
+
+
+def orphan_gt(root):
+    save_label(root / "gt" / "stray.png", lab(8, 10))
+
+
+def unreadable_image(root):
+    write_garbage(root / "images" / "sub" / "b.png")
+
+
+def unreadable_label(root):
+    write_garbage(root / "labels" / "a.png")
+
+
+def unreadable_gt(root):
+    write_garbage(root / "gt" / "a.png")
+
+
+def unreadable_regions(root):
+    write_garbage(root / "regions" / "a.npy")
+
+
+def rgb_label(root):
+    save_image(root / "labels" / "a.png", rgb(8, 10))
+
+
+def small_label(root):
+    save_label(root / "labels" / "a.png", lab(8, 9))
+
+
+def small_gt(root):
+    save_label(root / "gt" / "a.png", lab(7, 10))
+
+
+def small_regions(root):
+    np.save(root / "regions" / "a.npy", np.ones((8, 11), np.int32))
+
+
+def float_regions(root):
+    np.save(root / "regions" / "a.npy", np.ones((8, 10)))
+
+
+def bad_label_values(root):
+    labels = lab(8, 10)
+    labels[1, 1], labels[2, 2] = 7, 254
+    save_label(root / "labels" / "a.png", labels)
+
+
+def bad_gt_values(root):
+    save_label(root / "gt" / "a.png", np.full((8, 10), 3, np.uint8))
+
+
+CHECK_ERRORS = {
+    "labels/lonely.png.*missing.*images/lonely.png": missing_label,
+    "orphan.png": orphan_label,
+    "stray.png": orphan_gt,
+    "b.png": unreadable_image,
+    "labels/a.png.*cannot be read": unreadable_label,
+    "gt/a.png.*cannot be read": unreadable_gt,
+    "a.npy.*cannot be read": unreadable_regions,
+    "labels/a.png.*RGB": rgb_label,
+    "labels/a.png.*9x8": small_label,
+    "gt/a.png.*10x7": small_gt,
+    "a.npy.*11x8": small_regions,
+    "a.npy.*float64": float_regions,
+    "labels/a.png.*values 7, 254": bad_label_values,
+    "gt/a.png.*values 3": bad_gt_values,
+}
+
+
+@pytest.mark.parametrize("fragment,corrupt", CHECK_ERRORS.items(), ids=list(CHECK_ERRORS))
+def test_check_errors(generic, fragment, corrupt):
+    save_label(generic / "gt" / "a.png", lab(8, 10))
+    (generic / "regions").mkdir()
+    np.save(generic / "regions" / "a.npy", np.ones((8, 10), np.int32))
+    run(open_dataset(generic).check())  # valid before the damage
+    corrupt(generic)
+    ds = open_dataset(generic)
+    with pytest.raises(DatasetError, match=fragment.replace("/", r"[/\\]")):
+        run(ds.check())
+
+
+def test_voc_label_without_jpeg(make_voc):
+    root = make_voc({"a": rgb(4, 4)}, {"a": lab(4, 4), "ghost": lab(4, 4)})
+    ds = open_dataset(root)
+    assert ds.names == ["a"]
+    with pytest.raises(DatasetError, match="ghost.png.*JPEGImages"):
+        run(ds.check())
+
+
+def test_voc_without_labels(tmp_path):
+    save_image(tmp_path / "JPEGImages" / "a.jpg", rgb(4, 4))
+    with pytest.raises(DatasetError, match="SegmentationClass"):
+        open_dataset(tmp_path)
+
+
+def test_cityscapes_without_train_ids(make_cityscapes):
+    root = make_cityscapes({"val/x/x_1": rgb(4, 4)}, {"val/x/x_1": lab(4, 4)})
+    (root / "gtFine" / "val" / "x" / "x_1_gtFine_labelTrainIds.png").unlink()
+    with pytest.raises(DatasetError, match="gtFine.*createTrainIdLabelImgs"):
+        open_dataset(root)
+
+
+def test_labels_dir_not_a_folder(generic, tmp_path):
+    with pytest.raises(DatasetError, match="missing_pseudo"):
+        open_dataset(generic, labels_dir=tmp_path / "missing_pseudo")
