@@ -1,0 +1,156 @@
+"""ALC / A²LC acquisition formulas against hand-computed cases and a naive
+per-region reference implementation."""
+import numpy as np
+import pytest
+
+from a2lc_napari.engine import acquisition as acq
+
+IGNORE = 255
+
+
+def _cos(a, b):
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def naive_region(probs, labels, mask):
+    """ALGORITHM.md's definitions, pixel by pixel, for one region."""
+    f = probs[:, mask].T  # (n, K)
+    lab = labels[mask]
+    pred = f.argmax(1)
+    y = np.where(lab == IGNORE, pred, lab)
+    cil = 1 - f[np.arange(len(f)), y]
+    dom = np.bincount(pred, minlength=probs.shape[0]).argmax()
+    f_mp = f[pred == dom].mean(0)
+    cos_mp = np.array([_cos(v, f_mp) for v in f])
+    rep = int(np.argmax(cos_mp))
+    sim = sum(_cos(f[rep], v) * c for v, c in zip(f, cil))
+    parts = np.zeros(probs.shape[0])
+    np.add.at(parts, y, cos_mp * cil)
+    rows, cols = np.nonzero(mask)
+    return dict(parts=parts, sim=sim, pixel=(rows[rep], cols[rep]), mean=f.mean(0))
+
+
+def test_two_pixel_region_by_hand():
+    # x0 = [1, 0], x1 = [0, 1], both labelled 1: D(m) ties to class 0, so
+    # m' = {x0}; cos = [1, 0]; a_CIL = [1, 0]; a_ABC parts = [0, 1·1 + 0·0].
+    probs = np.array([[[1.0, 0.0]], [[0.0, 1.0]]], dtype=np.float32)
+    labels = np.array([[1, 1]], dtype=np.uint8)
+    s = acq.summarize_image(probs, labels, np.ones((1, 2), np.int32), IGNORE)
+    np.testing.assert_allclose(s.abc_parts, [[0.0, 1.0]])
+    assert s.pixel.tolist() == [[0, 0]]
+    np.testing.assert_allclose(s.sim, [1.0])
+    np.testing.assert_allclose(s.mean_prob, [[0.5, 0.5]])
+    assert s.label_hist.tolist() == [[0, 2, 0]]
+    assert s.size.tolist() == [2]
+
+
+def test_ignore_pixels_use_the_prediction():
+    # Label ignore at x1 → ỹ(x1) = argmax f(x1) = 1, a_CIL = 1 - 0.7.
+    probs = np.array([[[0.9, 0.3]], [[0.1, 0.7]]], dtype=np.float32)
+    labels = np.array([[0, IGNORE]], dtype=np.uint8)
+    s = acq.summarize_image(probs, labels, np.ones((1, 2), np.int32), IGNORE)
+    ref = naive_region(probs, labels, np.ones((1, 2), bool))
+    np.testing.assert_allclose(s.abc_parts[0], ref["parts"], rtol=1e-5)
+    assert s.abc_parts[0, 1] > 0  # the ignore pixel counts under its predicted class
+    assert s.label_hist.tolist() == [[1, 0, 1]]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_matches_naive_reference_on_random_maps(dtype):
+    rng = np.random.default_rng(1)
+    k, h, w = 5, 12, 15
+    logits = rng.normal(size=(k, h, w)) * 2
+    probs = (np.exp(logits) / np.exp(logits).sum(0)).astype(dtype)
+    labels = rng.integers(0, k, (h, w)).astype(np.uint8)
+    labels[rng.random((h, w)) < 0.1] = IGNORE
+    regions = rng.integers(0, 7, (h, w)).astype(np.int32) * 3  # sparse ids, 0 = none
+    gt = rng.integers(0, k, (h, w)).astype(np.uint8)
+    s = acq.summarize_image(probs, labels, regions, IGNORE, gt=gt, image_index=4)
+    present = sorted(set(np.unique(regions)) - {0})
+    assert s.ids.tolist() == present
+    assert (s.image == 4).all()
+    p32 = probs.astype(np.float32)
+    for r, rid in enumerate(present):
+        ref = naive_region(p32, labels, regions == rid)
+        np.testing.assert_allclose(s.abc_parts[r], ref["parts"], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(s.sim[r], ref["sim"], rtol=1e-4)
+        np.testing.assert_allclose(s.mean_prob[r], ref["mean"], rtol=1e-5)
+        assert tuple(s.pixel[r]) == ref["pixel"]
+        assert s.gt_pixel[r] == gt[ref["pixel"]]
+        assert s.gt_hist[r, :k].sum() == (regions == rid).sum()
+
+
+def test_representative_pass_is_optional():
+    probs = np.full((2, 3, 3), 0.5, np.float32)
+    s = acq.summarize_image(probs, np.zeros((3, 3), np.uint8), np.ones((3, 3), np.int32),
+                            IGNORE, representative=False)
+    assert s.sim is None and s.pixel is None
+
+
+def test_abc_weights_uniform_counts_give_one():
+    # KL = 0 → w = ŵ^0 = 1 for present classes, 0 for absent ones.
+    np.testing.assert_allclose(acq.abc_class_weights([5, 5, 0, 5]), [1, 1, 0, 1])
+
+
+def test_abc_weights_by_formula():
+    counts = np.array([100, 10, 0, 1])
+    p = np.array([100, 10, 1]) / 111
+    kl = float(np.sum(p * np.log(p / (1 / 3))))
+    expected = [(1 / 100) ** kl ** 3, (1 / 10) ** kl ** 3, 0, 1]
+    w = acq.abc_class_weights(counts)
+    np.testing.assert_allclose(w, expected)
+    assert w[3] == 1 and w[0] < w[1] < 1  # rarest 1, most frequent smallest
+
+
+def test_abc_weights_empty():
+    assert acq.abc_class_weights([0, 0]).tolist() == [0, 0]
+
+
+def _summary(label_hist, abc_parts):
+    label_hist = np.array(label_hist)
+    n = len(label_hist)
+    return acq.RegionSummary(
+        image=np.zeros(n, np.int32), ids=np.arange(1, n + 1, dtype=np.int32),
+        size=label_hist.sum(1), label_hist=label_hist,
+        abc_parts=np.array(abc_parts, dtype=float), mean_prob=np.zeros((n, 2), np.float32))
+
+
+def test_class_counts_skip_ignore_and_excluded_regions():
+    s = _summary([[3, 0, 4], [0, 2, 0], [5, 0, 0]], np.zeros((3, 2)))
+    assert acq.class_counts(s).tolist() == [8, 2]
+    assert acq.class_counts(s, np.array([False, False, True])).tolist() == [3, 2]
+
+
+def test_abc_ranking_favours_rare_class_regions():
+    # Same uncertainty mass, but region 1 is labelled with the rare class.
+    s = _summary([[90, 0, 0], [0, 10, 0]], [[1.0, 0.0], [0.0, 1.0]])
+    score = acq.region_scores(s, "abc")
+    assert acq.rank(score).tolist() == [1, 0]
+
+
+def test_rank_is_stable_and_excludes():
+    score = np.array([0.5, 2.0, 0.5, 1.0])
+    assert acq.rank(score).tolist() == [1, 3, 0, 2]
+    assert acq.rank(score, np.array([False, True, False, False])).tolist() == [3, 0, 2]
+
+
+def test_majority_ignores_the_ignore_column():
+    hist = np.array([[1, 1, 9], [0, 0, 4], [0, 3, 0]])
+    assert acq.majority(hist, IGNORE).tolist() == [0, IGNORE, 1]
+
+
+def test_set_label_rewrites_the_histogram():
+    s = _summary([[3, 1, 0], [0, 2, 2]], np.zeros((2, 2)))
+    s.set_label(np.array([0, 1]), np.array([1, IGNORE]), IGNORE)
+    assert s.label_hist.tolist() == [[0, 4, 0], [0, 0, 4]]
+
+
+def test_summary_round_trips_through_npz(tmp_path):
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), (4, 5)).transpose(2, 0, 1)
+    s = acq.summarize_image(probs.astype(np.float32), np.zeros((4, 5), np.uint8),
+                            np.arange(20, dtype=np.int32).reshape(4, 5) // 7 + 1, IGNORE)
+    s.save(tmp_path / "s.npz")
+    t = acq.RegionSummary.load(tmp_path / "s.npz")
+    np.testing.assert_array_equal(t.sim, s.sim)
+    np.testing.assert_array_equal(t.keys(), s.keys())
+    assert t.gt_hist is None
