@@ -1,0 +1,163 @@
+"""The ``a2lc`` command: clean up the labels of a segmentation dataset."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from .engine.dataset import open_dataset
+from .engine.errors import DatasetError
+from .engine.progress import drive
+
+DESCRIPTION = """\
+Clean up noisy segmentation labels by active label correction (ALC, A²LC).
+
+A dataset is a folder with classes.json, images/, labels/ (the noisy
+pseudo-labels), and optionally regions/ and gt/ (ground truth); a PASCAL VOC
+or Cityscapes folder works as it is. The dataset folder is never written to.
+
+Start here:
+  a2lc demo data/demo                       # write the sample dataset
+  a2lc simulate data/demo --method a2lc --rounds 5 --budget 30 --out runs/a2lc
+"""
+
+
+def _cache_dir(dataset: Path, labels: Path | None) -> Path:
+    """A per-dataset folder for generated regions, outside the dataset."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = hashlib.sha1(f"{dataset.resolve()}|{labels and labels.resolve()}".encode())
+    return base / "a2lc-napari" / "regions" / key.hexdigest()[:16]
+
+
+def _open_checked(path: Path, labels: Path | None, region_cache: Path | None = None,
+                  quiet: bool = False):
+    dataset = open_dataset(path, labels_dir=labels,
+                           region_cache=region_cache or _cache_dir(path, labels))
+    drive(dataset.check(), quiet)
+    return dataset
+
+
+def cmd_demo(args) -> None:
+    from .engine.demo import make_demo_dataset
+
+    out = make_demo_dataset(args.out, n_images=args.images, seed=args.seed)
+    print(f"Wrote the sample dataset to {out}")
+
+
+def cmd_rank(args) -> None:
+    from .engine.ranking import rank_precomputed
+
+    dataset = _open_checked(args.dataset, args.labels, quiet=args.quiet)
+    ranked = drive(rank_precomputed(dataset, args.probs, args.method, args.top), args.quiet)
+    from .engine.io import write_json
+
+    write_json(args.json, ranked)
+    if not args.quiet:
+        print(f"Ranked {len(ranked)} regions → {args.json}")
+
+
+def cmd_simulate(args) -> None:
+    from .engine.session import Session, SessionConfig, simulate
+
+    config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
+                           tau=tuple(args.tau))
+    if args.steps is not None:
+        config.model.steps = args.steps
+    if (args.out / "session.json").exists():
+        session = Session.open(args.out)
+        if session.config != config:
+            raise DatasetError(args.out / "session.json",
+                               "holds a session with other settings; use another --out "
+                               "folder, or the same settings to resume it")
+        print(f"Resuming the session in {args.out} at round {session.round}")
+    else:
+        dataset = _open_checked(args.dataset, args.labels, args.out / "regions", args.quiet)
+        if not dataset.has_gt:
+            raise DatasetError(dataset.root, "has no ground truth (gt/); the simulated "
+                               "annotator needs it")
+        session = drive(Session.create(args.out, dataset, config), args.quiet)
+    history = drive(simulate(session, args.rounds), args.quiet)
+    print(format_table(config.method, history))
+    print(f"Corrected labels in {args.out / 'labels'}, metrics in {args.out / 'metrics.json'}")
+
+
+def format_table(method: str, history: list[dict]) -> str:
+    head = f"{'round':>5} {'data mIoU %':>11} {'queries':>7} {'manual':>6} {'LCM':>5} {'LCM ok':>6}"
+    rows = [f"{method}", head]
+    for h in history:
+        rows.append(f"{h['round']:>5} {h['data_miou']:>11.2f} {h['queries']:>7} "
+                    f"{h['manual_changes']:>6} {h['lcm_changes']:>5} {h['lcm_correct']:>6}")
+    return "\n".join(rows)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="a2lc", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, help_, func):
+        p = sub.add_parser(name, help=help_, description=help_)
+        p.set_defaults(func=func)
+        return p
+
+    def dataset_args(p):
+        p.add_argument("dataset", type=Path, metavar="DATASET",
+                       help="dataset folder (classes.json + images/ + labels/, "
+                            "or a PASCAL VOC or Cityscapes folder)")
+        p.add_argument("--labels", type=Path, metavar="DIR",
+                       help="read the noisy labels from DIR/NAME.png instead; a VOC or "
+                            "Cityscapes folder's own labels then serve as ground truth")
+        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+    p = add("demo", "Write the sample dataset (images, noisy labels, regions, ground truth).",
+            cmd_demo)
+    p.add_argument("out", type=Path, metavar="OUT", help="folder to write it to")
+    p.add_argument("--images", type=int, default=40, help="number of images (default 40)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+    p = add("rank", "Rank every region by how much correcting it would help, "
+            "from precomputed probabilities (round 1: nothing corrected yet).", cmd_rank)
+    dataset_args(p)
+    p.add_argument("--probs", type=Path, required=True, metavar="DIR",
+                   help="DIR/NAME.npy: float32 or float16 softmax maps, shape K×H×W")
+    p.add_argument("--method", choices=["alc", "a2lc"], required=True,
+                   help="alc: look-ahead score a_SIM with a representative pixel; "
+                        "a2lc: class-balanced score a_ABC")
+    p.add_argument("--top", type=int, metavar="K", help="keep only the best K regions")
+    p.add_argument("--json", type=Path, required=True, metavar="OUT",
+                   help="write the ranking here: a JSON list, best first")
+
+    p = add("simulate", "Run correction rounds with a simulated annotator that answers "
+            "from the ground truth, and report data mIoU per round. Rerun the same "
+            "command to resume an interrupted run.", cmd_simulate)
+    dataset_args(p)
+    p.add_argument("--method", choices=["alc", "abc", "lcm", "a2lc"], required=True,
+                   help="alc: ALC; abc: A²LC's ranking without the LCM; lcm: ALC's "
+                        "ranking with the LCM; a2lc: A²LC")
+    p.add_argument("--rounds", type=int, required=True, help="number of rounds")
+    p.add_argument("--budget", type=int, required=True, help="queries per round")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="session folder: corrected labels, logs, metrics.json")
+    p.add_argument("--tau", type=float, nargs="+", default=[0.99, 0.999], metavar="T",
+                   help="LCM confidence threshold per round; the last one holds for "
+                        "later rounds (default: 0.99 0.999)")
+    p.add_argument("--steps", type=int, metavar="N",
+                   help="model training steps per round (default 300)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DatasetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""The segmentation model θ: a small encoder-decoder CNN trained from
+scratch on the current labels each round.
+
+It runs on CUDA when present and on the CPU otherwise, needs no downloaded
+weights, and works on a downscaled copy of each image (long side at most
+``max_side``), so a round costs about the same whatever the image size.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .progress import Progress, Steps
+
+# ImageNet statistics: a usual input normalisation.
+_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
+_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
+
+
+@dataclass
+class ModelConfig:
+    """Training settings of θ (one round)."""
+
+    width: int = 16
+    max_side: int = 512
+    crop: int = 128
+    steps: int = 300
+    batch_size: int = 8
+    lr: float = 3e-3
+    device: str | None = None  # None: CUDA when available, else CPU
+
+
+def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation, bias=False),
+        nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class SegNet(nn.Module):
+    """Encoder to 1/8 resolution, decoder with skip connections; outputs logits.
+
+    Input (B, 3, H, W) float normalised; output (B, K, H, W).
+    """
+
+    def __init__(self, num_classes: int, width: int = 16):
+        super().__init__()
+        w = width
+        self.enc = nn.ModuleList([
+            nn.Sequential(_block(3, w), _block(w, w)),
+            nn.Sequential(_block(w, 2 * w, 2), _block(2 * w, 2 * w)),
+            nn.Sequential(_block(2 * w, 4 * w, 2), _block(4 * w, 4 * w)),
+            nn.Sequential(_block(4 * w, 6 * w, 2), _block(6 * w, 6 * w, dilation=2)),
+        ])
+        self.dec = nn.ModuleList([
+            _block(6 * w + 4 * w, 4 * w),
+            _block(4 * w + 2 * w, 2 * w),
+            _block(2 * w + w, w),
+        ])
+        self.head = nn.Conv2d(w, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        for stage in self.enc:
+            x = stage(x)
+            skips.append(x)
+        for block, skip in zip(self.dec, reversed(skips[:-1])):
+            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+            x = block(torch.cat([x, skip], dim=1))
+        return self.head(x)
+
+
+def pick_device(name: str | None) -> torch.device:
+    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
+def _scale_for(shape: tuple[int, int], max_side: int) -> float:
+    return min(1.0, max_side / max(shape))
+
+
+def _to_input(image: np.ndarray, device: torch.device) -> torch.Tensor:
+    x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float()
+    return (x - _MEAN.to(device)) / _STD.to(device)
+
+
+class Segmenter:
+    """A trained network with its pre- and post-processing."""
+
+    def __init__(self, net: SegNet, num_classes: int, config: ModelConfig):
+        self.net, self.num_classes, self.config = net, num_classes, config
+        self.device = pick_device(config.device)
+        self.net.to(self.device).eval()
+
+    @torch.no_grad()
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Softmax probabilities of an (H, W, 3) uint8 image as (K, H, W) float32."""
+        shape = image.shape[:2]
+        x = _to_input(image, self.device)
+        scale = _scale_for(shape, self.config.max_side)
+        if scale < 1:
+            x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True)
+        logits = self.net(x)
+        if logits.shape[-2:] != shape:
+            logits = F.interpolate(logits, size=shape, mode="bilinear", align_corners=False)
+        return torch.softmax(logits[0], dim=0).float().cpu().numpy()
+
+    def save(self, path: Path) -> None:
+        from .io import atomic_path
+
+        with atomic_path(path) as tmp:
+            torch.save({"state": self.net.state_dict(), "num_classes": self.num_classes,
+                        "config": asdict(self.config)}, tmp)
+
+    @classmethod
+    def load(cls, path: Path, device: str | None = None) -> "Segmenter":
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        config = ModelConfig(**{**data["config"], "device": device})
+        net = SegNet(data["num_classes"], config.width)
+        net.load_state_dict(data["state"])
+        return cls(net, data["num_classes"], config)
+
+
+def _downscale(image: np.ndarray, labels: np.ndarray, max_side: int):
+    scale = _scale_for(labels.shape, max_side)
+    if scale == 1:
+        return image, labels
+    size = (max(1, round(labels.shape[0] * scale)), max(1, round(labels.shape[1] * scale)))
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
+    x = F.interpolate(x, size=size, mode="bilinear", antialias=True)
+    y = F.interpolate(torch.from_numpy(labels)[None, None].float(), size=size, mode="nearest")
+    return (x[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy(),
+            y[0, 0].byte().numpy())
+
+
+def _random_crop(image, labels, crop, ignore_index, rng):
+    h, w = labels.shape
+    ch, cw = min(crop, h), min(crop, w)
+    r, c = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    image, labels = image[r:r + ch, c:c + cw], labels[r:r + ch, c:c + cw]
+    if rng.random() < 0.5:
+        image, labels = image[:, ::-1], labels[:, ::-1]
+    if (ch, cw) != (crop, crop):  # small images: pad, padding ignored by the loss
+        pad = ((0, crop - ch), (0, crop - cw))
+        image = np.pad(image, pad + ((0, 0),))
+        labels = np.pad(labels, pad, constant_values=ignore_index)
+    return image, labels
+
+
+def train_segmenter(load: Callable[[str], tuple[np.ndarray, np.ndarray]],
+                    names: Sequence[str], num_classes: int, ignore_index: int,
+                    config: ModelConfig, seed: int = 0,
+                    cache_bytes: int = 2 << 30) -> Steps[Segmenter]:
+    """Train θ from scratch on the current labels.
+
+    Parameters
+    ----------
+    load : callable
+        ``load(name) -> (image (H, W, 3) uint8, labels (H, W) uint8)``.
+    names : sequence of str
+        The training images.
+    cache_bytes : int
+        Downscaled images are kept in memory up to this many bytes; the
+        rest is read again when drawn.
+
+    Yields
+    ------
+    Progress
+        After every optimiser step. Returns the trained :class:`Segmenter`.
+    """
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    device = pick_device(config.device)
+    net = SegNet(num_classes, config.width).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.steps)
+    loss_fn = nn.CrossEntropyLoss(ignore_index=ignore_index)
+    cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    cached_bytes = 0
+
+    def sample(i: int):
+        nonlocal cached_bytes
+        if i in cache:
+            return cache[i]
+        pair = _downscale(*load(names[i]), config.max_side)
+        if cached_bytes + pair[0].nbytes + pair[1].nbytes <= cache_bytes:
+            cache[i] = pair
+            cached_bytes += pair[0].nbytes + pair[1].nbytes
+        return pair
+
+    net.train()
+    for step in range(config.steps):
+        crops = [_random_crop(*sample(i), config.crop, ignore_index, rng)
+                 for i in rng.integers(0, len(names), config.batch_size)]
+        x = torch.cat([_to_input(im, device) for im, _ in crops])
+        y = torch.from_numpy(np.stack([lab for _, lab in crops])).long().to(device)
+        opt.zero_grad()
+        loss = loss_fn(net(x), y)
+        loss.backward()
+        opt.step()
+        sched.step()
+        yield Progress(step + 1, config.steps, "Training model")
+    return Segmenter(net, num_classes, config)

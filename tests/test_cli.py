@@ -1,0 +1,94 @@
+"""The ``a2lc`` command as the benchmarks call it."""
+import json
+
+import numpy as np
+import pytest
+
+from a2lc_napari.cli import main
+from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.demo import make_demo_dataset
+
+
+@pytest.fixture(autouse=True)
+def cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", n_images=3,
+                             size=(48, 64), seed=5)
+
+
+def write_probs(demo, folder, dtype=np.float32):
+    ds = open_dataset(demo)
+    rng = np.random.default_rng(0)
+    for name in ds.names:
+        logits = rng.normal(size=(ds.classes.num_classes, *ds.shape(name)))
+        p = np.exp(logits) / np.exp(logits).sum(0)
+        folder.mkdir(exist_ok=True)
+        np.save(folder / f"{name}.npy", p.astype(dtype))
+    return ds
+
+
+@pytest.mark.parametrize("method", ["alc", "a2lc"])
+def test_rank_writes_every_region_best_first(demo, tmp_path, method):
+    ds = write_probs(demo, tmp_path / "probs", np.float16)
+    out = tmp_path / "rank.json"
+    assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method", method,
+                 "--json", str(out), "-q"]) == 0
+    ranked = json.loads(out.read_text())
+    n_regions = sum(len(set(np.unique(ds.regions(n))) - {0}) for n in ds.names)
+    assert len(ranked) == n_regions
+    scores = [r["score"] for r in ranked]
+    assert scores == sorted(scores, reverse=True)
+    assert all(r["image"] in ds.names for r in ranked)
+    if method == "alc":
+        for r in ranked:
+            row, col = r["pixel"]
+            assert ds.regions(r["image"])[row, col] == r["region"]
+    else:
+        assert "pixel" not in ranked[0]
+    assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method", method,
+                 "--top", "5", "--json", str(out), "-q"]) == 0
+    assert json.loads(out.read_text()) == ranked[:5]
+
+
+def test_rank_names_a_bad_probability_file(demo, tmp_path, capsys):
+    ds = write_probs(demo, tmp_path / "probs")
+    bad = tmp_path / "probs" / f"{ds.names[1]}.npy"
+    np.save(bad, np.zeros((2, 3, 3), np.float32))
+    assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method", "alc",
+                 "--json", str(tmp_path / "r.json"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert str(bad) in err and "shape" in err
+    bad.unlink()
+    assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method", "alc",
+                 "--json", str(tmp_path / "r.json"), "-q"]) == 2
+    assert "missing" in capsys.readouterr().err
+
+
+def test_simulate_then_resume(demo, tmp_path, capsys):
+    args = ["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "4",
+            "--steps", "5", "--out", str(tmp_path / "run"), "-q"]
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [r["round"] for r in metrics["rounds"]] == [0, 1]
+    assert metrics["rounds"][1]["queries"] == 4 and metrics["rounds"][1]["lcm_changes"] == 0
+    assert "data mIoU" in capsys.readouterr().out
+    args[args.index("--rounds") + 1] = "2"
+    assert main(args) == 0
+    assert "Resuming" in capsys.readouterr().out
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
+    args[args.index("--budget") + 1] = "7"
+    assert main(args) == 2
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_help_explains_the_commands(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for word in ("demo", "rank", "simulate", "classes.json"):
+        assert word in out

@@ -1,0 +1,149 @@
+"""The round loop: end to end with the simulated annotator, resume after an
+interruption, manual regions left alone, the input folder never written."""
+import json
+
+import numpy as np
+import pytest
+
+from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.demo import make_demo_dataset
+from a2lc_napari.engine.errors import DatasetError
+from a2lc_napari.engine.lcm import LCMConfig
+from a2lc_napari.engine.model import ModelConfig
+from a2lc_napari.engine.progress import drive
+from a2lc_napari.engine.session import Session, SessionConfig, simulate
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", n_images=6,
+                             size=(64, 80), seed=3)
+
+
+def tiny_config(method="a2lc", **kw):
+    return SessionConfig(method=method, budget=kw.pop("budget", 6), seed=1,
+                         tau=kw.pop("tau", (0.5,)),
+                         model=ModelConfig(width=8, crop=48, steps=8, batch_size=4),
+                         lcm=LCMConfig(min_steps=100), **kw)
+
+
+def new_session(demo, out, config):
+    return drive(Session.create(out, open_dataset(demo, region_cache=out / "regions"),
+                                config), quiet=True)
+
+
+def listing(folder):
+    return sorted((p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+                  for p in folder.rglob("*"))
+
+
+def test_simulate_end_to_end(demo, tmp_path):
+    before = listing(demo)
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    history = drive(simulate(session, 2), quiet=True)
+    assert [h["round"] for h in history] == [0, 1, 2]
+    assert all(h["queries"] == 6 for h in history[1:])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["method"] == "a2lc" and metrics["rounds"] == history
+    assert set(metrics["rounds"][1]) >= {"round", "data_miou", "queries", "manual_changes",
+                                         "lcm_changes", "lcm_correct", "class_iou"}
+    log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
+    assert len(log["queries"]) == 6 and all(q["answer"] is not None for q in log["queries"])
+    for u in log["lcm_updates"]:
+        assert set(u) == {"image", "region", "old", "new", "confidence", "correct"}
+        assert u["confidence"] >= 0.5
+    assert history[1]["lcm_correct"] == sum(u["correct"] for u in log["lcm_updates"])
+    assert listing(demo) == before  # the input folder is never written to
+
+
+def test_answers_are_written_to_whole_regions(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    q = session.next_query()
+    new = (q.label + 1) % session.dataset.classes.num_classes
+    session.answer({q.index: new})
+    region = session.dataset.regions(q.image) == q.region
+    assert (session.labels(q.image)[region] == new).all()
+    # The labels file is a palette PNG in the dataset's colours.
+    from PIL import Image
+    img = Image.open(tmp_path / "run" / "labels" / f"{q.image}.png")
+    assert img.mode == "P"
+    assert tuple(img.getpalette()[3 * new:3 * new + 3]) == \
+        session.dataset.classes.colors[new]
+
+
+def test_simulated_answers_follow_the_ground_truth(demo, tmp_path):
+    for method in ("alc", "a2lc"):
+        session = new_session(demo, tmp_path / method, tiny_config(method))
+        drive(session.prepare_round(), quiet=True)
+        for q in session.queries:
+            gt = session.dataset.gt(q.image)
+            if method == "alc":
+                assert session.simulated_answer(q) == gt[q.pixel]
+            else:
+                region = gt[session.dataset.regions(q.image) == q.region]
+                counts = np.bincount(region[region != 255], minlength=256)
+                assert session.simulated_answer(q) == counts.argmax()
+
+
+def test_queried_regions_are_never_queried_or_updated_again(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config(tau=(0.0,)))
+    drive(simulate(session, 2), quiet=True)
+    logs = [json.loads((tmp_path / "run" / "log" / f"round_0{r}.json").read_text())
+            for r in (1, 2)]
+    first = {(q["image"], q["region"]) for q in logs[0]["queries"]}
+    second = {(q["image"], q["region"]) for q in logs[1]["queries"]}
+    assert not first & second
+    assert not first & {(u["image"], u["region"]) for u in logs[1]["lcm_updates"]}
+    assert logs[1]["lcm_updates"], "tau = 0 should let the LCM update something"
+
+
+def test_resume_after_interruption_gives_the_same_result(demo, tmp_path):
+    reference = drive(simulate(new_session(demo, tmp_path / "ref", tiny_config()), 2),
+                      quiet=True)
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    steps = simulate(session, 2)
+    for p in steps:  # stop in the middle of round 2's training
+        if session.round == 2 and p.desc == "Training model" and p.done == 3:
+            break
+    steps.close()
+    resumed = Session.open(tmp_path / "run")
+    assert (resumed.round, resumed.phase) == (2, "train")
+    assert drive(simulate(resumed, 2), quiet=True) == reference
+
+
+def test_resume_in_the_middle_of_the_queries(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    first = session.next_query()
+    session.answer({first.index: session.simulated_answer(first)})
+    resumed = Session.open(tmp_path / "run")
+    assert resumed.phase == "query"
+    assert resumed.queries[0].answer == session.simulated_answer(first)
+    assert resumed.next_query().index == 1
+    with pytest.raises(RuntimeError, match="answer every query"):
+        drive(resumed.finish_round(), quiet=True)
+
+
+def test_bad_answers_and_folders(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    with pytest.raises(RuntimeError):
+        session.answer({0: 1})  # no queries before the round is prepared
+    drive(session.prepare_round(), quiet=True)
+    with pytest.raises(ValueError, match="neither a class"):
+        session.answer({0: 99})
+    with pytest.raises(DatasetError, match="already holds a session"):
+        new_session(demo, tmp_path / "run", tiny_config())
+    with pytest.raises(DatasetError, match="never written"):
+        new_session(demo, demo / "out", tiny_config())
+    with pytest.raises(DatasetError, match="session.json"):
+        Session.open(tmp_path / "nothing")
+
+
+def test_tau_schedule():
+    config = SessionConfig(tau=(0.9, 0.99))
+    assert [config.tau_for(r) for r in (1, 2, 3)] == [0.9, 0.99, 0.99]
+    with pytest.raises(ValueError):
+        SessionConfig(tau=(1.5,))
+    with pytest.raises(ValueError):
+        SessionConfig(method="nope")
