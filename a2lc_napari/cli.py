@@ -65,6 +65,7 @@ def cmd_simulate(args) -> None:
                            tau=tuple(args.tau))
     if args.steps is not None:
         config.model.steps = args.steps
+    config.lcm.agree_with_model = not args.paper_lcm
     if (args.out / "session.json").exists():
         session = Session.open(args.out)
         if session.config != config:
@@ -144,8 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tau", type=float, nargs="+", default=[0.99, 0.999], metavar="T",
                    help="LCM confidence threshold per round; the last one holds for "
                         "later rounds (default: 0.99 0.999)")
+    p.add_argument("--paper-lcm", action="store_true",
+                   help="LCM with the paper's criteria J1-J3 only; by default an update "
+                        "also needs the segmentation model to agree with the LCM (J4)")
     p.add_argument("--steps", type=int, metavar="N",
-                   help="model training steps per round (default 300)")
+                   help="model training steps per round (default 150)")
     return parser
 
 

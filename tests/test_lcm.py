@@ -108,3 +108,18 @@ def test_step1_is_deterministic():
 @pytest.mark.parametrize("alpha,expected", [(0.0, 0), (1.0, 4)])
 def test_alpha_sets_tail_size(alpha, expected):
     assert tail_classes(COUNTS, alpha)[0].sum() == expected
+
+
+def test_j4_model_disagreement_blocks():
+    # The feature's argmax is class 1; an MLP predicting 0 is blocked by J4 only.
+    feats = np.array([[0.2, 0.8, 0.0, 0.0]], dtype=np.float32)
+
+    class Predicts0(nn.Module):
+        def forward(self, x):
+            return torch.tensor([[10.0, 0.0, 0.0, 0.0]])
+
+    def decide(agree):
+        return bool(select_updates(Predicts0(), feats, np.array([3]), np.array([True]),
+                                   COUNTS, 0.99, 0.5, agree_with_model=agree).update[0])
+
+    assert decide(agree=False) and not decide(agree=True)

@@ -15,16 +15,24 @@ class LCMConfig:
 
     The authors train 100 epochs at lr 1e-4 with batch 8 on thousands of
     answers; with the few dozen answers of a small budget that is a few
-    hundred steps and the MLP barely moves, so we train for at least
+    hundred steps and the MLP never reaches τ, so we train for at least
     ``min_steps`` optimiser steps at a larger rate.
+
+    ``agree_with_model`` adds a criterion of ours, J4: the MLP's class must
+    also be the segmentation model's class for the region (the argmax of
+    its mean probability). Trained on a few dozen answers that cover only
+    some classes, the MLP extrapolates confidently to regions unlike any
+    answer; J4 keeps its updates where both models agree. Off = the
+    paper's criteria only.
     """
 
     hidden: tuple[int, ...] = (256, 128, 64)
     lr: float = 1e-3
     epochs: int = 100
-    min_steps: int = 1500
+    min_steps: int = 500
     batch_size: int = 8
     alpha: float = 0.5
+    agree_with_model: bool = True
 
 
 def make_mlp(num_classes: int, hidden: tuple[int, ...]) -> nn.Sequential:
@@ -112,8 +120,9 @@ class LCMUpdates:
 
 def select_updates(mlp: nn.Module, features: np.ndarray, current: np.ndarray,
                    eligible: np.ndarray, answer_counts: np.ndarray, tau: float,
-                   alpha: float) -> LCMUpdates:
-    """STEP 2: relabel a region with ``ĉ`` only where J1, J2 and J3 all hold.
+                   alpha: float, agree_with_model: bool = False) -> LCMUpdates:
+    """STEP 2: relabel a region with ``ĉ`` only where J1, J2 and J3 (and,
+    with ``agree_with_model``, J4) all hold.
 
     Parameters
     ----------
@@ -128,6 +137,8 @@ def select_updates(mlp: nn.Module, features: np.ndarray, current: np.ndarray,
         Answers per class this round.
     tau : float
         Confidence threshold of J1.
+    agree_with_model : bool
+        J4: ``ĉ`` must be the argmax of the region's mean probability.
     """
     with torch.no_grad():
         p = torch.softmax(mlp(torch.as_tensor(features, dtype=torch.float32)), dim=1)
@@ -138,4 +149,6 @@ def select_updates(mlp: nn.Module, features: np.ndarray, current: np.ndarray,
               & ~tail[pred]            # J2
               & (current != rarest)    # J3
               & (pred != current))
+    if agree_with_model:
+        update &= pred == np.asarray(features).argmax(axis=1)  # J4
     return LCMUpdates(update, pred.astype(np.int64), conf.astype(np.float32))

@@ -333,7 +333,8 @@ class Session:
         eligible = ~self._manual_mask(s)  # this round's queries are manual by now
         upd = select_updates(mlp, s.mean_prob, current, eligible,
                              np.bincount(answers[valid], minlength=classes.num_classes),
-                             self.config.tau_for(self.round), self.config.lcm.alpha)
+                             self.config.tau_for(self.round), self.config.lcm.alpha,
+                             self.config.lcm.agree_with_model)
         gt = None if s.gt_hist is None else acq.majority(s.gt_hist, classes.ignore_index)
         out = []
         for r in np.flatnonzero(upd.update):
