@@ -154,3 +154,42 @@ def test_summary_round_trips_through_npz(tmp_path):
     np.testing.assert_array_equal(t.sim, s.sim)
     np.testing.assert_array_equal(t.keys(), s.keys())
     assert t.gt_hist is None
+
+
+def _random_image(seed, k=4, h=10, w=12):
+    rng = np.random.default_rng(seed)
+    probs = rng.dirichlet(np.ones(k) * 0.5, (h, w)).transpose(2, 0, 1).astype(np.float32)
+    return probs, rng.integers(0, k, (h, w)).astype(np.uint8)
+
+
+def test_scores_do_not_depend_on_region_ids():
+    probs, labels = _random_image(2)
+    regions = np.arange(120, dtype=np.int32).reshape(10, 12) // 20 + 1  # ids 1..6
+    new_id = np.array([0, 60, 7, 1000, 3, 42, 9], dtype=np.int32)
+    a = acq.summarize_image(probs, labels, regions, IGNORE)
+    b = acq.summarize_image(probs, labels, new_id[regions], IGNORE)
+    row_in_b = [b.ids.tolist().index(new_id[i]) for i in a.ids]
+    np.testing.assert_allclose(b.sim[row_in_b], a.sim)
+    np.testing.assert_allclose(b.abc_parts[row_in_b], a.abc_parts)
+
+
+def test_scores_are_sums_so_larger_regions_rank_first():
+    # The same pixels twice over: twice the a_SIM and a_ABC.
+    probs, labels = _random_image(3, h=4, w=6)
+    twice_p = np.concatenate([probs, probs], axis=2)
+    twice_l = np.concatenate([labels, labels], axis=1)
+    one = acq.summarize_image(probs, labels, np.ones((4, 6), np.int32), IGNORE)
+    two = acq.summarize_image(twice_p, twice_l, np.ones((4, 12), np.int32), IGNORE)
+    np.testing.assert_allclose(two.sim, 2 * one.sim, rtol=1e-5)
+    np.testing.assert_allclose(two.abc_parts, 2 * one.abc_parts, rtol=1e-5)
+
+
+def test_disagreeing_region_ranks_above_agreeing_one():
+    # Both regions are confidently predicted class 0; one is labelled 0, one 1.
+    probs = np.zeros((2, 2, 4), np.float32)
+    probs[0], probs[1] = 0.95, 0.05
+    labels = np.array([[0, 0, 1, 1], [0, 0, 1, 1]], np.uint8)
+    regions = np.array([[1, 1, 2, 2], [1, 1, 2, 2]], np.int32)
+    s = acq.summarize_image(probs, labels, regions, IGNORE)
+    for ranking in ("sim", "abc"):
+        assert acq.rank(acq.region_scores(s, ranking)).tolist() == [1, 0]

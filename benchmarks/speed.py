@@ -1,0 +1,129 @@
+"""Speed and memory of ``a2lc rank`` at Cityscapes size.
+
+Writes a synthetic dataset of 1024×2048 images with K = 19 softmax maps
+(float32 ``.npy``) and ~320 regions per image, then measures, in one run:
+
+- the time to merely read every probability file (``np.load``),
+- the time of the whole ``a2lc rank`` command (checking the dataset,
+  reading labels, regions and probabilities, ranking, writing the JSON),
+- the peak memory of ``a2lc rank`` on 10 and on 40 images.
+
+Each measurement runs in a fresh process, after one warm-up read, so every
+file comes from the page cache in both timings. Prints a Markdown table.
+
+    python benchmarks/speed.py --out runs/speed
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
+
+H, W, K = 1024, 2048, 19
+
+
+def make_image(rng, folder: Path, name: str) -> None:
+    """One image: blocky labels, ~320 regions, smooth softmax maps."""
+    grid = (16, 20)
+    jitter = rng.integers(-20, 20, (2, *grid))
+    rows = np.clip(np.arange(H)[:, None] // (H // grid[0]), 0, grid[0] - 1)
+    cols = np.clip(np.arange(W)[None, :] // (W // grid[1] + 1), 0, grid[1] - 1)
+    # shift block borders so regions are not all rectangles of one size
+    r = np.clip((np.arange(H)[:, None] + jitter[0][rows, cols]) // (H // grid[0]), 0, grid[0] - 1)
+    regions = (r * grid[1] + cols + 1).astype(np.int32)
+    classes = rng.integers(0, K, regions.max() + 1).astype(np.uint8)
+    labels = classes[regions]
+    labels[rng.random((H, W)) < 0.001] = 255
+    logits = torch.from_numpy(rng.normal(0, 3, (1, K, H // 16, W // 16)).astype(np.float32))
+    probs = F.interpolate(logits, size=(H, W), mode="bilinear").softmax(1)[0].numpy()
+    for sub in ("images", "labels", "regions", "probs"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.full((H, W, 3), 128, np.uint8)).save(folder / "images" / f"{name}.png")
+    Image.fromarray(labels).save(folder / "labels" / f"{name}.png")
+    np.save(folder / "regions" / f"{name}.npy", regions)
+    np.save(folder / "probs" / f"{name}.npy", probs)
+
+
+def subset(full: Path, n: int, names: list[str]) -> Path:
+    """A dataset folder of the first n images, made of symlinks."""
+    folder = full.parent / f"{full.name}_{n}"
+    for sub, ext in (("images", "png"), ("labels", "png"), ("regions", "npy"), ("probs", "npy")):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+        for name in names[:n]:
+            link = folder / sub / f"{name}.{ext}"
+            if not link.exists():
+                link.symlink_to((full / sub / f"{name}.{ext}").resolve())
+    (folder / "classes.json").write_text((full / "classes.json").read_text())
+    return folder
+
+
+CHILD = """
+import json, resource, sys, time
+from pathlib import Path
+import numpy as np
+what, folder = sys.argv[1], Path(sys.argv[2])
+start = time.perf_counter()
+if what == "read":
+    for f in sorted((folder / "probs").glob("*.npy")):
+        np.load(f)
+else:
+    from a2lc_napari.cli import main
+    assert main(["rank", str(folder), "--probs", str(folder / "probs"), "--method", what,
+                 "--json", str(folder / f"rank_{what}.json"), "-q"]) == 0
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def measure(what: str, folder: Path) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, what, str(folder)], check=True,
+                         capture_output=True, text=True, env={"XDG_CACHE_HOME": str(folder / "cache"),
+                                                              "PATH": "/usr/bin:/bin"})
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("runs/speed"))
+    parser.add_argument("--images", type=int, nargs=2, default=[10, 40])
+    args = parser.parse_args()
+
+    full = args.out / "cityscapes_like"
+    names = [f"img_{i:03d}" for i in range(max(args.images))]
+    rng = np.random.default_rng(0)
+    (full / "probs").mkdir(parents=True, exist_ok=True)
+    (full / "classes.json").write_text(json.dumps(CITYSCAPES_CLASSES.to_json()))
+    for name in names:
+        if not (full / "probs" / f"{name}.npy").exists():
+            make_image(rng, full, name)
+
+    rows = []
+    for n in args.images:
+        folder = subset(full, n, names)
+        measure("read", folder)  # warm the page cache
+        read = measure("read", folder)
+        for method in ("a2lc", "alc"):
+            rank = measure(method, folder)
+            rows.append((n, method, read["seconds"], rank["seconds"], rank["peak_mb"]))
+            print(rows[-1], flush=True)
+
+    print(f"\n`a2lc rank` at {H}×{W}, K = {K}, float32 probabilities, "
+          "~320 regions per image\n")
+    print("| images | method | read only (s) | rank (s) | rank / read | peak memory (MB) |")
+    print("|---|---|---|---|---|---|")
+    for n, method, read, rank, peak in rows:
+        print(f"| {n} | {method} | {read:.1f} | {rank:.1f} | {rank / read:.2f}× | {peak:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
