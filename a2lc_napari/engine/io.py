@@ -104,16 +104,21 @@ def read_label(path: Path) -> np.ndarray:
     return arr
 
 
+def load_npy(path: Path, missing: str = "file not found") -> np.ndarray:
+    """``np.load`` raising :class:`DatasetError` with ``missing`` when absent."""
+    try:
+        return np.load(path)
+    except FileNotFoundError:
+        raise DatasetError(path, missing) from None
+    except (OSError, ValueError, EOFError) as e:
+        raise DatasetError(path, f"cannot be read as a NumPy array ({e})") from None
+
+
 def read_regions(path: Path) -> np.ndarray:
     """Read a region map (``.npy`` int or 16-bit PNG) as (H, W) int32; 0 = no region."""
     path = Path(path)
     if path.suffix == ".npy":
-        try:
-            arr = np.load(path)
-        except FileNotFoundError:
-            raise DatasetError(path, "file not found") from None
-        except (OSError, ValueError, EOFError) as e:
-            raise DatasetError(path, f"cannot be read as a NumPy array ({e})") from None
+        arr = load_npy(path)
     else:
         arr = np.array(_open(path))
     if arr.ndim != 2 or not np.issubdtype(arr.dtype, np.integer):

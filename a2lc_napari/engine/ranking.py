@@ -8,6 +8,7 @@ import numpy as np
 from . import acquisition as acq
 from .dataset import Dataset
 from .errors import DatasetError
+from .io import load_npy
 from .progress import Progress, Steps
 
 #: method name → acquisition score
@@ -16,12 +17,7 @@ RANKINGS = {"alc": "sim", "a2lc": "abc"}
 
 def read_probs(path: Path, num_classes: int, shape: tuple[int, int]) -> np.ndarray:
     """Read a (K, H, W) float16/float32 softmax map, checking it fits the image."""
-    try:
-        probs = np.load(path)
-    except FileNotFoundError:
-        raise DatasetError(path, "missing: every image needs its probability map") from None
-    except (OSError, ValueError, EOFError) as e:
-        raise DatasetError(path, f"cannot be read as a NumPy array ({e})") from None
+    probs = load_npy(path, missing="missing: every image needs its probability map")
     if probs.dtype not in (np.float16, np.float32):
         raise DatasetError(path, f"has dtype {probs.dtype}; expected float32 or float16")
     if probs.shape != (num_classes, *shape):
