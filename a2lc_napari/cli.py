@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     except DatasetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("\nInterrupted. Rerun the same command to resume.", file=sys.stderr)
+        return 130
     return 0
 
 
