@@ -65,6 +65,7 @@ def cmd_simulate(args) -> None:
                            tau=tuple(args.tau))
     if args.steps is not None:
         config.model.steps = args.steps
+    config.model.backbone = args.backbone
     config.lcm.agree_with_model = not args.paper_lcm
     if (args.out / "session.json").exists():
         session = Session.open(args.out)
@@ -148,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper-lcm", action="store_true",
                    help="LCM with the paper's criteria J1-J3 only; by default an update "
                         "also needs the segmentation model to agree with the LCM (J4)")
+    p.add_argument("--backbone", choices=["scratch", "efficientnet_lite0"], default="scratch",
+                   help="segmentation model: a small CNN trained from scratch (default), or "
+                        "an EfficientNet-Lite0 encoder with ImageNet weights (slower)")
     p.add_argument("--steps", type=int, metavar="N",
                    help="model training steps per round (default 150)")
     return parser

