@@ -127,8 +127,9 @@ class Session:
         if (out / "session.json").exists():
             raise DatasetError(out, "already holds a session; open it to resume, "
                                "or choose another output folder")
-        if out.resolve() == dataset.root.resolve() or dataset.root.resolve() in out.resolve().parents:
+        if out.resolve().is_relative_to(dataset.root.resolve()):
             raise DatasetError(out, "is inside the dataset folder, which is never written to")
+        # Generated regions live in the session, so that open() finds the same ones.
         dataset.region_cache = out / "regions"
         names = dataset.names
         for i, name in enumerate(names):
