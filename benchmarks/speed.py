@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -77,17 +78,22 @@ if what == "read":
         np.load(f)
 else:
     from a2lc_napari.cli import main
-    assert main(["rank", str(folder), "--probs", str(folder / "probs"), "--method", what,
-                 "--json", str(folder / f"rank_{what}.json"), "-q"]) == 0
+    code = main(["rank", str(folder), "--probs", str(folder / "probs"), "--method", what,
+                 "--json", str(folder.parent / f"rank_{what}.json"), "-q"])
+    if code:
+        sys.exit(code)
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
 
 def measure(what: str, folder: Path) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, what, str(folder)], check=True,
-                         capture_output=True, text=True, env={"XDG_CACHE_HOME": str(folder / "cache"),
-                                                              "PATH": "/usr/bin:/bin"})
+    """Run one measurement in a fresh process (its own peak memory)."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(folder.parent / "cache")}
+    out = subprocess.run([sys.executable, "-c", CHILD, what, str(folder)],
+                         capture_output=True, text=True, env=env)
+    if out.returncode:
+        sys.exit(f"{what} on {folder} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

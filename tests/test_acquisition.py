@@ -193,3 +193,16 @@ def test_disagreeing_region_ranks_above_agreeing_one():
     s = acq.summarize_image(probs, labels, regions, IGNORE)
     for ranking in ("sim", "abc"):
         assert acq.rank(acq.region_scores(s, ranking)).tolist() == [1, 0]
+
+
+def test_values_outside_the_classes_count_as_ignore():
+    # 200 is neither a class nor the ignore value: treated as unlabeled, never
+    # used as an index.
+    probs = np.array([[[0.9, 0.3]], [[0.1, 0.7]]], dtype=np.float32)
+    a = acq.summarize_image(probs, np.array([[0, 200]], np.uint8),
+                            np.ones((1, 2), np.int32), IGNORE, gt=np.array([[1, 200]], np.uint8))
+    b = acq.summarize_image(probs, np.array([[0, IGNORE]], np.uint8),
+                            np.ones((1, 2), np.int32), IGNORE, gt=np.array([[1, IGNORE]], np.uint8))
+    np.testing.assert_array_equal(a.label_hist, b.label_hist)
+    np.testing.assert_array_equal(a.gt_hist, b.gt_hist)
+    np.testing.assert_allclose(a.abc_parts, b.abc_parts)

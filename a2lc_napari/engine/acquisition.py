@@ -1,16 +1,23 @@
 """Per-region acquisition quantities of ALC and A²LC (ALGORITHM.md).
 
-One pass over an image's K×H×W probability map reduces it to per-region
-summaries (a few numbers per region); the map itself is then dropped, so
-memory does not grow with the number of images. Every reduction is a
-bincount / scatter over pixels: no Python loop over pixels or regions.
+One compiled pass over an image's K×H×W probability map (two for ALC's
+representative pixels) reduces it to per-region summaries (a few numbers per region); the map itself is
+then dropped, so memory does not grow with the number of images.
+
+The passes stay few because the region's reference vector is constant over
+the region: with ``g(x) = f(x) · a_CIL(x) / |f(x)|``,
+``Σ_x cos(f(x), f(m')) · a_CIL(x) = f(m')/|f(m')| · Σ_x g(x)``, and the
+same holds for ALC's ``a_SIM`` with ``f(x_m)``. So the pass scatters into
+two K×K tables per region: ``Σ g`` split by ``ỹ`` (both scores), and
+``Σ f`` split by predicted class (``f(m')`` is its row ``D(m)``, the mean
+feature its sum).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+import numba
 import numpy as np
-import torch
 
 from .regions import compact_ids
 
@@ -116,48 +123,82 @@ def majority(hist: np.ndarray, ignore_index: int) -> np.ndarray:
     return out
 
 
-def _hist(keys: torch.Tensor, values: torch.Tensor, n_rows: int, n_cols: int) -> np.ndarray:
-    return torch.bincount(keys * n_cols + values,
-                          minlength=n_rows * n_cols).view(n_rows, n_cols).numpy()
+def _blocks(n_pix: int) -> np.ndarray:
+    """Bounds of one contiguous block of pixels per thread, in raster order."""
+    return np.linspace(0, n_pix, numba.get_num_threads() + 1).astype(np.int64)
 
 
-# Reductions over the class axis loop over classes, one block of pixels at a
-# time: each step is a contiguous vector operation on data that stays in the
-# CPU cache. That is several times faster than torch's reductions over
-# dim 0, and makes no K×N temporary.
-_CHUNK = 1 << 15
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _region_tables(probs, labels, gt, reg, n_bins, bounds):
+    """One pass over the pixels. Per region: pixels per predicted class,
+    Σ f(x) split by predicted class, Σ g(x) split by ỹ(x), and histograms
+    of the labels and (when ``gt`` is not empty) the ground truth, with
+    ignore in the last column.
+
+    Any label value >= K counts as ignore (the ignore value always is), so
+    no value can index outside the tables.
+    """
+    num_classes = probs.shape[0]
+    n_threads = len(bounds) - 1
+    counts = np.zeros((n_threads, n_bins, num_classes), np.int64)
+    label_hist = np.zeros((n_threads, n_bins, num_classes + 1), np.int64)
+    gt_hist = np.zeros((n_threads, n_bins if len(gt) else 0, num_classes + 1), np.int64)
+    by_pred = np.zeros((n_threads, n_bins, num_classes, num_classes))
+    by_label = np.zeros((n_threads, n_bins, num_classes, num_classes))
+    for t in numba.prange(n_threads):
+        for i in range(bounds[t], bounds[t + 1]):
+            top, arg, sq = probs[0, i], 0, np.float32(0)
+            for k in range(num_classes):
+                v = probs[k, i]
+                sq += v * v
+                if v > top:  # strict: ties go to the lowest class
+                    top, arg = v, k
+            r, lab = reg[i], min(labels[i], num_classes)
+            y = arg if lab == num_classes else lab
+            w = (1 - probs[y, i]) / np.sqrt(sq)
+            counts[t, r, arg] += 1
+            label_hist[t, r, lab] += 1
+            if len(gt):
+                gt_hist[t, r, min(gt[i], num_classes)] += 1
+            row_pred, row_label = by_pred[t, r, arg], by_label[t, r, y]
+            for k in range(num_classes):
+                v = probs[k, i]
+                row_pred[k] += v
+                row_label[k] += v * w
+    return (counts.sum(axis=0), by_pred.sum(axis=0), by_label.sum(axis=0),
+            label_hist.sum(axis=0), gt_hist.sum(axis=0))
 
 
-def _chunks(n: int):
-    return (slice(a, min(a + _CHUNK, n)) for a in range(0, n, _CHUNK))
-
-
-def _argmax_and_norm(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(N,) int64 class of highest probability (ties: lowest class) and (N,)
-    Euclidean norm of each pixel's probability vector."""
-    n_pix = probs.shape[1]
-    arg = torch.zeros(n_pix, dtype=torch.uint8)
-    top, norm = torch.empty(n_pix), torch.empty(n_pix)
-    for c in _chunks(n_pix):
-        p, a, t, sq = probs[:, c], arg[c], top[c], norm[c]
-        t.copy_(p[0])
-        torch.mul(p[0], p[0], out=sq)
-        for k in range(1, probs.shape[0]):
-            a.masked_fill_(p[k] > t, k)
-            torch.maximum(t, p[k], out=t)
-            sq.addcmul_(p[k], p[k])
-    return arg.long(), norm.sqrt_()
-
-
-def _gather_dot(probs: torch.Tensor, table: torch.Tensor, reg: torch.Tensor) -> torch.Tensor:
-    """(N,) ``Σ_k probs[k, x] · table[k, reg[x]]`` for every pixel x."""
-    out = torch.empty(probs.shape[1])
-    for c in _chunks(probs.shape[1]):
-        p, r, o = probs[:, c], reg[c], out[c]
-        torch.mul(p[0], table[0].index_select(0, r), out=o)
-        for k in range(1, probs.shape[0]):
-            o.addcmul_(p[k], table[k].index_select(0, r))
+@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+def _representative_pass(probs, reg, unit_in, n_bins, bounds):
+    """Per region: the first pixel (raster order) of highest cos(f(x), f(m'))."""
+    num_classes = probs.shape[0]
+    n_threads = len(bounds) - 1
+    best = np.full((n_threads, n_bins), -np.inf)
+    first = np.zeros((n_threads, n_bins), np.int64)
+    for t in numba.prange(n_threads):
+        for i in range(bounds[t], bounds[t + 1]):
+            r = reg[i]
+            dot, sq = 0.0, 0.0
+            for k in range(num_classes):
+                v = probs[k, i]
+                dot += v * unit_in[r, k]
+                sq += v * v
+            cos = dot / np.sqrt(sq)
+            if cos > best[t, r]:
+                best[t, r], first[t, r] = cos, i
+    # Blocks are in raster order: on a tie, the earlier block's pixel wins.
+    out = first[0].copy()
+    top = best[0].copy()
+    for t in range(1, n_threads):
+        for r in range(n_bins):
+            if best[t, r] > top[r]:
+                top[r], out[r] = best[t, r], first[t, r]
     return out
+
+
+def _unit_rows(a: np.ndarray) -> np.ndarray:
+    return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
 
 
 def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
@@ -190,59 +231,36 @@ def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
     num_classes = probs.shape[0]
     compact, ids = compact_ids(regions)
     n_bins = len(ids)  # bin 0 collects the "no region" pixels and is dropped
-    p = torch.from_numpy(np.ascontiguousarray(probs)).reshape(num_classes, -1).float()
-    n_pix = p.shape[1]
-    reg = torch.from_numpy(compact.ravel()).long()
-    lab = torch.from_numpy(labels.ravel()).long()
+    p = np.ascontiguousarray(probs, dtype=np.float32).reshape(num_classes, -1)
+    reg = compact.ravel()
+    lab = np.ascontiguousarray(labels, dtype=np.uint8).ravel()
+    g = np.empty(0, np.uint8) if gt is None else np.ascontiguousarray(gt, dtype=np.uint8).ravel()
 
-    pred, norms = _argmax_and_norm(p)
-    y_tilde = torch.where(lab == ignore_index, pred, lab)
-    cil = 1.0 - p.gather(0, y_tilde[None])[0]
-
-    # D(m): mode of the predicted class (ties: lowest class).
-    dominant = torch.from_numpy(_hist(reg, pred, n_bins, num_classes)).argmax(dim=1)
-    # One scatter gives the sums over m' (bins < n_bins) and over m \ m'.
-    bins = reg + n_bins * (pred != dominant[reg]).long()
-    sums = torch.zeros(num_classes, 2 * n_bins).index_add_(1, bins, p)
-    sum_in = sums[:, :n_bins]
-    size = torch.bincount(reg, minlength=n_bins)
-    mean_prob = (sum_in + sums[:, n_bins:]) / size.clamp_min(1)
-
-    # cos(f(x), f(m')): the scale of f(m') cancels, so use its unit sum.
-    unit_in = sum_in / torch.linalg.vector_norm(sum_in, dim=0).clamp_min(1e-12)
-    cos_in = _gather_dot(p, unit_in, reg) / norms
-    abc_parts = torch.bincount(reg * num_classes + y_tilde, weights=(cos_in * cil).double(),
-                               minlength=n_bins * num_classes).view(n_bins, num_classes)
+    bounds = _blocks(len(reg))
+    counts, by_pred, g_sum, label_hist, gt_hist = _region_tables(
+        p, lab, g, reg, n_bins, bounds)
+    dominant = counts.argmax(axis=1)  # D(m), ties: lowest class
+    unit_in = _unit_rows(by_pred[np.arange(n_bins), dominant])  # f(m'), as a direction
+    size = counts.sum(axis=1)
 
     keep = slice(1, None)
-    label_cols = torch.where(lab == ignore_index, num_classes, lab)
     out = RegionSummary(
         image=np.full(n_bins - 1, image_index, dtype=np.int32),
         ids=ids[keep].astype(np.int32),
-        size=size.numpy()[keep],
-        label_hist=_hist(reg, label_cols, n_bins, num_classes + 1)[keep],
-        abc_parts=abc_parts.numpy()[keep],
-        mean_prob=mean_prob.T.numpy()[keep].astype(np.float32),
+        size=size[keep],
+        label_hist=label_hist[keep],
+        abc_parts=np.einsum("rck,rk->rc", g_sum, unit_in)[keep],
+        mean_prob=(by_pred.sum(axis=1) / np.maximum(size, 1)[:, None])[keep].astype(np.float32),
     )
-    g = None if gt is None else torch.from_numpy(gt.ravel()).long()
-    if g is not None:
-        out.gt_hist = _hist(reg, torch.where(g == ignore_index, num_classes, g),
-                            n_bins, num_classes + 1)[keep]
+    if gt is not None:
+        out.gt_hist = gt_hist[keep]
     if representative:
-        # x_m: the pixel of highest cos(f(x), f(m')); ties to the first in raster order.
-        best = torch.full((n_bins,), -torch.inf).scatter_reduce_(0, reg, cos_in, "amax")
-        is_best = cos_in == best[reg]
-        first = torch.full((n_bins,), n_pix - 1).scatter_reduce_(
-            0, reg[is_best], torch.arange(n_pix)[is_best], "amin")
-        rep = p[:, first]
-        unit_rep = rep / torch.linalg.vector_norm(rep, dim=0).clamp_min(1e-12)
-        cos_rep = _gather_dot(p, unit_rep, reg) / norms
-        out.sim = torch.bincount(reg, weights=(cos_rep * cil).double(),
-                                 minlength=n_bins).numpy()[keep]
-        first = first.numpy()[keep]
+        first = _representative_pass(p, reg, unit_in, n_bins, bounds)[keep]
+        unit_rep = _unit_rows(p[:, first].T.astype(np.float64))
+        out.sim = np.einsum("rk,rk->r", g_sum[keep].sum(axis=1), unit_rep)
         out.pixel = np.stack(np.divmod(first, labels.shape[1]), axis=1).astype(np.int32)
-        if g is not None:
-            out.gt_pixel = g.numpy()[first]
+        if gt is not None:
+            out.gt_pixel = g[first].astype(np.int64)
     return out
 
 

@@ -89,6 +89,8 @@ def compact_ids(regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return inverse.reshape(regions.shape).astype(np.int32), ids.astype(np.int32)
     present = np.bincount(regions.ravel().astype(np.intp, copy=False)) > 0
     present[0] = True
+    if present.all():  # already consecutive: skip the lookup
+        return regions.astype(np.int32, copy=False), np.arange(top + 1, dtype=np.int32)
     ids = np.flatnonzero(present).astype(np.int32)
     lookup = np.zeros(top + 1, np.int32)
     lookup[ids] = np.arange(ids.size, dtype=np.int32)
