@@ -69,6 +69,10 @@ def cmd_simulate(args) -> None:
     config.lcm.agree_with_model = not args.paper_lcm
     if (args.out / "session.json").exists():
         session = Session.open(args.out)
+        if session.dataset.root != args.dataset.resolve():
+            raise DatasetError(args.out / "session.json",
+                               f"holds a session on {session.dataset.root}, not on "
+                               f"{args.dataset.resolve()}; use another --out folder")
         if session.config != config:
             raise DatasetError(args.out / "session.json",
                                "holds a session with other settings; use another --out "

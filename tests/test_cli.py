@@ -84,6 +84,10 @@ def test_simulate_then_resume(demo, tmp_path, capsys):
     args[args.index("--budget") + 1] = "7"
     assert main(args) == 2
     assert "other settings" in capsys.readouterr().err
+    args[args.index("--budget") + 1] = "4"
+    args[1] = str(tmp_path)
+    assert main(args) == 2
+    assert "holds a session on" in capsys.readouterr().err
 
 
 def test_help_explains_the_commands(capsys):
