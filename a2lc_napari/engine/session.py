@@ -276,9 +276,9 @@ class Session:
                              for i, c in answers.items()])
         for i, cls in answers.items():
             queries[i]["answer"] = int(cls)
-            self.state["manual"].setdefault(queries[i]["image"], [])
-            if queries[i]["region"] not in self.state["manual"][queries[i]["image"]]:
-                self.state["manual"][queries[i]["image"]].append(queries[i]["region"])
+            manual = self.state["manual"].setdefault(queries[i]["image"], [])
+            if queries[i]["region"] not in manual:
+                manual.append(queries[i]["region"])
         self._save()
 
     def finish_round(self) -> Steps[dict]:
