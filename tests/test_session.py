@@ -53,6 +53,11 @@ def test_simulate_end_to_end(demo, tmp_path):
         assert set(u) == {"image", "region", "old", "new", "confidence", "correct"}
         assert u["confidence"] >= 0.5
     assert history[1]["lcm_correct"] == sum(u["correct"] for u in log["lcm_updates"])
+    if log["lcm_updates"]:
+        assert history[1]["lcm_precision"] == round(
+            100 * history[1]["lcm_correct"] / len(log["lcm_updates"]), 2)
+    else:
+        assert history[1]["lcm_precision"] is None
     assert listing(demo) == before  # the input folder is never written to
 
 

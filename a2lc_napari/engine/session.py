@@ -304,6 +304,8 @@ class Session:
                  "lcm_changes": len(pending),
                  "lcm_correct": sum(bool(u.get("correct")) for u in pending)}
         if self.dataset.has_gt:
+            entry["lcm_precision"] = (round(100 * entry["lcm_correct"] / len(pending), 2)
+                                      if pending else None)
             entry.update((yield from self._label_metrics()))
         write_json(self.out / "log" / f"round_{self.round:02d}.json",
                    {"round": self.round, "method": self.config.method,
