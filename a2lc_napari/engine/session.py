@@ -30,7 +30,7 @@ from .errors import DatasetError
 from .io import read_label, write_json, write_label
 from .lcm import LCMConfig, select_updates, train_lcm
 from .metrics import class_iou, confusion, mean_iou
-from .model import ModelConfig, Segmenter, train_segmenter
+from .model import ModelConfig, train_segmenter
 from .progress import Progress, Steps
 
 FORMAT = 1
