@@ -9,7 +9,11 @@ from pathlib import Path
 
 from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
+from .engine.io import write_json
 from .engine.progress import drive
+
+# The commands import their engine modules when run, so that `a2lc rank`
+# and `--help` do not pay for importing torch.
 
 DESCRIPTION = """\
 Clean up noisy segmentation labels by active label correction (ALC, A²LC).
@@ -51,8 +55,6 @@ def cmd_rank(args) -> None:
 
     dataset = _open_checked(args.dataset, args.labels, quiet=args.quiet)
     ranked = drive(rank_precomputed(dataset, args.probs, args.method, args.top), args.quiet)
-    from .engine.io import write_json
-
     write_json(args.json, ranked)
     if not args.quiet:
         print(f"Ranked {len(ranked)} regions → {args.json}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, fields
 import numba
 import numpy as np
 
+from .io import write_npz
 from .regions import compact_ids
 
 
@@ -77,8 +78,6 @@ class RegionSummary:
         return cls(**{f.name: cat(f.name) for f in fields(cls)})
 
     def save(self, path) -> None:
-        from .io import write_npz
-
         write_npz(path, **{f.name: getattr(self, f.name) for f in fields(self)
                            if getattr(self, f.name) is not None})
 

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .efficientnet_lite import EfficientNetLite0Encoder, load_lite0_weights
+from .io import atomic_path
 from .progress import Progress, Steps
 
 # ImageNet statistics: a usual input normalisation.
@@ -194,8 +195,6 @@ class Segmenter:
         return torch.softmax(logits[0], dim=0).float().cpu().numpy()
 
     def save(self, path: Path) -> None:
-        from .io import atomic_path
-
         with atomic_path(path) as tmp:
             torch.save({"state": self.net.state_dict(), "num_classes": self.num_classes,
                         "config": asdict(self.config)}, tmp)
