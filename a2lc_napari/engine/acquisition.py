@@ -1,8 +1,9 @@
 """Per-region acquisition quantities of ALC and A²LC (ALGORITHM.md).
 
 One compiled pass over an image's K×H×W probability map (two for ALC's
-representative pixels) reduces it to per-region summaries (a few numbers per region); the map itself is
-then dropped, so memory does not grow with the number of images.
+representative pixels) reduces it to per-region summaries, a few numbers
+per region; the map itself is then dropped, so memory does not grow with
+the number of images.
 
 The passes stay few because the region's reference vector is constant over
 the region: with ``g(x) = f(x) · a_CIL(x) / |f(x)|``,

@@ -22,26 +22,29 @@ from .errors import DatasetError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
-def _open(path: Path) -> Image.Image:
+@contextmanager
+def _reading(path: Path, what: str, errors: tuple = (OSError, SyntaxError, ValueError),
+             missing: str = "file not found"):
+    """Turn a reader's failures into :class:`DatasetError` naming ``path``."""
     try:
+        yield
+    except FileNotFoundError:
+        raise DatasetError(path, missing) from None
+    except errors as e:
+        raise DatasetError(path, f"cannot be read as {what} ({e})") from None
+
+
+def _open(path: Path) -> Image.Image:
+    with _reading(path, "an image"):
         img = Image.open(path)
         img.load()
         return img
-    except FileNotFoundError:
-        raise DatasetError(path, "file not found") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DatasetError(path, f"cannot be read as an image ({e})") from None
 
 
 def image_size(path: Path) -> tuple[int, int]:
     """(height, width) of an image file, read from its header only."""
-    try:
-        with Image.open(path) as img:
-            return img.height, img.width
-    except FileNotFoundError:
-        raise DatasetError(path, "file not found") from None
-    except (OSError, SyntaxError, ValueError) as e:
-        raise DatasetError(path, f"cannot be read as an image ({e})") from None
+    with _reading(path, "an image"), Image.open(path) as img:
+        return img.height, img.width
 
 
 def read_image(path: Path) -> np.ndarray:
@@ -64,12 +67,9 @@ def read_image(path: Path) -> np.ndarray:
 def _read_tiff(path: Path) -> np.ndarray:
     import tifffile
 
-    try:
+    # tifffile raises many types for corrupt files
+    with _reading(path, "a TIFF image", errors=(Exception,)):
         return tifffile.imread(path)
-    except FileNotFoundError:
-        raise DatasetError(path, "file not found") from None
-    except Exception as e:  # tifffile raises many types for corrupt files
-        raise DatasetError(path, f"cannot be read as a TIFF image ({e})") from None
 
 
 def _to_rgb8(arr: np.ndarray, path: Path) -> np.ndarray:
@@ -106,12 +106,8 @@ def read_label(path: Path) -> np.ndarray:
 
 def load_npy(path: Path, missing: str = "file not found") -> np.ndarray:
     """``np.load`` raising :class:`DatasetError` with ``missing`` when absent."""
-    try:
+    with _reading(path, "a NumPy array", (OSError, ValueError, EOFError), missing):
         return np.load(path)
-    except FileNotFoundError:
-        raise DatasetError(path, missing) from None
-    except (OSError, ValueError, EOFError) as e:
-        raise DatasetError(path, f"cannot be read as a NumPy array ({e})") from None
 
 
 def read_regions(path: Path) -> np.ndarray:
