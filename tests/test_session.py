@@ -156,3 +156,19 @@ def test_tau_schedule():
         SessionConfig(tau=(1.5,))
     with pytest.raises(ValueError):
         SessionConfig(method="nope")
+
+
+def test_answers_reach_regions_with_huge_sparse_ids(make_dataset, tmp_path):
+    # SAM-like ids near 2**31: writing an answer must not size anything by the id.
+    rng = np.random.default_rng(0)
+    big = 2_000_000_000
+    regions = np.where(np.arange(10)[None, :] < 5, 7, big).repeat(8, axis=0).astype(np.int32)
+    labels = np.where(regions == 7, 0, 1).astype(np.uint8)
+    root = make_dataset({"a": rng.integers(0, 255, (8, 10, 3), dtype=np.uint8)},
+                        {"a": labels}, gt={"a": np.full((8, 10), 2, np.uint8)},
+                        regions={"a": regions})
+    session = new_session(root, tmp_path / "run", tiny_config(budget=2))
+    drive(session.prepare_round(), quiet=True)
+    session.answer({q.index: 2 for q in session.queries})
+    assert (session.labels("a") == 2).all()
+    assert {q.region for q in session.queries} == {7, big}

@@ -32,6 +32,7 @@ from .lcm import LCMConfig, select_updates, train_lcm
 from .metrics import class_iou, confusion, mean_iou
 from .model import ModelConfig, train_segmenter
 from .progress import Progress, Steps
+from .regions import compact_ids
 
 FORMAT = 1
 
@@ -357,11 +358,14 @@ class Session:
         for name, region, cls in changes:
             by_image.setdefault(name, []).append((region, cls))
         for name, pairs in by_image.items():
-            regions = self.dataset.regions(name)
+            # Through compact ids: region ids may be sparse and huge (SAM masks).
+            compact, present = compact_ids(self.dataset.regions(name))
             ids, classes = np.array(pairs, dtype=np.int64).T
-            lut = np.full(max(int(regions.max()), int(ids.max())) + 1, -1, dtype=np.int64)
-            lut[ids] = classes
-            new = lut[regions]
+            pos = np.minimum(np.searchsorted(present, ids), len(present) - 1)
+            found = present[pos] == ids
+            lut = np.full(len(present), -1, dtype=np.int64)
+            lut[pos[found]] = classes[found]
+            new = lut[compact]
             labels = self.labels(name)
             labels[new >= 0] = new[new >= 0]
             write_label(self.out / "labels" / f"{name}.png", labels, self.dataset.classes)
