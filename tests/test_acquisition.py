@@ -139,12 +139,6 @@ def test_majority_ignores_the_ignore_column():
     assert acq.majority(hist, IGNORE).tolist() == [0, IGNORE, 1]
 
 
-def test_set_label_rewrites_the_histogram():
-    s = _summary([[3, 1, 0], [0, 2, 2]], np.zeros((2, 2)))
-    s.set_label(np.array([0, 1]), np.array([1, IGNORE]), IGNORE)
-    assert s.label_hist.tolist() == [[0, 4, 0], [0, 0, 4]]
-
-
 def test_summary_round_trips_through_npz(tmp_path):
     probs = np.random.default_rng(0).dirichlet(np.ones(3), (4, 5)).transpose(2, 0, 1)
     s = acq.summarize_image(probs.astype(np.float32), np.zeros((4, 5), np.uint8),

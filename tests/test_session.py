@@ -130,8 +130,83 @@ def test_resume_in_the_middle_of_the_queries(demo, tmp_path):
     assert resumed.phase == "query"
     assert resumed.queries[0].answer == session.simulated_answer(first)
     assert resumed.next_query().index == 1
-    with pytest.raises(RuntimeError, match="answer every query"):
-        drive(resumed.finish_round(), quiet=True)
+
+
+def test_skipped_queries_are_logged_unanswered_and_stay_askable(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    first = session.queries[0]
+    session.answer({0: session.simulated_answer(first)})
+    entry = drive(session.finish_round(), quiet=True)
+    assert entry["queries"] == 1
+    log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
+    assert [q["answer"] is None for q in log["queries"]] == [False] + [True] * 5
+    drive(session.prepare_round(), quiet=True)
+    asked = {(q.image, q.region) for q in session.queries}
+    assert (first.image, first.region) not in asked  # answered: manual
+    assert asked & {(q["image"], q["region"]) for q in log["queries"][1:]}
+
+
+def test_unanswer_restores_the_round_start_labels(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    q = session.queries[0]
+    before = session.labels(q.image)
+    other = (q.label + 1) % session.dataset.classes.num_classes
+    session.answer({0: other})
+    mask = session.dataset.regions(q.image) == q.region
+    assert (session.labels(q.image)[mask] == other).all()
+    session.answer({0: q.label})  # answering again replaces the answer
+    session.unanswer(0)
+    np.testing.assert_array_equal(session.labels(q.image), before)
+    resumed = Session.open(tmp_path / "run")
+    assert resumed.queries[0].answer is None
+    assert q.region not in resumed.state["manual"].get(q.image, [])
+
+
+def test_edited_regions_become_manual(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    name = session.dataset.names[0]
+    labels = session.labels(name)
+    regions = session.dataset.regions(name)
+    labels[0, :3] = 5
+    touched = set(np.unique(regions[0, :3]).tolist())
+    changed = int((session.labels(name)[0, :3] != 5).sum())
+    assert session.edit_labels(name, labels) == changed
+    assert set(session.state["manual"][name]) == touched
+    np.testing.assert_array_equal(session.labels(name), labels)
+    drive(session.prepare_round(), quiet=True)
+    assert not {(name, r) for r in touched} & {(q.image, q.region) for q in session.queries}
+    with pytest.raises(ValueError, match="shape"):
+        session.edit_labels(name, labels[1:])
+
+
+def test_lcm_proposal_equals_what_the_round_applies(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config(tau=(0.3,), budget=10))
+    drive(session.prepare_round(), quiet=True)
+    assert session.propose_lcm() == []  # nothing answered yet
+    session.answer({q.index: session.simulated_answer(q) for q in session.queries})
+    proposed = session.propose_lcm()
+    assert Session.open(tmp_path / "run").state["lcm_pending"] is None  # written nowhere
+    drive(session.finish_round(), quiet=True)
+    log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
+    assert log["lcm_updates"] == proposed
+
+
+def test_export_writes_palette_pngs_and_classes(demo, tmp_path):
+    from PIL import Image
+
+    from a2lc_napari.engine.classes import ClassSet
+
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    out = drive(session.export(tmp_path / "export"), quiet=True)
+    name = session.dataset.names[0]
+    png = Image.open(out / f"{name}.png")
+    assert png.mode == "P"
+    np.testing.assert_array_equal(np.asarray(png), session.labels(name))
+    assert ClassSet.read(out / "classes.json") == session.dataset.classes
+    with pytest.raises(DatasetError, match="never written"):
+        drive(session.export(demo / "export"), quiet=True)
 
 
 def test_bad_answers_and_folders(demo, tmp_path):

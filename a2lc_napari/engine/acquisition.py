@@ -100,13 +100,6 @@ class RegionSummary:
         """(R,) float64 ``a_ABC`` for class weights ``w`` (K,)."""
         return self.abc_parts @ weights
 
-    def set_label(self, rows: np.ndarray, classes: np.ndarray, ignore_index: int) -> None:
-        """Record that regions ``rows`` were relabelled whole with ``classes``."""
-        num_classes = self.label_hist.shape[1] - 1
-        cols = np.where(np.asarray(classes) == ignore_index, num_classes, classes)
-        self.label_hist[rows] = 0
-        self.label_hist[rows, cols] = self.size[rows]
-
 
 def region_keys(image: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return (np.asarray(image, dtype=np.int64) << 32) | np.asarray(ids, dtype=np.int64)

@@ -19,6 +19,7 @@ The input dataset folder is never written to.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,7 @@ import numpy as np
 from . import acquisition as acq
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
-from .io import read_label, write_json, write_label
+from .io import atomic_path, read_label, write_json, write_label
 from .lcm import LCMConfig, select_updates, train_lcm
 from .metrics import class_iou, confusion, mean_iou
 from .model import ModelConfig, train_segmenter
@@ -142,10 +143,9 @@ class Session:
                  "config": config.to_json(), "round": 1, "phase": "train",
                  "queries": [], "manual": {}, "lcm_pending": None, "history": []}
         session = cls(out, dataset, config, state)
-        if dataset.has_gt:
-            state["history"].append({"round": 0, **(yield from session._label_metrics()),
-                                     "queries": 0, "manual_changes": 0,
-                                     "lcm_changes": 0, "lcm_correct": 0})
+        state["history"].append({"round": 0, **(yield from session._label_metrics()),
+                                 "queries": 0, "manual_changes": 0, "hand_pixels": 0,
+                                 "lcm_changes": 0, "lcm_correct": 0})
         session._save()
         return session
 
@@ -263,7 +263,8 @@ class Session:
 
     def answer(self, answers: dict[int, int]) -> None:
         """Record answers ``{query index: class (or ignore)}`` and write them
-        to the regions' labels at once."""
+        to the regions' labels at once. Answering a query again replaces its
+        answer."""
         if self.phase != "query":
             raise RuntimeError("no queries are open")
         ignore = self.dataset.classes.ignore_index
@@ -272,9 +273,11 @@ class Session:
             if not (0 <= cls < num_classes or cls == ignore):
                 raise ValueError(f"answer {cls} is neither a class id nor ignore ({ignore})")
         queries = self.state["queries"]
+        changes = [(queries[i]["image"], queries[i]["region"], c) for i, c in answers.items()]
+        for name in {image for image, _, _ in changes}:
+            self._keep_round_start(name)
         # Labels first, state second: a crash in between only re-asks a query.
-        self._write_regions([(queries[i]["image"], queries[i]["region"], c)
-                             for i, c in answers.items()])
+        self._write_regions(changes)
         for i, cls in answers.items():
             queries[i]["answer"] = int(cls)
             manual = self.state["manual"].setdefault(queries[i]["image"], [])
@@ -282,14 +285,75 @@ class Session:
                 manual.append(queries[i]["region"])
         self._save()
 
+    def unanswer(self, index: int) -> None:
+        """Take back the answer to query ``index``: its region gets back the
+        labels it had when the round's queries were made."""
+        if self.phase != "query":
+            raise RuntimeError("no queries are open")
+        q = self.state["queries"][index]
+        if q["answer"] is None:
+            return
+        name, region = q["image"], q["region"]
+        mask = self.dataset.regions(name) == region
+        labels = self.labels(name)
+        labels[mask] = read_label(self._round_start_path(name))[mask]
+        write_label(self.out / "labels" / f"{name}.png", labels, self.dataset.classes)
+        q["answer"] = None
+        self.state["manual"][name].remove(region)
+        self._save()
+
+    def edit_labels(self, name: str, labels: np.ndarray) -> int:
+        """Save labels of image ``name`` edited by hand (painting, filling).
+
+        Every region holding an edited pixel becomes manual: it is never
+        queried or changed by the LCM again. Returns the number of pixels
+        that changed.
+        """
+        labels = np.asarray(labels)
+        old = self.labels(name)
+        if labels.shape != old.shape:
+            raise ValueError(f"labels of {name} have shape {labels.shape}, "
+                             f"expected {old.shape}")
+        changed = labels != old
+        count = int(changed.sum())
+        if not count:
+            return 0
+        self._keep_round_start(name)
+        write_label(self.out / "labels" / f"{name}.png", labels.astype(np.uint8),
+                    self.dataset.classes)
+        manual = self.state["manual"].setdefault(name, [])
+        touched = np.unique(self.dataset.regions(name)[changed])
+        manual.extend(int(r) for r in touched if r != 0 and r not in manual)
+        self.state["hand_pixels"] = self.state.get("hand_pixels", 0) + count
+        self._save()
+        return count
+
+    def _round_start_path(self, name: str) -> Path:
+        return self.out / "work" / f"round_{self.round:02d}_start" / f"{name}.png"
+
+    def _keep_round_start(self, name: str) -> None:
+        """Keep the labels an image had before this round's first change to it."""
+        path = self._round_start_path(name)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_path(path) as tmp:
+                shutil.copyfile(self.out / "labels" / f"{name}.png", tmp)
+
+    def propose_lcm(self) -> list[dict]:
+        """The LCM updates that the answers so far would make, written nowhere.
+
+        Same form as the round log's ``lcm_updates``; empty for methods
+        without the LCM.
+        """
+        return self._lcm_updates() if self.method.lcm else []
+
     def finish_round(self) -> Steps[dict]:
         """Run the LCM (A²LC, LCM methods), log the round, measure, move on.
 
         Returns the round's metrics (also appended to :attr:`history`).
         """
         if self.phase == "query":
-            if self.next_query() is not None:
-                raise RuntimeError("answer every query before finishing the round")
+            # Unanswered (skipped) queries stay as they are, and stay askable.
             pending = self._lcm_updates() if self.method.lcm else []
             self.state.update(lcm_pending=pending, phase="lcm")
             self._save()
@@ -299,21 +363,24 @@ class Session:
         self._write_regions([(u["image"], u["region"], u["new"]) for u in pending])
         yield Progress(1, 1, "Applying LCM updates")
 
-        queries = self.state["queries"]
-        entry = {"round": self.round, "queries": len(queries),
-                 "manual_changes": sum(q["answer"] != q["label"] for q in queries),
+        answered = [q for q in self.state["queries"] if q["answer"] is not None]
+        entry = {"round": self.round, "queries": len(answered),
+                 "manual_changes": sum(q["answer"] != q["label"] for q in answered),
+                 "hand_pixels": self.state.get("hand_pixels", 0),
                  "lcm_changes": len(pending),
                  "lcm_correct": sum(bool(u.get("correct")) for u in pending)}
         if self.dataset.has_gt:
             entry["lcm_precision"] = (round(100 * entry["lcm_correct"] / len(pending), 2)
                                       if pending else None)
-            entry.update((yield from self._label_metrics()))
+        entry.update((yield from self._label_metrics()))
         write_json(self.out / "log" / f"round_{self.round:02d}.json",
                    {"round": self.round, "method": self.config.method,
                     "tau": self.config.tau_for(self.round) if self.method.lcm else None,
-                    "queries": queries, "lcm_updates": pending, "metrics": entry})
+                    "queries": self.state["queries"], "lcm_updates": pending,
+                    "metrics": entry})
         self.history.append(entry)
-        self.state.update(round=self.round + 1, phase="train", queries=[], lcm_pending=None)
+        self.state.update(round=self.round + 1, phase="train", queries=[], lcm_pending=None,
+                          hand_pixels=0)
         self._summary = None
         self._save()
         if self.dataset.has_gt:
@@ -322,18 +389,19 @@ class Session:
         return entry
 
     def _lcm_updates(self) -> list[dict]:
-        """LCM STEP 1 + STEP 2 on this round's answers; the updates to write."""
+        """LCM STEP 1 + STEP 2 on this round's answers so far; the updates to write."""
         s, classes = self.summary, self.dataset.classes
-        queries = self.state["queries"]
-        rows = np.array([q["row"] for q in queries], dtype=np.int64)
-        answers = np.array([q["answer"] for q in queries], dtype=np.int64)
-        s.set_label(rows, answers, classes.ignore_index)
+        answered = [q for q in self.state["queries"] if q["answer"] is not None]
+        rows = np.array([q["row"] for q in answered], dtype=np.int64)
+        answers = np.array([q["answer"] for q in answered], dtype=np.int64)
+        # An answered region was relabelled whole: its majority is the answer.
+        current = s.majority_label(classes.ignore_index)
+        current[rows] = answers
         valid = answers != classes.ignore_index
         if not valid.any():
             return []
         mlp = train_lcm(s.mean_prob[rows[valid]], answers[valid], classes.num_classes,
                         self.config.lcm, seed=self.config.seed * 1000 + self.round)
-        current = s.majority_label(classes.ignore_index)
         eligible = ~self._manual_mask(s)  # this round's queries are manual by now
         upd = select_updates(mlp, s.mean_prob, current, eligible,
                              np.bincount(answers[valid], minlength=classes.num_classes),
@@ -371,17 +439,41 @@ class Session:
             write_label(self.out / "labels" / f"{name}.png", labels, self.dataset.classes)
 
     def _label_metrics(self) -> Steps[dict]:
-        """Data mIoU and per-class IoU of the current labels against ground truth."""
+        """Pixels per class of the current labels and, with ground truth, their
+        data mIoU and per-class IoU."""
         classes = self.dataset.classes
         conf = np.zeros((classes.num_classes + 1, classes.num_classes), dtype=np.int64)
+        pixels = np.zeros(classes.num_classes + 1, dtype=np.int64)  # last: ignore
         for i, name in enumerate(self.dataset.names):
-            conf += confusion(self.labels(name), self.dataset.gt(name),
-                              classes.num_classes, classes.ignore_index)
+            labels = self.labels(name)
+            values = np.where(labels == classes.ignore_index, classes.num_classes, labels)
+            pixels += np.bincount(values.ravel(), minlength=classes.num_classes + 1)
+            if self.dataset.has_gt:
+                conf += confusion(labels, self.dataset.gt(name), classes.num_classes,
+                                  classes.ignore_index)
             yield Progress(i + 1, len(self.dataset.names), "Measuring labels")
-        iou = class_iou(conf)
-        return {"data_miou": round(mean_iou(conf), 3),
-                "class_iou": {n: None if np.isnan(v) else round(float(v) * 100, 3)
-                              for n, v in zip(classes.names, iou)}}
+        out = {"class_pixels": pixels[:-1].tolist(), "ignore_pixels": int(pixels[-1])}
+        if self.dataset.has_gt:
+            iou = class_iou(conf)
+            out.update(data_miou=round(mean_iou(conf), 3),
+                       class_iou={n: None if np.isnan(v) else round(float(v) * 100, 3)
+                                  for n, v in zip(classes.names, iou)})
+        return out
+
+    # ---- export -----------------------------------------------------------------
+
+    def export(self, folder: Path) -> Steps[Path]:
+        """Write the current labels (palette PNGs) and ``classes.json`` to ``folder``."""
+        folder = Path(folder).expanduser().resolve()
+        if folder.is_relative_to(self.dataset.root):
+            raise DatasetError(folder, "is inside the dataset folder, which is never "
+                               "written to; choose a folder outside it")
+        names = self.dataset.names
+        for i, name in enumerate(names):
+            write_label(folder / f"{name}.png", self.labels(name), self.dataset.classes)
+            yield Progress(i + 1, len(names), "Exporting labels")
+        write_json(folder / "classes.json", self.dataset.classes.to_json())
+        return folder
 
 
 def _str_or_none(path) -> str | None:
