@@ -44,6 +44,10 @@ class ClassSet:
     def num_classes(self) -> int:
         return len(self.names)
 
+    def name_of(self, value: int) -> str:
+        """The class name of a label value; "ignore" for the ignore value."""
+        return self.names[value] if 0 <= value < self.num_classes else "ignore"
+
     def palette(self) -> list[int]:
         """768 ints for ``PIL.Image.putpalette``: class colours, ignore colour, black."""
         pal = [0] * 768

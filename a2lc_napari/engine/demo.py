@@ -106,7 +106,6 @@ def make_demo_dataset(out: Path, n_images: int = 40, size: tuple[int, int] = (12
     """
     out = Path(out)
     classes = demo_classes()
-    io.write_json(out / "classes.json", classes.to_json())
     seeds = np.random.SeedSequence(seed).spawn(n_images)
     for i, ss in enumerate(seeds):
         scene = _scene(np.random.default_rng(ss), size)
@@ -115,7 +114,14 @@ def make_demo_dataset(out: Path, n_images: int = 40, size: tuple[int, int] = (12
         io.write_label(out / "labels" / f"{name}.png", scene.labels, classes)
         io.write_label(out / "gt" / f"{name}.png", scene.gt, classes)
         io.write_npy(out / "regions" / f"{name}.npy", scene.regions)
+    # Last, so that a folder with classes.json holds the whole dataset.
+    io.write_json(out / "classes.json", classes.to_json())
     return out
+
+
+def demo_folder() -> Path:
+    """Default place of the sample dataset: the user's cache."""
+    return io.user_cache() / "demo"
 
 
 class _Scene(NamedTuple):

@@ -22,6 +22,11 @@ from .errors import DatasetError
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
+def user_cache() -> Path:
+    """The user's cache folder of this tool (``$XDG_CACHE_HOME/a2lc-napari``)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "a2lc-napari"
+
+
 @contextmanager
 def _reading(path: Path, what: str, errors: tuple = (OSError, SyntaxError, ValueError),
              missing: str = "file not found"):

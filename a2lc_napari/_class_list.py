@@ -1,0 +1,92 @@
+"""The query panel's class list, and the keys that answer a query.
+
+The keys act only while the panel has the keyboard focus, so none of them
+clashes with napari's own bindings on the canvas (where the number keys
+switch tools, for example).
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtGui import QColor, QIcon, QPixmap
+from qtpy.QtWidgets import QListWidget, QListWidgetItem
+
+from .engine.classes import ClassSet
+
+#: Seconds between key presses that still extend a typed class name.
+TYPE_AHEAD_PAUSE = 1.0
+
+KEYS_HELP = ("Enter: accept the selected class · 1-9, 0: pick class · type a name "
+             "to select it · ←/→: previous/skip · Ctrl+Z: undo")
+
+
+def _swatch(rgb) -> QIcon:
+    pixmap = QPixmap(14, 14)
+    pixmap.fill(QColor(*rgb))
+    return QIcon(pixmap)
+
+
+class ClassList(QListWidget):
+    """Classes to answer with, numbered 1-9, 0 for the first ten, and
+    "ignore" last. Emits :attr:`answered` with a class id (or the ignore
+    value), :attr:`moved` with -1 (previous) or +1 (skip), and
+    :attr:`undo_requested`."""
+
+    answered = Signal(int)
+    moved = Signal(int)
+    undo_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._values: list[int] = []
+        self._names: list[str] = []
+        self._typed, self._typed_at = "", 0.0
+        self.itemClicked.connect(lambda item: self.answered.emit(self._values[self.row(item)]))
+
+    def set_classes(self, classes: ClassSet) -> None:
+        self.clear()
+        self._values = [*range(classes.num_classes), classes.ignore_index]
+        self._names = [*classes.names, "ignore (unsure / none of these)"]
+        colors = [*classes.colors, (255, 255, 255)]
+        for i, (name, rgb) in enumerate(zip(self._names, colors)):
+            key = str((i + 1) % 10) if i < 10 else " "
+            self.addItem(QListWidgetItem(_swatch(rgb), f"{key}  {name}"))
+
+    def select_class(self, value: int) -> None:
+        if value in self._values:
+            self.setCurrentRow(self._values.index(value))
+
+    def selected_class(self) -> int | None:
+        row = self.currentRow()
+        return self._values[row] if row >= 0 else None
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        key, text = event.key(), event.text()
+        if key == Qt.Key_Z and event.modifiers() & Qt.ControlModifier:
+            self.undo_requested.emit()
+        elif key in (Qt.Key_Return, Qt.Key_Enter):
+            if self.selected_class() is not None:
+                self.answered.emit(self.selected_class())
+        elif key in (Qt.Key_Left, Qt.Key_PageUp):
+            self.moved.emit(-1)
+        elif key in (Qt.Key_Right, Qt.Key_PageDown):
+            self.moved.emit(+1)
+        elif text.isdigit():
+            row = (int(text) - 1) % 10
+            if row < len(self._values) - 1:
+                self.answered.emit(self._values[row])
+        elif text.isprintable() and text.strip():
+            self._type_ahead(text)
+        else:
+            super().keyPressEvent(event)
+
+    def _type_ahead(self, text: str) -> None:
+        now = time.monotonic()
+        self._typed = (self._typed if now - self._typed_at < TYPE_AHEAD_PAUSE else "") + text
+        self._typed_at = now
+        names = np.char.lower(np.array(self._names))
+        match = np.flatnonzero(np.char.startswith(names, self._typed.lower()))
+        if match.size:
+            self.setCurrentRow(int(match[0]))

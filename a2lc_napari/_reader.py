@@ -1,0 +1,56 @@
+"""Open a dataset folder (generic, PASCAL VOC or Cityscapes layout) in napari.
+
+The images and pseudo-labels come as two layers, named like the correction
+widget's layers so that the widget takes them over. Images of one size are
+stacked lazily (one slider step per image); otherwise the first image is shown.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+from dask import delayed
+
+from ._layers import labels_kwargs
+from .engine.dataset import Dataset, open_dataset
+from .engine.errors import DatasetError
+
+IMAGE_LAYER = "image"
+LABELS_LAYER = "labels"
+
+
+def get_reader(path):
+    """napari reader hook: a reader for a dataset folder, or None."""
+    if isinstance(path, list) or not Path(path).is_dir():
+        return None
+    try:
+        open_dataset(path)
+    except DatasetError:
+        return None
+    return read_dataset
+
+
+def read_dataset(path) -> list[tuple]:
+    """Layer data of a dataset folder: its images and pseudo-labels."""
+    return dataset_layers(open_dataset(path))
+
+
+def _lazy_stack(read, names: list[str], shape: tuple, dtype) -> da.Array:
+    return da.stack([da.from_delayed(delayed(read)(n), shape, dtype) for n in names])
+
+
+def dataset_layers(dataset: Dataset) -> list[tuple]:
+    """(data, kwargs, type) tuples for the images and pseudo-labels of ``dataset``."""
+    names = dataset.names
+    shape = dataset.shape(names[0])
+    if all(dataset.shape(n) == shape for n in names):
+        images = _lazy_stack(dataset.image, names, (*shape, 3), np.uint8)
+        labels = _lazy_stack(dataset.labels, names, shape, np.uint8)
+    else:
+        images, labels = dataset.image(names[0]), dataset.labels(names[0])
+    root = str(dataset.root)
+    return [(images, {"name": IMAGE_LAYER, "rgb": True, "metadata": {"a2lc_dataset": root}},
+             "image"),
+            (labels, {"name": LABELS_LAYER, "opacity": 0.5,
+                      **labels_kwargs(dataset.classes, root)}, "labels")]

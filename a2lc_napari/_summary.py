@@ -1,0 +1,58 @@
+"""The round summary: a table of what each round changed, and the labels'
+class distribution as a bar chart."""
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from .engine.classes import ClassSet
+
+
+def summary_table(history: list[dict]) -> str:
+    """HTML table: per round, queries answered, changes by hand and by the
+    LCM, and data mIoU when there is ground truth."""
+    has_gt = any("data_miou" in h for h in history)
+    head = ["round", "answered", "changed by hand", "by LCM"] + (["data mIoU %"] * has_gt)
+    rows = []
+    for h in history:
+        cells = [h["round"], h["queries"], h["manual_changes"], h["lcm_changes"]]
+        if has_gt:
+            cells.append(f"{h['data_miou']:.1f}")
+        rows.append("".join(f"<td align='right'>{c}</td>" for c in cells))
+    header = "".join(f"<th>{c}</th>" for c in head)
+    body = "".join(f"<tr>{r}</tr>" for r in rows)
+    return f"<table cellspacing='4'><tr>{header}</tr>{body}</table>"
+
+
+class RoundSummary(QWidget):
+    """Table of the rounds, and a bar chart of the share of labelled pixels
+    per class now (coloured bars) and before any correction (outlines)."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.table = QLabel()
+        self.figure = Figure(figsize=(3.2, 2.0), tight_layout=True)
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(180)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.table)
+        layout.addWidget(self.canvas)
+
+    def show_history(self, history: list[dict], classes: ClassSet) -> None:
+        self.table.setText(summary_table(history))
+        self.figure.clear()
+        ax = self.figure.add_subplot()
+        x = np.arange(classes.num_classes)
+        for h, style in ((history[-1], {"color": np.array(classes.colors) / 255}),
+                         (history[0], {"fill": False, "edgecolor": "black"})):
+            pixels = np.asarray(h["class_pixels"], dtype=float)
+            ax.bar(x, 100 * pixels / max(pixels.sum(), 1), width=0.8, **style)
+        ax.set_xticks(x, classes.names, rotation=60, ha="right", fontsize=7)
+        ax.set_ylabel("% of labelled pixels", fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.set_title(f"classes after round {history[-1]['round']} "
+                     "(outline: before correction)", fontsize=8)
+        self.canvas.draw_idle()
