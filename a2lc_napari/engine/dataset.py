@@ -28,7 +28,7 @@ from .classes import CITYSCAPES_CLASSES, VOC_CLASSES, ClassSet
 from .errors import DatasetError
 from .io import IMAGE_SUFFIXES, image_size, read_image, read_label, read_regions, write_npy
 from .progress import Progress, Steps
-from .regions import superpixel_regions
+from .regions import RegionsConfig
 
 LAYOUTS = (
     "a generic folder with classes.json, images/ and labels/ "
@@ -60,7 +60,8 @@ class Dataset:
         them.
     region_cache : Path, optional
         Folder for generated region maps (``NAME.npy``). Keyed by name only:
-        use one cache folder per dataset and pseudo-label set.
+        use one cache folder per dataset, pseudo-label set and
+        :attr:`regions_config`.
     labels_dir : Path, optional
         The pseudo-label folder given to :func:`open_dataset`, if any.
     layout : str
@@ -78,6 +79,9 @@ class Dataset:
     has_regions : bool
         Every image has a provided region map. Images without one get
         generated regions.
+    regions_config : RegionsConfig
+        Where :meth:`regions` takes region maps from; set with
+        :meth:`use_regions`. Default: the provided maps, else SLIC.
     """
 
     def __init__(self, root: Path, classes: ClassSet, images: dict[str, Path],
@@ -99,6 +103,7 @@ class Dataset:
         self._unmatched = list(unmatched)
         self.has_gt = len(self._gt) == len(images)
         self.has_regions = len(self._regions) == len(images)
+        self.use_regions(RegionsConfig())
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r}, {self.layout}, {len(self.names)} images)"
@@ -127,14 +132,24 @@ class Dataset:
         path = self._gt.get(name)
         return None if path is None else read_label(path)
 
+    def use_regions(self, config: RegionsConfig) -> None:
+        """Take region maps from ``config`` from now on.
+
+        Only sets it up: a SAM model is loaded when the first map is made.
+        """
+        self.regions_config = config
+        self._make_regions = config.maker()
+
     def regions(self, name: str) -> np.ndarray:
         """(H, W) int32 region map of image ``name``.
 
-        The provided map as is (0 = no region), or else superpixels from
-        :func:`~a2lc_napari.engine.regions.superpixel_regions` (ids 1..n),
-        read from or written to ``region_cache`` when there is one.
+        The provided map as is (0 = no region) if the image has one and the
+        source is ``"auto"``; otherwise a generated map with every pixel in a
+        region (ids 1..n): SLIC superpixels or SAM masks as
+        :attr:`regions_config` says, read from or written to ``region_cache``
+        when there is one.
         """
-        path = self._regions.get(name)
+        path = self._regions.get(name) if self.regions_config.source == "auto" else None
         if path is not None:
             return read_regions(path)
         cached = None if self.region_cache is None else self.region_cache / f"{name}.npy"
@@ -145,7 +160,8 @@ class Dataset:
                 regions = None  # our own cache: regenerate rather than fail
             if regions is not None and regions.shape == self.shape(name):
                 return regions
-        regions = superpixel_regions(self.image(name), self.labels(name))
+        regions = self._make_regions(self.image(name), self.labels(name),
+                                     self.classes.ignore_index)
         if cached is not None:
             write_npy(cached, regions)
         return regions

@@ -2,9 +2,14 @@
 
 A region map is an (H, W) integer array of region ids. Generated maps are
 SLIC superpixels cut along the pseudo-label edges, so every region holds a
-single pseudo-label value.
+single pseudo-label value, or Segment Anything masks
+(:mod:`~a2lc_napari.engine.sam`). :class:`RegionsConfig` chooses the source.
 """
 from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 from skimage.measure import label as connected_components
@@ -12,6 +17,73 @@ from skimage.segmentation import slic
 
 #: Default superpixel area in pixels: about 50 x 50.
 PIXELS_PER_SEGMENT = 2500
+
+REGION_SOURCES = ("auto", "slic", "sam")
+SAM_MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
+SAM_MODES = ("auto", "boxes")
+#: Where a user gets a SAM checkpoint; nothing is downloaded at run time.
+SAM_CHECKPOINT_HELP = ("Download an official SAM checkpoint by hand from the \"Model "
+                       "Checkpoints\" section of https://github.com/facebookresearch/"
+                       "segment-anything: sam_vit_b_01ec64.pth (vit_b), "
+                       "sam_vit_l_0b3195.pth (vit_l) or sam_vit_h_4b8939.pth (vit_h).")
+
+#: ``make(image, labels, ignore_index) -> (H, W) int32 region map``
+RegionMaker = Callable[[np.ndarray, np.ndarray, int], np.ndarray]
+
+
+@dataclass(frozen=True)
+class RegionsConfig:
+    """Where the regions of a dataset come from.
+
+    Parameters
+    ----------
+    source : {"auto", "slic", "sam"}
+        ``"auto"``: the dataset's own ``regions/`` maps where it has them,
+        else SLIC superpixels cut along the pseudo-labels
+        (:func:`superpixel_regions`); ``"slic"``: always those superpixels;
+        ``"sam"``: Segment Anything masks with the gaps filled
+        (:class:`~a2lc_napari.engine.sam.SamRegions`). The last two ignore
+        the dataset's ``regions/``.
+    sam_checkpoint : str, optional
+        Official SAM checkpoint file; required by, and only allowed with,
+        ``source="sam"``. Stored as an absolute path.
+    sam_model_type : {"vit_b", "vit_l", "vit_h"}, optional
+        Default: read from the checkpoint.
+    sam_mode : {"auto", "boxes"}
+        SAM's automatic masks, or masks prompted by boxes around the
+        pseudo-labels' connected pieces.
+    """
+
+    source: str = "auto"
+    sam_checkpoint: str | None = None
+    sam_model_type: str | None = None
+    sam_mode: str = "auto"
+
+    def __post_init__(self):
+        if self.source not in REGION_SOURCES:
+            raise ValueError(f"unknown regions source {self.source!r}; expected one of "
+                             f"{REGION_SOURCES}")
+        if self.sam_mode not in SAM_MODES:
+            raise ValueError(f"unknown SAM mode {self.sam_mode!r}; expected one of {SAM_MODES}")
+        if self.sam_model_type not in (None, *SAM_MODEL_TYPES):
+            raise ValueError(f"unknown SAM model type {self.sam_model_type!r}; expected "
+                             f"one of {SAM_MODEL_TYPES}")
+        if self.source == "sam" and not self.sam_checkpoint:
+            raise ValueError("SAM regions need a SAM checkpoint file")
+        if self.source != "sam" and (self.sam_checkpoint or self.sam_model_type):
+            raise ValueError("a SAM checkpoint or model type only applies to SAM regions")
+        if self.sam_checkpoint:
+            # Absolute, so that a session reopened from elsewhere finds the file.
+            object.__setattr__(self, "sam_checkpoint", os.path.abspath(
+                os.path.expanduser(self.sam_checkpoint)))
+
+    def maker(self) -> RegionMaker:
+        """The function that makes a region map from an image and its labels."""
+        if self.source == "sam":
+            from .sam import SamRegions  # imports torch: only for SAM regions
+
+            return SamRegions(self.sam_checkpoint, self.sam_model_type, self.sam_mode)
+        return lambda image, labels, ignore_index: superpixel_regions(image, labels)
 
 
 def superpixel_regions(image: np.ndarray, labels: np.ndarray,

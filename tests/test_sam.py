@@ -1,0 +1,331 @@
+"""Segment Anything regions: painting and gap filling by hand, checkpoint
+errors, and the real mask-generation code on a tiny random SAM.
+
+No real weights exist here, so SAM is built with the package's own classes at
+a tiny size; a checkpoint of it is loaded through :func:`load_sam` with the
+model builder patched to the same tiny architecture.
+"""
+import subprocess
+import sys
+from functools import partial
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from segment_anything.modeling import (
+    ImageEncoderViT,
+    MaskDecoder,
+    PromptEncoder,
+    Sam,
+    TwoWayTransformer,
+)
+from skimage.measure import label as connected_components
+
+from a2lc_napari.engine import sam as sam_module
+from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.errors import DatasetError
+from a2lc_napari.engine.regions import RegionsConfig, superpixel_regions
+from a2lc_napari.engine.sam import (
+    SamRegions,
+    fill_gaps,
+    label_boxes,
+    load_sam,
+    paint_masks,
+    sam_model_type,
+)
+
+CHECKPOINT_HELP = "https://github.com/facebookresearch/segment-anything"
+
+
+def tiny_sam(width=32, seed=0):
+    """SAM's architecture at toy size: 64-pixel input, one encoder block."""
+    torch.manual_seed(seed)
+    img_size, prompt_dim = 64, 32
+    encoder = ImageEncoderViT(
+        img_size=img_size, patch_size=16, embed_dim=width, depth=1, num_heads=2, mlp_ratio=2,
+        out_chans=prompt_dim, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+        use_rel_pos=True, window_size=2, global_attn_indexes=(0,))
+    prompt = PromptEncoder(embed_dim=prompt_dim, image_embedding_size=(4, 4),
+                           input_image_size=(img_size, img_size), mask_in_chans=4)
+    decoder = MaskDecoder(
+        transformer_dim=prompt_dim, num_multimask_outputs=3, iou_head_depth=2,
+        iou_head_hidden_dim=16,
+        transformer=TwoWayTransformer(depth=1, embedding_dim=prompt_dim, mlp_dim=32,
+                                      num_heads=2))
+    return Sam(image_encoder=encoder, prompt_encoder=prompt, mask_decoder=decoder).eval()
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_sam()
+
+
+@pytest.fixture
+def checkpoint(tmp_path, monkeypatch):
+    """A checkpoint file that load_sam reads as vit_b: a tiny SAM with vit_b's
+    encoder width, with the vit_b builder patched to build that tiny SAM."""
+    path = tmp_path / "tiny_vit_b.pth"
+    torch.save(tiny_sam(width=768).state_dict(), path)
+    monkeypatch.setitem(sam_module.sam_model_registry, "vit_b", lambda: tiny_sam(width=768))
+    return path
+
+
+def scene(shape=(48, 64)):
+    """A noisy image and pseudo-labels with three classes and an ignore patch."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (*shape, 3)).astype(np.uint8)
+    labels = np.zeros(shape, np.uint8)
+    labels[10:30, 5:25] = 1
+    labels[30:, 40:] = 2
+    labels[:5, 50:] = 255
+    return image, labels
+
+
+def assert_region_map(regions, shape):
+    assert regions.dtype == np.int32 and regions.shape == shape
+    # every pixel in a region, ids 1..n all used
+    np.testing.assert_array_equal(np.unique(regions), np.arange(1, regions.max() + 1))
+
+
+# ---- painting masks ---------------------------------------------------------------
+
+
+def test_paint_masks_smaller_on_top():
+    big = np.zeros((4, 6), bool)
+    big[:, :4] = True                      # area 16
+    medium = np.zeros((4, 6), bool)
+    medium[1:3, 2:6] = True                # area 8, overlaps big and sticks out
+    small = np.zeros((4, 6), bool)
+    small[2:4, 1:3] = True                 # area 4, inside big, overlaps medium
+    # Input order does not matter: area does.
+    for order in ([big, medium, small], [small, big, medium]):
+        regions = paint_masks(order, (4, 6))
+        ids = {id(m): regions[np.nonzero(m)][0] for m in order}  # any pixel on top
+        b, m, s = ids[id(big)], ids[id(medium)], ids[id(small)]
+        expected = np.array([[b, b, b, b, 0, 0],
+                             [b, b, m, m, m, m],
+                             [b, s, s, m, m, m],
+                             [b, s, s, b, 0, 0]])
+        np.testing.assert_array_equal(regions, expected)
+        assert regions.dtype == np.int32
+        # ids follow input order
+        assert [ids[id(mask)] for mask in order] == [1, 2, 3]
+
+
+def test_paint_masks_equal_areas_later_on_top():
+    first = np.zeros((2, 4), bool)
+    first[:, :3] = True
+    second = np.zeros((2, 4), bool)
+    second[:, 1:] = True
+    np.testing.assert_array_equal(paint_masks([first, second], (2, 4)),
+                                  [[1, 2, 2, 2], [1, 2, 2, 2]])
+    np.testing.assert_array_equal(paint_masks([second, first], (2, 4)),
+                                  [[2, 2, 2, 1], [2, 2, 2, 1]])
+
+
+def test_paint_masks_many_masks_and_hidden_ones():
+    shape = (20, 15)
+    covered = np.ones(shape, bool)  # hidden under 300 one-pixel masks
+    pixels = (np.arange(300).reshape(shape) == k for k in range(300))
+    regions = paint_masks(chain([covered], pixels), shape)  # masks may stream in
+    assert regions.dtype == np.int32
+    np.testing.assert_array_equal(regions, np.arange(1, 301).reshape(shape))
+
+
+def test_paint_masks_edge_cases():
+    np.testing.assert_array_equal(paint_masks([], (2, 3)), np.zeros((2, 3)))
+    empty = np.zeros((2, 3), bool)
+    one = np.zeros((2, 3), bool)
+    one[0, 0] = True
+    np.testing.assert_array_equal(paint_masks(np.stack([empty, one]), (2, 3)),
+                                  [[1, 0, 0], [0, 0, 0]])
+    with pytest.raises(ValueError, match="shape"):
+        paint_masks([np.zeros((3, 2), bool)], (2, 3))
+
+
+# ---- filling the gaps -------------------------------------------------------------
+
+
+def test_fill_gaps_stays_in_the_gap_and_follows_labels():
+    image, labels = scene()
+    masks = np.zeros(labels.shape, np.int32)
+    masks[:, 28:34] = 1          # a wall splitting the gap in two
+    masks[5:15, 40:60] = 2
+    filled = fill_gaps(masks, image, labels)
+    assert_region_map(filled, labels.shape)
+    np.testing.assert_array_equal(filled[masks > 0], masks[masks > 0])
+    new = np.unique(filled[masks == 0])
+    np.testing.assert_array_equal(new, np.arange(3, filled.max() + 1))  # ids continue
+    assert not set(np.unique(filled[:, :28])) & set(np.unique(filled[:, 34:]))
+    for r in new:
+        inside = filled == r
+        assert not (inside & (masks > 0)).any()
+        assert np.unique(labels[inside]).size == 1
+        assert connected_components(inside, connectivity=1).max() == 1
+
+
+def test_fill_gaps_without_masks_is_slic_and_without_gaps_is_unchanged():
+    image, labels = scene()
+    np.testing.assert_array_equal(fill_gaps(np.zeros(labels.shape, np.int32), image, labels),
+                                  superpixel_regions(image, labels))
+    full = np.arange(labels.size, dtype=np.int64).reshape(labels.shape) + 1
+    filled = fill_gaps(full, image, labels)
+    assert filled.dtype == np.int32
+    np.testing.assert_array_equal(filled, full)
+
+
+# ---- box prompts ------------------------------------------------------------------
+
+
+def test_label_boxes_by_hand():
+    labels = np.array([[0, 0, 1, 1, 255, 255],
+                       [0, 0, 1, 1, 255, 2],
+                       [255, 255, 255, 255, 255, 2],
+                       [1, 255, 255, 255, 2, 255],   # 2 touches the piece above diagonally
+                       [1, 1, 255, 0, 255, 255]], np.uint8)
+    boxes = label_boxes(labels, 255)
+    assert boxes.dtype == np.float32
+    np.testing.assert_array_equal(boxes, [[0, 0, 2, 2],    # class 0
+                                          [2, 0, 4, 2],    # class 1
+                                          [4, 1, 6, 4],    # class 2, 8-connected
+                                          [0, 3, 2, 5],    # class 1 again
+                                          [3, 4, 4, 5]])   # class 0 again
+    assert label_boxes(np.full((3, 3), 255, np.uint8), 255).shape == (0, 4)
+
+
+# ---- the real SAM code paths on a tiny model --------------------------------------
+
+
+def test_sam_regions_automatic_masks(model):
+    image, labels = scene()
+    options = {"points_per_side": 4, "pred_iou_thresh": 0.0, "stability_score_thresh": 0.0}
+    make = SamRegions.from_model(model, "auto", options)
+    masks = list(make.masks(image, labels, 255))
+    assert masks and all(m.shape == labels.shape and m.dtype == bool for m in masks)
+    regions = make(image, labels, 255)
+    assert_region_map(regions, labels.shape)
+    painted = paint_masks(masks, labels.shape)
+    assert painted.max() > 0
+    # the visible masks come first, unchanged; the SLIC gap regions after them
+    np.testing.assert_array_equal(regions[painted > 0], painted[painted > 0])
+    assert regions[painted == 0].min() == painted.max() + 1
+    np.testing.assert_array_equal(make(image, labels, 255), regions)  # deterministic
+
+
+def test_sam_regions_box_prompts(model):
+    image, labels = scene()
+    make = SamRegions.from_model(model, "boxes")
+    masks = list(make.masks(image, labels, 255))
+    assert len(masks) == len(label_boxes(labels, 255)) == 3  # one mask per box
+    regions = make(image, labels, 255)
+    assert_region_map(regions, labels.shape)
+    painted = paint_masks(masks, labels.shape)
+    np.testing.assert_array_equal(regions[painted > 0], painted[painted > 0])
+    assert list(make.masks(image, np.full_like(labels, 255), 255)) == []
+
+
+def test_sam_regions_arguments():
+    with pytest.raises(ValueError, match="mode"):
+        SamRegions("x.pth", mode="everything")
+    with pytest.raises(ValueError, match="auto"):
+        SamRegions("x.pth", mode="boxes", generator_options={"points_per_side": 4})
+
+
+# ---- loading checkpoints ----------------------------------------------------------
+
+
+def test_load_sam_reads_the_type_from_the_file(checkpoint):
+    sam = load_sam(checkpoint)
+    assert isinstance(sam, Sam) and not sam.training
+    assert sam.device == torch.device("cpu")
+    expected = torch.load(checkpoint, weights_only=True)
+    for key, value in sam.state_dict().items():
+        torch.testing.assert_close(value, expected[key])
+    assert isinstance(load_sam(checkpoint, "vit_b", device="cpu"), Sam)
+
+
+@pytest.mark.parametrize("width, model_type", [(768, "vit_b"), (1024, "vit_l"),
+                                                (1280, "vit_h")])
+def test_sam_model_type_from_encoder_width(width, model_type):
+    state = {"image_encoder.pos_embed": torch.zeros(1, 64, 64, width)}
+    assert sam_model_type(state, "x.pth") == model_type
+
+
+def bad_checkpoints(tmp_path):
+    """(path, model_type, words in the message) of every kind of bad checkpoint."""
+    corrupt = tmp_path / "corrupt.pth"
+    corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    tensor = tmp_path / "tensor.pth"
+    torch.save(torch.zeros(3), tensor)
+    other = tmp_path / "resnet.pth"
+    torch.save({"conv1.weight": torch.zeros(2, 3, 1, 1)}, other)
+    width = tmp_path / "width.pth"
+    torch.save({"image_encoder.pos_embed": torch.zeros(1, 4, 4, 100)}, width)
+    vit_l = tmp_path / "vit_l.pth"
+    torch.save({"image_encoder.pos_embed": torch.zeros(1, 4, 4, 1024)}, vit_l)
+    partial_b = tmp_path / "partial.pth"
+    torch.save({"image_encoder.pos_embed": torch.zeros(1, 64, 64, 768)}, partial_b)
+    (tmp_path / "folder.pth").mkdir()
+    return [(tmp_path / "missing.pth", None, "missing"),
+            (tmp_path / "folder.pth", None, "not a file"),
+            (corrupt, None, "cannot be read"),
+            (tensor, None, "not a SAM checkpoint"),
+            (other, None, "not a SAM checkpoint"),
+            (width, None, "width 100"),
+            (vit_l, "vit_b", "is a vit_l checkpoint, not vit_b"),
+            (partial_b, None, "does not fit SAM vit_b")]
+
+
+def test_load_sam_errors_name_the_file_and_where_to_get_one(tmp_path):
+    for path, model_type, words in bad_checkpoints(tmp_path):
+        with pytest.raises(DatasetError) as err:
+            load_sam(path, model_type)
+        assert err.value.path == path
+        assert words in str(err.value) and CHECKPOINT_HELP in str(err.value)
+        assert "sam_vit_b_01ec64.pth" in str(err.value)
+    with pytest.raises(ValueError, match="vit_x"):
+        load_sam(tmp_path / "corrupt.pth", "vit_x")
+
+
+# ---- where the regions come from --------------------------------------------------
+
+
+def test_regions_config_checks_its_settings(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = RegionsConfig("sam", "sam.pth", "vit_b", "boxes")
+    assert config.sam_checkpoint == str(tmp_path / "sam.pth")  # absolute
+    for bad in (("sam",), ("slic", "x.pth"), ("auto", None, "vit_b"), ("superpixels",),
+                ("sam", "x.pth", None, "points"), ("sam", "x.pth", "vit_x")):
+        with pytest.raises(ValueError):
+            RegionsConfig(*bad)
+
+
+def test_dataset_regions_from_each_source(make_dataset, checkpoint, tmp_path):
+    image, labels = scene()
+    provided = np.zeros(labels.shape, np.int32)
+    provided[:, 32:] = 7
+    ds = open_dataset(make_dataset({"a": image}, {"a": labels}, regions={"a": provided}),
+                      region_cache=tmp_path / "cache")
+    np.testing.assert_array_equal(ds.regions("a"), provided)  # default: "auto"
+    ds.use_regions(RegionsConfig("slic"))
+    np.testing.assert_array_equal(ds.regions("a"), superpixel_regions(image, labels))
+    ds.region_cache = tmp_path / "sam_cache"
+    ds.use_regions(RegionsConfig("sam", str(checkpoint), sam_mode="boxes"))
+    sam = ds.regions("a")
+    expected = SamRegions.from_model(load_sam(checkpoint), "boxes")(image, labels, 255)
+    np.testing.assert_array_equal(sam, expected)
+    np.testing.assert_array_equal(np.load(tmp_path / "sam_cache" / "a.npy"), sam)
+
+
+def test_slic_regions_do_not_import_torch():
+    code = ("import sys\n"
+            "import numpy as np\n"
+            "import a2lc_napari.cli\n"
+            "from a2lc_napari.engine.regions import RegionsConfig\n"
+            "make = RegionsConfig('slic').maker()\n"
+            "make(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8), 255)\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=Path(__file__).resolve().parents[1])
