@@ -17,7 +17,6 @@ paint strokes (the session keeps the restored labels as hand edits).
 """
 from __future__ import annotations
 
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +26,14 @@ from app_model.types import KeyCode, KeyMod
 from magicgui.widgets import ComboBox, Container, FileEdit, LineEdit, PushButton, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
+from qtpy.QtCore import QTimer
 from qtpy.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
                             QPushButton, QVBoxLayout, QWidget)
 from scipy.ndimage import center_of_mass
 from skimage.segmentation import find_boundaries
 
 from ._class_list import KEYS_HELP, ClassList
+from ._history import ImageHistories
 from ._layers import labels_kwargs
 from ._reader import IMAGE_LAYER, LABELS_LAYER
 from ._summary import RoundSummary
@@ -68,8 +69,7 @@ class CorrectionWidget(QWidget):
         self.image_name: str | None = None
         self.query_index: int | None = None
         self._regions: np.ndarray | None = None  # region map of the shown image
-        self._histories: dict[str, tuple[deque, deque]] = {}  # undo/redo per image
-        self._answer_items: dict[int, tuple[int, int, int]] = {}  # history item -> answer
+        self._histories = ImageHistories()
         self._worker = None
         self._lcm_worker = None
         self._lcm_stale = False
@@ -325,9 +325,25 @@ class CorrectionWidget(QWidget):
         self._lcm_title = f"Round {entry['round']}: the LCM changed"
         if self.image_name is not None:
             self._reload_labels()
+        self._remember_lcm_changes(entry["round"])
         self.summary.show_history(session.history, session.dataset.classes)
         self._show_lcm()
         self._continue()
+
+    def _remember_lcm_changes(self, round_: int) -> None:
+        """Put the LCM's changes to images not shown into their undo histories,
+        so that Ctrl+Z takes them back there too."""
+        session = self.session
+        for name in {u["image"] for u in self._lcm_updates} - {self.image_name}:
+            before = session.round_start_labels(round_, name)
+            after = session.labels(name)
+            changed = np.nonzero(before != after)
+            region_ids = [u["region"] for u in self._lcm_updates if u["image"] == name]
+            lcm = region_values(session.dataset.regions(name), region_ids,
+                                np.ones(len(region_ids)), fill=0)[changed] > 0
+            changed = tuple(axis[lcm] for axis in changed)
+            self._histories.push(self.labels_layer, name, changed, before[changed],
+                                 after[changed])
 
     # ---- showing images and queries --------------------------------------------------
 
@@ -350,9 +366,6 @@ class CorrectionWidget(QWidget):
     def show_image(self, name: str) -> None:
         """Show image ``name`` with its labels, keeping each image's undo history."""
         session, classes = self.session, self.session.dataset.classes
-        if self.image_name is not None and LABELS_LAYER in self.viewer.layers:
-            layer = self.labels_layer
-            self._histories[self.image_name] = (layer._undo_history, layer._redo_history)
         image = session.dataset.image(name)
         reset = self.image_name is None or (
             session.dataset.shape(self.image_name) != image.shape[:2])
@@ -364,9 +377,7 @@ class CorrectionWidget(QWidget):
         finally:
             self._syncing = False
         self._watch_labels(layer)
-        layer._reset_history()
-        if name in self._histories:
-            layer._undo_history, layer._redo_history = self._histories.pop(name)
+        self._histories.switch(layer, self.image_name, name)
         self._regions = session.dataset.regions(name)
         outlines = find_boundaries(self._regions, mode="inner").astype(np.uint8)
         self._layer(OUTLINES_LAYER, "labels", outlines, opacity=0.4,
@@ -442,9 +453,8 @@ class CorrectionWidget(QWidget):
         session, index = self.session, self.query_index
         session.answer({index: cls})
         region = session.queries[index].region
-        item = self._edit_layer(np.nonzero(self._regions == region), cls)
-        if item is not None:
-            self._answer_items[id(item)] = (session.round, index, cls)
+        self._edit_layer(np.nonzero(self._regions == region), cls,
+                         tag=(session.round, index, cls))
         self._refresh_lcm()
         upcoming = [(index + k) % len(session.queries) for k in range(1, len(session.queries))]
         left = [i for i in upcoming if session.queries[i].answer is None]
@@ -458,18 +468,14 @@ class CorrectionWidget(QWidget):
         if self._can_answer():
             self.show_query((self.query_index + step) % len(self.session.queries))
 
-    def _edit_layer(self, indices, values):
-        """Change labels-layer pixels as one undoable step; returns the history
-        item, or None when nothing changed."""
-        layer = self.labels_layer
-        before = len(layer._undo_history)
+    def _edit_layer(self, indices, values, tag=None) -> None:
+        """Change labels-layer pixels as one undoable step (an answer's ``tag``
+        is ``(round, query index, class)``)."""
         self._syncing = True
         try:
-            with layer.block_history():
-                layer.data_setitem(indices, values)
+            self._histories.edit(self.labels_layer, indices, values, tag)
         finally:
             self._syncing = False
-        return layer._undo_history[-1] if len(layer._undo_history) > before else None
 
     def _reload_labels(self) -> None:
         """Bring the session's labels of the shown image into the layer, undoably."""
@@ -479,9 +485,17 @@ class CorrectionWidget(QWidget):
             self._edit_layer(changed, new[changed])
 
     def _on_paint(self, _event=None) -> None:
-        """A paint stroke or fill: the session keeps it as a hand edit."""
+        """A paint stroke or fill: the session keeps it as a hand edit.
+
+        Saved from the event loop, because a single ``Labels.paint`` call
+        announces its change before writing it."""
         if not self._syncing and self.session is not None and self.image_name is not None:
-            self.session.edit_labels(self.image_name, self.labels_layer.data)
+            name = self.image_name
+            QTimer.singleShot(0, lambda: self._save_hand_edit(name))
+
+    def _save_hand_edit(self, name: str) -> None:
+        if name == self.image_name:
+            self.session.edit_labels(name, self.labels_layer.data)
 
     def undo(self) -> None:
         """napari's undo on the labels layer; an answer taken back is forgotten."""
@@ -491,18 +505,13 @@ class CorrectionWidget(QWidget):
         self._step_history(undo=False)
 
     def _step_history(self, undo: bool) -> None:
-        if self.session is None or LABELS_LAYER not in self.viewer.layers:
+        if self.session is None or self.image_name is None:
             return
         layer = self.labels_layer
-        source, target = ((layer._undo_history, layer._redo_history) if undo else
-                          (layer._redo_history, layer._undo_history))
-        if not source:
+        changed, answer = self._histories.step(layer, undo)
+        if not changed:
             return
-        answer = self._answer_items.pop(id(source[-1]), None)
-        layer.undo() if undo else layer.redo()
         session = self.session
-        if answer is not None:
-            self._answer_items[id(target[-1])] = answer
         if answer is not None and answer[0] == session.round and session.phase == "query":
             _, index, cls = answer
             if undo:

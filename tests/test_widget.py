@@ -139,6 +139,11 @@ def test_a_round_by_keys(make_napari_viewer, qtbot, demo, tmp_path):
     np.testing.assert_array_equal(widget.labels_layer.data, before)
     widget.redo()
     assert session.queries[1].answer == other
+    canvas = viewer.window._qt_viewer.canvas.native  # napari's own Ctrl+Z on the canvas
+    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
+    assert session.queries[1].answer is None
+    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    assert session.queries[1].answer == other
     press(widget, qtbot, Qt.Key_Left)  # previous
     assert widget.query_index == 0
     press(widget, qtbot, Qt.Key_Right)
@@ -178,6 +183,45 @@ def test_lcm_overlay_appears_when_the_background_lcm_finishes(make_napari_viewer
     assert "proposes" in widget.lcm_status.text()
     widget.clear_lcm_overlay()
     assert (viewer.layers[LCM_LAYER].data == session.dataset.classes.ignore_index).all()
+    wait_idle(qtbot, widget)
+
+
+def test_applied_lcm_changes_are_undoable_on_every_image(make_napari_viewer, qtbot, demo,
+                                                        tmp_path):
+    viewer = make_napari_viewer()
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2")
+    session = widget.session
+    for q in session.queries:  # the last answer finishes the round
+        widget.show_query(q.index)
+        widget.answer(session.simulated_answer(q))
+    wait_for_query(qtbot, widget, round_=2)
+    applied = session.round_log(1)["lcm_updates"]
+    assert {u["image"] for u in applied} - {widget.image_name}  # some on other images
+    for image in sorted({u["image"] for u in applied}):
+        widget.show_image(image)
+        regions = session.dataset.regions(image)
+        mask = np.isin(regions, [u["region"] for u in applied if u["image"] == image])
+        before = session.round_start_labels(1, image)
+        assert (widget.labels_layer.data[mask] != before[mask]).any()
+        widget.undo()
+        np.testing.assert_array_equal(widget.labels_layer.data[mask], before[mask])
+        np.testing.assert_array_equal(session.labels(image), widget.labels_layer.data)
+    wait_idle(qtbot, widget)
+
+
+def test_paint_strokes_are_saved_and_undoable(make_napari_viewer, qtbot, demo, tmp_path):
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
+    session, layer, name = widget.session, widget.labels_layer, widget.image_name
+    before = session.labels(name)
+    layer.brush_size = 3
+    layer.paint((10, 10), 7)  # what a brush click does
+    painted = layer.data != before
+    assert painted.any() and (layer.data[painted] == 7).all()
+    qtbot.waitUntil(lambda: (session.labels(name) == layer.data).all(), timeout=WAIT)
+    touched = set(np.unique(session.dataset.regions(name)[painted]).tolist())
+    assert touched <= set(session.state["manual"][name])
+    widget.undo()
+    np.testing.assert_array_equal(session.labels(name), before)
     wait_idle(qtbot, widget)
 
 
@@ -228,3 +272,20 @@ def test_screenshot_of_the_docked_widget(make_napari_viewer, qtbot, demo, tmp_pa
     rgb = shot[..., :3].reshape(-1, 3)
     assert rgb.std() > 20
     assert len(np.unique(rgb, axis=0)) > 200  # image, labels and widget, not a blank
+
+
+def test_a2lc_demo_opens_napari_with_the_widget_docked(qtbot, tmp_path, monkeypatch):
+    import napari
+
+    from a2lc_napari.cli import main
+
+    monkeypatch.setattr(napari, "run", lambda: None)
+    assert main(["demo", str(tmp_path / "demo"), "--images", "2"]) == 0
+    viewer = napari.current_viewer()
+    try:
+        widget = next(w for w in viewer.window.dock_widgets.values()
+                      if isinstance(w, CorrectionWidget))
+        assert widget.settings.dataset.value == tmp_path / "demo"
+        assert viewer.layers[LABELS_LAYER].data.shape == (2, 128, 160)
+    finally:
+        viewer.close()

@@ -167,3 +167,31 @@ def compact_ids(regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lookup = np.zeros(top + 1, np.int32)
     lookup[ids] = np.arange(ids.size, dtype=np.int32)
     return lookup[regions], ids
+
+
+def region_values(regions: np.ndarray, ids, values, fill: int = -1) -> np.ndarray:
+    """Paint whole regions: ``values[k]`` wherever ``regions == ids[k]``, else ``fill``.
+
+    Goes through :func:`compact_ids`, so region ids may be sparse and huge
+    (SAM masks) without any table sized by the largest id.
+
+    Parameters
+    ----------
+    regions : (H, W) int array
+        Region ids; 0 is no region.
+    ids, values : (n,) int arrays
+        Regions to paint and their values. Ids absent from ``regions`` are ignored.
+    fill : int
+        Value everywhere else.
+
+    Returns
+    -------
+    (H, W) int64 array
+    """
+    compact, present = compact_ids(regions)
+    ids = np.asarray(ids, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(present, ids), len(present) - 1)
+    found = present[pos] == ids
+    lut = np.full(len(present), fill, dtype=np.int64)
+    lut[pos[found]] = np.asarray(values, dtype=np.int64)[found]
+    return lut[compact]

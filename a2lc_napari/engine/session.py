@@ -5,7 +5,7 @@ where it stopped::
 
     OUT/session.json         config and progress (rewritten atomically)
     OUT/labels/NAME.png      current labels, palette PNGs in the dataset's colours
-    OUT/regions/NAME.npy     generated regions, when the dataset has none
+    OUT/regions/NAME.npy     generated regions (SLIC or SAM), made once at creation
     OUT/model.pt             the latest model θ
     OUT/log/round_NN.json    every query, answer and LCM update of round NN
     OUT/metrics.json         data mIoU and counts per round (with ground truth)
@@ -33,7 +33,7 @@ from .lcm import LCMConfig, select_updates, train_lcm
 from .metrics import class_iou, confusion, mean_iou
 from .model import ModelConfig, train_segmenter
 from .progress import Progress, Steps
-from .regions import compact_ids
+from .regions import RegionsConfig, region_values
 
 FORMAT = 1
 
@@ -60,7 +60,7 @@ class SessionConfig:
     """Settings of a session.
 
     ``tau`` holds the LCM confidence threshold per round; the last value
-    holds for all later rounds.
+    holds for all later rounds. ``regions`` says where the regions come from.
     """
 
     method: str = "a2lc"
@@ -69,6 +69,7 @@ class SessionConfig:
     tau: tuple[float, ...] = (0.99, 0.999)
     model: ModelConfig = field(default_factory=ModelConfig)
     lcm: LCMConfig = field(default_factory=LCMConfig)
+    regions: RegionsConfig = field(default_factory=RegionsConfig)
 
     def __post_init__(self):
         if self.method not in METHODS:
@@ -88,7 +89,9 @@ class SessionConfig:
     @classmethod
     def from_json(cls, data: dict) -> "SessionConfig":
         return cls(**{**data, "model": ModelConfig(**data["model"]),
-                      "lcm": LCMConfig(**{**data["lcm"], "hidden": tuple(data["lcm"]["hidden"])})})
+                      "lcm": LCMConfig(**{**data["lcm"], "hidden": tuple(data["lcm"]["hidden"])}),
+                      # sessions older than the regions setting used the default
+                      "regions": RegionsConfig(**data.get("regions", {}))})
 
 
 @dataclass
@@ -124,7 +127,8 @@ class Session:
 
     @classmethod
     def create(cls, out: Path, dataset: Dataset, config: SessionConfig) -> Steps["Session"]:
-        """Start a session in ``out`` (must not hold one): copy the pseudo-labels."""
+        """Start a session in ``out`` (must not hold one): make every image's
+        regions, copy the pseudo-labels."""
         out = Path(out)
         if (out / "session.json").exists():
             raise DatasetError(out, "already holds a session; open it to resume, "
@@ -132,8 +136,13 @@ class Session:
         if out.resolve().is_relative_to(dataset.root.resolve()):
             raise DatasetError(out, "is inside the dataset folder, which is never written to")
         # Generated regions live in the session, so that open() finds the same ones.
+        # They are made here, once: SAM takes seconds to minutes per image.
         dataset.region_cache = out / "regions"
+        dataset.use_regions(config.regions)
         names = dataset.names
+        for i, name in enumerate(names):
+            dataset.regions(name)
+            yield Progress(i + 1, len(names), "Making regions")
         for i, name in enumerate(names):
             write_label(out / "labels" / f"{name}.png", dataset.labels(name), dataset.classes)
             yield Progress(i + 1, len(names), "Copying pseudo-labels")
@@ -165,7 +174,9 @@ class Session:
         ds = state["dataset"]
         dataset = open_dataset(ds["path"], labels_dir=ds["labels_dir"],
                                region_cache=out / "regions")
-        return cls(out, dataset, SessionConfig.from_json(state["config"]), state)
+        config = SessionConfig.from_json(state["config"])
+        dataset.use_regions(config.regions)
+        return cls(out, dataset, config, state)
 
     # ---- state ----------------------------------------------------------------
 
@@ -273,11 +284,9 @@ class Session:
             if not (0 <= cls < num_classes or cls == ignore):
                 raise ValueError(f"answer {cls} is neither a class id nor ignore ({ignore})")
         queries = self.state["queries"]
-        changes = [(queries[i]["image"], queries[i]["region"], c) for i, c in answers.items()]
-        for name in {image for image, _, _ in changes}:
-            self._keep_round_start(name)
         # Labels first, state second: a crash in between only re-asks a query.
-        self._write_regions(changes)
+        self._write_regions([(queries[i]["image"], queries[i]["region"], c)
+                             for i, c in answers.items()])
         for i, cls in answers.items():
             queries[i]["answer"] = int(cls)
             manual = self.state["manual"].setdefault(queries[i]["image"], [])
@@ -296,7 +305,7 @@ class Session:
         name, region = q["image"], q["region"]
         mask = self.dataset.regions(name) == region
         labels = self.labels(name)
-        labels[mask] = read_label(self._round_start_path(name))[mask]
+        labels[mask] = self.round_start_labels(self.round, name)[mask]
         write_label(self.out / "labels" / f"{name}.png", labels, self.dataset.classes)
         q["answer"] = None
         self.state["manual"][name].remove(region)
@@ -328,16 +337,26 @@ class Session:
         self._save()
         return count
 
-    def _round_start_path(self, name: str) -> Path:
-        return self.out / "work" / f"round_{self.round:02d}_start" / f"{name}.png"
+    def _round_start_path(self, round_: int, name: str) -> Path:
+        return self.out / "work" / f"round_{round_:02d}_start" / f"{name}.png"
+
+    def round_start_labels(self, round_: int, name: str) -> np.ndarray:
+        """(H, W) uint8 labels of image ``name`` before round ``round_`` changed
+        them (by answers, hand edits or the LCM)."""
+        path = self._round_start_path(round_, name)
+        return read_label(path if path.exists() else self.out / "labels" / f"{name}.png")
 
     def _keep_round_start(self, name: str) -> None:
         """Keep the labels an image had before this round's first change to it."""
-        path = self._round_start_path(name)
+        path = self._round_start_path(self.round, name)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
                 shutil.copyfile(self.out / "labels" / f"{name}.png", tmp)
+
+    def round_log(self, round_: int) -> dict:
+        """The log of a finished round: its queries, LCM updates and metrics."""
+        return json.loads((self.out / "log" / f"round_{round_:02d}.json").read_text())
 
     def propose_lcm(self) -> list[dict]:
         """The LCM updates that the answers so far would make, written nowhere.
@@ -426,14 +445,9 @@ class Session:
         for name, region, cls in changes:
             by_image.setdefault(name, []).append((region, cls))
         for name, pairs in by_image.items():
-            # Through compact ids: region ids may be sparse and huge (SAM masks).
-            compact, present = compact_ids(self.dataset.regions(name))
+            self._keep_round_start(name)
             ids, classes = np.array(pairs, dtype=np.int64).T
-            pos = np.minimum(np.searchsorted(present, ids), len(present) - 1)
-            found = present[pos] == ids
-            lut = np.full(len(present), -1, dtype=np.int64)
-            lut[pos[found]] = classes[found]
-            new = lut[compact]
+            new = region_values(self.dataset.regions(name), ids, classes)
             labels = self.labels(name)
             labels[new >= 0] = new[new >= 0]
             write_label(self.out / "labels" / f"{name}.png", labels, self.dataset.classes)
@@ -478,6 +492,29 @@ class Session:
 
 def _str_or_none(path) -> str | None:
     return None if path is None else str(Path(path).resolve())
+
+
+def start_session(out: Path, dataset: Path, config: SessionConfig,
+                  labels_dir: Path | None = None) -> Steps[Session]:
+    """Resume the session in ``out``, or check the dataset and create one.
+
+    A session in ``out`` keeps its own settings (``config`` only serves a new
+    one); a session on another dataset or label folder is refused.
+    """
+    out = Path(out)
+    if (out / "session.json").exists():
+        session = Session.open(out)
+        root = Path(dataset).expanduser().resolve()
+        labels = _str_or_none(labels_dir)
+        if (session.dataset.root, _str_or_none(session.dataset.labels_dir)) != (root, labels):
+            raise DatasetError(out / "session.json",
+                               f"holds a session on {session.dataset.root}"
+                               f"{'' if labels is None else ' with other labels'}, not on "
+                               f"{root}; choose another session folder")
+        return session
+    data = open_dataset(dataset, labels_dir=labels_dir, region_cache=out / "regions")
+    yield from data.check()
+    return (yield from Session.create(out, data, config))
 
 
 def simulate(session: Session, rounds: int) -> Steps[list[dict]]:
