@@ -11,6 +11,13 @@ from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
 from .engine.io import write_json
 from .engine.progress import drive
+from .engine.regions import (
+    REGION_SOURCES,
+    SAM_CHECKPOINT_HELP,
+    SAM_MODEL_TYPES,
+    SAM_MODES,
+    RegionsConfig,
+)
 
 # The commands import their engine modules when run, so that `a2lc rank`
 # and `--help` do not pay for importing torch.
@@ -28,19 +35,35 @@ Start here:
 """
 
 
-def _cache_dir(dataset: Path, labels: Path | None) -> Path:
-    """A per-dataset folder for generated regions, outside the dataset."""
+def _cache_dir(dataset: Path, labels: Path | None, regions: RegionsConfig) -> Path:
+    """A folder for generated regions, outside the dataset, per dataset,
+    label folder and regions setting."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    key = hashlib.sha1(f"{dataset.resolve()}|{labels and labels.resolve()}".encode())
+    key = hashlib.sha1(f"{dataset.resolve()}|{labels and labels.resolve()}|{regions}".encode())
     return base / "a2lc-napari" / "regions" / key.hexdigest()[:16]
 
 
-def _open_checked(path: Path, labels: Path | None, region_cache: Path | None = None,
-                  quiet: bool = False):
+def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
+                  region_cache: Path | None = None, quiet: bool = False):
     dataset = open_dataset(path, labels_dir=labels,
-                           region_cache=region_cache or _cache_dir(path, labels))
+                           region_cache=region_cache or _cache_dir(path, labels, regions))
+    dataset.use_regions(regions)
     drive(dataset.check(), quiet)
     return dataset
+
+
+def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
+    """The ``--regions`` and ``--sam-*`` options as a config; misuse is a usage error."""
+    if args.regions == "sam" and args.sam_checkpoint is None:
+        parser.error(f"--regions sam needs --sam-checkpoint PATH. {SAM_CHECKPOINT_HELP}")
+    if args.regions != "sam":
+        given = [flag for flag, value in (("--sam-checkpoint", args.sam_checkpoint),
+                                          ("--sam-model-type", args.sam_model_type),
+                                          ("--sam-mode", args.sam_mode)) if value is not None]
+        if given:
+            parser.error(f"{', '.join(given)} only apply with --regions sam")
+    return RegionsConfig(args.regions, args.sam_checkpoint and str(args.sam_checkpoint),
+                         args.sam_model_type, args.sam_mode or "auto")
 
 
 def cmd_demo(args) -> None:
@@ -53,7 +76,7 @@ def cmd_demo(args) -> None:
 def cmd_rank(args) -> None:
     from .engine.ranking import rank_precomputed
 
-    dataset = _open_checked(args.dataset, args.labels, quiet=args.quiet)
+    dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet)
     ranked = drive(rank_precomputed(dataset, args.probs, args.method, args.top), args.quiet)
     write_json(args.json, ranked)
     if not args.quiet:
@@ -64,7 +87,7 @@ def cmd_simulate(args) -> None:
     from .engine.session import Session, SessionConfig, simulate
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
-                           tau=tuple(args.tau))
+                           tau=tuple(args.tau), regions=args.regions)
     if args.steps is not None:
         config.model.steps = args.steps
     config.model.backbone = args.backbone
@@ -81,7 +104,8 @@ def cmd_simulate(args) -> None:
                                "folder, or the same settings to resume it")
         print(f"Resuming the session in {args.out} at round {session.round}")
     else:
-        dataset = _open_checked(args.dataset, args.labels, args.out / "regions", args.quiet)
+        dataset = _open_checked(args.dataset, args.labels, args.regions, args.out / "regions",
+                                args.quiet)
         if not dataset.has_gt:
             raise DatasetError(dataset.root, "has no ground truth (gt/); the simulated "
                                "annotator needs it")
@@ -119,6 +143,26 @@ def build_parser() -> argparse.ArgumentParser:
                             "Cityscapes folder's own labels then serve as ground truth")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
+    def regions_args(p):
+        g = p.add_argument_group("regions (what one answer corrects at once)")
+        g.add_argument("--regions", choices=REGION_SOURCES, default="auto",
+                       help="auto (default): the dataset's regions/ maps if it has them, "
+                            "else SLIC superpixels cut along the pseudo-label edges; slic: "
+                            "always those superpixels; sam: Segment Anything masks, the "
+                            "papers' regions (needs --sam-checkpoint)")
+        g.add_argument("--sam-checkpoint", type=Path, metavar="PATH",
+                       help="official SAM checkpoint file for --regions sam, e.g. "
+                            "sam_vit_b_01ec64.pth, downloaded by hand from the \"Model "
+                            "Checkpoints\" section of "
+                            "https://github.com/facebookresearch/segment-anything")
+        g.add_argument("--sam-model-type", choices=SAM_MODEL_TYPES,
+                       help="the checkpoint's model (default: read from the file)")
+        g.add_argument("--sam-mode", choices=SAM_MODES,
+                       help="auto (default): SAM's own masks of everything in the image; "
+                            "boxes: one mask per box around each connected piece of the "
+                            "pseudo-labels, as Grounded-SAM's boxes prompt SAM. Pixels no "
+                            "mask covers get SLIC regions")
+
     p = add("demo", "Write the sample dataset (images, noisy labels, regions, ground truth).",
             cmd_demo)
     p.add_argument("out", type=Path, metavar="OUT", help="folder to write it to")
@@ -134,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="alc: look-ahead score a_SIM with a representative pixel; "
                         "a2lc: class-balanced score a_ABC")
     p.add_argument("--top", type=int, metavar="K", help="keep only the best K regions")
+    regions_args(p)
     p.add_argument("--json", type=Path, required=True, metavar="OUT",
                    help="write the ranking here: a JSON list, best first")
 
@@ -160,11 +205,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "an EfficientNet-Lite0 encoder with ImageNet weights (slower)")
     p.add_argument("--steps", type=int, metavar="N",
                    help="model training steps per round (default 150)")
+    regions_args(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if "regions" in args:
+        args.regions = _regions_config(parser, args)
     try:
         args.func(args)
     except DatasetError as e:

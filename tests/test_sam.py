@@ -5,6 +5,7 @@ No real weights exist here, so SAM is built with the package's own classes at
 a tiny size; a checkpoint of it is loaded through :func:`load_sam` with the
 model builder patched to the same tiny architecture.
 """
+import json
 import subprocess
 import sys
 from functools import partial
@@ -23,9 +24,12 @@ from segment_anything.modeling import (
 )
 from skimage.measure import label as connected_components
 
+from a2lc_napari.cli import _cache_dir, main
 from a2lc_napari.engine import sam as sam_module
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
+from a2lc_napari.engine.model import ModelConfig
+from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.regions import RegionsConfig, superpixel_regions
 from a2lc_napari.engine.sam import (
     SamRegions,
@@ -35,6 +39,7 @@ from a2lc_napari.engine.sam import (
     paint_masks,
     sam_model_type,
 )
+from a2lc_napari.engine.session import Session, SessionConfig
 
 CHECKPOINT_HELP = "https://github.com/facebookresearch/segment-anything"
 
@@ -329,3 +334,108 @@ def test_slic_regions_do_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True,
                    cwd=Path(__file__).resolve().parents[1])
+
+
+# ---- sessions and the command line ------------------------------------------------
+
+
+@pytest.fixture
+def two_images(make_dataset):
+    image, labels = scene()
+    gt = labels.copy()
+    gt[gt == 255] = 0
+    return make_dataset({"a": image, "b": image[::-1].copy()},
+                        {"a": labels, "b": labels[::-1].copy()},
+                        gt={"a": gt, "b": gt[::-1].copy()})
+
+
+def test_session_config_with_regions_round_trips(tmp_path):
+    config = SessionConfig(regions=RegionsConfig("sam", str(tmp_path / "s.pth"),
+                                                 "vit_l", "boxes"))
+    assert SessionConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+
+
+def test_session_makes_sam_regions_once(two_images, checkpoint, tmp_path):
+    out = tmp_path / "run"
+    config = SessionConfig(budget=2, model=ModelConfig(width=8, crop=32, steps=2, batch_size=2),
+                           regions=RegionsConfig("sam", str(checkpoint), sam_mode="boxes"))
+    steps = list(Session.create(out, open_dataset(two_images), config))
+    assert [p.done for p in steps if p.desc == "Making regions"] == [1, 2]
+    assert sorted(p.name for p in (out / "regions").iterdir()) == ["a.npy", "b.npy"]
+    made = {n: np.load(out / "regions" / f"{n}.npy") for n in ("a", "b")}
+    for regions in made.values():
+        assert_region_map(regions, (48, 64))
+    checkpoint.unlink()  # from now on the model cannot be loaded: nothing may need it
+    reopened = Session.open(out)
+    assert reopened.config == config
+    drive(reopened.prepare_round(), quiet=True)
+    assert all(q.region in made[q.image] for q in reopened.queries)
+    np.testing.assert_array_equal(reopened.dataset.regions("b"), made["b"])
+
+
+def test_session_json_without_regions_still_opens(two_images, tmp_path):
+    out = tmp_path / "old"
+    drive(Session.create(out, open_dataset(two_images),
+                         SessionConfig(model=ModelConfig(steps=1))), quiet=True)
+    state = json.loads((out / "session.json").read_text())
+    del state["config"]["regions"]
+    (out / "session.json").write_text(json.dumps(state))
+    session = Session.open(out)
+    assert session.config.regions == RegionsConfig()
+    assert session.dataset.regions_config == RegionsConfig()
+
+
+@pytest.fixture
+def cache_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def simulate_args(dataset, out, *extra):
+    return ["simulate", str(dataset), "--method", "a2lc", "--rounds", "1", "--budget", "2",
+            "--steps", "2", "--out", str(out), "-q", *extra]
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--regions", "sam"], "--regions sam needs --sam-checkpoint"),
+    (["--sam-checkpoint", "x.pth"], "--sam-checkpoint only apply with --regions sam"),
+    (["--regions", "slic", "--sam-mode", "boxes"], "--sam-mode only apply"),
+])
+def test_cli_sam_options_misused(two_images, tmp_path, capsys, extra, words):
+    with pytest.raises(SystemExit) as exit_:
+        main(simulate_args(two_images, tmp_path / "run", *extra))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert words in err
+    if "needs" in words:
+        assert CHECKPOINT_HELP in err
+
+
+def test_cli_missing_checkpoint(two_images, tmp_path, capsys, cache_home):
+    missing = tmp_path / "sam_vit_b_01ec64.pth"
+    assert main(simulate_args(two_images, tmp_path / "run", "--regions", "sam",
+                              "--sam-checkpoint", str(missing))) == 2
+    err = capsys.readouterr().err
+    assert str(missing) in err and "missing" in err and CHECKPOINT_HELP in err
+
+
+def test_cli_simulate_with_sam_regions(two_images, tmp_path, checkpoint, capsys, cache_home):
+    out = tmp_path / "run"
+    args = simulate_args(two_images, out, "--regions", "sam", "--sam-checkpoint",
+                         str(checkpoint), "--sam-mode", "boxes")
+    assert main(args) == 0
+    assert "data mIoU" in capsys.readouterr().out
+    state = json.loads((out / "session.json").read_text())
+    assert state["config"]["regions"] == {"source": "sam", "sam_checkpoint": str(checkpoint),
+                                          "sam_model_type": None, "sam_mode": "boxes"}
+    assert {p.name for p in (out / "regions").iterdir()} == {"a.npy", "b.npy"}
+    assert main(args) == 0  # same settings: resumes (here: nothing left to do)
+    assert main(simulate_args(two_images, out)) == 2  # other regions: refused
+    assert "other settings" in capsys.readouterr().err
+
+
+def test_rank_cache_is_per_regions_setting(tmp_path):
+    keys = {_cache_dir(tmp_path, None, config) for config in (
+        RegionsConfig(), RegionsConfig("slic"),
+        RegionsConfig("sam", "a.pth"), RegionsConfig("sam", "b.pth"),
+        RegionsConfig("sam", "a.pth", sam_mode="boxes"))}
+    assert len(keys) == 5
