@@ -33,7 +33,7 @@ from .lcm import LCMConfig, select_updates, train_lcm
 from .metrics import class_iou, confusion, mean_iou
 from .model import ModelConfig, train_segmenter
 from .progress import Progress, Steps
-from .regions import RegionsConfig, compact_ids
+from .regions import RegionsConfig, region_values
 
 FORMAT = 1
 
@@ -284,11 +284,9 @@ class Session:
             if not (0 <= cls < num_classes or cls == ignore):
                 raise ValueError(f"answer {cls} is neither a class id nor ignore ({ignore})")
         queries = self.state["queries"]
-        changes = [(queries[i]["image"], queries[i]["region"], c) for i, c in answers.items()]
-        for name in {image for image, _, _ in changes}:
-            self._keep_round_start(name)
         # Labels first, state second: a crash in between only re-asks a query.
-        self._write_regions(changes)
+        self._write_regions([(queries[i]["image"], queries[i]["region"], c)
+                             for i, c in answers.items()])
         for i, cls in answers.items():
             queries[i]["answer"] = int(cls)
             manual = self.state["manual"].setdefault(queries[i]["image"], [])
@@ -307,7 +305,7 @@ class Session:
         name, region = q["image"], q["region"]
         mask = self.dataset.regions(name) == region
         labels = self.labels(name)
-        labels[mask] = read_label(self._round_start_path(name))[mask]
+        labels[mask] = self.round_start_labels(self.round, name)[mask]
         write_label(self.out / "labels" / f"{name}.png", labels, self.dataset.classes)
         q["answer"] = None
         self.state["manual"][name].remove(region)
@@ -339,16 +337,26 @@ class Session:
         self._save()
         return count
 
-    def _round_start_path(self, name: str) -> Path:
-        return self.out / "work" / f"round_{self.round:02d}_start" / f"{name}.png"
+    def _round_start_path(self, round_: int, name: str) -> Path:
+        return self.out / "work" / f"round_{round_:02d}_start" / f"{name}.png"
+
+    def round_start_labels(self, round_: int, name: str) -> np.ndarray:
+        """(H, W) uint8 labels of image ``name`` before round ``round_`` changed
+        them (by answers, hand edits or the LCM)."""
+        path = self._round_start_path(round_, name)
+        return read_label(path if path.exists() else self.out / "labels" / f"{name}.png")
 
     def _keep_round_start(self, name: str) -> None:
         """Keep the labels an image had before this round's first change to it."""
-        path = self._round_start_path(name)
+        path = self._round_start_path(self.round, name)
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(path) as tmp:
                 shutil.copyfile(self.out / "labels" / f"{name}.png", tmp)
+
+    def round_log(self, round_: int) -> dict:
+        """The log of a finished round: its queries, LCM updates and metrics."""
+        return json.loads((self.out / "log" / f"round_{round_:02d}.json").read_text())
 
     def propose_lcm(self) -> list[dict]:
         """The LCM updates that the answers so far would make, written nowhere.
@@ -437,14 +445,9 @@ class Session:
         for name, region, cls in changes:
             by_image.setdefault(name, []).append((region, cls))
         for name, pairs in by_image.items():
-            # Through compact ids: region ids may be sparse and huge (SAM masks).
-            compact, present = compact_ids(self.dataset.regions(name))
+            self._keep_round_start(name)
             ids, classes = np.array(pairs, dtype=np.int64).T
-            pos = np.minimum(np.searchsorted(present, ids), len(present) - 1)
-            found = present[pos] == ids
-            lut = np.full(len(present), -1, dtype=np.int64)
-            lut[pos[found]] = classes[found]
-            new = lut[compact]
+            new = region_values(self.dataset.regions(name), ids, classes)
             labels = self.labels(name)
             labels[new >= 0] = new[new >= 0]
             write_label(self.out / "labels" / f"{name}.png", labels, self.dataset.classes)
@@ -489,6 +492,29 @@ class Session:
 
 def _str_or_none(path) -> str | None:
     return None if path is None else str(Path(path).resolve())
+
+
+def start_session(out: Path, dataset: Path, config: SessionConfig,
+                  labels_dir: Path | None = None) -> Steps[Session]:
+    """Resume the session in ``out``, or check the dataset and create one.
+
+    A session in ``out`` keeps its own settings (``config`` only serves a new
+    one); a session on another dataset or label folder is refused.
+    """
+    out = Path(out)
+    if (out / "session.json").exists():
+        session = Session.open(out)
+        root = Path(dataset).expanduser().resolve()
+        labels = _str_or_none(labels_dir)
+        if (session.dataset.root, _str_or_none(session.dataset.labels_dir)) != (root, labels):
+            raise DatasetError(out / "session.json",
+                               f"holds a session on {session.dataset.root}"
+                               f"{'' if labels is None else ' with other labels'}, not on "
+                               f"{root}; choose another session folder")
+        return session
+    data = open_dataset(dataset, labels_dir=labels_dir, region_cache=out / "regions")
+    yield from data.check()
+    return (yield from Session.create(out, data, config))
 
 
 def simulate(session: Session, rounds: int) -> Steps[list[dict]]:
