@@ -52,11 +52,28 @@ LCM_LAYER = "LCM changes"
 LCM_TEXT_LAYER = "LCM changes: old → new"
 QUERY_COLOR = (1.0, 0.9, 0.0, 1.0)
 
+#: The LCM re-runs once answers pause this long (ms), not after every key.
+LCM_DELAY_MS = 700
+
 METHOD_CHOICES = [("A²LC (class-balanced queries + LCM)", "a2lc"), ("ALC", "alc")]
 
 
 def _empty(path) -> bool:
     return path is None or str(path) in ("", ".")
+
+
+def _crop(values: np.ndarray, fill: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The bounding box of ``values != fill`` and its top-left corner.
+
+    Layers that mark a few regions hold only this box (placed with
+    ``translate``): napari redraws and outlines them in proportion to it,
+    not to the whole image.
+    """
+    rows, cols = np.nonzero(values != fill)
+    if not rows.size:
+        return np.full((1, 1), fill, values.dtype), (0, 0)
+    r0, c0 = rows.min(), cols.min()
+    return values[r0:rows.max() + 1, c0:cols.max() + 1], (int(r0), int(c0))
 
 
 class CorrectionWidget(QWidget):
@@ -73,6 +90,8 @@ class CorrectionWidget(QWidget):
         self._worker = None
         self._lcm_worker = None
         self._lcm_stale = False
+        self._lcm_timer = QTimer(self, singleShot=True, interval=LCM_DELAY_MS)
+        self._lcm_timer.timeout.connect(self._run_lcm)
         self._lcm_updates: list[dict] = []
         self._lcm_title = ""
         self._syncing = False  # the widget itself is editing the labels layer
@@ -351,17 +370,19 @@ class CorrectionWidget(QWidget):
     def labels_layer(self):
         return self.viewer.layers[LABELS_LAYER]
 
-    def _layer(self, name: str, kind: str, data, **kwargs):
-        """Set the data of layer ``name``, adding it (or replacing a layer of
-        another kind) as needed."""
+    def _layer(self, name: str, kind: str, data, translate=(0, 0), **kwargs):
+        """Set the data (and position) of layer ``name``, adding it (or
+        replacing a layer of another kind) as needed."""
         if name in self.viewer.layers:
             layer = self.viewer.layers[name]
             if type(layer).__name__.lower() == kind and getattr(layer, "rgb", False) == kwargs.get(
                     "rgb", False) and np.ndim(layer.data) == np.ndim(data):
+                layer.translate = translate
                 layer.data = data
                 return layer
             self.viewer.layers.remove(name)
-        return getattr(self.viewer, f"add_{kind}")(data, name=name, **kwargs)
+        return getattr(self.viewer, f"add_{kind}")(data, name=name, translate=translate,
+                                                   **kwargs)
 
     def show_image(self, name: str) -> None:
         """Show image ``name`` with its labels, keeping each image's undo history."""
@@ -406,7 +427,8 @@ class CorrectionWidget(QWidget):
             self.show_image(q.image)
         self.query_index = index
         mask = self._regions == q.region
-        query = self._layer(QUERY_LAYER, "labels", mask.astype(np.uint8),
+        box, corner = _crop(mask.astype(np.uint8), 0)
+        query = self._layer(QUERY_LAYER, "labels", box, translate=corner,
                             colormap={1: QUERY_COLOR, None: "transparent"})
         query.contour = 2
         self._zoom_to(mask)
@@ -526,7 +548,16 @@ class CorrectionWidget(QWidget):
     # ---- the LCM overlay ----------------------------------------------------------------
 
     def _refresh_lcm(self) -> None:
-        """Re-run the LCM on the answers so far, in the background."""
+        """Re-run the LCM on the answers so far, in the background, once the
+        answers pause."""
+        self._lcm_timer.start()
+
+    @property
+    def lcm_busy(self) -> bool:
+        """The LCM is about to run, or running."""
+        return self._lcm_timer.isActive() or self._lcm_worker is not None
+
+    def _run_lcm(self) -> None:
         session = self.session
         if not session.method.lcm or session.phase != "query":
             return
@@ -545,7 +576,7 @@ class CorrectionWidget(QWidget):
         self._lcm_worker = None
         if self._lcm_stale:
             self._lcm_stale = False
-            self._refresh_lcm()
+            self._run_lcm()
 
     def _on_lcm(self, updates: list[dict], round_: int) -> None:
         if self.session.round == round_ and self.session.phase == "query":
@@ -563,7 +594,9 @@ class CorrectionWidget(QWidget):
         ids = np.array([u["region"] for u in here], dtype=np.int64)
         new = region_values(self._regions, ids, [u["new"] for u in here],
                             fill=classes.ignore_index).astype(np.uint8)
-        self._layer(LCM_LAYER, "labels", new, opacity=0.8, **labels_kwargs(classes))
+        box, corner = _crop(new, classes.ignore_index)
+        self._layer(LCM_LAYER, "labels", box, translate=corner, opacity=0.8,
+                    **labels_kwargs(classes))
         centres = np.array(center_of_mass(np.ones_like(new), self._regions, ids)).reshape(-1, 2)
         text = [f"{classes.name_of(u['old'])} → {classes.name_of(u['new'])}" for u in here]
         points = self._layer(LCM_TEXT_LAYER, "points", centres, size=1, face_color="white",

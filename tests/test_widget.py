@@ -56,8 +56,7 @@ def wait_for_query(qtbot, widget, round_=None):
 
 def wait_idle(qtbot, widget):
     """Let background workers end before the viewer closes under them."""
-    qtbot.waitUntil(lambda: widget._worker is None and widget._lcm_worker is None,
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: widget._worker is None and not widget.lcm_busy, timeout=WAIT)
 
 
 def region_mask(widget, index):
@@ -116,7 +115,10 @@ def test_a_round_by_keys(make_napari_viewer, qtbot, demo, tmp_path):
     session = widget.session
     classes = session.dataset.classes
     assert widget.query_index == 0
-    assert viewer.layers[QUERY_LAYER].data.astype(bool).tolist() == region_mask(widget, 0).tolist()
+    rows, cols = np.nonzero(region_mask(widget, 0))
+    query = viewer.layers[QUERY_LAYER]
+    assert tuple(query.translate) == (rows.min(), cols.min())
+    assert query.data.sum() == rows.size
 
     first = session.queries[0]
     press(widget, qtbot, Qt.Key_Return)  # accept
@@ -172,14 +174,18 @@ def test_lcm_overlay_appears_when_the_background_lcm_finishes(make_napari_viewer
     for q in session.queries[:-1]:
         widget.show_query(q.index)
         widget.answer(session.simulated_answer(q))
-    qtbot.waitUntil(lambda: widget._lcm_worker is None and bool(widget._lcm_updates),
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: not widget.lcm_busy and bool(widget._lcm_updates), timeout=WAIT)
     assert widget._lcm_updates == session.propose_lcm()
+    widget.show_image(widget._lcm_updates[0]["image"])
     shown = [u for u in widget._lcm_updates if u["image"] == widget.image_name]
     expected = region_values(session.dataset.regions(widget.image_name),
                              [u["region"] for u in shown], [u["new"] for u in shown],
                              fill=session.dataset.classes.ignore_index)
-    np.testing.assert_array_equal(viewer.layers[LCM_LAYER].data, expected)
+    overlay = viewer.layers[LCM_LAYER]
+    rows, cols = np.nonzero(expected != session.dataset.classes.ignore_index)
+    assert tuple(overlay.translate) == (rows.min(), cols.min())
+    np.testing.assert_array_equal(overlay.data, expected[rows.min():rows.max() + 1,
+                                                         cols.min():cols.max() + 1])
     assert "proposes" in widget.lcm_status.text()
     widget.clear_lcm_overlay()
     assert (viewer.layers[LCM_LAYER].data == session.dataset.classes.ignore_index).all()
