@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 import sys
 from pathlib import Path
 
 from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
-from .engine.io import write_json
+from .engine.io import user_cache, write_json
 from .engine.progress import drive
 from .engine.regions import (
     REGION_SOURCES,
@@ -30,7 +29,8 @@ pseudo-labels), and optionally regions/ and gt/ (ground truth); a PASCAL VOC
 or Cityscapes folder works as it is. The dataset folder is never written to.
 
 Start here:
-  a2lc demo data/demo                       # write the sample dataset
+  a2lc demo                                 # the sample dataset, in napari
+  a2lc demo data/demo --no-viewer           # only write it
   a2lc simulate data/demo --method a2lc --rounds 5 --budget 30 --out runs/a2lc
 """
 
@@ -38,9 +38,8 @@ Start here:
 def _cache_dir(dataset: Path, labels: Path | None, regions: RegionsConfig) -> Path:
     """A folder for generated regions, outside the dataset, per dataset,
     label folder and regions setting."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     key = hashlib.sha1(f"{dataset.resolve()}|{labels and labels.resolve()}|{regions}".encode())
-    return base / "a2lc-napari" / "regions" / key.hexdigest()[:16]
+    return user_cache() / "regions" / key.hexdigest()[:16]
 
 
 def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
@@ -67,10 +66,25 @@ def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
 
 
 def cmd_demo(args) -> None:
-    from .engine.demo import make_demo_dataset
+    from .engine.demo import demo_folder, make_demo_dataset
 
-    out = make_demo_dataset(args.out, n_images=args.images, seed=args.seed)
+    out = make_demo_dataset(args.out or demo_folder(), n_images=args.images, seed=args.seed)
     print(f"Wrote the sample dataset to {out}")
+    if not args.no_viewer:
+        import napari
+
+        open_in_napari(out)
+        napari.run()
+
+
+def open_in_napari(dataset: Path):
+    """A napari viewer showing ``dataset`` with the correction widget docked."""
+    import napari
+
+    viewer = napari.Viewer(title="a2lc-napari")
+    viewer.open(str(dataset), plugin="a2lc-napari")
+    viewer.window.add_plugin_dock_widget("a2lc-napari", "A²LC label correction")
+    return viewer
 
 
 def cmd_rank(args) -> None:
@@ -163,9 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "pseudo-labels, as Grounded-SAM's boxes prompt SAM. Pixels no "
                             "mask covers get SLIC regions")
 
-    p = add("demo", "Write the sample dataset (images, noisy labels, regions, ground truth).",
-            cmd_demo)
-    p.add_argument("out", type=Path, metavar="OUT", help="folder to write it to")
+    p = add("demo", "Write the sample dataset (images, noisy labels, regions, ground "
+            "truth) and open it in napari with the correction widget docked.", cmd_demo)
+    p.add_argument("out", type=Path, metavar="OUT", nargs="?",
+                   help="folder to write it to (default: the user's cache, "
+                        "~/.cache/a2lc-napari/demo)")
+    p.add_argument("--no-viewer", action="store_true",
+                   help="only write the dataset; do not open napari")
     p.add_argument("--images", type=int, default=40, help="number of images (default 40)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 

@@ -99,7 +99,7 @@ def test_help_explains_the_commands(capsys):
 
 
 def test_demo_writes_a_dataset_that_opens(tmp_path, capsys):
-    assert main(["demo", str(tmp_path / "d"), "--images", "2"]) == 0
+    assert main(["demo", str(tmp_path / "d"), "--images", "2", "--no-viewer"]) == 0
     ds = open_dataset(tmp_path / "d")
     assert len(ds.names) == 2 and ds.has_gt and ds.has_regions
     assert str(tmp_path / "d") in capsys.readouterr().out
