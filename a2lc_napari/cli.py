@@ -43,9 +43,9 @@ def _cache_dir(dataset: Path, labels: Path | None, regions: RegionsConfig) -> Pa
 
 
 def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
-                  region_cache: Path | None = None, quiet: bool = False):
+                  quiet: bool = False):
     dataset = open_dataset(path, labels_dir=labels,
-                           region_cache=region_cache or _cache_dir(path, labels, regions))
+                           region_cache=_cache_dir(path, labels, regions))
     dataset.use_regions(regions)
     drive(dataset.check(), quiet)
     return dataset
@@ -98,7 +98,7 @@ def cmd_rank(args) -> None:
 
 
 def cmd_simulate(args) -> None:
-    from .engine.session import Session, SessionConfig, simulate
+    from .engine.session import SessionConfig, simulate, start_session
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
                            tau=tuple(args.tau), regions=args.regions)
@@ -106,24 +106,17 @@ def cmd_simulate(args) -> None:
         config.model.steps = args.steps
     config.model.backbone = args.backbone
     config.lcm.agree_with_model = not args.paper_lcm
-    if (args.out / "session.json").exists():
-        session = Session.open(args.out)
-        if session.dataset.root != args.dataset.resolve():
-            raise DatasetError(args.out / "session.json",
-                               f"holds a session on {session.dataset.root}, not on "
-                               f"{args.dataset.resolve()}; use another --out folder")
-        if session.config != config:
-            raise DatasetError(args.out / "session.json",
-                               "holds a session with other settings; use another --out "
-                               "folder, or the same settings to resume it")
+    resuming = (args.out / "session.json").exists()
+    if not resuming and not open_dataset(args.dataset, labels_dir=args.labels).has_gt:
+        raise DatasetError(args.dataset, "has no ground truth (gt/); the simulated "
+                           "annotator needs it")
+    session = drive(start_session(args.out, args.dataset, config, args.labels), args.quiet)
+    if session.config != config:
+        raise DatasetError(args.out / "session.json",
+                           "holds a session with other settings; use another --out "
+                           "folder, or the same settings to resume it")
+    if resuming:
         print(f"Resuming the session in {args.out} at round {session.round}")
-    else:
-        dataset = _open_checked(args.dataset, args.labels, args.regions, args.out / "regions",
-                                args.quiet)
-        if not dataset.has_gt:
-            raise DatasetError(dataset.root, "has no ground truth (gt/); the simulated "
-                               "annotator needs it")
-        session = drive(Session.create(args.out, dataset, config), args.quiet)
     history = drive(simulate(session, args.rounds), args.quiet)
     print(format_table(config.method, history))
     print(f"Corrected labels in {args.out / 'labels'}, metrics in {args.out / 'metrics.json'}")
