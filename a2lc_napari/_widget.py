@@ -55,7 +55,8 @@ QUERY_COLOR = (1.0, 0.9, 0.0, 1.0)
 #: The LCM re-runs once answers pause this long (ms), not after every key.
 LCM_DELAY_MS = 700
 
-METHOD_CHOICES = [("A²LC (class-balanced queries + LCM)", "a2lc"), ("ALC", "alc")]
+METHOD_CHOICES = [("A²LC (class-balanced queries + LCM)", "a2lc"), ("ALC", "alc"),
+                  ("A²LC's queries, no LCM", "abc"), ("ALC's queries + LCM", "lcm")]
 
 
 def _empty(path) -> bool:
@@ -103,7 +104,7 @@ class CorrectionWidget(QWidget):
     # ---- building ----------------------------------------------------------------
 
     def _build(self) -> None:
-        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        devices = (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
         s = self.settings = Container(widgets=[
             FileEdit(name="dataset", label="Dataset", mode="d"),
             FileEdit(name="session_dir", label="Session folder", mode="d"),

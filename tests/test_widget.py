@@ -257,6 +257,29 @@ def test_resume_and_refuse_other_data(make_napari_viewer, qtbot, demo, tmp_path)
     wait_idle(qtbot, again)
 
 
+def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
+    widget = CorrectionWidget(make_napari_viewer())
+    s = widget.settings
+    s.method.value, s.budget.value, s.tau.value, s.steps.value = "lcm", 12, "0.9, 0.95", 20
+    config = widget.config()
+    assert (config.method, config.budget, config.tau, config.model.steps) == (
+        "lcm", 12, (0.9, 0.95), 20)
+    assert config.regions.source == "auto"
+    s.tau.value = "high"
+    with pytest.raises(ValueError, match="τ"):
+        widget.config()
+    s.tau.value = "0.99"
+    assert s.sam_checkpoint.native.isHidden()  # SAM settings only for SAM regions
+    s.regions.value = "sam"
+    assert not s.sam_checkpoint.native.isHidden()
+    with pytest.raises(ValueError, match="checkpoint"):
+        widget.config()
+    s.sam_checkpoint.value = tmp_path / "sam_vit_b.pth"
+    assert widget.config().regions.sam_checkpoint == str(tmp_path / "sam_vit_b.pth")
+    s.dataset.value = tmp_path / "data"
+    assert s.session_dir.value == tmp_path / "data_a2lc"
+
+
 def test_export(make_napari_viewer, qtbot, demo, tmp_path):
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
     widget.answer(1)
