@@ -262,6 +262,8 @@ def bad_checkpoints(tmp_path):
     """(path, model_type, words in the message) of every kind of bad checkpoint."""
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    pickled = tmp_path / "whole_model.pth"
+    torch.save(torch.nn.Linear(2, 2), pickled)
     tensor = tmp_path / "tensor.pth"
     torch.save(torch.zeros(3), tensor)
     other = tmp_path / "resnet.pth"
@@ -276,6 +278,7 @@ def bad_checkpoints(tmp_path):
     return [(tmp_path / "missing.pth", None, "missing"),
             (tmp_path / "folder.pth", None, "not a file"),
             (corrupt, None, "cannot be read"),
+            (pickled, None, "Python objects"),
             (tensor, None, "not a SAM checkpoint"),
             (other, None, "not a SAM checkpoint"),
             (width, None, "width 100"),

@@ -20,6 +20,7 @@ The checkpoint is the user's: an official file, downloaded by hand, read by
 """
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -53,6 +54,13 @@ BOX_BATCH = 64
 def _checkpoint_error(path: Path, problem: str) -> DatasetError:
     """Every checkpoint error also says where to get a good one."""
     return DatasetError(path, f"{problem}. {SAM_CHECKPOINT_HELP}")
+
+
+def _brief(error: Exception, limit: int = 300) -> str:
+    """An exception's type and message on one line, cut to ``limit``
+    characters (torch's messages run to dozens of lines)."""
+    text = " ".join(f"{type(error).__name__}: {error}".split()).rstrip(":")
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def sam_model_type(state_dict, checkpoint: Path | str) -> str:
@@ -122,19 +130,22 @@ def load_sam(checkpoint: Path | str, model_type: str | None = None,
         raise _checkpoint_error(path, "is not a file; expected a SAM checkpoint (.pth)")
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise _checkpoint_error(path, "holds Python objects besides weights; only plain "
+                                "state dicts, like the official checkpoints, are loaded "
+                                "(unpickling objects could run code)") from None
     except Exception as e:  # noqa: BLE001 (torch.load raises many types for bad files)
-        raise _checkpoint_error(path, f"cannot be read as a PyTorch checkpoint ({e})") from None
+        raise _checkpoint_error(path, "cannot be read as a PyTorch checkpoint "
+                                f"({_brief(e)})") from None
     found = sam_model_type(state_dict, path)
     if model_type is not None and model_type != found:
-        raise _checkpoint_error(path, f"is a {found} checkpoint, not {model_type}; give "
-                                f"--sam-model-type {found} or leave it out")
+        raise _checkpoint_error(path, f"is a {found} checkpoint, not {model_type}; leave "
+                                "the model type out to read it from the file")
     sam = sam_model_registry[found]()
     try:
         sam.load_state_dict(state_dict)
     except RuntimeError as e:  # missing, unexpected or misshapen weights
-        detail = " ".join(str(e).split())
-        detail = detail if len(detail) <= 300 else detail[:300] + "..."
-        raise _checkpoint_error(path, f"does not fit SAM {found} ({detail})") from None
+        raise _checkpoint_error(path, f"does not fit SAM {found} ({_brief(e)})") from None
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return sam.to(device).eval()
