@@ -1,19 +1,31 @@
-"""Fixtures that write tiny dataset folders from arrays.
+"""Fixtures that write tiny dataset folders from arrays, and a tiny SAM.
 
-Each fixture is a factory: call it with dicts ``NAME -> array`` and it returns
-the new dataset folder (a fresh folder under pytest's temporary directory).
-Label arrays are written as palette PNGs, like real pseudo-labels.
+Each dataset fixture is a factory: call it with dicts ``NAME -> array`` and it
+returns the new dataset folder (a fresh folder under pytest's temporary
+directory). Label arrays are written as palette PNGs, like real pseudo-labels.
+No real SAM weights exist here: :func:`tiny_sam` builds SAM with the package's
+own classes at toy size, and ``sam_checkpoint`` saves one to a file.
 """
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
+import torch
 from PIL import Image
+from segment_anything.modeling import (
+    ImageEncoderViT,
+    MaskDecoder,
+    PromptEncoder,
+    Sam,
+    TwoWayTransformer,
+)
 
+from a2lc_napari.engine import sam as sam_module
 from a2lc_napari.engine.classes import VOC_CLASSES, ClassSet
 
 #: Classes of :func:`make_dataset` folders unless told otherwise.
@@ -115,3 +127,31 @@ def make_cityscapes(tmp_path_factory):
         return root
 
     return make
+
+
+def tiny_sam(width=32, seed=0):
+    """SAM's architecture at toy size: 64-pixel input, one encoder block."""
+    torch.manual_seed(seed)
+    img_size, prompt_dim = 64, 32
+    encoder = ImageEncoderViT(
+        img_size=img_size, patch_size=16, embed_dim=width, depth=1, num_heads=2, mlp_ratio=2,
+        out_chans=prompt_dim, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+        use_rel_pos=True, window_size=2, global_attn_indexes=(0,))
+    prompt = PromptEncoder(embed_dim=prompt_dim, image_embedding_size=(4, 4),
+                           input_image_size=(img_size, img_size), mask_in_chans=4)
+    decoder = MaskDecoder(
+        transformer_dim=prompt_dim, num_multimask_outputs=3, iou_head_depth=2,
+        iou_head_hidden_dim=16,
+        transformer=TwoWayTransformer(depth=1, embedding_dim=prompt_dim, mlp_dim=32,
+                                      num_heads=2))
+    return Sam(image_encoder=encoder, prompt_encoder=prompt, mask_decoder=decoder).eval()
+
+
+@pytest.fixture
+def sam_checkpoint(tmp_path, monkeypatch):
+    """A checkpoint file that load_sam reads as vit_b: a tiny SAM with vit_b's
+    encoder width, with the vit_b builder patched to build that tiny SAM."""
+    path = tmp_path / "tiny_vit_b.pth"
+    torch.save(tiny_sam(width=768).state_dict(), path)
+    monkeypatch.setitem(sam_module.sam_model_registry, "vit_b", lambda: tiny_sam(width=768))
+    return path

@@ -8,24 +8,19 @@ model builder patched to the same tiny architecture.
 import json
 import subprocess
 import sys
-from functools import partial
 from itertools import chain
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_sam
 from segment_anything.modeling import (
-    ImageEncoderViT,
-    MaskDecoder,
-    PromptEncoder,
     Sam,
-    TwoWayTransformer,
 )
 from skimage.measure import label as connected_components
 
 from a2lc_napari.cli import _cache_dir, main
-from a2lc_napari.engine import sam as sam_module
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.model import ModelConfig
@@ -44,37 +39,9 @@ from a2lc_napari.engine.session import Session, SessionConfig
 CHECKPOINT_HELP = "https://github.com/facebookresearch/segment-anything"
 
 
-def tiny_sam(width=32, seed=0):
-    """SAM's architecture at toy size: 64-pixel input, one encoder block."""
-    torch.manual_seed(seed)
-    img_size, prompt_dim = 64, 32
-    encoder = ImageEncoderViT(
-        img_size=img_size, patch_size=16, embed_dim=width, depth=1, num_heads=2, mlp_ratio=2,
-        out_chans=prompt_dim, qkv_bias=True, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-        use_rel_pos=True, window_size=2, global_attn_indexes=(0,))
-    prompt = PromptEncoder(embed_dim=prompt_dim, image_embedding_size=(4, 4),
-                           input_image_size=(img_size, img_size), mask_in_chans=4)
-    decoder = MaskDecoder(
-        transformer_dim=prompt_dim, num_multimask_outputs=3, iou_head_depth=2,
-        iou_head_hidden_dim=16,
-        transformer=TwoWayTransformer(depth=1, embedding_dim=prompt_dim, mlp_dim=32,
-                                      num_heads=2))
-    return Sam(image_encoder=encoder, prompt_encoder=prompt, mask_decoder=decoder).eval()
-
-
 @pytest.fixture(scope="module")
 def model():
     return tiny_sam()
-
-
-@pytest.fixture
-def checkpoint(tmp_path, monkeypatch):
-    """A checkpoint file that load_sam reads as vit_b: a tiny SAM with vit_b's
-    encoder width, with the vit_b builder patched to build that tiny SAM."""
-    path = tmp_path / "tiny_vit_b.pth"
-    torch.save(tiny_sam(width=768).state_dict(), path)
-    monkeypatch.setitem(sam_module.sam_model_registry, "vit_b", lambda: tiny_sam(width=768))
-    return path
 
 
 def scene(shape=(48, 64)):
@@ -241,14 +208,14 @@ def test_sam_regions_arguments():
 # ---- loading checkpoints ----------------------------------------------------------
 
 
-def test_load_sam_reads_the_type_from_the_file(checkpoint):
-    sam = load_sam(checkpoint)
+def test_load_sam_reads_the_type_from_the_file(sam_checkpoint):
+    sam = load_sam(sam_checkpoint)
     assert isinstance(sam, Sam) and not sam.training
     assert sam.device == torch.device("cpu")
-    expected = torch.load(checkpoint, weights_only=True)
+    expected = torch.load(sam_checkpoint, weights_only=True)
     for key, value in sam.state_dict().items():
         torch.testing.assert_close(value, expected[key])
-    assert isinstance(load_sam(checkpoint, "vit_b", device="cpu"), Sam)
+    assert isinstance(load_sam(sam_checkpoint, "vit_b", device="cpu"), Sam)
 
 
 @pytest.mark.parametrize("width, model_type", [(768, "vit_b"), (1024, "vit_l"),
@@ -310,7 +277,7 @@ def test_regions_config_checks_its_settings(tmp_path, monkeypatch):
             RegionsConfig(*bad)
 
 
-def test_dataset_regions_from_each_source(make_dataset, checkpoint, tmp_path):
+def test_dataset_regions_from_each_source(make_dataset, sam_checkpoint, tmp_path):
     image, labels = scene()
     provided = np.zeros(labels.shape, np.int32)
     provided[:, 32:] = 7
@@ -320,9 +287,9 @@ def test_dataset_regions_from_each_source(make_dataset, checkpoint, tmp_path):
     ds.use_regions(RegionsConfig("slic"))
     np.testing.assert_array_equal(ds.regions("a"), superpixel_regions(image, labels))
     ds.region_cache = tmp_path / "sam_cache"
-    ds.use_regions(RegionsConfig("sam", str(checkpoint), sam_mode="boxes"))
+    ds.use_regions(RegionsConfig("sam", str(sam_checkpoint), sam_mode="boxes"))
     sam = ds.regions("a")
-    expected = SamRegions.from_model(load_sam(checkpoint), "boxes")(image, labels, 255)
+    expected = SamRegions.from_model(load_sam(sam_checkpoint), "boxes")(image, labels, 255)
     np.testing.assert_array_equal(sam, expected)
     np.testing.assert_array_equal(np.load(tmp_path / "sam_cache" / "a.npy"), sam)
 
@@ -358,17 +325,17 @@ def test_session_config_with_regions_round_trips(tmp_path):
     assert SessionConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
 
 
-def test_session_makes_sam_regions_once(two_images, checkpoint, tmp_path):
+def test_session_makes_sam_regions_once(two_images, sam_checkpoint, tmp_path):
     out = tmp_path / "run"
     config = SessionConfig(budget=2, model=ModelConfig(width=8, crop=32, steps=2, batch_size=2),
-                           regions=RegionsConfig("sam", str(checkpoint), sam_mode="boxes"))
+                           regions=RegionsConfig("sam", str(sam_checkpoint), sam_mode="boxes"))
     steps = list(Session.create(out, open_dataset(two_images), config))
     assert [p.done for p in steps if p.desc == "Making regions"] == [1, 2]
     assert sorted(p.name for p in (out / "regions").iterdir()) == ["a.npy", "b.npy"]
     made = {n: np.load(out / "regions" / f"{n}.npy") for n in ("a", "b")}
     for regions in made.values():
         assert_region_map(regions, (48, 64))
-    checkpoint.unlink()  # from now on the model cannot be loaded: nothing may need it
+    sam_checkpoint.unlink()  # from now on the model cannot be loaded: nothing may need it
     reopened = Session.open(out)
     assert reopened.config == config
     drive(reopened.prepare_round(), quiet=True)
@@ -421,14 +388,14 @@ def test_cli_missing_checkpoint(two_images, tmp_path, capsys, cache_home):
     assert str(missing) in err and "missing" in err and CHECKPOINT_HELP in err
 
 
-def test_cli_simulate_with_sam_regions(two_images, tmp_path, checkpoint, capsys, cache_home):
+def test_cli_simulate_with_sam_regions(two_images, tmp_path, sam_checkpoint, capsys, cache_home):
     out = tmp_path / "run"
     args = simulate_args(two_images, out, "--regions", "sam", "--sam-checkpoint",
-                         str(checkpoint), "--sam-mode", "boxes")
+                         str(sam_checkpoint), "--sam-mode", "boxes")
     assert main(args) == 0
     assert "data mIoU" in capsys.readouterr().out
     state = json.loads((out / "session.json").read_text())
-    assert state["config"]["regions"] == {"source": "sam", "sam_checkpoint": str(checkpoint),
+    assert state["config"]["regions"] == {"source": "sam", "sam_checkpoint": str(sam_checkpoint),
                                           "sam_model_type": None, "sam_mode": "boxes"}
     assert {p.name for p in (out / "regions").iterdir()} == {"a.npy", "b.npy"}
     assert main(args) == 0  # same settings: resumes (here: nothing left to do)

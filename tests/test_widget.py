@@ -14,6 +14,7 @@ from a2lc_napari._reader import IMAGE_LAYER, LABELS_LAYER
 from a2lc_napari._widget import LCM_LAYER, QUERY_LAYER, CorrectionWidget
 from a2lc_napari.engine.demo import demo_classes, make_demo_dataset
 from a2lc_napari.engine.regions import region_values
+from a2lc_napari.engine.sam import SamRegions, load_sam
 
 WIDGET = "A²LC label correction"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -34,13 +35,15 @@ def demo(tmp_path_factory):
                              size=(64, 80), seed=3)
 
 
-def start(viewer, qtbot, dataset, session_dir, budget=4, tau="0.3"):
+def start(viewer, qtbot, dataset, session_dir, budget=4, tau="0.3", **settings):
     widget = CorrectionWidget(viewer)
     viewer.window.add_dock_widget(widget, name=WIDGET)
     s = widget.settings
     s.dataset.value = dataset
     s.session_dir.value = session_dir
     s.budget.value, s.steps.value, s.tau.value = budget, 8, tau
+    for name, value in settings.items():
+        s[name].value = value
     widget.start()
     wait_for_query(qtbot, widget)
     return widget
@@ -278,6 +281,24 @@ def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
     assert widget.config().regions.sam_checkpoint == str(tmp_path / "sam_vit_b.pth")
     s.dataset.value = tmp_path / "data"
     assert s.session_dir.value == tmp_path / "data_a2lc"
+
+
+def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkpoint,
+                                     tmp_path):
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", regions="sam",
+                   sam_checkpoint=sam_checkpoint, sam_mode="boxes")
+    session = widget.session
+    assert session.config.regions.sam_mode == "boxes"
+    sam = SamRegions.from_model(load_sam(sam_checkpoint), "boxes")
+    ignore = session.dataset.classes.ignore_index
+    for name in session.dataset.names:  # SAM's, not the demo's own regions/
+        expected = sam(session.dataset.image(name), session.dataset.labels(name), ignore)
+        np.testing.assert_array_equal(
+            np.load(tmp_path / "session" / "regions" / f"{name}.npy"), expected)
+    q = session.queries[widget.query_index]
+    assert widget.viewer.layers[QUERY_LAYER].data.sum() == (
+        session.dataset.regions(q.image) == q.region).sum()
+    wait_idle(qtbot, widget)
 
 
 def test_export(make_napari_viewer, qtbot, demo, tmp_path):
