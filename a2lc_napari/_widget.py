@@ -566,7 +566,8 @@ class CorrectionWidget(QWidget):
             self._lcm_stale = True
             return
         round_ = session.round
-        worker = thread_worker(session.propose_lcm)()
+        # On a snapshot: answers given meanwhile must not change its input.
+        worker = thread_worker(session.snapshot().propose_lcm)()
         worker.returned.connect(lambda updates: self._on_lcm(updates, round_))
         worker.errored.connect(lambda e: self._fail("The LCM", e))
         worker.finished.connect(self._lcm_done)

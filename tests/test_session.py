@@ -193,6 +193,19 @@ def test_lcm_proposal_equals_what_the_round_applies(demo, tmp_path):
     assert log["lcm_updates"] == proposed
 
 
+def test_a_snapshot_keeps_its_answers(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config(tau=(0.3,), budget=10))
+    drive(session.prepare_round(), quiet=True)
+    half = {q.index: session.simulated_answer(q) for q in session.queries[:5]}
+    session.answer(half)
+    twin = session.snapshot()
+    session.answer({q.index: session.simulated_answer(q) for q in session.queries[5:]})
+    assert [q.answer for q in twin.queries[5:]] == [None] * 5
+    for index in range(5, 10):
+        session.unanswer(index)
+    assert twin.propose_lcm() == session.propose_lcm()  # same answers, same proposal
+
+
 def test_export_writes_palette_pngs_and_classes(demo, tmp_path):
     from PIL import Image
 

@@ -18,6 +18,7 @@ The input dataset folder is never written to.
 """
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -357,6 +358,14 @@ class Session:
     def round_log(self, round_: int) -> dict:
         """The log of a finished round: its queries, LCM updates and metrics."""
         return json.loads((self.out / "log" / f"round_{round_:02d}.json").read_text())
+
+    def snapshot(self) -> Session:
+        """A copy of this session whose state later answers leave alone, for
+        work in another thread (e.g. :meth:`propose_lcm`). It shares the
+        dataset and the read-only region summaries; do not answer through it."""
+        twin = copy.copy(self)
+        twin.state = copy.deepcopy(self.state)
+        return twin
 
     def propose_lcm(self) -> list[dict]:
         """The LCM updates that the answers so far would make, written nowhere.
