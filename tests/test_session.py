@@ -260,3 +260,33 @@ def test_answers_reach_regions_with_huge_sparse_ids(make_dataset, tmp_path):
     session.answer({q.index: 2 for q in session.queries})
     assert (session.labels("a") == 2).all()
     assert {q.region for q in session.queries} == {7, big}
+
+
+def test_a_hand_edit_during_finish_round_is_kept(demo, tmp_path):
+    """The widget saves strokes from its main thread while a worker runs
+    finish_round: a stroke saved after the LCM's writes survives the rest of
+    the step, and the LCM's change stays around it."""
+    import threading
+
+    session = new_session(demo, tmp_path / "run", SessionConfig(
+        budget=10, seed=1, tau=(0.3,), lcm=LCMConfig(min_steps=100),
+        model=ModelConfig(width=8, crop=48, steps=30, batch_size=4)))
+    drive(session.prepare_round(), quiet=True)
+    session.answer({q.index: session.simulated_answer(q) for q in session.queries})
+    updates = session.propose_lcm()
+    assert updates
+    name = updates[0]["image"]
+    steps = session.finish_round()
+    next(steps)  # the LCM's changes are written
+    edited = session.labels(name)
+    edited[:2, :2] = 7
+    editor = threading.Thread(target=session.edit_labels, args=(name, edited))
+    editor.start()
+    drive(steps, quiet=True)
+    editor.join()
+    labels = session.labels(name)
+    assert (labels[:2, :2] == 7).all()
+    mask = session.dataset.regions(name) == updates[0]["region"]
+    mask[:2, :2] = False
+    assert (labels[mask] == updates[0]["new"]).all()
+    assert json.loads((tmp_path / "run" / "session.json").read_text())["round"] == 2

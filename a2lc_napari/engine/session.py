@@ -19,8 +19,10 @@ The input dataset folder is never written to.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import shutil
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -37,6 +39,16 @@ from .progress import Progress, Steps
 from .regions import RegionsConfig, region_values
 
 FORMAT = 1
+
+
+def _locked(method):
+    """Run a method under the session's lock: the napari widget saves hand
+    edits from its main thread while a worker thread runs a round step."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return run
 
 
 @dataclass(frozen=True)
@@ -123,6 +135,7 @@ class Session:
         self.out, self.dataset, self.config, self.state = Path(out), dataset, config, state
         self.method = METHODS[config.method]
         self._summary: acq.RegionSummary | None = None
+        self._lock = threading.RLock()
 
     # ---- creating and opening -------------------------------------------------
 
@@ -207,6 +220,7 @@ class Session:
         """(H, W) uint8 current labels of an image."""
         return read_label(self.out / "labels" / f"{name}.png")
 
+    @_locked
     def _save(self) -> None:
         write_json(self.out / "session.json", self.state)
 
@@ -260,8 +274,9 @@ class Session:
                 index=j, image=ds.names[summary.image[r]], region=int(summary.ids[r]),
                 row=int(r), label=int(current[r]), score=float(score[r]),
                 pixel=None if self.method.region_query else summary.pixel[r].tolist())))
-        self.state.update(queries=queries, phase="query")
-        self._save()
+        with self._lock:
+            self.state.update(queries=queries, phase="query")
+            self._save()
 
     def simulated_answer(self, query: Query) -> int:
         """The ground truth's answer: majority over the region (region query)
@@ -273,6 +288,7 @@ class Session:
             return int(acq.majority(s.gt_hist[[query.row]], self.dataset.classes.ignore_index)[0])
         return int(s.gt_pixel[query.row])
 
+    @_locked
     def answer(self, answers: dict[int, int]) -> None:
         """Record answers ``{query index: class (or ignore)}`` and write them
         to the regions' labels at once. Answering a query again replaces its
@@ -295,6 +311,7 @@ class Session:
                 manual.append(queries[i]["region"])
         self._save()
 
+    @_locked
     def unanswer(self, index: int) -> None:
         """Take back the answer to query ``index``: its region gets back the
         labels it had when the round's queries were made."""
@@ -312,6 +329,7 @@ class Session:
         self.state["manual"][name].remove(region)
         self._save()
 
+    @_locked
     def edit_labels(self, name: str, labels: np.ndarray) -> int:
         """Save labels of image ``name`` edited by hand (painting, filling).
 
@@ -359,6 +377,7 @@ class Session:
         """The log of a finished round: its queries, LCM updates and metrics."""
         return json.loads((self.out / "log" / f"round_{round_:02d}.json").read_text())
 
+    @_locked
     def snapshot(self) -> Session:
         """A copy of this session whose state later answers leave alone, for
         work in another thread (e.g. :meth:`propose_lcm`). It shares the
@@ -383,8 +402,9 @@ class Session:
         if self.phase == "query":
             # Unanswered (skipped) queries stay as they are, and stay askable.
             pending = self._lcm_updates() if self.method.lcm else []
-            self.state.update(lcm_pending=pending, phase="lcm")
-            self._save()
+            with self._lock:
+                self.state.update(lcm_pending=pending, phase="lcm")
+                self._save()
         if self.phase != "lcm":
             raise RuntimeError(f"round {self.round} has not been prepared")
         pending = self.state["lcm_pending"]
@@ -406,11 +426,12 @@ class Session:
                     "tau": self.config.tau_for(self.round) if self.method.lcm else None,
                     "queries": self.state["queries"], "lcm_updates": pending,
                     "metrics": entry})
-        self.history.append(entry)
-        self.state.update(round=self.round + 1, phase="train", queries=[], lcm_pending=None,
-                          hand_pixels=0)
-        self._summary = None
-        self._save()
+        with self._lock:
+            self.history.append(entry)
+            self.state.update(round=self.round + 1, phase="train", queries=[],
+                              lcm_pending=None, hand_pixels=0)
+            self._summary = None
+            self._save()
         if self.dataset.has_gt:
             write_json(self.out / "metrics.json",
                        {"method": self.config.method, "rounds": self.history})
@@ -448,6 +469,7 @@ class Session:
 
     # ---- labels on disk ---------------------------------------------------------
 
+    @_locked
     def _write_regions(self, changes: list[tuple[str, int, int]]) -> None:
         """Write ``(image, region id, class)`` changes, one file per image."""
         by_image: dict[str, list[tuple[int, int]]] = {}
