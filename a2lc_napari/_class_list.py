@@ -19,7 +19,7 @@ from .engine.classes import ClassSet
 TYPE_AHEAD_PAUSE = 1.0
 
 KEYS_HELP = ("Enter: accept the selected class · 1-9, 0: pick class · type a name "
-             "to select it · ←/→: previous/skip · Ctrl+Z: undo")
+             "to select it · ←/→: previous/skip · Ctrl+Z / Ctrl+Shift+Z: undo/redo")
 
 
 def _swatch(rgb) -> QIcon:
@@ -32,11 +32,11 @@ class ClassList(QListWidget):
     """Classes to answer with, numbered 1-9, 0 for the first ten, and
     "ignore" last. Emits :attr:`answered` with a class id (or the ignore
     value), :attr:`moved` with -1 (previous) or +1 (skip), and
-    :attr:`undo_requested`."""
+    :attr:`undo_requested` with True (undo) or False (redo)."""
 
     answered = Signal(int)
     moved = Signal(int)
-    undo_requested = Signal()
+    undo_requested = Signal(bool)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -65,7 +65,7 @@ class ClassList(QListWidget):
     def keyPressEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         key, text = event.key(), event.text()
         if key == Qt.Key_Z and event.modifiers() & Qt.ControlModifier:
-            self.undo_requested.emit()
+            self.undo_requested.emit(not event.modifiers() & Qt.ShiftModifier)
         elif key in (Qt.Key_Return, Qt.Key_Enter):
             if self.selected_class() is not None:
                 self.answered.emit(self.selected_class())

@@ -134,7 +134,8 @@ class CorrectionWidget(QWidget):
         self.class_list.setMinimumHeight(160)
         self.class_list.answered.connect(self.answer)
         self.class_list.moved.connect(self.move)
-        self.class_list.undo_requested.connect(self.undo)
+        self.class_list.undo_requested.connect(
+            lambda undo: self._step_history(undo=undo))
         buttons = QHBoxLayout()
         for text, slot in (("◀ Previous", lambda: self.move(-1)),
                            ("Skip ▶", lambda: self.move(+1)), ("Undo", self.undo),

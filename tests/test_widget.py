@@ -142,7 +142,7 @@ def test_a_round_by_keys(make_napari_viewer, qtbot, demo, tmp_path):
     assert session.queries[1].answer is None
     np.testing.assert_array_equal(session.labels(second.image), before)
     np.testing.assert_array_equal(widget.labels_layer.data, before)
-    widget.redo()
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # redo
     assert session.queries[1].answer == other
     canvas = viewer.window._qt_viewer.canvas.native  # napari's own Ctrl+Z on the canvas
     qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
