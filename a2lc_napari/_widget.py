@@ -459,9 +459,9 @@ class CorrectionWidget(QWidget):
         self.viewer.reset_view()
         h, w = mask.shape
         extent = max((rows.max() - rows.min() + 1) / h, (cols.max() - cols.min() + 1) / w)
-        self.viewer.scene.camera.center = ((rows.min() + rows.max()) / 2,
-                                     (cols.min() + cols.max()) / 2)
-        self.viewer.scene.camera.zoom *= min(8.0, max(1.0, 1 / (3 * extent)))
+        camera = self.viewer.scene.camera
+        camera.center = ((rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2)
+        camera.zoom *= min(8.0, max(1.0, 1 / (3 * extent)))
 
     # ---- answering -------------------------------------------------------------------
 
