@@ -11,10 +11,11 @@ from .engine.classes import ClassSet
 
 
 def summary_table(history: list[dict]) -> str:
-    """HTML table: per round, queries answered, changes by hand and by the
-    LCM, and data mIoU when there is ground truth."""
+    """HTML table: per round, queries answered, labels changed by hand (the
+    answers that changed a label) and by the LCM, and data mIoU when there
+    is ground truth."""
     has_gt = any("data_miou" in h for h in history)
-    head = ["round", "answered", "changed by hand", "by LCM"] + (["data mIoU %"] * has_gt)
+    head = ["round", "answered", "by hand", "by LCM"] + (["data mIoU %"] * has_gt)
     rows = []
     for h in history:
         cells = [h["round"], h["queries"], h["manual_changes"], h["lcm_changes"]]

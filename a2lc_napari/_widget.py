@@ -26,9 +26,9 @@ from app_model.types import KeyCode, KeyMod
 from magicgui.widgets import ComboBox, Container, FileEdit, LineEdit, PushButton, SpinBox
 from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import QTimer
+from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
-                            QPushButton, QVBoxLayout, QWidget)
+                            QPushButton, QScrollArea, QVBoxLayout, QWidget)
 from scipy.ndimage import center_of_mass
 from skimage.segmentation import find_boundaries
 
@@ -169,7 +169,10 @@ class CorrectionWidget(QWidget):
         export = QPushButton("Export labels…")
         export.clicked.connect(self._ask_export)
 
-        layout = QVBoxLayout(self)
+        # In a scroll area: on a small screen the dock scrolls rather than
+        # squeezing the class list under its buttons.
+        content = QWidget()
+        layout = QVBoxLayout(content)
         layout.addWidget(self.settings.native)
         layout.addWidget(query_box)
         layout.addWidget(self.status)
@@ -177,6 +180,15 @@ class CorrectionWidget(QWidget):
         layout.addWidget(self.summary)
         layout.addWidget(export)
         layout.addStretch()
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        scroll.setWidget(content)
+        self.setMinimumWidth(content.minimumSizeHint().width()
+                             + scroll.verticalScrollBar().sizeHint().width())
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
         self._set_busy(None)
 
     def _show_sam_settings(self) -> None:
