@@ -445,7 +445,7 @@ class CorrectionWidget(QWidget):
         query = self._layer(QUERY_LAYER, "labels", box, translate=corner,
                             colormap={1: QUERY_COLOR, None: "transparent"})
         query.contour = 2
-        self._zoom_to(mask)
+        self._zoom_to(corner, box.shape, mask.shape)
         # Keep the labels layer active, so that napari's paint tools act on it.
         self.viewer.layers.selection.active = self.labels_layer
         classes = session.dataset.classes
@@ -463,16 +463,14 @@ class CorrectionWidget(QWidget):
         self.class_list.select_class(q.label if q.answer is None else q.answer)
         self.class_list.setFocus()
 
-    def _zoom_to(self, mask: np.ndarray) -> None:
-        """Centre on the region and zoom so that it fills about a third of the view."""
-        rows, cols = np.nonzero(mask)
-        if not rows.size:
-            return
+    def _zoom_to(self, corner: tuple[int, int], size: tuple[int, int],
+                 shape: tuple[int, int]) -> None:
+        """Centre on a box (top-left ``corner``, ``size``) in an image of
+        ``shape``, zoomed so that the box fills about a third of the view."""
         self.viewer.reset_view()
-        h, w = mask.shape
-        extent = max((rows.max() - rows.min() + 1) / h, (cols.max() - cols.min() + 1) / w)
+        extent = max(size[0] / shape[0], size[1] / shape[1])
         camera = self.viewer.scene.camera
-        camera.center = ((rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2)
+        camera.center = (corner[0] + (size[0] - 1) / 2, corner[1] + (size[1] - 1) / 2)
         camera.zoom *= min(8.0, max(1.0, 1 / (3 * extent)))
 
     # ---- answering -------------------------------------------------------------------
