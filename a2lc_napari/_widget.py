@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch._dynamo  # noqa: F401  (see below)
 from app_model.types import KeyCode, KeyMod
 from magicgui.widgets import ComboBox, Container, FileEdit, LineEdit, PushButton, SpinBox
 from napari.qt.threading import thread_worker
@@ -40,10 +39,6 @@ from ._summary import RoundSummary
 from .engine.model import ModelConfig
 from .engine.regions import REGION_SOURCES, SAM_MODES, RegionsConfig, region_values
 from .engine.session import Session, SessionConfig, start_session
-
-# torch imports its compiler (torch._dynamo, triton) when the first optimizer
-# is made; importing it in a worker thread crashes, so it is imported above,
-# in the main thread.
 
 OUTLINES_LAYER = "region outlines"
 QUERY_LAYER = "query"

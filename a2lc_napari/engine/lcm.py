@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from .optim import Adam
+
 
 @dataclass
 class LCMConfig:
@@ -71,7 +73,7 @@ def train_lcm(features: np.ndarray, targets: np.ndarray, num_classes: int,
     y = torch.as_tensor(targets, dtype=torch.long)
     loss_fn = nn.CrossEntropyLoss(weight=torch.from_numpy(
         class_balance_weights(targets, num_classes)))
-    opt = torch.optim.Adam(mlp.parameters(), lr=config.lr)
+    opt = Adam(mlp.parameters(), lr=config.lr)
     steps_per_epoch = -(-len(x) // config.batch_size)
     epochs = max(config.epochs, -(-config.min_steps // steps_per_epoch))
     for _ in range(epochs):

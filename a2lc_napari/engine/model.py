@@ -24,6 +24,7 @@ from torch import nn
 
 from .efficientnet_lite import EfficientNetLite0Encoder, load_lite0_weights
 from .io import atomic_path
+from .optim import Adam, OneCycle
 from .progress import Progress, Steps
 
 # ImageNet statistics: a usual input normalisation.
@@ -86,24 +87,30 @@ class SegNet(nn.Module):
         ])
         self.head = nn.Conv2d(w, num_classes, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        size = x.shape[-2:]
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, width, H/2, W/2): the decoder's last activation."""
         skips = []
         for stage in self.enc:
             x = stage(x)
             skips.append(x)
-        return _decode(skips, self.dec, self.head, size)
+        return _decode(skips, self.dec)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _logits(self.head, self.features(x), x.shape[-2:])
 
 
-def _decode(feats: list[torch.Tensor], dec: nn.ModuleList, head: nn.Module,
-            size: torch.Size) -> torch.Tensor:
+def _decode(feats: list[torch.Tensor], dec: nn.ModuleList) -> torch.Tensor:
     """From the deepest of ``feats`` (finest first), upsample and fuse each
-    shallower one through ``dec``; logits of ``head`` resized to ``size``."""
+    shallower one through ``dec``; the last fused activation."""
     x = feats[-1]
     for block, skip in zip(dec, reversed(feats[:-1])):
         x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
         x = block(torch.cat([x, skip], dim=1))
-    return F.interpolate(head(x), size=size, mode="bilinear", align_corners=False)
+    return x
+
+
+def _logits(head: nn.Module, features: torch.Tensor, size: torch.Size) -> torch.Tensor:
+    return F.interpolate(head(features), size=size, mode="bilinear", align_corners=False)
 
 
 class LiteSegNet(nn.Module):
@@ -127,8 +134,12 @@ class LiteSegNet(nn.Module):
         ])
         self.head = nn.Conv2d(w, num_classes, 1)
 
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, width, H/2, W/2): the decoder's last activation."""
+        return _decode(self.encoder(x), self.dec)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _decode(self.encoder(x), self.dec, self.head, x.shape[-2:])
+        return _logits(self.head, self.features(x), x.shape[-2:])
 
 
 def build_net(num_classes: int, config: ModelConfig, pretrained: bool = False) -> nn.Module:
@@ -182,17 +193,24 @@ class Segmenter:
         self.net.to(self.device).eval()
 
     @torch.no_grad()
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        """Softmax probabilities of an (H, W, 3) uint8 image as (K, H, W) float32."""
+    def predict(self, image: np.ndarray, features: bool = False):
+        """Softmax probabilities of an (H, W, 3) uint8 image as (K, H, W) float32.
+
+        With ``features``, also the decoder's last activation resized to the
+        image, (width, H, W) float32: what the network saw in each pixel,
+        beyond the K numbers of its verdict (the LCM's region features).
+        """
         shape = image.shape[:2]
         x = _to_input(image, self.device)
         scale = _scale_for(shape, self.config.max_side)
         if scale < 1:
             x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True)
-        logits = self.net(x)
-        if logits.shape[-2:] != shape:
-            logits = F.interpolate(logits, size=shape, mode="bilinear", align_corners=False)
-        return torch.softmax(logits[0], dim=0).float().cpu().numpy()
+        feats = self.net.features(x)
+        probs = torch.softmax(_logits(self.net.head, feats, shape)[0], dim=0).float().cpu().numpy()
+        if not features:
+            return probs
+        feats = F.interpolate(feats, size=shape, mode="bilinear", align_corners=False)
+        return probs, feats[0].float().cpu().numpy()
 
     def save(self, path: Path) -> None:
         with atomic_path(path) as tmp:
@@ -261,9 +279,8 @@ def train_segmenter(load: Callable[[str], tuple[np.ndarray, np.ndarray]],
     device = pick_device(config.device)
     net = build_net(num_classes, config, pretrained=True).to(device)
     groups = _param_groups(net, config)
-    opt = torch.optim.AdamW(groups, lr=config.lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, [g["lr"] for g in groups],
-                                                total_steps=config.steps)
+    opt = Adam(groups, lr=config.lr, weight_decay=1e-4, decoupled=True)
+    sched = OneCycle(opt, [g["lr"] for g in groups], total_steps=config.steps)
     loss_fn = nn.CrossEntropyLoss(ignore_index=ignore_index)
     cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     cached_bytes = 0
