@@ -1,4 +1,10 @@
-"""Class names, colours and the ignore value of a dataset."""
+"""Class names, colours and the ignore value of a dataset.
+
+They come from our ``classes.json`` (:meth:`ClassSet.read`), from the
+built-in PASCAL VOC and Cityscapes sets, or from a CVAT "Segmentation mask
+1.1" ``labelmap.txt`` (:func:`read_labelmap`), whose colours also code the
+labels of colour-coded masks.
+"""
 from __future__ import annotations
 
 import json
@@ -9,6 +15,12 @@ from .errors import DatasetError
 
 #: Colour shown for ignore pixels: PASCAL VOC's boundary colour.
 IGNORE_COLOR = (224, 224, 192)
+#: The labelmap.txt entry whose colour codes ignore pixels, not a class.
+IGNORE_NAME = "ignore"
+#: First line of a labelmap.txt, as CVAT writes it.
+LABELMAP_HEADER = "# label:color_rgb:parts:actions"
+
+Color = tuple[int, int, int]
 
 
 @dataclass(frozen=True)
@@ -46,7 +58,7 @@ class ClassSet:
 
     def name_of(self, value: int) -> str:
         """The class name of a label value; "ignore" for the ignore value."""
-        return self.names[value] if 0 <= value < self.num_classes else "ignore"
+        return self.names[value] if 0 <= value < self.num_classes else IGNORE_NAME
 
     def palette(self) -> list[int]:
         """768 ints for ``PIL.Image.putpalette``: class colours, ignore colour, black."""
@@ -83,6 +95,86 @@ class ClassSet:
             raise DatasetError(path, f"is not a valid class list: {e!r}. Expected "
                                '{"names": [...], "colors": [[r,g,b], ...], '
                                '"ignore_index": 255}') from None
+
+
+def read_labelmap(path: Path) -> dict[str, Color]:
+    """Read a CVAT / Datumaro ``labelmap.txt``: ``name:r,g,b:parts:actions`` lines.
+
+    Parameters
+    ----------
+    path : Path
+        The file; ``#`` lines and blank lines are skipped.
+
+    Returns
+    -------
+    dict of str to (int, int, int)
+        Colour of each name, in file order (an ``ignore`` entry included).
+
+    Raises
+    ------
+    DatasetError
+        Missing file, a line without a valid colour, or a name or colour
+        given twice.
+    """
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        raise DatasetError(path, "missing: a colour-coded dataset needs labelmap.txt") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise DatasetError(path, f"cannot be read ({e})") from None
+    labelmap: dict[str, Color] = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        name, _, rest = line.partition(":")
+        try:
+            color = tuple(int(v) for v in rest.split(":")[0].split(","))
+        except ValueError:
+            color = ()
+        if len(color) != 3 or not all(0 <= v <= 255 for v in color):
+            raise DatasetError(path, f"line {number} ({line.strip()!r}) has no colour; "
+                               "expected name:r,g,b:: with values 0-255")
+        if name in labelmap:
+            raise DatasetError(path, f"line {number} names {name!r} a second time")
+        if color in labelmap.values():
+            raise DatasetError(path, f"line {number} gives {name!r} the colour {color} "
+                               "of another label; colours must tell labels apart")
+        labelmap[name] = color
+    if not set(labelmap) - {IGNORE_NAME}:
+        raise DatasetError(path, "lists no labels")
+    return labelmap
+
+
+def labelmap_classes(labelmap: dict[str, Color]) -> ClassSet:
+    """The classes of a labelmap: its entries in order, less ``ignore``."""
+    names = tuple(n for n in labelmap if n != IGNORE_NAME)
+    return ClassSet(names, tuple(labelmap[n] for n in names))
+
+
+def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet,
+                      path: Path) -> dict[Color, int]:
+    """Label value of each colour of ``labelmap``, its names read as ``classes``' names.
+
+    Raises
+    ------
+    DatasetError
+        A name of ``labelmap`` (the file ``path``) is none of ``classes``.
+    """
+    ids = {n: c for c, n in enumerate(classes.names)} | {IGNORE_NAME: classes.ignore_index}
+    unknown = [n for n in labelmap if n not in ids]
+    if unknown:
+        raise DatasetError(path, f"has labels {', '.join(map(repr, unknown))} that are not "
+                           f"classes of the dataset ({', '.join(classes.names)})")
+    return {color: ids[name] for name, color in labelmap.items()}
+
+
+def labelmap_text(classes: ClassSet) -> str:
+    """``labelmap.txt`` of ``classes``: one line per class, then ``ignore`` in
+    :data:`IGNORE_COLOR`, so every colour a mask holds is declared."""
+    lines = [LABELMAP_HEADER]
+    lines += [f"{n}:{','.join(map(str, c))}::" for n, c in zip(classes.names, classes.colors)]
+    lines.append(f"{IGNORE_NAME}:{','.join(map(str, IGNORE_COLOR))}::")
+    return "\n".join(lines) + "\n"
 
 
 def default_colors(n: int) -> list[tuple[int, int, int]]:

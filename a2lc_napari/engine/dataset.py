@@ -8,36 +8,112 @@ generic
     ``gt/NAME.png``.
 voc
     A PASCAL VOC folder as is: ``JPEGImages/`` and ``SegmentationClass/``
-    (or ``SegmentationClassPNG/``).
+    (or ``SegmentationClassPNG/``). With a ``labelmap.txt`` (CVAT's
+    "Segmentation mask 1.1"), the classes are its labels and the label PNGs
+    are colour-coded by it.
 cityscapes
     A Cityscapes folder as is: ``leftImg8bit/<split>/<city>/`` and
     ``gtFine/<split>/<city>/*_gtFine_labelTrainIds.png``.
+
+Pseudo-labels from another folder (``labels_dir``) and region files
+(:mod:`~a2lc_napari.engine.region_files`) are matched to the images by name,
+where flat names (``aachen_000000_000019``, as Grounded-SAM writes them)
+match the nested names of a layout (``train/aachen/aachen_000000_000019``);
+see :class:`NameMatcher`.
 
 The dataset folder is only ever read. Generated region maps go to a separate
 cache folder.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from .classes import CITYSCAPES_CLASSES, VOC_CLASSES, ClassSet
+from .classes import (
+    CITYSCAPES_CLASSES,
+    VOC_CLASSES,
+    ClassSet,
+    labelmap_classes,
+    labelmap_colormap,
+    read_labelmap,
+)
 from .errors import DatasetError
-from .io import IMAGE_SUFFIXES, image_size, read_image, read_label, read_regions, write_npy
+from .io import (
+    IMAGE_SUFFIXES,
+    image_size,
+    index_files,
+    read_color_label,
+    read_image,
+    read_label,
+    read_regions,
+    write_npy,
+)
 from .progress import Progress, Steps
-from .regions import RegionsConfig
+from .region_files import RegionFiles
+from .regions import RegionsConfig, fill_gaps
 
 LAYOUTS = (
     "a generic folder with classes.json, images/ and labels/ "
     "(optional regions/ and gt/); "
-    "a PASCAL VOC folder with JPEGImages/ and SegmentationClass/; "
+    "a PASCAL VOC folder with JPEGImages/ and SegmentationClass/ (and labelmap.txt "
+    "for CVAT's colour-coded Segmentation mask 1.1); "
     "a Cityscapes folder with leftImg8bit/ and gtFine/ (*_gtFine_labelTrainIds.png)"
 )
 #: How many offending label values an error message lists.
 MAX_LISTED = 5
+#: Endings that label files of known layouts add to an image's name.
+LABEL_ENDINGS = ("_gtFine_labelTrainIds",)
+#: CVAT's list of label names and colours, beside or in a label folder.
+LABELMAP = "labelmap.txt"
+
+
+class NameMatcher:
+    """The image that a file written by another program belongs to.
+
+    A key (a file's path without its suffix, or a COCO ``file_name``)
+    matches an image name exactly, or else, in this order, once its image
+    suffix, then a label ending (:data:`LABEL_ENDINGS`), then its folders
+    are dropped, matches an image's name, the last part of its name, or its
+    file's stem (``aachen_000000_000019_leftImg8bit``). A name that several
+    images share in one of these ways matches none of them.
+
+    Parameters
+    ----------
+    images : dict of str to Path
+        Image file of every image name.
+    """
+
+    def __init__(self, images: dict[str, Path]):
+        self.names = set(images)
+        aliases: dict[str, str | None] = {}
+        for name, path in images.items():
+            for alias in {name.rsplit("/", 1)[-1], Path(path).stem}:
+                aliases[alias] = name if aliases.get(alias, name) == name else None
+        self.aliases = aliases
+
+    def __call__(self, key: str) -> str | None:
+        """The image name ``key`` belongs to, or ``None``."""
+        for candidate in _key_forms(key):
+            if candidate in self.names:
+                return candidate
+            found = self.aliases.get(candidate)
+            if found is not None:
+                return found
+        return None
+
+
+def _key_forms(key: str) -> list[str]:
+    """``key``, then without image suffix, label ending and folders, in turn."""
+    forms = [key]
+    if key.lower().endswith(IMAGE_SUFFIXES):
+        forms.append(key.rsplit(".", 1)[0])
+    for ending in LABEL_ENDINGS:
+        if forms[-1].endswith(ending):
+            forms.append(forms[-1][:-len(ending)])
+    forms.append(forms[-1].rsplit("/", 1)[-1])
+    return forms
 
 
 class Dataset:
@@ -64,6 +140,9 @@ class Dataset:
         :attr:`regions_config`.
     labels_dir : Path, optional
         The pseudo-label folder given to :func:`open_dataset`, if any.
+    label_colormap, gt_colormap : dict of (r, g, b) to int, optional
+        Label value of each colour, when the pseudo-label or ground-truth
+        files are colour-coded rather than class ids.
     layout : str
         ``"generic"``, ``"voc"`` or ``"cityscapes"``.
     unmatched : sequence of (Path, str)
@@ -82,12 +161,16 @@ class Dataset:
     regions_config : RegionsConfig
         Where :meth:`regions` takes region maps from; set with
         :meth:`use_regions`. Default: the provided maps, else SLIC.
+    match_name : NameMatcher
+        ``match_name(key)``: the image name a file's name belongs to.
     """
 
     def __init__(self, root: Path, classes: ClassSet, images: dict[str, Path],
                  labels: dict[str, Path], gt: dict[str, Path] | None = None,
                  regions: dict[str, Path] | None = None,
                  region_cache: Path | None = None, labels_dir: Path | None = None,
+                 label_colormap: dict[tuple[int, int, int], int] | None = None,
+                 gt_colormap: dict[tuple[int, int, int], int] | None = None,
                  layout: str = "generic",
                  unmatched: Sequence[tuple[Path, str]] = ()):
         self.root = Path(root)
@@ -96,6 +179,8 @@ class Dataset:
         self.names = sorted(images)
         self.region_cache = None if region_cache is None else Path(region_cache)
         self.labels_dir = None if labels_dir is None else Path(labels_dir)
+        self.label_colormap, self.gt_colormap = label_colormap, gt_colormap
+        self.match_name = NameMatcher(images)
         self._images = images
         self._labels = labels
         self._gt = {n: p for n, p in (gt or {}).items() if n in images}
@@ -119,26 +204,46 @@ class Dataset:
         """
         return image_size(self._labels[name])
 
+    def image_path(self, name: str) -> Path:
+        """The image file of image ``name``."""
+        return self._images[name]
+
     def image(self, name: str) -> np.ndarray:
         """(H, W, 3) uint8 RGB image."""
         return read_image(self._images[name])
 
     def labels(self, name: str) -> np.ndarray:
         """(H, W) uint8 pseudo-labels: class ids or ``classes.ignore_index``."""
-        return read_label(self._labels[name])
+        return _read_label(self._labels[name], self.label_colormap)
 
     def gt(self, name: str) -> np.ndarray | None:
         """(H, W) uint8 ground-truth labels, or ``None`` if the image has none."""
         path = self._gt.get(name)
-        return None if path is None else read_label(path)
+        return None if path is None else _read_label(path, self.gt_colormap)
 
     def use_regions(self, config: RegionsConfig) -> None:
         """Take region maps from ``config`` from now on.
 
-        Only sets it up: a SAM model is loaded when the first map is made.
+        Only sets it up: a SAM model is loaded when the first map is made,
+        region files are looked at when the first map is read.
         """
         self.regions_config = config
-        self._make_regions = config.maker()
+        if config.source == "files":
+            self._region_files = RegionFiles(config.path, self.match_name)
+            self._make_regions = self._regions_from_files
+        else:
+            self._region_files = None
+            make = config.maker()
+            self._make_regions = lambda name: make(self.image(name), self.labels(name),
+                                                   self.classes.ignore_index)
+
+    def _file_regions(self, name: str) -> np.ndarray:
+        """Region map ``name`` as the region files have it; 0 where no mask is."""
+        return self._region_files.region_map(name, self.shape(name), self._images[name])
+
+    def _regions_from_files(self, name: str) -> np.ndarray:
+        """Region map ``name`` of the region files, its gaps filled."""
+        return fill_gaps(self._file_regions(name), self.image(name), self.labels(name))
 
     def regions(self, name: str) -> np.ndarray:
         """(H, W) int32 region map of image ``name``.
@@ -160,8 +265,7 @@ class Dataset:
                 regions = None  # our own cache: regenerate rather than fail
             if regions is not None and regions.shape == self.shape(name):
                 return regions
-        regions = self._make_regions(self.image(name), self.labels(name),
-                                     self.classes.ignore_index)
+        regions = self._make_regions(name)
         if cached is not None:
             write_npy(cached, regions)
         return regions
@@ -170,8 +274,10 @@ class Dataset:
         """Read every file once; raise :class:`DatasetError` for the first problem.
 
         Finds missing, unreadable or unmatched files, size mismatches between
-        an image and its label, ground truth and region map, and label values
-        that are neither a class id nor the ignore value.
+        an image and its label, ground truth and region map, label values
+        that are neither a class id nor the ignore value, colours not in the
+        colour map, and region files (``"files"`` regions) that are missing,
+        unreadable or of another size.
 
         Yields
         ------
@@ -192,13 +298,18 @@ class Dataset:
             raise DatasetError(label_path, f"missing: image {image_path} has no "
                                "pseudo-label file")
         size = read_image(image_path).shape[:2]
-        _check_labels(read_label(label_path), label_path, size, image_path, self.classes)
+        _check_labels(self.labels(name), label_path, size, image_path, self.classes)
         if name in self._gt:
-            _check_labels(read_label(self._gt[name]), self._gt[name], size,
-                          image_path, self.classes)
+            _check_labels(self.gt(name), self._gt[name], size, image_path, self.classes)
         if name in self._regions:
             _check_size(read_regions(self._regions[name]).shape, self._regions[name],
                         size, image_path)
+        if self._region_files is not None:
+            self._file_regions(name)
+
+
+def _read_label(path: Path, colormap: dict | None) -> np.ndarray:
+    return read_label(path) if colormap is None else read_color_label(path, colormap)
 
 
 def _check_size(shape: tuple[int, ...], path: Path, size: tuple[int, int],
@@ -234,10 +345,13 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
         ``JPEGImages/``) or Cityscapes folder (has ``leftImg8bit/``).
     labels_dir : Path or str, optional
         Folder of pseudo-labels ``NAME.png`` (a ``/`` in NAME is a subfolder)
-        used instead of the dataset's own labels. For VOC and Cityscapes, the
-        dataset's own labels become the ground truth, and the images are those
-        with a pseudo-label in ``labels_dir``. For a generic folder it replaces
-        ``labels/``; ``gt/`` stays the ground truth.
+        used instead of the dataset's own labels, matched to the images by
+        :class:`NameMatcher`. For VOC and Cityscapes, the dataset's own labels
+        become the ground truth, and the images are those with a pseudo-label
+        in ``labels_dir``. For a generic folder it replaces ``labels/``;
+        ``gt/`` stays the ground truth. With a ``labelmap.txt`` in the folder
+        or the one above it (a CVAT export's ``SegmentationClass/``), the
+        labels are colour-coded by it, its names being the dataset's classes.
     region_cache : Path or str, optional
         Folder for generated region maps; must be outside the dataset folder.
 
@@ -275,13 +389,19 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
     else:
         raise DatasetError(root, "is not a dataset folder of a known layout. "
                            f"Expected {LAYOUTS}")
+    if labels_dir is not None:
+        labelmap = next((d / LABELMAP for d in (labels_dir, labels_dir.parent)
+                         if (d / LABELMAP).is_file()), None)
+        if labelmap is not None:
+            parts["label_colormap"] = labelmap_colormap(read_labelmap(labelmap),
+                                                        parts["classes"], labelmap)
     return Dataset(root, region_cache=region_cache, labels_dir=labels_dir, layout=layout,
                    **parts)
 
 
 def _generic(root: Path, labels_dir: Path | None) -> dict:
     classes = ClassSet.read(root / "classes.json")
-    images = _index(root / "images", IMAGE_SUFFIXES)
+    images = index_files(root / "images", IMAGE_SUFFIXES)
     if not images:
         raise DatasetError(root / "images", "has no images "
                            f"({'|'.join(IMAGE_SUFFIXES)}); expected images/NAME.png etc.")
@@ -289,9 +409,10 @@ def _generic(root: Path, labels_dir: Path | None) -> dict:
     if not label_root.is_dir():
         raise DatasetError(label_root, "missing: a dataset folder needs labels/ with "
                            "a pseudo-label NAME.png per image")
-    gt = _index(root / "gt", (".png",))
-    regions = _index(root / "regions", (".npy", ".png"))
-    labels = _index(label_root, (".png",))
+    gt = index_files(root / "gt", (".png",))
+    regions = index_files(root / "regions", (".npy", ".png"))
+    labels = (_matched(labels_dir, images) if labels_dir is not None
+              else index_files(label_root, (".png",)))
     suffixes = f".({'|'.join(s[1:] for s in IMAGE_SUFFIXES)})"
     unmatched = (_unmatched(labels, images, "pseudo-label", root / "images", suffixes)
                  + _unmatched(gt, images, "ground-truth label", root / "images", suffixes)
@@ -302,31 +423,37 @@ def _generic(root: Path, labels_dir: Path | None) -> dict:
 
 
 def _voc(root: Path, labels_dir: Path | None) -> dict:
-    jpegs = _index(root / "JPEGImages", (".jpg", ".jpeg"))
+    jpegs = index_files(root / "JPEGImages", (".jpg", ".jpeg"))
     own_dir = next((root / d for d in ("SegmentationClass", "SegmentationClassPNG")
                     if (root / d).is_dir()), None)
     if own_dir is None and labels_dir is None:
         raise DatasetError(root / "SegmentationClass", "missing: a VOC folder needs "
                            "SegmentationClass/ or SegmentationClassPNG/ label PNGs")
-    own = _index(own_dir, (".png",)) if own_dir is not None else {}
-    labels = _index(labels_dir, (".png",)) if labels_dir is not None else own
+    own = index_files(own_dir, (".png",)) if own_dir is not None else {}
+    labels = _matched(labels_dir, jpegs) if labels_dir is not None else own
     images = {n: jpegs[n] for n in labels if n in jpegs}
     if not images:
         raise DatasetError(labels_dir or own_dir, "has no label PNG matching a JPEG "
                            f"in {root / 'JPEGImages'}")
-    return dict(classes=VOC_CLASSES, images=images, labels=labels,
-                gt=own if labels_dir is not None else {},
-                unmatched=_unmatched(labels, images, "label", root / "JPEGImages", ".jpg"))
+    parts = dict(classes=VOC_CLASSES, images=images, labels=labels,
+                 gt=own if labels_dir is not None else {},
+                 unmatched=_unmatched(labels, images, "label", root / "JPEGImages", ".jpg"))
+    if (root / LABELMAP).is_file():  # CVAT's Segmentation mask 1.1
+        labelmap = read_labelmap(root / LABELMAP)
+        parts["classes"] = labelmap_classes(labelmap)
+        colormap = labelmap_colormap(labelmap, parts["classes"], root / LABELMAP)
+        parts["gt_colormap" if labels_dir is not None else "label_colormap"] = colormap
+    return parts
 
 
 def _cityscapes(root: Path, labels_dir: Path | None) -> dict:
-    leftimgs = _index(root / "leftImg8bit", ("_leftImg8bit.png",))
+    leftimgs = index_files(root / "leftImg8bit", ("_leftImg8bit.png",))
     own_dir = root / "gtFine"
     if not own_dir.is_dir() and labels_dir is None:
         raise DatasetError(own_dir, "missing: a Cityscapes folder needs "
                            "gtFine/<split>/<city>/*_gtFine_labelTrainIds.png")
-    own = _index(own_dir, ("_gtFine_labelTrainIds.png",))
-    labels = _index(labels_dir, (".png",)) if labels_dir is not None else own
+    own = index_files(own_dir, ("_gtFine_labelTrainIds.png",))
+    labels = _matched(labels_dir, leftimgs) if labels_dir is not None else own
     images = {n: leftimgs[n] for n in labels if n in leftimgs}
     if not images:
         raise DatasetError(labels_dir or own_dir, "has no label matching an image in "
@@ -339,28 +466,17 @@ def _cityscapes(root: Path, labels_dir: Path | None) -> dict:
                                      "_leftImg8bit.png"))
 
 
-def _index(folder: Path, endings: tuple[str, ...]) -> dict[str, Path]:
-    """Files under ``folder`` ending in one of ``endings`` (any case), by name.
-
-    A file's name is its POSIX path relative to ``folder`` without the ending.
-    Hidden files and folders are skipped; a missing folder has no files.
-    """
+def _matched(labels_dir: Path, images: dict[str, Path]) -> dict[str, Path]:
+    """The label PNGs of ``labels_dir`` by the name of the image each matches
+    (:class:`NameMatcher`); a file that matches none keeps its own name."""
+    match = NameMatcher(images)
     found: dict[str, Path] = {}
-    endings = tuple(e.lower() for e in endings)
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        rel_dir = Path(dirpath).relative_to(folder).as_posix()
-        for filename in filenames:
-            end = next((e for e in endings if filename.lower().endswith(e)), None)
-            if end is None or filename.startswith("."):
-                continue
-            stem = filename[:-len(end)]
-            name = stem if rel_dir == "." else f"{rel_dir}/{stem}"
-            path = Path(dirpath, filename)
-            if name in found:
-                raise DatasetError(path, f"has the same name {name!r} as {found[name]}; "
-                                   "keep one of them")
-            found[name] = path
+    for key, path in index_files(labels_dir, (".png",)).items():
+        name = match(key) or key
+        if name in found:
+            raise DatasetError(path, f"is a label of the same image {name!r} as "
+                               f"{found[name]}; keep one of them")
+        found[name] = path
     return found
 
 

@@ -20,6 +20,20 @@ from .classes import ClassSet
 from .errors import DatasetError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+#: How many unknown colours an error message lists.
+MAX_LISTED_COLORS = 3
+
+
+
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+#: The mode ``open()`` gives a new file: 0o666 less the umask, read once at
+#: import because reading it means setting it, which other threads would see.
+FILE_MODE = 0o666 & ~_umask()
 
 
 def user_cache() -> Path:
@@ -109,6 +123,45 @@ def read_label(path: Path) -> np.ndarray:
     return arr
 
 
+def read_color_label(path: Path, colormap: dict[tuple[int, int, int], int]) -> np.ndarray:
+    """Read a colour-coded label map (RGB, or palette PNG shown in colours) as class ids.
+
+    Parameters
+    ----------
+    path : Path
+        The label image; every pixel's colour must be in ``colormap``.
+    colormap : dict of (r, g, b) to int
+        Label value (class id or ignore value) of each colour.
+
+    Returns
+    -------
+    (H, W) uint8 array
+
+    Raises
+    ------
+    DatasetError
+        The file is unreadable, or has colours not in ``colormap`` (the
+        message lists them with their pixel counts).
+    """
+    rgb = np.asarray(_open(Path(path)).convert("RGB"), dtype=np.uint32)  # alpha dropped
+    codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    known = np.array(sorted((r << 16) | (g << 8) | b for r, g, b in colormap), np.uint32)
+    values = np.array([colormap[((c >> 16) & 255, (c >> 8) & 255, c & 255)] for c in known],
+                      np.uint8)
+    pos = np.minimum(np.searchsorted(known, codes), len(known) - 1)
+    unknown = known[pos] != codes
+    if unknown.any():
+        colors, counts = np.unique(codes[unknown], return_counts=True)
+        order = np.argsort(-counts, kind="stable")[:MAX_LISTED_COLORS]
+        listed = ", ".join(f"({c >> 16}, {(c >> 8) & 255}, {c & 255}) in {n} pixels"
+                           for c, n in zip(colors[order], counts[order]))
+        more = (f" and {colors.size - MAX_LISTED_COLORS} more colours"
+                if colors.size > MAX_LISTED_COLORS else "")
+        raise DatasetError(path, f"has colours that are not in the colour map: {listed}"
+                           f"{more}; add them to labelmap.txt or fix the mask")
+    return values[pos]
+
+
 def load_npy(path: Path, missing: str = "file not found") -> np.ndarray:
     """``np.load`` raising :class:`DatasetError` with ``missing`` when absent."""
     with _reading(path, "a NumPy array", (OSError, ValueError, EOFError), missing):
@@ -132,15 +185,45 @@ def read_regions(path: Path) -> np.ndarray:
     return arr.astype(np.int32, copy=False)
 
 
+def index_files(folder: Path, endings: tuple[str, ...]) -> dict[str, Path]:
+    """Files under ``folder`` ending in one of ``endings`` (any case), by name.
+
+    A file's name is its POSIX path relative to ``folder`` without the ending.
+    Hidden files and folders are skipped; a missing folder has no files.
+    """
+    found: dict[str, Path] = {}
+    endings = tuple(e.lower() for e in endings)
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+        rel_dir = Path(dirpath).relative_to(folder).as_posix()
+        for filename in filenames:
+            end = next((e for e in endings if filename.lower().endswith(e)), None)
+            if end is None or filename.startswith("."):
+                continue
+            stem = filename[:-len(end)]
+            name = stem if rel_dir == "." else f"{rel_dir}/{stem}"
+            path = Path(dirpath, filename)
+            if name in found:
+                raise DatasetError(path, f"has the same name {name!r} as {found[name]}; "
+                                   "keep one of them")
+            found[name] = path
+    return found
+
+
 @contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
+
+    The file gets the mode a plain ``open()`` would give it (0644 under the
+    usual umask), not the temporary file's private 0600.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -3,12 +3,16 @@
 A region map is an (H, W) integer array of region ids. Generated maps are
 SLIC superpixels cut along the pseudo-label edges, so every region holds a
 single pseudo-label value, or Segment Anything masks
-(:mod:`~a2lc_napari.engine.sam`). :class:`RegionsConfig` chooses the source.
+(:mod:`~a2lc_napari.engine.sam`); masks and maps can also come from files
+that other programs wrote (:mod:`~a2lc_napari.engine.region_files`).
+:class:`RegionsConfig` chooses the source. Masks become a region map through
+:func:`paint_masks` (smaller masks on top) and :func:`fill_gaps` (pixels no
+mask covers get regions of their own).
 """
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +22,8 @@ from skimage.segmentation import slic
 #: Default superpixel area in pixels: about 50 x 50.
 PIXELS_PER_SEGMENT = 2500
 
-REGION_SOURCES = ("auto", "slic", "sam")
+#: ``"files"``: masks or maps read from :attr:`RegionsConfig.path`.
+REGION_SOURCES = ("auto", "slic", "sam", "files")
 SAM_MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
 SAM_MODES = ("auto", "boxes")
 #: Where a user gets a SAM checkpoint; nothing is downloaded at run time.
@@ -37,13 +42,18 @@ class RegionsConfig:
 
     Parameters
     ----------
-    source : {"auto", "slic", "sam"}
+    source : {"auto", "slic", "sam", "files"}
         ``"auto"``: the dataset's own ``regions/`` maps where it has them,
         else SLIC superpixels cut along the pseudo-labels
         (:func:`superpixel_regions`); ``"slic"``: always those superpixels;
         ``"sam"``: Segment Anything masks with the gaps filled
-        (:class:`~a2lc_napari.engine.sam.SamRegions`). The last two ignore
-        the dataset's ``regions/``.
+        (:class:`~a2lc_napari.engine.sam.SamRegions`); ``"files"``: masks or
+        maps read from ``path``, the gaps filled
+        (:mod:`~a2lc_napari.engine.region_files`). The last three ignore the
+        dataset's ``regions/``.
+    path : str, optional
+        Where ``"files"`` regions are read from; required by, and only
+        allowed with, that source. Stored as an absolute path.
     sam_checkpoint : str, optional
         Official SAM checkpoint file; required by, and only allowed with,
         ``source="sam"``. Stored as an absolute path.
@@ -58,6 +68,7 @@ class RegionsConfig:
     sam_checkpoint: str | None = None
     sam_model_type: str | None = None
     sam_mode: str = "auto"
+    path: str | None = None
 
     def __post_init__(self):
         if self.source not in REGION_SOURCES:
@@ -72,13 +83,24 @@ class RegionsConfig:
             raise ValueError("SAM regions need a SAM checkpoint file")
         if self.source != "sam" and (self.sam_checkpoint or self.sam_model_type):
             raise ValueError("a SAM checkpoint or model type only applies to SAM regions")
-        if self.sam_checkpoint:
-            # Absolute, so that a session reopened from elsewhere finds the file.
-            object.__setattr__(self, "sam_checkpoint", os.path.abspath(
-                os.path.expanduser(self.sam_checkpoint)))
+        if self.source == "files" and not self.path:
+            raise ValueError("regions from files need the path of a folder or COCO JSON")
+        if self.source != "files" and self.path:
+            raise ValueError("a regions path only applies to regions from files")
+        # Absolute, so that a session reopened from elsewhere finds the files.
+        for key in ("sam_checkpoint", "path"):
+            if getattr(self, key):
+                object.__setattr__(self, key, os.path.abspath(
+                    os.path.expanduser(getattr(self, key))))
 
     def maker(self) -> RegionMaker:
-        """The function that makes a region map from an image and its labels."""
+        """The function that makes a region map from an image and its labels.
+
+        ``"files"`` regions are read per image name instead
+        (:class:`~a2lc_napari.engine.region_files.RegionFiles`).
+        """
+        if self.source == "files":
+            raise ValueError("regions from files are read by image name, not made")
         if self.source == "sam":
             from .sam import SamRegions  # imports torch: only for SAM regions
 
@@ -122,6 +144,76 @@ def superpixel_regions(image: np.ndarray, labels: np.ndarray,
     # Every pair value is >= 256, so no pixel is background.
     regions = connected_components(pairs, background=-1, connectivity=1)
     return regions.astype(np.int32)
+
+
+def paint_masks(masks: Iterable[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
+    """Paint overlapping masks into one region map, smaller masks on top.
+
+    The result equals painting the masks largest first (a stable sort, so of
+    two masks of equal area the later one ends on top), but each pixel just
+    keeps the smallest mask covering it, so masks can stream in one by one.
+
+    Parameters
+    ----------
+    masks : iterable of (H, W) bool arrays
+        The masks in input order; an (N, H, W) array works too.
+    shape : tuple of int
+        (H, W).
+
+    Returns
+    -------
+    regions : (H, W) int32 array
+        Ids ``1..n`` over the masks still visible, in input order, so a mask
+        covered entirely by smaller ones gets no id; 0 where no mask is.
+    """
+    top = np.zeros(shape, np.int32)  # 1 + input index of the mask on top
+    top_area = np.full(shape, np.iinfo(np.int64).max, np.int64)
+    for i, mask in enumerate(masks, 1):
+        mask = np.asarray(mask, bool)
+        if mask.shape != tuple(shape):
+            raise ValueError(f"mask {i - 1} has shape {mask.shape}; expected {tuple(shape)}")
+        pixels = np.flatnonzero(mask)
+        on_top = pixels[pixels.size <= top_area.flat[pixels]]
+        top_area.flat[on_top] = pixels.size
+        top.flat[on_top] = i
+    return compact_ids(top)[0]
+
+
+def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Give every pixel outside the regions a region of its own kind.
+
+    The gap (region id 0) is cut into SLIC superpixels along the
+    pseudo-label edges (:func:`superpixel_regions`),
+    then into the 4-connected pieces of each inside the gap, so no new region
+    reaches into an existing one.
+
+    Parameters
+    ----------
+    regions : (H, W) int array
+        Region ids, 0 = no region.
+    image : (H, W, 3) uint8 array
+        RGB image.
+    labels : (H, W) uint8 array
+        Pseudo-labels.
+
+    Returns
+    -------
+    (H, W) int32 array
+        ``regions`` where it is > 0; elsewhere new ids from
+        ``regions.max() + 1`` on, consecutive. No pixel is 0.
+    """
+    regions = np.asarray(regions)
+    if regions.shape != np.shape(labels):
+        raise ValueError(f"regions shape {regions.shape} does not match labels shape "
+                         f"{np.shape(labels)}")
+    filled = regions.astype(np.int32)
+    gap = regions == 0
+    if not gap.any():
+        return filled
+    superpixels = np.where(gap, superpixel_regions(image, labels), 0)
+    pieces = connected_components(superpixels, background=0, connectivity=1)
+    filled[gap] = pieces[gap] + filled.max()
+    return filled
 
 
 def compact_ids(regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -11,9 +11,10 @@ boxes
     One mask per box around each connected piece of every pseudo-label
     class, the way Grounded-SAM's detector boxes prompt SAM in the papers.
 
-Masks overlap; :func:`paint_masks` puts smaller masks on top, as the
-papers' pipeline paints them. Pixels no mask covers get regions too
-(:func:`fill_gaps`), so every pixel can be queried.
+Masks overlap; :func:`~a2lc_napari.engine.regions.paint_masks` puts smaller
+masks on top, as the papers' pipeline paints them. Pixels no mask covers get
+regions too (:func:`~a2lc_napari.engine.regions.fill_gaps`), so every pixel
+can be queried.
 
 The checkpoint is the user's: an official file, downloaded by hand, read by
 :func:`load_sam`. Nothing is ever downloaded here.
@@ -21,7 +22,7 @@ The checkpoint is the user's: an official file, downloaded by hand, read by
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -37,8 +38,8 @@ from .regions import (
     SAM_CHECKPOINT_HELP,
     SAM_MODEL_TYPES,
     SAM_MODES,
-    compact_ids,
-    superpixel_regions,
+    fill_gaps,
+    paint_masks,
 )
 
 __all__ = ["SAM_MODEL_TYPES", "SAM_MODES", "SamRegions", "fill_gaps", "label_boxes",
@@ -149,76 +150,6 @@ def load_sam(checkpoint: Path | str, model_type: str | None = None,
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return sam.to(device).eval()
-
-
-def paint_masks(masks: Iterable[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """Paint overlapping masks into one region map, smaller masks on top.
-
-    The result equals painting the masks largest first (a stable sort, so of
-    two masks of equal area the later one ends on top), but each pixel just
-    keeps the smallest mask covering it, so masks can stream in one by one.
-
-    Parameters
-    ----------
-    masks : iterable of (H, W) bool arrays
-        The masks in input order; an (N, H, W) array works too.
-    shape : tuple of int
-        (H, W).
-
-    Returns
-    -------
-    regions : (H, W) int32 array
-        Ids ``1..n`` over the masks still visible, in input order, so a mask
-        covered entirely by smaller ones gets no id; 0 where no mask is.
-    """
-    top = np.zeros(shape, np.int32)  # 1 + input index of the mask on top
-    top_area = np.full(shape, np.iinfo(np.int64).max, np.int64)
-    for i, mask in enumerate(masks, 1):
-        mask = np.asarray(mask, bool)
-        if mask.shape != tuple(shape):
-            raise ValueError(f"mask {i - 1} has shape {mask.shape}; expected {tuple(shape)}")
-        pixels = np.flatnonzero(mask)
-        on_top = pixels[pixels.size <= top_area.flat[pixels]]
-        top_area.flat[on_top] = pixels.size
-        top.flat[on_top] = i
-    return compact_ids(top)[0]
-
-
-def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Give every pixel outside the regions a region of its own kind.
-
-    The gap (region id 0) is cut into SLIC superpixels along the
-    pseudo-label edges (:func:`~a2lc_napari.engine.regions.superpixel_regions`),
-    then into the 4-connected pieces of each inside the gap, so no new region
-    reaches into an existing one.
-
-    Parameters
-    ----------
-    regions : (H, W) int array
-        Region ids, 0 = no region.
-    image : (H, W, 3) uint8 array
-        RGB image.
-    labels : (H, W) uint8 array
-        Pseudo-labels.
-
-    Returns
-    -------
-    (H, W) int32 array
-        ``regions`` where it is > 0; elsewhere new ids from
-        ``regions.max() + 1`` on, consecutive. No pixel is 0.
-    """
-    regions = np.asarray(regions)
-    if regions.shape != np.shape(labels):
-        raise ValueError(f"regions shape {regions.shape} does not match labels shape "
-                         f"{np.shape(labels)}")
-    filled = regions.astype(np.int32)
-    gap = regions == 0
-    if not gap.any():
-        return filled
-    superpixels = np.where(gap, superpixel_regions(image, labels), 0)
-    pieces = connected_components(superpixels, background=0, connectivity=1)
-    filled[gap] = pieces[gap] + filled.max()
-    return filled
 
 
 def label_boxes(labels: np.ndarray, ignore_index: int) -> np.ndarray:

@@ -1,0 +1,120 @@
+"""COCO segmentations: reading instances files, encoding masks as RLE.
+
+A COCO JSON lists ``images`` (``id``, ``file_name``, ``height``,
+``width``) and ``annotations`` (``image_id``, ``category_id``,
+``segmentation``). A segmentation is a list of polygons, an uncompressed
+RLE (``counts`` a list of run lengths) or a compressed RLE (``counts`` a
+string), the last also being what Segment Anything's ``amg.py
+--convert-to-rle`` writes. All are decoded by ``pycocotools``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pycocotools import mask as mask_utils
+
+from .errors import DatasetError
+
+
+def decode_segmentation(segmentation, shape: tuple[int, int], path: Path,
+                        where: str) -> np.ndarray:
+    """One COCO segmentation as an (H, W) bool mask.
+
+    Parameters
+    ----------
+    segmentation : list of list of float, or dict
+        Polygons ``[[x0, y0, x1, y1, ...], ...]`` or an RLE
+        ``{"size": [H, W], "counts": ...}``.
+    shape : tuple of int
+        (H, W) of the image it belongs to.
+    path : Path
+        The file it came from, for errors.
+    where : str
+        Which record it is, for errors (e.g. ``"annotation 7"``).
+
+    Raises
+    ------
+    DatasetError
+        Not a segmentation, or an RLE whose size is not ``shape``.
+    """
+    height, width = shape
+    try:
+        if isinstance(segmentation, list):
+            polygons = [p for p in segmentation if len(p) >= 6]  # a polygon needs 3 points
+            if not polygons:
+                return np.zeros(shape, bool)
+            rle = mask_utils.merge(mask_utils.frPyObjects(polygons, height, width))
+        elif isinstance(segmentation, dict) and "counts" in segmentation:
+            size = tuple(segmentation.get("size") or ())
+            if size != (height, width):
+                raise DatasetError(path, f"{where} has an RLE of size {list(size)} "
+                                   f"([height, width]) but its image is {[height, width]}")
+            counts = segmentation["counts"]
+            rle = (mask_utils.frPyObjects(segmentation, height, width)
+                   if isinstance(counts, list)
+                   else {"size": [height, width],
+                         "counts": counts.encode() if isinstance(counts, str) else counts})
+        else:
+            raise DatasetError(path, f"{where} has a segmentation that is neither polygons "
+                               "nor an RLE")
+        mask = mask_utils.decode(rle)
+    except (TypeError, ValueError, KeyError) as e:
+        raise DatasetError(path, f"{where} has a segmentation pycocotools cannot decode "
+                           f"({e})") from None
+    return mask.astype(bool)
+
+
+def encode_mask(mask: np.ndarray) -> dict:
+    """(H, W) bool mask as a compressed COCO RLE with a string ``counts`` (JSON-ready)."""
+    rle = mask_utils.encode(np.asfortranarray(mask, dtype=np.uint8))
+    return {"size": [int(v) for v in rle["size"]], "counts": rle["counts"].decode()}
+
+
+@dataclass
+class CocoImage:
+    """One entry of a COCO file's ``images`` and its annotations, in file order."""
+
+    file_name: str
+    shape: tuple[int, int]
+    annotations: list[dict]
+
+
+def read_coco(path: Path) -> list[CocoImage]:
+    """Read a COCO JSON's images and their annotations (not decoded yet).
+
+    Raises
+    ------
+    DatasetError
+        The file is missing or not JSON, lacks ``images`` or ``annotations``,
+        an image entry lacks ``id``, ``file_name``, ``height`` or ``width``,
+        or an annotation names an image id not listed.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(path, "file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DatasetError(path, f"cannot be read as a COCO JSON ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) \
+            or not isinstance(data.get("annotations"), list):
+        raise DatasetError(path, "is not a COCO JSON: expected an object with \"images\" "
+                           "and \"annotations\" lists")
+    images: dict[int, CocoImage] = {}
+    for i, entry in enumerate(data["images"]):
+        try:
+            images[entry["id"]] = CocoImage(str(entry["file_name"]),
+                                            (int(entry["height"]), int(entry["width"])), [])
+        except (KeyError, TypeError, ValueError):
+            raise DatasetError(path, f"images[{i}] needs id, file_name, height and "
+                               "width") from None
+    for i, ann in enumerate(data["annotations"]):
+        image = images.get(ann.get("image_id")) if isinstance(ann, dict) else None
+        if image is None or "segmentation" not in ann:
+            raise DatasetError(path, f"annotations[{i}] needs a segmentation and the "
+                               "image_id of an entry of images")
+        image.annotations.append({**ann, "index": i})
+    return list(images.values())
