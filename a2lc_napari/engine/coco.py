@@ -10,12 +10,14 @@ string), the last also being what Segment Anything's ``amg.py
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pycocotools import mask as mask_utils
 
+from .classes import ClassSet
 from .errors import DatasetError
 
 
@@ -82,8 +84,9 @@ class CocoImage:
     annotations: list[dict]
 
 
-def read_coco(path: Path) -> list[CocoImage]:
-    """Read a COCO JSON's images and their annotations (not decoded yet).
+def read_coco(path: Path) -> tuple[list[CocoImage], dict[int, str]]:
+    """Read a COCO JSON's images with their annotations (not decoded yet),
+    and the name of each category id (``categories``, optional).
 
     Raises
     ------
@@ -117,4 +120,49 @@ def read_coco(path: Path) -> list[CocoImage]:
             raise DatasetError(path, f"annotations[{i}] needs a segmentation and the "
                                "image_id of an entry of images")
         image.annotations.append({**ann, "index": i})
-    return list(images.values())
+    try:
+        categories = {c["id"]: str(c["name"]) for c in data.get("categories", [])}
+    except (KeyError, TypeError):
+        raise DatasetError(path, "has categories without an id and a name") from None
+    return list(images.values()), categories
+
+
+def read_coco_labels(path: Path, classes: ClassSet,
+                     match_name: Callable[[str], str | None]) -> dict[str, np.ndarray]:
+    """Label maps painted from a COCO JSON's annotations, as ``coco`` exports write them.
+
+    Each annotation paints its category, read as the class of the same name,
+    in file order; pixels no annotation covers are ``classes.ignore_index``.
+
+    Parameters
+    ----------
+    path : Path
+        The COCO JSON.
+    classes : ClassSet
+        The classes the category names are looked up in.
+    match_name : callable
+        ``match_name(file_name) -> image name or None``; images it matches
+        to no name are left out.
+
+    Returns
+    -------
+    dict of str to (H, W) uint8 array
+    """
+    images, categories = read_coco(path)
+    ids = {n: c for c, n in enumerate(classes.names)}
+    labels = {}
+    for image in images:
+        name = match_name(image.file_name)
+        if name is None:
+            continue
+        out = np.full(image.shape, classes.ignore_index, np.uint8)
+        for ann in image.annotations:
+            cls = ids.get(categories.get(ann.get("category_id")))
+            if cls is None:
+                raise DatasetError(path, f"annotations[{ann['index']}] has category "
+                                   f"{ann.get('category_id')}, which names none of the "
+                                   f"classes ({', '.join(classes.names)})")
+            out[decode_segmentation(ann["segmentation"], image.shape, path,
+                                    f"annotations[{ann['index']}]")] = cls
+        labels[name] = out
+    return labels

@@ -95,17 +95,14 @@ class NameMatcher:
 
     def __call__(self, key: str) -> str | None:
         """The image name ``key`` belongs to, or ``None``."""
-        for candidate in _key_forms(key):
-            if candidate in self.names:
-                return candidate
-            found = self.aliases.get(candidate)
-            if found is not None:
-                return found
-        return None
+        forms = _key_forms(key)
+        # Without its folders a key may name another image's last part: no exact match.
+        exact = next((f for f in forms[:-1] if f in self.names), None)
+        return exact or next((self.aliases[f] for f in forms if self.aliases.get(f)), None)
 
 
 def _key_forms(key: str) -> list[str]:
-    """``key``, then without image suffix, label ending and folders, in turn."""
+    """``key``, then without image suffix, label ending and (last) folders, in turn."""
     forms = [key]
     if key.lower().endswith(IMAGE_SUFFIXES):
         forms.append(key.rsplit(".", 1)[0])

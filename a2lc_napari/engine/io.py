@@ -243,6 +243,11 @@ def write_json(path: Path, data) -> None:
         tmp.write_text(json.dumps(data, indent=1))
 
 
+def write_text(path: Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
 def write_npy(path: Path, array: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:

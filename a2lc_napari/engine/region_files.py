@@ -105,7 +105,7 @@ class RegionFiles:
         if kind == "coco":
             from .coco import read_coco  # pycocotools: only for COCO input
 
-            found = {image.file_name: image for image in read_coco(self.path)}
+            found = {image.file_name: image for image in read_coco(self.path)[0]}
         elif kind == "amg":
             found = {p.name: p for p in sorted(self.path.iterdir())
                      if p.is_dir() and not p.name.startswith(".")}

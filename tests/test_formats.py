@@ -1,0 +1,268 @@
+"""Reading what other programs write: region files, flat names, colour-coded labels."""
+import csv
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from pycocotools import mask as mask_utils
+
+from a2lc_napari.engine.classes import IGNORE_COLOR, read_labelmap
+from a2lc_napari.engine.dataset import NameMatcher, open_dataset
+from a2lc_napari.engine.errors import DatasetError
+from a2lc_napari.engine.io import write_json
+from a2lc_napari.engine.region_files import region_file_kind
+from a2lc_napari.engine.regions import RegionsConfig
+
+RNG = np.random.default_rng(0)
+SHAPE = (12, 16)
+
+
+def known_masks():
+    """Three masks on a 12x16 image: a big one, a small one on it, one apart."""
+    big = np.zeros(SHAPE, bool)
+    big[0:8, 0:10] = True
+    small = np.zeros(SHAPE, bool)
+    small[2:5, 2:5] = True
+    apart = np.zeros(SHAPE, bool)
+    apart[8:12, 10:16] = True  # the polygon [10, 8, 16, 8, 16, 12, 10, 12]
+    return [small, big, apart]  # amg.py's order is not by area
+
+
+def listing(root: Path) -> dict[str, int]:
+    return {p.relative_to(root).as_posix(): p.stat().st_mtime_ns
+            for p in sorted(root.rglob("*"))}
+
+
+def rle(mask):
+    encoded = mask_utils.encode(np.asfortranarray(mask, dtype=np.uint8))
+    return {"size": list(encoded["size"]), "counts": encoded["counts"].decode()}
+
+
+def write_amg(folder: Path, name: str, masks) -> None:
+    """amg.py's folder output: NAME/ID.png (0 or 255) and NAME/metadata.csv."""
+    (folder / name).mkdir(parents=True)
+    with open(folder / name / "metadata.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["id", "area", "bbox_x0", "bbox_y0", "bbox_w", "bbox_h"])
+        for i, mask in enumerate(masks):
+            Image.fromarray(mask.astype(np.uint8) * 255).save(folder / name / f"{i}.png")
+            writer.writerow([i, int(mask.sum()), 0, 0, 1, 1])
+
+
+def write_amg_rle(folder: Path, name: str, masks) -> None:
+    """amg.py --convert-to-rle output: NAME.json, a list of records."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{name}.json").write_text(json.dumps(
+        [{"segmentation": rle(m), "area": int(m.sum()), "predicted_iou": 0.9}
+         for m in masks]))
+
+
+def write_coco(path: Path, entries: dict[str, list]) -> None:
+    """A COCO instances JSON: file_name -> segmentations; the third mask of
+    :func:`known_masks` as a polygon, the others as RLE."""
+    images, annotations = [], []
+    for i, (file_name, segs) in enumerate(entries.items(), 1):
+        images.append({"id": i, "file_name": file_name, "height": SHAPE[0],
+                       "width": SHAPE[1]})
+        annotations += [{"id": len(annotations) + k + 1, "image_id": i, "category_id": 1,
+                         "segmentation": seg, "iscrowd": 0} for k, seg in enumerate(segs)]
+    path.write_text(json.dumps({"images": images, "annotations": annotations,
+                                "categories": [{"id": 1, "name": "thing"}]}))
+
+
+def coco_segmentations():
+    small, big, _ = known_masks()
+    return [rle(small), rle(big), [[10, 8, 16, 8, 16, 12, 10, 12]]]
+
+
+@pytest.fixture
+def two_images(make_dataset):
+    """A generic dataset of two 12x16 images, one of them nested (sub/b)."""
+    images = {n: RNG.integers(0, 256, (*SHAPE, 3), dtype=np.uint8) for n in ("a", "sub/b")}
+    labels = {n: RNG.integers(0, 3, SHAPE, dtype=np.uint8) for n in images}
+    return make_dataset(images, labels)
+
+
+def assert_regions_follow(regions, masks):
+    """``regions`` holds each mask's visible part (smaller on top) as one region
+    of its own, and every other pixel in regions of other ids."""
+    small, big, apart = masks
+    parts = [small, big & ~small, apart]
+    ids = [np.unique(regions[p]) for p in parts]
+    assert all(i.size == 1 for i in ids), ids
+    ids = [int(i[0]) for i in ids]
+    assert len(set(ids)) == 3
+    gap = ~(small | big | apart)
+    assert gap.any() and not np.isin(regions[gap], ids).any()
+    assert regions.min() > 0 and regions.dtype == np.int32
+
+
+@pytest.mark.parametrize("kind", ["amg", "amg_rle", "coco"])
+def test_sam_and_coco_masks_become_regions(two_images, tmp_path, kind):
+    masks = known_masks()
+    source = tmp_path / "masks"
+    if kind == "coco":
+        source = tmp_path / "instances.json"
+        # COCO file names may carry folders and suffixes; "b.png" is flat
+        write_coco(source, {"images/a.png": coco_segmentations(), "b.png": []})
+    else:
+        write = write_amg if kind == "amg" else write_amg_rle
+        write(source, "a", masks)
+        write(source, "b", [])  # flat name of sub/b; no masks at all
+    assert region_file_kind(source) == kind
+    before = listing(tmp_path)
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(source)))
+    list(ds.check())
+    assert_regions_follow(ds.regions("a"), masks)
+    # no masks: every pixel in gap regions, 1..n
+    b = ds.regions("sub/b")
+    np.testing.assert_array_equal(np.unique(b), np.arange(1, b.max() + 1))
+    assert listing(tmp_path) == before  # the input is never written
+
+
+def test_region_maps_folder_fills_the_gaps(make_cityscapes, tmp_path):
+    """Grounded-SAM's obj_jpg/NAME.png object ids (flat Cityscapes names) as
+    regions, and its mask_jpg/NAME.png class ids as pseudo-labels."""
+    name = "train/aachen/aachen_000000_000019"
+    gt = RNG.integers(0, 19, SHAPE, dtype=np.uint8)
+    root = make_cityscapes({name: RNG.integers(0, 256, (*SHAPE, 3), dtype=np.uint8)},
+                           {name: gt})
+    pseudo = RNG.integers(0, 19, SHAPE, dtype=np.uint8)
+    (tmp_path / "mask_jpg").mkdir()
+    Image.fromarray(pseudo).save(tmp_path / "mask_jpg" / "aachen_000000_000019.png")
+    objects = np.zeros(SHAPE, np.uint8)
+    objects[:6, :6], objects[6:, 8:] = 3, 7
+    (tmp_path / "obj_jpg").mkdir()
+    Image.fromarray(objects).save(tmp_path / "obj_jpg" / "aachen_000000_000019.png")
+    ds = open_dataset(root, labels_dir=tmp_path / "mask_jpg")
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "obj_jpg")))
+    list(ds.check())
+    assert ds.names == [name]
+    np.testing.assert_array_equal(ds.labels(name), pseudo)
+    np.testing.assert_array_equal(ds.gt(name), gt)
+    regions = ds.regions(name)
+    # the objects keep their ids; the background gets new ones above them
+    np.testing.assert_array_equal(regions[objects > 0], objects[objects > 0])
+    assert regions[objects == 0].min() > 7
+
+
+def test_name_matcher():
+    match = NameMatcher({"train/aachen/x_1": Path("leftImg8bit/train/aachen/x_1_leftImg8bit.png"),
+                         "a": Path("images/a.png"), "sub/a": Path("images/sub/a.png")})
+    assert match("train/aachen/x_1") == "train/aachen/x_1"
+    assert match("x_1") == "train/aachen/x_1"  # flat, as Grounded-SAM names it
+    assert match("x_1_leftImg8bit") == "train/aachen/x_1"  # amg.py: the file's stem
+    assert match("x_1_gtFine_labelTrainIds") == "train/aachen/x_1"
+    assert match("leftImg8bit/train/aachen/x_1_leftImg8bit.png") == "train/aachen/x_1"
+    assert match("a") == "a" and match("sub/a") == "sub/a"  # exact names win
+    assert match("other/a") is None  # "a" is the last part of two names
+    assert match("y") is None
+
+
+def write_cvat(make_voc, colors: dict[str, tuple], labels: dict[str, np.ndarray]) -> Path:
+    """A CVAT Segmentation mask 1.1 export with images: JPEGImages/, RGB
+    SegmentationClass/ masks and labelmap.txt."""
+    root = make_voc({n: RNG.integers(0, 256, (*SHAPE, 3), dtype=np.uint8) for n in labels}, {})
+    (root / "labelmap.txt").write_text("# label:color_rgb:parts:actions\n" + "".join(
+        f"{n}:{','.join(map(str, c))}::\n" for n, c in colors.items()))
+    table = np.array(list(colors.values()) + [IGNORE_COLOR], np.uint8)
+    (root / "SegmentationClass").mkdir()
+    for name, lab in labels.items():
+        rgb = table[np.where(lab == 255, len(colors), lab)]
+        Image.fromarray(rgb).save(root / "SegmentationClass" / f"{name}.png")
+    return root
+
+
+COLORS = {"background": (0, 0, 0), "crack": (250, 50, 83), "rust": (36, 179, 83),
+          "ignore": IGNORE_COLOR}
+
+
+def test_cvat_colour_masks(make_voc):
+    labels = RNG.integers(0, 3, SHAPE, dtype=np.uint8)
+    labels[0, :3] = 255
+    root = write_cvat(make_voc, COLORS, {"img1": labels})
+    before = listing(root)
+    ds = open_dataset(root)
+    list(ds.check())
+    assert ds.classes.names == ("background", "crack", "rust")
+    assert ds.classes.colors == ((0, 0, 0), (250, 50, 83), (36, 179, 83))
+    np.testing.assert_array_equal(ds.labels("img1"), labels)
+    assert listing(root) == before
+
+
+def test_cvat_colour_not_in_the_map(make_voc):
+    labels = RNG.integers(0, 3, SHAPE, dtype=np.uint8)
+    root = write_cvat(make_voc, COLORS, {"img1": labels})
+    path = root / "SegmentationClass" / "img1.png"
+    rgb = np.array(Image.open(path))
+    rgb[3:5, 3:6] = (1, 2, 3)  # 6 pixels of an undeclared colour
+    Image.fromarray(rgb).save(path)
+    ds = open_dataset(root)
+    with pytest.raises(DatasetError) as e:
+        list(ds.check())
+    assert e.value.path == path
+    assert "(1, 2, 3) in 6 pixels" in str(e.value)
+
+
+def test_labelmap_errors(tmp_path):
+    path = tmp_path / "labelmap.txt"
+    for text, problem in [("a:1,2::\n", "no colour"), ("a:1,2,3::\nb:1,2,3::\n", "colour"),
+                          ("a:1,2,3::\na:4,5,6::\n", "second time"), ("# only\n", "no labels")]:
+        path.write_text(text)
+        with pytest.raises(DatasetError, match=problem):
+            read_labelmap(path)
+
+
+def test_rle_of_the_wrong_size(two_images, tmp_path):
+    wrong = np.zeros((SHAPE[0] + 1, SHAPE[1]), bool)
+    wrong[0, 0] = True
+    write_amg_rle(tmp_path / "rle", "a", [wrong])
+    write_amg_rle(tmp_path / "rle", "b", [])
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "rle")))
+    with pytest.raises(DatasetError) as e:
+        list(ds.check())
+    assert e.value.path == tmp_path / "rle" / "a.json"
+    assert "[13, 16]" in str(e.value) and "[12, 16]" in str(e.value)
+
+
+def test_mask_folder_missing_an_image(two_images, tmp_path):
+    write_amg(tmp_path / "amg", "a", known_masks())
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "amg")))
+    with pytest.raises(DatasetError) as e:
+        list(ds.check())  # sub/b has no folder: found before any region is made
+    assert e.value.path == tmp_path / "amg"
+    assert "b.png" in str(e.value) and "'sub/b'" in str(e.value)
+
+
+def test_mask_listed_but_missing(two_images, tmp_path):
+    write_amg(tmp_path / "amg", "a", known_masks())
+    write_amg(tmp_path / "amg", "b", [])
+    (tmp_path / "amg" / "a" / "1.png").unlink()
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "amg")))
+    with pytest.raises(DatasetError) as e:
+        list(ds.check())
+    assert e.value.path == tmp_path / "amg" / "a" / "1.png"
+    assert "metadata.csv" in str(e.value)
+
+
+def test_not_a_region_source(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for path in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(DatasetError) as e:
+            region_file_kind(path)
+        assert e.value.path == path
+
+
+def test_written_files_have_the_usual_mode(tmp_path):
+    write_json(tmp_path / "x.json", {"a": 1})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o666 & ~umask
