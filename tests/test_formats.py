@@ -3,6 +3,8 @@ import csv
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -266,3 +268,36 @@ def test_written_files_have_the_usual_mode(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "x.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_reading_mask_files_does_not_import_torch(two_images, tmp_path):
+    write_amg(tmp_path / "amg", "a", known_masks())
+    write_amg(tmp_path / "amg", "b", [])
+    write_coco(tmp_path / "coco.json", {"a.png": coco_segmentations(), "b.png": []})
+    code = ("import sys\n"
+            "from a2lc_napari.engine.dataset import open_dataset\n"
+            "from a2lc_napari.engine.regions import RegionsConfig\n"
+            f"ds = open_dataset({str(two_images)!r})\n"
+            f"for path in ({str(tmp_path / 'amg')!r}, {str(tmp_path / 'coco.json')!r}):\n"
+            "    ds.use_regions(RegionsConfig('files', path=path))\n"
+            "    ds.regions('a')\n"
+            "assert 'torch' not in sys.modules and 'segment_anything' not in sys.modules\n")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=Path(__file__).resolve().parents[1])
+
+
+def test_cvat_masks_as_labels_of_another_dataset(make_voc, tmp_path):
+    """CVAT masks without images, given as --labels to the VOC folder they
+    label: labelmap.txt's names are read as VOC's classes."""
+    labels = RNG.integers(0, 3, SHAPE, dtype=np.uint8)
+    voc = make_voc({"img1": RNG.integers(0, 256, (*SHAPE, 3), dtype=np.uint8)},
+                   {"img1": np.zeros(SHAPE, np.uint8)})
+    cvat = write_cvat(make_voc, {"background": (0, 0, 0), "aeroplane": (9, 9, 9),
+                                 "bicycle": (0, 128, 0)}, {"img1": labels})
+    ds = open_dataset(voc, labels_dir=cvat / "SegmentationClass")
+    list(ds.check())
+    np.testing.assert_array_equal(ds.labels("img1"), labels)  # ids of VOC's classes 0-2
+    (cvat / "labelmap.txt").write_text("background:0,0,0::\ncrack:250,50,83::\n")
+    with pytest.raises(DatasetError, match="'crack'") as e:
+        open_dataset(voc, labels_dir=cvat / "SegmentationClass")
+    assert e.value.path == cvat / "labelmap.txt"
