@@ -1,10 +1,15 @@
-"""How the plugin shows class labels in napari: fixed class colours and names."""
+"""How the plugin shows labels in napari: class colours and names, and the
+correction widget's layers (:class:`LayerPresenter`)."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
+from skimage.segmentation import find_boundaries
 
 from .engine.classes import ClassSet
+from .engine.regions import region_values
 
 
 def class_colormap(classes: ClassSet) -> DirectLabelColormap:
@@ -26,3 +31,188 @@ def labels_kwargs(classes: ClassSet, dataset: str | None = None) -> dict:
             "features": {"index": np.arange(classes.num_classes),
                          "class": list(classes.names)},
             "metadata": metadata}
+
+
+# ---- the layers of the correction widget -------------------------------------------
+
+IMAGE_LAYER = "image"
+LABELS_LAYER = "labels"
+OUTLINES_LAYER = "region outlines"
+QUERY_LAYER = "query"
+QUERY_PIXEL_LAYER = "query pixel"
+LCM_LAYER = "LCM changes"
+LCM_CAPTION_LAYER = "LCM change: old → new"
+QUERY_COLOR = (1.0, 0.9, 0.0, 1.0)
+
+
+@dataclass
+class ImageView:
+    """What showing one image takes, read off the main thread.
+
+    ``image`` (H, W, 3) uint8, ``labels`` (H, W) uint8, ``regions`` (H, W)
+    int region ids, ``outlines`` (H, W) uint8 (1 on region borders).
+    """
+
+    name: str
+    image: np.ndarray
+    labels: np.ndarray
+    regions: np.ndarray
+    outlines: np.ndarray
+
+
+def load_view(session, name: str) -> ImageView:
+    """Read image ``name`` of a session and outline its regions (slow: run in a worker)."""
+    regions = session.dataset.regions(name)
+    return ImageView(name, session.dataset.image(name), session.labels(name), regions,
+                     find_boundaries(regions, mode="inner").astype(np.uint8))
+
+
+def crop(values: np.ndarray, fill: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The bounding box of ``values != fill`` and its top-left corner.
+
+    Layers that mark a few regions hold only this box (placed with
+    ``translate``): napari redraws them in proportion to it, not to the image.
+    """
+    rows, cols = np.nonzero(values != fill)
+    if not rows.size:
+        return np.full((1, 1), fill, values.dtype), (0, 0)
+    r0, c0 = rows.min(), cols.min()
+    return values[r0:rows.max() + 1, c0:cols.max() + 1], (int(r0), int(c0))
+
+
+class LayerPresenter:
+    """The only code that knows the widget's layers: it adds each once, then
+    changes their data in place (main thread only).
+
+    Layers: ``image``, ``labels`` (class colours), ``region outlines``,
+    ``query`` (and ``query pixel`` for pixel queries), ``LCM changes``
+    (each changed region outlined in its new class's colour) and
+    ``LCM change: old → new`` (the caption of the selected change).
+    """
+
+    def __init__(self, viewer, classes: ClassSet):
+        self.viewer, self.classes = viewer, classes
+        self.name: str | None = None
+        self.regions: np.ndarray | None = None
+        self.editing = False  # the presenter itself is changing the labels layer
+
+    def _layer(self, name: str, kind: str, data, translate=(0, 0), **kwargs):
+        """Set the data (and place) of layer ``name``, adding it if missing or
+        of another kind (e.g. the reader's stack of all images)."""
+        layers = self.viewer.layers
+        if name in layers:
+            layer = layers[name]
+            if (type(layer).__name__.lower() == kind and np.ndim(layer.data) == np.ndim(data)
+                    and getattr(layer, "rgb", False) == kwargs.get("rgb", False)):
+                layer.translate = translate
+                layer.data = data
+                return layer
+            layers.remove(name)
+        return getattr(self.viewer, f"add_{kind}")(data, name=name, translate=translate,
+                                                   **kwargs)
+
+    @property
+    def labels_layer(self):
+        return self.viewer.layers[LABELS_LAYER]
+
+    def show_image(self, view: ImageView) -> bool:
+        """Show an image with its labels and region outlines. Returns whether
+        the labels layer is new (to connect its events)."""
+        reset = self.regions is None or self.regions.shape != view.regions.shape
+        self._layer(IMAGE_LAYER, "image", view.image, rgb=True)
+        fresh = LABELS_LAYER not in self.viewer.layers or not self.labels_layer.metadata.get(
+            "a2lc_widget")
+        layer = self._layer(LABELS_LAYER, "labels", view.labels, opacity=0.5,
+                            **labels_kwargs(self.classes))
+        layer.metadata["a2lc_widget"] = True
+        self._layer(OUTLINES_LAYER, "labels", view.outlines, opacity=0.4,
+                    colormap={1: (1.0, 1.0, 1.0, 1.0), None: "transparent"})
+        self.name, self.regions = view.name, view.regions
+        if reset:
+            self.viewer.reset_view()
+        return fresh
+
+    def set_labels(self, labels: np.ndarray) -> None:
+        """Bring the shown image's labels to ``labels`` (after an answer, an
+        undo, the LCM, a review), redrawing only the pixels that changed."""
+        layer = self.labels_layer
+        changed = np.nonzero(labels != layer.data)
+        if not changed[0].size:
+            return
+        self.editing = True
+        try:
+            layer.data_setitem(changed, labels[changed])
+        finally:
+            self.editing = False
+        # The session's journal is the undo history: napari's own would
+        # replay changes that the journal already takes back.
+        layer._reset_history()
+
+    def show_region(self, layer: str, region: int, color) -> tuple:
+        """Outline region ``region`` of the shown image in layer ``layer`` and
+        zoom to it. Returns its mask's box ``(corner, size)``."""
+        mask = self.regions == region
+        box, corner = crop(mask.astype(np.uint8), 0)
+        shown = self._layer(layer, "labels", box, translate=corner,
+                            colormap={1: color, None: "transparent"})
+        shown.contour = 2
+        shown.visible = True
+        self.zoom_to(corner, box.shape)
+        # Keep the labels layer active, so that napari's paint tools act on it.
+        self.viewer.layers.selection.active = self.labels_layer
+        return corner, box.shape
+
+    def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
+        """Outline the query's region (and mark its pixel), centred and zoomed."""
+        self.show_region(QUERY_LAYER, region, QUERY_COLOR)
+        if pixel is not None:
+            self._layer(QUERY_PIXEL_LAYER, "points", np.array([pixel]), symbol="cross",
+                        size=7, face_color="yellow").visible = True
+        elif QUERY_PIXEL_LAYER in self.viewer.layers:
+            self.viewer.layers[QUERY_PIXEL_LAYER].visible = False
+
+    def show_change(self, region: int) -> None:
+        """Centre and zoom on a region of the shown image (an LCM change)."""
+        box, corner = crop((self.regions == region).astype(np.uint8), 0)
+        self.zoom_to(corner, box.shape)
+
+    def hide_query(self) -> None:
+        """No query is open (training, finishing a round)."""
+        for name in (QUERY_LAYER, QUERY_PIXEL_LAYER):
+            if name in self.viewer.layers:
+                self.viewer.layers[name].visible = False
+
+    def show_changes(self, changes, selected=None) -> None:
+        """Outline the LCM ``changes`` on the shown image in their new classes'
+        colours; caption the ``selected`` one "old → new" (one caption, so
+        none overlaps another)."""
+        here = [c for c in changes if c.image == self.name]
+        ignore = self.classes.ignore_index
+        new = region_values(self.regions, [c.region for c in here], [c.new for c in here],
+                            fill=ignore).astype(np.uint8)
+        box, corner = crop(new, ignore)
+        layer = self._layer(LCM_LAYER, "labels", box, translate=corner, opacity=1.0,
+                            **labels_kwargs(self.classes))
+        layer.contour = 3
+        points, text = np.zeros((0, 2)), []
+        if selected is not None and selected.image == self.name:
+            rows, cols = np.nonzero(self.regions == selected.region)
+            points = np.array([[rows.min() - 1, (cols.min() + cols.max()) / 2]])
+            text = [f"{self.classes.name_of(selected.old)} → "
+                    f"{self.classes.name_of(selected.new)}"]
+        caption = self._layer(LCM_CAPTION_LAYER, "points", points, size=1,
+                              face_color="transparent", border_color="transparent",
+                              features={"change": text},
+                              text={"string": "{change}", "color": "white", "size": 11,
+                                    "anchor": "lower_left"})
+        caption.features = {"change": text}
+
+    def zoom_to(self, corner: tuple[int, int], size: tuple[int, int]) -> None:
+        """Centre on a box (top-left ``corner``, ``size``), zoomed so that the
+        box fills about a third of the view."""
+        shape = self.regions.shape
+        self.viewer.reset_view()
+        extent = max(size[0] / shape[0], size[1] / shape[1])
+        camera = self.viewer.camera
+        camera.center = (corner[0] + (size[0] - 1) / 2, corner[1] + (size[1] - 1) / 2)
+        camera.zoom *= min(8.0, max(1.0, 1 / (3 * extent)))

@@ -12,12 +12,9 @@ import dask.array as da
 import numpy as np
 from dask import delayed
 
-from ._layers import labels_kwargs
+from ._layers import IMAGE_LAYER, LABELS_LAYER, labels_kwargs
 from .engine.dataset import Dataset, open_dataset
 from .engine.errors import DatasetError
-
-IMAGE_LAYER = "image"
-LABELS_LAYER = "labels"
 
 
 def get_reader(path):

@@ -10,17 +10,17 @@ from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 from .engine.classes import ClassSet
 
 
-def summary_table(history: list[dict]) -> str:
+def summary_table(history: list) -> str:
     """HTML table: per round, queries answered, labels changed by hand (the
     answers that changed a label) and by the LCM, and data mIoU when there
     is ground truth."""
-    has_gt = any("data_miou" in h for h in history)
+    has_gt = any(h.data_miou is not None for h in history)
     head = ["round", "answered", "by hand", "by LCM"] + (["data mIoU %"] * has_gt)
     rows = []
     for h in history:
-        cells = [h["round"], h["queries"], h["manual_changes"], h["lcm_changes"]]
+        cells = [h.round, h.queries, h.manual_changes, h.lcm_changes]
         if has_gt:
-            cells.append(f"{h['data_miou']:.1f}")
+            cells.append("" if h.data_miou is None else f"{h.data_miou:.1f}")
         rows.append("".join(f"<td align='right'>{c}</td>" for c in cells))
     header = "".join(f"<th>{c}</th>" for c in head)
     body = "".join(f"<tr>{r}</tr>" for r in rows)
@@ -42,18 +42,18 @@ class RoundSummary(QWidget):
         layout.addWidget(self.table)
         layout.addWidget(self.canvas)
 
-    def show_history(self, history: list[dict], classes: ClassSet) -> None:
+    def show_history(self, history: list, classes: ClassSet) -> None:
         self.table.setText(summary_table(history))
         self.figure.clear()
         ax = self.figure.add_subplot()
         x = np.arange(classes.num_classes)
         for h, style in ((history[-1], {"color": np.array(classes.colors) / 255}),
                          (history[0], {"fill": False, "edgecolor": "black"})):
-            pixels = np.asarray(h["class_pixels"], dtype=float)
+            pixels = np.asarray(h.class_pixels, dtype=float)
             ax.bar(x, 100 * pixels / max(pixels.sum(), 1), width=0.8, **style)
         ax.set_xticks(x, classes.names, rotation=60, ha="right", fontsize=7)
         ax.set_ylabel("% of labelled pixels", fontsize=7)
         ax.tick_params(axis="y", labelsize=7)
-        ax.set_title(f"classes after round {history[-1]['round']} "
+        ax.set_title(f"classes after round {history[-1].round} "
                      "(outline: before correction)", fontsize=8)
         self.canvas.draw_idle()

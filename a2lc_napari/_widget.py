@@ -1,166 +1,112 @@
 """The dock widget: a labeling session on a dataset, one query at a time.
 
-The engine's :class:`~a2lc_napari.engine.session.Session` does the work.
-This widget calls it, runs its long steps in napari thread workers (with a
-progress bar and a cancel button), and shows the results as layers, which
-it only edits in the main thread:
+It composes small parts, each with one concern:
 
-    image, labels      the shown image and its current labels (class colours)
-    region outlines    the regions that answers and the LCM act on
-    query              the region of the current query
-    LCM changes        regions the LCM changes (new class), with
-                       "old → new" written at their centres
+    SettingsForm     the settings, as a SessionConfig          (_settings.py)
+    QueryPanel       the question, the classes, navigation     (_query_panel.py)
+    ReviewPanel      the LCM's changes, accepted or rejected   (_review.py)
+    RoundSummary     what each round changed                   (_summary.py)
+    SessionRunner    the session, its workers, the busy state  (_runner.py)
+    LayerPresenter   the layers, the only code naming them     (_layers.py)
 
-Every label change goes into napari's undo history of the labels layer, so
-Ctrl+Z takes back answers (the session forgets them) and LCM changes and
-paint strokes (the session keeps the restored labels as hand edits).
+Every change to the labels is an event of the session's journal, so Ctrl+Z
+(on the panel or on napari's canvas) takes back the last one wherever it
+was, and shows that image (and query) again.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import torch
 from app_model.types import KeyCode, KeyMod
-from magicgui.widgets import ComboBox, Container, FileEdit, LineEdit, PushButton, SpinBox
-from napari.qt.threading import thread_worker
 from napari.utils.notifications import show_error, show_info
-from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import (QFileDialog, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
+from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
                             QPushButton, QScrollArea, QVBoxLayout, QWidget)
-from scipy.ndimage import center_of_mass
-from skimage.segmentation import find_boundaries
 
-from ._class_list import KEYS_HELP, ClassList
-from ._history import ImageHistories
-from ._layers import labels_kwargs
-from ._reader import IMAGE_LAYER, LABELS_LAYER
+from ._layers import LayerPresenter
+from ._query_panel import QueryPanel
+from ._review import ReviewPanel
+from ._runner import SessionRunner
+from ._settings import SettingsForm
 from ._summary import RoundSummary
-from .engine.model import ModelConfig
-from .engine.regions import REGION_SOURCES, SAM_MODES, RegionsConfig, region_values
-from .engine.session import Session, SessionConfig, start_session
-
-OUTLINES_LAYER = "region outlines"
-QUERY_LAYER = "query"
-QUERY_PIXEL_LAYER = "query pixel"
-LCM_LAYER = "LCM changes"
-LCM_TEXT_LAYER = "LCM changes: old → new"
-QUERY_COLOR = (1.0, 0.9, 0.0, 1.0)
-
-#: The LCM re-runs once answers pause this long (ms), not after every key.
-LCM_DELAY_MS = 700
-
-METHOD_CHOICES = [("A²LC (class-balanced queries + LCM)", "a2lc"), ("ALC", "alc"),
-                  ("A²LC's queries, no LCM", "abc"), ("ALC's queries + LCM", "lcm")]
+from .engine.session import Session, start_session
 
 
-def _empty(path) -> bool:
-    return path is None or str(path) in ("", ".")
-
-
-def _crop(values: np.ndarray, fill: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """The bounding box of ``values != fill`` and its top-left corner.
-
-    Layers that mark a few regions hold only this box (placed with
-    ``translate``): napari redraws and outlines them in proportion to it,
-    not to the whole image.
-    """
-    rows, cols = np.nonzero(values != fill)
-    if not rows.size:
-        return np.full((1, 1), fill, values.dtype), (0, 0)
-    r0, c0 = rows.min(), cols.min()
-    return values[r0:rows.max() + 1, c0:cols.max() + 1], (int(r0), int(c0))
+def plural(n: int, word: str) -> str:
+    """"1 region", "2 regions"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 class CorrectionWidget(QWidget):
-    """Walks a person through the queries of a correction session."""
+    """Walks a person through the queries of a correction session.
+
+    Signals: :attr:`query_shown` (query index) once a query is drawn and
+    can be answered, :attr:`idle` when no step, LCM or image read runs.
+    """
+
+    query_shown = Signal(int)
+    idle = Signal()
 
     def __init__(self, napari_viewer):
         super().__init__()
         self.viewer = napari_viewer
-        self.session: Session | None = None
-        self.image_name: str | None = None
-        self.query_index: int | None = None
-        self._regions: np.ndarray | None = None  # region map of the shown image
-        self._histories = ImageHistories()
-        self._worker = None
-        self._lcm_worker = None
-        self._lcm_stale = False
-        self._lcm_timer = QTimer(self, singleShot=True, interval=LCM_DELAY_MS)
-        self._lcm_timer.timeout.connect(self._run_lcm)
-        self._lcm_updates: list[dict] = []
-        self._lcm_title = ""
-        self._syncing = False  # the widget itself is editing the labels layer
+        self.runner = SessionRunner(self)
+        self.presenter: LayerPresenter | None = None
+        self.query_index: int | None = None  # the query shown, answerable
+        self._wanted: int | None = None  # the query to show once its image is read
+        self.proposal = None  # the LCM's latest proposal this round
         self._build()
-        self.viewer.layers.events.inserted.connect(lambda e: self._adopt_dataset(e.value))
+        self.runner.busy_changed.connect(self._on_busy)
+        self.runner.progress.connect(self._show_progress)
+        self.runner.failed.connect(self._on_failure)
+        self.runner.stopped.connect(self._on_failure)
+        self.runner.lcm_proposed.connect(self._on_proposal)
+        self._idle_timer = QTimer(self, interval=100)
+        self._idle_timer.timeout.connect(self._check_idle)
+        self.viewer.layers.events.inserted.connect(self._adopt_dataset)
         for layer in self.viewer.layers:
             self._adopt_dataset(layer)
 
     # ---- building ----------------------------------------------------------------
 
     def _build(self) -> None:
-        devices = (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
-        s = self.settings = Container(widgets=[
-            FileEdit(name="dataset", label="Dataset", mode="d"),
-            FileEdit(name="session_dir", label="Session folder", mode="d"),
-            ComboBox(name="method", label="Method", choices=METHOD_CHOICES),
-            SpinBox(name="budget", label="Queries per round", value=30, min=1, max=100000),
-            LineEdit(name="tau", label="LCM τ per round", value="0.99 0.999"),
-            SpinBox(name="steps", label="Training steps", value=ModelConfig.steps, min=1,
-                    max=100000),
-            ComboBox(name="device", label="Device", choices=devices),
-            ComboBox(name="regions", label="Regions", choices=list(REGION_SOURCES)),
-            FileEdit(name="sam_checkpoint", label="SAM checkpoint", mode="r",
-                     filter="*.pth"),
-            ComboBox(name="sam_mode", label="SAM mode", choices=list(SAM_MODES)),
-            PushButton(name="start", text="Start / resume"),
-        ])
-        s.tau.tooltip = "LCM confidence threshold per round; the last holds afterwards"
-        s.regions.tooltip = ("auto: the dataset's regions/ if any, else SLIC superpixels; "
-                             "sam: Segment Anything masks (needs a checkpoint)")
-        s.dataset.changed.connect(self._suggest_session_dir)
-        s.regions.changed.connect(self._show_sam_settings)
-        s.start.changed.connect(self.start)
-        self._show_sam_settings()
+        self.settings = SettingsForm()
+        self.settings.start.changed.connect(self.start)
+        self.panel = QueryPanel()
+        self.panel.answered.connect(self.answer)
+        self.panel.moved.connect(self.move)
+        self.panel.undo_requested.connect(lambda undo: self.undo() if undo else self.redo())
+        self.panel.finish_requested.connect(self.finish_round)
+        self.review = ReviewPanel()
+        self.review.selected.connect(self.show_change)
+        self.review.decided.connect(self.decide)
+        self.review.setVisible(False)
 
-        self.question = QLabel("Choose a dataset and press Start.")
-        self.question.setWordWrap(True)
-        self.class_list = ClassList()
-        self.class_list.setMinimumHeight(160)
-        self.class_list.answered.connect(self.answer)
-        self.class_list.moved.connect(self.move)
-        self.class_list.undo_requested.connect(
-            lambda undo: self._step_history(undo=undo))
-        buttons = QHBoxLayout()
-        for text, slot in (("◀ Previous", lambda: self.move(-1)),
-                           ("Skip ▶", lambda: self.move(+1)), ("Undo", self.undo),
-                           ("Finish round", self.finish_round)):
-            button = QPushButton(text)
-            button.clicked.connect(slot)
-            buttons.addWidget(button)
-        keys = QLabel(KEYS_HELP)
-        keys.setWordWrap(True)
-        self.lcm_status = QLabel("")
-        self.lcm_status.setWordWrap(True)
-        reviewed = QPushButton("Reviewed: clear the LCM overlay")
-        reviewed.clicked.connect(self.clear_lcm_overlay)
-        query_box = QGroupBox("Query")
-        box = QVBoxLayout(query_box)
-        for w in (self.question, self.class_list):
-            box.addWidget(w)
-        box.addLayout(buttons)
-        for w in (keys, self.lcm_status, reviewed):
-            box.addWidget(w)
-        self.query_box = query_box
+        self.confirm = QWidget()  # "apply N LCM changes?" before a round ends
+        self.confirm_text = QLabel()
+        self.confirm_text.setWordWrap(True)
+        apply_all, review_first = QPushButton("Apply them"), QPushButton("Review first")
+        apply_all.clicked.connect(lambda: self.finish_round(confirmed=True))
+        review_first.clicked.connect(self._review_first)
+        row = QHBoxLayout(self.confirm)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.confirm_text, 1)
+        row.addWidget(apply_all)
+        row.addWidget(review_first)
+        self.confirm.setVisible(False)
 
         self.status = QLabel("")
+        self.status.setWordWrap(True)
         self.progress = QProgressBar()
         self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
+        self.cancel_button.clicked.connect(self.runner.cancel)
+        self.cancel_button.setEnabled(False)
         progress = QHBoxLayout()
         progress.addWidget(self.progress)
         progress.addWidget(self.cancel_button)
         self.summary = RoundSummary()
+        self.summary.setVisible(False)  # no empty chart before a session
         export = QPushButton("Export labels…")
         export.clicked.connect(self._ask_export)
 
@@ -168,9 +114,8 @@ class CorrectionWidget(QWidget):
         # squeezing the class list under its buttons.
         content = QWidget()
         layout = QVBoxLayout(content)
-        layout.addWidget(self.settings.native)
-        layout.addWidget(query_box)
-        layout.addWidget(self.status)
+        for w in (self.settings.native, self.panel, self.confirm, self.review, self.status):
+            layout.addWidget(w)
         layout.addLayout(progress)
         layout.addWidget(self.summary)
         layout.addWidget(export)
@@ -184,294 +129,228 @@ class CorrectionWidget(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
-        self._set_busy(None)
 
-    def _show_sam_settings(self) -> None:
-        sam = self.settings.regions.value == "sam"
-        self.settings.sam_checkpoint.visible = sam
-        self.settings.sam_mode.visible = sam
-
-    def _adopt_dataset(self, layer) -> None:
+    def _adopt_dataset(self, event_or_layer) -> None:
         """A dataset opened by this plugin's reader becomes the one to correct."""
+        layer = getattr(event_or_layer, "value", event_or_layer)
         path = layer.metadata.get("a2lc_dataset")
-        if path and self.session is None and _empty(self.settings.dataset.value):
-            self.settings.dataset.value = path
+        if path and self.session is None:
+            self.settings.offer_dataset(path)
 
-    def _suggest_session_dir(self, dataset) -> None:
-        """A session folder beside the dataset, which is never written to."""
-        if not _empty(dataset) and self.session is None:
-            dataset = Path(dataset)
-            self.settings.session_dir.value = dataset.parent / f"{dataset.name}_a2lc"
+    def cleanup(self) -> None:
+        """Disconnect from the viewer and stop the workers (the dock closes)."""
+        self._idle_timer.stop()
+        self.viewer.layers.events.inserted.disconnect(self._adopt_dataset)
+        self.runner.cleanup()
 
-    def config(self) -> SessionConfig:
-        """The settings as a session config (raises ValueError when invalid)."""
-        s = self.settings
-        try:
-            tau = tuple(float(t) for t in s.tau.value.replace(",", " ").split())
-        except ValueError:
-            raise ValueError(f"τ must be numbers between 0 and 1, got {s.tau.value!r}") from None
-        sam = s.regions.value == "sam"
-        if sam and _empty(s.sam_checkpoint.value):
-            raise ValueError("SAM regions need a SAM checkpoint file (.pth)")
-        return SessionConfig(
-            method=s.method.value, budget=s.budget.value, tau=tau,
-            model=ModelConfig(steps=s.steps.value, device=s.device.value),
-            regions=RegionsConfig(source=s.regions.value,
-                                  sam_checkpoint=str(s.sam_checkpoint.value) if sam else None,
-                                  sam_mode=s.sam_mode.value))
+    def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
+        self.cleanup()
+        super().closeEvent(event)
 
-    def _show_config(self, config: SessionConfig) -> None:
-        s = self.settings
-        s.method.value = config.method
-        s.budget.value = config.budget
-        s.tau.value = " ".join(str(t) for t in config.tau)
-        s.steps.value = config.model.steps
-        if config.model.device in s.device.choices:
-            s.device.value = config.model.device
-        s.regions.value = config.regions.source
-        if config.regions.sam_checkpoint:
-            s.sam_checkpoint.value = config.regions.sam_checkpoint
-        s.sam_mode.value = config.regions.sam_mode
+    # ---- state -------------------------------------------------------------------
 
-    # ---- workers ----------------------------------------------------------------
+    @property
+    def session(self) -> Session | None:
+        return self.runner.session
 
-    def _run(self, steps, on_done, what: str) -> None:
-        """Run an engine step generator in a worker; ``on_done(result)`` in the
-        main thread."""
+    @property
+    def busy(self) -> bool:
+        """A long step runs: the queries cannot be answered meanwhile."""
+        return self.runner.busy
 
-        @thread_worker
-        def work():
-            return (yield from steps)
+    @property
+    def image_name(self) -> str | None:
+        """The image shown."""
+        return None if self.presenter is None else self.presenter.name
 
-        def done(result):
-            self._set_busy(None)
-            self.status.setText("")
-            on_done(result)
+    @property
+    def labels_layer(self):
+        return self.presenter.labels_layer
 
-        def finished():
-            if self._worker is worker:  # on_done may have started the next worker
-                self._set_busy(None)
+    def _check_idle(self) -> None:
+        if self.runner.idle:
+            self._idle_timer.stop()
+            self.idle.emit()
 
-        worker = work()
-        worker.yielded.connect(self._show_progress)
-        worker.returned.connect(done)
-        worker.errored.connect(lambda e: self._fail(what, e))
-        worker.aborted.connect(lambda: self.status.setText(
-            f"{what}: stopped. Press Start / resume to go on."))
-        worker.finished.connect(finished)
-        self._set_busy(worker)
-        self.status.setText(f"{what}…")
-        worker.start()
-
-    def _set_busy(self, worker) -> None:
-        self._worker = worker
-        busy = worker is not None
+    def _on_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)
         self.settings.start.enabled = not busy
-        self.query_box.setEnabled(not busy and self.session is not None
-                                  and self.session.phase == "query")
-        if not busy:
-            self.progress.reset()
+        if busy:
+            self.panel.set_active(False)
         else:
-            self.class_list.clearFocus()
+            self.progress.reset()
+            self.status.setText("")
+        self._idle_timer.start()
 
-    def _show_progress(self, p) -> None:
-        self.status.setText(f"{p.desc}…")
-        self.progress.setMaximum(p.total)
-        self.progress.setValue(p.done)
+    def _show_progress(self, what: str, done: int, total: int) -> None:
+        self.status.setText(f"{what}…")
+        self.progress.setMaximum(total)
+        self.progress.setValue(done)
 
-    def _fail(self, what: str, error: Exception) -> None:
-        # napari's workers already send the error to a notification.
-        self.status.setText(f"{what} failed: {error}")
-
-    def cancel(self) -> None:
-        """Stop the running step at its next progress report; nothing is lost."""
-        if self._worker is not None:
-            self._worker.quit()
+    def _on_failure(self, message: str) -> None:
+        # napari's workers already send errors to a notification.
+        self.status.setText(message)
+        if self.session is not None and self.session.phase == "query":
+            self.show_query(self._wanted if self._wanted is not None else 0)
 
     # ---- the session ---------------------------------------------------------------
 
     def start(self) -> None:
         """Open the session of the chosen folders (resume) or start one."""
-        if self._worker is not None:
+        if self.busy:
             return
         if self.session is not None:
             self._continue()
             return
-        s = self.settings
-        if _empty(s.dataset.value) or _empty(s.session_dir.value):
-            show_error("Choose a dataset folder and a session folder first.")
-            return
         try:
-            config = self.config()
+            dataset, session_dir = self.settings.folders()
+            config = self.settings.config()
         except ValueError as e:
             show_error(str(e))
             return
-        self._run(start_session(Path(s.session_dir.value), Path(s.dataset.value), config),
-                  self._on_started, "Opening the session")
+        self.runner.run(start_session(session_dir, dataset, config), self._on_started,
+                        "Opening the session")
 
     def _on_started(self, session: Session) -> None:
-        self.session = session
-        self._show_config(session.config)
-        for w in self.settings:
-            if w.name != "start":
-                w.enabled = False
-        self.class_list.set_classes(session.dataset.classes)
-        self.summary.show_history(session.history, session.dataset.classes)
+        self.runner.session = session
+        self.settings.show_config(session.config)
+        self.settings.lock()
+        self.presenter = LayerPresenter(self.viewer, session.dataset.classes)
+        self.panel.set_classes(session.dataset.classes)
+        self.review.setVisible(session.method.lcm)
+        self._show_history()
         show_info(f"Session in {session.out}: round {session.round}")
         self._continue()
 
+    def _show_history(self) -> None:
+        self.summary.setVisible(True)
+        self.summary.show_history(self.session.history, self.session.dataset.classes)
+
     def _continue(self) -> None:
         """Take the session's next step: train and rank, ask, or finish a round."""
-        phase = self.session.phase
+        phase, round_ = self.session.phase, self.session.round
         if phase == "train":
-            self.question.setText(f"Round {self.session.round}: training the model on "
-                                  "the current labels and ranking the regions…")
-            self._run(self.session.prepare_round(), self._on_prepared,
-                      f"Preparing round {self.session.round}")
+            self.query_index = None
+            if self.presenter.name is not None:
+                self.presenter.hide_query()
+            self.panel.say(f"Round {round_}: training the model on the current labels "
+                           "and ranking the regions…")
+            self.runner.run(self.session.prepare_round(), self._on_prepared,
+                            f"Preparing round {round_}")
         elif phase == "query":
             self._on_prepared(None)
         else:
-            self.finish_round()
+            self.finish_round(confirmed=True)
 
     def _on_prepared(self, _) -> None:
         q = self.session.next_query() or self.session.queries[0]
+        self.proposal = None
         self.show_query(q.index)
-        self._refresh_lcm()
+        self.runner.propose_lcm()
+        self._show_review()
 
-    def finish_round(self) -> None:
-        """Apply the LCM, measure and log the round, then prepare the next one."""
-        if self._worker is not None or self.session is None:
+    def finish_round(self, confirmed: bool = False) -> None:
+        """Apply the LCM, measure and log the round, then prepare the next one.
+
+        Above the settings' limit of LCM changes, first say how many and let
+        the person review them or apply them (``confirmed``)."""
+        session = self.session
+        if self.busy or session is None:
             return
-        self.question.setText(f"Round {self.session.round}: applying the LCM…")
-        self._run(self.session.finish_round(), self._on_finished,
-                  f"Finishing round {self.session.round}")
+        count = len(self.proposal.updates) if self.proposal is not None else 0
+        if not confirmed and session.phase == "query" and count > self.settings.review_above.value:
+            self.confirm_text.setText(f"The LCM will change {plural(count, 'region')} "
+                                      "at the end of this round.")
+            self.confirm.setVisible(True)
+            return
+        self.confirm.setVisible(False)
+        self.query_index = self._wanted = None
+        self.presenter.hide_query()
+        self.panel.say(f"Round {session.round}: applying the LCM…")
+        self.runner.run(session.finish_round(), self._on_finished,
+                        f"Finishing round {session.round}")
 
-    def _on_finished(self, entry: dict) -> None:
-        session = self.session
-        self._lcm_updates = session.round_log(entry["round"])["lcm_updates"]
-        self._lcm_title = f"Round {entry['round']}: the LCM changed"
-        if self.image_name is not None:
-            self._reload_labels()
-        self._remember_lcm_changes(entry["round"])
-        self.summary.show_history(session.history, session.dataset.classes)
-        self._show_lcm()
+    def _review_first(self) -> None:
+        self.confirm.setVisible(False)
+        self.review.table.setFocus()
+        if self.review.changes:
+            self.review.table.setCurrentCell(0, 0)
+
+    def _on_finished(self, _record) -> None:
+        self.proposal = None
+        self._reload(self.session.dataset.names)  # the LCM may have changed any
+        self._show_history()
+        self._show_review()
         self._continue()
-
-    def _remember_lcm_changes(self, round_: int) -> None:
-        """Put the LCM's changes to images not shown into their undo histories,
-        so that Ctrl+Z takes them back there too."""
-        session = self.session
-        for name in {u["image"] for u in self._lcm_updates} - {self.image_name}:
-            before = session.round_start_labels(round_, name)
-            after = session.labels(name)
-            changed = np.nonzero(before != after)
-            region_ids = [u["region"] for u in self._lcm_updates if u["image"] == name]
-            lcm = region_values(session.dataset.regions(name), region_ids,
-                                np.ones(len(region_ids)), fill=0)[changed] > 0
-            changed = tuple(axis[lcm] for axis in changed)
-            self._histories.push(self.labels_layer, name, changed, before[changed],
-                                 after[changed])
 
     # ---- showing images and queries --------------------------------------------------
 
-    @property
-    def labels_layer(self):
-        return self.viewer.layers[LABELS_LAYER]
+    def show_query(self, index: int) -> None:
+        """Show query ``index``: its image (read ahead when possible), its
+        region outlined, centred and zoomed; the panel takes the focus."""
+        session = self.session
+        q = session.queries[index]
+        self._wanted = index
+        if q.image != self.presenter.name:
+            self.query_index = None
+            self.panel.set_active(False)
+        self.runner.views.get(session, q.image, lambda view: self._show_query_on(index, view))
 
-    def _layer(self, name: str, kind: str, data, translate=(0, 0), **kwargs):
-        """Set the data (and position) of layer ``name``, adding it (or
-        replacing a layer of another kind) as needed."""
-        if name in self.viewer.layers:
-            layer = self.viewer.layers[name]
-            if type(layer).__name__.lower() == kind and getattr(layer, "rgb", False) == kwargs.get(
-                    "rgb", False) and np.ndim(layer.data) == np.ndim(data):
-                layer.translate = translate
-                layer.data = data
-                return layer
-            self.viewer.layers.remove(name)
-        return getattr(self.viewer, f"add_{kind}")(data, name=name, translate=translate,
-                                                   **kwargs)
+    def _show_query_on(self, index: int, view) -> None:
+        session = self.session
+        if self._wanted != index or session.phase != "query":
+            return  # another query was asked for meanwhile
+        q = session.queries[index]
+        self._show_view(view)
+        self.presenter.show_query(q.region, q.pixel)
+        self.query_index = index
+        classes = session.dataset.classes
+        what = "region" if session.method.region_query else "region (pixel under the cross)"
+        answered = ("" if q.answer is None else
+                    f" — answered <b>{classes.name_of(q.answer)}</b>")
+        self.panel.ask(f"Round {session.round} · Query {index + 1} / {len(session.queries)}: "
+                       f"is this {what} <b>{classes.name_of(q.label)}</b>?{answered}",
+                       q.label if q.answer is None else q.answer)
+        self.runner.views.prefetch(session, self._upcoming_images(index))
+        self.query_shown.emit(index)
 
-    def show_image(self, name: str) -> None:
-        """Show image ``name`` with its labels, keeping each image's undo history."""
-        session, classes = self.session, self.session.dataset.classes
-        image = session.dataset.image(name)
-        reset = self.image_name is None or (
-            session.dataset.shape(self.image_name) != image.shape[:2])
-        self._layer(IMAGE_LAYER, "image", image, rgb=True)
-        self._syncing = True
-        try:
-            layer = self._layer(LABELS_LAYER, "labels", session.labels(name), opacity=0.5,
-                                **labels_kwargs(classes))
-        finally:
-            self._syncing = False
-        self._watch_labels(layer)
-        self._histories.switch(layer, self.image_name, name)
-        self._regions = session.dataset.regions(name)
-        outlines = find_boundaries(self._regions, mode="inner").astype(np.uint8)
-        self._layer(OUTLINES_LAYER, "labels", outlines, opacity=0.4,
-                    colormap={1: (1.0, 1.0, 1.0, 1.0), None: "transparent"})
-        self.image_name = name
-        self._show_lcm()
-        if reset:
-            self.viewer.reset_view()
+    def _upcoming_images(self, index: int) -> list[str]:
+        """The images of the next two unanswered queries and of the previous one."""
+        queries = self.session.queries
+        n = len(queries)
+        ahead = [queries[(index + k) % n] for k in range(1, n)]
+        names = [q.image for q in ahead if q.answer is None][:2]
+        return [*names, queries[(index - 1) % n].image]
+
+    def show_image(self, name: str, then=None) -> None:
+        """Show image ``name`` (read in a worker unless read ahead), then call ``then()``."""
+        def shown(view):
+            self._show_view(view)
+            if self.review.current() is not None:
+                self.presenter.show_changes(self.review.changes, self.review.current())
+            if then is not None:
+                then()
+        self.runner.views.get(self.session, name, shown)
+
+    def _show_view(self, view) -> None:
+        if view.name == self.presenter.name:
+            return
+        if self.presenter.show_image(view):
+            self._watch_labels(self.presenter.labels_layer)
+        self._draw_changes()
 
     def _watch_labels(self, layer) -> None:
-        """Route the labels layer's paint strokes and Ctrl+Z / Ctrl+Shift+Z
-        through the session."""
-        if layer.metadata.get("a2lc_watched"):
-            return
-        layer.metadata["a2lc_watched"] = True
+        """Route the labels layer's paint strokes and napari's Ctrl+Z /
+        Ctrl+Shift+Z on the canvas through the session."""
         layer.events.paint.connect(self._on_paint)
         layer.bind_key(KeyMod.CtrlCmd | KeyCode.KeyZ, lambda _: self.undo(), overwrite=True)
         layer.bind_key(KeyMod.CtrlCmd | KeyMod.Shift | KeyCode.KeyZ, lambda _: self.redo(),
                        overwrite=True)
 
-    def show_query(self, index: int) -> None:
-        """Show query ``index``: its image, its region outlined, centred and zoomed."""
-        session = self.session
-        q = session.queries[index]
-        if q.image != self.image_name:
-            self.show_image(q.image)
-        self.query_index = index
-        mask = self._regions == q.region
-        box, corner = _crop(mask.astype(np.uint8), 0)
-        query = self._layer(QUERY_LAYER, "labels", box, translate=corner,
-                            colormap={1: QUERY_COLOR, None: "transparent"})
-        query.contour = 2
-        self._zoom_to(corner, box.shape, mask.shape)
-        # Keep the labels layer active, so that napari's paint tools act on it.
-        self.viewer.layers.selection.active = self.labels_layer
-        classes = session.dataset.classes
-        what = "region" if session.method.region_query else "region (pixel under the cross)"
-        if q.pixel is not None:
-            self._layer(QUERY_PIXEL_LAYER, "points", np.array([q.pixel]), symbol="cross",
-                        size=7, face_color="yellow")
-        elif QUERY_PIXEL_LAYER in self.viewer.layers:
-            self.viewer.layers.remove(QUERY_PIXEL_LAYER)
-        answered = ("" if q.answer is None else
-                    f" — answered <b>{classes.name_of(q.answer)}</b>")
-        self.question.setText(
-            f"Round {session.round} · Query {index + 1} / {len(session.queries)}: "
-            f"is this {what} <b>{classes.name_of(q.label)}</b>?{answered}")
-        self.class_list.select_class(q.label if q.answer is None else q.answer)
-        self.class_list.setFocus()
-
-    def _zoom_to(self, corner: tuple[int, int], size: tuple[int, int],
-                 shape: tuple[int, int]) -> None:
-        """Centre on a box (top-left ``corner``, ``size``) in an image of
-        ``shape``, zoomed so that the box fills about a third of the view."""
-        self.viewer.reset_view()
-        extent = max(size[0] / shape[0], size[1] / shape[1])
-        camera = self.viewer.scene.camera
-        camera.center = (corner[0] + (size[0] - 1) / 2, corner[1] + (size[1] - 1) / 2)
-        camera.zoom *= min(8.0, max(1.0, 1 / (3 * extent)))
-
     # ---- answering -------------------------------------------------------------------
 
     def _can_answer(self) -> bool:
-        return (self._worker is None and self.session is not None
+        return (not self.busy and self.session is not None
                 and self.session.phase == "query" and self.query_index is not None)
 
     def answer(self, cls: int) -> None:
@@ -480,13 +359,12 @@ class CorrectionWidget(QWidget):
         if not self._can_answer():
             return
         session, index = self.session, self.query_index
-        session.answer({index: cls})
-        region = session.queries[index].region
-        self._edit_layer(np.nonzero(self._regions == region), cls,
-                         tag=(session.round, index, cls))
-        self._refresh_lcm()
-        upcoming = [(index + k) % len(session.queries) for k in range(1, len(session.queries))]
-        left = [i for i in upcoming if session.queries[i].answer is None]
+        event = session.answer({index: cls})
+        self._reload(event.images)
+        self.runner.propose_lcm()
+        n = len(session.queries)
+        left = [(index + k) % n for k in range(1, n)
+                if session.queries[(index + k) % n].answer is None]
         if left:
             self.show_query(left[0])
         else:
@@ -497,131 +375,101 @@ class CorrectionWidget(QWidget):
         if self._can_answer():
             self.show_query((self.query_index + step) % len(self.session.queries))
 
-    def _edit_layer(self, indices, values, tag=None) -> None:
-        """Change labels-layer pixels as one undoable step (an answer's ``tag``
-        is ``(round, query index, class)``)."""
-        self._syncing = True
-        try:
-            self._histories.edit(self.labels_layer, indices, values, tag)
-        finally:
-            self._syncing = False
-
-    def _reload_labels(self) -> None:
-        """Bring the session's labels of the shown image into the layer, undoably."""
-        new = self.session.labels(self.image_name)
-        changed = np.nonzero(new != self.labels_layer.data)
-        if changed[0].size:
-            self._edit_layer(changed, new[changed])
+    def _reload(self, images) -> None:
+        """Images whose labels changed on disk: the shown one is redrawn, the
+        others read again when next shown."""
+        images = set(images)
+        shown = self.presenter.name
+        self.runner.views.forget(images - {shown})
+        if shown in images:
+            self.presenter.set_labels(self.session.labels(shown))
 
     def _on_paint(self, _event=None) -> None:
         """A paint stroke or fill: the session keeps it as a hand edit.
 
         Saved from the event loop, because a single ``Labels.paint`` call
         announces its change before writing it."""
-        if not self._syncing and self.session is not None and self.image_name is not None:
-            name = self.image_name
+        if not self.presenter.editing and self.session is not None:
+            name = self.presenter.name
             QTimer.singleShot(0, lambda: self._save_hand_edit(name))
 
     def _save_hand_edit(self, name: str) -> None:
-        if name == self.image_name:
+        if name != self.presenter.name:
+            return
+        try:
             self.session.edit_labels(name, self.labels_layer.data)
+        except ValueError as e:
+            show_error(str(e))
+            self.presenter.set_labels(self.session.labels(name))
+            return
+        self.runner.propose_lcm()
 
     def undo(self) -> None:
-        """napari's undo on the labels layer; an answer taken back is forgotten."""
-        self._step_history(undo=True)
+        """Take back the session's last change, wherever it was, and show it."""
+        self._step(self.session.undo if self.session is not None else None)
 
     def redo(self) -> None:
-        self._step_history(undo=False)
+        self._step(self.session.redo if self.session is not None else None)
 
-    def _step_history(self, undo: bool) -> None:
-        if self.session is None or self.image_name is None:
+    def _step(self, step) -> None:
+        if step is None or self.busy:
             return
-        layer = self.labels_layer
-        changed, answer = self._histories.step(layer, undo)
-        if not changed:
+        event = step()
+        if event is None:
+            self.status.setText("Nothing to undo." if step == self.session.undo
+                                else "Nothing to redo.")
+            return
+        self._reload(event.images)
+        self.runner.propose_lcm()
+        self._show_review()
+        if event.query is not None and self.session.phase == "query":
+            self.show_query(event.query)
+        elif event.images and self.presenter.name not in event.images:
+            self.show_image(event.images[0])
+
+    # ---- the LCM review -------------------------------------------------------------
+
+    def _on_proposal(self, proposal) -> None:
+        self.proposal = proposal
+        self._show_review()
+
+    def _show_review(self) -> None:
+        session = self.session
+        if not session.method.lcm:
+            return
+        proposed = self.proposal.updates if self.proposal is not None else []
+        self.review.show_changes(session.dataset.classes, proposed, session.lcm_applied)
+        self._draw_changes()
+
+    def _draw_changes(self) -> None:
+        if self.presenter is not None and self.presenter.name is not None:
+            self.presenter.show_changes(self.review.changes, self.review.current())
+
+    def show_change(self, change) -> None:
+        """Show an LCM change: its image, its region outlined, centred and zoomed."""
+        def zoom():
+            self.presenter.show_changes(self.review.changes, change)
+            self.presenter.show_change(change.region)
+        if change.image == self.presenter.name:
+            zoom()
+        else:
+            self.show_image(change.image, zoom)
+
+    def decide(self, changes: list, accept: bool) -> None:
+        """Accept or reject LCM changes (one journal event)."""
+        if self.busy or not changes:
             return
         session = self.session
-        if answer is not None and answer[0] == session.round and session.phase == "query":
-            _, index, cls = answer
-            if undo:
-                session.unanswer(index)
-            else:
-                session.answer({index: cls})
-            self.show_query(index)
-        else:
-            session.edit_labels(self.image_name, layer.data)
-        self._refresh_lcm()
-
-    # ---- the LCM overlay ----------------------------------------------------------------
-
-    def _refresh_lcm(self) -> None:
-        """Re-run the LCM on the answers so far, in the background, once the
-        answers pause."""
-        self._lcm_timer.start()
-
-    @property
-    def lcm_busy(self) -> bool:
-        """The LCM is about to run, or running."""
-        return self._lcm_timer.isActive() or self._lcm_worker is not None
-
-    def _run_lcm(self) -> None:
-        session = self.session
-        if not session.method.lcm or session.phase != "query":
+        event = (session.accept_lcm if accept else session.reject_lcm)(changes)
+        if event is None:
             return
-        if self._lcm_worker is not None:
-            self._lcm_stale = True
-            return
-        round_ = session.round
-        # On a snapshot: answers given meanwhile must not change its input.
-        worker = thread_worker(session.snapshot().propose_lcm)()
-        worker.returned.connect(lambda updates: self._on_lcm(updates, round_))
-        worker.errored.connect(lambda e: self._fail("The LCM", e))
-        worker.finished.connect(self._lcm_done)
-        self._lcm_worker = worker
-        worker.start()
-
-    def _lcm_done(self) -> None:
-        self._lcm_worker = None
-        if self._lcm_stale:
-            self._lcm_stale = False
-            self._run_lcm()
-
-    def _on_lcm(self, updates: list[dict], round_: int) -> None:
-        if self.session.round == round_ and self.session.phase == "query":
-            self._lcm_updates = updates
-            self._lcm_title = "The LCM proposes to change"
-            self._show_lcm()
-
-    def _show_lcm(self) -> None:
-        """Overlay the LCM's changes on the shown image: new class, and
-        "old → new" at each region's centre."""
-        if self.image_name is None or self.session is None:
-            return
-        classes = self.session.dataset.classes
-        here = [u for u in self._lcm_updates if u["image"] == self.image_name]
-        ids = np.array([u["region"] for u in here], dtype=np.int64)
-        new = region_values(self._regions, ids, [u["new"] for u in here],
-                            fill=classes.ignore_index).astype(np.uint8)
-        box, corner = _crop(new, classes.ignore_index)
-        self._layer(LCM_LAYER, "labels", box, translate=corner, opacity=0.8,
-                    **labels_kwargs(classes))
-        centres = np.array(center_of_mass(np.ones_like(new), self._regions, ids)).reshape(-1, 2)
-        text = [f"{classes.name_of(u['old'])} → {classes.name_of(u['new'])}" for u in here]
-        points = self._layer(LCM_TEXT_LAYER, "points", centres, size=1, face_color="white",
-                             features={"change": text},
-                             text={"string": "{change}", "color": "white", "size": 9})
-        points.features = {"change": text}
-        if self._lcm_updates:
-            self.lcm_status.setText(f"{self._lcm_title} "
-                                    f"{len(self._lcm_updates)} regions ({len(here)} on this "
-                                    "image): the “LCM changes” layer.")
-        else:
-            self.lcm_status.setText("")
-
-    def clear_lcm_overlay(self) -> None:
-        """The person has reviewed the LCM's changes: clear the overlay."""
-        self._lcm_updates = []
-        self._show_lcm()
+        if self.proposal is not None:  # decided: no longer proposed
+            self.proposal.updates = [u for u in self.proposal.updates if u not in changes]
+        self._reload(event.images)
+        self._show_review()
+        self.runner.propose_lcm()
+        self.status.setText(f"{'Accepted' if accept else 'Rejected'} "
+                            f"{plural(len(changes), 'LCM change')}.")
 
     # ---- export ---------------------------------------------------------------------------
 
@@ -630,10 +478,23 @@ class CorrectionWidget(QWidget):
             show_error("Start a session first.")
             return
         folder = QFileDialog.getExistingDirectory(self, "Export the corrected labels to")
-        if folder:
-            self.export(Path(folder))
+        if not folder:
+            return
+        overwrite = False
+        if any(Path(folder).iterdir()):
+            answer = QMessageBox.question(
+                self, "Export labels", f"{folder} is not empty. Write the labels there, "
+                "replacing files of the same names?")
+            if answer != QMessageBox.Yes:
+                return
+            overwrite = True
+        self.export(Path(folder), overwrite=overwrite)
 
-    def export(self, folder: Path) -> None:
+    def export(self, folder: Path, overwrite: bool = False) -> None:
         """Write the corrected labels (palette PNGs + classes.json) to ``folder``."""
-        self._run(self.session.export(folder),
-                  lambda out: show_info(f"Exported the labels to {out}"), "Exporting")
+        folder = Path(folder)
+        if not overwrite and folder.exists() and any(folder.iterdir()):
+            show_error(f"{folder} is not empty; choose an empty folder.")
+            return
+        self.runner.run(self.session.export(folder),
+                        lambda out: show_info(f"Exported the labels to {out}"), "Exporting")

@@ -1,0 +1,139 @@
+"""The LCM review: every change the LCM proposes or applied, on all images.
+
+One row per change: image, region, old → new class, confidence, and
+whether it is proposed (this round, not yet written) or applied (written at
+the end of the last round). The person walks the rows with the arrow keys
+(the viewer follows), and accepts or rejects one change, every change of
+one old → new pair, or every change on one image.
+"""
+from __future__ import annotations
+
+from qtpy.QtCore import Qt, Signal
+from qtpy.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QLabel, QPushButton,
+                            QTableWidget, QTableWidgetItem, QVBoxLayout)
+
+from .engine.classes import ClassSet
+
+COLUMNS = ("image", "region", "old → new", "confidence", "status")
+
+#: (button text, which changes, accept?)
+DECISIONS = (("Accept", "one", True), ("Reject", "one", False),
+             ("Accept this pair", "pair", True), ("Reject this pair", "pair", False),
+             ("Accept this image", "image", True), ("Reject this image", "image", False))
+
+
+def same_as(change, scope: str):
+    """A test for the changes of ``scope`` ("one", "pair", "image") as ``change``."""
+    if scope == "pair":
+        return lambda c: (c.old, c.new) == (change.old, change.new)
+    if scope == "image":
+        return lambda c: c.image == change.image
+    return lambda c: c == change
+
+
+class _Number(QTableWidgetItem):
+    """A cell that sorts by its number, not its text."""
+
+    def __init__(self, value: float, text: str):
+        super().__init__(text)
+        self.value = value
+
+    def __lt__(self, other):  # noqa: D105
+        return self.value < getattr(other, "value", 0)
+
+
+class ReviewPanel(QGroupBox):
+    """The table of the LCM's changes. Emits :attr:`selected` with the change
+    of the current row, and :attr:`decided` with ``(changes, accept)``."""
+
+    selected = Signal(object)
+    decided = Signal(list, bool)
+
+    def __init__(self, parent=None):
+        super().__init__("LCM review", parent)
+        self.summary = QLabel("The LCM's changes appear here.")
+        self.summary.setWordWrap(True)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setSortingEnabled(True)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setMinimumHeight(140)
+        self.table.currentCellChanged.connect(lambda *_: self._emit_selected())
+        self.table.keyPressEvent = self._table_key
+        buttons = QGridLayout()
+        for i, (text, scope, accept) in enumerate(DECISIONS):
+            button = QPushButton(text)
+            button.clicked.connect(lambda _=False, s=scope, a=accept: self.decide(s, a))
+            buttons.addWidget(button, i // 2, i % 2)
+        box = QVBoxLayout(self)
+        box.addWidget(self.summary)
+        box.addWidget(self.table)
+        box.addLayout(buttons)
+        self.changes: list = []
+        self._classes: ClassSet | None = None
+
+    def show_changes(self, classes: ClassSet, proposed: list, applied: list) -> None:
+        """Fill the table: changes ``proposed`` this round, and ``applied``
+        at the end of the last one (still to review)."""
+        current = self.current()
+        self._classes = classes
+        self.changes = [*applied, *proposed]
+        table = self.table
+        table.blockSignals(True)
+        table.setSortingEnabled(False)
+        table.setRowCount(len(self.changes))
+        for row, c in enumerate(self.changes):
+            status = "applied" if row < len(applied) else "proposed"
+            cells = (QTableWidgetItem(c.image), _Number(c.region, str(c.region)),
+                     QTableWidgetItem(f"{classes.name_of(c.old)} → {classes.name_of(c.new)}"),
+                     _Number(c.confidence, f"{c.confidence:.3f}"), QTableWidgetItem(status))
+            cells[0].setData(Qt.UserRole, row)
+            for col, cell in enumerate(cells):
+                table.setItem(row, col, cell)
+        table.setSortingEnabled(True)
+        table.blockSignals(False)
+        if current in self.changes:
+            self.select(current)
+        self.summary.setText(
+            f"{len(applied)} applied {'change' if len(applied) == 1 else 'changes'} to "
+            f"review, {len(proposed)} proposed. ↑/↓ walk them, A accepts, R rejects."
+            if self.changes else "No LCM changes to review.")
+
+    def current(self):
+        """The change of the current row, or None."""
+        row = self.table.currentRow()
+        if row < 0 or self.table.item(row, 0) is None:
+            return None
+        return self.changes[self.table.item(row, 0).data(Qt.UserRole)]
+
+    def select(self, change) -> None:
+        """Make ``change`` the current row."""
+        for row in range(self.table.rowCount()):
+            if self.changes[self.table.item(row, 0).data(Qt.UserRole)] == change:
+                self.table.setCurrentCell(row, 0)
+                return
+
+    def decide(self, scope: str, accept: bool) -> None:
+        """Accept or reject the current change, or all of its pair or image."""
+        change = self.current()
+        if change is not None:
+            self.decided.emit([c for c in self.changes if same_as(change, scope)(c)], accept)
+
+    def _emit_selected(self) -> None:
+        if self.current() is not None:
+            self.selected.emit(self.current())
+
+    def _table_key(self, event) -> None:
+        key = event.key()
+        if key in (Qt.Key_Return, Qt.Key_Enter):
+            self._emit_selected()
+        elif key == Qt.Key_A:
+            self.decide("one", True)
+        elif key == Qt.Key_R:
+            self.decide("one", False)
+        else:
+            QTableWidget.keyPressEvent(self.table, event)

@@ -1,0 +1,182 @@
+"""The session runner: the session, the workers that run its long steps, and
+a public busy state.
+
+Long steps (opening, training and ranking, finishing a round, exporting)
+run one at a time in a napari thread worker; the background LCM and the
+reading of images ahead of time run beside them. Results come back to the
+main thread through the workers' signals, where the widget edits layers.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from napari.qt.threading import thread_worker
+from qtpy.QtCore import QObject, QTimer, Signal
+
+from ._layers import ImageView, load_view
+
+#: The LCM re-runs once answers pause this long (ms), not after every key.
+LCM_DELAY_MS = 700
+
+#: Images kept read and outlined, ready to show.
+CACHED_VIEWS = 4
+
+
+class ViewCache:
+    """Images read and outlined in workers, ahead of the moment they are shown."""
+
+    def __init__(self):
+        self.views: OrderedDict[str, ImageView] = OrderedDict()
+        self.loading: dict[str, list] = {}  # name -> callbacks waiting for it
+
+    def get(self, session, name: str, then) -> None:
+        """Call ``then(view)`` with image ``name``'s view: at once when it is
+        ready, else from the main thread once a worker has read it."""
+        if name in self.views:
+            self.views.move_to_end(name)
+            then(self.views[name])
+            return
+        waiting = self.loading.get(name)
+        if waiting is not None:
+            waiting.append(then)
+            return
+        self.loading[name] = [then]
+        worker = thread_worker(load_view)(session, name)
+        worker.returned.connect(self._arrived)
+        worker.errored.connect(lambda _e: self.loading.pop(name, None))
+        worker.start()
+
+    def prefetch(self, session, names) -> None:
+        for name in names:
+            if name not in self.views:
+                self.get(session, name, lambda _view: None)
+
+    def _arrived(self, view: ImageView) -> None:
+        self.views[view.name] = view
+        while len(self.views) > CACHED_VIEWS:
+            self.views.popitem(last=False)
+        for then in self.loading.pop(view.name, []):
+            then(view)
+
+    def keep_labels(self, name: str, labels) -> None:
+        """The current labels of image ``name`` (e.g. the layer's, when leaving it)."""
+        if name in self.views:
+            self.views[name].labels = labels
+
+    def forget(self, names) -> None:
+        """Images whose labels changed on disk: read them again when needed."""
+        for name in names:
+            self.views.pop(name, None)
+
+
+class SessionRunner(QObject):
+    """Owns the session and its workers.
+
+    Signals: :attr:`busy_changed` (bool), :attr:`progress` (text, done,
+    total), :attr:`failed` (message), :attr:`stopped` (message),
+    :attr:`lcm_proposed` (an ``LCMProposal`` of the round it was made in).
+    """
+
+    busy_changed = Signal(bool)
+    progress = Signal(str, int, int)
+    failed = Signal(str)
+    stopped = Signal(str)
+    lcm_proposed = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.session = None
+        self.views = ViewCache()
+        self._worker = None
+        self._lcm_worker = None
+        self._lcm_again = False
+        self._lcm_timer = QTimer(self, singleShot=True, interval=LCM_DELAY_MS)
+        self._lcm_timer.timeout.connect(self._propose)
+
+    @property
+    def busy(self) -> bool:
+        """A long step runs (the queries cannot be answered meanwhile)."""
+        return self._worker is not None
+
+    @property
+    def lcm_busy(self) -> bool:
+        """The background LCM is about to run, or running."""
+        return self._lcm_timer.isActive() or self._lcm_worker is not None
+
+    @property
+    def idle(self) -> bool:
+        """Nothing runs or waits to run."""
+        return not self.busy and not self.lcm_busy and not self.views.loading
+
+    def run(self, steps, on_done, what: str) -> None:
+        """Run an engine step generator in a worker; ``on_done(result)`` in
+        the main thread once it returns, after the busy state has cleared."""
+
+        @thread_worker
+        def work():
+            return (yield from steps)
+
+        worker = work()
+        worker.yielded.connect(lambda p: self.progress.emit(p.desc, p.done, p.total))
+        worker.returned.connect(lambda result: self._done(worker, on_done, result))
+        worker.errored.connect(lambda e: self._end(worker, f"{what} failed: {e}",
+                                                   self.failed))
+        worker.aborted.connect(lambda: self._end(
+            worker, f"{what}: stopped. Press Start / resume to go on.", self.stopped))
+        self._worker = worker
+        self.busy_changed.emit(True)
+        self.progress.emit(what, 0, 0)
+        worker.start()
+
+    def _done(self, worker, on_done, result) -> None:
+        if self._worker is worker:
+            self._worker = None
+            self.busy_changed.emit(False)
+        on_done(result)
+
+    def _end(self, worker, message: str, signal) -> None:
+        if self._worker is worker:
+            self._worker = None
+            self.busy_changed.emit(False)
+        signal.emit(message)
+
+    def cancel(self) -> None:
+        """Stop the running step at its next progress report; nothing is lost."""
+        if self._worker is not None:
+            self._worker.quit()
+
+    # ---- the background LCM -----------------------------------------------------
+
+    def propose_lcm(self) -> None:
+        """Re-run the LCM on the answers so far, once the answers pause."""
+        self._lcm_timer.start()
+
+    def _propose(self) -> None:
+        session = self.session
+        if session is None or not session.method.lcm or session.phase != "query":
+            return
+        if self._lcm_worker is not None:
+            self._lcm_again = True
+            return
+        round_ = session.round
+        worker = thread_worker(session.propose_lcm)()
+        worker.returned.connect(lambda proposal: self._proposed(proposal, round_))
+        worker.errored.connect(lambda e: self.failed.emit(f"The LCM failed: {e}"))
+        worker.finished.connect(self._lcm_finished)
+        self._lcm_worker = worker
+        worker.start()
+
+    def _proposed(self, proposal, round_: int) -> None:
+        if self.session.round == round_ and self.session.phase == "query":
+            self.lcm_proposed.emit(proposal)
+
+    def _lcm_finished(self) -> None:
+        self._lcm_worker = None
+        if self._lcm_again:
+            self._lcm_again = False
+            self._propose()
+
+    def cleanup(self) -> None:
+        """Stop the timers and the running step (the widget is closing)."""
+        self._lcm_timer.stop()
+        self.cancel()

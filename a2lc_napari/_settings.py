@@ -1,0 +1,113 @@
+"""The settings form: dataset, session folder and method, as a :class:`SessionConfig`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from magicgui.widgets import ComboBox, Container, FileEdit, LineEdit, PushButton, SpinBox
+
+from .engine.model import ModelConfig
+from .engine.regions import REGION_SOURCES, SAM_MODES, RegionsConfig
+from .engine.session import SessionConfig
+
+METHOD_CHOICES = [("A²LC (class-balanced queries + LCM)", "a2lc"), ("ALC", "alc"),
+                  ("A²LC's queries, no LCM", "abc"), ("ALC's queries + LCM", "lcm")]
+
+START_TEXT = "Start / resume"
+
+
+def is_empty(path) -> bool:
+    """A FileEdit with no path chosen."""
+    return path is None or str(path) in ("", ".")
+
+
+class SettingsForm(Container):
+    """The session's settings; :meth:`config` reads them, :meth:`show_config`
+    shows a resumed session's own, :meth:`lock` freezes them once it runs."""
+
+    def __init__(self):
+        devices = (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
+        super().__init__(widgets=[
+            FileEdit(name="dataset", label="Dataset", mode="d"),
+            FileEdit(name="session_dir", label="Session folder", mode="d"),
+            ComboBox(name="method", label="Method", choices=METHOD_CHOICES),
+            SpinBox(name="budget", label="Queries per round", value=30, min=1, max=100000),
+            LineEdit(name="tau", label="LCM τ per round", value="0.99 0.999"),
+            SpinBox(name="steps", label="Training steps", value=ModelConfig.steps, min=1,
+                    max=100000),
+            SpinBox(name="review_above", label="Ask before applying more than", value=20,
+                    min=0, max=1000000),
+            ComboBox(name="device", label="Device", choices=devices),
+            ComboBox(name="regions", label="Regions", choices=list(REGION_SOURCES)),
+            FileEdit(name="sam_checkpoint", label="SAM checkpoint", mode="r",
+                     filter="*.pth"),
+            ComboBox(name="sam_mode", label="SAM mode", choices=list(SAM_MODES)),
+            PushButton(name="start", text=START_TEXT),
+        ])
+        self.tau.tooltip = "LCM confidence threshold per round; the last holds afterwards"
+        self.review_above.tooltip = ("LCM changes at the end of a round: above this many, "
+                                     "you are asked to review them or apply them all")
+        self.regions.tooltip = ("auto: the dataset's regions/ if any, else SLIC superpixels; "
+                                "sam: Segment Anything masks (needs a checkpoint)")
+        self.dataset.changed.connect(self._suggest_session_dir)
+        self.regions.changed.connect(self._show_sam_settings)
+        self._show_sam_settings()
+        self.locked = False
+
+    def _show_sam_settings(self) -> None:
+        sam = self.regions.value == "sam"
+        self.sam_checkpoint.visible = sam
+        self.sam_mode.visible = sam
+
+    def _suggest_session_dir(self, dataset) -> None:
+        """A session folder beside the dataset, which is never written to."""
+        if not is_empty(dataset) and not self.locked:
+            dataset = Path(dataset)
+            self.session_dir.value = dataset.parent / f"{dataset.name}_a2lc"
+
+    def offer_dataset(self, path: str) -> None:
+        """A dataset opened in napari becomes the one to correct, unless one is chosen."""
+        if not self.locked and is_empty(self.dataset.value):
+            self.dataset.value = path
+
+    def folders(self) -> tuple[Path, Path]:
+        """The dataset and session folders (raises ValueError when not chosen)."""
+        if is_empty(self.dataset.value) or is_empty(self.session_dir.value):
+            raise ValueError("Choose a dataset folder and a session folder first.")
+        return Path(self.dataset.value), Path(self.session_dir.value)
+
+    def config(self) -> SessionConfig:
+        """The settings as a session config (raises ValueError when invalid)."""
+        try:
+            tau = tuple(float(t) for t in self.tau.value.replace(",", " ").split())
+        except ValueError:
+            raise ValueError(f"τ must be numbers between 0 and 1, got {self.tau.value!r}"
+                             ) from None
+        sam = self.regions.value == "sam"
+        if sam and is_empty(self.sam_checkpoint.value):
+            raise ValueError("SAM regions need a SAM checkpoint file (.pth)")
+        return SessionConfig(
+            method=self.method.value, budget=self.budget.value, tau=tau,
+            model=ModelConfig(steps=self.steps.value, device=self.device.value),
+            regions=RegionsConfig(source=self.regions.value,
+                                  sam_checkpoint=str(self.sam_checkpoint.value) if sam
+                                  else None, sam_mode=self.sam_mode.value))
+
+    def show_config(self, config: SessionConfig) -> None:
+        self.method.value = config.method
+        self.budget.value = config.budget
+        self.tau.value = " ".join(str(t) for t in config.tau)
+        self.steps.value = config.model.steps
+        if config.model.device in self.device.choices:
+            self.device.value = config.model.device
+        self.regions.value = config.regions.source
+        if config.regions.sam_checkpoint:
+            self.sam_checkpoint.value = config.regions.sam_checkpoint
+        self.sam_mode.value = config.regions.sam_mode
+
+    def lock(self) -> None:
+        """A session runs: its settings are its own now (the review limit stays free)."""
+        self.locked = True
+        for w in self:
+            if w.name not in ("start", "review_above"):
+                w.enabled = False

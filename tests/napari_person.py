@@ -1,0 +1,71 @@
+"""What a person does in napari, as a script run in a fresh process.
+
+``python napari_person.py DATASET SESSION ANSWERS``: opens napari, then the
+widget through the Plugins menu's own action, presses Start / resume, and
+answers ``ANSWERS`` queries with Enter, each to the widget that has the
+keyboard focus. Prints one JSON line: the queries answered (round, index,
+image, region, class), whether the panel had the focus at each, and
+whether torch's compiler got imported.
+"""
+import json
+import sys
+import time
+
+import napari
+from qtpy.QtCore import Qt
+from qtpy.QtTest import QTest
+from qtpy.QtWidgets import QApplication, QMenu, QPushButton
+
+WIDGET = "A²LC label correction"
+TIMEOUT = 240.0
+
+
+def actions(menu: QMenu):
+    for action in menu.actions():
+        if action.menu() is not None:
+            yield from actions(action.menu())
+        else:
+            yield action
+
+
+def wait(app, ready) -> None:
+    end = time.monotonic() + TIMEOUT
+    while not ready():
+        if time.monotonic() > end:
+            raise TimeoutError("the widget never got ready")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def main(dataset: str, session_dir: str, answers: int) -> None:
+    viewer = napari.Viewer()
+    viewer.window.activate()  # as the window a person clicks into
+    app = QApplication.instance()
+    app.processEvents()
+    next(a for a in actions(viewer.window.plugins_menu) if a.text().startswith(WIDGET)).trigger()
+    app.processEvents()
+    (widget,) = viewer.window.dock_widgets.values()
+    s = widget.settings
+    s.dataset.value, s.session_dir.value = dataset, session_dir
+    s.budget.value, s.steps.value, s.tau.value = 3, 4, "0.3"
+    s.review_above.value = 100000  # apply the LCM without asking
+    next(b for b in widget.findChildren(QPushButton) if b.text() == "Start / resume").click()
+    done = []
+    for _ in range(answers):
+        wait(app, lambda: widget.query_index is not None and not widget.busy)
+        session, index = widget.session, widget.query_index
+        q = session.queries[index]
+        focused = app.focusWidget()
+        done.append({"round": session.round, "index": index, "image": q.image,
+                     "region": q.region, "class": q.label,
+                     "focus": focused is widget.panel.class_list})
+        QTest.keyClick(focused or widget.panel.class_list, Qt.Key_Return)
+        app.processEvents()
+    wait(app, lambda: widget.runner.idle)
+    viewer.close()
+    print(json.dumps({"answered": done,
+                      "compiler": [m for m in ("torch._dynamo", "triton") if m in sys.modules]}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
