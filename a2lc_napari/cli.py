@@ -71,9 +71,15 @@ def cmd_demo(args) -> None:
     out = make_demo_dataset(args.out or demo_folder(), n_images=args.images, seed=args.seed)
     print(f"Wrote the sample dataset to {out}")
     if not args.no_viewer:
+        import os
+
         import napari
+        from qtpy.QtCore import QTimer
+        from qtpy.QtWidgets import QApplication
 
         open_in_napari(out)
+        if quit_after := os.environ.get("A2LC_QUIT_AFTER_MS"):  # for start-up tests
+            QTimer.singleShot(int(quit_after), QApplication.instance().quit)
         napari.run()
 
 
