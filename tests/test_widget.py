@@ -1,6 +1,9 @@
 """The napari plugin on a real viewer (under Xvfb): discovery through npe2,
 sample data, reader and writer, and a correction round driven by keys."""
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,9 +12,11 @@ from napari import save_layers
 from npe2 import PluginManifest
 from PIL import Image
 from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QPushButton
 
-from a2lc_napari._reader import IMAGE_LAYER, LABELS_LAYER
-from a2lc_napari._widget import LCM_LAYER, QUERY_LAYER, CorrectionWidget
+from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYER
+from a2lc_napari._widget import CorrectionWidget
+from napari_person import actions
 from a2lc_napari.engine.demo import demo_classes, make_demo_dataset
 from a2lc_napari.engine.regions import region_values
 from a2lc_napari.engine.sam import SamRegions, load_sam
@@ -35,31 +40,39 @@ def demo(tmp_path_factory):
                              size=(64, 80), seed=3)
 
 
+def open_from_menu(viewer):
+    """Plugins → A²LC label correction, through the menu's own action."""
+    action = next(a for a in actions(viewer.window.plugins_menu) if a.text().startswith(WIDGET))
+    action.trigger()
+    (widget,) = viewer.window.dock_widgets.values()
+    return widget
+
+
+def button(widget, text):
+    return next(b for b in widget.findChildren(QPushButton) if b.text() == text)
+
+
 def start(viewer, qtbot, dataset, session_dir, budget=4, tau="0.3", **settings):
-    widget = CorrectionWidget(viewer)
-    viewer.window.add_dock_widget(widget, name=WIDGET)
+    widget = open_from_menu(viewer)
     s = widget.settings
     s.dataset.value = dataset
     s.session_dir.value = session_dir
     s.budget.value, s.steps.value, s.tau.value = budget, 8, tau
     for name, value in settings.items():
         s[name].value = value
-    widget.start()
-    wait_for_query(qtbot, widget)
+    with qtbot.waitSignal(widget.query_shown, timeout=WAIT):
+        button(widget, "Start / resume").click()
     return widget
 
 
 def wait_for_query(qtbot, widget, round_=None):
-    def ready():
-        s = widget.session
-        return (s is not None and widget._worker is None and s.phase == "query"
-                and widget.query_index is not None and (round_ is None or s.round == round_))
-    qtbot.waitUntil(ready, timeout=WAIT)
+    qtbot.waitUntil(lambda: widget.query_index is not None and not widget.busy
+                    and (round_ is None or widget.session.round == round_), timeout=WAIT)
 
 
 def wait_idle(qtbot, widget):
     """Let background workers end before the viewer closes under them."""
-    qtbot.waitUntil(lambda: widget._worker is None and not widget.lcm_busy, timeout=WAIT)
+    qtbot.waitUntil(lambda: widget.runner.idle, timeout=WAIT)
 
 
 def region_mask(widget, index):
@@ -68,7 +81,7 @@ def region_mask(widget, index):
 
 
 def press(widget, qtbot, key, modifier=Qt.NoModifier):
-    qtbot.keyClick(widget.class_list, key, modifier)
+    qtbot.keyClick(widget.panel.class_list, key, modifier)
 
 
 def test_npe2_finds_the_plugin_and_its_widget(make_napari_viewer, plugin):
@@ -112,173 +125,25 @@ def test_reader_and_writer(make_napari_viewer, demo, tmp_path):
     assert png.getpalette()[3:6] == list(demo_classes().colors[1])
 
 
-def test_a_round_by_keys(make_napari_viewer, qtbot, demo, tmp_path):
-    viewer = make_napari_viewer()
-    widget = start(viewer, qtbot, demo, tmp_path / "session")
-    session = widget.session
-    classes = session.dataset.classes
-    assert widget.query_index == 0
-    rows, cols = np.nonzero(region_mask(widget, 0))
-    query = viewer.layers[QUERY_LAYER]
-    assert tuple(query.translate) == (rows.min(), cols.min())
-    assert query.data.sum() == rows.size
-
-    first = session.queries[0]
-    press(widget, qtbot, Qt.Key_Return)  # accept
-    assert session.queries[0].answer == first.label
-    assert widget.query_index == 1
-
-    second = session.queries[1]
-    mask = region_mask(widget, 1)
-    before = session.labels(second.image)
-    other = (second.label + 1) % classes.num_classes
-    press(widget, qtbot, str((other + 1) % 10))  # number key: another class
-    assert session.queries[1].answer == other
-    assert (session.labels(second.image)[mask] == other).all()
-
-    widget.show_query(1)
-    assert (widget.labels_layer.data[mask] == other).all()
-    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)  # undo the answer
-    assert session.queries[1].answer is None
-    np.testing.assert_array_equal(session.labels(second.image), before)
-    np.testing.assert_array_equal(widget.labels_layer.data, before)
-    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # redo
-    assert session.queries[1].answer == other
-    canvas = viewer.window._qt_viewer.canvas.native  # napari's own Ctrl+Z on the canvas
-    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
-    assert session.queries[1].answer is None
-    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
-    assert session.queries[1].answer == other
-    press(widget, qtbot, Qt.Key_Left)  # previous
-    assert widget.query_index == 0
-    press(widget, qtbot, Qt.Key_Right)
-    press(widget, qtbot, Qt.Key_Right)
-    assert widget.query_index == 2
-
-    for _ in range(2):  # the last answer finishes the round
-        press(widget, qtbot, Qt.Key_Return)
-    wait_for_query(qtbot, widget, round_=2)
-    log = json.loads((tmp_path / "session" / "log" / "round_01.json").read_text())
-    answers = [q["answer"] for q in log["queries"]]
-    assert answers[:2] == [first.label, other] and None not in answers
-    for q in log["queries"]:
-        labels = np.asarray(Image.open(tmp_path / "session" / "labels" / f"{q['image']}.png"))
-        mask = session.dataset.regions(q["image"]) == q["region"]
-        assert (labels[mask] == q["answer"]).all()
-    assert widget.summary.table.text().count("<tr>") == 3  # header, rounds 0 and 1
-    wait_idle(qtbot, widget)
-
-
-def test_lcm_overlay_appears_when_the_background_lcm_finishes(make_napari_viewer, qtbot,
-                                                              demo, tmp_path):
-    viewer = make_napari_viewer()
-    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2")
-    session = widget.session
-    for q in session.queries[:-1]:
-        widget.show_query(q.index)
-        widget.answer(session.simulated_answer(q))
-    qtbot.waitUntil(lambda: not widget.lcm_busy and bool(widget._lcm_updates), timeout=WAIT)
-    assert widget._lcm_updates == session.propose_lcm()
-    widget.show_image(widget._lcm_updates[0]["image"])
-    shown = [u for u in widget._lcm_updates if u["image"] == widget.image_name]
-    expected = region_values(session.dataset.regions(widget.image_name),
-                             [u["region"] for u in shown], [u["new"] for u in shown],
-                             fill=session.dataset.classes.ignore_index)
-    overlay = viewer.layers[LCM_LAYER]
-    rows, cols = np.nonzero(expected != session.dataset.classes.ignore_index)
-    assert tuple(overlay.translate) == (rows.min(), cols.min())
-    np.testing.assert_array_equal(overlay.data, expected[rows.min():rows.max() + 1,
-                                                         cols.min():cols.max() + 1])
-    assert "proposes" in widget.lcm_status.text()
-    widget.clear_lcm_overlay()
-    assert (viewer.layers[LCM_LAYER].data == session.dataset.classes.ignore_index).all()
-    wait_idle(qtbot, widget)
-
-
-def test_applied_lcm_changes_are_undoable_on_every_image(make_napari_viewer, qtbot, demo,
-                                                        tmp_path):
-    viewer = make_napari_viewer()
-    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2")
-    session = widget.session
-    for q in session.queries:  # the last answer finishes the round
-        widget.show_query(q.index)
-        widget.answer(session.simulated_answer(q))
-    wait_for_query(qtbot, widget, round_=2)
-    applied = session.round_log(1)["lcm_updates"]
-    assert {u["image"] for u in applied} - {widget.image_name}  # some on other images
-    for image in sorted({u["image"] for u in applied}):
-        widget.show_image(image)
-        regions = session.dataset.regions(image)
-        mask = np.isin(regions, [u["region"] for u in applied if u["image"] == image])
-        before = session.round_start_labels(1, image)
-        assert (widget.labels_layer.data[mask] != before[mask]).any()
-        widget.undo()
-        np.testing.assert_array_equal(widget.labels_layer.data[mask], before[mask])
-        np.testing.assert_array_equal(session.labels(image), widget.labels_layer.data)
-    wait_idle(qtbot, widget)
-
-
-def test_paint_strokes_are_saved_and_undoable(make_napari_viewer, qtbot, demo, tmp_path):
-    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
-    session, layer, name = widget.session, widget.labels_layer, widget.image_name
-    before = session.labels(name)
-    layer.brush_size = 3
-    layer.paint((10, 10), 7)  # what a brush click does
-    painted = layer.data != before
-    assert painted.any() and (layer.data[painted] == 7).all()
-    qtbot.waitUntil(lambda: (session.labels(name) == layer.data).all(), timeout=WAIT)
-    touched = set(np.unique(session.dataset.regions(name)[painted]).tolist())
-    assert touched <= set(session.state["manual"][name])
-    widget.undo()
-    np.testing.assert_array_equal(session.labels(name), before)
-    wait_idle(qtbot, widget)
-
-
-def test_resume_and_refuse_other_data(make_napari_viewer, qtbot, demo, tmp_path):
-    viewer = make_napari_viewer()
-    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=5)
-    widget.answer(2)
-    widget.answer(3)
-    wait_idle(qtbot, widget)
-    viewer.window.remove_dock_widget(widget)
-
-    again = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=9)
-    assert again.query_index == 2
-    assert again.settings.budget.value == 5  # the session's own settings
-    assert [q.answer for q in again.session.queries[:2]] == [2, 3]
-
-    other = make_demo_dataset(tmp_path / "other", n_images=2, size=(32, 40), seed=4)
-    refused = CorrectionWidget(make_napari_viewer())
-    refused.settings.dataset.value = other
-    refused.settings.session_dir.value = tmp_path / "session"
-    with qtbot.capture_exceptions() as raised:  # napari notifies worker errors
-        refused.start()
-        qtbot.waitUntil(lambda: refused._worker is None, timeout=WAIT)
-    assert refused.session is None
-    assert "holds a session on" in str(raised[0][1])
-    assert "holds a session on" in refused.status.text()
-    wait_idle(qtbot, again)
-
-
 def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
     widget = CorrectionWidget(make_napari_viewer())
     s = widget.settings
     s.method.value, s.budget.value, s.tau.value, s.steps.value = "lcm", 12, "0.9, 0.95", 20
-    config = widget.config()
+    config = widget.settings.config()
     assert (config.method, config.budget, config.tau, config.model.steps) == (
         "lcm", 12, (0.9, 0.95), 20)
     assert config.regions.source == "auto"
     s.tau.value = "high"
     with pytest.raises(ValueError, match="τ"):
-        widget.config()
+        widget.settings.config()
     s.tau.value = "0.99"
     assert s.sam_checkpoint.native.isHidden()  # SAM settings only for SAM regions
     s.regions.value = "sam"
     assert not s.sam_checkpoint.native.isHidden()
     with pytest.raises(ValueError, match="checkpoint"):
-        widget.config()
+        widget.settings.config()
     s.sam_checkpoint.value = tmp_path / "sam_vit_b.pth"
-    assert widget.config().regions.sam_checkpoint == str(tmp_path / "sam_vit_b.pth")
+    assert widget.settings.config().regions.sam_checkpoint == str(tmp_path / "sam_vit_b.pth")
     s.dataset.value = tmp_path / "data"
     assert s.session_dir.value == tmp_path / "data_a2lc"
 
@@ -301,30 +166,41 @@ def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkp
     wait_idle(qtbot, widget)
 
 
-def test_export(make_napari_viewer, qtbot, demo, tmp_path):
-    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
-    widget.answer(1)
-    widget.export(tmp_path / "export")
-    qtbot.waitUntil(lambda: (tmp_path / "export" / "classes.json").exists(), timeout=WAIT)
-    q = widget.session.queries[0]
-    labels = np.asarray(Image.open(tmp_path / "export" / f"{q.image}.png"))
-    assert (labels[region_mask(widget, 0)] == 1).all()
-    wait_idle(qtbot, widget)
 
 
-def test_screenshot_of_the_docked_widget(make_napari_viewer, qtbot, demo, tmp_path):
-    viewer = make_napari_viewer(show=True)
-    widget = start(viewer, qtbot, demo, tmp_path / "session")
-    wait_idle(qtbot, widget)
-    shot = viewer.screenshot(canvas_only=False, flash=False)
-    ARTIFACTS.mkdir(exist_ok=True)
-    Image.fromarray(shot).save(ARTIFACTS / "widget.png")
-    rgb = shot[..., :3].reshape(-1, 3)
-    assert rgb.std() > 20
-    assert len(np.unique(rgb, axis=0)) > 200  # image, labels and widget, not a blank
+def run_person(dataset, session_dir, answers):
+    """tests/napari_person.py in a fresh process: napari, then the Plugins menu."""
+    done = subprocess.run([sys.executable, str(Path(__file__).parent / "napari_person.py"),
+                           str(dataset), str(session_dir), str(answers)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a2lc_demo_opens_napari_with_the_widget_docked(qtbot, tmp_path, monkeypatch):
+def test_the_plugins_menu_after_the_viewer_then_resume_in_a_new_process(demo, tmp_path):
+    session_dir = tmp_path / "session"
+    first = run_person(demo, session_dir, 4)  # round 1 (3 queries), one answer of round 2
+    assert first["compiler"] == []  # torch's compiler would crash against Mesa's LLVM
+    assert all(a["focus"] for a in first["answered"])
+    assert [(a["round"], a["index"]) for a in first["answered"]] == [(1, 0), (1, 1), (1, 2),
+                                                                     (2, 0)]
+    again = run_person(demo, session_dir, 1)  # closed mid-round 2; reopened
+    (answer,) = again["answered"]
+    assert (answer["round"], answer["index"], answer["focus"]) == (2, 1, True)
+    state = json.loads((session_dir / "session.json").read_text())
+    assert [q["answer"] for q in state["queries"]][:2] == [first["answered"][3]["class"],
+                                                          answer["class"]]
+
+
+def test_a2lc_demo_opens_and_quits_cleanly(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "a2lc_napari.cli", "demo",
+                           str(tmp_path / "demo"), "--images", "2"], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "A2LC_QUIT_AFTER_MS": "3000"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "demo" / "classes.json").exists()
+
+
+def test_a2lc_demo_and_the_menu_give_one_dock(qtbot, tmp_path, monkeypatch):
     import napari
 
     from a2lc_napari.cli import main
@@ -333,9 +209,120 @@ def test_a2lc_demo_opens_napari_with_the_widget_docked(qtbot, tmp_path, monkeypa
     assert main(["demo", str(tmp_path / "demo"), "--images", "2"]) == 0
     viewer = napari.current_viewer()
     try:
-        widget = next(w for w in viewer.window.dock_widgets.values()
-                      if isinstance(w, CorrectionWidget))
+        widget = open_from_menu(viewer)  # the same dock, not a second one
+        assert list(viewer.window.dock_widgets) == [f"{WIDGET} (a2lc-napari)"]
         assert widget.settings.dataset.value == tmp_path / "demo"
-        assert viewer.layers[LABELS_LAYER].data.shape == (2, 128, 160)
+        assert not widget.summary.isVisibleTo(widget)  # no empty chart before Start
     finally:
         viewer.close()
+
+
+def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tmp_path):
+    viewer = make_napari_viewer()
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=6)
+    session = widget.session
+    classes = session.dataset.classes
+    first = session.queries[0]
+    before = session.labels(first.image)
+    other = (first.label + 1) % classes.num_classes
+    press(widget, qtbot, str((other + 1) % 10))  # number key: another class
+    assert (session.labels(first.image)[region_mask(widget, 0)] == other).all()
+    wait_for_query(qtbot, widget)
+    while session.queries[widget.query_index].image == first.image:
+        press(widget, qtbot, Qt.Key_Right)  # skip to a query on another image
+        wait_for_query(qtbot, widget)
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)  # undo there
+    wait_for_query(qtbot, widget)
+    assert session.queries[0].answer is None
+    assert (widget.query_index, widget.image_name) == (0, first.image)
+    np.testing.assert_array_equal(session.labels(first.image), before)
+    np.testing.assert_array_equal(viewer.layers[LABELS_LAYER].data, before)
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # redo
+    assert session.queries[0].answer == other
+    assert (viewer.layers[LABELS_LAYER].data[region_mask(widget, 0)] == other).all()
+    canvas = viewer.window._qt_viewer.canvas.native  # napari's own Ctrl+Z on the canvas
+    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
+    assert session.queries[0].answer is None
+    wait_idle(qtbot, widget)
+
+
+def test_paint_strokes_are_saved_and_undone(make_napari_viewer, qtbot, demo, tmp_path):
+    viewer = make_napari_viewer()
+    widget = start(viewer, qtbot, demo, tmp_path / "session")
+    session, layer, name = widget.session, viewer.layers[LABELS_LAYER], widget.image_name
+    before = session.labels(name)
+    layer.brush_size = 3
+    layer.paint((10, 10), 7)  # what a brush click does
+    painted = layer.data != before
+    assert painted.any()
+    qtbot.waitUntil(lambda: (session.labels(name) == layer.data).all(), timeout=WAIT)
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)
+    np.testing.assert_array_equal(session.labels(name), before)
+    np.testing.assert_array_equal(layer.data, before)
+    wait_idle(qtbot, widget)
+
+
+def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
+                   review_above=0)
+    session = widget.session
+    for _ in range(len(session.queries) - 1):
+        q = session.queries[widget.query_index]
+        press(widget, qtbot, str((session.simulated_answer(q)[0] + 1) % 10))
+        wait_for_query(qtbot, widget)
+    qtbot.waitUntil(lambda: not widget.runner.lcm_busy and widget.review.table.rowCount() > 0,
+                    timeout=WAIT)
+    table = widget.review.table
+    table.setFocus()
+    table.setCurrentCell(0, 0)  # the viewer follows the list
+    change = widget.review.current()
+    assert widget.image_name == change.image
+    assert viewer.layers[LCM_LAYER].contour > 0  # outlined, unlike the labels
+    ARTIFACTS.mkdir(exist_ok=True)
+    Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(
+        ARTIFACTS / "review.png")
+    labels_before = session.labels(change.image)
+    button(widget, "Reject").click()
+    assert [change.image, change.region] in session.state.lcm_rejected
+    np.testing.assert_array_equal(session.labels(change.image), labels_before)
+    qtbot.waitUntil(lambda: not widget.runner.lcm_busy, timeout=WAIT)
+    assert change not in widget.review.changes  # never proposed again this round
+    if widget.review.changes:  # the tiny demo's LCM may propose only one
+        table.setCurrentCell(0, 0)
+        pair = widget.review.current()
+        accepted = [c for c in widget.review.changes if (c.old, c.new) == (pair.old, pair.new)]
+        button(widget, "Accept this pair").click()
+        for c in accepted:
+            mask = session.dataset.regions(c.image) == c.region
+            assert (session.labels(c.image)[mask] == c.new).all()
+            assert session.is_manual(c.image, c.region)
+    press(widget, qtbot, Qt.Key_Return)  # the last answer: the round ends...
+    if widget.proposal is not None and widget.proposal.updates:
+        assert widget.confirm.isVisibleTo(widget)  # ...after saying how many
+        assert "region" in widget.confirm_text.text()
+        button(widget, "Apply them").click()
+    wait_for_query(qtbot, widget, round_=2)
+    log = session.round_log(1)
+    assert [change.image, change.region] in log["lcm_rejected"]
+    for u in log["lcm_updates"]:
+        mask = session.dataset.regions(u["image"]) == u["region"]
+        assert (np.asarray(Image.open(tmp_path / "session" / "labels" / f"{u['image']}.png")
+                           )[mask] == u["new"]).all()
+    assert len(widget.review.changes) == len(session.lcm_applied)  # still to review
+    wait_idle(qtbot, widget)
+
+
+def test_export_refuses_a_folder_that_is_not_empty(make_napari_viewer, qtbot, demo, tmp_path):
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
+    press(widget, qtbot, "2")
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "keep.txt").write_text("mine")
+    widget.export(tmp_path / "export")
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["keep.txt"]
+    widget.export(tmp_path / "export", overwrite=True)
+    qtbot.waitUntil(lambda: (tmp_path / "export" / "classes.json").exists(), timeout=WAIT)
+    q = widget.session.queries[0]
+    labels = np.asarray(Image.open(tmp_path / "export" / f"{q.image}.png"))
+    assert (labels[region_mask(widget, 0)] == 1).all()
+    wait_idle(qtbot, widget)
