@@ -1,6 +1,7 @@
 """The round loop: end to end with the simulated annotator, resume after an
 interruption, manual regions left alone, the input folder never written."""
 import json
+from dataclasses import asdict
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.lcm import LCMConfig
 from a2lc_napari.engine.model import ModelConfig
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.session import Session, SessionConfig, simulate
+from a2lc_napari.engine.session import Session, SessionConfig, simulate, start_session
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +22,12 @@ def demo(tmp_path_factory):
 
 
 def tiny_config(method="a2lc", **kw):
+    """A fast config; the paper's LCM at a low τ, so that it changes something."""
     return SessionConfig(method=method, budget=kw.pop("budget", 6), seed=1,
                          tau=kw.pop("tau", (0.5,)),
                          model=ModelConfig(width=8, crop=48, steps=8, batch_size=4),
-                         lcm=LCMConfig(min_steps=100), **kw)
+                         lcm=LCMConfig(min_steps=100, paper=True, agree_with_model=False),
+                         **kw)
 
 
 def new_session(demo, out, config):
@@ -41,10 +44,10 @@ def test_simulate_end_to_end(demo, tmp_path):
     before = listing(demo)
     session = new_session(demo, tmp_path / "run", tiny_config())
     history = drive(simulate(session, 2), quiet=True)
-    assert [h["round"] for h in history] == [0, 1, 2]
-    assert all(h["queries"] == 6 for h in history[1:])
+    assert [h.round for h in history] == [0, 1, 2]
+    assert all(h.queries == 6 for h in history[1:])
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert metrics["method"] == "a2lc" and metrics["rounds"] == history
+    assert metrics["method"] == "a2lc" and metrics["rounds"] == [asdict(h) for h in history]
     assert set(metrics["rounds"][1]) >= {"round", "data_miou", "queries", "manual_changes",
                                          "lcm_changes", "lcm_correct", "class_iou"}
     log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
@@ -52,12 +55,13 @@ def test_simulate_end_to_end(demo, tmp_path):
     for u in log["lcm_updates"]:
         assert set(u) == {"image", "region", "old", "new", "confidence", "correct"}
         assert u["confidence"] >= 0.5
-    assert history[1]["lcm_correct"] == sum(u["correct"] for u in log["lcm_updates"])
+    assert history[1].lcm_correct == sum(u["correct"] for u in log["lcm_updates"])
     if log["lcm_updates"]:
-        assert history[1]["lcm_precision"] == round(
-            100 * history[1]["lcm_correct"] / len(log["lcm_updates"]), 2)
+        assert history[1].lcm_precision == round(
+            100 * history[1].lcm_correct / len(log["lcm_updates"]), 2)
     else:
-        assert history[1]["lcm_precision"] is None
+        assert history[1].lcm_precision is None
+    assert Session.open(tmp_path / "run").state == session.state  # typed, round-tripped
     assert listing(demo) == before  # the input folder is never written to
 
 
@@ -77,18 +81,47 @@ def test_answers_are_written_to_whole_regions(demo, tmp_path):
         session.dataset.classes.colors[new]
 
 
-def test_simulated_answers_follow_the_ground_truth(demo, tmp_path):
+def queried_region(session, index=0):
+    q = session.queries[index]
+    return q, session.dataset.regions(q.image) == q.region
+
+
+def test_a_confirmed_answer_keeps_the_pixels(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    q, mask = queried_region(session)
+    before = session.labels(q.image)
+    before[tuple(np.argwhere(mask)[0])] = (q.label + 1) % session.dataset.classes.num_classes
+    session.edit_labels(q.image, before)  # a region of two classes
+    session.answer({q.index: q.label})  # "yes, it is": confirmed as it is
+    np.testing.assert_array_equal(session.labels(q.image), before)
+    assert session.is_manual(q.image, q.region)
+    session.answer({q.index: q.label}, rewrite=[q.index])  # "yes, but all of it"
+    assert (session.labels(q.image)[mask] == q.label).all()
+
+
+def test_simulated_answers_follow_the_authors_rule(demo, tmp_path):
     for method in ("alc", "a2lc"):
         session = new_session(demo, tmp_path / method, tiny_config(method))
         drive(session.prepare_round(), quiet=True)
+        rewrites = 0
         for q in session.queries:
             gt = session.dataset.gt(q.image)
-            if method == "alc":
-                assert session.simulated_answer(q) == gt[q.pixel]
+            mask = session.dataset.regions(q.image) == q.region
+            labels = session.labels(q.image)[mask]
+            labelled = labels != 255
+            acc = (labels[labelled] == gt[mask][labelled]).mean() if labelled.any() else 0
+            answer, rewrite = session.simulated_answer(q)
+            assert rewrite == (acc <= 0.5)
+            if not rewrite:
+                assert answer == q.label
+            elif method == "alc":
+                assert answer == gt[q.pixel]
             else:
-                region = gt[session.dataset.regions(q.image) == q.region]
-                counts = np.bincount(region[region != 255], minlength=256)
-                assert session.simulated_answer(q) == counts.argmax()
+                counts = np.bincount(gt[mask][gt[mask] != 255], minlength=256)
+                assert answer == counts.argmax()
+            rewrites += rewrite
+        assert 0 < rewrites
 
 
 def test_queried_regions_are_never_queried_or_updated_again(demo, tmp_path):
@@ -125,10 +158,10 @@ def test_resume_in_the_middle_of_the_queries(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config())
     drive(session.prepare_round(), quiet=True)
     first = session.next_query()
-    session.answer({first.index: session.simulated_answer(first)})
+    session.answer({first.index: session.simulated_answer(first)[0]})
     resumed = Session.open(tmp_path / "run")
     assert resumed.phase == "query"
-    assert resumed.queries[0].answer == session.simulated_answer(first)
+    assert resumed.queries[0].answer == session.simulated_answer(first)[0]
     assert resumed.next_query().index == 1
 
 
@@ -136,9 +169,9 @@ def test_skipped_queries_are_logged_unanswered_and_stay_askable(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config())
     drive(session.prepare_round(), quiet=True)
     first = session.queries[0]
-    session.answer({0: session.simulated_answer(first)})
+    session.answer({0: session.simulated_answer(first)[0]})
     entry = drive(session.finish_round(), quiet=True)
-    assert entry["queries"] == 1
+    assert entry.queries == 1
     log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
     assert [q["answer"] is None for q in log["queries"]] == [False] + [True] * 5
     drive(session.prepare_round(), quiet=True)
@@ -147,21 +180,75 @@ def test_skipped_queries_are_logged_unanswered_and_stay_askable(demo, tmp_path):
     assert asked & {(q["image"], q["region"]) for q in log["queries"][1:]}
 
 
-def test_unanswer_restores_the_round_start_labels(demo, tmp_path):
+def test_undoing_an_answer_keeps_an_earlier_stroke(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config())
     drive(session.prepare_round(), quiet=True)
-    q = session.queries[0]
+    q, mask = queried_region(session)
+    stroke = session.labels(q.image)
+    inside = tuple(np.argwhere(mask)[0])
+    stroke[inside] = (stroke[inside] + 1) % session.dataset.classes.num_classes
+    session.edit_labels(q.image, stroke)
+    other = (q.label + 1) % session.dataset.classes.num_classes
+    session.answer({0: other})
+    assert (session.labels(q.image)[mask] == other).all()
+    event = session.undo()
+    assert (event.kind, event.images, event.query) == ("answer", (q.image,), 0)
+    np.testing.assert_array_equal(session.labels(q.image), stroke)  # the stroke is back
+    resumed = Session.open(tmp_path / "run")
+    assert resumed.queries[0].answer is None
+    assert resumed.is_manual(q.image, q.region)  # the stroke made it manual
+
+
+def test_unanswer_gives_back_the_pixels_before_that_answer(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    q, mask = queried_region(session)
     before = session.labels(q.image)
     other = (q.label + 1) % session.dataset.classes.num_classes
     session.answer({0: other})
-    mask = session.dataset.regions(q.image) == q.region
-    assert (session.labels(q.image)[mask] == other).all()
     session.answer({0: q.label})  # answering again replaces the answer
-    session.unanswer(0)
+    assert (session.labels(q.image)[mask] == q.label).all()
+    session.answer({0: other})
+    session.unanswer(0)  # all of this round's answers to it
     np.testing.assert_array_equal(session.labels(q.image), before)
+    assert session.unanswer(0) is None
     resumed = Session.open(tmp_path / "run")
     assert resumed.queries[0].answer is None
-    assert q.region not in resumed.state["manual"].get(q.image, [])
+    assert not resumed.is_manual(q.image, q.region)
+
+
+def test_undo_and_redo_follow_the_order_of_events_across_images(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config(budget=30))
+    drive(session.prepare_round(), quiet=True)
+    qs = session.queries
+    a = qs[0]
+    b = next(q for q in qs if q.image != a.image)
+    k = session.dataset.classes.num_classes
+    start = {n: session.labels(n) for n in (a.image, b.image)}
+    session.answer({a.index: (a.label + 1) % k})
+    after_a = session.labels(a.image)
+    session.answer({b.index: (b.label + 1) % k})
+    stroke = session.labels(a.image)
+    stroke[-1, -1] = (stroke[-1, -1] + 1) % k
+    session.edit_labels(a.image, stroke)
+    done = {n: session.labels(n) for n in (a.image, b.image)}
+
+    kinds = [(e.kind, e.images) for e in iter(session.undo, None)]
+    assert kinds == [("hand_edit", (a.image,)), ("answer", (b.image,)),
+                     ("answer", (a.image,))]
+    assert not session.can_undo
+    for n in start:
+        np.testing.assert_array_equal(session.labels(n), start[n])
+    assert all(q.answer is None for q in session.queries)
+    assert session.redo().query == a.index
+    np.testing.assert_array_equal(session.labels(a.image), after_a)
+    assert [e.kind for e in iter(session.redo, None)] == ["answer", "hand_edit"]
+    for n in done:
+        np.testing.assert_array_equal(session.labels(n), done[n])
+    assert Session.open(tmp_path / "run").state == session.state
+    session.undo()
+    session.answer({a.index: a.label})  # a new event ends what could be redone
+    assert not session.can_redo
 
 
 def test_edited_regions_become_manual(demo, tmp_path):
@@ -173,7 +260,7 @@ def test_edited_regions_become_manual(demo, tmp_path):
     touched = set(np.unique(regions[0, :3]).tolist())
     changed = int((session.labels(name)[0, :3] != 5).sum())
     assert session.edit_labels(name, labels) == changed
-    assert set(session.state["manual"][name]) == touched
+    assert {r for r in touched if session.is_manual(name, r)} == touched - {0}
     np.testing.assert_array_equal(session.labels(name), labels)
     drive(session.prepare_round(), quiet=True)
     assert not {(name, r) for r in touched} & {(q.image, q.region) for q in session.queries}
@@ -181,31 +268,78 @@ def test_edited_regions_become_manual(demo, tmp_path):
         session.edit_labels(name, labels[1:])
 
 
+def test_a_painted_value_that_is_no_class_is_refused_and_the_round_finishes(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    name = session.dataset.names[0]
+    k = session.dataset.classes.num_classes
+    before = session.labels(name)
+    for value in (k, 13, 254):
+        painted = before.copy()
+        painted[:2, :2] = value
+        with pytest.raises(ValueError, match=f"{name}.*{value}.*neither a class"):
+            session.edit_labels(name, painted)
+        np.testing.assert_array_equal(session.labels(name), before)
+    painted[:2, :2] = 255  # ignore is a fine value to paint
+    assert session.edit_labels(name, painted) == int((before[:2, :2] != 255).sum())
+    drive(simulate(session, 1), quiet=True)
+    assert session.round == 2
+
+
+def answer_all(session):
+    answers, rewrite = {}, []
+    for q in session.queries:
+        answers[q.index], rewrites = session.simulated_answer(q)
+        if rewrites:
+            rewrite.append(q.index)
+    session.answer(answers, rewrite)
+
+
 def test_lcm_proposal_equals_what_the_round_applies(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config(tau=(0.3,), budget=10))
     drive(session.prepare_round(), quiet=True)
-    assert session.propose_lcm() == []  # nothing answered yet
-    session.answer({q.index: session.simulated_answer(q) for q in session.queries})
+    assert session.propose_lcm().updates == []  # nothing answered yet
+    answer_all(session)
     proposed = session.propose_lcm()
-    assert Session.open(tmp_path / "run").state["lcm_pending"] is None  # written nowhere
+    assert proposed.updates and proposed.tau == 0.3
+    assert Session.open(tmp_path / "run").lcm_applied == []  # written nowhere
     drive(session.finish_round(), quiet=True)
     log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
-    assert log["lcm_updates"] == proposed
+    assert log["lcm_updates"] == [asdict(u) for u in proposed.updates]
+    assert session.lcm_applied == proposed.updates
+    for u in proposed.updates:
+        mask = session.dataset.regions(u.image) == u.region
+        assert (session.labels(u.image)[mask] == u.new).all()
 
 
-def test_a_snapshot_keeps_its_answers(demo, tmp_path):
+def test_reviewing_the_lcm(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config(tau=(0.3,), budget=10))
     drive(session.prepare_round(), quiet=True)
-    half = {q.index: session.simulated_answer(q) for q in session.queries[:5]}
-    session.answer(half)
-    twin = session.snapshot()
-    session.answer({q.index: session.simulated_answer(q) for q in session.queries[5:]})
-    assert [q.answer for q in twin.queries[5:]] == [None] * 5
-    for index in range(5, 10):
-        session.unanswer(index)
-    assert twin.propose_lcm() == session.propose_lcm()  # same answers, same proposal
+    answer_all(session)
+    proposed = session.propose_lcm().updates
+    assert len(proposed) >= 3
+    first, second, third = proposed[:3]
+    session.reject_lcm([first])  # before the round ends: never proposed again
+    assert first not in session.propose_lcm().updates
+    before = {u.key: session.labels(u.image)[session.dataset.regions(u.image) == u.region]
+              for u in proposed}
+    drive(session.finish_round(), quiet=True)
+    assert first not in session.lcm_applied and second in session.lcm_applied
+    mask = session.dataset.regions(first.image) == first.region
+    np.testing.assert_array_equal(session.labels(first.image)[mask], before[first.key])
 
-
+    session.reject_lcm([second])  # after it was applied: its pixels come back
+    mask = session.dataset.regions(second.image) == second.region
+    np.testing.assert_array_equal(session.labels(second.image)[mask], before[second.key])
+    session.accept_lcm([third])  # confirmed: the person's now
+    assert session.is_manual(*third.key) and third not in session.lcm_applied
+    assert [e.kind for e in (session.undo(), session.undo())] == ["lcm_accept", "lcm_reject"]
+    assert (session.labels(second.image)[mask] == second.new).all()
+    assert {second, third} <= set(session.lcm_applied)
+    assert not session.is_manual(*third.key)
+    assert session.undo().kind == "lcm_apply"  # the round's LCM changes, all at once
+    assert session.lcm_applied == [] and not session.can_undo
+    log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
+    assert log["lcm_rejected"] == [list(first.key)]
 def test_export_writes_palette_pngs_and_classes(demo, tmp_path):
     from PIL import Image
 
@@ -257,36 +391,51 @@ def test_answers_reach_regions_with_huge_sparse_ids(make_dataset, tmp_path):
                         regions={"a": regions})
     session = new_session(root, tmp_path / "run", tiny_config(budget=2))
     drive(session.prepare_round(), quiet=True)
-    session.answer({q.index: 2 for q in session.queries})
+    session.answer({q.index: 2 for q in session.queries}, rewrite=[0, 1])
     assert (session.labels("a") == 2).all()
     assert {q.region for q in session.queries} == {7, big}
 
 
-def test_a_hand_edit_during_finish_round_is_kept(demo, tmp_path):
+def test_a_stroke_made_while_the_lcm_runs_is_never_overwritten(demo, tmp_path):
     """The widget saves strokes from its main thread while a worker runs
-    finish_round: a stroke saved after the LCM's writes survives the rest of
-    the step, and the LCM's change stays around it."""
-    import threading
-
-    session = new_session(demo, tmp_path / "run", SessionConfig(
-        budget=10, seed=1, tau=(0.3,), lcm=LCMConfig(min_steps=100),
-        model=ModelConfig(width=8, crop=48, steps=30, batch_size=4)))
+    finish_round: a stroke in a region that the LCM is about to change,
+    made between computing the changes and writing them, stays."""
+    session = new_session(demo, tmp_path / "run", tiny_config(tau=(0.3,), budget=10))
     drive(session.prepare_round(), quiet=True)
-    session.answer({q.index: session.simulated_answer(q) for q in session.queries})
-    updates = session.propose_lcm()
-    assert updates
-    name = updates[0]["image"]
+    answer_all(session)
     steps = session.finish_round()
-    next(steps)  # the LCM's changes are written
-    edited = session.labels(name)
-    edited[:2, :2] = 7
-    editor = threading.Thread(target=session.edit_labels, args=(name, edited))
-    editor.start()
+    next(steps)  # the LCM's changes are computed, not yet written
+    target = session.propose_lcm().updates[0]
+    with pytest.raises(RuntimeError):
+        session.answer({0: 1})  # the answers are frozen meanwhile
+    mask = session.dataset.regions(target.image) == target.region
+    stroke = session.labels(target.image)
+    stroke[mask] = (target.new + 1) % session.dataset.classes.num_classes
+    session.edit_labels(target.image, stroke)
     drive(steps, quiet=True)
-    editor.join()
-    labels = session.labels(name)
-    assert (labels[:2, :2] == 7).all()
-    mask = session.dataset.regions(name) == updates[0]["region"]
-    mask[:2, :2] = False
-    assert (labels[mask] == updates[0]["new"]).all()
-    assert json.loads((tmp_path / "run" / "session.json").read_text())["round"] == 2
+    np.testing.assert_array_equal(session.labels(target.image)[mask], stroke[mask])
+    assert target.key not in {u.key for u in session.lcm_applied}
+    assert session.round == 2
+
+
+def test_a_round_with_no_query_left_finishes(make_dataset, tmp_path):
+    rng = np.random.default_rng(0)
+    root = make_dataset({"a": rng.integers(0, 255, (8, 10, 3), dtype=np.uint8)},
+                        {"a": np.zeros((8, 10), np.uint8)},
+                        gt={"a": np.ones((8, 10), np.uint8)},
+                        regions={"a": np.ones((8, 10), np.int32)})
+    session = new_session(root, tmp_path / "run", tiny_config(budget=2))
+    session.edit_labels("a", np.ones((8, 10), np.uint8))  # its only region: manual
+    drive(session.prepare_round(), quiet=True)
+    assert session.queries == [] and session.next_query() is None
+    assert drive(session.finish_round(), quiet=True).queries == 0
+
+
+def test_a_home_relative_labels_folder_resumes(demo, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "pseudo").mkdir()
+    for path in (demo / "labels").iterdir():
+        (tmp_path / "pseudo" / path.name).write_bytes(path.read_bytes())
+    first = drive(start_session(tmp_path / "run", demo, tiny_config(), "~/pseudo"), True)
+    again = drive(start_session(tmp_path / "run", demo, tiny_config(), "~/pseudo"), True)
+    assert again.state == first.state

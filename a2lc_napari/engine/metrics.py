@@ -40,3 +40,10 @@ def class_iou(conf: np.ndarray) -> np.ndarray:
 def mean_iou(conf: np.ndarray) -> float:
     """Mean IoU in percent over the classes that occur."""
     return float(np.nanmean(class_iou(conf)) * 100)
+
+
+def class_pixels(labels: np.ndarray, num_classes: int, ignore_index: int) -> np.ndarray:
+    """(K + 1,) int64 pixels per class of (H, W) labels; the last entry counts
+    ignore pixels."""
+    values = np.where(labels == ignore_index, num_classes, labels).ravel()
+    return np.bincount(values, minlength=num_classes + 1)

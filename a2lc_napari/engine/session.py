@@ -1,44 +1,54 @@
 """A correction session: the round loop of ALC / A²LC, kept in an output folder.
 
-The folder holds everything, so a session stopped at any moment resumes
-where it stopped::
+The folder (:mod:`~a2lc_napari.engine.session_folder`) holds everything, so
+a session stopped at any moment resumes where it stopped. A round goes
+through three phases, driven step by step: :meth:`Session.prepare_round`
+(train θ, predict, rank: phase ``"query"``), one :meth:`Session.answer` per
+query, :meth:`Session.finish_round` (LCM, metrics, log: next round).
 
-    OUT/session.json         config and progress (rewritten atomically)
-    OUT/labels/NAME.png      current labels, palette PNGs in the dataset's colours
-    OUT/regions/NAME.npy     generated regions (SLIC or SAM), made once at creation
-    OUT/model.pt             the latest model θ
-    OUT/log/round_NN.json    every query, answer and LCM update of round NN
-    OUT/metrics.json         data mIoU and counts per round (with ground truth)
-    OUT/work/                per-round region summaries
-
-A round goes through three phases, driven step by step:
-``prepare_round()`` (train θ, predict, rank: phase ``"query"``), one
-``answer()`` per query, ``finish_round()`` (LCM, metrics, log: next round).
-The input dataset folder is never written to.
+Every change to the labels is an event of one journal
+(:class:`~a2lc_napari.engine.state.Event`), saved with the pixels it
+changed, so that :meth:`Session.undo` and :meth:`Session.redo` follow the
+order in which the person acted, across images. Labels are written before
+the state that records them, and both atomically: a kill loses at most the
+event being written. The input dataset folder is never written to.
 """
 from __future__ import annotations
 
-import copy
 import functools
 import json
-import shutil
 import threading
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import acquisition as acq
+from .annotator import simulated_answer
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
-from .io import atomic_path, read_label, write_json, write_label
+from .io import read_label, write_json, write_label
+from .label_changes import LabelChange, read_changes, write_changes
 from .lcm import LCMConfig, select_updates, train_lcm
-from .metrics import class_iou, confusion, mean_iou
-from .model import ModelConfig, train_segmenter
+from .methods import METHODS
+from .metrics import class_iou, class_pixels, confusion, mean_iou
+from .model import train_segmenter
 from .progress import Progress, Steps
-from .regions import RegionsConfig, region_values
-
-FORMAT = 1
+from .regions import region_values
+from .session_folder import SessionFolder
+from .state import (
+    FORMAT,
+    Event,
+    LCMProposal,
+    LCMUpdate,
+    Query,
+    RoundRecord,
+    SessionConfig,
+    SessionState,
+    state_from_json,
+    state_to_json,
+)
 
 
 def _locked(method):
@@ -51,91 +61,23 @@ def _locked(method):
     return run
 
 
-@dataclass(frozen=True)
-class Method:
-    """How a method ranks, asks and propagates."""
-
-    ranking: str       # "sim" (ALC's a_SIM) or "abc" (A²LC's a_ABC)
-    region_query: bool  # region query (majority) rather than pixel query (x_m)
-    lcm: bool          # run the Label Correction Module after the answers
-
-
-METHODS = {
-    "alc": Method("sim", region_query=False, lcm=False),
-    "abc": Method("abc", region_query=True, lcm=False),
-    "lcm": Method("sim", region_query=False, lcm=True),
-    "a2lc": Method("abc", region_query=True, lcm=True),
-}
-
-
-@dataclass
-class SessionConfig:
-    """Settings of a session.
-
-    ``tau`` holds the LCM confidence threshold per round; the last value
-    holds for all later rounds. ``regions`` says where the regions come from.
-    """
-
-    method: str = "a2lc"
-    budget: int = 30
-    seed: int = 0
-    tau: tuple[float, ...] = (0.99, 0.999)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    lcm: LCMConfig = field(default_factory=LCMConfig)
-    regions: RegionsConfig = field(default_factory=RegionsConfig)
-
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {sorted(METHODS)}")
-        if self.budget < 1:
-            raise ValueError("the budget must be at least one query per round")
-        self.tau = tuple(float(t) for t in self.tau)
-        if not self.tau or not all(0 <= t <= 1 for t in self.tau):
-            raise ValueError("every tau must be in [0, 1]")
-
-    def tau_for(self, round_: int) -> float:
-        return self.tau[min(round_, len(self.tau)) - 1]
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "SessionConfig":
-        return cls(**{**data, "model": ModelConfig(**data["model"]),
-                      "lcm": LCMConfig(**{**data["lcm"], "hidden": tuple(data["lcm"]["hidden"])}),
-                      # sessions older than the regions setting used the default
-                      "regions": RegionsConfig(**data.get("regions", {}))})
-
-
-@dataclass
-class Query:
-    """One question to the annotator: "is this region (pixel) of class ``label``?"
-
-    ``pixel`` is the representative pixel (row, col) for ALC's pixel query,
-    None for a region query. ``answer`` is None until answered.
-    """
-
-    index: int
-    image: str
-    region: int
-    row: int
-    label: int
-    score: float
-    pixel: tuple[int, int] | None = None
-    answer: int | None = None
-
-
 class Session:
     """An output folder and the state of its correction rounds.
 
     Use :meth:`create` for a new session and :meth:`open` to resume one.
     """
 
-    def __init__(self, out: Path, dataset: Dataset, config: SessionConfig, state: dict):
-        self.out, self.dataset, self.config, self.state = Path(out), dataset, config, state
+    def __init__(self, out: Path, dataset: Dataset, config: SessionConfig,
+                 state: SessionState):
+        self.folder = SessionFolder(Path(out))
+        self.dataset, self.config, self.state = dataset, config, state
         self.method = METHODS[config.method]
         self._summary: acq.RegionSummary | None = None
         self._lock = threading.RLock()
+
+    @property
+    def out(self) -> Path:
+        return self.folder.root
 
     # ---- creating and opening -------------------------------------------------
 
@@ -143,89 +85,110 @@ class Session:
     def create(cls, out: Path, dataset: Dataset, config: SessionConfig) -> Steps["Session"]:
         """Start a session in ``out`` (must not hold one): make every image's
         regions, copy the pseudo-labels."""
-        out = Path(out)
-        if (out / "session.json").exists():
-            raise DatasetError(out, "already holds a session; open it to resume, "
+        folder = SessionFolder(Path(out))
+        if folder.state.exists():
+            raise DatasetError(folder.root, "already holds a session; open it to resume, "
                                "or choose another output folder")
-        if out.resolve().is_relative_to(dataset.root.resolve()):
-            raise DatasetError(out, "is inside the dataset folder, which is never written to")
+        if folder.root.resolve().is_relative_to(dataset.root.resolve()):
+            raise DatasetError(folder.root, "is inside the dataset folder, which is never "
+                               "written to")
         # Generated regions live in the session, so that open() finds the same ones.
         # They are made here, once: SAM takes seconds to minutes per image.
-        dataset.region_cache = out / "regions"
+        dataset.region_cache = folder.regions_dir
         dataset.use_regions(config.regions)
         names = dataset.names
         for i, name in enumerate(names):
             dataset.regions(name)
             yield Progress(i + 1, len(names), "Making regions")
         for i, name in enumerate(names):
-            write_label(out / "labels" / f"{name}.png", dataset.labels(name), dataset.classes)
+            write_label(folder.labels(name), dataset.labels(name), dataset.classes)
             yield Progress(i + 1, len(names), "Copying pseudo-labels")
-        state = {"format": FORMAT,
-                 "dataset": {"path": str(dataset.root.resolve()),
-                             "labels_dir": _str_or_none(dataset.labels_dir)},
-                 "config": config.to_json(), "round": 1, "phase": "train",
-                 "queries": [], "manual": {}, "lcm_pending": None, "history": []}
-        session = cls(out, dataset, config, state)
-        state["history"].append({"round": 0, **(yield from session._label_metrics()),
-                                 "queries": 0, "manual_changes": 0, "hand_pixels": 0,
-                                 "lcm_changes": 0, "lcm_correct": 0})
+        state = SessionState(dataset=str(dataset.root.resolve()),
+                             labels_dir=_str_or_none(dataset.labels_dir),
+                             config=config)
+        session = cls(folder.root, dataset, config, state)
+        stats = yield from session._label_metrics()
+        state.history.append(RoundRecord(round=0, queries=0, manual_changes=0, hand_pixels=0,
+                                         lcm_changes=0, lcm_correct=0, **stats))
         session._save()
         return session
 
     @classmethod
     def open(cls, out: Path) -> "Session":
         """Reopen the session in ``out`` where it stopped."""
-        out = Path(out)
-        path = out / "session.json"
+        folder = SessionFolder(Path(out))
+        path = folder.state
         try:
-            state = json.loads(path.read_text())
+            data = json.loads(path.read_text())
         except FileNotFoundError:
             raise DatasetError(path, "missing: this folder holds no session") from None
         except json.JSONDecodeError as e:
             raise DatasetError(path, f"is corrupt ({e})") from None
-        if state.get("format") != FORMAT:
-            raise DatasetError(path, f"has format {state.get('format')}; expected {FORMAT}")
-        ds = state["dataset"]
-        dataset = open_dataset(ds["path"], labels_dir=ds["labels_dir"],
-                               region_cache=out / "regions")
-        config = SessionConfig.from_json(state["config"])
+        if data.get("format") != FORMAT:
+            raise DatasetError(path, f"has format {data.get('format')}; this version reads "
+                               f"format {FORMAT}: finish it with the version that made it, "
+                               "or start a new session")
+        try:
+            state = state_from_json(data)
+        except (KeyError, TypeError, ValueError) as e:
+            raise DatasetError(path, f"is malformed ({e})") from None
+        dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
+                               region_cache=folder.regions_dir)
+        config = state.config
         dataset.use_regions(config.regions)
-        return cls(out, dataset, config, state)
+        return cls(folder.root, dataset, config, state)
 
     # ---- state ----------------------------------------------------------------
 
     @property
     def round(self) -> int:
-        return self.state["round"]
+        return self.state.round
 
     @property
     def phase(self) -> str:
         """``"train"``, ``"query"`` or ``"lcm"``."""
-        return self.state["phase"]
+        return self.state.phase
 
     @property
-    def history(self) -> list[dict]:
-        return self.state["history"]
+    def history(self) -> list[RoundRecord]:
+        return self.state.history
 
     @property
     def queries(self) -> list[Query]:
-        return [Query(**{**q, "pixel": tuple(q["pixel"]) if q["pixel"] else None})
-                for q in self.state["queries"]]
+        return list(self.state.queries)
+
+    @property
+    def lcm_applied(self) -> list[LCMUpdate]:
+        """The LCM's changes of the last finished round still in place and not
+        yet accepted or rejected."""
+        return list(self.state.lcm_applied)
 
     def next_query(self) -> Query | None:
         """The first unanswered query of this round, or None."""
-        return next((q for q in self.queries if q.answer is None), None)
+        return next((q for q in self.state.queries if q.answer is None), None)
 
     def labels(self, name: str) -> np.ndarray:
         """(H, W) uint8 current labels of an image."""
-        return read_label(self.out / "labels" / f"{name}.png")
+        return read_label(self.folder.labels(name))
+
+    def all_answers(self) -> list[tuple[str, int, int]]:
+        """``(image, region id, class)`` of every answer so far, earlier rounds first."""
+        return ([tuple(a) for a in self.state.past_answers]
+                + [(q.image, q.region, q.answer) for q in self.state.answered()])
+
+    def is_manual(self, image: str, region: int) -> bool:
+        return region in self.state.manual.get(image, ())
+
+    def round_log(self, round_: int) -> dict:
+        """The log of a finished round: its queries, LCM updates, reviews and metrics."""
+        return json.loads(self.folder.log(round_).read_text())
 
     @_locked
     def _save(self) -> None:
-        write_json(self.out / "session.json", self.state)
+        write_json(self.folder.state, state_to_json(self.state))
 
-    def _manual_mask(self, summary: acq.RegionSummary) -> np.ndarray:
-        manual = self.state["manual"]
+    def _manual_mask(self, summary: acq.RegionSummary, manual: dict[str, list[int]]
+                     ) -> np.ndarray:
         name_index = {n: i for i, n in enumerate(self.dataset.names)}
         image = [name_index[n] for n, ids in manual.items() for _ in ids]
         ids = [r for ids in manual.values() for r in ids]
@@ -233,15 +196,110 @@ class Session:
                                                         np.array(ids, dtype=np.int64)))
 
     @property
-    def _summary_path(self) -> Path:
-        return self.out / "work" / f"round_{self.round:02d}_regions.npz"
-
-    @property
     def summary(self) -> acq.RegionSummary:
         """This round's per-region summaries (after :meth:`prepare_round`)."""
         if self._summary is None:
-            self._summary = acq.RegionSummary.load(self._summary_path)
+            self._summary = acq.RegionSummary.load(self.folder.summary(self.round))
         return self._summary
+
+    # ---- the journal: every change to the labels, undoable ----------------------
+
+    def _record(self, kind: str, writes: dict[str, np.ndarray] | None = None,
+                **deltas) -> Event:
+        """Write new labels ``{image: (H, W) uint8}``, add the event that made
+        them to the journal, apply its ``deltas`` to the state and save.
+
+        Call with the lock held. The pixels go to disk first (journal file,
+        then labels), the state last: a kill in between leaves an event
+        unrecorded, never a recorded event without its pixels.
+        """
+        seq = len(self.state.journal)
+        changes = {}
+        for name, new in (writes or {}).items():
+            change = LabelChange.between(self.labels(name), new)
+            if change:
+                changes[name] = change
+        if changes:
+            write_changes(self.folder.journal(seq), changes)
+            for name, change in changes.items():
+                write_label(self.folder.labels(name), change.applied(self.labels(name)),
+                            self.dataset.classes)
+        event = Event(seq=seq, kind=kind, round=self.round, images=tuple(changes), **deltas)
+        self._apply_deltas(event, reverse=False)
+        self.state.journal.append(event)
+        self.state.undo_stack.append(seq)
+        self.state.redo_stack.clear()
+        self._save()
+        return event
+
+    def _apply_deltas(self, event: Event, reverse: bool) -> None:
+        """Make (or take back) an event's effects on the state, not its pixels."""
+        state = self.state
+        for index, *before_after in event.answers:
+            q = state.queries[index]
+            q.answer, q.rewrite = before_after[:2] if reverse else before_after[2:]
+        made, unmade = event.manual_added, event.manual_removed
+        if reverse:
+            made, unmade = unmade, made
+        for image, region in unmade:
+            state.manual[image].remove(region)
+        for image, region in made:
+            state.manual.setdefault(image, []).append(region)
+        for pair in event.rejected_added:
+            state.lcm_rejected.remove(pair) if reverse else state.lcm_rejected.append(pair)
+        added, removed = event.applied_added, event.applied_removed
+        if reverse:
+            added, removed = removed, added
+        state.lcm_applied = [u for u in state.lcm_applied if u not in removed] + list(added)
+
+    def _new_manual(self, pairs: Iterable[tuple[str, int]]) -> list[list]:
+        """The ``[image, region]`` pairs not yet manual, each once."""
+        out = []
+        for image, region in pairs:
+            if region != 0 and not self.is_manual(image, region) and [image, region] not in out:
+                out.append([image, int(region)])
+        return out
+
+    @property
+    def can_undo(self) -> bool:
+        return self._undoable(self.state.undo_stack)
+
+    @property
+    def can_redo(self) -> bool:
+        return self._undoable(self.state.redo_stack)
+
+    def _undoable(self, stack: list[int]) -> bool:
+        if not stack:
+            return False
+        event = self.state.journal[stack[-1]]
+        # Answers change the queries: only while the round takes answers.
+        return not event.answers or (event.round == self.round and self.phase == "query")
+
+    @_locked
+    def undo(self) -> Event | None:
+        """Take back the last change, on whatever image it was; None when
+        there is nothing to undo. Undo reaches back to the LCM's changes at
+        the end of the last round: answers of finished rounds are final."""
+        return self._step(self.state.undo_stack, self.state.redo_stack, reverse=True)
+
+    @_locked
+    def redo(self) -> Event | None:
+        """Make the last undone change again; None when there is none."""
+        return self._step(self.state.redo_stack, self.state.undo_stack, reverse=False)
+
+    def _step(self, source: list[int], target: list[int], reverse: bool) -> Event | None:
+        if not self._undoable(source):
+            return None
+        event = self.state.journal[source.pop()]
+        for name, change in read_changes(self.folder.journal(event.seq)).items():
+            write_label(self.folder.labels(name),
+                        change.applied(self.labels(name), reverse=reverse),
+                        self.dataset.classes)
+        self._apply_deltas(event, reverse=reverse)
+        event.undone = reverse
+        target.append(event.seq)
+        self._save()
+        return event
 
     # ---- one round ------------------------------------------------------------
 
@@ -253,7 +311,7 @@ class Session:
         segmenter = yield from train_segmenter(
             lambda n: (ds.image(n), self.labels(n)), ds.names, ds.classes.num_classes,
             ds.classes.ignore_index, cfg.model, seed=cfg.seed * 1000 + self.round)
-        segmenter.save(self.out / "model.pt")
+        segmenter.save(self.folder.model)
         parts = []
         for i, name in enumerate(ds.names):
             parts.append(acq.summarize_image(
@@ -262,80 +320,105 @@ class Session:
                 representative=self.method.ranking == "sim"))
             yield Progress(i + 1, len(ds.names), "Ranking regions")
         summary = acq.RegionSummary.concatenate(parts)
-        summary.save(self._summary_path)
-        self._summary = summary
-
-        manual = self._manual_mask(summary)
-        score = acq.region_scores(summary, self.method.ranking, manual)
-        current = summary.majority_label(ds.classes.ignore_index)
-        queries = []
-        for j, r in enumerate(acq.rank(score, manual)[:cfg.budget]):
-            queries.append(asdict(Query(
-                index=j, image=ds.names[summary.image[r]], region=int(summary.ids[r]),
-                row=int(r), label=int(current[r]), score=float(score[r]),
-                pixel=None if self.method.region_query else summary.pixel[r].tolist())))
+        summary.save(self.folder.summary(self.round))
         with self._lock:
-            self.state.update(queries=queries, phase="query")
+            self._summary = summary
+            queries = pick_queries(summary, self._manual_mask(summary, self.state.manual),
+                                   self.method, cfg.budget, ds.names, ds.classes.ignore_index)
+            self.state.queries, self.state.phase = queries, "query"
+            self.state.lcm_rejected = []
             self._save()
 
-    def simulated_answer(self, query: Query) -> int:
-        """The ground truth's answer: majority over the region (region query)
-        or the value at the representative pixel (pixel query)."""
-        s = self.summary
-        if s.gt_hist is None:
+    def simulated_answer(self, query: Query) -> tuple[int, bool]:
+        """The ground truth's answer to ``query`` and whether it rewrites the
+        region (:func:`~a2lc_napari.engine.annotator.simulated_answer`)."""
+        gt = self.dataset.gt(query.image)
+        if gt is None:
             raise RuntimeError("the simulated annotator needs ground truth")
-        if self.method.region_query:
-            return int(acq.majority(s.gt_hist[[query.row]], self.dataset.classes.ignore_index)[0])
-        return int(s.gt_pixel[query.row])
+        mask = self.dataset.regions(query.image) == query.region
+        classes = self.dataset.classes
+        return simulated_answer(self.labels(query.image)[mask], gt[mask], query.label,
+                                classes.num_classes, classes.ignore_index,
+                                None if query.pixel is None else int(gt[query.pixel]))
 
     @_locked
-    def answer(self, answers: dict[int, int]) -> None:
-        """Record answers ``{query index: class (or ignore)}`` and write them
-        to the regions' labels at once. Answering a query again replaces its
-        answer."""
+    def answer(self, answers: dict[int, int], rewrite: Iterable[int] = ()) -> Event:
+        """Record answers ``{query index: class (or ignore)}``; answering a
+        query again replaces its answer.
+
+        A region whose answer differs from its majority label is written
+        whole with the answer; one whose answer is its majority label (the
+        proposed class, until answered otherwise) is confirmed and keeps its
+        pixels, unless its index is in ``rewrite`` (the annotator says its
+        pixels are wrong all the same). Either way the region becomes manual.
+        """
         if self.phase != "query":
             raise RuntimeError("no queries are open")
-        ignore = self.dataset.classes.ignore_index
-        num_classes = self.dataset.classes.num_classes
-        for cls in answers.values():
-            if not (0 <= cls < num_classes or cls == ignore):
-                raise ValueError(f"answer {cls} is neither a class id nor ignore ({ignore})")
-        queries = self.state["queries"]
-        # Labels first, state second: a crash in between only re-asks a query.
-        self._write_regions([(queries[i]["image"], queries[i]["region"], c)
-                             for i, c in answers.items()])
+        self._check_classes(answers.values(), "answer")
+        rewrite = set(rewrite)
+        queries = self.state.queries
+        writes, rows = {}, []
+        ignore, k = self.dataset.classes.ignore_index, self.dataset.classes.num_classes
         for i, cls in answers.items():
-            queries[i]["answer"] = int(cls)
-            manual = self.state["manual"].setdefault(queries[i]["image"], [])
-            if queries[i]["region"] not in manual:
-                manual.append(queries[i]["region"])
-        self._save()
+            q = queries[i]
+            labels = writes.get(q.image)
+            labels = self.labels(q.image) if labels is None else labels
+            mask = self.dataset.regions(q.image) == q.region
+            hist = class_pixels(labels[mask], k, ignore)[None]
+            rewrites = bool(cls != acq.majority(hist, ignore)[0] or i in rewrite)
+            rows.append([i, q.answer, q.rewrite, int(cls), rewrites])
+            if rewrites:
+                labels[mask] = cls
+                writes[q.image] = labels
+        return self._record("answer", writes, answers=rows, manual_added=self._new_manual(
+            (queries[i].image, queries[i].region) for i in answers))
 
     @_locked
-    def unanswer(self, index: int) -> None:
-        """Take back the answer to query ``index``: its region gets back the
-        labels it had when the round's queries were made."""
+    def unanswer(self, index: int) -> Event | None:
+        """Take back the answer to query ``index`` alone: its region gets back
+        the pixels it had before that answer (where nothing changed them
+        since). Prefer :meth:`undo`, which follows the order of events."""
         if self.phase != "query":
             raise RuntimeError("no queries are open")
-        q = self.state["queries"][index]
-        if q["answer"] is None:
-            return
-        name, region = q["image"], q["region"]
-        mask = self.dataset.regions(name) == region
-        labels = self.labels(name)
-        labels[mask] = self.round_start_labels(self.round, name)[mask]
-        write_label(self.out / "labels" / f"{name}.png", labels, self.dataset.classes)
-        q["answer"] = None
-        self.state["manual"][name].remove(region)
-        self._save()
+        q = self.state.queries[index]
+        if q.answer is None:
+            return None
+        # This round's answers to it since it was last unanswered, newest first.
+        answers = []
+        for e in reversed(self.state.journal):
+            rows = [a for a in e.answers if a[0] == index]
+            if e.round != self.round or (rows and e.kind == "unanswer"):
+                break
+            if rows and not e.undone:
+                answers.append(e)
+        mask = self.dataset.regions(q.image) == q.region
+        labels = self.labels(q.image)
+        for e in answers:
+            change = read_changes(self.folder.journal(e.seq)).get(q.image)
+            if change is not None:
+                labels = change.restricted(mask).applied(labels, reverse=True)
+        key = [q.image, q.region]
+        made_manual = any(key in e.manual_added for e in answers)
+        return self._record("unanswer", {q.image: labels},
+                            answers=[[index, q.answer, q.rewrite, None, False]],
+                            manual_removed=[key] if made_manual else [])
+
+    def _check_classes(self, values: Iterable[int], what: str) -> None:
+        """Refuse values that are neither a class id nor the ignore value."""
+        ignore, k = self.dataset.classes.ignore_index, self.dataset.classes.num_classes
+        bad = sorted({int(v) for v in values if not (0 <= v < k or v == ignore)})
+        if bad:
+            raise ValueError(f"{what} {', '.join(map(str, bad))}: neither a class id "
+                             f"(0-{k - 1}) nor ignore ({ignore}); nothing was saved")
 
     @_locked
     def edit_labels(self, name: str, labels: np.ndarray) -> int:
         """Save labels of image ``name`` edited by hand (painting, filling).
 
         Every region holding an edited pixel becomes manual: it is never
-        queried or changed by the LCM again. Returns the number of pixels
-        that changed.
+        queried or changed by the LCM again. Values that are neither a class
+        nor ignore are refused (ValueError, nothing saved). Returns the
+        number of pixels that changed.
         """
         labels = np.asarray(labels)
         old = self.labels(name)
@@ -346,142 +429,158 @@ class Session:
         count = int(changed.sum())
         if not count:
             return 0
-        self._keep_round_start(name)
-        write_label(self.out / "labels" / f"{name}.png", labels.astype(np.uint8),
-                    self.dataset.classes)
-        manual = self.state["manual"].setdefault(name, [])
+        self._check_classes(np.unique(labels[changed]), f"labels painted on {name}:")
         touched = np.unique(self.dataset.regions(name)[changed])
-        manual.extend(int(r) for r in touched if r != 0 and r not in manual)
-        self.state["hand_pixels"] = self.state.get("hand_pixels", 0) + count
-        self._save()
+        self.state.hand_pixels += count
+        self._record("hand_edit", {name: labels.astype(np.uint8)},
+                     manual_added=self._new_manual((name, int(r)) for r in touched))
         return count
 
-    def _round_start_path(self, round_: int, name: str) -> Path:
-        return self.out / "work" / f"round_{round_:02d}_start" / f"{name}.png"
+    # ---- the LCM -----------------------------------------------------------------
 
-    def round_start_labels(self, round_: int, name: str) -> np.ndarray:
-        """(H, W) uint8 labels of image ``name`` before round ``round_`` changed
-        them (by answers, hand edits or the LCM)."""
-        path = self._round_start_path(round_, name)
-        return read_label(path if path.exists() else self.out / "labels" / f"{name}.png")
+    def _lcm_inputs(self) -> tuple[list[Query], dict[str, list[int]], set]:
+        """A consistent copy of what the LCM reads: answered queries, manual
+        regions, rejected regions."""
+        with self._lock:
+            return ([replace(q) for q in self.state.answered()],
+                    {k: list(v) for k, v in self.state.manual.items()},
+                    {tuple(p) for p in self.state.lcm_rejected})
 
-    def _keep_round_start(self, name: str) -> None:
-        """Keep the labels an image had before this round's first change to it."""
-        path = self._round_start_path(self.round, name)
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with atomic_path(path) as tmp:
-                shutil.copyfile(self.out / "labels" / f"{name}.png", tmp)
-
-    def round_log(self, round_: int) -> dict:
-        """The log of a finished round: its queries, LCM updates and metrics."""
-        return json.loads((self.out / "log" / f"round_{round_:02d}.json").read_text())
-
-    @_locked
-    def snapshot(self) -> Session:
-        """A copy of this session whose state later answers leave alone, for
-        work in another thread (e.g. :meth:`propose_lcm`). It shares the
-        dataset and the read-only region summaries; do not answer through it."""
-        twin = copy.copy(self)
-        twin.state = copy.deepcopy(self.state)
-        return twin
-
-    def propose_lcm(self) -> list[dict]:
+    def propose_lcm(self) -> LCMProposal:
         """The LCM updates that the answers so far would make, written nowhere.
 
-        Same form as the round log's ``lcm_updates``; empty for methods
-        without the LCM.
+        Safe to call from another thread while answers go on: it works on a
+        copy taken under the lock. Empty for methods without the LCM.
         """
-        return self._lcm_updates() if self.method.lcm else []
+        if not self.method.lcm:
+            return LCMProposal()
+        return self._lcm_proposal(*self._lcm_inputs())
 
-    def finish_round(self) -> Steps[dict]:
+    def _lcm_proposal(self, answered: list[Query], manual: dict[str, list[int]],
+                      rejected: set) -> LCMProposal:
+        s, classes = self.summary, self.dataset.classes
+        eligible = ~self._manual_mask(s, manual)  # this round's queries are manual by now
+        tau = self.config.tau_for(self.round)
+        updates = lcm_updates(s, answered, eligible, self.dataset.names, classes.num_classes,
+                              classes.ignore_index, tau, self.config.lcm,
+                              seed=self.config.seed * 1000 + self.round)
+        return LCMProposal([u for u in updates if u.key not in rejected], tau=tau)
+
+    @_locked
+    def reject_lcm(self, changes: Iterable[LCMUpdate]) -> Event | None:
+        """The person rejects LCM changes: never proposed again for those
+        regions in this round; changes already applied are taken back (the
+        regions get back the pixels they had before)."""
+        changes = list(changes)
+        if not changes:
+            return None
+        applied = [u for u in changes if u in self.state.lcm_applied]
+        writes = self._lcm_writes(applied, reverse=True)
+        return self._record("lcm_reject", writes, changes=changes, applied_removed=applied,
+                            rejected_added=[list(u.key) for u in changes
+                                            if list(u.key) not in self.state.lcm_rejected])
+
+    @_locked
+    def accept_lcm(self, changes: Iterable[LCMUpdate]) -> Event | None:
+        """The person confirms LCM changes: the regions take the new class (at
+        once, if not applied yet) and become manual."""
+        changes = list(changes)
+        if not changes:
+            return None
+        applied = [u for u in changes if u in self.state.lcm_applied]
+        writes = self._lcm_writes([u for u in changes if u not in applied])
+        return self._record("lcm_accept", writes, changes=changes, applied_removed=applied,
+                            manual_added=self._new_manual(u.key for u in changes))
+
+    def _lcm_writes(self, updates: list[LCMUpdate], reverse: bool = False
+                    ) -> dict[str, np.ndarray]:
+        """New labels of the images ``updates`` touch: each region written
+        whole with its new class, or (``reverse``) given back the pixels it
+        had before the LCM's change."""
+        writes = {}
+        for image in {u.image for u in updates}:
+            here = [u for u in updates if u.image == image]
+            labels = self.labels(image)
+            regions = self.dataset.regions(image)
+            if reverse:
+                before = self._pixels_before_lcm(image)
+                mask = np.isin(regions, [u.region for u in here])
+                labels[mask] = before[mask]
+            else:
+                new = region_values(regions, [u.region for u in here], [u.new for u in here])
+                labels[new >= 0] = new[new >= 0]
+            writes[image] = labels
+        return writes
+
+    def _pixels_before_lcm(self, image: str) -> np.ndarray:
+        """(H, W) uint8 labels of ``image`` with the last round's LCM
+        application taken back (other later changes kept)."""
+        apply = next(e for e in reversed(self.state.journal)
+                     if e.kind == "lcm_apply" and not e.undone)
+        change = read_changes(self.folder.journal(apply.seq)).get(image)
+        labels = self.labels(image)
+        return labels if change is None else change.applied(labels, reverse=True)
+
+    def finish_round(self) -> Steps[RoundRecord]:
         """Run the LCM (A²LC, LCM methods), log the round, measure, move on.
 
-        Returns the round's metrics (also appended to :attr:`history`).
+        From its start the answers are frozen (phase ``"lcm"``); hand edits
+        may go on, and a region edited while the LCM runs is left to the
+        person. Returns the round's record (also appended to :attr:`history`).
         """
-        if self.phase == "query":
-            # Unanswered (skipped) queries stay as they are, and stay askable.
-            pending = self._lcm_updates() if self.method.lcm else []
-            with self._lock:
-                self.state.update(lcm_pending=pending, phase="lcm")
-                self._save()
-        if self.phase != "lcm":
-            raise RuntimeError(f"round {self.round} has not been prepared")
-        pending = self.state["lcm_pending"]
-        self._write_regions([(u["image"], u["region"], u["new"]) for u in pending])
-        yield Progress(1, 1, "Applying LCM updates")
-
-        answered = [q for q in self.state["queries"] if q["answer"] is not None]
-        entry = {"round": self.round, "queries": len(answered),
-                 "manual_changes": sum(q["answer"] != q["label"] for q in answered),
-                 "hand_pixels": self.state.get("hand_pixels", 0),
-                 "lcm_changes": len(pending),
-                 "lcm_correct": sum(bool(u.get("correct")) for u in pending)}
-        if self.dataset.has_gt:
-            entry["lcm_precision"] = (round(100 * entry["lcm_correct"] / len(pending), 2)
-                                      if pending else None)
-        entry.update((yield from self._label_metrics()))
-        write_json(self.out / "log" / f"round_{self.round:02d}.json",
-                   {"round": self.round, "method": self.config.method,
-                    "tau": self.config.tau_for(self.round) if self.method.lcm else None,
-                    "queries": self.state["queries"], "lcm_updates": pending,
-                    "metrics": entry})
         with self._lock:
-            self.history.append(entry)
-            self.state.update(round=self.round + 1, phase="train", queries=[],
-                              lcm_pending=None, hand_pixels=0)
+            if self.phase == "query":
+                # Unanswered (skipped) queries stay as they are, and stay askable.
+                self.state.phase = "lcm"
+                self._save()
+            if self.phase != "lcm":
+                raise RuntimeError(f"round {self.round} has not been prepared")
+        proposal = self.propose_lcm()
+        yield Progress(1, 2, "Running the LCM")
+        with self._lock:
+            last = self.state.journal[-1] if self.state.journal else None
+            if last is not None and last.kind == "lcm_apply" and last.round == self.round:
+                updates = last.changes  # applied before a stop; resumed here
+            else:
+                # Re-checked now: a region edited by hand meanwhile stays the person's.
+                updates = [u for u in proposal.updates if not self.is_manual(*u.key)]
+                # Answers of a finished round are final: undo reaches back to here.
+                self.state.undo_stack.clear()
+                if updates or self.state.lcm_applied:
+                    self._record("lcm_apply", self._lcm_writes(updates), changes=updates,
+                                 applied_added=updates, applied_removed=self.lcm_applied)
+        yield Progress(2, 2, "Applying LCM updates")
+
+        answered = self.state.answered()
+        record = RoundRecord(
+            round=self.round, queries=len(answered),
+            manual_changes=sum(q.rewrite for q in answered),
+            hand_pixels=self.state.hand_pixels, lcm_changes=len(updates),
+            lcm_correct=sum(bool(u.correct) for u in updates),
+            lcm_rejected=len(self.state.lcm_rejected),
+            lcm_tau=proposal.tau, lcm_estimated_precision=proposal.estimated_precision,
+            **(yield from self._label_metrics()))
+        if self.dataset.has_gt and updates:
+            record.lcm_precision = round(100 * record.lcm_correct / len(updates), 2)
+        write_json(self.folder.log(self.round), {
+            "round": self.round, "method": self.config.method,
+            "tau": proposal.tau, "estimated_precision": proposal.estimated_precision,
+            "queries": [asdict(q) for q in self.state.queries],
+            "lcm_updates": [asdict(u) for u in updates],
+            "lcm_rejected": self.state.lcm_rejected, "metrics": asdict(record)})
+        with self._lock:
+            self.state.past_answers += [[q.image, q.region, q.answer] for q in answered]
+            self.state.history.append(record)
+            self.state.round += 1
+            self.state.phase, self.state.queries, self.state.hand_pixels = "train", [], 0
             self._summary = None
             self._save()
         if self.dataset.has_gt:
-            write_json(self.out / "metrics.json",
-                       {"method": self.config.method, "rounds": self.history})
-        return entry
+            write_json(self.folder.metrics, {"method": self.config.method,
+                                             "rounds": [asdict(h) for h in self.history]})
+        return record
 
-    def _lcm_updates(self) -> list[dict]:
-        """LCM STEP 1 + STEP 2 on this round's answers so far; the updates to write."""
-        s, classes = self.summary, self.dataset.classes
-        answered = [q for q in self.state["queries"] if q["answer"] is not None]
-        rows = np.array([q["row"] for q in answered], dtype=np.int64)
-        answers = np.array([q["answer"] for q in answered], dtype=np.int64)
-        # An answered region was relabelled whole: its majority is the answer.
-        current = s.majority_label(classes.ignore_index)
-        current[rows] = answers
-        valid = answers != classes.ignore_index
-        if not valid.any():
-            return []
-        mlp = train_lcm(s.mean_prob[rows[valid]], answers[valid], classes.num_classes,
-                        self.config.lcm, seed=self.config.seed * 1000 + self.round)
-        eligible = ~self._manual_mask(s)  # this round's queries are manual by now
-        upd = select_updates(mlp, s.mean_prob, current, eligible,
-                             np.bincount(answers[valid], minlength=classes.num_classes),
-                             self.config.tau_for(self.round), self.config.lcm.alpha,
-                             self.config.lcm.agree_with_model)
-        gt = None if s.gt_hist is None else acq.majority(s.gt_hist, classes.ignore_index)
-        out = []
-        for r in np.flatnonzero(upd.update):
-            u = {"image": self.dataset.names[s.image[r]], "region": int(s.ids[r]),
-                 "old": int(current[r]), "new": int(upd.predicted[r]),
-                 "confidence": float(upd.confidence[r])}
-            if gt is not None:
-                u["correct"] = bool(gt[r] == upd.predicted[r])
-            out.append(u)
-        return out
-
-    # ---- labels on disk ---------------------------------------------------------
-
-    @_locked
-    def _write_regions(self, changes: list[tuple[str, int, int]]) -> None:
-        """Write ``(image, region id, class)`` changes, one file per image."""
-        by_image: dict[str, list[tuple[int, int]]] = {}
-        for name, region, cls in changes:
-            by_image.setdefault(name, []).append((region, cls))
-        for name, pairs in by_image.items():
-            self._keep_round_start(name)
-            ids, classes = np.array(pairs, dtype=np.int64).T
-            new = region_values(self.dataset.regions(name), ids, classes)
-            labels = self.labels(name)
-            labels[new >= 0] = new[new >= 0]
-            write_label(self.out / "labels" / f"{name}.png", labels, self.dataset.classes)
+    # ---- measuring and exporting -------------------------------------------------
 
     def _label_metrics(self) -> Steps[dict]:
         """Pixels per class of the current labels and, with ground truth, their
@@ -491,8 +590,7 @@ class Session:
         pixels = np.zeros(classes.num_classes + 1, dtype=np.int64)  # last: ignore
         for i, name in enumerate(self.dataset.names):
             labels = self.labels(name)
-            values = np.where(labels == classes.ignore_index, classes.num_classes, labels)
-            pixels += np.bincount(values.ravel(), minlength=classes.num_classes + 1)
+            pixels += class_pixels(labels, classes.num_classes, classes.ignore_index)
             if self.dataset.has_gt:
                 conf += confusion(labels, self.dataset.gt(name), classes.num_classes,
                                   classes.ignore_index)
@@ -504,8 +602,6 @@ class Session:
                        class_iou={n: None if np.isnan(v) else round(float(v) * 100, 3)
                                   for n, v in zip(classes.names, iou)})
         return out
-
-    # ---- export -----------------------------------------------------------------
 
     def export(self, folder: Path) -> Steps[Path]:
         """Write the current labels (palette PNGs) and ``classes.json`` to ``folder``."""
@@ -521,8 +617,50 @@ class Session:
         return folder
 
 
+# ---- the pure steps of a round ---------------------------------------------------------
+
+def pick_queries(summary: acq.RegionSummary, manual: np.ndarray, method, budget: int,
+                 names: list[str], ignore_index: int) -> list[Query]:
+    """The round's queries: the ``budget`` best-ranked regions not in
+    ``manual`` (R,) bool, best first."""
+    score = acq.region_scores(summary, method.ranking, manual)
+    current = summary.majority_label(ignore_index)
+    return [Query(index=j, image=names[summary.image[r]], region=int(summary.ids[r]),
+                  row=int(r), label=int(current[r]), score=float(score[r]),
+                  pixel=None if method.region_query else tuple(summary.pixel[r].tolist()))
+            for j, r in enumerate(acq.rank(score, manual)[:budget])]
+
+
+def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.ndarray,
+                names: list[str], num_classes: int, ignore_index: int, tau: float,
+                config: LCMConfig, seed: int) -> list[LCMUpdate]:
+    """LCM STEP 1 + STEP 2 on the answered queries: the updates to write.
+
+    ``eligible`` (R,) bool marks the regions that may change.
+    """
+    rows = np.array([q.row for q in answered], dtype=np.int64)
+    answers = np.array([q.answer for q in answered], dtype=np.int64)
+    # An answered region holds its answer now (rewritten or confirmed).
+    current = summary.majority_label(ignore_index)
+    current[rows] = answers
+    valid = answers != ignore_index
+    if not valid.any():
+        return []
+    mlp = train_lcm(summary.mean_prob[rows[valid]], answers[valid], num_classes, config,
+                    seed=seed)
+    upd = select_updates(mlp, summary.mean_prob, current, eligible,
+                         np.bincount(answers[valid], minlength=num_classes), tau,
+                         config.alpha, config.agree_with_model)
+    gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
+    return [LCMUpdate(image=names[summary.image[r]], region=int(summary.ids[r]),
+                      old=int(current[r]), new=int(upd.predicted[r]),
+                      confidence=float(upd.confidence[r]),
+                      correct=None if gt is None else bool(gt[r] == upd.predicted[r]))
+            for r in np.flatnonzero(upd.update)]
+
+
 def _str_or_none(path) -> str | None:
-    return None if path is None else str(Path(path).resolve())
+    return None if path is None else str(Path(path).expanduser().resolve())
 
 
 def start_session(out: Path, dataset: Path, config: SessionConfig,
@@ -532,13 +670,13 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
     A session in ``out`` keeps its own settings (``config`` only serves a new
     one); a session on another dataset or label folder is refused.
     """
-    out = Path(out)
-    if (out / "session.json").exists():
+    out = Path(out).expanduser()
+    if SessionFolder(out).state.exists():
         session = Session.open(out)
         root = Path(dataset).expanduser().resolve()
         labels = _str_or_none(labels_dir)
         if (session.dataset.root, _str_or_none(session.dataset.labels_dir)) != (root, labels):
-            raise DatasetError(out / "session.json",
+            raise DatasetError(session.folder.state,
                                f"holds a session on {session.dataset.root}"
                                f"{'' if labels is None else ' with other labels'}, not on "
                                f"{root}; choose another session folder")
@@ -548,14 +686,23 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
     return (yield from Session.create(out, data, config))
 
 
-def simulate(session: Session, rounds: int) -> Steps[list[dict]]:
+def simulate(session: Session, rounds: int, on_round=None) -> Steps[list[RoundRecord]]:
     """Run rounds up to ``rounds`` with the simulated annotator; resumes
-    wherever the session stands. Returns the history."""
+    wherever the session stands. ``on_round(record)`` is called as each
+    round ends. Returns the history."""
     while session.round <= rounds:
         if session.phase == "train":
             yield from session.prepare_round()
         if session.phase == "query":
-            session.answer({q.index: session.simulated_answer(q)
-                            for q in session.queries if q.answer is None})
-        yield from session.finish_round()
+            answers, rewrite = {}, []
+            for q in session.queries:
+                if q.answer is None:
+                    answers[q.index], rewrites = session.simulated_answer(q)
+                    if rewrites:
+                        rewrite.append(q.index)
+            if answers:
+                session.answer(answers, rewrite)
+        record = yield from session.finish_round()
+        if on_round is not None:
+            on_round(record)
     return session.history

@@ -1,0 +1,227 @@
+"""The typed state of a correction session, and its versioned JSON form.
+
+One :class:`SessionState` holds everything a session needs to go on where
+it stopped; ``session.json`` is its JSON form (:func:`state_to_json`,
+:func:`state_from_json`). Every change to the labels is an :class:`Event`
+of the session's journal, in the order the person acted, so that undo and
+redo follow that order across images and a resume finds exactly what was
+saved.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .lcm import LCMConfig
+from .methods import METHODS
+from .model import ModelConfig
+from .regions import RegionsConfig
+
+#: Version of ``session.json``; older versions are refused with a message.
+FORMAT = 2
+
+#: Phases of a round: train θ and rank, answer queries, apply the LCM.
+PHASES = ("train", "query", "lcm")
+
+#: Kinds of journal events: what changed the labels (or the review of them).
+EVENT_KINDS = ("answer", "unanswer", "hand_edit", "lcm_apply", "lcm_accept", "lcm_reject")
+
+
+@dataclass
+class SessionConfig:
+    """Settings of a session.
+
+    ``tau`` holds the LCM confidence threshold per round; the last value
+    holds for all later rounds. ``regions`` says where the regions come from.
+    """
+
+    method: str = "a2lc"
+    budget: int = 30
+    seed: int = 0
+    tau: tuple[float, ...] = (0.99, 0.999)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lcm: LCMConfig = field(default_factory=LCMConfig)
+    regions: RegionsConfig = field(default_factory=RegionsConfig)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {sorted(METHODS)}")
+        if self.budget < 1:
+            raise ValueError("the budget must be at least one query per round")
+        self.tau = tuple(float(t) for t in self.tau)
+        if not self.tau or not all(0 <= t <= 1 for t in self.tau):
+            raise ValueError("every tau must be in [0, 1]")
+
+    def tau_for(self, round_: int) -> float:
+        return self.tau[min(round_, len(self.tau)) - 1]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SessionConfig":
+        return cls(**{**data, "model": ModelConfig(**data["model"]),
+                      # JSON has lists where the configs hold tuples
+                      "lcm": LCMConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                          for k, v in data["lcm"].items()}),
+                      "regions": RegionsConfig(**data["regions"])})
+
+
+@dataclass
+class Query:
+    """One question to the annotator: "is this region (pixel) of class ``label``?"
+
+    ``pixel`` is the representative pixel (row, col) for ALC's pixel query,
+    None for a region query. ``answer`` is None until answered; ``rewrite``
+    says that the answer rewrote the region's pixels (an answer equal to
+    ``label`` only confirms them, unless the annotator says they are wrong).
+    """
+
+    index: int
+    image: str
+    region: int
+    row: int
+    label: int
+    score: float
+    pixel: tuple[int, int] | None = None
+    answer: int | None = None
+    rewrite: bool = False
+
+
+@dataclass(frozen=True)
+class LCMUpdate:
+    """One region the LCM relabels from ``old`` to ``new``, with its confidence;
+    ``correct`` says whether ``new`` is the ground truth's (None without it)."""
+
+    image: str
+    region: int
+    old: int
+    new: int
+    confidence: float
+    correct: bool | None = None
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.image, self.region
+
+
+@dataclass
+class LCMProposal:
+    """What the LCM would change now, and how sure it is.
+
+    ``tau`` is the confidence threshold used; ``estimated_precision`` the
+    share of its changes expected to be right (None where not estimated).
+    """
+
+    updates: list[LCMUpdate] = field(default_factory=list)
+    tau: float | None = None
+    estimated_precision: float | None = None
+
+
+@dataclass
+class RoundRecord:
+    """Counts and metrics of a finished round (round 0: the pseudo-labels)."""
+
+    round: int
+    queries: int
+    manual_changes: int
+    hand_pixels: int
+    lcm_changes: int
+    lcm_correct: int
+    class_pixels: list[int]
+    ignore_pixels: int
+    lcm_rejected: int = 0
+    lcm_tau: float | None = None
+    lcm_estimated_precision: float | None = None
+    lcm_precision: float | None = None
+    data_miou: float | None = None
+    class_iou: dict[str, float | None] | None = None
+
+
+@dataclass
+class Event:
+    """One change to the labels or to what the session knows of them.
+
+    An event holds its effects as deltas, so that undo reverses them and
+    redo repeats them: the pixels of ``images`` before and after (kept in
+    the journal folder under ``seq``); ``answers`` rows ``[query index,
+    answer before, rewrite before, answer after, rewrite after]``; the
+    ``[image, region]`` pairs made manual or no longer manual
+    (``manual_added``, ``manual_removed``) or rejected for the round
+    (``rejected_added``); LCM changes put in place or taken out of it
+    (``applied_added``, ``applied_removed``). ``changes`` are the LCM
+    updates an ``lcm_*`` event is about. ``undone`` is True while undone.
+    """
+
+    seq: int
+    kind: str
+    round: int
+    images: tuple[str, ...] = ()
+    answers: list[list] = field(default_factory=list)
+    manual_added: list[list] = field(default_factory=list)
+    manual_removed: list[list] = field(default_factory=list)
+    rejected_added: list[list] = field(default_factory=list)
+    applied_added: list[LCMUpdate] = field(default_factory=list)
+    applied_removed: list[LCMUpdate] = field(default_factory=list)
+    changes: list[LCMUpdate] = field(default_factory=list)
+    undone: bool = False
+
+    @property
+    def query(self) -> int | None:
+        """The query index of an answer event (the first, if several)."""
+        return self.answers[0][0] if self.answers else None
+
+
+@dataclass
+class SessionState:
+    """Everything a session needs to resume, saved after every event.
+
+    ``manual`` maps an image to the regions corrected by hand (answered,
+    painted or confirmed): they are never queried or changed by the LCM
+    again. ``lcm_applied`` are the LCM's changes of the last finished round
+    still in place (for review); ``lcm_rejected`` the ``[image, region]``
+    pairs the person rejected this round, never proposed again in it.
+    ``past_answers`` holds ``[image, region, class]`` of every answer of the
+    finished rounds. ``undo_stack`` and ``redo_stack`` hold event numbers,
+    newest last.
+    """
+
+    dataset: str
+    labels_dir: str | None
+    config: SessionConfig
+    round: int = 1
+    phase: str = "train"
+    queries: list[Query] = field(default_factory=list)
+    manual: dict[str, list[int]] = field(default_factory=dict)
+    lcm_applied: list[LCMUpdate] = field(default_factory=list)
+    lcm_rejected: list[list] = field(default_factory=list)
+    hand_pixels: int = 0
+    past_answers: list[list] = field(default_factory=list)
+    history: list[RoundRecord] = field(default_factory=list)
+    journal: list[Event] = field(default_factory=list)
+    undo_stack: list[int] = field(default_factory=list)
+    redo_stack: list[int] = field(default_factory=list)
+
+    def answered(self) -> list[Query]:
+        return [q for q in self.queries if q.answer is not None]
+
+
+_UPDATE_LISTS = ("applied_added", "applied_removed", "changes")
+
+
+def state_to_json(state: SessionState) -> dict:
+    return {"format": FORMAT, **asdict(state)}
+
+
+def state_from_json(data: dict) -> SessionState:
+    """Rebuild the state from its JSON form (raises KeyError/TypeError when malformed)."""
+    data = dict(data)
+    data.pop("format")
+    data["config"] = SessionConfig.from_json(data["config"])
+    data["queries"] = [Query(**{**q, "pixel": tuple(q["pixel"]) if q["pixel"] else None})
+                       for q in data["queries"]]
+    data["lcm_applied"] = [LCMUpdate(**u) for u in data["lcm_applied"]]
+    data["history"] = [RoundRecord(**h) for h in data["history"]]
+    data["journal"] = [Event(**{**e, "images": tuple(e["images"]),
+                                **{k: [LCMUpdate(**u) for u in e[k]] for k in _UPDATE_LISTS}})
+                       for e in data["journal"]]
+    return SessionState(**data)
