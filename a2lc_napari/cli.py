@@ -9,6 +9,7 @@ from pathlib import Path
 from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
 from .engine.io import user_cache, write_json
+from .engine.methods import METHODS
 from .engine.progress import drive
 from .engine.regions import (
     REGION_SOURCES,
@@ -123,18 +124,30 @@ def cmd_simulate(args) -> None:
                            "folder, or the same settings to resume it")
     if resuming:
         print(f"Resuming the session in {args.out} at round {session.round}")
-    history = drive(simulate(session, args.rounds), args.quiet)
-    print(format_table(config.method, history))
+    print(format_table(config.method, session.history))
+
+    def show(record):
+        if not args.quiet:
+            print()  # below the progress bars
+        print(format_row(record), flush=True)
+
+    drive(simulate(session, args.rounds, on_round=show), args.quiet)
     print(f"Corrected labels in {args.out / 'labels'}, metrics in {args.out / 'metrics.json'}")
 
 
-def format_table(method: str, history: list[dict]) -> str:
-    head = f"{'round':>5} {'data mIoU %':>11} {'queries':>7} {'manual':>6} {'LCM':>5} {'LCM ok':>6}"
-    rows = [f"{method}", head]
-    for h in history:
-        rows.append(f"{h['round']:>5} {h['data_miou']:>11.2f} {h['queries']:>7} "
-                    f"{h['manual_changes']:>6} {h['lcm_changes']:>5} {h['lcm_correct']:>6}")
-    return "\n".join(rows)
+TABLE_HEAD = (f"{'round':>5} {'data mIoU %':>11} {'queries':>7} {'manual':>6} {'LCM':>5} "
+              f"{'LCM ok':>6}")
+
+
+def format_row(h) -> str:
+    """One round's row of the ``simulate`` table (``h``: a RoundRecord)."""
+    return (f"{h.round:>5} {h.data_miou:>11.2f} {h.queries:>7} {h.manual_changes:>6} "
+            f"{h.lcm_changes:>5} {h.lcm_correct:>6}")
+
+
+def format_table(method: str, history: list) -> str:
+    """The head of the ``simulate`` table and the rows of the rounds so far."""
+    return "\n".join([method, TABLE_HEAD, *map(format_row, history)])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -203,9 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
             "from the ground truth, and report data mIoU per round. Rerun the same "
             "command to resume an interrupted run.", cmd_simulate)
     dataset_args(p)
-    p.add_argument("--method", choices=["alc", "abc", "lcm", "a2lc"], required=True,
-                   help="alc: ALC; abc: A²LC's ranking without the LCM; lcm: ALC's "
-                        "ranking with the LCM; a2lc: A²LC")
+    p.add_argument("--method", choices=list(METHODS), required=True,
+                   help="; ".join(f"{k}: {m.title}" for k, m in METHODS.items()))
     p.add_argument("--rounds", type=int, required=True, help="number of rounds")
     p.add_argument("--budget", type=int, required=True, help="queries per round")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
