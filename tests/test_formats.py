@@ -301,3 +301,14 @@ def test_cvat_masks_as_labels_of_another_dataset(make_voc, tmp_path):
     with pytest.raises(DatasetError, match="'crack'") as e:
         open_dataset(voc, labels_dir=cvat / "SegmentationClass")
     assert e.value.path == cvat / "labelmap.txt"
+
+
+def test_regions_for_one_image_twice(two_images, tmp_path):
+    write_amg_rle(tmp_path / "rle", "a", [])
+    write_amg_rle(tmp_path / "rle" / "other", "a", [])  # also matches image "a"
+    write_amg_rle(tmp_path / "rle", "b", [])
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "rle")))
+    with pytest.raises(DatasetError, match="twice") as e:
+        list(ds.check())
+    assert e.value.path == tmp_path / "rle"

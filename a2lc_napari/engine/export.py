@@ -45,12 +45,12 @@ from .progress import Progress, Steps
 #: Export formats and what each writes.
 EXPORT_FORMATS = {
     "palette": "NAME.png palette PNGs in the class colours, and classes.json",
-    "voc": "PASCAL VOC: SegmentationClass/NAME.png palette PNGs, "
+    "voc": "SegmentationClass/NAME.png palette PNGs, "
            "ImageSets/Segmentation/train.txt, labelmap.txt",
-    "cityscapes": "Cityscapes: gtFine/NAME_gtFine_labelTrainIds.png (class ids)",
-    "cvat": "CVAT Segmentation mask 1.1: SegmentationClass/NAME.png RGB masks, "
+    "cityscapes": "gtFine/NAME_gtFine_labelTrainIds.png (class ids)",
+    "cvat": "Segmentation mask 1.1: SegmentationClass/NAME.png RGB masks, "
             "labelmap.txt, ImageSets/Segmentation/default.txt",
-    "coco": "COCO: annotations.json, one RLE per class per image",
+    "coco": "annotations.json, one RLE per class per image",
 }
 #: The label file of image ``NAME`` in each format that writes one per image.
 LABEL_FILES = {

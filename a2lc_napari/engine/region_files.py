@@ -113,12 +113,16 @@ class RegionFiles:
             found = index_files(self.path, (".json",))
         else:
             found = index_files(self.path, (".npy", ".png"))
-        self._entries = {}
+        entries, keys = {}, {}
         for key, entry in found.items():
             name = self._match_name(key)
+            if name in entries:
+                raise DatasetError(self.path, f"has regions for image {name!r} twice: "
+                                   f"{keys[name]!r} and {key!r}; keep one")
             if name is not None:
-                self._entries.setdefault(name, entry)
-        return self._entries
+                entries[name], keys[name] = entry, key
+        self._entries = entries
+        return entries
 
     def region_map(self, name: str, shape: tuple[int, int], image_path: Path) -> np.ndarray:
         """(H, W) int32 region map of image ``name``; 0 where no mask is.
