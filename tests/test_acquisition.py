@@ -200,3 +200,34 @@ def test_values_outside_the_classes_count_as_ignore():
     np.testing.assert_array_equal(a.label_hist, b.label_hist)
     np.testing.assert_array_equal(a.gt_hist, b.gt_hist)
     np.testing.assert_allclose(a.abc_parts, b.abc_parts)
+
+
+def test_appearance_matches_a_naive_reference():
+    rng = np.random.default_rng(3)
+    h, w, k, c = 6, 7, 3, 4
+    probs = rng.dirichlet(np.ones(k), (h, w)).transpose(2, 0, 1).astype(np.float32)
+    labels = rng.integers(0, k, (h, w)).astype(np.uint8)
+    regions = rng.choice([0, 2, 5, 9], (h, w)).astype(np.int32)
+    image = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    feats = rng.normal(size=(c, h, w)).astype(np.float32)
+    s = acq.summarize_image(probs, labels, regions, IGNORE, image=image, features=feats)
+    assert s.appearance.shape == (len(s), 6 + c)
+    for row, rid in enumerate(s.ids):
+        mask = regions == rid
+        rgb = image[mask].astype(np.float64) / 255
+        expected = np.concatenate([rgb.mean(0), rgb.std(0), feats[:, mask].mean(1)])
+        np.testing.assert_allclose(s.appearance[row], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_appearance_without_image_is_none_and_survives_a_round_trip(tmp_path):
+    probs = np.full((2, 2, 2), 0.5, np.float32)
+    labels = np.zeros((2, 2), np.uint8)
+    regions = np.array([[1, 1], [2, 2]], np.int32)
+    assert acq.summarize_image(probs, labels, regions, IGNORE).appearance is None
+    image = np.array([[[0, 0, 0], [255, 255, 255]], [[51, 51, 51]] * 2], np.uint8)
+    s = acq.summarize_image(probs, labels, regions, IGNORE, image=image)
+    # region 1: a black and a white pixel, mean 0.5 and std 0.5; region 2: flat 0.2
+    np.testing.assert_allclose(s.appearance, [[0.5] * 6, [0.2] * 3 + [0] * 3], atol=1e-6)
+    s.save(tmp_path / "s.npz")
+    np.testing.assert_array_equal(acq.RegionSummary.load(tmp_path / "s.npz").appearance,
+                                  s.appearance)

@@ -54,6 +54,10 @@ class RegionSummary:
         Like ``label_hist`` for the ground truth, when known.
     gt_pixel : (R,) int64 or None
         Ground truth at ``pixel``, when known.
+    appearance : (R, 6 + C) float32 or None
+        What the region looks like, for the LCM: mean and standard
+        deviation of its colour (RGB / 255), then the mean of the model's C
+        decoder features over it, when the image was given.
     """
 
     image: np.ndarray
@@ -66,6 +70,7 @@ class RegionSummary:
     pixel: np.ndarray | None = None
     gt_hist: np.ndarray | None = None
     gt_pixel: np.ndarray | None = None
+    appearance: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -194,9 +199,34 @@ def _unit_rows(a: np.ndarray) -> np.ndarray:
     return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
 
 
+def region_means(values: np.ndarray, reg: np.ndarray, n_bins: int) -> np.ndarray:
+    """(n_bins, C) float64 mean of each of C value rows (C, N) per bin of
+    ``reg`` (N,) int; 0 for empty bins."""
+    sums = np.stack([np.bincount(reg, weights=v, minlength=n_bins) for v in values], axis=1)
+    return sums / np.maximum(np.bincount(reg, minlength=n_bins), 1)[:, None]
+
+
+def region_appearance(image: np.ndarray, features: np.ndarray | None,
+                      reg: np.ndarray, n_bins: int) -> np.ndarray:
+    """(n_bins, 6 + C) float32: colour mean and std (RGB / 255) and mean
+    ``features`` per bin of ``reg`` (H·W,).
+
+    ``image`` is (H, W, 3) uint8, ``features`` (C, H, W) or None (C = 0).
+    """
+    rgb = image.reshape(-1, 3).T / 255.0
+    mean = region_means(rgb, reg, n_bins)
+    std = np.sqrt(np.maximum(region_means(rgb * rgb, reg, n_bins) - mean * mean, 0))
+    parts = [mean, std]
+    if features is not None:
+        parts.append(region_means(features.reshape(len(features), -1), reg, n_bins))
+    return np.concatenate(parts, axis=1).astype(np.float32)
+
+
 def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
                     ignore_index: int, gt: np.ndarray | None = None,
-                    image_index: int = 0, representative: bool = True) -> RegionSummary:
+                    image_index: int = 0, representative: bool = True,
+                    image: np.ndarray | None = None,
+                    features: np.ndarray | None = None) -> RegionSummary:
     """Reduce one image's probabilities to per-region acquisition summaries.
 
     Parameters
@@ -215,6 +245,11 @@ def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
     representative : bool
         Also find ALC's representative pixels and ``a_SIM`` (one more pass
         over ``probs``); otherwise ``sim``, ``pixel`` and ``gt_pixel`` are None.
+    image : (H, W, 3) uint8, optional
+        The image, for :attr:`RegionSummary.appearance` (None without it).
+    features : (C, H, W) float32, optional
+        The model's decoder features (:meth:`Segmenter.predict`), pooled
+        into the appearance; needs ``image``.
 
     Returns
     -------
@@ -247,6 +282,8 @@ def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
     )
     if gt is not None:
         out.gt_hist = gt_hist[keep]
+    if image is not None:
+        out.appearance = region_appearance(image, features, reg, n_bins)[keep]
     if representative:
         first = _representative_pass(p, reg, unit_in, n_bins, bounds)[keep]
         unit_rep = _unit_rows(p[:, first].T.astype(np.float64))

@@ -1,0 +1,17 @@
+"""The segmentation model's per-pixel decoder features, beside its probabilities."""
+import numpy as np
+import torch
+
+from a2lc_napari.engine.model import ModelConfig, Segmenter, build_net
+
+
+def test_predict_with_features_shapes_and_same_probabilities():
+    torch.manual_seed(0)
+    config = ModelConfig(width=8, max_side=32, device="cpu")
+    seg = Segmenter(build_net(3, config), 3, config)
+    image = np.random.default_rng(0).integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    probs, feats = seg.predict(image, features=True)
+    assert probs.shape == (3, 40, 50) and feats.shape == (8, 40, 50)
+    assert feats.dtype == np.float32 and np.isfinite(feats).all()
+    np.testing.assert_array_equal(probs, seg.predict(image))
+    np.testing.assert_allclose(probs.sum(0), 1, rtol=1e-5)
