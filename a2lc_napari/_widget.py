@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from app_model.types import KeyCode, KeyMod
 from napari.utils.notifications import show_error, show_info
 from qtpy.QtCore import Qt, QTimer, Signal
-from qtpy.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QProgressBar,
-                            QPushButton, QScrollArea, QVBoxLayout, QWidget)
+from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
+                            QVBoxLayout, QWidget)
 
+from ._export import ExportDialog, confirm_export
 from ._layers import LayerPresenter
 from ._query_panel import QueryPanel
 from ._review import ReviewPanel
@@ -474,27 +474,33 @@ class CorrectionWidget(QWidget):
     # ---- export ---------------------------------------------------------------------------
 
     def _ask_export(self) -> None:
+        """The export dialog: folder and format, then whatever needs asking."""
         if self.session is None:
             show_error("Start a session first.")
             return
-        folder = QFileDialog.getExistingDirectory(self, "Export the corrected labels to")
-        if not folder:
+        dialog = ExportDialog(self)
+        if not dialog.exec_():
             return
-        overwrite = False
-        if any(Path(folder).iterdir()):
-            answer = QMessageBox.question(
-                self, "Export labels", f"{folder} is not empty. Write the labels there, "
-                "replacing files of the same names?")
-            if answer != QMessageBox.Yes:
-                return
-            overwrite = True
-        self.export(Path(folder), overwrite=overwrite)
+        folder, format = dialog.choice()
+        if folder is None:
+            show_error("Choose a folder to export the labels to.")
+            return
+        try:
+            overwrite = confirm_export(self, folder)
+        except ValueError as e:
+            show_error(str(e))
+            return
+        if overwrite is not None:
+            self.export(folder, format, overwrite)
 
-    def export(self, folder: Path, overwrite: bool = False) -> None:
-        """Write the corrected labels (palette PNGs + classes.json) to ``folder``."""
+    def export(self, folder: Path, format: str = "palette", overwrite: bool = False) -> None:
+        """Write the corrected labels to ``folder`` in ``format`` (one of the
+        engine's ``EXPORT_FORMATS``) in a worker. A folder that is not empty
+        is refused unless ``overwrite``."""
         folder = Path(folder)
-        if not overwrite and folder.exists() and any(folder.iterdir()):
+        if not overwrite and folder.is_dir() and any(folder.iterdir()):
             show_error(f"{folder} is not empty; choose an empty folder.")
             return
-        self.runner.run(self.session.export(folder),
-                        lambda out: show_info(f"Exported the labels to {out}"), "Exporting")
+        self.runner.run(self.session.export(folder, format=format, overwrite=overwrite),
+                        lambda out: show_info(f"Exported the labels ({format}) to {out}"),
+                        "Exporting")

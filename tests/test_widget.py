@@ -11,9 +11,10 @@ import pytest
 from napari import save_layers
 from npe2 import PluginManifest
 from PIL import Image
-from qtpy.QtCore import Qt
-from qtpy.QtWidgets import QPushButton
+from qtpy.QtCore import Qt, QTimer
+from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton
 
+from a2lc_napari._export import ExportDialog
 from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYER
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
@@ -313,16 +314,46 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
     wait_idle(qtbot, widget)
 
 
-def test_export_refuses_a_folder_that_is_not_empty(make_napari_viewer, qtbot, demo, tmp_path):
+def when_modal(kind, act):
+    """Once a modal ``kind`` (a dialog, a message box) is open, ``act(it)``."""
+    def poll():
+        modal = QApplication.activeModalWidget()
+        if isinstance(modal, kind):
+            act(modal)
+        else:
+            QTimer.singleShot(20, poll)
+    QTimer.singleShot(20, poll)
+
+
+def export_by_clicks(widget, folder, format, confirm):
+    """Export labels…, type ``folder``, choose ``format``, Export, then
+    answer the question (Yes when ``confirm``, if one is asked)."""
+    def fill(dialog):
+        dialog.form.folder.value, dialog.form.format.value = folder, format
+        when_modal(QMessageBox, lambda box: box.button(
+            QMessageBox.Yes if confirm else QMessageBox.No).click())
+        button(dialog, "Export").click()
+    when_modal(ExportDialog, fill)
+    button(widget, "Export labels…").click()
+
+
+def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_viewer, qtbot,
+                                                                 demo, tmp_path):
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
     press(widget, qtbot, "2")
+    export_by_clicks(widget, tmp_path / "exprot", "voc", confirm=False)  # mistyped: asked
+    assert not (tmp_path / "exprot").exists()
     (tmp_path / "export").mkdir()
     (tmp_path / "export" / "keep.txt").write_text("mine")
-    widget.export(tmp_path / "export")
+    export_by_clicks(widget, tmp_path / "export", "voc", confirm=False)
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["keep.txt"]
-    widget.export(tmp_path / "export", overwrite=True)
-    qtbot.waitUntil(lambda: (tmp_path / "export" / "classes.json").exists(), timeout=WAIT)
+    widget.export(tmp_path / "export", "voc")  # not empty, no overwrite: refused
+    assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["keep.txt"]
+    export_by_clicks(widget, tmp_path / "export", "voc", confirm=True)
+    labelmap = tmp_path / "export" / "labelmap.txt"
+    qtbot.waitUntil(lambda: labelmap.exists() and not widget.busy, timeout=WAIT)
     q = widget.session.queries[0]
-    labels = np.asarray(Image.open(tmp_path / "export" / f"{q.image}.png"))
+    labels = np.asarray(Image.open(tmp_path / "export" / "SegmentationClass" / f"{q.image}.png"))
     assert (labels[region_mask(widget, 0)] == 1).all()
+    assert (tmp_path / "export" / "keep.txt").read_text() == "mine"
     wait_idle(qtbot, widget)

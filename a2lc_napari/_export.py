@@ -1,0 +1,69 @@
+"""The export dialog: a folder and one of the engine's export formats.
+
+Nothing is written without asking: a folder that does not exist yet is
+created only once the person says so (a mistyped path must not get files),
+and a folder that is not empty is written into only once the person agrees
+to replace files of the same names.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from magicgui.widgets import ComboBox, Container, FileEdit
+from qtpy.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QVBoxLayout
+
+from .engine.export import EXPORT_FORMATS
+
+
+def export_question(folder: Path) -> str | None:
+    """What to ask before exporting to ``folder``; None for an empty folder.
+
+    Raises ValueError when ``folder`` is an existing file."""
+    folder = Path(folder)
+    if not folder.exists():
+        return f"{folder} does not exist. Create it and export the labels there?"
+    if not folder.is_dir():
+        raise ValueError(f"{folder} is a file, not a folder")
+    if any(folder.iterdir()):
+        return (f"{folder} is not empty. Write the labels there, replacing files "
+                "of the same names?")
+    return None
+
+
+class ExportDialog(QDialog):
+    """Asks for the folder and the format. :meth:`choice` reads them."""
+
+    def __init__(self, parent=None, folder: Path | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("Export the corrected labels")
+        self.form = Container(widgets=[
+            FileEdit(name="folder", label="Folder", mode="d", value=folder or ""),
+            ComboBox(name="format", label="Format",
+                     choices=[(f"{name}: {what}", name) for name, what in
+                              EXPORT_FORMATS.items()]),
+        ])
+        buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
+        buttons.button(QDialogButtonBox.Ok).setText("Export")
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.form.native)
+        layout.addWidget(buttons)
+        self.setMinimumWidth(560)
+
+    def choice(self) -> tuple[Path | None, str]:
+        """The chosen folder (None when none was typed) and format."""
+        folder = str(self.form.folder.value)
+        return (None if folder in ("", ".") else Path(folder).expanduser(),
+                self.form.format.value)
+
+
+def confirm_export(parent, folder: Path) -> bool | None:
+    """Ask what :func:`export_question` says needs asking. Returns None when
+    the person declines, else whether files may be overwritten."""
+    question = export_question(folder)
+    if question is None:
+        return False
+    if QMessageBox.question(parent, "Export labels", question) != QMessageBox.Yes:
+        return None
+    return folder.exists()
