@@ -43,7 +43,7 @@ def main() -> None:
                                        config), quiet=True)
         history = drive(simulate(session, args.rounds), quiet=True)
         rows.append((backbone, steps, time.perf_counter() - start, history))
-        print(rows[-1][:3], [h["data_miou"] for h in history], flush=True)
+        print(rows[-1][:3], [h.data_miou for h in history], flush=True)
 
     print(f"\nA²LC on the sample dataset, {args.budget} queries per round, seed 0\n")
     print("| backbone | steps/round | run time (s) | "
@@ -51,7 +51,7 @@ def main() -> None:
     print("|---" * (args.rounds + 4) + "|")
     for backbone, steps, seconds, history in rows:
         print(f"| {backbone} | {steps} | {seconds:.0f} | "
-              + " | ".join(f"{h['data_miou']:.2f}" for h in history) + " |")
+              + " | ".join(f"{h.data_miou:.2f}" for h in history) + " |")
 
 
 if __name__ == "__main__":
