@@ -177,6 +177,14 @@ class SessionRunner(QObject):
             self._propose()
 
     def cleanup(self) -> None:
-        """Stop the timers and the running step (the widget is closing)."""
+        """Stop the timers and the running step, then let another writer
+        open the session (the widget is closing)."""
         self._lcm_timer.stop()
         self.cancel()
+        session = self.session
+        if session is None:
+            return
+        if self._worker is None:
+            session.close()
+        else:
+            self._worker.finished.connect(session.close)

@@ -64,6 +64,9 @@ class CorrectionWidget(QWidget):
         self.runner.lcm_proposed.connect(self._on_proposal)
         self._idle_timer = QTimer(self, interval=100)
         self._idle_timer.timeout.connect(self._check_idle)
+        # napari's window deletes its docks without closing them: let the
+        # session go then, so that a new viewer in this process can open it.
+        self.destroyed.connect(self.runner.cleanup)
         self.viewer.layers.events.inserted.connect(self._adopt_dataset)
         for layer in self.viewer.layers:
             self._adopt_dataset(layer)

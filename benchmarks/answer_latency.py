@@ -1,21 +1,28 @@
-"""How long the canvas waits after each answer key, at Cityscapes size.
+"""How long the canvas waits in a whole napari session, at Cityscapes size.
 
-Writes a synthetic dataset of 1024×2048 images (blocky labels, ~1000
-regions each), opens napari with the correction widget, and answers queries
-one after another, as a person would with the keyboard. Measures, in one run:
+Writes a synthetic dataset of 1024×2048 images (blocky labels, 2048
+regions each), opens napari with the correction widget docked (through the
+plugin, as the Plugins menu does), and runs a session as a person would:
+Start / resume, answers with the Enter key, the end of the round (LCM,
+training, ranking), then napari closed and a new viewer resuming the session,
+and a few more answers. Measures, in the same run:
 
-- the engine's part of an answer (``Session.answer``: labels read, region
-  painted, palette PNG written, session saved),
-- the whole answer in the widget (the above, the labels-layer edit, and
-  showing the next query),
-- switching to the other image (image, labels, regions, outlines),
-- the bare cost of reading and writing one label PNG, for scale.
+- key → next query drawn: from the Enter key to the first canvas draw
+  after the next query is shown, split by whether that query is on the same
+  image or another one;
+- one labels-layer update, for scale: ``layer.data = labels`` of the shown
+  image, to the canvas draw that follows;
+- main-thread stalls: a 20 ms QTimer runs over the whole session; each
+  tick's gap beyond 20 ms is time the event loop could not run.
 
-Needs a display (napari): ``xvfb-run -a python benchmarks/answer_latency.py``.
+Needs a display: ``xvfb-run -a -s "-screen 0 1920x1080x24" python
+benchmarks/answer_latency.py``. Timings depend on the machine's load: run it
+alone.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -26,6 +33,8 @@ from a2lc_napari.engine import io
 from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
 
 H, W = 1024, 2048
+WIDGET = "A²LC label correction"
+PERIOD_MS = 20
 
 
 def make_dataset(root: Path, n_images: int) -> Path:
@@ -44,70 +53,168 @@ def make_dataset(root: Path, n_images: int) -> Path:
     return root
 
 
+class StallMeter:
+    """A QTimer every :data:`PERIOD_MS`; the gaps between its ticks."""
+
+    def __init__(self):
+        from qtpy.QtCore import QTimer
+
+        self.gaps: list[float] = []
+        self.phases: list[str] = []
+        self.phase = "start"  # what the session is doing, to tell where stalls happen
+        self.timer = QTimer(interval=PERIOD_MS)
+        self.timer.timeout.connect(self._tick)
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+        self.timer.start()
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        self.gaps.append(now - self.last)
+        self.phases.append(self.phase)
+        self.last = now
+
+
+class Viewer:
+    """A napari viewer with the widget docked, and the time of its last draw."""
+
+    def __init__(self):
+        import napari
+
+        self.viewer = napari.Viewer()
+        self.viewer.window.resize(1600, 1000)
+        _, self.widget = self.viewer.window.add_plugin_dock_widget("a2lc-napari", WIDGET)
+        self.drawn = self.shown = 0.0
+        # napari has no public draw event: its canvas's (vispy's) is the one.
+        self.viewer.window._qt_viewer.canvas.events.draw.connect(self._drawn)
+        self.widget.query_shown.connect(self._shown)
+
+    def _drawn(self, _event) -> None:
+        self.drawn = time.perf_counter()
+
+    def _shown(self, _index) -> None:
+        self.shown = time.perf_counter()
+
+
+def wait(app, ready, timeout: float = 1800.0) -> None:
+    end = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > end:
+            raise TimeoutError("the widget never got ready")
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def pause(app, seconds: float) -> None:
+    """A person looking at the query before the next key."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def start(app, v: Viewer, dataset: Path, session_dir: Path, budget: int) -> None:
+    from qtpy.QtWidgets import QPushButton
+
+    s = v.widget.settings
+    s.dataset.value, s.session_dir.value = dataset, session_dir
+    s.budget.value, s.steps.value = budget, 2
+    s.review_above.value = 100000  # apply the LCM without asking
+    t = time.perf_counter()
+    next(b for b in v.widget.findChildren(QPushButton) if b.text() == "Start / resume").click()
+    wait(app, lambda: v.shown > t and v.drawn > v.shown)
+
+
+def answer(app, v: Viewer, keys: dict, reference: list, think: float) -> None:
+    """One Enter key, timed to the draw of the next query; then, after a
+    pause, one labels-layer update timed the same way."""
+    from qtpy.QtCore import Qt
+    from qtpy.QtTest import QTest
+
+    w = v.widget
+    image, round_ = w.image_name, w.session.round
+    t = time.perf_counter()
+    QTest.keyClick(w.panel.class_list, Qt.Key_Return)
+    wait(app, lambda: v.shown > t and v.drawn > v.shown)
+    if w.session.round == round_:
+        keys["same image" if w.image_name == image else "another image"].append(
+            v.drawn - t)
+    pause(app, think)
+    layer = w.labels_layer
+    t = time.perf_counter()
+    layer.data = layer.data.copy()
+    wait(app, lambda: v.drawn > t)
+    reference.append(v.drawn - t)
+    pause(app, think)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/answer_latency"))
-    parser.add_argument("--answers", type=int, default=12)
+    parser.add_argument("--images", type=int, default=3)
+    parser.add_argument("--budget", type=int, default=20, help="queries per round")
+    parser.add_argument("--think", type=float, default=0.3,
+                        help="seconds between a drawn query and the next key")
     args = parser.parse_args()
 
-    import napari
     from qtpy.QtWidgets import QApplication
 
-    from a2lc_napari._widget import CorrectionWidget
-
-    dataset = make_dataset(args.out / "data", n_images=2)
-    viewer = napari.Viewer(show=False)
-    widget = CorrectionWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    s = widget.settings
-    s.dataset.value, s.session_dir.value = dataset, args.out / f"session_{time.time_ns()}"
-    s.budget.value, s.steps.value = args.answers + 1, 2
+    dataset = make_dataset(args.out / "data", args.images)
+    session_dir = args.out / f"session_{time.time_ns()}"
+    v = Viewer()
     app = QApplication.instance()
-    widget.start()
-    while widget.session is None or widget.query_index is None or widget._worker is not None:
-        app.processEvents()
-        time.sleep(0.01)
-    session = widget.session
-    engine, answer, switch = [], [], []
-    original = session.answer
-
-    def timed_answer(answers):
-        t = time.perf_counter()
-        original(answers)
-        engine.append(time.perf_counter() - t)
-
-    session.answer = timed_answer
-    for _ in range(args.answers):
-        q = session.queries[widget.query_index]
-        t = time.perf_counter()
-        widget.show_image(next(n for n in session.dataset.names if n != q.image))
-        app.processEvents()
-        switch.append(time.perf_counter() - t)
-        widget.show_query(q.index)
-        t = time.perf_counter()
-        widget.answer(3)
-        app.processEvents()
-        answer.append(time.perf_counter() - t)
-    while widget._lcm_worker is not None:
-        app.processEvents()
-        time.sleep(0.01)
-
-    first = session.out / "labels" / f"{session.dataset.names[0]}.png"
+    meter = StallMeter()
+    meter.start()
+    steps = {}
+    keys = {"same image": [], "another image": []}
+    reference: list[float] = []
     t = time.perf_counter()
+    start(app, v, dataset, session_dir, args.budget)
+    steps["Start → first query drawn"] = time.perf_counter() - t
+    meter.phase = "answers"
+    for i in range(args.budget):  # the last answer ends round 1; round 2's first query
+        if i == args.budget - 1:
+            meter.phase = "finishing round 1, preparing round 2"
+        answer(app, v, keys, reference, args.think)
+    wait(app, lambda: v.widget.runner.idle)
+    v.viewer.close()
+    meter.phase = "resume"
+    v = Viewer()  # closed mid-round 2, reopened
+    t = time.perf_counter()
+    start(app, v, dataset, session_dir, args.budget)
+    steps["resume → query drawn"] = time.perf_counter() - t
+    meter.phase = "answers after resume"
     for _ in range(5):
-        io.write_label(args.out / "io.png", io.read_label(first), CITYSCAPES_CLASSES)
-    bare = (time.perf_counter() - t) / 5
+        answer(app, v, keys, reference, args.think)
+    wait(app, lambda: v.widget.runner.idle)
+    meter.timer.stop()
+    v.viewer.close()
 
-    bare_ms = 1000 * bare
-    print(f"| at {H}×{W}, median of {args.answers} | ms | ratio to one label PNG read + write |")
-    print("|---|---|---|")
-    for what, times in (("read + write one label PNG", [bare]),
-                        ("Session.answer (engine)", engine),
-                        ("answer key to next query shown (widget)", answer),
-                        ("switching to another image (widget)", switch)):
-        ms = 1000 * float(np.median(times))
-        print(f"| {what} | {ms:.0f} | {ms / bare_ms:.1f}× |")
-    viewer.close()
+    ref_ms = 1000 * float(np.median(reference))
+    print(f"at {H}×{W}, {args.images} images; one labels-layer update: median "
+          f"{ref_ms:.0f} ms of {len(reference)}")
+    print("| key → next query drawn | answers | median ms | p90 ms | max ms | "
+          "median ÷ labels-layer update |")
+    print("|---|---|---|---|---|---|")
+    for what, times in keys.items():
+        if times:
+            ms = 1000 * np.asarray(times)
+            print(f"| {what} | {len(ms)} | {np.median(ms):.0f} | {np.percentile(ms, 90):.0f} "
+                  f"| {ms.max():.0f} | {np.median(ms) / ref_ms:.1f}× |")
+    stalls = 1000 * np.asarray(meter.gaps) - PERIOD_MS
+    print(f"main thread over the whole session ({len(stalls)} ticks of a {PERIOD_MS} ms "
+          f"timer): stall p95 {np.percentile(stalls, 95):.0f} ms, max {stalls.max():.0f} ms; "
+          f"stalls > 250 ms: {int((stalls > 250).sum())}")
+    phases = np.asarray(meter.phases)
+    for phase in dict.fromkeys(meter.phases):
+        print(f"  max stall while {phase}: {stalls[phases == phase].max():.0f} ms")
+    for what, seconds in steps.items():
+        print(f"{what}: {seconds:.1f} s")
+    io.write_json(args.out / "answer_latency.json", {
+        "reference_ms": reference and [1000 * r for r in reference],
+        "keys_ms": {k: [1000 * t for t in v_] for k, v_ in keys.items()},
+        "stalls_ms": stalls.tolist(), "steps_s": steps})
 
 
 if __name__ == "__main__":

@@ -193,6 +193,18 @@ def test_the_plugins_menu_after_the_viewer_then_resume_in_a_new_process(demo, tm
                                                           answer["class"]]
 
 
+def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, demo, tmp_path):
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
+    press(widget, qtbot, "2")
+    wait_idle(qtbot, widget)
+    with qtbot.waitSignal(widget.destroyed, timeout=WAIT):
+        widget.viewer.close()  # the session's lock goes with the window
+    again = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
+    assert again.session.queries[0].answer == 1
+    assert again.query_index == 1
+    wait_idle(qtbot, again)
+
+
 def test_a2lc_demo_opens_and_quits_cleanly(tmp_path):
     done = subprocess.run([sys.executable, "-m", "a2lc_napari.cli", "demo",
                            str(tmp_path / "demo"), "--images", "2"], capture_output=True,
@@ -263,6 +275,47 @@ def test_paint_strokes_are_saved_and_undone(make_napari_viewer, qtbot, demo, tmp
     wait_idle(qtbot, widget)
 
 
+def test_a_stroke_made_while_the_round_finishes_survives(make_napari_viewer, qtbot, demo,
+                                                         tmp_path):
+    viewer = make_napari_viewer()
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=3, tau="0.2",
+                   review_above=1000)
+    session = widget.session
+    for _ in range(len(session.queries) - 1):
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    qtbot.waitUntil(lambda: not widget.runner.lcm_busy, timeout=WAIT)
+    name = widget.image_name
+    changes = [c for c in (widget.proposal.updates if widget.proposal else []) if c.image == name]
+    # A region the LCM is about to change, else any region of the image.
+    region = changes[0].region if changes else session.queries[widget.query_index].region
+    mask = widget.presenter.regions == region
+    press(widget, qtbot, Qt.Key_Return)  # the last answer: the round is being finished
+    assert widget.busy
+    layer = viewer.layers[LABELS_LAYER]
+    stroke = (layer.data[mask][0] + 1) % session.dataset.classes.num_classes
+    layer.data_setitem(np.nonzero(mask), stroke)  # what a brush stroke does
+    wait_for_query(qtbot, widget, round_=2)
+    assert (session.labels(name)[mask] == stroke).all()
+    assert session.is_manual(name, region)
+    widget.show_image(name)
+    qtbot.waitUntil(lambda: widget.image_name == name, timeout=WAIT)
+    assert (viewer.layers[LABELS_LAYER].data[mask] == stroke).all()
+    wait_idle(qtbot, widget)
+
+
+def assert_centred_on(viewer, widget, change):
+    """The viewer shows ``change``'s image, centred on its region, zoomed in."""
+    assert widget.image_name == change.image
+    rows, cols = np.nonzero(widget.session.dataset.regions(change.image) == change.region)
+    centre = viewer.camera.center[-2:]
+    assert rows.min() <= centre[0] <= rows.max() and cols.min() <= centre[1] <= cols.max()
+    zoom = viewer.camera.zoom
+    viewer.reset_view()
+    assert zoom >= viewer.camera.zoom
+    widget.show_change(change)
+
+
 def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, tmp_path):
     viewer = make_napari_viewer(show=True)
     widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
@@ -277,8 +330,16 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
     table = widget.review.table
     table.setFocus()
     table.setCurrentCell(0, 0)  # the viewer follows the list
+    if table.rowCount() > 1:  # the arrow keys walk the changes
+        qtbot.keyClick(table, Qt.Key_Down)
+        assert table.currentRow() == 1
+        assert_centred_on(viewer, widget, widget.review.current())
+        qtbot.keyClick(table, Qt.Key_Up)
     change = widget.review.current()
     assert widget.image_name == change.image
+    viewer.reset_view()  # looked elsewhere; Enter goes back to the change
+    qtbot.keyClick(table, Qt.Key_Return)
+    assert_centred_on(viewer, widget, change)
     assert viewer.layers[LCM_LAYER].contour > 0  # outlined, unlike the labels
     ARTIFACTS.mkdir(exist_ok=True)
     Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(
