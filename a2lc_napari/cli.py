@@ -117,21 +117,23 @@ def cmd_simulate(args) -> None:
     if not resuming and not open_dataset(args.dataset, labels_dir=args.labels).has_gt:
         raise DatasetError(args.dataset, "has no ground truth (gt/); the simulated "
                            "annotator needs it")
-    session = drive(start_session(args.out, args.dataset, config, args.labels), args.quiet)
-    if session.config != config:
-        raise DatasetError(args.out / "session.json",
-                           "holds a session with other settings; use another --out "
-                           "folder, or the same settings to resume it")
-    if resuming:
-        print(f"Resuming the session in {args.out} at round {session.round}")
-    print(format_table(config.method, session.history))
+    # The session holds the folder's writer lock until this command ends.
+    with drive(start_session(args.out, args.dataset, config, args.labels),
+               args.quiet) as session:
+        if session.config != config:
+            raise DatasetError(args.out / "session.json",
+                               "holds a session with other settings; use another --out "
+                               "folder, or the same settings to resume it")
+        if resuming:
+            print(f"Resuming the session in {args.out} at round {session.round}")
+        print(format_table(config.method, session.history))
 
-    def show(record):
-        if not args.quiet:
-            print()  # below the progress bars
-        print(format_row(record), flush=True)
+        def show(record):
+            if not args.quiet:
+                print()  # below the progress bars
+            print(format_row(record), flush=True)
 
-    drive(simulate(session, args.rounds, on_round=show), args.quiet)
+        drive(simulate(session, args.rounds, on_round=show), args.quiet)
     print(f"Corrected labels in {args.out / 'labels'}, metrics in {args.out / 'metrics.json'}")
 
 

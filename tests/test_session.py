@@ -61,7 +61,7 @@ def test_simulate_end_to_end(demo, tmp_path):
             100 * history[1].lcm_correct / len(log["lcm_updates"]), 2)
     else:
         assert history[1].lcm_precision is None
-    assert Session.open(tmp_path / "run").state == session.state  # typed, round-tripped
+    assert Session.open(tmp_path / "run", read_only=True).state == session.state  # typed
     assert listing(demo) == before  # the input folder is never written to
 
 
@@ -149,6 +149,7 @@ def test_resume_after_interruption_gives_the_same_result(demo, tmp_path):
         if session.round == 2 and p.desc == "Training model" and p.done == 3:
             break
     steps.close()
+    session.close()  # lets the next writer in, as the end of a process does
     resumed = Session.open(tmp_path / "run")
     assert (resumed.round, resumed.phase) == (2, "train")
     assert drive(simulate(resumed, 2), quiet=True) == reference
@@ -159,7 +160,7 @@ def test_resume_in_the_middle_of_the_queries(demo, tmp_path):
     drive(session.prepare_round(), quiet=True)
     first = session.next_query()
     session.answer({first.index: session.simulated_answer(first)[0]})
-    resumed = Session.open(tmp_path / "run")
+    resumed = Session.open(tmp_path / "run", read_only=True)
     assert resumed.phase == "query"
     assert resumed.queries[0].answer == session.simulated_answer(first)[0]
     assert resumed.next_query().index == 1
@@ -194,7 +195,7 @@ def test_undoing_an_answer_keeps_an_earlier_stroke(demo, tmp_path):
     event = session.undo()
     assert (event.kind, event.images, event.query) == ("answer", (q.image,), 0)
     np.testing.assert_array_equal(session.labels(q.image), stroke)  # the stroke is back
-    resumed = Session.open(tmp_path / "run")
+    resumed = Session.open(tmp_path / "run", read_only=True)
     assert resumed.queries[0].answer is None
     assert resumed.is_manual(q.image, q.region)  # the stroke made it manual
 
@@ -212,7 +213,7 @@ def test_unanswer_gives_back_the_pixels_before_that_answer(demo, tmp_path):
     session.unanswer(0)  # all of this round's answers to it
     np.testing.assert_array_equal(session.labels(q.image), before)
     assert session.unanswer(0) is None
-    resumed = Session.open(tmp_path / "run")
+    resumed = Session.open(tmp_path / "run", read_only=True)
     assert resumed.queries[0].answer is None
     assert not resumed.is_manual(q.image, q.region)
 
@@ -245,7 +246,7 @@ def test_undo_and_redo_follow_the_order_of_events_across_images(demo, tmp_path):
     assert [e.kind for e in iter(session.redo, None)] == ["answer", "hand_edit"]
     for n in done:
         np.testing.assert_array_equal(session.labels(n), done[n])
-    assert Session.open(tmp_path / "run").state == session.state
+    assert Session.open(tmp_path / "run", read_only=True).state == session.state
     session.undo()
     session.answer({a.index: a.label})  # a new event ends what could be redone
     assert not session.can_redo
@@ -301,7 +302,7 @@ def test_lcm_proposal_equals_what_the_round_applies(demo, tmp_path):
     answer_all(session)
     proposed = session.propose_lcm()
     assert proposed.updates and proposed.tau == 0.3
-    assert Session.open(tmp_path / "run").lcm_applied == []  # written nowhere
+    assert Session.open(tmp_path / "run", read_only=True).lcm_applied == []  # unwritten
     drive(session.finish_round(), quiet=True)
     log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
     assert log["lcm_updates"] == [asdict(u) for u in proposed.updates]
@@ -363,6 +364,7 @@ def test_bad_answers_and_folders(demo, tmp_path):
     drive(session.prepare_round(), quiet=True)
     with pytest.raises(ValueError, match="neither a class"):
         session.answer({0: 99})
+    session.close()  # else refused as a second writer
     with pytest.raises(DatasetError, match="already holds a session"):
         new_session(demo, tmp_path / "run", tiny_config())
     with pytest.raises(DatasetError, match="never written"):
@@ -437,5 +439,6 @@ def test_a_home_relative_labels_folder_resumes(demo, tmp_path, monkeypatch):
     for path in (demo / "labels").iterdir():
         (tmp_path / "pseudo" / path.name).write_bytes(path.read_bytes())
     first = drive(start_session(tmp_path / "run", demo, tiny_config(), "~/pseudo"), True)
+    first.close()
     again = drive(start_session(tmp_path / "run", demo, tiny_config(), "~/pseudo"), True)
     assert again.state == first.state

@@ -37,6 +37,7 @@ from .model import train_segmenter
 from .progress import Progress, Steps
 from .regions import region_values
 from .session_folder import SessionFolder
+from .session_lock import WriterLock, lock_session
 from .state import (
     FORMAT,
     Event,
@@ -61,37 +62,81 @@ def _locked(method):
     return run
 
 
+def _writes(method):
+    """Refuse a method that writes to the folder on a session opened read-only."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if self.read_only:
+            raise RuntimeError(f"the session in {self.out} is open read-only (or "
+                               "closed): it writes nothing")
+        return method(self, *args, **kwargs)
+    return run
+
+
 class Session:
     """An output folder and the state of its correction rounds.
 
-    Use :meth:`create` for a new session and :meth:`open` to resume one.
+    Use :meth:`create` for a new session and :meth:`open` to resume one. A
+    session that writes holds its folder's writer lock
+    (:mod:`~a2lc_napari.engine.session_lock`) until :meth:`close`, the end
+    of a ``with`` block or the end of the process: a folder has one writer.
     """
 
     def __init__(self, out: Path, dataset: Dataset, config: SessionConfig,
-                 state: SessionState):
+                 state: SessionState, writer: WriterLock | None = None):
         self.folder = SessionFolder(Path(out))
         self.dataset, self.config, self.state = dataset, config, state
         self.method = METHODS[config.method]
         self._summary: acq.RegionSummary | None = None
         self._lock = threading.RLock()
+        self._writer = writer
 
     @property
     def out(self) -> Path:
         return self.folder.root
+
+    @property
+    def read_only(self) -> bool:
+        """Whether this session only reads: opened so, or closed."""
+        return self._writer is None
+
+    def close(self) -> None:
+        """Let another writer in; this session writes nothing afterwards."""
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     # ---- creating and opening -------------------------------------------------
 
     @classmethod
     def create(cls, out: Path, dataset: Dataset, config: SessionConfig) -> Steps["Session"]:
         """Start a session in ``out`` (must not hold one): make every image's
-        regions, copy the pseudo-labels."""
+        regions, copy the pseudo-labels. Raises
+        :class:`~a2lc_napari.engine.session_lock.SessionInUse` at once when
+        another writer holds ``out``."""
         folder = SessionFolder(Path(out))
-        if folder.state.exists():
-            raise DatasetError(folder.root, "already holds a session; open it to resume, "
-                               "or choose another output folder")
         if folder.root.resolve().is_relative_to(dataset.root.resolve()):
             raise DatasetError(folder.root, "is inside the dataset folder, which is never "
                                "written to")
+        writer = lock_session(folder.root)
+        try:
+            return (yield from cls._create(folder, dataset, config, writer))
+        except BaseException:  # a refusal, a failure, or a step generator closed early
+            writer.release()
+            raise
+
+    @classmethod
+    def _create(cls, folder: SessionFolder, dataset: Dataset, config: SessionConfig,
+                writer: WriterLock) -> Steps["Session"]:
+        if folder.state.exists():
+            raise DatasetError(folder.root, "already holds a session; open it to resume, "
+                               "or choose another output folder")
         # Generated regions live in the session, so that open() finds the same ones.
         # They are made here, once: SAM takes seconds to minutes per image.
         dataset.region_cache = folder.regions_dir
@@ -106,7 +151,7 @@ class Session:
         state = SessionState(dataset=str(dataset.root.resolve()),
                              labels_dir=_str_or_none(dataset.labels_dir),
                              config=config)
-        session = cls(folder.root, dataset, config, state)
+        session = cls(folder.root, dataset, config, state, writer)
         stats = yield from session._label_metrics()
         state.history.append(RoundRecord(round=0, queries=0, manual_changes=0, hand_pixels=0,
                                          lcm_changes=0, lcm_correct=0, **stats))
@@ -114,9 +159,25 @@ class Session:
         return session
 
     @classmethod
-    def open(cls, out: Path) -> "Session":
-        """Reopen the session in ``out`` where it stopped."""
+    def open(cls, out: Path, read_only: bool = False) -> "Session":
+        """Reopen the session in ``out`` where it stopped, as its writer, or
+        ``read_only``: that takes no lock, and every write is refused.
+
+        Raises :class:`~a2lc_napari.engine.session_lock.SessionInUse` at
+        once when another writer holds ``out`` (unless ``read_only``).
+        """
         folder = SessionFolder(Path(out))
+        if read_only or not folder.state.exists():  # reading says what is missing
+            return cls._read(folder, writer=None)
+        writer = lock_session(folder.root)
+        try:
+            return cls._read(folder, writer)
+        except BaseException:
+            writer.release()
+            raise
+
+    @classmethod
+    def _read(cls, folder: SessionFolder, writer: WriterLock | None) -> "Session":
         path = folder.state
         try:
             data = json.loads(path.read_text())
@@ -136,7 +197,7 @@ class Session:
                                region_cache=folder.regions_dir)
         config = state.config
         dataset.use_regions(config.regions)
-        return cls(folder.root, dataset, config, state)
+        return cls(folder.root, dataset, config, state, writer)
 
     # ---- state ----------------------------------------------------------------
 
@@ -276,6 +337,7 @@ class Session:
         return not event.answers or (event.round == self.round and self.phase == "query")
 
     @_locked
+    @_writes
     def undo(self) -> Event | None:
         """Take back the last change, on whatever image it was; None when
         there is nothing to undo. Undo reaches back to the LCM's changes at
@@ -283,6 +345,7 @@ class Session:
         return self._step(self.state.undo_stack, self.state.redo_stack, reverse=True)
 
     @_locked
+    @_writes
     def redo(self) -> Event | None:
         """Make the last undone change again; None when there is none."""
         return self._step(self.state.redo_stack, self.state.undo_stack, reverse=False)
@@ -303,6 +366,7 @@ class Session:
 
     # ---- one round ------------------------------------------------------------
 
+    @_writes
     def prepare_round(self) -> Steps[None]:
         """Train θ on the current labels, summarise every region, pick the queries."""
         if self.phase != "train":
@@ -342,6 +406,7 @@ class Session:
                                 None if query.pixel is None else int(gt[query.pixel]))
 
     @_locked
+    @_writes
     def answer(self, answers: dict[int, int], rewrite: Iterable[int] = ()) -> Event:
         """Record answers ``{query index: class (or ignore)}``; answering a
         query again replaces its answer.
@@ -374,6 +439,7 @@ class Session:
             (queries[i].image, queries[i].region) for i in answers))
 
     @_locked
+    @_writes
     def unanswer(self, index: int) -> Event | None:
         """Take back the answer to query ``index`` alone: its region gets back
         the pixels it had before that answer (where nothing changed them
@@ -412,6 +478,7 @@ class Session:
                              f"(0-{k - 1}) nor ignore ({ignore}); nothing was saved")
 
     @_locked
+    @_writes
     def edit_labels(self, name: str, labels: np.ndarray) -> int:
         """Save labels of image ``name`` edited by hand (painting, filling).
 
@@ -467,6 +534,7 @@ class Session:
         return LCMProposal([u for u in updates if u.key not in rejected], tau=tau)
 
     @_locked
+    @_writes
     def reject_lcm(self, changes: Iterable[LCMUpdate]) -> Event | None:
         """The person rejects LCM changes: never proposed again for those
         regions in this round; changes already applied are taken back (the
@@ -481,6 +549,7 @@ class Session:
                                             if list(u.key) not in self.state.lcm_rejected])
 
     @_locked
+    @_writes
     def accept_lcm(self, changes: Iterable[LCMUpdate]) -> Event | None:
         """The person confirms LCM changes: the regions take the new class (at
         once, if not applied yet) and become manual."""
@@ -521,6 +590,7 @@ class Session:
         labels = self.labels(image)
         return labels if change is None else change.applied(labels, reverse=True)
 
+    @_writes
     def finish_round(self) -> Steps[RoundRecord]:
         """Run the LCM (A²LC, LCM methods), log the round, measure, move on.
 
@@ -676,6 +746,7 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
         root = Path(dataset).expanduser().resolve()
         labels = _str_or_none(labels_dir)
         if (session.dataset.root, _str_or_none(session.dataset.labels_dir)) != (root, labels):
+            session.close()
             raise DatasetError(session.folder.state,
                                f"holds a session on {session.dataset.root}"
                                f"{'' if labels is None else ' with other labels'}, not on "
