@@ -14,7 +14,7 @@ from a2lc_napari.cli import main
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.session import Session
+from a2lc_napari.engine.session import Session, SessionConfig, start_session
 from a2lc_napari.engine.session_lock import SessionInUse, lock_session
 
 HOLD = """
@@ -153,6 +153,13 @@ def test_a_locked_session_can_be_read(held, tmp_path):
     with pytest.raises(RuntimeError, match="read-only"):
         reader.edit_labels(reader.dataset.names[0], reader.labels(reader.dataset.names[0]))
     assert folder_state(out) == before
+
+
+def test_a_new_session_is_refused_before_the_dataset_is_checked(sample, tmp_path):
+    with lock_session(tmp_path / "run"):  # another writer making a session here
+        with pytest.raises(SessionInUse):
+            next(start_session(tmp_path / "run", sample, SessionConfig()))  # no step yet
+    assert next(start_session(tmp_path / "run", sample, SessionConfig())).desc
 
 
 def test_a_holder_killed_with_9_leaves_a_session_the_next_run_opens(sample, alone,

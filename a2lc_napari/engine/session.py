@@ -752,6 +752,8 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
                                f"{'' if labels is None else ' with other labels'}, not on "
                                f"{root}; choose another session folder")
         return session
+    if out.is_dir():  # another writer creating a session here: refused before the checks
+        lock_session(out).release()
     data = open_dataset(dataset, labels_dir=labels_dir, region_cache=out / "regions")
     yield from data.check()
     return (yield from Session.create(out, data, config))
