@@ -8,9 +8,11 @@ from pathlib import Path
 
 from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
+from .engine.export import EXPORT_FORMATS
 from .engine.io import user_cache, write_json
 from .engine.methods import METHODS
 from .engine.progress import drive
+from .engine.region_files import REGION_FILE_KINDS
 from .engine.regions import (
     REGION_SOURCES,
     SAM_CHECKPOINT_HELP,
@@ -52,6 +54,15 @@ def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
     return dataset
 
 
+#: The named region sources of ``--regions``; any other value is a path.
+NAMED_REGION_SOURCES = tuple(s for s in REGION_SOURCES if s != "files")
+
+
+def _regions_value(text: str) -> str | Path:
+    """``--regions``: a named source, or the path of region files."""
+    return text if text in NAMED_REGION_SOURCES else Path(text)
+
+
 def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
     """The ``--regions`` and ``--sam-*`` options as a config; misuse is a usage error."""
     if args.regions == "sam" and args.sam_checkpoint is None:
@@ -62,6 +73,8 @@ def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
                                           ("--sam-mode", args.sam_mode)) if value is not None]
         if given:
             parser.error(f"{', '.join(given)} only apply with --regions sam")
+    if isinstance(args.regions, Path):
+        return RegionsConfig("files", path=str(args.regions))
     return RegionsConfig(args.regions, args.sam_checkpoint and str(args.sam_checkpoint),
                          args.sam_model_type, args.sam_mode or "auto")
 
@@ -152,6 +165,15 @@ def format_table(method: str, history: list) -> str:
     return "\n".join([method, TABLE_HEAD, *map(format_row, history)])
 
 
+def cmd_export(args) -> None:
+    from .engine.session import Session
+
+    session = Session.open(args.session, read_only=True)  # works while another writes
+    folder = drive(session.export(args.out, args.format, args.overwrite), args.quiet)
+    print(f"Exported the labels of {len(session.dataset.names)} images as {args.format} "
+          f"to {folder}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="a2lc", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -173,11 +195,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     def regions_args(p):
         g = p.add_argument_group("regions (what one answer corrects at once)")
-        g.add_argument("--regions", choices=REGION_SOURCES, default="auto",
+        g.add_argument("--regions", type=_regions_value, default="auto",
+                       metavar="auto|slic|sam|PATH",
                        help="auto (default): the dataset's regions/ maps if it has them, "
                             "else SLIC superpixels cut along the pseudo-label edges; slic: "
                             "always those superpixels; sam: Segment Anything masks, the "
-                            "papers' regions (needs --sam-checkpoint)")
+                            "papers' regions (needs --sam-checkpoint); PATH: masks or maps "
+                            "that another program wrote, overlaps painted smaller on top "
+                            "and gaps filled: "
+                            + "; ".join(REGION_FILE_KINDS.values()))
         g.add_argument("--sam-checkpoint", type=Path, metavar="PATH",
                        help="official SAM checkpoint file for --regions sam, e.g. "
                             "sam_vit_b_01ec64.pth, downloaded by hand from the \"Model "
@@ -237,6 +263,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, metavar="N",
                    help="model training steps per round (default 150)")
     regions_args(p)
+
+    p = add("export", "Write a session's current labels in a format that training code "
+            "or an annotation tool reads, with a README of where they came from.",
+            cmd_export)
+    p.add_argument("session", type=Path, metavar="SESSION", help="session folder")
+    p.add_argument("out", type=Path, metavar="OUT",
+                   help="folder to write to: empty or new, outside the dataset")
+    p.add_argument("--format", choices=list(EXPORT_FORMATS), default="palette",
+                   help="; ".join(f"{k}: {v}" for k, v in EXPORT_FORMATS.items()))
+    p.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that is not empty, replacing files of the "
+                        "same names")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 
 

@@ -134,3 +134,52 @@ def test_unknown_format(corrected, tmp_path):
     dataset, labels = corrected
     with pytest.raises(ValueError, match="unknown export format"):
         export(dataset, labels, tmp_path / "out", "yolo")
+
+
+# ---- the command line --------------------------------------------------------------
+
+
+@pytest.fixture
+def demo(tmp_path_factory):
+    from a2lc_napari.engine.demo import make_demo_dataset
+
+    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", n_images=2,
+                             size=(32, 40), seed=3)
+
+
+def test_simulate_on_region_files_then_export(demo, tmp_path, monkeypatch):
+    """`a2lc simulate --regions PATH` keeps the maps it used; `a2lc export`
+    writes the session's labels with a README of where they came from."""
+    from a2lc_napari.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    ds = open_dataset(demo)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    blocks = {}
+    for name in ds.names:  # 8x8 blocks, the last row of blocks left to the gap regions
+        h, w = ds.shape(name)
+        rows, cols = np.mgrid[:h, :w]
+        blocks[name] = np.where(rows < h - 8, 1 + (rows // 8) * 10 + cols // 8, 0)
+        Image.fromarray(blocks[name].astype(np.uint16)).save(maps / f"{name}.png")
+    session = tmp_path / "session"
+    assert main(["simulate", str(demo), "--method", "a2lc", "--rounds", "1", "--budget", "3",
+                 "--steps", "2", "--regions", str(maps), "--out", str(session), "-q"]) == 0
+    for name in ds.names:
+        kept = np.load(session / "regions" / f"{name}.npy")
+        covered = blocks[name] > 0
+        np.testing.assert_array_equal(kept[covered], blocks[name][covered])
+        assert kept[~covered].min() > blocks[name].max()
+    out = tmp_path / "exported"
+    assert main(["export", str(session), str(out), "--format", "cvat", "-q"]) == 0
+    back = open_dataset(demo, labels_dir=out / "SegmentationClass")
+    for name in ds.names:
+        np.testing.assert_array_equal(back.labels(name),
+                                      np.array(Image.open(session / "labels" / f"{name}.png")))
+    readme = (out / "README").read_text()
+    assert str(ds.root) in readme and str(session.resolve()) in readme
+    assert "rounds finished: 1" in readme
+    # a second export into the same folder needs --overwrite
+    assert main(["export", str(session), str(out), "--format", "cvat", "-q"]) == 2
+    assert main(["export", str(session), str(out), "--format", "cvat", "--overwrite",
+                 "-q"]) == 0
