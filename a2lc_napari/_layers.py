@@ -102,7 +102,8 @@ class LayerPresenter:
         layers = self.viewer.layers
         if name in layers:
             layer = layers[name]
-            if (type(layer).__name__.lower() == kind and np.ndim(layer.data) == np.ndim(data)
+            # layer.__class__, not type(layer): napari hands plugins proxies of its layers.
+            if (layer.__class__.__name__.lower() == kind and np.ndim(layer.data) == np.ndim(data)
                     and getattr(layer, "rgb", False) == kwargs.get("rgb", False)):
                 layer.translate = translate
                 layer.data = data

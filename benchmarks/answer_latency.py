@@ -22,8 +22,10 @@ alone.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
+import traceback
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -76,6 +78,28 @@ class StallMeter:
         self.last = now
 
 
+class StallStacks:
+    """Where the main thread is while it stalls: a thread that samples its
+    stack every 50 ms once the meter's timer is over 250 ms late."""
+
+    def __init__(self, meter: StallMeter):
+        import threading
+
+        self.meter, self.seen = meter, Counter()
+        self.main = threading.main_thread().ident
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(0.05)
+            if time.perf_counter() - self.meter.last > 0.25:
+                frames = traceback.extract_stack(sys._current_frames()[self.main])
+                ours = [f for f in frames if "a2lc_napari" in f.filename]
+                where = ours[-1] if ours else frames[-1]
+                self.seen[f"{Path(where.filename).name}:{where.lineno} {where.name} "
+                          f"(in {Path(frames[-1].filename).name}:{frames[-1].name})"] += 1
+
+
 class Viewer:
     """A napari viewer with the widget docked, and the time of its last draw."""
 
@@ -114,12 +138,12 @@ def pause(app, seconds: float) -> None:
         time.sleep(0.002)
 
 
-def start(app, v: Viewer, dataset: Path, session_dir: Path, budget: int) -> None:
+def start(app, v: Viewer, dataset: Path, session_dir: Path, budget: int, method: str) -> None:
     from qtpy.QtWidgets import QPushButton
 
     s = v.widget.settings
     s.dataset.value, s.session_dir.value = dataset, session_dir
-    s.budget.value, s.steps.value = budget, 2
+    s.budget.value, s.steps.value, s.method.value = budget, 2, method
     s.review_above.value = 100000  # apply the LCM without asking
     t = time.perf_counter()
     next(b for b in v.widget.findChildren(QPushButton) if b.text() == "Start / resume").click()
@@ -154,6 +178,10 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/answer_latency"))
     parser.add_argument("--images", type=int, default=3)
     parser.add_argument("--budget", type=int, default=20, help="queries per round")
+    parser.add_argument("--method", default="a2lc",
+                        help="a2lc and lcm run the LCM in the background; alc, abc do not")
+    parser.add_argument("--stacks", action="store_true",
+                        help="print where the main thread stalls (sampled)")
     parser.add_argument("--think", type=float, default=0.3,
                         help="seconds between a drawn query and the next key")
     args = parser.parse_args()
@@ -166,11 +194,12 @@ def main() -> None:
     app = QApplication.instance()
     meter = StallMeter()
     meter.start()
+    stacks = StallStacks(meter) if args.stacks else None
     steps = {}
     keys = {"same image": [], "another image": []}
     reference: list[float] = []
     t = time.perf_counter()
-    start(app, v, dataset, session_dir, args.budget)
+    start(app, v, dataset, session_dir, args.budget, args.method)
     steps["Start → first query drawn"] = time.perf_counter() - t
     meter.phase = "answers"
     for i in range(args.budget):  # the last answer ends round 1; round 2's first query
@@ -182,7 +211,7 @@ def main() -> None:
     meter.phase = "resume"
     v = Viewer()  # closed mid-round 2, reopened
     t = time.perf_counter()
-    start(app, v, dataset, session_dir, args.budget)
+    start(app, v, dataset, session_dir, args.budget, args.method)
     steps["resume → query drawn"] = time.perf_counter() - t
     meter.phase = "answers after resume"
     for _ in range(5):
@@ -209,6 +238,9 @@ def main() -> None:
     phases = np.asarray(meter.phases)
     for phase in dict.fromkeys(meter.phases):
         print(f"  max stall while {phase}: {stalls[phases == phase].max():.0f} ms")
+    if stacks is not None:
+        for where, n in stacks.seen.most_common(12):
+            print(f"  stalled {50 * n} ms at {where}")
     for what, seconds in steps.items():
         print(f"{what}: {seconds:.1f} s")
     io.write_json(args.out / "answer_latency.json", {
