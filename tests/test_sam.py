@@ -343,18 +343,6 @@ def test_session_makes_sam_regions_once(two_images, sam_checkpoint, tmp_path):
     np.testing.assert_array_equal(reopened.dataset.regions("b"), made["b"])
 
 
-def test_session_json_without_regions_still_opens(two_images, tmp_path):
-    out = tmp_path / "old"
-    drive(Session.create(out, open_dataset(two_images),
-                         SessionConfig(model=ModelConfig(steps=1))), quiet=True)
-    state = json.loads((out / "session.json").read_text())
-    del state["config"]["regions"]
-    (out / "session.json").write_text(json.dumps(state))
-    session = Session.open(out)
-    assert session.config.regions == RegionsConfig()
-    assert session.dataset.regions_config == RegionsConfig()
-
-
 @pytest.fixture
 def cache_home(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
