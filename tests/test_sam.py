@@ -298,8 +298,9 @@ def test_slic_regions_do_not_import_torch():
     code = ("import sys\n"
             "import numpy as np\n"
             "import a2lc_napari.cli\n"
+            "from a2lc_napari.engine.dataset import region_maker\n"
             "from a2lc_napari.engine.regions import RegionsConfig\n"
-            "make = RegionsConfig('slic').maker()\n"
+            "make = region_maker(RegionsConfig('slic'))\n"
             "make(np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8), np.uint8), 255)\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True,
@@ -384,7 +385,8 @@ def test_cli_simulate_with_sam_regions(two_images, tmp_path, sam_checkpoint, cap
     assert "data mIoU" in capsys.readouterr().out
     state = json.loads((out / "session.json").read_text())
     assert state["config"]["regions"] == {"source": "sam", "sam_checkpoint": str(sam_checkpoint),
-                                          "sam_model_type": None, "sam_mode": "boxes"}
+                                          "sam_model_type": None, "sam_mode": "boxes",
+                                          "path": None}
     assert {p.name for p in (out / "regions").iterdir()} == {"a.npy", "b.npy"}
     assert main(args) == 0  # same settings: resumes (here: nothing left to do)
     assert main(simulate_args(two_images, out)) == 2  # other regions: refused

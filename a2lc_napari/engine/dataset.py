@@ -52,7 +52,7 @@ from .io import (
 )
 from .progress import Progress, Steps
 from .region_files import RegionFiles
-from .regions import RegionsConfig, fill_gaps
+from .regions import RegionMaker, RegionsConfig, fill_gaps, superpixel_regions
 
 LAYOUTS = (
     "a generic folder with classes.json, images/ and labels/ "
@@ -230,7 +230,7 @@ class Dataset:
             self._make_regions = self._regions_from_files
         else:
             self._region_files = None
-            make = config.maker()
+            make = region_maker(config)
             self._make_regions = lambda name: make(self.image(name), self.labels(name),
                                                    self.classes.ignore_index)
 
@@ -482,3 +482,16 @@ def _unmatched(files: dict[str, Path], images: dict[str, Path], kind: str,
     """(file, problem) for each of ``files`` whose name has no image."""
     return [(path, f"is a {kind} with no matching image (expected {image_dir / name}"
              f"{suffix})") for name, path in sorted(files.items()) if name not in images]
+
+
+def region_maker(config: RegionsConfig) -> RegionMaker:
+    """The function that makes a region map from an image and its labels:
+    SAM's masks or SLIC superpixels (``"files"`` regions are read by image
+    name instead, :class:`~a2lc_napari.engine.region_files.RegionFiles`)."""
+    if config.source == "files":
+        raise ValueError("regions from files are read by image name, not made")
+    if config.source == "sam":
+        from .sam import SamRegions  # imports torch: only for SAM regions
+
+        return SamRegions(config.sam_checkpoint, config.sam_model_type, config.sam_mode)
+    return lambda image, labels, ignore_index: superpixel_regions(image, labels)

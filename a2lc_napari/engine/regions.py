@@ -93,20 +93,6 @@ class RegionsConfig:
                 object.__setattr__(self, key, os.path.abspath(
                     os.path.expanduser(getattr(self, key))))
 
-    def maker(self) -> RegionMaker:
-        """The function that makes a region map from an image and its labels.
-
-        ``"files"`` regions are read per image name instead
-        (:class:`~a2lc_napari.engine.region_files.RegionFiles`).
-        """
-        if self.source == "files":
-            raise ValueError("regions from files are read by image name, not made")
-        if self.source == "sam":
-            from .sam import SamRegions  # imports torch: only for SAM regions
-
-            return SamRegions(self.sam_checkpoint, self.sam_model_type, self.sam_mode)
-        return lambda image, labels, ignore_index: superpixel_regions(image, labels)
-
 
 def superpixel_regions(image: np.ndarray, labels: np.ndarray,
                        n_segments: int | None = None) -> np.ndarray:
