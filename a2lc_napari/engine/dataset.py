@@ -486,10 +486,7 @@ def _unmatched(files: dict[str, Path], images: dict[str, Path], kind: str,
 
 def region_maker(config: RegionsConfig) -> RegionMaker:
     """The function that makes a region map from an image and its labels:
-    SAM's masks or SLIC superpixels (``"files"`` regions are read by image
-    name instead, :class:`~a2lc_napari.engine.region_files.RegionFiles`)."""
-    if config.source == "files":
-        raise ValueError("regions from files are read by image name, not made")
+    SAM's masks or SLIC superpixels (regions from files are read instead)."""
     if config.source == "sam":
         from .sam import SamRegions  # imports torch: only for SAM regions
 
