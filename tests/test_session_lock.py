@@ -130,8 +130,12 @@ def test_a_second_simulate_is_refused_and_the_first_unharmed(sample, alone, tmp_
     out = tmp_path / "run"
     first = a2lc("simulate", sample, *SIMULATE, "--out", out)
     wait_until_locked(out, first)
-    second = a2lc("simulate", sample, *SIMULATE, "--out", out)
-    assert second.wait() == 2
+    os.kill(first.pid, signal.SIGSTOP)  # so that it cannot end before the second starts
+    try:
+        second = a2lc("simulate", sample, *SIMULATE, "--out", out)
+        assert second.wait(timeout=120) == 2
+    finally:
+        os.kill(first.pid, signal.SIGCONT)
     err = second.stderr.read()
     assert err.startswith(f"error: {out}: is in use by process {first.pid} ")
     assert "simulate" in err  # the holder's command line
@@ -153,6 +157,7 @@ def test_a_locked_session_can_be_read(held, tmp_path):
     with pytest.raises(RuntimeError, match="read-only"):
         reader.edit_labels(reader.dataset.names[0], reader.labels(reader.dataset.names[0]))
     assert folder_state(out) == before
+    assert main(["export", str(out), str(tmp_path / "by-cli"), "-q"]) == 0
 
 
 def test_a_new_session_is_refused_before_the_dataset_is_checked(sample, tmp_path):
