@@ -5,7 +5,7 @@ regions each), opens napari with the correction widget docked (through the
 plugin, as the Plugins menu does), and runs a session as a person would:
 Start / resume, answers with the Enter key, the end of the round (LCM,
 training, ranking), then napari closed and a new viewer resuming the session,
-and a few more answers. Measures, in the same run:
+three brush strokes and a few more answers. Measures, in the same run:
 
 - key → next query drawn: from the Enter key to the first canvas draw
   after the next query is shown, split by whether that query is on the same
@@ -213,6 +213,12 @@ def main() -> None:
     t = time.perf_counter()
     start(app, v, dataset, session_dir, args.budget, args.method)
     steps["resume → query drawn"] = time.perf_counter() - t
+    meter.phase = "paint strokes"
+    layer = v.widget.labels_layer
+    layer.brush_size = 40
+    for k in range(3):  # what a brush click does; saved as a hand edit
+        layer.paint((200 + 100 * k, 300), 5)
+        pause(app, 1.0)
     meter.phase = "answers after resume"
     for _ in range(5):
         answer(app, v, keys, reference, args.think)
