@@ -121,11 +121,12 @@ def cmd_simulate(args) -> None:
     from .engine.session import SessionConfig, simulate, start_session
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
-                           tau=tuple(args.tau), regions=args.regions)
+                           regions=args.regions, **({"tau": tuple(args.tau)} if args.tau else {}))
     if args.steps is not None:
         config.model.steps = args.steps
     config.model.backbone = args.backbone
-    config.lcm.agree_with_model = not args.paper_lcm
+    config.lcm.paper = args.paper_lcm
+    config.lcm.target_precision = None if args.tau else args.target_precision
     resuming = (args.out / "session.json").exists()
     if not resuming and not open_dataset(args.dataset, labels_dir=args.labels).has_gt:
         raise DatasetError(args.dataset, "has no ground truth (gt/); the simulated "
@@ -151,13 +152,15 @@ def cmd_simulate(args) -> None:
 
 
 TABLE_HEAD = (f"{'round':>5} {'data mIoU %':>11} {'queries':>7} {'manual':>6} {'LCM':>5} "
-              f"{'LCM ok':>6}")
+              f"{'LCM ok':>6} {'LCM est. %':>10} {'τ':>6}")
 
 
 def format_row(h) -> str:
     """One round's row of the ``simulate`` table (``h``: a RoundRecord)."""
+    est = "–" if h.lcm_estimated_precision is None else f"{h.lcm_estimated_precision:.1f}"
+    tau = "–" if h.lcm_tau is None else f"{h.lcm_tau:g}"
     return (f"{h.round:>5} {h.data_miou:>11.2f} {h.queries:>7} {h.manual_changes:>6} "
-            f"{h.lcm_changes:>5} {h.lcm_correct:>6}")
+            f"{h.lcm_changes:>5} {h.lcm_correct:>6} {est:>10} {tau:>6}")
 
 
 def format_table(method: str, history: list) -> str:
@@ -251,12 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="session folder: corrected labels, logs, metrics.json")
-    p.add_argument("--tau", type=float, nargs="+", default=[0.99, 0.999], metavar="T",
-                   help="LCM confidence threshold per round; the last one holds for "
-                        "later rounds (default: 0.99 0.999)")
+    p.add_argument("--tau", type=float, nargs="+", metavar="T",
+                   help="a fixed LCM confidence threshold per round, the last one holding "
+                        "for later rounds; by default the LCM chooses τ each round from "
+                        "its precision estimated on held-out answers")
+    p.add_argument("--target-precision", type=float, default=0.9, metavar="P",
+                   help="the share of LCM changes that must be right, estimated on "
+                        "held-out answers, when τ is chosen (default 0.9)")
     p.add_argument("--paper-lcm", action="store_true",
-                   help="LCM with the paper's criteria J1-J3 only; by default an update "
-                        "also needs the segmentation model to agree with the LCM (J4)")
+                   help="the paper's LCM: this round's answers, criteria J1-J3 at a fixed "
+                        "τ (default 0.99 0.999)")
     p.add_argument("--backbone", choices=["scratch", "efficientnet_lite0"], default="scratch",
                    help="segmentation model: a small CNN trained from scratch (default), or "
                         "an EfficientNet-Lite0 encoder with ImageNet weights (slower)")

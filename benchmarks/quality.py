@@ -1,82 +1,127 @@
-"""Quality: data mIoU per round of ALC, ABC, LCM and A²LC on the sample dataset.
+"""Quality: data mIoU per round of ALC, ABC, LCM and A²LC, and what the LCM
+did in each round (changes, measured and estimated precision, τ).
 
-Same budget for every method, several seeds; prints a Markdown table of
-mean ± std data mIoU per round, and the LCM's precision. Each run is a
+Same budget for every method, several seeds. Two datasets: the synthetic
+sample (``--dataset demo``) and slices of the MNI152 brain template with
+realistic pseudo-label errors (``--dataset mni``, built by
+``benchmarks/mni_dataset.py``; needs nilearn's wheel). Each run is a
 session folder under ``--out``: rerunning resumes unfinished runs.
 
-    python benchmarks/quality.py --out runs/quality
+    python benchmarks/quality.py --dataset demo --out runs/quality
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+from dataclasses import asdict, is_dataclass
 from pathlib import Path
 
 import numpy as np
 
-from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.session import Session, SessionConfig, simulate
+from a2lc_napari.engine.session import SessionConfig, simulate, start_session
 
-#: row label → (method, LCM with our J4 criterion)
+sys.path.insert(0, str(Path(__file__).parent))
+from mni_dataset import make_mni_dataset  # noqa: E402
+
+DATASETS = {"demo": make_demo_dataset, "mni": make_mni_dataset}
+
+#: row label → (method, the paper's LCM)
 VARIANTS = {
-    "ALC": ("alc", True),
-    "ABC (no LCM)": ("abc", True),
-    "LCM (ALC ranking)": ("lcm", True),
-    "A²LC": ("a2lc", True),
-    "A²LC, paper's LCM (J1-J3)": ("a2lc", False),
+    "ALC": ("alc", False),
+    "ABC (no LCM)": ("abc", False),
+    "LCM (ALC ranking)": ("lcm", False),
+    "A²LC": ("a2lc", False),
+    "A²LC, paper's LCM": ("a2lc", True),
 }
 
 
-def run(dataset: Path, out: Path, method: str, agree: bool, seed: int, rounds: int,
-        budget: int) -> list[dict]:
-    if (out / "session.json").exists():
-        session = Session.open(out)
-    else:
-        config = SessionConfig(method=method, budget=budget, seed=seed)
-        config.lcm.agree_with_model = agree
-        session = drive(Session.create(out, open_dataset(dataset, region_cache=out / "regions"),
-                                       config), quiet=True)
-    return drive(simulate(session, rounds), quiet=True)
+def run(dataset: Path, out: Path, method: str, paper: bool, seed: int, rounds: int,
+        budget: int, steps: int | None) -> list[dict]:
+    config = SessionConfig(method=method, budget=budget, seed=seed)
+    config.lcm.paper = paper
+    if steps:
+        config.model.steps = steps
+    session = drive(start_session(out, dataset, config), quiet=True)
+    history = drive(simulate(session, rounds), quiet=True)
+    return [asdict(h) if is_dataclass(h) else dict(h) for h in history]
+
+
+def _mean_std(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
+
+
+def miou_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
+    lines = ["| method | " + " | ".join(["init"] + [f"R{r}" for r in range(1, rounds + 1)])
+             + " |", "|---" * (rounds + 2) + "|"]
+    for name, runs in results.items():
+        cells = [_mean_std([hist[r]["data_miou"] for hist in runs]) for r in range(rounds + 1)]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def lcm_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
+    """Per LCM variant and round: changes per run, measured precision over all
+    runs' changes, estimated precision and τ (mean over runs where set)."""
+    lines = ["| method | round | LCM changes | measured precision | estimated precision | τ |",
+             "|---|---|---|---|---|---|"]
+    for name, runs in results.items():
+        if not VARIANTS[name][0] in ("lcm", "a2lc"):
+            continue
+        for r in range(1, rounds + 1):
+            made = [hist[r]["lcm_changes"] for hist in runs]
+            right = sum(hist[r]["lcm_correct"] for hist in runs)
+            est = [hist[r].get("lcm_estimated_precision") for hist in runs]
+            taus = [hist[r].get("lcm_tau") for hist in runs]
+            measured = f"{100 * right / sum(made):.0f}%" if sum(made) else "–"
+            est = [100 * e if e is not None and e <= 1 else e for e in est]
+            lines.append(f"| {name} | {r} | {' / '.join(map(str, made))} | {measured} | "
+                         f"{_mean_std(est)} | "
+                         f"{' / '.join('–' if t is None else f'{t:g}' for t in taus)} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", choices=list(DATASETS), default="demo")
     parser.add_argument("--out", type=Path, default=Path("runs/quality"))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--budget", type=int, default=30)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--steps", type=int, default=None,
+                        help="training steps of the segmentation model per round "
+                             "(default: the session's)")
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args()
 
-    dataset = args.out / "demo"
+    out = args.out / args.dataset
+    dataset = out / "data"
     if not (dataset / "classes.json").exists():
-        make_demo_dataset(dataset)
+        DATASETS[args.dataset](dataset)
     results = {}
     for name in args.variants:
-        method, agree = VARIANTS[name]
+        method, paper = VARIANTS[name]
         for seed in args.seeds:
-            folder = args.out / f"{method}{'' if agree else '-paper'}_seed{seed}"
-            history = run(dataset, folder, method, agree, seed, args.rounds, args.budget)
+            folder = out / f"{method}{'-paper' if paper else ''}_seed{seed}"
+            history = run(dataset, folder, method, paper, seed, args.rounds, args.budget,
+                          args.steps)
             results.setdefault(name, []).append(history)
             print(f"{name} seed {seed}: " + " ".join(f"{h['data_miou']:.1f}" for h in history),
                   flush=True)
 
-    print(f"\nData mIoU (%) on the sample dataset, {args.budget} queries per round, "
+    print(f"\nData mIoU (%) on {args.dataset}, {args.budget} queries per round, "
           f"mean ± std over seeds {args.seeds}\n")
-    print("| method | " + " | ".join(["init"] + [f"R{r}" for r in range(1, args.rounds + 1)])
-          + " | LCM updates (right) |")
-    print("|---" * (args.rounds + 3) + "|")
-    for name, runs in results.items():
-        miou = np.array([[h["data_miou"] for h in hist] for hist in runs])
-        cells = [f"{m:.2f} ± {s:.2f}" for m, s in zip(miou.mean(0), miou.std(0))]
-        made = sum(h["lcm_changes"] for hist in runs for h in hist)
-        right = sum(h["lcm_correct"] for hist in runs for h in hist)
-        lcm = f"{made / len(runs):.0f} ({100 * right / made:.0f}%)" if made else "–"
-        print(f"| {name} | " + " | ".join(cells) + f" | {lcm} |")
-    (args.out / "quality.json").write_text(json.dumps(results, indent=1))
+    print(miou_table(results, args.rounds))
+    print("\nThe LCM per round (changes per seed; measured precision over all seeds' "
+          "changes; estimated precision mean ± std; τ per seed)\n")
+    print(lcm_table(results, args.rounds))
+    (out / "quality.json").write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from a2lc_napari.engine.lcm import (LCMConfig, class_balance_weights, make_mlp,
-                                    select_updates, tail_classes, train_lcm)
+from a2lc_napari.engine.lcm import (Decisions, LCMConfig, answer_spacing,
+                                    class_balance_weights, confusions_seen, decide,
+                                    lcm_features, make_mlp, neighbour_votes, select_updates,
+                                    tail_classes, train_lcm)
 
 IGNORE = 255
 
@@ -27,10 +29,10 @@ def test_tail_is_the_half_with_fewest_answers_ties_in_class_order():
 
 
 def test_mlp_shape():
-    mlp = make_mlp(7, (256, 128, 64))
+    mlp = make_mlp(9, 7, (256, 128, 64))
     linears = [m for m in mlp if isinstance(m, nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [
-        (7, 256), (256, 128), (128, 64), (64, 7)]
+        (9, 256), (256, 128), (128, 64), (64, 7)]
 
 
 class Logits(nn.Module):
@@ -91,7 +93,7 @@ def test_step1_learns_separable_answers():
     centres = np.eye(3, dtype=np.float32) * 0.8 + 0.2 / 3
     y = np.repeat([0, 1, 2], 6)
     x = centres[y] + rng.normal(0, 0.02, (18, 3)).astype(np.float32)
-    mlp = train_lcm(x, y, 3, LCMConfig(min_steps=300), seed=0)
+    mlp = train_lcm(x, y, 3, LCMConfig(min_steps=300, paper=True), seed=0)
     with torch.no_grad():
         pred = mlp(torch.from_numpy(centres)).argmax(1).tolist()
     assert pred == [0, 1, 2]
@@ -110,16 +112,83 @@ def test_alpha_sets_tail_size(alpha, expected):
     assert tail_classes(COUNTS, alpha)[0].sum() == expected
 
 
-def test_j4_model_disagreement_blocks():
-    # The feature's argmax is class 1; an MLP predicting 0 is blocked by J4 only.
-    feats = np.array([[0.2, 0.8, 0.0, 0.0]], dtype=np.float32)
+# ---- our LCM: features and the similarity gate ----------------------------------
 
-    class Predicts0(nn.Module):
-        def forward(self, x):
-            return torch.tensor([[10.0, 0.0, 0.0, 0.0]])
+def test_neighbour_votes_by_hand():
+    # answers on a line: x = 0, 1, 2 answered 4; x = 10, 11 answered 5, x = 12 answered 4
+    train = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]], np.float32)
+    answers = np.array([4, 4, 4, 5, 5, 4])
+    votes, dist = neighbour_votes(train, answers, np.array([[0.9], [10.4], [6.0]]), k=2)
+    # 0.9: nearest 1 (0.1) and 0 (0.9), both 4; 10.4: 10 and 11, both 5;
+    # 6.0: 2 (4.0) answered 4 and 10 (4.0) answered 5 -> disagree
+    assert votes.tolist() == [4, 5, -1]
+    np.testing.assert_allclose(dist, [0.9, 0.6, 4.0], rtol=1e-6)
+    votes, _ = neighbour_votes(train, answers, np.array([[10.9]]), k=3)
+    assert votes.tolist() == [-1]  # 11 and 10 say 5, 12 says 4
 
-    def decide(agree):
-        return bool(select_updates(Predicts0(), feats, np.array([3]), np.array([True]),
-                                   COUNTS, 0.99, 0.5, agree_with_model=agree).update[0])
 
-    assert decide(agree=False) and not decide(agree=True)
+def test_answer_spacing_is_the_largest_kth_neighbour_distance():
+    train = np.array([[0.0], [1.0], [3.0], [7.0]], np.float32)
+    # nearest other answer: 1, 1, 2, 4 -> 4; second nearest: 3, 2, 3, 6 -> 6
+    assert answer_spacing(train, 1) == pytest.approx(4.0)
+    assert answer_spacing(train, 2) == pytest.approx(6.0)
+    assert answer_spacing(train[:2], 2) == float("inf")
+
+
+def test_confusions_seen_by_hand():
+    # answers: 0 -> 1, 2 -> 2 (confirmed), ignore -> 3
+    seen = confusions_seen(np.array([0, 2, IGNORE]), np.array([1, 2, 3]), 4)
+    assert np.argwhere(seen).tolist() == [[0, 1], [4, 3]]
+
+
+def test_lcm_features_standardised_per_group():
+    rng = np.random.default_rng(0)
+    prob, app = rng.random((50, 3)), rng.random((50, 6 + 4)) * 7 + 2
+    f = lcm_features(prob, app)
+    assert f.shape == (50, 13)
+    np.testing.assert_allclose(f.mean(0), 0, atol=1e-6)
+    # unit variance per column, then each group divided by sqrt(its width)
+    np.testing.assert_allclose(f.std(0), [1 / np.sqrt(3)] * 3 + [1 / np.sqrt(6)] * 6
+                               + [1 / 2] * 4, rtol=1e-5)
+    assert lcm_features(prob).shape == (50, 3)
+
+
+def test_decisions_change_only_supported_regions_above_tau():
+    d = Decisions(np.array([1, 2, 3]), np.array([0.95, 0.99, 0.999], np.float32),
+                  np.array([True, False, True]))
+    assert d.changes(0.96).tolist() == [False, False, True]
+    assert d.changes(0.9).tolist() == [True, False, True]
+    assert not d.changes(None).any()
+
+
+def _two_clusters():
+    rng = np.random.default_rng(0)
+    centres = np.array([[2.0, 0.0], [-2.0, 0.0]], np.float32)
+    which = np.repeat([0, 1], 6)
+    train = centres[which] + rng.normal(0, 0.05, (12, 2)).astype(np.float32)
+    # cluster 0 was labelled 0 and answered 1; cluster 1 labelled 2, confirmed
+    return train, np.array([0, 2])[which], np.array([1, 2])[which]
+
+
+@pytest.mark.parametrize("where,current,expected", [
+    ((2.0, 0.05), 0, True),     # like the answers that turned 0 into 1
+    ((2.0, 0.05), 3, False),    # 3 -> 1 is no confusion any answer showed
+    ((2.0, 0.05), 1, False),    # already the class
+    ((30.0, 0.0), 0, False),    # far from every answer
+])
+def test_similarity_and_confusion_gates(where, current, expected):
+    train, old, answers = _two_clusters()
+    config = LCMConfig(min_steps=150, agree_with_model=False, neighbours=3)
+    d = decide(train, old, answers, np.array([where], np.float32), np.array([current]),
+               4, config, seed=0)
+    assert d.predicted[0] == 1
+    assert bool(d.supported[0]) is expected
+
+
+def test_j4_in_decide_needs_the_model_class():
+    train, old, answers = _two_clusters()
+    config = LCMConfig(min_steps=150, agree_with_model=True)
+    cand = np.array([[2.0, 0.0]], np.float32)
+    agree = decide(train, old, answers, cand, np.array([0]), 4, config, np.array([1]))
+    disagree = decide(train, old, answers, cand, np.array([0]), 4, config, np.array([0]))
+    assert agree.supported[0] and not disagree.supported[0]

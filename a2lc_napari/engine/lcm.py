@@ -1,7 +1,19 @@
-"""A²LC's Label Correction Module: learn from this round's answers, then
-relabel the regions it is sure about (ALGORITHM.md, "LCM")."""
+"""A²LC's Label Correction Module: learn from the answers, then relabel
+the regions it can vouch for (ALGORITHM.md, "LCM").
+
+Two variants share STEP 1's MLP. The paper's (``LCMConfig.paper``): this
+round's answers, mean probabilities as features, criteria J1-J3 at a fixed
+τ (:func:`select_updates`). Ours (default): every answer so far, richer
+region features (:func:`lcm_features`), and a change must also be
+supported by answers nearby in feature space (:func:`neighbour_votes`), be
+a confusion the answers showed (:func:`confusions_seen`) and agree with the
+segmentation model (J4) (all in :func:`decide`); τ is then chosen from the
+precision estimated on held-out answers
+(:mod:`~a2lc_napari.engine.lcm_precision`).
+"""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,12 +32,22 @@ class LCMConfig:
     hundred steps and the MLP never reaches τ, so we train for at least
     ``min_steps`` optimiser steps at a larger rate.
 
-    ``agree_with_model`` adds a criterion of ours, J4: the MLP's class must
-    also be the segmentation model's class for the region (the argmax of
-    its mean probability). Trained on a few dozen answers that cover only
-    some classes, the MLP extrapolates confidently to regions unlike any
-    answer; J4 keeps its updates where both models agree. Off = the
-    paper's criteria only.
+    ``paper`` selects the paper's LCM (J1-J3 on this round's answers, at
+    the session's fixed τ); the other settings are ours and apply without it.
+
+    ``agree_with_model`` (J4): the LCM's class must also be the
+    segmentation model's class for the region (the argmax of its mean
+    probability). ``neighbours``: the k answered regions nearest in feature
+    space must all have been answered with the LCM's class, the k-th no
+    farther than answers are from each other (0: no such gate).
+    ``confusion_gate``: the change old → new must be one that some answer
+    made. ``appearance``: features hold the region's colour and the model's
+    decoder features besides its mean probabilities.
+
+    ``target_precision``: τ is the lowest of ``thresholds`` whose precision
+    estimated on held-out answers (``folds``-fold cross-validation, at
+    least ``min_support`` held-out changes) reaches it; None: the
+    session's fixed τ per round.
     """
 
     hidden: tuple[int, ...] = (256, 128, 64)
@@ -35,11 +57,26 @@ class LCMConfig:
     batch_size: int = 8
     alpha: float = 0.5
     agree_with_model: bool = True
+    paper: bool = False
+    neighbours: int = 5
+    spacing_quantile: float = 0.5
+    confusion_gate: bool = True
+    appearance: bool = True
+    target_precision: float | None = 0.9
+    thresholds: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+    folds: int = 5
+    min_support: int = 5
+    full_batch_steps: int = 200
+
+    def __post_init__(self):
+        # Tuples even when read back from JSON.
+        self.hidden = tuple(int(h) for h in self.hidden)
+        self.thresholds = tuple(sorted(float(t) for t in self.thresholds))
 
 
-def make_mlp(num_classes: int, hidden: tuple[int, ...]) -> nn.Sequential:
-    """K → hidden… → K with ReLU between layers; outputs logits."""
-    sizes = (num_classes, *hidden)
+def make_mlp(in_features: int, num_classes: int, hidden: tuple[int, ...]) -> nn.Sequential:
+    """F → hidden… → K with ReLU between layers; outputs logits."""
+    sizes = (in_features, *hidden)
     layers = []
     for a, b in zip(sizes[:-1], sizes[1:]):
         layers += [nn.Linear(a, b), nn.ReLU()]
@@ -57,31 +94,49 @@ def class_balance_weights(targets: np.ndarray, num_classes: int) -> np.ndarray:
 
 def train_lcm(features: np.ndarray, targets: np.ndarray, num_classes: int,
               config: LCMConfig, seed: int = 0) -> nn.Sequential:
-    """STEP 1: fit the MLP on this round's answered regions.
+    """STEP 1: fit the MLP on answered regions.
 
     Parameters
     ----------
-    features : (n, K) float32
-        Mean probability vector of each answered region.
+    features : (n, F) float32
+        Feature vector of each answered region (the paper: its K mean
+        probabilities).
     targets : (n,) int
         The answered class of each (answers "ignore" must be left out).
     """
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    mlp = make_mlp(num_classes, config.hidden)
+    mlp = make_mlp(features.shape[1], num_classes, config.hidden)
     x = torch.as_tensor(features, dtype=torch.float32)
     y = torch.as_tensor(targets, dtype=torch.long)
     loss_fn = nn.CrossEntropyLoss(weight=torch.from_numpy(
         class_balance_weights(targets, num_classes)))
     opt = Adam(mlp.parameters(), lr=config.lr)
-    steps_per_epoch = -(-len(x) // config.batch_size)
-    epochs = max(config.epochs, -(-config.min_steps // steps_per_epoch))
-    for _ in range(epochs):
-        for batch in torch.randperm(len(x), generator=gen).split(config.batch_size):
-            opt.zero_grad()
-            loss_fn(mlp(x[batch]), y[batch]).backward()
-            opt.step()
+    # Ours: full batch for full_batch_steps (it runs once per fold).
+    if config.paper:
+        batch_size = config.batch_size
+        epochs = max(config.epochs, -(-config.min_steps // -(-len(x) // batch_size)))
+    else:
+        batch_size, epochs = len(x), config.full_batch_steps
+    with _one_thread():
+        for _ in range(epochs):
+            for batch in torch.randperm(len(x), generator=gen).split(batch_size):
+                opt.zero_grad()
+                loss_fn(mlp(x[batch]), y[batch]).backward()
+                opt.step()
     return mlp.eval()
+
+
+@contextmanager
+def _one_thread():
+    """Run torch on one thread: on tensors this small, more threads only wait
+    for each other (several times slower on a busy machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def tail_classes(answer_counts: np.ndarray, alpha: float) -> tuple[np.ndarray, int]:
@@ -111,7 +166,7 @@ class LCMUpdates:
         Regions to relabel.
     predicted : (R,) int64
         ``ĉ``, the MLP's class for every candidate.
-    confidence : (R,) float32
+    confidence : (R,) float64
         ``max p`` for every candidate.
     """
 
@@ -122,9 +177,9 @@ class LCMUpdates:
 
 def select_updates(mlp: nn.Module, features: np.ndarray, current: np.ndarray,
                    eligible: np.ndarray, answer_counts: np.ndarray, tau: float,
-                   alpha: float, agree_with_model: bool = False) -> LCMUpdates:
-    """STEP 2: relabel a region with ``ĉ`` only where J1, J2 and J3 (and,
-    with ``agree_with_model``, J4) all hold.
+                   alpha: float) -> LCMUpdates:
+    """The paper's STEP 2: relabel a region with ``ĉ`` only where J1, J2
+    and J3 all hold.
 
     Parameters
     ----------
@@ -139,18 +194,196 @@ def select_updates(mlp: nn.Module, features: np.ndarray, current: np.ndarray,
         Answers per class this round.
     tau : float
         Confidence threshold of J1.
-    agree_with_model : bool
-        J4: ``ĉ`` must be the argmax of the region's mean probability.
     """
-    with torch.no_grad():
-        p = torch.softmax(mlp(torch.as_tensor(features, dtype=torch.float32)), dim=1)
-    conf, pred = (t.numpy() for t in p.max(dim=1))
+    pred, conf = _probabilities(mlp, features)
     tail, rarest = tail_classes(answer_counts, alpha)
     update = (eligible
               & (conf >= tau)          # J1
               & ~tail[pred]            # J2
               & (current != rarest)    # J3
               & (pred != current))
-    if agree_with_model:
-        update &= pred == np.asarray(features).argmax(axis=1)  # J4
-    return LCMUpdates(update, pred.astype(np.int64), conf.astype(np.float32))
+    return LCMUpdates(update, pred, conf)
+
+
+def _probabilities(mlp: nn.Module, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(ĉ, max p)`` of the MLP for (M, F) features, as (M,) int64 and float64.
+
+    The softmax is taken in float64: in float32 every p above 1 - 6e-8
+    rounds to 1, so τ = 0.9999999 would pass confidences below it."""
+    with torch.no_grad(), _one_thread():
+        logits = mlp(torch.as_tensor(features, dtype=torch.float32))
+        p = torch.softmax(logits.double(), dim=1)
+    conf, pred = p.max(dim=1)
+    return pred.numpy().astype(np.int64), conf.numpy()
+
+
+def lcm_features(mean_prob: np.ndarray, appearance: np.ndarray | None = None) -> np.ndarray:
+    """(R, F) float32 region features for our LCM, standardised over the R regions.
+
+    Each column gets zero mean and unit variance; each group of columns
+    (the K mean probabilities, the 6 colour statistics, the decoder
+    features) is then divided by the square root of its width, so that
+    every group weighs the same in a distance whatever its width.
+
+    Parameters
+    ----------
+    mean_prob : (R, K) float
+    appearance : (R, 6 + C) float, optional
+        :attr:`RegionSummary.appearance`.
+    """
+    groups = [np.asarray(mean_prob, dtype=np.float64)]
+    if appearance is not None:
+        groups += [appearance[:, :6], appearance[:, 6:]]
+    out = []
+    for g in groups:
+        if g.shape[1] == 0:
+            continue
+        std = g.std(axis=0)
+        z = (g - g.mean(axis=0)) / np.where(std > 1e-9, std, 1.0)
+        out.append(z / np.sqrt(g.shape[1]))
+    return np.concatenate(out, axis=1).astype(np.float32)
+
+
+def neighbour_votes(train: np.ndarray, answers: np.ndarray, queries: np.ndarray,
+                    k: int, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """The class that the ``k`` nearest answered regions agree on.
+
+    Parameters
+    ----------
+    train : (n, F) float
+        Features of the answered regions.
+    answers : (n,) int
+        Their answered classes.
+    queries : (M, F) float
+    k : int
+        At most n.
+
+    Returns
+    -------
+    votes : (M,) int64
+        The answer shared by all k nearest answered regions (Euclidean
+        distance), -1 where they disagree.
+    distance : (M,) float32
+        Distance to the k-th nearest.
+    """
+    train_t = torch.as_tensor(train, dtype=torch.float32)
+    answers = np.asarray(answers, dtype=np.int64)
+    votes, dist = [], []
+    for start in range(0, len(queries), chunk):
+        q = torch.as_tensor(queries[start:start + chunk], dtype=torch.float32)
+        d, idx = torch.cdist(q, train_t).topk(k, dim=1, largest=False)
+        near = answers[idx.numpy()]
+        votes.append(np.where((near == near[:, :1]).all(axis=1), near[:, 0], -1))
+        dist.append(d[:, -1].numpy())
+    if not votes:
+        return np.empty(0, np.int64), np.empty(0, np.float32)
+    return np.concatenate(votes), np.concatenate(dist).astype(np.float32)
+
+
+def same_label_votes(train: np.ndarray, train_old: np.ndarray, answers: np.ndarray,
+                     queries: np.ndarray, current: np.ndarray, num_classes: int,
+                     k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`neighbour_votes` among the answered regions that had the
+    query's current label: what the answers say regions labelled like this
+    one, and looking like it, really are (a region labelled "sidewalk" is
+    judged by answered regions that were labelled "sidewalk").
+
+    Labels >= ``num_classes`` (ignore) form one group. A query whose group
+    has fewer than ``k`` answers gets vote -1 and distance inf.
+    """
+    group = np.minimum(np.asarray(train_old, dtype=np.int64), num_classes)
+    query_group = np.minimum(np.asarray(current, dtype=np.int64), num_classes)
+    votes = np.full(len(queries), -1, np.int64)
+    dist = np.full(len(queries), np.inf, np.float32)
+    for g in np.unique(query_group):
+        mine, theirs = query_group == g, group == g
+        if theirs.sum() >= k:
+            votes[mine], dist[mine] = neighbour_votes(train[theirs], answers[theirs],
+                                                      queries[mine], k)
+    return votes, dist
+
+
+def confusions_seen(old: np.ndarray, answers: np.ndarray, num_classes: int) -> np.ndarray:
+    """(K + 1, K) bool: ``[a, b]`` where some answer turned label ``a`` into
+    ``b ≠ a`` (row K: an unlabelled region, any label value >= K)."""
+    seen = np.zeros((num_classes + 1, num_classes), dtype=bool)
+    old = np.minimum(np.asarray(old, dtype=np.int64), num_classes)
+    answers = np.asarray(answers, dtype=np.int64)
+    changed = old != answers
+    seen[old[changed], answers[changed]] = True
+    return seen
+
+
+@dataclass
+class Decisions:
+    """What our LCM would do to each candidate region, before τ.
+
+    Attributes
+    ----------
+    predicted : (M,) int64
+        ``ĉ``, the MLP's class.
+    confidence : (M,) float64
+        ``max p``.
+    supported : (M,) bool
+        Every gate but τ holds (neighbours, confusion, J4) and ``ĉ`` differs
+        from the current label: the region changes wherever ``confidence >= τ``.
+    """
+
+    predicted: np.ndarray
+    confidence: np.ndarray
+    supported: np.ndarray
+
+    def changes(self, tau: float | None) -> np.ndarray:
+        """(M,) bool: the candidates changed at threshold ``tau`` (None: none)."""
+        if tau is None:
+            return np.zeros(len(self.predicted), dtype=bool)
+        return self.supported & (self.confidence >= tau)
+
+
+def decide(train: np.ndarray, train_old: np.ndarray, answers: np.ndarray,
+           candidates: np.ndarray, current: np.ndarray, num_classes: int,
+           config: LCMConfig, model_class: np.ndarray | None = None,
+           seed: int = 0) -> Decisions:
+    """Our LCM: STEP 1 on the answers, then every gate but τ on the candidates.
+
+    Parameters
+    ----------
+    train : (n, F) float32
+        Features of the answered regions (:func:`lcm_features`).
+    train_old : (n,) int
+        Their labels before the answer (majority; ignore allowed).
+    answers : (n,) int
+        Their answered classes (no ignore).
+    candidates : (M, F) float32
+        Features of the regions that may change.
+    current : (M,) int
+        Their current majority labels (ignore allowed).
+    model_class : (M,) int, optional
+        The segmentation model's class per candidate (argmax of its mean
+        probability), for J4 when ``config.agree_with_model``.
+    """
+    mlp = train_lcm(train, answers, num_classes, config, seed=seed)
+    pred, conf = _probabilities(mlp, candidates)
+    ok = pred != np.asarray(current)
+    if config.neighbours:
+        k = config.neighbours
+        votes, dist = same_label_votes(train, train_old, answers, candidates, current,
+                                       num_classes, k)
+        ok &= (votes == pred) & (dist <= answer_spacing(train, k, config.spacing_quantile))
+    if config.confusion_gate:
+        seen = confusions_seen(train_old, answers, num_classes)
+        ok &= seen[np.minimum(np.asarray(current, dtype=np.int64), num_classes), pred]
+    if config.agree_with_model and model_class is not None:
+        ok &= pred == np.asarray(model_class)
+    return Decisions(pred, conf, ok)
+
+
+def answer_spacing(train: np.ndarray, k: int, quantile: float = 1.0) -> float:
+    """The ``quantile`` of the distances from each answered region to its
+    k-th nearest other answered region: a region farther than that from
+    its k-th nearest answer is unlike the answers."""
+    if len(train) <= k:
+        return float("inf")
+    d = torch.cdist(*(torch.as_tensor(train, dtype=torch.float32),) * 2)
+    return float(np.quantile(d.topk(k + 1, dim=1, largest=False).values[:, -1].numpy(),
+                             quantile))

@@ -1,0 +1,144 @@
+"""How often the LCM's changes are right, estimated from the answers
+themselves, and the threshold τ chosen from that estimate.
+
+The answers are labelled data: each answered region has the label it had
+before (``old``), and its true class (the answer). Held out of the LCM's
+training (k-fold cross-validation), such a region is one the LCM would
+change when :func:`~a2lc_napari.engine.lcm.decide` supports a class ``ĉ ≠
+old`` at confidence ≥ τ, and the change is right when ``ĉ`` is the answer.
+A held-out region whose old label was already right (the answer confirmed
+it) can only be changed wrongly: these are the false alarms that matter
+most, since most regions the LCM may touch have right labels.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .lcm import LCMConfig, decide
+
+
+@dataclass
+class HeldOut:
+    """The LCM's decisions on held-out answered regions.
+
+    Attributes
+    ----------
+    confidence : (n,) float64
+        ``max p`` of the LCM trained without the region.
+    change : (n,) bool
+        It would change the region (before τ).
+    right : (n,) bool
+        ... to the answered class.
+    """
+
+    confidence: np.ndarray
+    change: np.ndarray
+    right: np.ndarray
+
+
+def held_out_decisions(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
+                       num_classes: int, config: LCMConfig,
+                       model_class: np.ndarray | None = None, seed: int = 0) -> HeldOut:
+    """k-fold cross-validation of :func:`~a2lc_napari.engine.lcm.decide` over
+    the answered regions.
+
+    Parameters
+    ----------
+    features : (n, F) float32
+        Features of the answered regions.
+    old : (n,) int
+        Their labels before the answer (ignore allowed).
+    answers : (n,) int
+        Their answered classes (no ignore).
+    model_class : (n,) int, optional
+        The segmentation model's class per region, for J4.
+
+    Returns
+    -------
+    HeldOut
+        Each region decided by an LCM trained on the other folds.
+    """
+    n = len(answers)
+    conf = np.zeros(n)
+    change = np.zeros(n, bool)
+    right = np.zeros(n, bool)
+    folds = min(config.folds, n)
+    if folds < 2:
+        return HeldOut(conf, change, right)
+    fold = np.random.default_rng(seed).permutation(n) % folds
+    for f in range(folds):
+        test, train = fold == f, fold != f
+        d = decide(features[train], old[train], answers[train], features[test], old[test],
+                   num_classes, config,
+                   None if model_class is None else model_class[test], seed=seed + f)
+        conf[test], change[test] = d.confidence, d.supported
+        right[test] = d.supported & (d.predicted == answers[test])
+    return HeldOut(conf, change, right)
+
+
+def precision_curve(held: HeldOut, thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated precision and its support at each threshold.
+
+    Returns
+    -------
+    precision : (T,) float64
+        Right changes / changes among held-out regions with confidence ≥
+        the threshold; NaN where there is none.
+    support : (T,) int64
+        Those changes.
+    """
+    t = np.asarray(thresholds, dtype=np.float64)[:, None]
+    above = held.confidence[None, :] >= t
+    support = (above & held.change[None, :]).sum(axis=1)
+    right = (above & held.right[None, :]).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(support > 0, right / support, np.nan)
+    return precision, support
+
+
+def choose_tau(thresholds, precision: np.ndarray, support: np.ndarray, target: float,
+               min_support: int) -> tuple[float | None, float | None]:
+    """The lowest threshold whose estimated precision reaches ``target``
+    on at least ``min_support`` held-out changes.
+
+    Returns
+    -------
+    tau : float or None
+        None where no threshold qualifies: the LCM then changes nothing.
+    estimate : float or None
+        The estimated precision at ``tau``.
+    """
+    ok = (support >= min_support) & (np.nan_to_num(precision, nan=-1.0) >= target)
+    if not ok.any():
+        return None, None
+    i = int(np.flatnonzero(ok)[0])
+    return float(thresholds[i]), float(precision[i])
+
+
+
+def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
+                  num_classes: int, config: LCMConfig, fixed_tau: float,
+                  model_class: np.ndarray | None = None,
+                  seed: int = 0) -> tuple[float | None, float | None]:
+    """τ for this round and the precision estimated there, from the answers.
+
+    With ``config.target_precision``, τ is the lowest of
+    ``config.thresholds`` whose held-out precision reaches it (None: no
+    threshold does, and the LCM changes nothing); otherwise τ is
+    ``fixed_tau``. Arguments as in :func:`held_out_decisions`.
+
+    Returns
+    -------
+    tau : float or None
+    estimate : float or None
+        Held-out precision at τ, in [0, 1] (None without held-out changes there).
+    """
+    held = held_out_decisions(features, old, answers, num_classes, config, model_class, seed)
+    if config.target_precision is None:
+        precision, support = precision_curve(held, (fixed_tau,))
+        return fixed_tau, None if support[0] == 0 else float(precision[0])
+    precision, support = precision_curve(held, config.thresholds)
+    return choose_tau(config.thresholds, precision, support, config.target_precision,
+                      config.min_support)

@@ -1,0 +1,117 @@
+"""Our LCM on a session's answers: every answer so far as training data,
+τ chosen from the precision estimated on held-out answers, the updates.
+
+An answer of an earlier round is taken with the features its region had in
+that round, before the answer reached the model's training labels: the
+model trained since has learnt the answer there, so today's features would
+make held-out answers look easier than the regions the LCM changes.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import acquisition as acq
+from .lcm import LCMConfig, decide, lcm_features
+from .lcm_precision import threshold_for
+from .state import LCMProposal, LCMUpdate
+
+
+@dataclass
+class Examples:
+    """Answered regions as the LCM's training data.
+
+    Attributes
+    ----------
+    features : (n, F) float32
+    old : (n,) int64
+        Label before the answer (ignore allowed).
+    answers : (n,) int64
+        The answered class (never ignore).
+    model_class : (n,) int64
+        The segmentation model's class for the region when it was answered.
+    """
+
+    features: np.ndarray
+    old: np.ndarray
+    answers: np.ndarray
+    model_class: np.ndarray
+
+    @classmethod
+    def concatenate(cls, parts: Sequence["Examples"]) -> "Examples":
+        return cls(*(np.concatenate([getattr(p, f) for p in parts])
+                     for f in ("features", "old", "answers", "model_class")))
+
+
+def region_features(summary: acq.RegionSummary, config: LCMConfig) -> np.ndarray:
+    """(R, F) float32 :func:`~a2lc_napari.engine.lcm.lcm_features` of a round's regions."""
+    return lcm_features(summary.mean_prob, summary.appearance if config.appearance else None)
+
+
+def examples(summary: acq.RegionSummary, rows: np.ndarray, old: np.ndarray,
+             answers: np.ndarray, ignore_index: int, config: LCMConfig,
+             features: np.ndarray | None = None) -> Examples:
+    """The answered rows ``rows`` (n,) of a round's ``summary`` as
+    :class:`Examples`; answers "ignore" are left out. ``features``: that
+    round's :func:`region_features`, when already computed."""
+    rows, old, answers = (np.asarray(a, dtype=np.int64) for a in (rows, old, answers))
+    keep = answers != ignore_index
+    rows = rows[keep]
+    if features is None:
+        features = region_features(summary, config)
+    return Examples(features[rows], old[keep], answers[keep],
+                    summary.mean_prob[rows].argmax(axis=1).astype(np.int64))
+
+
+def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarray,
+            this_round: tuple[np.ndarray, np.ndarray, np.ndarray],
+            past: Iterable[Examples], names: Sequence[str], num_classes: int,
+            ignore_index: int, fixed_tau: float, config: LCMConfig,
+            seed: int = 0) -> LCMProposal:
+    """What our LCM changes this round, with τ and the estimated precision.
+
+    Parameters
+    ----------
+    summary : RegionSummary
+        This round's regions.
+    current : (R,) int
+        Their current labels (answered regions: their answer).
+    eligible : (R,) bool
+        Regions that may change.
+    this_round : (rows, old, answers), each (n,) int
+        This round's answered queries.
+    past : iterable of Examples
+        The answers of earlier rounds (:func:`examples` of each round).
+    fixed_tau : float
+        τ when ``config.target_precision`` is None.
+
+    Returns
+    -------
+    LCMProposal
+        ``tau`` None (and no update) where no threshold reaches the target
+        precision; ``estimated_precision`` in percent.
+    """
+    features = region_features(summary, config)
+    train = Examples.concatenate([examples(summary, *this_round, ignore_index, config,
+                                           features), *past])
+    if len(train.answers) < 2:
+        return LCMProposal()
+    tau, estimate = threshold_for(train.features, train.old, train.answers, num_classes,
+                                  config, fixed_tau, train.model_class, seed=seed)
+    proposal = LCMProposal(tau=tau, estimated_precision=None if estimate is None
+                           else round(100 * estimate, 2))
+    if tau is None or not eligible.any():
+        return proposal
+    rows = np.flatnonzero(eligible)
+    d = decide(train.features, train.old, train.answers, features[rows], current[rows],
+               num_classes, config, summary.mean_prob[rows].argmax(axis=1), seed=seed)
+    gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
+    for j in np.flatnonzero(d.changes(tau)):
+        r, new = rows[j], int(d.predicted[j])
+        proposal.updates.append(LCMUpdate(
+            image=names[summary.image[r]], region=int(summary.ids[r]), old=int(current[r]),
+            new=new, confidence=float(d.confidence[j]),
+            correct=None if gt is None else bool(gt[r] == new)))
+    return proposal

@@ -1,0 +1,78 @@
+"""The LCM's precision estimated from held-out answers, and the τ chosen from it."""
+import numpy as np
+
+from a2lc_napari.engine.lcm import LCMConfig
+from a2lc_napari.engine.lcm_precision import (HeldOut, choose_tau, held_out_decisions,
+                                              precision_curve)
+
+THRESHOLDS = (0.5, 0.8, 0.9, 0.99)
+
+# Six held-out answered regions: confidence, would the LCM change it, rightly?
+HELD = HeldOut(confidence=np.array([0.6, 0.85, 0.95, 0.95, 0.995, 0.999]),
+               change=np.array([True, True, True, False, True, True]),
+               right=np.array([False, False, True, False, True, True]))
+
+
+def test_precision_at_each_threshold_by_hand():
+    precision, support = precision_curve(HELD, THRESHOLDS)
+    # >= 0.5: changes at 0.6, 0.85, 0.95, 0.995, 0.999 -> 3 right of 5
+    # >= 0.8: 0.85, 0.95, 0.995, 0.999 -> 3 of 4; >= 0.9: 3 of 3; >= 0.99: 2 of 2
+    assert support.tolist() == [5, 4, 3, 2]
+    np.testing.assert_allclose(precision, [3 / 5, 3 / 4, 1.0, 1.0])
+
+
+def test_no_change_above_a_threshold_is_nan():
+    precision, support = precision_curve(HELD, (0.9999,))
+    assert support.tolist() == [0] and np.isnan(precision[0])
+
+
+def test_tau_is_the_lowest_threshold_reaching_the_target():
+    precision, support = precision_curve(HELD, THRESHOLDS)
+    assert choose_tau(THRESHOLDS, precision, support, 0.9, min_support=1) == (0.9, 1.0)
+    assert choose_tau(THRESHOLDS, precision, support, 0.7, min_support=1) == (0.8, 0.75)
+    # 0.9 and 0.99 reach 100% but on fewer than 4 held-out changes
+    assert choose_tau(THRESHOLDS, precision, support, 0.9, min_support=4) == (None, None)
+
+
+def test_tau_none_without_any_change():
+    empty = HeldOut(np.zeros(3, np.float32), np.zeros(3, bool), np.zeros(3, bool))
+    precision, support = precision_curve(empty, THRESHOLDS)
+    assert choose_tau(THRESHOLDS, precision, support, 0.5, min_support=1) == (None, None)
+
+
+def _clusters(rng, n=8):
+    """Two tight clusters: A, labelled 0 and answered 1; B, labelled 0 and
+    confirmed 0; plus C, labelled 2 and answered 2."""
+    centres = np.array([[3.0, 0.0], [-3.0, 0.0], [0.0, 3.0]], np.float32)
+    which = np.repeat([0, 1, 2], n)
+    x = centres[which] + rng.normal(0, 0.05, (len(which), 2)).astype(np.float32)
+    old = np.array([0, 0, 2])[which]
+    answers = np.array([1, 0, 2])[which]
+    return x, old, answers, which
+
+
+def test_held_out_changes_exactly_the_mislabelled_cluster_rightly():
+    x, old, answers, which = _clusters(np.random.default_rng(0))
+    config = LCMConfig(min_steps=200, epochs=1, agree_with_model=False)
+    held = held_out_decisions(x, old, answers, 3, config, seed=0)
+    assert held.change.tolist() == (which == 0).tolist()
+    assert held.right.tolist() == (which == 0).tolist()
+    precision, support = precision_curve(held, (0.5,))
+    assert support[0] == 8 and precision[0] == 1.0
+
+
+def test_held_out_wrong_change_is_counted_wrong():
+    # Cluster A's answers are split between 1 and 2 (both from old label 0):
+    # its held-out regions' neighbours disagree, so the gate keeps them unchanged.
+    x, old, answers, which = _clusters(np.random.default_rng(1))
+    answers = answers.copy()
+    answers[np.flatnonzero(which == 0)[::2]] = 2
+    config = LCMConfig(min_steps=200, epochs=1, agree_with_model=False, neighbours=3)
+    held = held_out_decisions(x, old, answers, 3, config, seed=0)
+    assert not held.change[which == 0].any()
+    # Without the neighbour gate, changes in A happen and some are wrong.
+    loose = held_out_decisions(x, old, answers, 3,
+                               LCMConfig(min_steps=200, epochs=1, agree_with_model=False,
+                                         neighbours=0), seed=0)
+    assert loose.change[which == 0].any()
+    assert (loose.change & ~loose.right)[which == 0].any()
