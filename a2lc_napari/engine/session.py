@@ -30,6 +30,7 @@ from .dataset import Dataset, open_dataset
 from .errors import DatasetError
 from .io import read_label, write_json, write_label
 from .label_changes import LabelChange, read_changes, write_changes
+from . import lcm_proposal
 from .lcm import LCMConfig, select_updates, train_lcm
 from .methods import METHODS
 from .metrics import class_iou, class_pixels, confusion, mean_iou
@@ -378,10 +379,12 @@ class Session:
         segmenter.save(self.folder.model)
         parts = []
         for i, name in enumerate(ds.names):
+            image = ds.image(name)
+            probs, features = segmenter.predict(image, features=True)
             parts.append(acq.summarize_image(
-                segmenter.predict(ds.image(name)), self.labels(name), ds.regions(name),
+                probs, self.labels(name), ds.regions(name),
                 ds.classes.ignore_index, gt=ds.gt(name), image_index=i,
-                representative=self.method.ranking == "sim"))
+                representative=self.method.ranking == "sim", image=image, features=features))
             yield Progress(i + 1, len(ds.names), "Ranking regions")
         summary = acq.RegionSummary.concatenate(parts)
         summary.save(self.folder.summary(self.round))
@@ -528,10 +531,32 @@ class Session:
         s, classes = self.summary, self.dataset.classes
         eligible = ~self._manual_mask(s, manual)  # this round's queries are manual by now
         tau = self.config.tau_for(self.round)
-        updates = lcm_updates(s, answered, eligible, self.dataset.names, classes.num_classes,
-                              classes.ignore_index, tau, self.config.lcm,
-                              seed=self.config.seed * 1000 + self.round)
-        return LCMProposal([u for u in updates if u.key not in rejected], tau=tau)
+        seed = self.config.seed * 1000 + self.round
+        if self.config.lcm.paper:
+            updates = lcm_updates(s, answered, eligible, self.dataset.names,
+                                  classes.num_classes, classes.ignore_index, tau,
+                                  self.config.lcm, seed=seed)
+            return LCMProposal([u for u in updates if u.key not in rejected], tau=tau)
+        current = plurality_label(s.label_hist, classes.ignore_index)
+        this_round = tuple(np.array([getattr(q, f) for q in answered], dtype=np.int64)
+                           for f in ("row", "label", "answer"))
+        current[this_round[0]] = this_round[2]
+        eligible &= ~np.isin(s.keys(), [acq.region_keys(self.dataset.names.index(i), r)
+                                        for i, r in rejected])
+        return lcm_proposal.propose(
+            s, current, eligible, this_round, self._past_examples(), self.dataset.names,
+            classes.num_classes, classes.ignore_index, tau, self.config.lcm, seed=seed)
+
+    def _past_examples(self):
+        """The answers of every earlier round, with their regions' features then."""
+        for r in range(1, self.round):
+            queries = [q for q in self.round_log(r)["queries"] if q["answer"] is not None]
+            yield lcm_proposal.examples(
+                acq.RegionSummary.load(self.folder.summary(r)),
+                *(np.array([q[f] for q in queries], dtype=np.int64)
+                  for f in ("row", "label", "answer")),
+                self.dataset.classes.ignore_index, self.config.lcm)
+
 
     @_locked
     @_writes
@@ -720,7 +745,7 @@ def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.
                     seed=seed)
     upd = select_updates(mlp, summary.mean_prob, current, eligible,
                          np.bincount(answers[valid], minlength=num_classes), tau,
-                         config.alpha, config.agree_with_model)
+                         config.alpha)
     gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
     return [LCMUpdate(image=names[summary.image[r]], region=int(summary.ids[r]),
                       old=int(current[r]), new=int(upd.predicted[r]),
