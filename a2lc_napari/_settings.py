@@ -6,12 +6,12 @@ from pathlib import Path
 import torch
 from magicgui.widgets import ComboBox, Container, FileEdit, LineEdit, PushButton, SpinBox
 
+from .engine.methods import METHODS
 from .engine.model import ModelConfig
 from .engine.regions import REGION_SOURCES, SAM_MODES, RegionsConfig
 from .engine.session import SessionConfig
 
-METHOD_CHOICES = [("A²LC (class-balanced queries + LCM)", "a2lc"), ("ALC", "alc"),
-                  ("A²LC's queries, no LCM", "abc"), ("ALC's queries + LCM", "lcm")]
+METHOD_CHOICES = [(m.title, key) for key, m in METHODS.items()]
 
 START_TEXT = "Start / resume"
 
@@ -42,13 +42,17 @@ class SettingsForm(Container):
             FileEdit(name="sam_checkpoint", label="SAM checkpoint", mode="r",
                      filter="*.pth"),
             ComboBox(name="sam_mode", label="SAM mode", choices=list(SAM_MODES)),
+            FileEdit(name="region_files", label="Region files", mode="r"),
             PushButton(name="start", text=START_TEXT),
         ])
         self.tau.tooltip = "LCM confidence threshold per round; the last holds afterwards"
         self.review_above.tooltip = ("LCM changes at the end of a round: above this many, "
                                      "you are asked to review them or apply them all")
         self.regions.tooltip = ("auto: the dataset's regions/ if any, else SLIC superpixels; "
-                                "sam: Segment Anything masks (needs a checkpoint)")
+                                "sam: Segment Anything masks (needs a checkpoint); "
+                                "files: masks or region maps another program wrote")
+        self.region_files.tooltip = ("a folder of region maps or of SAM's amg.py masks, "
+                                     "or a COCO or amg.py RLE JSON file")
         self.dataset.changed.connect(self._suggest_session_dir)
         self.regions.changed.connect(self._show_sam_settings)
         self._show_sam_settings()
@@ -58,6 +62,7 @@ class SettingsForm(Container):
         sam = self.regions.value == "sam"
         self.sam_checkpoint.visible = sam
         self.sam_mode.visible = sam
+        self.region_files.visible = self.regions.value == "files"
 
     def _suggest_session_dir(self, dataset) -> None:
         """A session folder beside the dataset, which is never written to."""
@@ -83,15 +88,19 @@ class SettingsForm(Container):
         except ValueError:
             raise ValueError(f"τ must be numbers between 0 and 1, got {self.tau.value!r}"
                              ) from None
-        sam = self.regions.value == "sam"
+        sam, files = self.regions.value == "sam", self.regions.value == "files"
         if sam and is_empty(self.sam_checkpoint.value):
             raise ValueError("SAM regions need a SAM checkpoint file (.pth)")
+        if files and is_empty(self.region_files.value):
+            raise ValueError("Regions from files need the region files (a folder or a "
+                             "JSON file)")
         return SessionConfig(
             method=self.method.value, budget=self.budget.value, tau=tau,
             model=ModelConfig(steps=self.steps.value, device=self.device.value),
             regions=RegionsConfig(source=self.regions.value,
                                   sam_checkpoint=str(self.sam_checkpoint.value) if sam
-                                  else None, sam_mode=self.sam_mode.value))
+                                  else None, sam_mode=self.sam_mode.value,
+                                  path=str(self.region_files.value) if files else None))
 
     def show_config(self, config: SessionConfig) -> None:
         self.method.value = config.method
@@ -104,6 +113,8 @@ class SettingsForm(Container):
         if config.regions.sam_checkpoint:
             self.sam_checkpoint.value = config.regions.sam_checkpoint
         self.sam_mode.value = config.regions.sam_mode
+        if config.regions.path:
+            self.region_files.value = config.regions.path
 
     def lock(self) -> None:
         """A session runs: its settings are its own now (the review limit stays free)."""

@@ -145,6 +145,13 @@ def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
         widget.settings.config()
     s.sam_checkpoint.value = tmp_path / "sam_vit_b.pth"
     assert widget.settings.config().regions.sam_checkpoint == str(tmp_path / "sam_vit_b.pth")
+    assert s.region_files.native.isHidden()  # region files only for regions from files
+    s.regions.value = "files"
+    assert not s.region_files.native.isHidden() and s.sam_checkpoint.native.isHidden()
+    with pytest.raises(ValueError, match="region files"):
+        widget.settings.config()
+    s.region_files.value = tmp_path / "masks"
+    assert widget.settings.config().regions.path == str(tmp_path / "masks")
     s.dataset.value = tmp_path / "data"
     assert s.session_dir.value == tmp_path / "data_a2lc"
 
