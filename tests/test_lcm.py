@@ -102,7 +102,7 @@ def test_step1_learns_separable_answers():
 def test_step1_is_deterministic():
     x = np.random.default_rng(0).random((10, 3)).astype(np.float32)
     y = np.arange(10) % 3
-    a, b = (train_lcm(x, y, 3, LCMConfig(min_steps=50), seed=5) for _ in range(2))
+    a, b = (train_lcm(x, y, 3, LCMConfig(full_batch_steps=30), seed=5) for _ in range(2))
     for pa, pb in zip(a.parameters(), b.parameters()):
         assert torch.equal(pa, pb)
 
@@ -178,7 +178,8 @@ def _two_clusters():
 ])
 def test_similarity_and_confusion_gates(where, current, expected):
     train, old, answers = _two_clusters()
-    config = LCMConfig(min_steps=150, agree_with_model=False, neighbours=3)
+    config = LCMConfig(full_batch_steps=100, agree_with_model=False, neighbours=3,
+                       spacing_quantile=1.0)
     d = decide(train, old, answers, np.array([where], np.float32), np.array([current]),
                4, config, seed=0)
     assert d.predicted[0] == 1
@@ -187,7 +188,8 @@ def test_similarity_and_confusion_gates(where, current, expected):
 
 def test_j4_in_decide_needs_the_model_class():
     train, old, answers = _two_clusters()
-    config = LCMConfig(min_steps=150, agree_with_model=True)
+    config = LCMConfig(full_batch_steps=100, agree_with_model=True, neighbours=3,
+                       spacing_quantile=1.0)
     cand = np.array([[2.0, 0.0]], np.float32)
     agree = decide(train, old, answers, cand, np.array([0]), 4, config, np.array([1]))
     disagree = decide(train, old, answers, cand, np.array([0]), 4, config, np.array([0]))

@@ -53,7 +53,8 @@ def _clusters(rng, n=8):
 
 def test_held_out_changes_exactly_the_mislabelled_cluster_rightly():
     x, old, answers, which = _clusters(np.random.default_rng(0))
-    config = LCMConfig(min_steps=200, epochs=1, agree_with_model=False)
+    config = LCMConfig(full_batch_steps=100, agree_with_model=False, neighbours=3,
+                       spacing_quantile=1.0)
     held = held_out_decisions(x, old, answers, 3, config, seed=0)
     assert held.change.tolist() == (which == 0).tolist()
     assert held.right.tolist() == (which == 0).tolist()
@@ -67,12 +68,13 @@ def test_held_out_wrong_change_is_counted_wrong():
     x, old, answers, which = _clusters(np.random.default_rng(1))
     answers = answers.copy()
     answers[np.flatnonzero(which == 0)[::2]] = 2
-    config = LCMConfig(min_steps=200, epochs=1, agree_with_model=False, neighbours=3)
+    config = LCMConfig(full_batch_steps=100, agree_with_model=False, neighbours=3,
+                       spacing_quantile=1.0)
     held = held_out_decisions(x, old, answers, 3, config, seed=0)
     assert not held.change[which == 0].any()
     # Without the neighbour gate, changes in A happen and some are wrong.
     loose = held_out_decisions(x, old, answers, 3,
-                               LCMConfig(min_steps=200, epochs=1, agree_with_model=False,
+                               LCMConfig(full_batch_steps=100, agree_with_model=False,
                                          neighbours=0), seed=0)
     assert loose.change[which == 0].any()
     assert (loose.change & ~loose.right)[which == 0].any()

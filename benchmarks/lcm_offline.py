@@ -1,0 +1,101 @@
+"""The LCM's precision, round by round, on answers that the LCM does not
+feed back: a quick check of its ingredients.
+
+Runs ``--rounds`` rounds of ABC ranking with ``--budget`` region queries
+answered from the ground truth (majority class) and written to the labels,
+no LCM applied; the model retrains each round. At each round our LCM
+proposes from the answers so far (as a session does), and the paper's LCM
+from that round's answers at τ = 0.99, then 0.999. Prints per round:
+changes, measured precision, estimated precision and τ.
+
+    python benchmarks/lcm_offline.py DATASET [--set neighbours=3 appearance=0 ...]
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+
+import numpy as np
+
+from a2lc_napari.engine import acquisition as acq
+from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.lcm import LCMConfig, select_updates, train_lcm
+from a2lc_napari.engine.lcm_proposal import examples, propose, region_features
+from a2lc_napari.engine.model import ModelConfig, train_segmenter
+from a2lc_napari.engine.progress import drive
+from a2lc_napari.engine.regions import region_values
+
+
+def _precision(updates_right: list[bool]) -> str:
+    return f"{100 * np.mean(updates_right):.0f}%" if updates_right else "–"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--budget", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
+                        help="LCMConfig fields of our LCM, e.g. neighbours=3")
+    args = parser.parse_args()
+    config = LCMConfig()
+    types = {f.name: type(getattr(config, f.name)) for f in fields(config)}
+    for item in args.set:
+        name, value = item.split("=")
+        setattr(config, name, None if value == "None" else
+                (value == "1") if types[name] is bool else types[name](value))
+    paper = LCMConfig(paper=True)
+
+    ds = open_dataset(args.dataset)
+    ign, k = ds.classes.ignore_index, ds.classes.num_classes
+    labels = {n: ds.labels(n) for n in ds.names}
+    past, asked = [], set()
+    print("| round | answers | ours: changes | measured | estimated | τ "
+          "| paper's: changes | measured |\n|---|---|---|---|---|---|---|---|")
+    for r in range(1, args.rounds + 1):
+        seg = drive(train_segmenter(lambda n: (ds.image(n), labels[n]), ds.names, k, ign,
+                                    ModelConfig(steps=args.steps),
+                                    seed=args.seed * 1000 + r), quiet=True)
+        parts = []
+        for i, n in enumerate(ds.names):
+            image = ds.image(n)
+            probs, feats = seg.predict(image, features=True)
+            parts.append(acq.summarize_image(probs, labels[n], ds.regions(n), ign, gt=ds.gt(n),
+                                             image_index=i, representative=False,
+                                             image=image, features=feats))
+        s = acq.RegionSummary.concatenate(parts)
+        keys = s.keys()
+        manual = np.isin(keys, list(asked))
+        rows = acq.rank(acq.region_scores(s, "abc", manual), manual)[:args.budget]
+        current = s.majority_label(ign)
+        gt = acq.majority(s.gt_hist, ign)
+        old, answers = current[rows].copy(), gt[rows]
+        for row, a in zip(rows, answers):
+            name = ds.names[s.image[row]]
+            new = region_values(ds.regions(name), np.array([s.ids[row]]), np.array([a]))
+            labels[name][new >= 0] = new[new >= 0]
+        current[rows] = answers
+        asked |= set(keys[rows].tolist())
+        eligible = ~np.isin(keys, list(asked))
+
+        ours = propose(s, current, eligible, (rows, old, answers), past, ds.names, k, ign,
+                       0.999, config, seed=r)
+        valid = answers != ign
+        mlp = train_lcm(s.mean_prob[rows[valid]], answers[valid], k, paper, seed=r)
+        theirs = select_updates(mlp, s.mean_prob, current, eligible,
+                                np.bincount(answers[valid], minlength=k),
+                                0.99 if r == 1 else 0.999, paper.alpha)
+        right = list(gt[theirs.update] == theirs.predicted[theirs.update])
+        est = "–" if ours.estimated_precision is None else f"{ours.estimated_precision:.0f}%"
+        print(f"| {r} | {len(asked)} | {len(ours.updates)} | "
+              f"{_precision([u.correct for u in ours.updates])} | {est} | "
+              f"{'–' if ours.tau is None else ours.tau} | {len(right)} | {_precision(right)} |",
+              flush=True)
+        past.append(examples(s, rows, old, answers, ign, config, region_features(s, config)))
+
+
+if __name__ == "__main__":
+    main()
