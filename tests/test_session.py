@@ -373,6 +373,19 @@ def test_bad_answers_and_folders(demo, tmp_path):
         Session.open(tmp_path / "nothing")
 
 
+def test_a_session_file_of_another_format_or_malformed_is_refused(demo, tmp_path):
+    new_session(demo, tmp_path / "run", tiny_config())
+    path = tmp_path / "run" / "session.json"
+    state = json.loads(path.read_text())
+    path.write_text(json.dumps({**state, "format": 1}))
+    with pytest.raises(DatasetError, match="session.json.*format 1"):
+        Session.open(tmp_path / "run")
+    del state["queries"]
+    path.write_text(json.dumps(state))
+    with pytest.raises(DatasetError, match="session.json.*malformed.*queries"):
+        Session.open(tmp_path / "run")
+
+
 def test_tau_schedule():
     config = SessionConfig(tau=(0.9, 0.99))
     assert [config.tau_for(r) for r in (1, 2, 3)] == [0.9, 0.99, 0.99]
@@ -442,3 +455,35 @@ def test_a_home_relative_labels_folder_resumes(demo, tmp_path, monkeypatch):
     first.close()
     again = drive(start_session(tmp_path / "run", demo, tiny_config(), "~/pseudo"), True)
     assert again.state == first.state
+
+
+def test_the_lcm_counts_ignore_as_a_vote():
+    from a2lc_napari.engine.session import plurality_label
+
+    hist = np.array([[3, 1, 0, 6],    # mostly unlabelled: ignore
+                     [3, 1, 0, 2],    # class 0
+                     [2, 2, 0, 2]])   # a tie: the lowest class
+    np.testing.assert_array_equal(plurality_label(hist, 255), [255, 0, 0])
+
+
+def test_pixels_of_an_event_a_kill_left_unrecorded_are_rolled_back(demo, tmp_path,
+                                                                    monkeypatch):
+    from a2lc_napari.engine import session as session_module
+
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    q, mask = queried_region(session)
+    before, asked = session.labels(q.image), session.simulated_answer(q)
+
+    def killed(path, data):  # the process dies as it saves the state
+        raise KeyboardInterrupt
+    monkeypatch.setattr(session_module, "write_json", killed)
+    with pytest.raises(KeyboardInterrupt):
+        session.answer({q.index: (q.label + 1) % session.dataset.classes.num_classes})
+    monkeypatch.undo()
+    assert (session.labels(q.image)[mask] != before[mask]).all()  # its pixels are written
+    session.close()
+    resumed = Session.open(tmp_path / "run")
+    np.testing.assert_array_equal(resumed.labels(q.image), before)
+    assert resumed.queries[q.index].answer is None
+    assert resumed.simulated_answer(q) == asked  # asked again, on the labels it saw

@@ -28,6 +28,7 @@ from . import acquisition as acq
 from .annotator import simulated_answer
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
+from .export import export_labels
 from .io import read_label, write_json, write_label
 from .label_changes import LabelChange, read_changes, write_changes
 from . import lcm_proposal
@@ -172,7 +173,9 @@ class Session:
             return cls._read(folder, writer=None)
         writer = lock_session(folder.root)
         try:
-            return cls._read(folder, writer)
+            session = cls._read(folder, writer)
+            session._roll_back_unrecorded()
+            return session
         except BaseException:
             writer.release()
             raise
@@ -266,21 +269,22 @@ class Session:
 
     # ---- the journal: every change to the labels, undoable ----------------------
 
-    def _record(self, kind: str, writes: dict[str, np.ndarray] | None = None,
+    def _diff(self, name: str, new: np.ndarray) -> LabelChange:
+        """The change from image ``name``'s labels on disk to ``new`` (H, W)."""
+        return LabelChange.between(self.labels(name), np.asarray(new, dtype=np.uint8))
+
+    def _record(self, kind: str, pixels: dict[str, LabelChange] | None = None,
                 **deltas) -> Event:
-        """Write new labels ``{image: (H, W) uint8}``, add the event that made
-        them to the journal, apply its ``deltas`` to the state and save.
+        """Make the label changes ``pixels`` (``{image: change}``), add the event that
+        made them to the journal, apply its ``deltas`` to the state and save.
 
         Call with the lock held. The pixels go to disk first (journal file,
-        then labels), the state last: a kill in between leaves an event
-        unrecorded, never a recorded event without its pixels.
+        then labels), the state last: an event whose pixels were written
+        but which a kill left unrecorded is rolled back by the next
+        :meth:`open` (:meth:`_roll_back_unrecorded`).
         """
         seq = len(self.state.journal)
-        changes = {}
-        for name, new in (writes or {}).items():
-            change = LabelChange.between(self.labels(name), new)
-            if change:
-                changes[name] = change
+        changes = {name: c for name, c in (pixels or {}).items() if c}
         if changes:
             write_changes(self.folder.journal(seq), changes)
             for name, change in changes.items():
@@ -293,6 +297,16 @@ class Session:
         self.state.redo_stack.clear()
         self._save()
         return event
+
+    def _roll_back_unrecorded(self) -> None:
+        """Take back the pixels of an event that a kill stopped before its
+        state was saved (its journal file exists, its event does not)."""
+        path = self.folder.journal(len(self.state.journal))
+        for name, change in read_changes(path).items():
+            write_label(self.folder.labels(name), change.applied(self.labels(name),
+                                                                 reverse=True),
+                        self.dataset.classes)
+        path.unlink(missing_ok=True)
 
     def _apply_deltas(self, event: Event, reverse: bool) -> None:
         """Make (or take back) an event's effects on the state, not its pixels."""
@@ -427,18 +441,22 @@ class Session:
         queries = self.state.queries
         writes, rows = {}, []
         ignore, k = self.dataset.classes.ignore_index, self.dataset.classes.num_classes
-        for i, cls in answers.items():
-            q = queries[i]
-            labels = writes.get(q.image)
-            labels = self.labels(q.image) if labels is None else labels
-            mask = self.dataset.regions(q.image) == q.region
-            hist = class_pixels(labels[mask], k, ignore)[None]
-            rewrites = bool(cls != acq.majority(hist, ignore)[0] or i in rewrite)
-            rows.append([i, q.answer, q.rewrite, int(cls), rewrites])
-            if rewrites:
-                labels[mask] = cls
-                writes[q.image] = labels
-        return self._record("answer", writes, answers=rows, manual_added=self._new_manual(
+        by_image: dict[str, list[int]] = {}
+        for i in answers:
+            by_image.setdefault(queries[i].image, []).append(i)
+        changes, rows = {}, []
+        for image, indices in by_image.items():  # one image's labels in memory at a time
+            labels, regions = self.labels(image), self.dataset.regions(image)
+            for i in indices:
+                q, cls = queries[i], answers[i]
+                mask = regions == q.region
+                hist = class_pixels(labels[mask], k, ignore)[None]
+                rewrites = bool(cls != acq.majority(hist, ignore)[0] or i in rewrite)
+                rows.append([i, q.answer, q.rewrite, int(cls), rewrites])
+                if rewrites:
+                    labels[mask] = cls
+            changes[image] = self._diff(image, labels)
+        return self._record("answer", changes, answers=rows, manual_added=self._new_manual(
             (queries[i].image, queries[i].region) for i in answers))
 
     @_locked
@@ -468,7 +486,7 @@ class Session:
                 labels = change.restricted(mask).applied(labels, reverse=True)
         key = [q.image, q.region]
         made_manual = any(key in e.manual_added for e in answers)
-        return self._record("unanswer", {q.image: labels},
+        return self._record("unanswer", {q.image: self._diff(q.image, labels)},
                             answers=[[index, q.answer, q.rewrite, None, False]],
                             manual_removed=[key] if made_manual else [])
 
@@ -502,7 +520,7 @@ class Session:
         self._check_classes(np.unique(labels[changed]), f"labels painted on {name}:")
         touched = np.unique(self.dataset.regions(name)[changed])
         self.state.hand_pixels += count
-        self._record("hand_edit", {name: labels.astype(np.uint8)},
+        self._record("hand_edit", {name: self._diff(name, labels)},
                      manual_added=self._new_manual((name, int(r)) for r in touched))
         return count
 
@@ -557,7 +575,6 @@ class Session:
                   for f in ("row", "label", "answer")),
                 self.dataset.classes.ignore_index, self.config.lcm)
 
-
     @_locked
     @_writes
     def reject_lcm(self, changes: Iterable[LCMUpdate]) -> Event | None:
@@ -568,8 +585,7 @@ class Session:
         if not changes:
             return None
         applied = [u for u in changes if u in self.state.lcm_applied]
-        writes = self._lcm_writes(applied, reverse=True)
-        return self._record("lcm_reject", writes, changes=changes, applied_removed=applied,
+        return self._record("lcm_reject", self._lcm_changes(applied, reverse=True), changes=changes, applied_removed=applied,
                             rejected_added=[list(u.key) for u in changes
                                             if list(u.key) not in self.state.lcm_rejected])
 
@@ -582,16 +598,16 @@ class Session:
         if not changes:
             return None
         applied = [u for u in changes if u in self.state.lcm_applied]
-        writes = self._lcm_writes([u for u in changes if u not in applied])
-        return self._record("lcm_accept", writes, changes=changes, applied_removed=applied,
+        return self._record("lcm_accept",
+                            self._lcm_changes([u for u in changes if u not in applied]), changes=changes, applied_removed=applied,
                             manual_added=self._new_manual(u.key for u in changes))
 
-    def _lcm_writes(self, updates: list[LCMUpdate], reverse: bool = False
-                    ) -> dict[str, np.ndarray]:
-        """New labels of the images ``updates`` touch: each region written
-        whole with its new class, or (``reverse``) given back the pixels it
-        had before the LCM's change."""
-        writes = {}
+    def _lcm_changes(self, updates: list[LCMUpdate], reverse: bool = False
+                     ) -> dict[str, LabelChange]:
+        """The label changes of the images ``updates`` touch: each region
+        written whole with its new class, or (``reverse``) given back the
+        pixels it had before the LCM's change."""
+        changes = {}
         for image in {u.image for u in updates}:
             here = [u for u in updates if u.image == image]
             labels = self.labels(image)
@@ -603,8 +619,8 @@ class Session:
             else:
                 new = region_values(regions, [u.region for u in here], [u.new for u in here])
                 labels[new >= 0] = new[new >= 0]
-            writes[image] = labels
-        return writes
+            changes[image] = self._diff(image, labels)
+        return changes
 
     def _pixels_before_lcm(self, image: str) -> np.ndarray:
         """(H, W) uint8 labels of ``image`` with the last round's LCM
@@ -642,7 +658,7 @@ class Session:
                 # Answers of a finished round are final: undo reaches back to here.
                 self.state.undo_stack.clear()
                 if updates or self.state.lcm_applied:
-                    self._record("lcm_apply", self._lcm_writes(updates), changes=updates,
+                    self._record("lcm_apply", self._lcm_changes(updates), changes=updates,
                                  applied_added=updates, applied_removed=self.lcm_applied)
         yield Progress(2, 2, "Applying LCM updates")
 
@@ -698,18 +714,34 @@ class Session:
                                   for n, v in zip(classes.names, iou)})
         return out
 
-    def export(self, folder: Path) -> Steps[Path]:
-        """Write the current labels (palette PNGs) and ``classes.json`` to ``folder``."""
+    def export(self, folder: Path, format: str = "palette",
+               overwrite: bool = False) -> Steps[Path]:
+        """Write the current labels to ``folder`` in one of
+        :data:`~a2lc_napari.engine.export.EXPORT_FORMATS`, with a ``README``
+        of where they came from (:func:`~a2lc_napari.engine.export.export_labels`).
+        ``folder`` must be empty unless ``overwrite``, and outside the dataset
+        and the session folders."""
         folder = Path(folder).expanduser().resolve()
-        if folder.is_relative_to(self.dataset.root):
-            raise DatasetError(folder, "is inside the dataset folder, which is never "
-                               "written to; choose a folder outside it")
-        names = self.dataset.names
-        for i, name in enumerate(names):
-            write_label(folder / f"{name}.png", self.labels(name), self.dataset.classes)
-            yield Progress(i + 1, len(names), "Exporting labels")
-        write_json(folder / "classes.json", self.dataset.classes.to_json())
-        return folder
+        if folder.is_relative_to(self.out.resolve()):
+            raise DatasetError(folder, "is inside the session folder; choose a folder "
+                               "outside it")
+        ds, done = self.dataset, self.history[1:]
+        answered = self.state.answered()
+        provenance = {
+            "dataset": ds.root, "pseudo-labels": ds.labels_dir or "the dataset's own",
+            "session": self.out.resolve(), "method": self.config.method,
+            "rounds finished": len(done),
+            "queries answered": sum(r.queries for r in done) + len(answered),
+            "labels changed by answers": (sum(r.manual_changes for r in done)
+                                          + sum(q.rewrite for q in answered)),
+            "pixels painted by hand": (sum(r.hand_pixels for r in done)
+                                       + self.state.hand_pixels),
+            "regions changed by the LCM": sum(r.lcm_changes for r in done)}
+        return (yield from export_labels(
+            folder, ds.names, self.labels, ds.classes, ds.root, format, overwrite,
+            image_files={n: ds.image_path(n).relative_to(ds.root).as_posix()
+                         for n in ds.names},
+            provenance=provenance))
 
 
 # ---- the pure steps of a round ---------------------------------------------------------
@@ -726,6 +758,16 @@ def pick_queries(summary: acq.RegionSummary, manual: np.ndarray, method, budget:
             for j, r in enumerate(acq.rank(score, manual)[:budget])]
 
 
+def plurality_label(hist: np.ndarray, ignore_index: int) -> np.ndarray:
+    """(R,) int64 most frequent value per row of a (R, K + 1) label histogram,
+    ignore (the last column) voting too: the LCM's region label, so that a
+    region mostly unlabelled counts as unlabelled and the LCM may fill it.
+    Ties go to the lowest class."""
+    out = hist.argmax(axis=1)
+    out[out == hist.shape[1] - 1] = ignore_index
+    return out
+
+
 def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.ndarray,
                 names: list[str], num_classes: int, ignore_index: int, tau: float,
                 config: LCMConfig, seed: int) -> list[LCMUpdate]:
@@ -736,7 +778,7 @@ def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.
     rows = np.array([q.row for q in answered], dtype=np.int64)
     answers = np.array([q.answer for q in answered], dtype=np.int64)
     # An answered region holds its answer now (rewritten or confirmed).
-    current = summary.majority_label(ignore_index)
+    current = plurality_label(summary.label_hist, ignore_index)
     current[rows] = answers
     valid = answers != ignore_index
     if not valid.any():
