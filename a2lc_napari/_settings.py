@@ -4,8 +4,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from magicgui.widgets import ComboBox, Container, FileEdit, LineEdit, PushButton, SpinBox
+from magicgui.widgets import (
+    ComboBox,
+    Container,
+    FileEdit,
+    FloatSpinBox,
+    LineEdit,
+    PushButton,
+    SpinBox,
+)
 
+from .engine.lcm import LCMConfig
 from .engine.methods import METHODS
 from .engine.model import ModelConfig
 from .engine.regions import REGION_SOURCES, SAM_MODES, RegionsConfig
@@ -14,6 +23,10 @@ from .engine.session import SessionConfig
 METHOD_CHOICES = [(m.title, key) for key, m in METHODS.items()]
 
 START_TEXT = "Start / resume"
+
+#: Ours changes only what held-out answers vouch for; the paper's at a fixed τ.
+LCM_CHOICES = [("ours: only what the answers vouch for", "ours"),
+               ("the paper's (J1-J3 at a fixed τ)", "paper")]
 
 
 def is_empty(path) -> bool:
@@ -32,6 +45,9 @@ class SettingsForm(Container):
             FileEdit(name="session_dir", label="Session folder", mode="d"),
             ComboBox(name="method", label="Method", choices=METHOD_CHOICES),
             SpinBox(name="budget", label="Queries per round", value=30, min=1, max=100000),
+            ComboBox(name="lcm", label="LCM", choices=LCM_CHOICES),
+            FloatSpinBox(name="target_precision", label="LCM target precision",
+                         value=LCMConfig.target_precision, min=0.5, max=1.0, step=0.01),
             LineEdit(name="tau", label="LCM τ per round", value="0.99 0.999"),
             SpinBox(name="steps", label="Training steps", value=ModelConfig.steps, min=1,
                     max=100000),
@@ -46,6 +62,9 @@ class SettingsForm(Container):
             PushButton(name="start", text=START_TEXT),
         ])
         self.tau.tooltip = "LCM confidence threshold per round; the last holds afterwards"
+        self.target_precision.tooltip = ("the LCM picks its threshold each round so that "
+                                         "this share of its changes, estimated on held-out "
+                                         "answers, is right; unsure, it changes nothing")
         self.review_above.tooltip = ("LCM changes at the end of a round: above this many, "
                                      "you are asked to review them or apply them all")
         self.regions.tooltip = ("auto: the dataset's regions/ if any, else SLIC superpixels; "
@@ -55,7 +74,9 @@ class SettingsForm(Container):
                                      "or a COCO or amg.py RLE JSON file")
         self.dataset.changed.connect(self._suggest_session_dir)
         self.regions.changed.connect(self._show_sam_settings)
+        self.lcm.changed.connect(self._show_lcm_settings)
         self._show_sam_settings()
+        self._show_lcm_settings()
         self.locked = False
 
     def _show_sam_settings(self) -> None:
@@ -63,6 +84,11 @@ class SettingsForm(Container):
         self.sam_checkpoint.visible = sam
         self.sam_mode.visible = sam
         self.region_files.visible = self.regions.value == "files"
+
+    def _show_lcm_settings(self) -> None:
+        paper = self.lcm.value == "paper"
+        self.tau.visible = paper
+        self.target_precision.visible = not paper
 
     def _suggest_session_dir(self, dataset) -> None:
         """A session folder beside the dataset, which is never written to."""
@@ -94,9 +120,12 @@ class SettingsForm(Container):
         if files and is_empty(self.region_files.value):
             raise ValueError("Regions from files need the region files (a folder or a "
                              "JSON file)")
+        paper = self.lcm.value == "paper"
         return SessionConfig(
             method=self.method.value, budget=self.budget.value, tau=tau,
             model=ModelConfig(steps=self.steps.value, device=self.device.value),
+            lcm=LCMConfig(paper=paper,
+                          target_precision=None if paper else self.target_precision.value),
             regions=RegionsConfig(source=self.regions.value,
                                   sam_checkpoint=str(self.sam_checkpoint.value) if sam
                                   else None, sam_mode=self.sam_mode.value,
@@ -107,6 +136,9 @@ class SettingsForm(Container):
         self.budget.value = config.budget
         self.tau.value = " ".join(str(t) for t in config.tau)
         self.steps.value = config.model.steps
+        self.lcm.value = "paper" if config.lcm.paper else "ours"
+        if config.lcm.target_precision is not None:
+            self.target_precision.value = config.lcm.target_precision
         if config.model.device in self.device.choices:
             self.device.value = config.model.device
         self.regions.value = config.regions.source

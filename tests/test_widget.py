@@ -58,7 +58,9 @@ def start(viewer, qtbot, dataset, session_dir, budget=4, tau="0.3", **settings):
     s = widget.settings
     s.dataset.value = dataset
     s.session_dir.value = session_dir
-    s.budget.value, s.steps.value, s.tau.value = budget, 8, tau
+    s.budget.value, s.steps.value = budget, 8
+    if tau is not None:  # the paper's LCM at a low τ: it proposes something on a tiny demo
+        s.lcm.value, s.tau.value = "paper", tau
     for name, value in settings.items():
         s[name].value = value
     with qtbot.waitSignal(widget.query_shown, timeout=WAIT):
@@ -134,6 +136,12 @@ def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
     assert (config.method, config.budget, config.tau, config.model.steps) == (
         "lcm", 12, (0.9, 0.95), 20)
     assert config.regions.source == "auto"
+    assert not config.lcm.paper and config.lcm.target_precision == 0.9
+    assert s.tau.native.isHidden()  # ours picks τ itself
+    s.lcm.value, s.target_precision.value = "paper", 0.95
+    assert s.target_precision.native.isHidden() and not s.tau.native.isHidden()
+    assert widget.settings.config().lcm.paper
+    assert widget.settings.config().lcm.target_precision is None
     s.tau.value = "high"
     with pytest.raises(ValueError, match="τ"):
         widget.settings.config()
