@@ -10,17 +10,24 @@ from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 from .engine.classes import ClassSet
 
 
+def _percent(value) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
 def summary_table(history: list) -> str:
     """HTML table: per round, queries answered, labels changed by hand (the
-    answers that changed a label) and by the LCM, and data mIoU when there
-    is ground truth."""
+    answers that changed a label) and by the LCM, the share of its changes
+    the LCM expected to be right, and with ground truth the share that were
+    and data mIoU."""
     has_gt = any(h.data_miou is not None for h in history)
-    head = ["round", "answered", "by hand", "by LCM"] + (["data mIoU %"] * has_gt)
+    head = (["round", "answered", "by hand", "by LCM", "LCM sure %"]
+            + ["LCM right %", "data mIoU %"] * has_gt)
     rows = []
     for h in history:
-        cells = [h.round, h.queries, h.manual_changes, h.lcm_changes]
+        cells = [h.round, h.queries, h.manual_changes, h.lcm_changes,
+                 _percent(h.lcm_estimated_precision)]
         if has_gt:
-            cells.append("" if h.data_miou is None else f"{h.data_miou:.1f}")
+            cells += [_percent(h.lcm_precision), _percent(h.data_miou)]
         rows.append("".join(f"<td align='right'>{c}</td>" for c in cells))
     header = "".join(f"<th>{c}</th>" for c in head)
     body = "".join(f"<tr>{r}</tr>" for r in rows)
