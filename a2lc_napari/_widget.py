@@ -125,7 +125,9 @@ class CorrectionWidget(QWidget):
         layout.addStretch()
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
+        # Parts shown later (the review table) may need more width than the
+        # dock has: scroll to them rather than clip them.
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
         scroll.setWidget(content)
         self.setMinimumWidth(content.minimumSizeHint().width()
                              + scroll.verticalScrollBar().sizeHint().width())
