@@ -19,7 +19,6 @@ from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYE
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
 from a2lc_napari.engine.demo import demo_classes, make_demo_dataset
-from a2lc_napari.engine.regions import region_values
 from a2lc_napari.engine.sam import SamRegions, load_sam
 
 WIDGET = "A²LC label correction"

@@ -439,7 +439,6 @@ class Session:
         self._check_classes(answers.values(), "answer")
         rewrite = set(rewrite)
         queries = self.state.queries
-        writes, rows = {}, []
         ignore, k = self.dataset.classes.ignore_index, self.dataset.classes.num_classes
         by_image: dict[str, list[int]] = {}
         for i in answers:
