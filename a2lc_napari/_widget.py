@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from app_model.types import KeyCode, KeyMod
-from napari.utils.notifications import show_error, show_info
+from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
                             QVBoxLayout, QWidget)
@@ -224,7 +224,9 @@ class CorrectionWidget(QWidget):
         self.panel.set_classes(session.dataset.classes)
         self.review.setVisible(session.method.lcm)
         self._show_history()
-        show_info(f"Session in {session.out}: round {session.round}")
+        # In the status line, not a napari notification: closing, one hands
+        # the keyboard focus to the canvas, and the answer keys stop working.
+        self.status.setText(f"Session in {session.out}: round {session.round}")
         self._continue()
 
     def _show_history(self) -> None:
@@ -507,5 +509,6 @@ class CorrectionWidget(QWidget):
             show_error(f"{folder} is not empty; choose an empty folder.")
             return
         self.runner.run(self.session.export(folder, format=format, overwrite=overwrite),
-                        lambda out: show_info(f"Exported the labels ({format}) to {out}"),
+                        lambda out: self.status.setText(
+                            f"Exported the labels ({format}) to {out}"),
                         "Exporting")

@@ -53,6 +53,10 @@ def main(dataset: str, session_dir: str, answers: int) -> None:
     done = []
     for _ in range(answers):
         wait(app, lambda: widget.query_index is not None and not widget.busy)
+        settle = time.monotonic() + 0.3  # a person looks before pressing a key
+        while time.monotonic() < settle:
+            app.processEvents()
+            time.sleep(0.01)
         session, index = widget.session, widget.query_index
         q = session.queries[index]
         focused = app.focusWidget()
