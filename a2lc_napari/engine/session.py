@@ -236,11 +236,6 @@ class Session:
         """(H, W) uint8 current labels of an image."""
         return read_label(self.folder.labels(name))
 
-    def all_answers(self) -> list[tuple[str, int, int]]:
-        """``(image, region id, class)`` of every answer so far, earlier rounds first."""
-        return ([tuple(a) for a in self.state.past_answers]
-                + [(q.image, q.region, q.answer) for q in self.state.answered()])
-
     def is_manual(self, image: str, region: int) -> bool:
         return region in self.state.manual.get(image, ())
 
@@ -679,7 +674,6 @@ class Session:
             "lcm_updates": [asdict(u) for u in updates],
             "lcm_rejected": self.state.lcm_rejected, "metrics": asdict(record)})
         with self._lock:
-            self.state.past_answers += [[q.image, q.region, q.answer] for q in answered]
             self.state.history.append(record)
             self.state.round += 1
             self.state.phase, self.state.queries, self.state.hand_pixels = "train", [], 0

@@ -180,9 +180,7 @@ class SessionState:
     again. ``lcm_applied`` are the LCM's changes of the last finished round
     still in place (for review); ``lcm_rejected`` the ``[image, region]``
     pairs the person rejected this round, never proposed again in it.
-    ``past_answers`` holds ``[image, region, class]`` of every answer of the
-    finished rounds. ``undo_stack`` and ``redo_stack`` hold event numbers,
-    newest last.
+    ``undo_stack`` and ``redo_stack`` hold event numbers, newest last.
     """
 
     dataset: str
@@ -195,7 +193,6 @@ class SessionState:
     lcm_applied: list[LCMUpdate] = field(default_factory=list)
     lcm_rejected: list[list] = field(default_factory=list)
     hand_pixels: int = 0
-    past_answers: list[list] = field(default_factory=list)
     history: list[RoundRecord] = field(default_factory=list)
     journal: list[Event] = field(default_factory=list)
     undo_stack: list[int] = field(default_factory=list)
