@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
+from qtpy.QtCore import QTimer
 from skimage.segmentation import find_boundaries
 
 from .engine.classes import ClassSet
@@ -80,6 +81,15 @@ def crop(values: np.ndarray, fill: int) -> tuple[np.ndarray, tuple[int, int]]:
     return values[r0:rows.max() + 1, c0:cols.max() + 1], (int(r0), int(c0))
 
 
+def warm_up(classes: ClassSet) -> None:
+    """What napari does the first time it shows a class-label layer, done
+    ahead in a worker so that the main thread does not stall on it: import
+    pandas (layer features) and compile napari's numba colour mapping."""
+    import pandas  # noqa: F401
+
+    class_colormap(classes).map(np.zeros((2, 2), np.uint8))
+
+
 class LayerPresenter:
     """The only code that knows the widget's layers: it adds each once, then
     changes their data in place (main thread only).
@@ -95,22 +105,66 @@ class LayerPresenter:
         self.name: str | None = None
         self.regions: np.ndarray | None = None
         self.editing = False  # the presenter itself is changing the labels layer
+        transparent = {None: "transparent"}
+        ignore = classes.ignore_index
+        # name -> (kind, an empty placeholder, keyword arguments of viewer.add_<kind>)
+        self.specs = {
+            IMAGE_LAYER: ("image", np.zeros((1, 1, 3), np.uint8), {"rgb": True}),
+            LABELS_LAYER: ("labels", np.full((1, 1), ignore, np.uint8),
+                           {"opacity": 0.5, **labels_kwargs(classes)}),
+            OUTLINES_LAYER: ("labels", np.zeros((1, 1), np.uint8),
+                             {"opacity": 0.4,
+                              "colormap": {1: (1.0, 1.0, 1.0, 1.0), **transparent}}),
+            QUERY_LAYER: ("labels", np.zeros((1, 1), np.uint8),
+                          {"colormap": {1: QUERY_COLOR, **transparent}}),
+            QUERY_PIXEL_LAYER: ("points", np.zeros((0, 2)),
+                                {"symbol": "cross", "size": 7, "face_color": "yellow"}),
+            LCM_LAYER: ("labels", np.full((1, 1), ignore, np.uint8),
+                        {"opacity": 1.0, **labels_kwargs(classes)}),
+            LCM_CAPTION_LAYER: ("points", np.zeros((0, 2)),
+                                {"size": 1, "face_color": "transparent",
+                                 "border_color": "transparent", "features": {"change": []},
+                                 "text": {"string": "{change}", "color": "white", "size": 11,
+                                          "anchor": "lower_left"}}),
+        }
 
-    def _layer(self, name: str, kind: str, data, translate=(0, 0), **kwargs):
-        """Set the data (and place) of layer ``name``, adding it if missing or
-        of another kind (e.g. the reader's stack of all images)."""
+    def _fits(self, name: str, data) -> bool:
+        """Layer ``name`` exists and can take ``data`` in place."""
         layers = self.viewer.layers
-        if name in layers:
-            layer = layers[name]
-            # layer.__class__, not type(layer): napari hands plugins proxies of its layers.
-            if (layer.__class__.__name__.lower() == kind and np.ndim(layer.data) == np.ndim(data)
-                    and getattr(layer, "rgb", False) == kwargs.get("rgb", False)):
-                layer.translate = translate
-                layer.data = data
-                return layer
-            layers.remove(name)
+        if name not in layers:
+            return False
+        layer, kind = layers[name], self.specs[name][0]
+        # layer.__class__, not type(layer): napari hands plugins proxies of its layers.
+        return (layer.__class__.__name__.lower() == kind and np.ndim(layer.data) == np.ndim(data)
+                and getattr(layer, "rgb", False) == self.specs[name][2].get("rgb", False))
+
+    def _add(self, name: str, data, translate=(0, 0)):
+        """Add layer ``name`` (in place of one of another kind, e.g. the
+        reader's stack of all images)."""
+        if name in self.viewer.layers:
+            self.viewer.layers.remove(name)
+        kind, _, kwargs = self.specs[name]
         return getattr(self.viewer, f"add_{kind}")(data, name=name, translate=translate,
                                                    **kwargs)
+
+    def _layer(self, name: str, data, translate=(0, 0)):
+        """Set the data (and place) of layer ``name``, adding it if needed; shown."""
+        if not self._fits(name, data):
+            return self._add(name, data, translate)
+        layer = self.viewer.layers[name]
+        layer.translate = translate
+        layer.data = data
+        layer.visible = True
+        return layer
+
+    def prepare(self) -> None:
+        """Add the missing layers, empty and hidden, one per turn of the event
+        loop (napari takes a tenth of a second or more to add a layer), while
+        the first query is being computed. Stops once an image is shown."""
+        missing = [n for n, (_, empty, _) in self.specs.items() if not self._fits(n, empty)]
+        if self.name is None and missing:
+            self._add(missing[0], self.specs[missing[0]][1]).visible = False
+            QTimer.singleShot(0, self.prepare)
 
     @property
     def labels_layer(self):
@@ -120,14 +174,12 @@ class LayerPresenter:
         """Show an image with its labels and region outlines. Returns whether
         the labels layer is new (to connect its events)."""
         reset = self.regions is None or self.regions.shape != view.regions.shape
-        self._layer(IMAGE_LAYER, "image", view.image, rgb=True)
+        self._layer(IMAGE_LAYER, view.image)
         fresh = LABELS_LAYER not in self.viewer.layers or not self.labels_layer.metadata.get(
             "a2lc_widget")
-        layer = self._layer(LABELS_LAYER, "labels", view.labels, opacity=0.5,
-                            **labels_kwargs(self.classes))
+        layer = self._layer(LABELS_LAYER, view.labels)
         layer.metadata["a2lc_widget"] = True
-        self._layer(OUTLINES_LAYER, "labels", view.outlines, opacity=0.4,
-                    colormap={1: (1.0, 1.0, 1.0, 1.0), None: "transparent"})
+        self._layer(OUTLINES_LAYER, view.outlines)
         self.name, self.regions = view.name, view.regions
         if reset:
             self.viewer.reset_view()
@@ -149,26 +201,15 @@ class LayerPresenter:
         # replay changes that the journal already takes back.
         layer._reset_history()
 
-    def show_region(self, layer: str, region: int, color) -> tuple:
-        """Outline region ``region`` of the shown image in layer ``layer`` and
-        zoom to it. Returns its mask's box ``(corner, size)``."""
-        mask = self.regions == region
-        box, corner = crop(mask.astype(np.uint8), 0)
-        shown = self._layer(layer, "labels", box, translate=corner,
-                            colormap={1: color, None: "transparent"})
-        shown.contour = 2
-        shown.visible = True
+    def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
+        """Outline the query's region (and mark its pixel), centred and zoomed."""
+        box, corner = crop((self.regions == region).astype(np.uint8), 0)
+        self._layer(QUERY_LAYER, box, translate=corner).contour = 2
         self.zoom_to(corner, box.shape)
         # Keep the labels layer active, so that napari's paint tools act on it.
         self.viewer.layers.selection.active = self.labels_layer
-        return corner, box.shape
-
-    def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
-        """Outline the query's region (and mark its pixel), centred and zoomed."""
-        self.show_region(QUERY_LAYER, region, QUERY_COLOR)
         if pixel is not None:
-            self._layer(QUERY_PIXEL_LAYER, "points", np.array([pixel]), symbol="cross",
-                        size=7, face_color="yellow").visible = True
+            self._layer(QUERY_PIXEL_LAYER, np.array([pixel]))
         elif QUERY_PIXEL_LAYER in self.viewer.layers:
             self.viewer.layers[QUERY_PIXEL_LAYER].visible = False
 
@@ -192,20 +233,14 @@ class LayerPresenter:
         new = region_values(self.regions, [c.region for c in here], [c.new for c in here],
                             fill=ignore).astype(np.uint8)
         box, corner = crop(new, ignore)
-        layer = self._layer(LCM_LAYER, "labels", box, translate=corner, opacity=1.0,
-                            **labels_kwargs(self.classes))
-        layer.contour = 3
+        self._layer(LCM_LAYER, box, translate=corner).contour = 3
         points, text = np.zeros((0, 2)), []
         if selected is not None and selected.image == self.name:
             rows, cols = np.nonzero(self.regions == selected.region)
             points = np.array([[rows.min() - 1, (cols.min() + cols.max()) / 2]])
             text = [f"{self.classes.name_of(selected.old)} → "
                     f"{self.classes.name_of(selected.new)}"]
-        caption = self._layer(LCM_CAPTION_LAYER, "points", points, size=1,
-                              face_color="transparent", border_color="transparent",
-                              features={"change": text},
-                              text={"string": "{change}", "color": "white", "size": 11,
-                                    "anchor": "lower_left"})
+        caption = self._layer(LCM_CAPTION_LAYER, points)
         caption.features = {"change": text}
 
     def zoom_to(self, corner: tuple[int, int], size: tuple[int, int]) -> None:

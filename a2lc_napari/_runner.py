@@ -90,6 +90,7 @@ class SessionRunner(QObject):
         self._worker = None
         self._lcm_worker = None
         self._lcm_again = False
+        self._beside: set = set()  # short jobs that run beside the long steps
         self._lcm_timer = QTimer(self, singleShot=True, interval=LCM_DELAY_MS)
         self._lcm_timer.timeout.connect(self._propose)
 
@@ -106,7 +107,8 @@ class SessionRunner(QObject):
     @property
     def idle(self) -> bool:
         """Nothing runs or waits to run."""
-        return not self.busy and not self.lcm_busy and not self.views.loading
+        return (not self.busy and not self.lcm_busy and not self.views.loading
+                and not self._beside)
 
     def run(self, steps, on_done, what: str) -> None:
         """Run an engine step generator in a worker; ``on_done(result)`` in
@@ -126,6 +128,17 @@ class SessionRunner(QObject):
         self._worker = worker
         self.busy_changed.emit(True)
         self.progress.emit(what, 0, 0)
+        worker.start()
+
+    def beside(self, fn, *args, then=None) -> None:
+        """Run ``fn(*args)`` in a worker beside the long steps; ``then(result)``
+        in the main thread once it returns."""
+        worker = thread_worker(fn)(*args)
+        if then is not None:
+            worker.returned.connect(then)
+        worker.errored.connect(lambda e: self.failed.emit(f"{fn.__name__} failed: {e}"))
+        worker.finished.connect(lambda: self._beside.discard(worker))
+        self._beside.add(worker)
         worker.start()
 
     def _done(self, worker, on_done, result) -> None:

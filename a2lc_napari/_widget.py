@@ -24,7 +24,7 @@ from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QScr
                             QVBoxLayout, QWidget)
 
 from ._export import ExportDialog, confirm_export
-from ._layers import LayerPresenter
+from ._layers import LayerPresenter, warm_up
 from ._query_panel import QueryPanel
 from ._review import ReviewPanel
 from ._runner import SessionRunner
@@ -221,6 +221,8 @@ class CorrectionWidget(QWidget):
         self.settings.show_config(session.config)
         self.settings.lock()
         self.presenter = LayerPresenter(self.viewer, session.dataset.classes)
+        self.runner.beside(warm_up, session.dataset.classes,
+                           then=lambda _: self.presenter.prepare())
         self.panel.set_classes(session.dataset.classes)
         self.review.setVisible(session.method.lcm)
         self._show_history()
