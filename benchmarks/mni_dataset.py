@@ -86,7 +86,7 @@ def _slices(t1: np.ndarray, gt: np.ndarray):
         yield f"coronal_{y:03d}", np.rot90(t1[:, y, :]), np.rot90(gt[:, y, :])
 
 
-def _warp(labels: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.ndarray:
+def warp(labels: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.ndarray:
     """Labels moved by a smooth random displacement field (nearest neighbour)."""
     shape = labels.shape
     field = [ndimage.gaussian_filter(rng.normal(size=shape), 12) for _ in range(2)]
@@ -107,7 +107,7 @@ def pseudo_labels(image: np.ndarray, gt: np.ndarray, rng: np.random.Generator):
     """
     regions = slic(image.astype(float), n_segments=max(1, image.size // 250),
                    compactness=0.08, channel_axis=None, start_label=1).astype(np.int32)
-    warped = _warp(gt, rng, amplitude=3.0)
+    warped = warp(gt, rng, amplitude=3.0)
     n = regions.max() + 1
     hist = np.zeros((n, 4), np.int64)
     np.add.at(hist, (regions.ravel(), warped.ravel()), 1)

@@ -1,10 +1,11 @@
 """Quality: data mIoU per round of ALC, ABC, LCM and A²LC, and what the LCM
 did in each round (changes, measured and estimated precision, τ).
 
-Same budget for every method, several seeds. Two datasets: the synthetic
-sample (``--dataset demo``) and slices of the MNI152 brain template with
+Same budget for every method, several seeds. Three datasets: the synthetic
+sample (``--dataset demo``), slices of the MNI152 brain template with
 realistic pseudo-label errors (``--dataset mni``, built by
-``benchmarks/mni_dataset.py``; needs nilearn's wheel). Each run is a
+``benchmarks/mni_dataset.py``; needs nilearn's wheel), and PASCAL VOC photos
+with detector + SAM errors (``--dataset voc``, ``benchmarks/voc_dataset.py``). Each run is a
 session folder under ``--out``: rerunning resumes unfinished runs.
 
     python benchmarks/quality.py --dataset demo --out runs/quality
@@ -25,8 +26,9 @@ from a2lc_napari.engine.session import SessionConfig, simulate, start_session
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mni_dataset import make_mni_dataset  # noqa: E402
+from voc_dataset import make_voc_dataset  # noqa: E402
 
-DATASETS = {"demo": make_demo_dataset, "mni": make_mni_dataset}
+DATASETS = {"demo": make_demo_dataset, "mni": make_mni_dataset, "voc": make_voc_dataset}
 
 #: row label → (method, the paper's LCM)
 VARIANTS = {
