@@ -7,10 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtCore import QTimer
+from scipy.ndimage import find_objects
 from skimage.segmentation import find_boundaries
 
 from .engine.classes import ClassSet
-from .engine.regions import region_values
+from .engine.regions import compact_ids, region_values
 
 
 def class_colormap(classes: ClassSet) -> DirectLabelColormap:
@@ -51,7 +52,8 @@ class ImageView:
     """What showing one image takes, read off the main thread.
 
     ``image`` (H, W, 3) uint8, ``labels`` (H, W) uint8, ``regions`` (H, W)
-    int region ids, ``outlines`` (H, W) uint8 (1 on region borders).
+    int region ids, ``outlines`` (H, W) uint8 (1 on region borders),
+    ``boxes`` each region id's bounding box (a pair of slices).
     """
 
     name: str
@@ -59,26 +61,30 @@ class ImageView:
     labels: np.ndarray
     regions: np.ndarray
     outlines: np.ndarray
+    boxes: dict
+
+
+def region_boxes(regions: np.ndarray) -> dict[int, tuple[slice, slice]]:
+    """The bounding box of every region id of (H, W) ``regions`` (0: none)."""
+    compact, ids = compact_ids(regions)
+    return {int(i): box for i, box in zip(ids[1:], find_objects(compact)) if box is not None}
 
 
 def load_view(session, name: str) -> ImageView:
     """Read image ``name`` of a session and outline its regions (slow: run in a worker)."""
     regions = session.dataset.regions(name)
     return ImageView(name, session.dataset.image(name), session.labels(name), regions,
-                     find_boundaries(regions, mode="inner").astype(np.uint8))
+                     find_boundaries(regions, mode="inner").astype(np.uint8),
+                     region_boxes(regions))
 
 
-def crop(values: np.ndarray, fill: int) -> tuple[np.ndarray, tuple[int, int]]:
-    """The bounding box of ``values != fill`` and its top-left corner.
-
-    Layers that mark a few regions hold only this box (placed with
-    ``translate``): napari redraws them in proportion to it, not to the image.
-    """
-    rows, cols = np.nonzero(values != fill)
-    if not rows.size:
-        return np.full((1, 1), fill, values.dtype), (0, 0)
-    r0, c0 = rows.min(), cols.min()
-    return values[r0:rows.max() + 1, c0:cols.max() + 1], (int(r0), int(c0))
+def union(boxes) -> tuple[slice, slice] | None:
+    """The smallest box holding all ``boxes`` (None for none)."""
+    boxes = list(boxes)
+    if not boxes:
+        return None
+    return tuple(slice(min(b[d].start for b in boxes), max(b[d].stop for b in boxes))
+                 for d in range(2))
 
 
 def warm_up(classes: ClassSet) -> None:
@@ -104,6 +110,8 @@ class LayerPresenter:
         self.viewer, self.classes = viewer, classes
         self.name: str | None = None
         self.regions: np.ndarray | None = None
+        self.boxes: dict = {}
+        self._waiting: list | None = []  # callbacks until the layers exist; None after
         self.editing = False  # the presenter itself is changing the labels layer
         transparent = {None: "transparent"}
         ignore = classes.ignore_index
@@ -159,12 +167,24 @@ class LayerPresenter:
 
     def prepare(self) -> None:
         """Add the missing layers, empty and hidden, one per turn of the event
-        loop (napari takes a tenth of a second or more to add a layer), while
-        the first query is being computed. Stops once an image is shown."""
+        loop (napari takes a tenth of a second or more to add a layer, so
+        adding them all at once would freeze the canvas), then call what
+        :meth:`when_ready` queued."""
         missing = [n for n, (_, empty, _) in self.specs.items() if not self._fits(n, empty)]
-        if self.name is None and missing:
+        if missing:
             self._add(missing[0], self.specs[missing[0]][1]).visible = False
             QTimer.singleShot(0, self.prepare)
+            return
+        waiting, self._waiting = self._waiting or [], None
+        for then in waiting:
+            then()
+
+    def when_ready(self, then) -> None:
+        """Call ``then()`` once :meth:`prepare` has added the layers."""
+        if self._waiting is None:
+            then()
+        else:
+            self._waiting.append(then)
 
     @property
     def labels_layer(self):
@@ -180,7 +200,7 @@ class LayerPresenter:
         layer = self._layer(LABELS_LAYER, view.labels)
         layer.metadata["a2lc_widget"] = True
         self._layer(OUTLINES_LAYER, view.outlines)
-        self.name, self.regions = view.name, view.regions
+        self.name, self.regions, self.boxes = view.name, view.regions, view.boxes
         if reset:
             self.viewer.reset_view()
         return fresh
@@ -203,9 +223,9 @@ class LayerPresenter:
 
     def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
         """Outline the query's region (and mark its pixel), centred and zoomed."""
-        box, corner = crop((self.regions == region).astype(np.uint8), 0)
-        self._layer(QUERY_LAYER, box, translate=corner).contour = 2
-        self.zoom_to(corner, box.shape)
+        mask, corner = self._marked({region: 1}, fill=0)
+        self._layer(QUERY_LAYER, mask, translate=corner).contour = 2
+        self.zoom_to(corner, mask.shape)
         # Keep the labels layer active, so that napari's paint tools act on it.
         self.viewer.layers.selection.active = self.labels_layer
         if pixel is not None:
@@ -215,8 +235,21 @@ class LayerPresenter:
 
     def show_change(self, region: int) -> None:
         """Centre and zoom on a region of the shown image (an LCM change)."""
-        box, corner = crop((self.regions == region).astype(np.uint8), 0)
-        self.zoom_to(corner, box.shape)
+        rows, cols = self.boxes[region]
+        self.zoom_to((rows.start, cols.start), (rows.stop - rows.start, cols.stop - cols.start))
+
+    def _marked(self, values: dict[int, int], fill: int) -> tuple[np.ndarray, tuple[int, int]]:
+        """Regions painted with ``values`` (region id -> value) in the box that
+        holds them, and the box's top-left corner.
+
+        Layers that mark a few regions hold only this box (placed with
+        ``translate``): napari redraws them in proportion to it, not to the image.
+        """
+        box = union(self.boxes[r] for r in values if r in self.boxes)
+        if box is None:
+            return np.full((1, 1), fill, np.uint8), (0, 0)
+        marked = region_values(self.regions[box], list(values), list(values.values()), fill)
+        return marked.astype(np.uint8), (box[0].start, box[1].start)
 
     def hide_query(self) -> None:
         """No query is open (training, finishing a round)."""
@@ -228,16 +261,13 @@ class LayerPresenter:
         """Outline the LCM ``changes`` on the shown image in their new classes'
         colours; caption the ``selected`` one "old → new" (one caption, so
         none overlaps another)."""
-        here = [c for c in changes if c.image == self.name]
-        ignore = self.classes.ignore_index
-        new = region_values(self.regions, [c.region for c in here], [c.new for c in here],
-                            fill=ignore).astype(np.uint8)
-        box, corner = crop(new, ignore)
-        self._layer(LCM_LAYER, box, translate=corner).contour = 3
+        new, corner = self._marked({c.region: c.new for c in changes if c.image == self.name},
+                                   fill=self.classes.ignore_index)
+        self._layer(LCM_LAYER, new, translate=corner).contour = 3
         points, text = np.zeros((0, 2)), []
         if selected is not None and selected.image == self.name:
-            rows, cols = np.nonzero(self.regions == selected.region)
-            points = np.array([[rows.min() - 1, (cols.min() + cols.max()) / 2]])
+            rows, cols = self.boxes[selected.region]
+            points = np.array([[rows.start - 1, (cols.start + cols.stop - 1) / 2]])
             text = [f"{self.classes.name_of(selected.old)} → "
                     f"{self.classes.name_of(selected.new)}"]
         caption = self._layer(LCM_CAPTION_LAYER, points)

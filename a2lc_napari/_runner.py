@@ -131,13 +131,14 @@ class SessionRunner(QObject):
         worker.start()
 
     def beside(self, fn, *args, then=None) -> None:
-        """Run ``fn(*args)`` in a worker beside the long steps; ``then(result)``
-        in the main thread once it returns."""
+        """Run ``fn(*args)`` in a worker beside the long steps; ``then()`` in
+        the main thread once it has finished, even if it failed (reported
+        through :attr:`failed`)."""
         worker = thread_worker(fn)(*args)
-        if then is not None:
-            worker.returned.connect(then)
         worker.errored.connect(lambda e: self.failed.emit(f"{fn.__name__} failed: {e}"))
         worker.finished.connect(lambda: self._beside.discard(worker))
+        if then is not None:
+            worker.finished.connect(then)
         self._beside.add(worker)
         worker.start()
 

@@ -221,8 +221,7 @@ class CorrectionWidget(QWidget):
         self.settings.show_config(session.config)
         self.settings.lock()
         self.presenter = LayerPresenter(self.viewer, session.dataset.classes)
-        self.runner.beside(warm_up, session.dataset.classes,
-                           then=lambda _: self.presenter.prepare())
+        self.runner.beside(warm_up, session.dataset.classes, then=self.presenter.prepare)
         self.panel.set_classes(session.dataset.classes)
         self.review.setVisible(session.method.lcm)
         self._show_history()
@@ -303,7 +302,7 @@ class CorrectionWidget(QWidget):
         if q.image != self.presenter.name:
             self.query_index = None
             self.panel.set_active(False)
-        self.runner.views.get(session, q.image, lambda view: self._show_query_on(index, view))
+        self._read(q.image, lambda view: self._show_query_on(index, view))
 
     def _show_query_on(self, index: int, view) -> None:
         session = self.session
@@ -339,7 +338,12 @@ class CorrectionWidget(QWidget):
                 self.presenter.show_changes(self.review.changes, self.review.current())
             if then is not None:
                 then()
-        self.runner.views.get(self.session, name, shown)
+        self._read(name, shown)
+
+    def _read(self, name: str, then) -> None:
+        """``then(view)`` with image ``name`` read, once the layers exist."""
+        self.runner.views.get(self.session, name,
+                              lambda view: self.presenter.when_ready(lambda: then(view)))
 
     def _show_view(self, view) -> None:
         if view.name == self.presenter.name:
