@@ -39,14 +39,16 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
-                        help="LCMConfig fields of our LCM, e.g. neighbours=3")
+                        help="LCMConfig fields of our LCM, e.g. neighbours=3 reaches=0.5,1")
     args = parser.parse_args()
     config = LCMConfig()
     types = {f.name: type(getattr(config, f.name)) for f in fields(config)}
     for item in args.set:
         name, value = item.split("=")
         setattr(config, name, None if value == "None" else
-                (value == "1") if types[name] is bool else types[name](value))
+                (value == "1") if types[name] is bool else
+                tuple(float(v) for v in value.split(",")) if types[name] is tuple else
+                types[name](value))
     paper = LCMConfig(paper=True)
 
     ds = open_dataset(args.dataset)

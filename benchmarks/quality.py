@@ -58,6 +58,10 @@ def _mean_std(values) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values):.2f}"
 
 
+def _per_run(values) -> str:
+    return " / ".join("–" if v is None else f"{v:g}" for v in values)
+
+
 def miou_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
     lines = ["| method | " + " | ".join(["init"] + [f"R{r}" for r in range(1, rounds + 1)])
              + " |", "|---" * (rounds + 2) + "|"]
@@ -69,9 +73,9 @@ def miou_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
 
 def lcm_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
     """Per LCM variant and round: changes per run, measured precision over all
-    runs' changes, estimated precision and τ (mean over runs where set)."""
-    lines = ["| method | round | LCM changes | measured precision | estimated precision | τ |",
-             "|---|---|---|---|---|---|"]
+    runs' changes, estimated precision (mean over runs where set), τ and reach per run."""
+    lines = ["| method | round | LCM changes | measured precision | estimated precision "
+             "| τ | reach |", "|---|---|---|---|---|---|---|"]
     for name, runs in results.items():
         if not VARIANTS[name][0] in ("lcm", "a2lc"):
             continue
@@ -80,11 +84,12 @@ def lcm_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
             right = sum(hist[r]["lcm_correct"] for hist in runs)
             est = [hist[r].get("lcm_estimated_precision") for hist in runs]
             taus = [hist[r].get("lcm_tau") for hist in runs]
+            reaches = [hist[r].get("lcm_reach") for hist in runs]
             measured = f"{100 * right / sum(made):.0f}%" if sum(made) else "–"
             est = [100 * e if e is not None and e <= 1 else e for e in est]
             lines.append(f"| {name} | {r} | {' / '.join(map(str, made))} | {measured} | "
                          f"{_mean_std(est)} | "
-                         f"{' / '.join('–' if t is None else f'{t:g}' for t in taus)} |")
+                         f"{_per_run(taus)} | {_per_run(reaches)} |")
     return "\n".join(lines)
 
 
@@ -121,7 +126,7 @@ def main() -> None:
           f"mean ± std over seeds {args.seeds}\n")
     print(miou_table(results, args.rounds))
     print("\nThe LCM per round (changes per seed; measured precision over all seeds' "
-          "changes; estimated precision mean ± std; τ per seed)\n")
+          "changes; estimated precision mean ± std; τ and reach per seed)\n")
     print(lcm_table(results, args.rounds))
     (out / "quality.json").write_text(json.dumps(results, indent=1))
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from a2lc_napari.engine.lcm import (Decisions, LCMConfig, answer_spacing,
+from a2lc_napari.engine.lcm import (Decisions, LCMConfig, answer_spacings,
                                     class_balance_weights, confusions_seen, decide,
-                                    lcm_features, make_mlp, neighbour_votes, select_updates,
-                                    tail_classes, train_lcm)
+                                    lcm_features, make_mlp, neighbour_votes, reach_of,
+                                    select_updates, tail_classes, train_lcm)
 
 IGNORE = 255
 
@@ -127,12 +127,17 @@ def test_neighbour_votes_by_hand():
     assert votes.tolist() == [-1]  # 11 and 10 say 5, 12 says 4
 
 
-def test_answer_spacing_is_the_largest_kth_neighbour_distance():
+def test_answer_spacings_are_the_kth_neighbour_distances():
     train = np.array([[0.0], [1.0], [3.0], [7.0]], np.float32)
-    # nearest other answer: 1, 1, 2, 4 -> 4; second nearest: 3, 2, 3, 6 -> 6
-    assert answer_spacing(train, 1) == pytest.approx(4.0)
-    assert answer_spacing(train, 2) == pytest.approx(6.0)
-    assert answer_spacing(train[:2], 2) == float("inf")
+    np.testing.assert_allclose(answer_spacings(train, 1), [1, 1, 2, 4])
+    np.testing.assert_allclose(answer_spacings(train, 2), [3, 2, 3, 6])
+    assert np.isinf(answer_spacings(train[:2], 2)).all()
+
+
+def test_reach_is_the_smallest_quantile_of_the_spacings_not_exceeded():
+    spacings = np.array([1.0, 1.0, 2.0, 4.0])  # quantiles 0.5: 1.5, 0.75: 2.5, 1: 4
+    reach = reach_of(np.array([1.0, 1.5, 2.0, 3.0, 4.0, 5.0]), spacings, (0.5, 0.75, 1.0))
+    assert reach.tolist() == [0.5, 0.5, 0.75, 1.0, 1.0, np.inf]
 
 
 def test_confusions_seen_by_hand():
@@ -155,9 +160,10 @@ def test_lcm_features_standardised_per_group():
 
 def test_decisions_change_only_supported_regions_above_tau():
     d = Decisions(np.array([1, 2, 3]), np.array([0.95, 0.99, 0.999], np.float32),
-                  np.array([True, False, True]))
+                  np.array([True, False, True]), np.array([0.5, 0.5, 1.0]))
     assert d.changes(0.96).tolist() == [False, False, True]
     assert d.changes(0.9).tolist() == [True, False, True]
+    assert d.changes(0.9, reach=0.5).tolist() == [True, False, False]
     assert not d.changes(None).any()
 
 
@@ -179,17 +185,17 @@ def _two_clusters():
 def test_similarity_and_confusion_gates(where, current, expected):
     train, old, answers = _two_clusters()
     config = LCMConfig(full_batch_steps=100, agree_with_model=False, neighbours=3,
-                       spacing_quantile=1.0)
+                       reaches=(1.0,))
     d = decide(train, old, answers, np.array([where], np.float32), np.array([current]),
                4, config, seed=0)
     assert d.predicted[0] == 1
-    assert bool(d.supported[0]) is expected
+    assert bool(d.changes(0.0, reach=1.0)[0]) is expected
 
 
 def test_j4_in_decide_needs_the_model_class():
     train, old, answers = _two_clusters()
     config = LCMConfig(full_batch_steps=100, agree_with_model=True, neighbours=3,
-                       spacing_quantile=1.0)
+                       reaches=(1.0,))
     cand = np.array([[2.0, 0.0]], np.float32)
     agree = decide(train, old, answers, cand, np.array([0]), 4, config, np.array([1]))
     disagree = decide(train, old, answers, cand, np.array([0]), 4, config, np.array([0]))

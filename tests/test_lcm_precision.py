@@ -2,15 +2,16 @@
 import numpy as np
 
 from a2lc_napari.engine.lcm import LCMConfig
-from a2lc_napari.engine.lcm_precision import (HeldOut, choose_tau, held_out_decisions,
-                                              precision_curve)
+from a2lc_napari.engine.lcm_precision import (HeldOut, choose_gate, choose_tau,
+                                              held_out_decisions, precision_curve)
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.99)
 
 # Six held-out answered regions: confidence, would the LCM change it, rightly?
 HELD = HeldOut(confidence=np.array([0.6, 0.85, 0.95, 0.95, 0.995, 0.999]),
                change=np.array([True, True, True, False, True, True]),
-               right=np.array([False, False, True, False, True, True]))
+               right=np.array([False, False, True, False, True, True]),
+               reach=np.zeros(6))
 
 
 def test_precision_at_each_threshold_by_hand():
@@ -35,9 +36,24 @@ def test_tau_is_the_lowest_threshold_reaching_the_target():
 
 
 def test_tau_none_without_any_change():
-    empty = HeldOut(np.zeros(3, np.float32), np.zeros(3, bool), np.zeros(3, bool))
+    empty = HeldOut(np.zeros(3, np.float32), np.zeros(3, bool), np.zeros(3, bool), np.zeros(3))
     precision, support = precision_curve(empty, THRESHOLDS)
     assert choose_tau(THRESHOLDS, precision, support, 0.5, min_support=1) == (None, None)
+
+
+def test_gate_reaches_as_far_as_the_target_allows():
+    # All changes at confidence 0.95. Within reach 0.5: 5 right of 5; out
+    # to reach 1: 4 more right and 1 wrong (9 of 10); farther: 3 wrong more.
+    held = HeldOut(confidence=np.full(13, 0.95), change=np.ones(13, bool),
+                   right=np.array([True] * 9 + [False] * 4),
+                   reach=np.array([0.5] * 5 + [1.0] * 5 + [np.inf] * 3))
+    reaches = (0.5, 1.0)
+    assert choose_gate(held, THRESHOLDS, reaches, 0.9, min_support=5) == (0.5, 1.0, 0.9)
+    assert choose_gate(held, THRESHOLDS, reaches, 0.95, min_support=5) == (0.5, 0.5, 1.0)
+    assert choose_gate(held, THRESHOLDS, reaches, 0.95, min_support=6) == (None, 0.5, None)
+    # The same right changes at both reaches: the smaller one.
+    near = HeldOut(held.confidence, held.change, held.right & (held.reach == 0.5), held.reach)
+    assert choose_gate(near, THRESHOLDS, reaches, 0.5, min_support=5)[1] == 0.5
 
 
 def _clusters(rng, n=8):
@@ -54,7 +70,7 @@ def _clusters(rng, n=8):
 def test_held_out_changes_exactly_the_mislabelled_cluster_rightly():
     x, old, answers, which = _clusters(np.random.default_rng(0))
     config = LCMConfig(full_batch_steps=100, agree_with_model=False, neighbours=3,
-                       spacing_quantile=1.0)
+                       reaches=(1.0,))
     held = held_out_decisions(x, old, answers, 3, config, seed=0)
     assert held.change.tolist() == (which == 0).tolist()
     assert held.right.tolist() == (which == 0).tolist()
@@ -69,7 +85,7 @@ def test_held_out_wrong_change_is_counted_wrong():
     answers = answers.copy()
     answers[np.flatnonzero(which == 0)[::2]] = 2
     config = LCMConfig(full_batch_steps=100, agree_with_model=False, neighbours=3,
-                       spacing_quantile=1.0)
+                       reaches=(1.0,))
     held = held_out_decisions(x, old, answers, 3, config, seed=0)
     assert not held.change[which == 0].any()
     # Without the neighbour gate, changes in A happen and some are wrong.

@@ -386,6 +386,18 @@ def test_a_session_file_of_another_format_or_malformed_is_refused(demo, tmp_path
         Session.open(tmp_path / "run")
 
 
+def test_a_session_begun_with_one_fixed_reach_resumes_with_it(demo, tmp_path):
+    new_session(demo, tmp_path / "run", tiny_config()).close()
+    path = tmp_path / "run" / "session.json"
+    state = json.loads(path.read_text())
+    del state["config"]["lcm"]["reaches"]
+    state["config"]["lcm"]["spacing_quantile"] = 0.5  # as sessions of format 2 began
+    path.write_text(json.dumps(state))
+    session = Session.open(tmp_path / "run")
+    assert session.config.lcm.reaches == (0.5,)
+    session.close()
+
+
 def test_tau_schedule():
     config = SessionConfig(tau=(0.9, 0.99))
     assert [config.tau_for(r) for r in (1, 2, 3)] == [0.9, 0.99, 0.99]

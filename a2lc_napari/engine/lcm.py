@@ -38,16 +38,19 @@ class LCMConfig:
     ``agree_with_model`` (J4): the LCM's class must also be the
     segmentation model's class for the region (the argmax of its mean
     probability). ``neighbours``: the k answered regions nearest in feature
-    space must all have been answered with the LCM's class, the k-th no
-    farther than answers are from each other (0: no such gate).
+    space (among those that had the region's label) must all have been
+    answered with the LCM's class, the k-th no farther than answers are from
+    each other: than one of the ``reaches``, quantiles of the distance from
+    each answer to its k-th nearest other answer (0 neighbours: no such gate).
     ``confusion_gate``: the change old → new must be one that some answer
     made. ``appearance``: features hold the region's colour and the model's
     decoder features besides its mean probabilities.
 
-    ``target_precision``: τ is the lowest of ``thresholds`` whose precision
-    estimated on held-out answers (``folds``-fold cross-validation, at
-    least ``min_support`` held-out changes) reaches it; None: the
-    session's fixed τ per round.
+    ``target_precision``: the reach and τ (one of ``thresholds``) are those
+    whose precision estimated on held-out answers (``folds``-fold
+    cross-validation, at least ``min_support`` held-out changes) reaches it
+    with the most right held-out changes; None: the session's fixed τ per
+    round, at the first (strictest) reach.
     """
 
     hidden: tuple[int, ...] = (256, 128, 64)
@@ -59,7 +62,7 @@ class LCMConfig:
     agree_with_model: bool = True
     paper: bool = False
     neighbours: int = 5
-    spacing_quantile: float = 0.5
+    reaches: tuple[float, ...] = (0.5, 0.75)
     confusion_gate: bool = True
     appearance: bool = True
     target_precision: float | None = 0.9
@@ -72,6 +75,7 @@ class LCMConfig:
         # Tuples even when read back from JSON.
         self.hidden = tuple(int(h) for h in self.hidden)
         self.thresholds = tuple(sorted(float(t) for t in self.thresholds))
+        self.reaches = tuple(sorted(float(q) for q in self.reaches))
 
 
 def make_mlp(in_features: int, num_classes: int, hidden: tuple[int, ...]) -> nn.Sequential:
@@ -325,19 +329,27 @@ class Decisions:
     confidence : (M,) float64
         ``max p``.
     supported : (M,) bool
-        Every gate but τ holds (neighbours, confusion, J4) and ``ĉ`` differs
-        from the current label: the region changes wherever ``confidence >= τ``.
+        ``ĉ`` differs from the current label, the nearest answers voted for
+        it, and the confusion gate and J4 hold.
+    reach : (M,) float64
+        The smallest of ``LCMConfig.reaches`` within which those answers
+        lie (inf: none; 0 without the neighbour gate).
+
+    A candidate changes where it is supported, within the chosen reach,
+    and ``confidence >= τ``.
     """
 
     predicted: np.ndarray
     confidence: np.ndarray
     supported: np.ndarray
+    reach: np.ndarray
 
-    def changes(self, tau: float | None) -> np.ndarray:
-        """(M,) bool: the candidates changed at threshold ``tau`` (None: none)."""
+    def changes(self, tau: float | None, reach: float = np.inf) -> np.ndarray:
+        """(M,) bool: the candidates changed at threshold ``tau`` (None: none)
+        and reach ``reach``."""
         if tau is None:
             return np.zeros(len(self.predicted), dtype=bool)
-        return self.supported & (self.confidence >= tau)
+        return self.supported & (self.reach <= reach) & (self.confidence >= tau)
 
 
 def decide(train: np.ndarray, train_old: np.ndarray, answers: np.ndarray,
@@ -365,25 +377,38 @@ def decide(train: np.ndarray, train_old: np.ndarray, answers: np.ndarray,
     mlp = train_lcm(train, answers, num_classes, config, seed=seed)
     pred, conf = _probabilities(mlp, candidates)
     ok = pred != np.asarray(current)
+    reach = np.zeros(len(pred))
     if config.neighbours:
         k = config.neighbours
         votes, dist = same_label_votes(train, train_old, answers, candidates, current,
                                        num_classes, k)
-        ok &= (votes == pred) & (dist <= answer_spacing(train, k, config.spacing_quantile))
+        ok &= votes == pred
+        reach = reach_of(dist, answer_spacings(train, k), config.reaches)
     if config.confusion_gate:
         seen = confusions_seen(train_old, answers, num_classes)
         ok &= seen[np.minimum(np.asarray(current, dtype=np.int64), num_classes), pred]
     if config.agree_with_model and model_class is not None:
         ok &= pred == np.asarray(model_class)
-    return Decisions(pred, conf, ok)
+    return Decisions(pred, conf, ok, reach)
 
 
-def answer_spacing(train: np.ndarray, k: int, quantile: float = 1.0) -> float:
-    """The ``quantile`` of the distances from each answered region to its
-    k-th nearest other answered region: a region farther than that from
-    its k-th nearest answer is unlike the answers."""
+def answer_spacings(train: np.ndarray, k: int) -> np.ndarray:
+    """(n,) float32: the distance from each answered region to its k-th
+    nearest other answered region (inf for all where n <= k)."""
     if len(train) <= k:
-        return float("inf")
+        return np.full(len(train), np.inf, np.float32)
     d = torch.cdist(*(torch.as_tensor(train, dtype=torch.float32),) * 2)
-    return float(np.quantile(d.topk(k + 1, dim=1, largest=False).values[:, -1].numpy(),
-                             quantile))
+    return d.topk(k + 1, dim=1, largest=False).values[:, -1].numpy()
+
+
+def reach_of(distance: np.ndarray, spacings: np.ndarray, reaches) -> np.ndarray:
+    """(M,) float64: for each distance, the smallest quantile in ``reaches``
+    of the answers' ``spacings`` that it does not exceed (inf: none).
+
+    A region whose k-th nearest answer lies farther than the answers lie
+    from each other is unlike the answers; the quantile says how far out
+    the LCM may reach."""
+    out = np.full(len(distance), np.inf)
+    for q in sorted(reaches, reverse=True):
+        out[distance <= np.quantile(spacings, q)] = q
+    return out

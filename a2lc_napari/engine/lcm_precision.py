@@ -28,14 +28,17 @@ class HeldOut:
     confidence : (n,) float64
         ``max p`` of the LCM trained without the region.
     change : (n,) bool
-        It would change the region (before τ).
+        It would change the region (before τ and the reach).
     right : (n,) bool
         ... to the answered class.
+    reach : (n,) float64
+        The reach it needs for that (:class:`~a2lc_napari.engine.lcm.Decisions`).
     """
 
     confidence: np.ndarray
     change: np.ndarray
     right: np.ndarray
+    reach: np.ndarray
 
 
 def held_out_decisions(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
@@ -61,25 +64,26 @@ def held_out_decisions(features: np.ndarray, old: np.ndarray, answers: np.ndarra
         Each region decided by an LCM trained on the other folds.
     """
     n = len(answers)
-    conf = np.zeros(n)
+    conf, reach = np.zeros(n), np.full(n, np.inf)
     change = np.zeros(n, bool)
     right = np.zeros(n, bool)
     folds = min(config.folds, n)
     if folds < 2:
-        return HeldOut(conf, change, right)
+        return HeldOut(conf, change, right, reach)
     fold = np.random.default_rng(seed).permutation(n) % folds
     for f in range(folds):
         test, train = fold == f, fold != f
         d = decide(features[train], old[train], answers[train], features[test], old[test],
                    num_classes, config,
                    None if model_class is None else model_class[test], seed=seed + f)
-        conf[test], change[test] = d.confidence, d.supported
+        conf[test], change[test], reach[test] = d.confidence, d.supported, d.reach
         right[test] = d.supported & (d.predicted == answers[test])
-    return HeldOut(conf, change, right)
+    return HeldOut(conf, change, right, reach)
 
 
-def precision_curve(held: HeldOut, thresholds) -> tuple[np.ndarray, np.ndarray]:
-    """Estimated precision and its support at each threshold.
+def precision_curve(held: HeldOut, thresholds,
+                    reach: float = np.inf) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated precision and its support at each threshold, at ``reach``.
 
     Returns
     -------
@@ -90,7 +94,7 @@ def precision_curve(held: HeldOut, thresholds) -> tuple[np.ndarray, np.ndarray]:
         Those changes.
     """
     t = np.asarray(thresholds, dtype=np.float64)[:, None]
-    above = held.confidence[None, :] >= t
+    above = (held.confidence[None, :] >= t) & (held.reach <= reach)[None, :]
     support = (above & held.change[None, :]).sum(axis=1)
     right = (above & held.right[None, :]).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -117,28 +121,54 @@ def choose_tau(thresholds, precision: np.ndarray, support: np.ndarray, target: f
     return float(thresholds[i]), float(precision[i])
 
 
-
-def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
-                  num_classes: int, config: LCMConfig, fixed_tau: float,
-                  model_class: np.ndarray | None = None,
-                  seed: int = 0) -> tuple[float | None, float | None]:
-    """τ for this round and the precision estimated there, from the answers.
-
-    With ``config.target_precision``, τ is the lowest of
-    ``config.thresholds`` whose held-out precision reaches it (None: no
-    threshold does, and the LCM changes nothing); otherwise τ is
-    ``fixed_tau``. Arguments as in :func:`held_out_decisions`.
+def choose_gate(held: HeldOut, thresholds, reaches, target: float,
+                min_support: int) -> tuple[float | None, float, float | None]:
+    """τ and the reach with the most right held-out changes at a precision
+    of at least ``target``: at each reach the lowest qualifying threshold
+    (:func:`choose_tau`), the smaller reach on a tie.
 
     Returns
     -------
     tau : float or None
+        None where no pair qualifies: the LCM then changes nothing.
+    reach : float
+        The first of ``reaches`` where none qualifies.
     estimate : float or None
-        Held-out precision at τ, in [0, 1] (None without held-out changes there).
+        The estimated precision there.
+    """
+    best, best_right = (None, reaches[0], None), 0
+    for reach in reaches:
+        precision, support = precision_curve(held, thresholds, reach)
+        tau, estimate = choose_tau(thresholds, precision, support, target, min_support)
+        if tau is not None:
+            right = round(estimate * support[list(thresholds).index(tau)])
+            if right > best_right:
+                best, best_right = (tau, reach, estimate), right
+    return best
+
+
+def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
+                  num_classes: int, config: LCMConfig, fixed_tau: float,
+                  model_class: np.ndarray | None = None,
+                  seed: int = 0) -> tuple[float | None, float, float | None]:
+    """τ and the reach for this round, and the precision estimated there,
+    from the answers.
+
+    With ``config.target_precision``: :func:`choose_gate` over
+    ``config.thresholds`` and ``config.reaches``. Otherwise ``fixed_tau``
+    at the strictest reach. Arguments as in :func:`held_out_decisions`.
+
+    Returns
+    -------
+    tau : float or None
+    reach : float
+    estimate : float or None
+        Held-out precision there, in [0, 1] (None without held-out changes).
     """
     held = held_out_decisions(features, old, answers, num_classes, config, model_class, seed)
     if config.target_precision is None:
-        precision, support = precision_curve(held, (fixed_tau,))
-        return fixed_tau, None if support[0] == 0 else float(precision[0])
-    precision, support = precision_curve(held, config.thresholds)
-    return choose_tau(config.thresholds, precision, support, config.target_precision,
-                      config.min_support)
+        reach = config.reaches[0]
+        precision, support = precision_curve(held, (fixed_tau,), reach)
+        return fixed_tau, reach, None if support[0] == 0 else float(precision[0])
+    return choose_gate(held, config.thresholds, config.reaches, config.target_precision,
+                       config.min_support)

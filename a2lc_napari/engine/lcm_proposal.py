@@ -91,16 +91,18 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
     -------
     LCMProposal
         ``tau`` None (and no update) where no threshold reaches the target
-        precision; ``estimated_precision`` in percent.
+        precision; ``reach`` the neighbour gate's; ``estimated_precision``
+        in percent.
     """
     features = region_features(summary, config)
     train = Examples.concatenate([examples(summary, *this_round, ignore_index, config,
                                            features), *past])
     if len(train.answers) < 2:
         return LCMProposal()
-    tau, estimate = threshold_for(train.features, train.old, train.answers, num_classes,
-                                  config, fixed_tau, train.model_class, seed=seed)
-    proposal = LCMProposal(tau=tau, estimated_precision=None if estimate is None
+    tau, reach, estimate = threshold_for(train.features, train.old, train.answers,
+                                         num_classes, config, fixed_tau, train.model_class,
+                                         seed=seed)
+    proposal = LCMProposal(tau=tau, reach=reach, estimated_precision=None if estimate is None
                            else round(100 * estimate, 2))
     if tau is None or not eligible.any():
         return proposal
@@ -108,7 +110,7 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
     d = decide(train.features, train.old, train.answers, features[rows], current[rows],
                num_classes, config, summary.mean_prob[rows].argmax(axis=1), seed=seed)
     gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
-    for j in np.flatnonzero(d.changes(tau)):
+    for j in np.flatnonzero(d.changes(tau, reach)):
         r, new = rows[j], int(d.predicted[j])
         proposal.updates.append(LCMUpdate(
             image=names[summary.image[r]], region=int(summary.ids[r]), old=int(current[r]),

@@ -663,13 +663,15 @@ class Session:
             hand_pixels=self.state.hand_pixels, lcm_changes=len(updates),
             lcm_correct=sum(bool(u.correct) for u in updates),
             lcm_rejected=len(self.state.lcm_rejected),
-            lcm_tau=proposal.tau, lcm_estimated_precision=proposal.estimated_precision,
+            lcm_tau=proposal.tau, lcm_reach=proposal.reach,
+            lcm_estimated_precision=proposal.estimated_precision,
             **(yield from self._label_metrics()))
         if self.dataset.has_gt and updates:
             record.lcm_precision = round(100 * record.lcm_correct / len(updates), 2)
         write_json(self.folder.log(self.round), {
             "round": self.round, "method": self.config.method,
-            "tau": proposal.tau, "estimated_precision": proposal.estimated_precision,
+            "tau": proposal.tau, "reach": proposal.reach,
+            "estimated_precision": proposal.estimated_precision,
             "queries": [asdict(q) for q in self.state.queries],
             "lcm_updates": [asdict(u) for u in updates],
             "lcm_rejected": self.state.lcm_rejected, "metrics": asdict(record)})

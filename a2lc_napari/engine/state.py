@@ -59,10 +59,11 @@ class SessionConfig:
 
     @classmethod
     def from_json(cls, data: dict) -> "SessionConfig":
-        return cls(**{**data, "model": ModelConfig(**data["model"]),
-                      # JSON has lists where the configs hold tuples
-                      "lcm": LCMConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                          for k, v in data["lcm"].items()}),
+        # JSON has lists where the configs hold tuples
+        lcm = {k: tuple(v) if isinstance(v, list) else v for k, v in data["lcm"].items()}
+        if "spacing_quantile" in lcm:  # a session begun with one fixed reach keeps it
+            lcm["reaches"] = (lcm.pop("spacing_quantile"),)
+        return cls(**{**data, "model": ModelConfig(**data["model"]), "lcm": LCMConfig(**lcm),
                       "regions": RegionsConfig(**data["regions"])})
 
 
@@ -108,12 +109,15 @@ class LCMUpdate:
 class LCMProposal:
     """What the LCM would change now, and how sure it is.
 
-    ``tau`` is the confidence threshold used; ``estimated_precision`` the
-    share of its changes expected to be right (None where not estimated).
+    ``tau`` is the confidence threshold used, ``reach`` how far from the
+    answers it changed regions (a quantile of the answers' spacing, None
+    for the paper's LCM); ``estimated_precision`` the share of its changes
+    expected to be right (None where not estimated).
     """
 
     updates: list[LCMUpdate] = field(default_factory=list)
     tau: float | None = None
+    reach: float | None = None
     estimated_precision: float | None = None
 
 
@@ -131,6 +135,7 @@ class RoundRecord:
     ignore_pixels: int
     lcm_rejected: int = 0
     lcm_tau: float | None = None
+    lcm_reach: float | None = None
     lcm_estimated_precision: float | None = None
     lcm_precision: float | None = None
     data_miou: float | None = None
