@@ -162,7 +162,8 @@ class LayerPresenter:
         layer = self.viewer.layers[name]
         layer.translate = translate
         layer.data = data
-        layer.visible = True
+        if not layer.visible:  # napari refreshes the whole layer on every set
+            layer.visible = True
         return layer
 
     def prepare(self) -> None:
