@@ -146,19 +146,20 @@ class LayerPresenter:
         return (layer.__class__.__name__.lower() == kind and np.ndim(layer.data) == np.ndim(data)
                 and getattr(layer, "rgb", False) == self.specs[name][2].get("rgb", False))
 
-    def _add(self, name: str, data, translate=(0, 0)):
+    def _add(self, name: str, data):
         """Add layer ``name`` (in place of one of another kind, e.g. the
         reader's stack of all images)."""
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
         kind, _, kwargs = self.specs[name]
-        return getattr(self.viewer, f"add_{kind}")(data, name=name, translate=translate,
-                                                   **kwargs)
+        return getattr(self.viewer, f"add_{kind}")(data, name=name, **kwargs)
 
     def _layer(self, name: str, data, translate=(0, 0)):
         """Set the data (and place) of layer ``name``, adding it if needed; shown."""
         if not self._fits(name, data):
-            return self._add(name, data, translate)
+            # Added empty, then filled as always (the caption's features must
+            # match its points at every step).
+            self._add(name, self.specs[name][1])
         layer = self.viewer.layers[name]
         layer.translate = translate
         layer.data = data
