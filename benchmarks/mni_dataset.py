@@ -138,14 +138,20 @@ def make_mni_dataset(out: Path, seed: int = 0) -> Path:
     classes = mni_classes()
     for name, image, gt in _slices(*_volumes()):
         image, gt = np.ascontiguousarray(image), np.ascontiguousarray(gt)
-        regions, labels = pseudo_labels(image, gt, rng)
-        io.write_label(out / "gt" / f"{name}.png", gt, classes)
-        io.write_label(out / "labels" / f"{name}.png", labels, classes)
-        io.write_npy(out / "regions" / f"{name}.npy", regions)
-        with io.atomic_path(out / "images" / f"{name}.png") as tmp:
-            Image.fromarray(image).save(tmp, format="PNG")
+        write_image(out, name, image, gt, *pseudo_labels(image, gt, rng), classes)
     io.write_json(out / "classes.json", classes.to_json())
     return out
+
+
+def write_image(out: Path, name: str, image: np.ndarray, gt: np.ndarray,
+                regions: np.ndarray, labels: np.ndarray, classes: ClassSet) -> None:
+    """One image of a benchmark dataset: ``images/``, ``gt/``, ``labels/``
+    and ``regions/`` under ``out``."""
+    io.write_label(out / "gt" / f"{name}.png", gt, classes)
+    io.write_label(out / "labels" / f"{name}.png", labels, classes)
+    io.write_npy(out / "regions" / f"{name}.npy", regions)
+    with io.atomic_path(out / "images" / f"{name}.png") as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ from skimage.segmentation import slic
 from a2lc_napari.engine import io
 from a2lc_napari.engine.classes import ClassSet
 
-from mni_dataset import warp
+from mni_dataset import warp, write_image
 
 LABELME = Path("/usr/share/doc/labelme-examples/examples/semantic_segmentation/"
                "data_dataset_voc")
@@ -144,12 +144,7 @@ def make_voc_dataset(out: Path, seed: int = 0, labelme: Path = LABELME) -> Path:
     for photo in photos:
         for name, rgb, gt in views(*photo):
             rgb, gt = np.ascontiguousarray(rgb), np.ascontiguousarray(gt)
-            regions, labels = pseudo_labels(rgb, gt, classes, rng)
-            io.write_label(out / "gt" / f"{name}.png", gt, classes)
-            io.write_label(out / "labels" / f"{name}.png", labels, classes)
-            io.write_npy(out / "regions" / f"{name}.npy", regions)
-            with io.atomic_path(out / "images" / f"{name}.png") as tmp:
-                Image.fromarray(rgb).save(tmp, format="PNG")
+            write_image(out, name, rgb, gt, *pseudo_labels(rgb, gt, classes, rng), classes)
     io.write_json(out / "classes.json", classes.to_json())
     return out
 
