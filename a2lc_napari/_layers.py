@@ -112,6 +112,7 @@ class LayerPresenter:
         self.regions: np.ndarray | None = None
         self.boxes: dict = {}
         self._waiting: list | None = []  # callbacks until the layers exist; None after
+        self._marks: dict = {}  # layer name -> the box of the regions it marks now
         self.editing = False  # the presenter itself is changing the labels layer
         transparent = {None: "transparent"}
         ignore = classes.ignore_index
@@ -154,18 +155,21 @@ class LayerPresenter:
         kind, _, kwargs = self.specs[name]
         return getattr(self.viewer, f"add_{kind}")(data, name=name, **kwargs)
 
-    def _layer(self, name: str, data, translate=(0, 0)):
-        """Set the data (and place) of layer ``name``, adding it if needed; shown."""
+    def _layer(self, name: str, data):
+        """Set the data of layer ``name``, adding it if needed; shown."""
         if not self._fits(name, data):
             # Added empty, then filled as always (the caption's features must
             # match its points at every step).
             self._add(name, self.specs[name][1])
         layer = self.viewer.layers[name]
-        layer.translate = translate
         layer.data = data
+        self._show(layer)
+        return layer
+
+    @staticmethod
+    def _show(layer) -> None:
         if not layer.visible:  # napari refreshes the whole layer on every set
             layer.visible = True
-        return layer
 
     def prepare(self) -> None:
         """Add the missing layers, empty and hidden, one per turn of the event
@@ -203,6 +207,7 @@ class LayerPresenter:
         layer.metadata["a2lc_widget"] = True
         self._layer(OUTLINES_LAYER, view.outlines)
         self.name, self.regions, self.boxes = view.name, view.regions, view.boxes
+        self.hide_query()  # the last query was on another image
         if reset:
             self.viewer.reset_view()
         return fresh
@@ -210,24 +215,58 @@ class LayerPresenter:
     def set_labels(self, labels: np.ndarray) -> None:
         """Bring the shown image's labels to ``labels`` (after an answer, an
         undo, the LCM, a review), redrawing only the pixels that changed."""
-        layer = self.labels_layer
-        changed = np.nonzero(labels != layer.data)
+        full = tuple(slice(0, n) for n in labels.shape)
+        self._set_pixels(self.labels_layer, full, labels)
+
+    def _set_pixels(self, layer, box: tuple[slice, slice], patch: np.ndarray) -> None:
+        """Bring the pixels of labels ``layer`` in ``box`` to ``patch``,
+        redrawing only those that change (napari redraws the box that holds
+        them, not the layer)."""
+        changed = np.nonzero(patch != layer.data[box])
         if not changed[0].size:
             return
         self.editing = True
         try:
-            layer.data_setitem(changed, labels[changed])
+            layer.data_setitem((changed[0] + box[0].start, changed[1] + box[1].start),
+                               patch[changed])
         finally:
             self.editing = False
         # The session's journal is the undo history: napari's own would
         # replay changes that the journal already takes back.
         layer._reset_history()
 
+    def _mark(self, name: str, values: dict[int, int], fill: int, contour: int = 0):
+        """Paint regions of the shown image with ``values`` (region id ->
+        value) on the image-sized labels layer ``name``, ``fill`` elsewhere,
+        outlined ``contour`` pixels wide.
+
+        Only the box holding what it marked before and what it marks now
+        is redrawn, so marking a region costs in proportion to the region,
+        not to the image (a new layer data or ``translate`` would redraw
+        the whole layer). Returns the layer, shown.
+        """
+        shape = self.regions.shape
+        layer = self.viewer.layers[name] if name in self.viewer.layers else None
+        if layer is None or not self._fits(name, self.specs[name][1]) or \
+                layer.data.shape != shape:
+            layer = self._layer(name, np.full(shape, fill, np.uint8))
+            self._marks[name] = None
+        box = union(self.boxes[r] for r in values if r in self.boxes)
+        dirty = union(b for b in (box, self._marks.get(name)) if b is not None)
+        self._marks[name] = box
+        if layer.contour != contour:  # napari redraws the layer on every set
+            layer.contour = contour
+        if dirty is not None:
+            patch = region_values(self.regions[dirty], list(values), list(values.values()), fill)
+            self._set_pixels(layer, dirty, patch.astype(np.uint8))
+        self._show(layer)
+        return layer
+
     def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
         """Outline the query's region (and mark its pixel), centred and zoomed."""
-        mask, corner = self._marked({region: 1}, fill=0)
-        self._layer(QUERY_LAYER, mask, translate=corner).contour = 2
-        self.zoom_to(corner, mask.shape)
+        self._mark(QUERY_LAYER, {region: 1}, fill=0, contour=2)
+        rows, cols = self.boxes[region]
+        self.zoom_to((rows.start, cols.start), (rows.stop - rows.start, cols.stop - cols.start))
         # Keep the labels layer active, so that napari's paint tools act on it.
         self.viewer.layers.selection.active = self.labels_layer
         if pixel is not None:
@@ -240,32 +279,19 @@ class LayerPresenter:
         rows, cols = self.boxes[region]
         self.zoom_to((rows.start, cols.start), (rows.stop - rows.start, cols.stop - cols.start))
 
-    def _marked(self, values: dict[int, int], fill: int) -> tuple[np.ndarray, tuple[int, int]]:
-        """Regions painted with ``values`` (region id -> value) in the box that
-        holds them, and the box's top-left corner.
-
-        Layers that mark a few regions hold only this box (placed with
-        ``translate``): napari redraws them in proportion to it, not to the image.
-        """
-        box = union(self.boxes[r] for r in values if r in self.boxes)
-        if box is None:
-            return np.full((1, 1), fill, np.uint8), (0, 0)
-        marked = region_values(self.regions[box], list(values), list(values.values()), fill)
-        return marked.astype(np.uint8), (box[0].start, box[1].start)
-
     def hide_query(self) -> None:
-        """No query is open (training, finishing a round)."""
-        for name in (QUERY_LAYER, QUERY_PIXEL_LAYER):
-            if name in self.viewer.layers:
-                self.viewer.layers[name].visible = False
+        """No query is open (training, finishing a round, another image shown)."""
+        if QUERY_LAYER in self.viewer.layers and self.regions is not None:
+            self._mark(QUERY_LAYER, {}, fill=0, contour=2)
+        if QUERY_PIXEL_LAYER in self.viewer.layers:
+            self.viewer.layers[QUERY_PIXEL_LAYER].visible = False
 
     def show_changes(self, changes, selected=None) -> None:
         """Outline the LCM ``changes`` on the shown image in their new classes'
         colours; caption the ``selected`` one "old → new" (one caption, so
         none overlaps another)."""
-        new, corner = self._marked({c.region: c.new for c in changes if c.image == self.name},
-                                   fill=self.classes.ignore_index)
-        self._layer(LCM_LAYER, new, translate=corner).contour = 3
+        self._mark(LCM_LAYER, {c.region: c.new for c in changes if c.image == self.name},
+                   fill=self.classes.ignore_index, contour=3)
         points, text = np.zeros((0, 2)), []
         if selected is not None and selected.image == self.name:
             rows, cols = self.boxes[selected.region]
@@ -277,10 +303,12 @@ class LayerPresenter:
 
     def zoom_to(self, corner: tuple[int, int], size: tuple[int, int]) -> None:
         """Centre on a box (top-left ``corner``, ``size``), zoomed so that the
-        box fills about a third of the view."""
+        box fills about a third of the view, never less than the whole image
+        fitted to the canvas (computed here: napari's ``reset_view`` first
+        would move the camera, and so redraw, twice more)."""
         shape = self.regions.shape
-        self.viewer.reset_view()
+        fitted = 0.95 * min(c / n for c, n in zip(self.viewer.canvas.size, shape))
         extent = max(size[0] / shape[0], size[1] / shape[1])
-        camera = self.viewer.camera
+        camera = self.viewer.scene.camera
         camera.center = (corner[0] + (size[0] - 1) / 2, corner[1] + (size[1] - 1) / 2)
-        camera.zoom *= min(8.0, max(1.0, 1 / (3 * extent)))
+        camera.zoom = fitted * min(8.0, max(1.0, 1 / (3 * extent)))

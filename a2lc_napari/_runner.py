@@ -3,12 +3,16 @@ a public busy state.
 
 Long steps (opening, training and ranking, finishing a round, exporting)
 run one at a time in a napari thread worker; the background LCM and the
-reading of images ahead of time run beside them. Results come back to the
-main thread through the workers' signals, where the widget edits layers.
+reading of images ahead of time run beside them. The person's changes
+(answers, strokes, undo, reviews) are written in a worker too, one after
+another in the order they were made, so that the canvas never waits for
+the disk. Results come back to the main thread through the workers'
+signals, where the widget edits layers.
 """
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from napari.qt.threading import thread_worker
 from qtpy.QtCore import QObject, QTimer, Signal
@@ -82,6 +86,7 @@ class SessionRunner(QObject):
     failed = Signal(str)
     stopped = Signal(str)
     lcm_proposed = Signal(object)
+    _written = Signal(object, object, object)  # from the writing thread: future, then, failed
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -91,6 +96,10 @@ class SessionRunner(QObject):
         self._lcm_worker = None
         self._lcm_again = False
         self._beside: set = set()  # short jobs that run beside the long steps
+        # The person's changes, written one after another in one thread.
+        self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="a2lc-writes")
+        self._unwritten = 0
+        self._written.connect(self._on_written)
         self._lcm_timer = QTimer(self, singleShot=True, interval=LCM_DELAY_MS)
         self._lcm_timer.timeout.connect(self._propose)
 
@@ -105,10 +114,15 @@ class SessionRunner(QObject):
         return self._lcm_timer.isActive() or self._lcm_worker is not None
 
     @property
+    def writing(self) -> bool:
+        """A change the person made is being written, or waits to be."""
+        return self._unwritten > 0
+
+    @property
     def idle(self) -> bool:
         """Nothing runs or waits to run."""
         return (not self.busy and not self.lcm_busy and not self.views.loading
-                and not self._beside)
+                and not self._beside and not self.writing)
 
     def run(self, steps, on_done, what: str) -> None:
         """Run an engine step generator in a worker; ``on_done(result)`` in
@@ -131,16 +145,40 @@ class SessionRunner(QObject):
         worker.start()
 
     def beside(self, fn, *args, then=None) -> None:
-        """Run ``fn(*args)`` in a worker beside the long steps; ``then()`` in
-        the main thread once it has finished, even if it failed (reported
-        through :attr:`failed`)."""
+        """Run ``fn(*args)`` in a worker beside the long steps; ``then(result)``
+        in the main thread once it has finished, with None if it failed
+        (reported through :attr:`failed`)."""
         worker = thread_worker(fn)(*args)
+        result = []
+        worker.returned.connect(result.append)
         worker.errored.connect(lambda e: self.failed.emit(f"{fn.__name__} failed: {e}"))
         worker.finished.connect(lambda: self._beside.discard(worker))
         if then is not None:
-            worker.finished.connect(then)
+            worker.finished.connect(lambda: then(result[0] if result else None))
         self._beside.add(worker)
         worker.start()
+
+    def write(self, change, *args, then=None, failed=None) -> None:
+        """Make a change to the session, ``change(*args)``, in the writing
+        thread once the changes queued before it are written; then
+        ``then(result)`` in the main thread, or on an error
+        ``failed(message)`` (default: the :attr:`failed` signal)."""
+        self._unwritten += 1
+        future = self._writes.submit(change, *args)
+        future.add_done_callback(lambda f: self._announce(f, then, failed))
+
+    def _announce(self, future: Future, then, failed) -> None:
+        try:
+            self._written.emit(future, then, failed)
+        except RuntimeError:  # the widget has closed: nobody to tell
+            pass
+
+    def _on_written(self, future: Future, then, failed) -> None:
+        self._unwritten -= 1
+        if future.exception() is not None:
+            (failed or self.failed.emit)(f"Saving the change failed: {future.exception()}")
+        elif then is not None:
+            then(future.result())
 
     def _done(self, worker, on_done, result) -> None:
         if self._worker is worker:
@@ -198,7 +236,13 @@ class SessionRunner(QObject):
         session = self.session
         if session is None:
             return
-        if self._worker is None:
+        if self._worker is None and not self.writing:
             session.close()
+            return
+        # After the changes still being written: the person's last ones are kept.
+        def close():
+            self._writes.submit(session.close)
+        if self._worker is not None:
+            self._worker.finished.connect(close)
         else:
-            self._worker.finished.connect(session.close)
+            close()

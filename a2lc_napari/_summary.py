@@ -3,8 +3,9 @@ class distribution as a bar chart."""
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .engine.classes import ClassSet
@@ -34,33 +35,46 @@ def summary_table(history: list) -> str:
     return f"<table cellspacing='4'><tr>{header}</tr>{body}</table>"
 
 
+def class_chart(history: list, classes: ClassSet, dpi: int = 100) -> np.ndarray:
+    """The share of labelled pixels per class after the last round (coloured
+    bars) and before any correction (outlines), as an (H, W, 4) uint8 RGBA
+    image. Plain Agg, no Qt: it is drawn in a worker, since laying out its
+    text takes the main thread a tenth of a second or more."""
+    figure = Figure(figsize=(3.2, 2.0), dpi=dpi, tight_layout=True)
+    canvas = FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    x = np.arange(classes.num_classes)
+    for h, style in ((history[-1], {"color": np.array(classes.colors) / 255}),
+                     (history[0], {"fill": False, "edgecolor": "black"})):
+        pixels = np.asarray(h.class_pixels, dtype=float)
+        ax.bar(x, 100 * pixels / max(pixels.sum(), 1), width=0.8, **style)
+    ax.set_xticks(x, classes.names, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("% of labelled pixels", fontsize=7)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_title(f"classes after round {history[-1].round} "
+                 "(outline: before correction)", fontsize=8)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba()).copy()
+
+
 class RoundSummary(QWidget):
-    """Table of the rounds, and a bar chart of the share of labelled pixels
-    per class now (coloured bars) and before any correction (outlines)."""
+    """Table of the rounds, and the chart of :func:`class_chart`."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.table = QLabel()
-        self.figure = Figure(figsize=(3.2, 2.0), tight_layout=True)
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(180)
+        self.chart = QLabel()
+        self.chart.setMinimumHeight(180)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
-        layout.addWidget(self.canvas)
+        layout.addWidget(self.chart)
 
-    def show_history(self, history: list, classes: ClassSet) -> None:
+    def show_table(self, history: list) -> None:
         self.table.setText(summary_table(history))
-        self.figure.clear()
-        ax = self.figure.add_subplot()
-        x = np.arange(classes.num_classes)
-        for h, style in ((history[-1], {"color": np.array(classes.colors) / 255}),
-                         (history[0], {"fill": False, "edgecolor": "black"})):
-            pixels = np.asarray(h.class_pixels, dtype=float)
-            ax.bar(x, 100 * pixels / max(pixels.sum(), 1), width=0.8, **style)
-        ax.set_xticks(x, classes.names, rotation=60, ha="right", fontsize=7)
-        ax.set_ylabel("% of labelled pixels", fontsize=7)
-        ax.tick_params(axis="y", labelsize=7)
-        ax.set_title(f"classes after round {history[-1].round} "
-                     "(outline: before correction)", fontsize=8)
-        self.canvas.draw_idle()
+
+    def show_chart(self, rgba: np.ndarray) -> None:
+        """Show a chart image from :func:`class_chart`."""
+        height, width = rgba.shape[:2]
+        image = QImage(rgba.data, width, height, 4 * width, QImage.Format_RGBA8888)
+        self.chart.setPixmap(QPixmap.fromImage(image))  # a copy: rgba may go

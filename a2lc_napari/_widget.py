@@ -29,7 +29,7 @@ from ._query_panel import QueryPanel
 from ._review import ReviewPanel
 from ._runner import SessionRunner
 from ._settings import SettingsForm
-from ._summary import RoundSummary
+from ._summary import RoundSummary, class_chart
 from .engine.session import Session, start_session
 
 
@@ -56,6 +56,9 @@ class CorrectionWidget(QWidget):
         self.query_index: int | None = None  # the query shown, answerable
         self._wanted: int | None = None  # the query to show once its image is read
         self.proposal = None  # the LCM's latest proposal this round
+        self._answering: set[int] = set()  # queries whose answers are being written
+        self._stale: set[str] = set()  # images changed on disk, not yet redrawn
+        self._edit_pending = False  # a stroke waits to be handed to the session
         self._build()
         self.runner.busy_changed.connect(self._on_busy)
         self.runner.progress.connect(self._show_progress)
@@ -221,7 +224,8 @@ class CorrectionWidget(QWidget):
         self.settings.show_config(session.config)
         self.settings.lock()
         self.presenter = LayerPresenter(self.viewer, session.dataset.classes)
-        self.runner.beside(warm_up, session.dataset.classes, then=self.presenter.prepare)
+        self.runner.beside(warm_up, session.dataset.classes,
+                           then=lambda _: self.presenter.prepare())
         self.panel.set_classes(session.dataset.classes)
         self.review.setVisible(session.method.lcm)
         self._show_history()
@@ -232,7 +236,14 @@ class CorrectionWidget(QWidget):
 
     def _show_history(self) -> None:
         self.summary.setVisible(True)
-        self.summary.show_history(self.session.history, self.session.dataset.classes)
+        history = list(self.session.history)
+        self.summary.show_table(history)
+        self.runner.beside(class_chart, history, self.session.dataset.classes,
+                           then=self._show_chart)
+
+    def _show_chart(self, rgba) -> None:
+        if rgba is not None:  # else drawing it failed, and the status line says so
+            self.summary.show_chart(rgba)
 
     def _continue(self) -> None:
         """Take the session's next step: train and rank, ask, or finish a round."""
@@ -265,6 +276,9 @@ class CorrectionWidget(QWidget):
         session = self.session
         if self.busy or session is None:
             return
+        if self.runner.writing:  # after the answers and strokes still being written
+            self.runner.write(lambda: None, then=lambda _: self.finish_round(confirmed))
+            return
         count = len(self.proposal.updates) if self.proposal is not None else 0
         if not confirmed and session.phase == "query" and count > self.settings.review_above.value:
             self.confirm_text.setText(f"The LCM will change {plural(count, 'region')} "
@@ -286,7 +300,7 @@ class CorrectionWidget(QWidget):
 
     def _on_finished(self, _record) -> None:
         self.proposal = None
-        self._reload(self.session.dataset.names)  # the LCM may have changed any
+        self._changed(self.session.dataset.names)  # the LCM may have changed any
         self._show_history()
         self._show_review()
         self._continue()
@@ -367,26 +381,49 @@ class CorrectionWidget(QWidget):
                 and self.session.phase == "query" and self.query_index is not None)
 
     def answer(self, cls: int) -> None:
-        """Answer the shown query with class ``cls``, then show the next one;
-        after the last one, finish the round."""
+        """Answer the shown query with class ``cls`` and show the next one at
+        once; the answer is written meanwhile. Once the last one is written,
+        finish the round."""
         if not self._can_answer():
             return
         session, index = self.session, self.query_index
-        event = session.answer({index: cls})
-        self._reload(event.images)
-        self.runner.propose_lcm()
-        n = len(session.queries)
+        self._answering.add(index)
+        self.runner.write(session.answer, {index: cls},
+                          then=lambda event: self._answered(index, event),
+                          failed=lambda message: self._answer_failed(index, message))
+        queries, n = session.queries, len(session.queries)
         left = [(index + k) % n for k in range(1, n)
-                if session.queries[(index + k) % n].answer is None]
+                if queries[(index + k) % n].answer is None
+                and (index + k) % n not in self._answering]
         if left:
             self.show_query(left[0])
-        else:
+        # else the round ends once the answers are written (_answered)
+
+    def _answered(self, index: int, event) -> None:
+        self._answering.discard(index)
+        self._changed(event.images)
+        if not self._answering and self.session.next_query() is None:
             self.finish_round()
+
+    def _answer_failed(self, index: int, message: str) -> None:
+        self._answering.discard(index)
+        self._wanted = index
+        self._on_failure(message)
 
     def move(self, step: int) -> None:
         """Show the previous (-1) or next (+1) query without answering."""
         if self._can_answer():
             self.show_query((self.query_index + step) % len(self.session.queries))
+
+    def _changed(self, images) -> None:
+        """A change was written: redraw the images it changed once no other
+        change (a stroke the layer already shows) waits to be written, and
+        re-run the LCM."""
+        self._stale |= set(images)
+        if not self.runner.writing and not self._edit_pending:
+            self._reload(self._stale)
+            self._stale = set()
+        self.runner.propose_lcm()
 
     def _reload(self, images) -> None:
         """Images whose labels changed on disk: the shown one is redrawn, the
@@ -404,36 +441,39 @@ class CorrectionWidget(QWidget):
         announces its change before writing it."""
         if not self.presenter.editing and self.session is not None:
             name = self.presenter.name
+            self._edit_pending = True
             QTimer.singleShot(0, lambda: self._save_hand_edit(name))
 
     def _save_hand_edit(self, name: str) -> None:
+        self._edit_pending = False
         if name != self.presenter.name:
             return
-        try:
-            self.session.edit_labels(name, self.labels_layer.data)
-        except ValueError as e:
-            show_error(str(e))
-            self.presenter.set_labels(self.session.labels(name))
-            return
-        self.runner.propose_lcm()
+        self.runner.write(self.session.edit_labels, name, self.labels_layer.data.copy(),
+                          then=lambda _pixels: self._changed([]),
+                          failed=lambda message: self._edit_refused(name, message))
+
+    def _edit_refused(self, name: str, message: str) -> None:
+        show_error(message)
+        self._changed([name])  # back to the labels on disk
 
     def undo(self) -> None:
         """Take back the session's last change, wherever it was, and show it."""
-        self._step(self.session.undo if self.session is not None else None)
+        self._step(undo=True)
 
     def redo(self) -> None:
-        self._step(self.session.redo if self.session is not None else None)
+        self._step(undo=False)
 
-    def _step(self, step) -> None:
-        if step is None or self.busy:
+    def _step(self, undo: bool) -> None:
+        if self.session is None or self.busy:
             return
-        event = step()
+        self.runner.write(self.session.undo if undo else self.session.redo,
+                          then=lambda event: self._stepped(event, undo))
+
+    def _stepped(self, event, undo: bool) -> None:
         if event is None:
-            self.status.setText("Nothing to undo." if step == self.session.undo
-                                else "Nothing to redo.")
+            self.status.setText("Nothing to undo." if undo else "Nothing to redo.")
             return
-        self._reload(event.images)
-        self.runner.propose_lcm()
+        self._changed(event.images)
         self._show_review()
         if event.query is not None and self.session.phase == "query":
             self.show_query(event.query)
@@ -473,14 +513,16 @@ class CorrectionWidget(QWidget):
         if self.busy or not changes:
             return
         session = self.session
-        event = (session.accept_lcm if accept else session.reject_lcm)(changes)
+        self.runner.write(session.accept_lcm if accept else session.reject_lcm, changes,
+                          then=lambda event: self._decided(event, changes, accept))
+
+    def _decided(self, event, changes: list, accept: bool) -> None:
         if event is None:
             return
         if self.proposal is not None:  # decided: no longer proposed
             self.proposal.updates = [u for u in self.proposal.updates if u not in changes]
-        self._reload(event.images)
+        self._changed(event.images)
         self._show_review()
-        self.runner.propose_lcm()
         self.status.setText(f"{'Accepted' if accept else 'Rejected'} "
                             f"{plural(len(changes), 'LCM change')}.")
 

@@ -52,7 +52,8 @@ def main(dataset: str, session_dir: str, answers: int) -> None:
     next(b for b in widget.findChildren(QPushButton) if b.text() == "Start / resume").click()
     done = []
     for _ in range(answers):
-        wait(app, lambda: widget.query_index is not None and not widget.busy)
+        wait(app, lambda: widget.query_index is not None and not widget.busy
+             and not widget.runner.writing)
         settle = time.monotonic() + 0.3  # a person looks before pressing a key
         while time.monotonic() < settle:
             app.processEvents()

@@ -18,3 +18,44 @@ def test_union_of_boxes():
     assert union([a, b]) == (slice(0, 3), slice(1, 4))
     assert union([a]) == a
     assert union([]) is None
+
+
+def view_of(name, regions, classes):
+    from a2lc_napari._layers import ImageView
+
+    h, w = regions.shape
+    return ImageView(name, np.zeros((h, w, 3), np.uint8), np.zeros((h, w), np.uint8), regions,
+                     np.zeros((h, w), np.uint8), region_boxes(regions))
+
+
+def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_viewer):
+    from a2lc_napari._layers import LCM_LAYER, QUERY_LAYER, LayerPresenter
+    from a2lc_napari.engine.classes import ClassSet
+    from a2lc_napari.engine.state import LCMUpdate
+
+    classes = ClassSet(names=("a", "b", "c"), colors=((1, 2, 3), (4, 5, 6), (7, 8, 9)))
+    viewer = make_napari_viewer()
+    presenter = LayerPresenter(viewer, classes)
+    presenter.prepare()
+    regions = np.repeat(np.repeat(np.arange(1, 7).reshape(2, 3), 4, 0), 5, 1)  # 8 × 15
+    presenter.show_image(view_of("one", regions, classes))
+    presenter.show_query(2, None)
+    presenter.show_query(6, None)  # the last query's outline goes
+    query = viewer.layers[QUERY_LAYER]
+    np.testing.assert_array_equal(query.data, (regions == 6).astype(np.uint8))
+    assert query.translate.tolist() == [0, 0] and query.contour == 2
+    changes = [LCMUpdate("one", 1, 0, 2, 0.9), LCMUpdate("one", 5, 0, 1, 0.9),
+               LCMUpdate("two", 3, 0, 1, 0.9)]
+    presenter.show_changes(changes)
+    expected = np.where(regions == 1, 2, np.where(regions == 5, 1, classes.ignore_index))
+    np.testing.assert_array_equal(viewer.layers[LCM_LAYER].data, expected)
+    two = regions[::-1].copy()  # the same shape: the layers are changed in place
+    presenter.show_image(view_of("two", two, classes))
+    presenter.show_changes(changes)
+    np.testing.assert_array_equal(viewer.layers[LCM_LAYER].data,
+                                  np.where(two == 3, 1, classes.ignore_index))
+    assert not viewer.layers[QUERY_LAYER].data.any()  # no query on this image yet
+    three = regions[:, :8].copy()  # another shape
+    presenter.show_image(view_of("three", three, classes))
+    presenter.show_query(4, None)
+    np.testing.assert_array_equal(viewer.layers[QUERY_LAYER].data, three == 4)

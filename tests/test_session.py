@@ -73,9 +73,13 @@ def test_answers_are_written_to_whole_regions(demo, tmp_path):
     session.answer({q.index: new})
     region = session.dataset.regions(q.image) == q.region
     assert (session.labels(q.image)[region] == new).all()
-    # The labels file is a palette PNG in the dataset's colours.
+    # The labels file is a palette PNG in the dataset's colours, and what
+    # the session says (kept in memory) is what is on disk.
     from PIL import Image
     img = Image.open(tmp_path / "run" / "labels" / f"{q.image}.png")
+    np.testing.assert_array_equal(np.asarray(img), session.labels(q.image))
+    session.labels(q.image)[:] = 0  # a copy: changing it changes nothing
+    np.testing.assert_array_equal(np.asarray(img), session.labels(q.image))
     assert img.mode == "P"
     assert tuple(img.getpalette()[3 * new:3 * new + 3]) == \
         session.dataset.classes.colors[new]

@@ -1,7 +1,11 @@
-"""The round summary's table: what each round changed, and how sure the LCM was."""
+"""The round summary: the table of what each round changed and how sure the
+LCM was, and the chart of the classes."""
 import re
 
-from a2lc_napari._summary import summary_table
+import numpy as np
+
+from a2lc_napari._summary import class_chart, summary_table
+from a2lc_napari.engine.classes import ClassSet
 from a2lc_napari.engine.state import RoundRecord
 
 
@@ -31,3 +35,16 @@ def test_without_ground_truth_only_the_estimate():
     history = [record(0), record(1, lcm_changes=3, lcm_estimated_precision=100.0)]
     assert cells(summary_table(history))[0][-1] == "LCM sure %"
     assert cells(summary_table(history))[2] == ["1", "0", "0", "3", "100.0"]
+
+
+def test_the_chart_has_a_bar_in_each_present_class_colour():
+    classes = ClassSet(names=("sky", "road", "car"),
+                       colors=((10, 200, 30), (200, 20, 250), (250, 250, 0)))
+    history = [RoundRecord(round=r, queries=0, manual_changes=0, hand_pixels=0, lcm_changes=0,
+                           lcm_correct=0, class_pixels=pixels, ignore_pixels=0)
+               for r, pixels in ((0, [5, 5, 5]), (1, [8, 2, 0]))]
+    rgba = class_chart(history, classes)
+    assert rgba.dtype == np.uint8 and rgba.shape == (200, 320, 4)
+    colours = {tuple(c) for c in rgba[..., :3].reshape(-1, 3)}
+    assert (10, 200, 30) in colours and (200, 20, 250) in colours
+    assert (250, 250, 0) not in colours  # no car pixels left: no filled bar

@@ -68,8 +68,14 @@ def start(viewer, qtbot, dataset, session_dir, budget=4, tau="0.3", **settings):
 
 
 def wait_for_query(qtbot, widget, round_=None):
+    """Until a query is shown and the changes made so far are written."""
     qtbot.waitUntil(lambda: widget.query_index is not None and not widget.busy
+                    and not widget.runner.writing
                     and (round_ is None or widget.session.round == round_), timeout=WAIT)
+
+
+def wait_written(qtbot, widget):
+    qtbot.waitUntil(lambda: not widget.runner.writing, timeout=WAIT)
 
 
 def wait_idle(qtbot, widget):
@@ -253,8 +259,8 @@ def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tm
     before = session.labels(first.image)
     other = (first.label + 1) % classes.num_classes
     press(widget, qtbot, str((other + 1) % 10))  # number key: another class
-    assert (session.labels(first.image)[region_mask(widget, 0)] == other).all()
     wait_for_query(qtbot, widget)
+    assert (session.labels(first.image)[region_mask(widget, 0)] == other).all()
     while session.queries[widget.query_index].image == first.image:
         press(widget, qtbot, Qt.Key_Right)  # skip to a query on another image
         wait_for_query(qtbot, widget)
@@ -265,10 +271,12 @@ def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tm
     np.testing.assert_array_equal(session.labels(first.image), before)
     np.testing.assert_array_equal(viewer.layers[LABELS_LAYER].data, before)
     press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # redo
+    wait_for_query(qtbot, widget)
     assert session.queries[0].answer == other
     assert (viewer.layers[LABELS_LAYER].data[region_mask(widget, 0)] == other).all()
     canvas = viewer.window._qt_viewer.canvas.native  # napari's own Ctrl+Z on the canvas
     qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
+    wait_written(qtbot, widget)
     assert session.queries[0].answer is None
     wait_idle(qtbot, widget)
 
@@ -284,6 +292,7 @@ def test_paint_strokes_are_saved_and_undone(make_napari_viewer, qtbot, demo, tmp
     assert painted.any()
     qtbot.waitUntil(lambda: (session.labels(name) == layer.data).all(), timeout=WAIT)
     press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)
+    wait_written(qtbot, widget)
     np.testing.assert_array_equal(session.labels(name), before)
     np.testing.assert_array_equal(layer.data, before)
     wait_idle(qtbot, widget)
@@ -305,7 +314,7 @@ def test_a_stroke_made_while_the_round_finishes_survives(make_napari_viewer, qtb
     region = changes[0].region if changes else session.queries[widget.query_index].region
     mask = widget.presenter.regions == region
     press(widget, qtbot, Qt.Key_Return)  # the last answer: the round is being finished
-    assert widget.busy
+    qtbot.waitUntil(lambda: widget.busy, timeout=WAIT)
     layer = viewer.layers[LABELS_LAYER]
     stroke = (layer.data[mask][0] + 1) % session.dataset.classes.num_classes
     layer.data_setitem(np.nonzero(mask), stroke)  # what a brush stroke does
@@ -322,11 +331,11 @@ def assert_centred_on(viewer, widget, change):
     """The viewer shows ``change``'s image, centred on its region, zoomed in."""
     assert widget.image_name == change.image
     rows, cols = np.nonzero(widget.session.dataset.regions(change.image) == change.region)
-    centre = viewer.camera.center[-2:]
+    centre = viewer.scene.camera.center[-2:]
     assert rows.min() <= centre[0] <= rows.max() and cols.min() <= centre[1] <= cols.max()
-    zoom = viewer.camera.zoom
+    zoom = viewer.scene.camera.zoom
     viewer.reset_view()
-    assert zoom >= viewer.camera.zoom
+    assert zoom >= viewer.scene.camera.zoom
     widget.show_change(change)
 
 
@@ -360,6 +369,7 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
         ARTIFACTS / "review.png")
     labels_before = session.labels(change.image)
     button(widget, "Reject").click()
+    wait_written(qtbot, widget)
     assert [change.image, change.region] in session.state.lcm_rejected
     np.testing.assert_array_equal(session.labels(change.image), labels_before)
     qtbot.waitUntil(lambda: not widget.runner.lcm_busy, timeout=WAIT)
@@ -369,11 +379,13 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
         pair = widget.review.current()
         accepted = [c for c in widget.review.changes if (c.old, c.new) == (pair.old, pair.new)]
         button(widget, "Accept this pair").click()
+        wait_written(qtbot, widget)
         for c in accepted:
             mask = session.dataset.regions(c.image) == c.region
             assert (session.labels(c.image)[mask] == c.new).all()
             assert session.is_manual(c.image, c.region)
     press(widget, qtbot, Qt.Key_Return)  # the last answer: the round ends...
+    wait_written(qtbot, widget)
     if widget.proposal is not None and widget.proposal.updates:
         assert widget.confirm.isVisibleTo(widget)  # ...after saying how many
         assert "region" in widget.confirm_text.text()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -52,6 +53,9 @@ from .state import (
     state_from_json,
     state_to_json,
 )
+
+#: Images whose current labels a session keeps in memory.
+CACHED_LABELS = 4
 
 
 def _locked(method):
@@ -92,6 +96,11 @@ class Session:
         self._summary: acq.RegionSummary | None = None
         self._lock = threading.RLock()
         self._writer = writer
+        # The labels of the last images read or written: one answer reads
+        # its image's labels several times, and a PNG decode is slow at
+        # Cityscapes size. This session is its folder's only writer.
+        self._labels: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._labels_lock = threading.Lock()
 
     @property
     def out(self) -> Path:
@@ -233,8 +242,26 @@ class Session:
         return next((q for q in self.state.queries if q.answer is None), None)
 
     def labels(self, name: str) -> np.ndarray:
-        """(H, W) uint8 current labels of an image."""
-        return read_label(self.folder.labels(name))
+        """(H, W) uint8 current labels of an image (a copy)."""
+        with self._labels_lock:
+            labels = self._labels.get(name)
+            if labels is not None:
+                self._labels.move_to_end(name)
+                return labels.copy()
+        labels = read_label(self.folder.labels(name))
+        self._keep_labels(name, labels)
+        return labels.copy()
+
+    def _keep_labels(self, name: str, labels: np.ndarray) -> None:
+        with self._labels_lock:
+            self._labels[name] = labels
+            self._labels.move_to_end(name)
+            while len(self._labels) > CACHED_LABELS:
+                self._labels.popitem(last=False)
+
+    def _write_labels(self, name: str, labels: np.ndarray) -> None:
+        write_label(self.folder.labels(name), labels, self.dataset.classes)
+        self._keep_labels(name, labels)
 
     def is_manual(self, image: str, region: int) -> bool:
         return region in self.state.manual.get(image, ())
@@ -283,8 +310,7 @@ class Session:
         if changes:
             write_changes(self.folder.journal(seq), changes)
             for name, change in changes.items():
-                write_label(self.folder.labels(name), change.applied(self.labels(name)),
-                            self.dataset.classes)
+                self._write_labels(name, change.applied(self.labels(name)))
         event = Event(seq=seq, kind=kind, round=self.round, images=tuple(changes), **deltas)
         self._apply_deltas(event, reverse=False)
         self.state.journal.append(event)
@@ -298,9 +324,7 @@ class Session:
         state was saved (its journal file exists, its event does not)."""
         path = self.folder.journal(len(self.state.journal))
         for name, change in read_changes(path).items():
-            write_label(self.folder.labels(name), change.applied(self.labels(name),
-                                                                 reverse=True),
-                        self.dataset.classes)
+            self._write_labels(name, change.applied(self.labels(name), reverse=True))
         path.unlink(missing_ok=True)
 
     def _apply_deltas(self, event: Event, reverse: bool) -> None:
@@ -365,9 +389,7 @@ class Session:
             return None
         event = self.state.journal[source.pop()]
         for name, change in read_changes(self.folder.journal(event.seq)).items():
-            write_label(self.folder.labels(name),
-                        change.applied(self.labels(name), reverse=reverse),
-                        self.dataset.classes)
+            self._write_labels(name, change.applied(self.labels(name), reverse=reverse))
         self._apply_deltas(event, reverse=reverse)
         event.undone = reverse
         target.append(event.seq)
