@@ -32,6 +32,7 @@ class ViewCache:
     def __init__(self):
         self.views: OrderedDict[str, ImageView] = OrderedDict()
         self.loading: dict[str, list] = {}  # name -> callbacks waiting for it
+        self.stale: set[str] = set()  # being read while their labels changed
 
     def get(self, session, name: str, then) -> None:
         """Call ``then(view)`` with image ``name``'s view: at once when it is
@@ -46,8 +47,8 @@ class ViewCache:
             return
         self.loading[name] = [then]
         worker = thread_worker(load_view)(session, name)
-        worker.returned.connect(self._arrived)
-        worker.errored.connect(lambda _e: self.loading.pop(name, None))
+        worker.returned.connect(lambda view: self._arrived(session, view))
+        worker.errored.connect(lambda _e: self._unreadable(name))
         worker.start()
 
     def prefetch(self, session, names) -> None:
@@ -55,22 +56,29 @@ class ViewCache:
             if name not in self.views:
                 self.get(session, name, lambda _view: None)
 
-    def _arrived(self, view: ImageView) -> None:
+    def _arrived(self, session, view: ImageView) -> None:
+        waiting = self.loading.pop(view.name, [])
+        if view.name in self.stale:  # its labels changed while it was read
+            self.stale.discard(view.name)
+            for then in waiting:
+                self.get(session, view.name, then)
+            return
         self.views[view.name] = view
         while len(self.views) > CACHED_VIEWS:
             self.views.popitem(last=False)
-        for then in self.loading.pop(view.name, []):
+        for then in waiting:
             then(view)
 
-    def keep_labels(self, name: str, labels) -> None:
-        """The current labels of image ``name`` (e.g. the layer's, when leaving it)."""
-        if name in self.views:
-            self.views[name].labels = labels
+    def _unreadable(self, name: str) -> None:
+        self.loading.pop(name, None)
+        self.stale.discard(name)
 
     def forget(self, names) -> None:
         """Images whose labels changed on disk: read them again when needed."""
         for name in names:
             self.views.pop(name, None)
+            if name in self.loading:
+                self.stale.add(name)
 
 
 class SessionRunner(QObject):

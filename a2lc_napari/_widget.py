@@ -430,6 +430,8 @@ class CorrectionWidget(QWidget):
         others read again when next shown."""
         images = set(images)
         shown = self.presenter.name
+        # The shown image's view keeps its place: the labels layer holds its
+        # very labels array, so set_labels (and any stroke) changes both.
         self.runner.views.forget(images - {shown})
         if shown in images:
             self.presenter.set_labels(self.session.labels(shown))

@@ -93,7 +93,10 @@ class StallStacks:
         while True:
             time.sleep(0.05)
             if time.perf_counter() - self.meter.last > 0.25:
-                frames = traceback.extract_stack(sys._current_frames()[self.main])
+                frame = sys._current_frames().get(self.main)
+                if frame is None:  # the interpreter is exiting
+                    return
+                frames = traceback.extract_stack(frame)
                 ours = [f for f in frames if "a2lc_napari" in f.filename]
                 where = ours[-1] if ours else frames[-1]
                 self.seen[f"{Path(where.filename).name}:{where.lineno} {where.name} "
@@ -176,8 +179,10 @@ def answer(app, v: Viewer, keys: dict, reference: list, think: float) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/answer_latency"))
-    parser.add_argument("--images", type=int, default=3)
-    parser.add_argument("--budget", type=int, default=20, help="queries per round")
+    parser.add_argument("--images", type=int, default=8,
+                        help="images (more images: more answers move to another one)")
+    parser.add_argument("--budget", type=int, default=30, help="queries per round")
+    parser.add_argument("--after", type=int, default=10, help="answers after resume")
     parser.add_argument("--method", default="a2lc",
                         help="a2lc and lcm run the LCM in the background; alc, abc do not")
     parser.add_argument("--stacks", action="store_true",
@@ -207,9 +212,10 @@ def main() -> None:
             meter.phase = "finishing round 1, preparing round 2"
         answer(app, v, keys, reference, args.think)
     wait(app, lambda: v.widget.runner.idle)
+    meter.phase = "napari closing and opening its window"  # napari's own, told apart
     v.viewer.close()
-    meter.phase = "resume"
     v = Viewer()  # closed mid-round 2, reopened
+    meter.phase = "resume"
     t = time.perf_counter()
     start(app, v, dataset, session_dir, args.budget, args.method)
     steps["resume → query drawn"] = time.perf_counter() - t
@@ -220,7 +226,7 @@ def main() -> None:
         layer.paint((200 + 100 * k, 300), 5)
         pause(app, 1.0)
     meter.phase = "answers after resume"
-    for _ in range(5):
+    for _ in range(args.after):
         answer(app, v, keys, reference, args.think)
     wait(app, lambda: v.widget.runner.idle)
     meter.timer.stop()
