@@ -100,9 +100,9 @@ class LayerPresenter:
     """The only code that knows the widget's layers: it adds each once, then
     changes their data in place (main thread only).
 
-    Layers: ``image``, ``labels`` (class colours), ``region outlines``,
-    ``query`` (and ``query pixel`` for pixel queries), ``LCM changes``
-    (each changed region outlined in its new class's colour) and
+    Layers, bottom to top: ``image``, ``labels`` (class colours), ``region
+    outlines``, ``LCM changes`` (each changed region outlined in its new
+    class's colour), ``query`` (and ``query pixel`` for pixel queries) and
     ``LCM change: old → new`` (the caption of the selected change).
     """
 
@@ -116,7 +116,8 @@ class LayerPresenter:
         self.editing = False  # the presenter itself is changing the labels layer
         transparent = {None: "transparent"}
         ignore = classes.ignore_index
-        # name -> (kind, an empty placeholder, keyword arguments of viewer.add_<kind>)
+        # name -> (kind, an empty placeholder, keyword arguments of viewer.add_<kind>),
+        # bottom to top: the query's outline over the LCM's, the caption over all.
         self.specs = {
             IMAGE_LAYER: ("image", np.zeros((1, 1, 3), np.uint8), {"rgb": True}),
             LABELS_LAYER: ("labels", np.full((1, 1), ignore, np.uint8),
@@ -124,12 +125,12 @@ class LayerPresenter:
             OUTLINES_LAYER: ("labels", np.zeros((1, 1), np.uint8),
                              {"opacity": 0.4,
                               "colormap": {1: (1.0, 1.0, 1.0, 1.0), **transparent}}),
+            LCM_LAYER: ("labels", np.full((1, 1), ignore, np.uint8),
+                        {"opacity": 1.0, **labels_kwargs(classes)}),
             QUERY_LAYER: ("labels", np.zeros((1, 1), np.uint8),
                           {"colormap": {1: QUERY_COLOR, **transparent}}),
             QUERY_PIXEL_LAYER: ("points", np.zeros((0, 2)),
                                 {"symbol": "cross", "size": 7, "face_color": "yellow"}),
-            LCM_LAYER: ("labels", np.full((1, 1), ignore, np.uint8),
-                        {"opacity": 1.0, **labels_kwargs(classes)}),
             LCM_CAPTION_LAYER: ("points", np.zeros((0, 2)),
                                 {"size": 1, "face_color": "transparent",
                                  "border_color": "transparent", "features": {"change": []},
