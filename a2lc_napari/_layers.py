@@ -46,6 +46,9 @@ LCM_LAYER = "LCM changes"
 LCM_CAPTION_LAYER = "LCM change: old → new"
 QUERY_COLOR = (1.0, 0.9, 0.0, 1.0)
 
+#: Between two layers added (ms): the canvas draws the first before the next comes.
+PREPARE_GAP_MS = 40
+
 
 @dataclass
 class ImageView:
@@ -87,12 +90,16 @@ def union(boxes) -> tuple[slice, slice] | None:
                  for d in range(2))
 
 
-def warm_up(classes: ClassSet) -> None:
-    """What napari does the first time it shows a class-label layer, done
-    ahead in a worker so that the main thread does not stall on it: import
-    pandas (layer features) and compile napari's numba colour mapping."""
-    import pandas  # noqa: F401
+def warm_up(classes: ClassSet, specs: dict) -> None:
+    """What napari does the first time a viewer shows a layer of each kind,
+    done ahead in a worker so that the main thread does not stall on it:
+    its lazy imports (pandas for layer features, scipy, pint and its unit
+    registry) through one layer model of each of ``specs`` (no viewer, no
+    Qt), and the compiling of its numba colour mapping."""
+    import napari.layers
 
+    for kind, empty, kwargs in specs.values():
+        getattr(napari.layers, kind.capitalize())(empty, **kwargs)
     class_colormap(classes).map(np.zeros((2, 2), np.uint8))
 
 
@@ -173,14 +180,15 @@ class LayerPresenter:
             layer.visible = True
 
     def prepare(self) -> None:
-        """Add the missing layers, empty and hidden, one per turn of the event
-        loop (napari takes a tenth of a second or more to add a layer, so
-        adding them all at once would freeze the canvas), then call what
-        :meth:`when_ready` queued."""
+        """Add the missing layers, empty and hidden, one at a time with the
+        event loop running between them (napari takes a tenth of a second
+        or more to add a layer and to draw it first, so adding them all at
+        once would freeze the canvas), then call what :meth:`when_ready`
+        queued."""
         missing = [n for n, (_, empty, _) in self.specs.items() if not self._fits(n, empty)]
         if missing:
             self._add(missing[0], self.specs[missing[0]][1]).visible = False
-            QTimer.singleShot(0, self.prepare)
+            QTimer.singleShot(PREPARE_GAP_MS, self.prepare)
             return
         waiting, self._waiting = self._waiting or [], None
         for then in waiting:
@@ -247,11 +255,15 @@ class LayerPresenter:
         the whole layer). Returns the layer, shown.
         """
         shape = self.regions.shape
-        layer = self.viewer.layers[name] if name in self.viewer.layers else None
-        if layer is None or not self._fits(name, self.specs[name][1]) or \
-                layer.data.shape != shape:
-            layer = self._layer(name, np.full(shape, fill, np.uint8))
+        layers, placeholder = self.viewer.layers, self.specs[name][1]
+        if not self._fits(name, placeholder) or layers[name].data.shape != shape:
+            if not self._fits(name, placeholder):
+                self._add(name, placeholder)
+            if layers[name].contour != contour:  # on the placeholder: one contour pass
+                layers[name].contour = contour
+            self._layer(name, np.full(shape, fill, np.uint8))
             self._marks[name] = None
+        layer = layers[name]
         box = union(self.boxes[r] for r in values if r in self.boxes)
         dirty = union(b for b in (box, self._marks.get(name)) if b is not None)
         self._marks[name] = box

@@ -224,7 +224,7 @@ class CorrectionWidget(QWidget):
         self.settings.show_config(session.config)
         self.settings.lock()
         self.presenter = LayerPresenter(self.viewer, session.dataset.classes)
-        self.runner.beside(warm_up, session.dataset.classes,
+        self.runner.beside(warm_up, session.dataset.classes, self.presenter.specs,
                            then=lambda _: self.presenter.prepare())
         self.panel.set_classes(session.dataset.classes)
         self.review.setVisible(session.method.lcm)

@@ -206,6 +206,7 @@ def main() -> None:
     t = time.perf_counter()
     start(app, v, dataset, session_dir, args.budget, args.method)
     steps["Start → first query drawn"] = time.perf_counter() - t
+    wait(app, lambda: v.widget.runner.idle)  # what Start set going in the background
     meter.phase = "answers"
     for i in range(args.budget):  # the last answer ends round 1; round 2's first query
         if i == args.budget - 1:
@@ -215,10 +216,12 @@ def main() -> None:
     meter.phase = "napari closing and opening its window"  # napari's own, told apart
     v.viewer.close()
     v = Viewer()  # closed mid-round 2, reopened
+    pause(app, 0.1)  # a tick ends the phase
     meter.phase = "resume"
     t = time.perf_counter()
     start(app, v, dataset, session_dir, args.budget, args.method)
     steps["resume → query drawn"] = time.perf_counter() - t
+    wait(app, lambda: v.widget.runner.idle)
     meter.phase = "paint strokes"
     layer = v.widget.labels_layer
     layer.brush_size = 40
@@ -249,7 +252,9 @@ def main() -> None:
           f"stalls > 250 ms: {int((stalls > 250).sum())}")
     phases = np.asarray(meter.phases)
     for phase in dict.fromkeys(meter.phases):
-        print(f"  max stall while {phase}: {stalls[phases == phase].max():.0f} ms")
+        here = stalls[phases == phase]
+        print(f"  while {phase}: max stall {here.max():.0f} ms, "
+              f"{int((here > 250).sum())} over 250 ms")
     if stacks is not None:
         for where, n in stacks.seen.most_common(12):
             print(f"  stalled {50 * n} ms at {where}")
