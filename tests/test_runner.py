@@ -1,0 +1,39 @@
+"""The session runner's view cache: images read ahead in workers."""
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+
+from a2lc_napari._runner import ViewCache
+
+
+class SlowSession:
+    """What ``load_view`` reads of a session; ``labels`` waits until released,
+    so that a change can land while a worker reads the image."""
+
+    def __init__(self):
+        regions = np.arange(12).reshape(3, 4) + 1
+        self.dataset = SimpleNamespace(regions=lambda name: regions,
+                                       image=lambda name: np.zeros((3, 4, 3), np.uint8))
+        self.version = 0  # the labels on disk: all this value
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def labels(self, name):
+        value = self.version
+        self.reading.set()
+        self.release.wait(10)
+        return np.full((3, 4), value, np.uint8)
+
+
+def test_an_image_changed_while_it_is_read_is_read_again(qtbot):
+    session, cache, shown = SlowSession(), ViewCache(), []
+    cache.get(session, "a", shown.append)
+    assert session.reading.wait(10)  # the worker has read the old labels...
+    session.version = 1  # ...when an answer changes them on disk
+    cache.forget(["a"])
+    session.release.set()
+    qtbot.waitUntil(lambda: len(shown) == 1, timeout=10_000)
+    assert (shown[0].labels == 1).all()  # the view shown is the new one
+    cache.get(session, "a", shown.append)  # and it is the one kept
+    assert len(shown) == 2 and (shown[1].labels == 1).all()
