@@ -120,6 +120,7 @@ class LayerPresenter:
         self.boxes: dict = {}
         self._waiting: list | None = []  # callbacks until the layers exist; None after
         self._marks: dict = {}  # layer name -> the box of the regions it marks now
+        self._caption: tuple | None = None  # (points, text) of the caption shown
         self.editing = False  # the presenter itself is changing the labels layer
         transparent = {None: "transparent"}
         ignore = classes.ignore_index
@@ -178,6 +179,10 @@ class LayerPresenter:
     def _show(layer) -> None:
         if not layer.visible:  # napari refreshes the whole layer on every set
             layer.visible = True
+
+    def _hide(self, name: str) -> None:
+        if name in self.viewer.layers and self.viewer.layers[name].visible:
+            self.viewer.layers[name].visible = False
 
     def prepare(self) -> None:
         """Add the missing layers, empty and hidden, one at a time with the
@@ -281,11 +286,12 @@ class LayerPresenter:
         rows, cols = self.boxes[region]
         self.zoom_to((rows.start, cols.start), (rows.stop - rows.start, cols.stop - cols.start))
         # Keep the labels layer active, so that napari's paint tools act on it.
-        self.viewer.layers.selection.active = self.labels_layer
+        if self.viewer.layers.selection.active is not self.labels_layer:
+            self.viewer.layers.selection.active = self.labels_layer
         if pixel is not None:
             self._layer(QUERY_PIXEL_LAYER, np.array([pixel]))
-        elif QUERY_PIXEL_LAYER in self.viewer.layers:
-            self.viewer.layers[QUERY_PIXEL_LAYER].visible = False
+        else:
+            self._hide(QUERY_PIXEL_LAYER)
 
     def show_change(self, region: int) -> None:
         """Centre and zoom on a region of the shown image (an LCM change)."""
@@ -296,8 +302,7 @@ class LayerPresenter:
         """No query is open (training, finishing a round, another image shown)."""
         if QUERY_LAYER in self.viewer.layers and self.regions is not None:
             self._mark(QUERY_LAYER, {}, fill=0, contour=2)
-        if QUERY_PIXEL_LAYER in self.viewer.layers:
-            self.viewer.layers[QUERY_PIXEL_LAYER].visible = False
+        self._hide(QUERY_PIXEL_LAYER)
 
     def show_changes(self, changes, selected=None) -> None:
         """Outline the LCM ``changes`` on the shown image in their new classes'
@@ -311,8 +316,11 @@ class LayerPresenter:
             points = np.array([[rows.start - 1, (cols.start + cols.stop - 1) / 2]])
             text = [f"{self.classes.name_of(selected.old)} → "
                     f"{self.classes.name_of(selected.new)}"]
-        caption = self._layer(LCM_CAPTION_LAYER, points)
-        caption.features = {"change": text}
+        shown = self._caption if LCM_CAPTION_LAYER in self.viewer.layers else None
+        if (points.tolist(), text) != shown:  # napari redraws the layer on every set
+            caption = self._layer(LCM_CAPTION_LAYER, points)
+            caption.features = {"change": text}
+            self._caption = (points.tolist(), text)
 
     def zoom_to(self, corner: tuple[int, int], size: tuple[int, int]) -> None:
         """Centre on a box (top-left ``corner``, ``size``), zoomed so that the

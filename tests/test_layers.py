@@ -29,7 +29,7 @@ def view_of(name, regions, classes):
 
 
 def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_viewer):
-    from a2lc_napari._layers import LCM_LAYER, QUERY_LAYER, LayerPresenter
+    from a2lc_napari._layers import LCM_CAPTION_LAYER, LCM_LAYER, QUERY_LAYER, LayerPresenter
     from a2lc_napari.engine.classes import ClassSet
     from a2lc_napari.engine.state import LCMUpdate
 
@@ -49,6 +49,10 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
     presenter.show_changes(changes)
     expected = np.where(regions == 1, 2, np.where(regions == 5, 1, classes.ignore_index))
     np.testing.assert_array_equal(viewer.layers[LCM_LAYER].data, expected)
+    caption = viewer.layers[LCM_CAPTION_LAYER]
+    for selected, text in ((changes[0], ["a → c"]), (changes[1], ["a → b"]), (None, [])):
+        presenter.show_changes(changes, selected)  # one caption, the selected change's
+        assert list(caption.features["change"]) == text and len(caption.data) == len(text)
     two = regions[::-1].copy()  # the same shape: the layers are changed in place
     presenter.show_image(view_of("two", two, classes))
     presenter.show_changes(changes)
