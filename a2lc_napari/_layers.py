@@ -11,6 +11,7 @@ from scipy.ndimage import find_objects
 from skimage.segmentation import find_boundaries
 
 from .engine.classes import ClassSet
+from .engine.methods import Method
 from .engine.regions import compact_ids, region_values
 
 
@@ -110,10 +111,11 @@ class LayerPresenter:
     Layers, bottom to top: ``image``, ``labels`` (class colours), ``region
     outlines``, ``LCM changes`` (each changed region outlined in its new
     class's colour), ``query`` (and ``query pixel`` for pixel queries) and
-    ``LCM change: old → new`` (the caption of the selected change).
+    ``LCM change: old → new`` (the caption of the selected change); the
+    LCM's two only for methods with an LCM.
     """
 
-    def __init__(self, viewer, classes: ClassSet):
+    def __init__(self, viewer, classes: ClassSet, method: Method):
         self.viewer, self.classes = viewer, classes
         self.name: str | None = None
         self.regions: np.ndarray | None = None
@@ -145,6 +147,11 @@ class LayerPresenter:
                                  "text": {"string": "{change}", "color": "white", "size": 11,
                                           "anchor": "lower_left"}}),
         }
+        # Only the layers this method can fill: each costs napari a stall to add.
+        if method.region_query:
+            del self.specs[QUERY_PIXEL_LAYER]
+        if not method.lcm:
+            del self.specs[LCM_LAYER], self.specs[LCM_CAPTION_LAYER]
 
     def _fits(self, name: str, data) -> bool:
         """Layer ``name`` exists and can take ``data`` in place."""
@@ -308,6 +315,8 @@ class LayerPresenter:
         """Outline the LCM ``changes`` on the shown image in their new classes'
         colours; caption the ``selected`` one "old → new" (one caption, so
         none overlaps another)."""
+        if LCM_LAYER not in self.specs:
+            return
         self._mark(LCM_LAYER, {c.region: c.new for c in changes if c.image == self.name},
                    fill=self.classes.ignore_index, contour=3)
         points, text = np.zeros((0, 2)), []

@@ -175,6 +175,14 @@ class SessionRunner(QObject):
         future = self._writes.submit(change, *args)
         future.add_done_callback(lambda f: self._announce(f, then, failed))
 
+    def after_writes(self, then) -> None:
+        """Call ``then()`` in the main thread once the changes queued so far
+        are written (at once when none is)."""
+        if self.writing:
+            self.write(lambda: None, then=lambda _: then())
+        else:
+            then()
+
     def _announce(self, future: Future, then, failed) -> None:
         try:
             self._written.emit(future, then, failed)

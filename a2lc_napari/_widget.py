@@ -223,7 +223,7 @@ class CorrectionWidget(QWidget):
         self.runner.session = session
         self.settings.show_config(session.config)
         self.settings.lock()
-        self.presenter = LayerPresenter(self.viewer, session.dataset.classes)
+        self.presenter = LayerPresenter(self.viewer, session.dataset.classes, session.method)
         self.runner.beside(warm_up, session.dataset.classes, self.presenter.specs,
                            then=lambda _: self.presenter.prepare())
         self.panel.set_classes(session.dataset.classes)
@@ -277,7 +277,7 @@ class CorrectionWidget(QWidget):
         if self.busy or session is None:
             return
         if self.runner.writing:  # after the answers and strokes still being written
-            self.runner.write(lambda: None, then=lambda _: self.finish_round(confirmed))
+            self.runner.after_writes(lambda: self.finish_round(confirmed))
             return
         count = len(self.proposal.updates) if self.proposal is not None else 0
         if not confirmed and session.phase == "query" and count > self.settings.review_above.value:

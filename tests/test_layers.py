@@ -31,11 +31,12 @@ def view_of(name, regions, classes):
 def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_viewer):
     from a2lc_napari._layers import LCM_CAPTION_LAYER, LCM_LAYER, QUERY_LAYER, LayerPresenter
     from a2lc_napari.engine.classes import ClassSet
+    from a2lc_napari.engine.methods import METHODS
     from a2lc_napari.engine.state import LCMUpdate
 
     classes = ClassSet(names=("a", "b", "c"), colors=((1, 2, 3), (4, 5, 6), (7, 8, 9)))
     viewer = make_napari_viewer()
-    presenter = LayerPresenter(viewer, classes)
+    presenter = LayerPresenter(viewer, classes, METHODS["a2lc"])
     presenter.prepare()
     regions = np.repeat(np.repeat(np.arange(1, 7).reshape(2, 3), 4, 0), 5, 1)  # 8 × 15
     presenter.show_image(view_of("one", regions, classes))

@@ -15,7 +15,8 @@ from qtpy.QtCore import Qt, QTimer
 from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from a2lc_napari._export import ExportDialog
-from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYER
+from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYER,
+                                 QUERY_PIXEL_LAYER)
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
 from a2lc_napari.engine.demo import demo_classes, make_demo_dataset
@@ -248,6 +249,20 @@ def test_a2lc_demo_and_the_menu_give_one_dock(qtbot, tmp_path, monkeypatch):
         assert not widget.summary.isVisibleTo(widget)  # no empty chart before Start
     finally:
         viewer.close()
+
+
+def test_alc_marks_the_query_pixel_and_has_no_lcm_layers(make_napari_viewer, qtbot, demo,
+                                                        tmp_path):
+    viewer = make_napari_viewer()
+    widget = start(viewer, qtbot, demo, tmp_path / "session", tau=None, method="alc")
+    for _ in range(2):  # the cross follows the query
+        q = widget.session.queries[widget.query_index]
+        cross = viewer.layers[QUERY_PIXEL_LAYER]
+        assert cross.visible and cross.data.tolist() == [list(q.pixel)]
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    assert LCM_LAYER not in viewer.layers and not widget.review.isVisibleTo(widget)
+    wait_idle(qtbot, widget)
 
 
 def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tmp_path):
