@@ -3,7 +3,8 @@ import numpy as np
 
 from a2lc_napari.engine.lcm import LCMConfig
 from a2lc_napari.engine.lcm_precision import (HeldOut, choose_gate, choose_tau,
-                                              held_out_decisions, precision_curve)
+                                              held_out_decisions, precision_curve,
+                                              threshold_for)
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.99)
 
@@ -94,3 +95,16 @@ def test_held_out_wrong_change_is_counted_wrong():
                                          neighbours=0), seed=0)
     assert loose.change[which == 0].any()
     assert (loose.change & ~loose.right)[which == 0].any()
+
+
+def test_no_tau_until_enough_answers_confirmed_their_label():
+    # Cluster A (8 answers) corrects 0 -> 1 rightly and cleanly; clusters B
+    # and C hold the answers that confirmed their label.
+    x, old, answers, which = _clusters(np.random.default_rng(0))
+    config = LCMConfig(full_batch_steps=100, agree_with_model=False, neighbours=3,
+                       reaches=(1.0,), min_support=5)
+    tau, _, estimate = threshold_for(x, old, answers, 3, config, fixed_tau=0.99)
+    assert (tau, estimate) == (0.5, 1.0)  # 16 confirmations: vouched for
+    keep = (which == 0) | ((which == 1) & (np.cumsum(which == 1) <= 4))  # 4 confirmations
+    assert threshold_for(x[keep], old[keep], answers[keep], 3, config,
+                         fixed_tau=0.99) == (None, 1.0, None)

@@ -49,8 +49,9 @@ class LCMConfig:
     ``target_precision``: the reach and τ (one of ``thresholds``) are those
     whose precision estimated on held-out answers (``folds``-fold
     cross-validation, at least ``min_support`` held-out changes) reaches it
-    with the most right held-out changes; None: the session's fixed τ per
-    round, at the first (strictest) reach.
+    with the most right held-out changes, once at least ``min_support``
+    answers confirmed their label; None: the session's fixed τ per round,
+    at the first (strictest) reach.
     """
 
     hidden: tuple[int, ...] = (256, 128, 64)

@@ -155,8 +155,12 @@ def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
     from the answers.
 
     With ``config.target_precision``: :func:`choose_gate` over
-    ``config.thresholds`` and ``config.reaches``. Otherwise ``fixed_tau``
-    at the strictest reach. Arguments as in :func:`held_out_decisions`.
+    ``config.thresholds`` and ``config.reaches``, and no τ at all while
+    fewer than ``config.min_support`` answers confirmed their old label
+    (held-out changes are then mostly right corrections of wrong labels,
+    and say little of the candidates, most of which are right). Otherwise
+    ``fixed_tau`` at the strictest reach. Arguments as in
+    :func:`held_out_decisions`.
 
     Returns
     -------
@@ -165,6 +169,11 @@ def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
     estimate : float or None
         Held-out precision there, in [0, 1] (None without held-out changes).
     """
+    if config.target_precision is not None and \
+            np.count_nonzero(np.asarray(old) == np.asarray(answers)) < config.min_support:
+        # Too few answers confirmed their label: nothing has tried how often
+        # the LCM would change a right label, and most candidates have one.
+        return None, config.reaches[0], None
     held = held_out_decisions(features, old, answers, num_classes, config, model_class, seed)
     if config.target_precision is None:
         reach = config.reaches[0]
