@@ -31,6 +31,21 @@ def same_as(change, scope: str):
     return lambda c: c == change
 
 
+def how_sure(proposal, target: float | None) -> str:
+    """What the person reads of how sure the LCM is of its proposal (an
+    ``LCMProposal``, or None before the first), at ``target`` precision
+    (None: the session's fixed τ)."""
+    if proposal is None:
+        return ""
+    if proposal.tau is None:
+        return (f"The LCM proposes nothing: the answers so far cannot vouch that "
+                f"{100 * target:.0f}% of its changes would be right.")
+    if proposal.estimated_precision is None:
+        return f"The LCM changes regions at confidence ≥ {proposal.tau:g}; no estimate."
+    return (f"It expects {proposal.estimated_precision:.0f}% of its proposals to be "
+            f"right (confidence ≥ {proposal.tau:g}).")
+
+
 class _Number(QTableWidgetItem):
     """A cell that sorts by its number, not its text."""
 
@@ -76,9 +91,11 @@ class ReviewPanel(QGroupBox):
         self.changes: list = []
         self._classes: ClassSet | None = None
 
-    def show_changes(self, classes: ClassSet, proposed: list, applied: list) -> None:
+    def show_changes(self, classes: ClassSet, proposed: list, applied: list,
+                     sure: str = "") -> None:
         """Fill the table: changes ``proposed`` this round, and ``applied``
-        at the end of the last one (still to review)."""
+        at the end of the last one (still to review); ``sure``: how sure
+        the LCM is (:func:`how_sure`)."""
         current = self.current()
         self._classes = classes
         self.changes = [*applied, *proposed]
@@ -98,10 +115,10 @@ class ReviewPanel(QGroupBox):
         table.blockSignals(False)
         if current in self.changes:
             self.select(current)
-        self.summary.setText(
-            f"{len(applied)} applied {'change' if len(applied) == 1 else 'changes'} to "
-            f"review, {len(proposed)} proposed. ↑/↓ walk them, A accepts, R rejects."
-            if self.changes else "No LCM changes to review.")
+        counts = (f"{len(applied)} applied {'change' if len(applied) == 1 else 'changes'} "
+                  f"to review, {len(proposed)} proposed. ↑/↓ walk them, A accepts, "
+                  "R rejects." if self.changes else "No LCM changes to review.")
+        self.summary.setText(f"{counts} {sure}".strip())
 
     def current(self):
         """The change of the current row, or None."""

@@ -26,7 +26,7 @@ from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QScr
 from ._export import ExportDialog, confirm_export
 from ._layers import LayerPresenter, warm_up
 from ._query_panel import QueryPanel
-from ._review import ReviewPanel
+from ._review import ReviewPanel, how_sure
 from ._runner import SessionRunner
 from ._settings import SettingsForm
 from ._summary import RoundSummary, class_chart
@@ -493,7 +493,8 @@ class CorrectionWidget(QWidget):
         if not session.method.lcm:
             return
         proposed = self.proposal.updates if self.proposal is not None else []
-        self.review.show_changes(session.dataset.classes, proposed, session.lcm_applied)
+        self.review.show_changes(session.dataset.classes, proposed, session.lcm_applied,
+                                 how_sure(self.proposal, session.config.lcm.target_precision))
         self._draw_changes()
 
     def _draw_changes(self) -> None:
