@@ -266,21 +266,20 @@ class LayerPresenter:
         not to the image (a new layer data or ``translate`` would redraw
         the whole layer). Returns the layer, shown.
         """
-        shape = self.regions.shape
-        layers, placeholder = self.viewer.layers, self.specs[name][1]
-        if not self._fits(name, placeholder) or layers[name].data.shape != shape:
-            if not self._fits(name, placeholder):
-                self._add(name, placeholder)
-            if layers[name].contour != contour:  # on the placeholder: one contour pass
-                layers[name].contour = contour
+        shape, placeholder = self.regions.shape, self.specs[name][1]
+        if not self._fits(name, placeholder):
+            self._add(name, placeholder)
+        layer = self.viewer.layers[name]
+        # napari redraws the layer on every set: only when it changes, and
+        # before new data, so that the contour is drawn once.
+        if layer.contour != contour:
+            layer.contour = contour
+        if layer.data.shape != shape:
             self._layer(name, np.full(shape, fill, np.uint8))
             self._marks[name] = None
-        layer = layers[name]
         box = union(self.boxes[r] for r in values if r in self.boxes)
         dirty = union(b for b in (box, self._marks.get(name)) if b is not None)
         self._marks[name] = box
-        if layer.contour != contour:  # napari redraws the layer on every set
-            layer.contour = contour
         if dirty is not None:
             patch = region_values(self.regions[dirty], list(values), list(values.values()), fill)
             self._set_pixels(layer, dirty, patch.astype(np.uint8))
@@ -290,8 +289,7 @@ class LayerPresenter:
     def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
         """Outline the query's region (and mark its pixel), centred and zoomed."""
         self._mark(QUERY_LAYER, {region: 1}, fill=0, contour=2)
-        rows, cols = self.boxes[region]
-        self.zoom_to((rows.start, cols.start), (rows.stop - rows.start, cols.stop - cols.start))
+        self.centre_on(region)
         # Keep the labels layer active, so that napari's paint tools act on it.
         if self.viewer.layers.selection.active is not self.labels_layer:
             self.viewer.layers.selection.active = self.labels_layer
@@ -300,10 +298,9 @@ class LayerPresenter:
         else:
             self._hide(QUERY_PIXEL_LAYER)
 
-    def show_change(self, region: int) -> None:
-        """Centre and zoom on a region of the shown image (an LCM change)."""
-        rows, cols = self.boxes[region]
-        self.zoom_to((rows.start, cols.start), (rows.stop - rows.start, cols.stop - cols.start))
+    def centre_on(self, region: int) -> None:
+        """Centre and zoom on a region of the shown image (a query's, an LCM change's)."""
+        self.zoom_to(self.boxes[region])
 
     def hide_query(self) -> None:
         """No query is open (training, finishing a round, another image shown)."""
@@ -331,14 +328,15 @@ class LayerPresenter:
             caption.features = {"change": text}
             self._caption = (points.tolist(), text)
 
-    def zoom_to(self, corner: tuple[int, int], size: tuple[int, int]) -> None:
-        """Centre on a box (top-left ``corner``, ``size``), zoomed so that the
-        box fills about a third of the view, never less than the whole image
-        fitted to the canvas (computed here: napari's ``reset_view`` first
-        would move the camera, and so redraw, twice more)."""
+    def zoom_to(self, box: tuple[slice, slice]) -> None:
+        """Centre on a box (a pair of slices), zoomed so that the box fills
+        about a third of the view, never less than the whole image fitted to
+        the canvas (computed here: napari's ``reset_view`` first would move
+        the camera, and so redraw, twice more)."""
         shape = self.regions.shape
         fitted = 0.95 * min(c / n for c, n in zip(self.viewer.canvas.size, shape))
+        size = [b.stop - b.start for b in box]
         extent = max(size[0] / shape[0], size[1] / shape[1])
         camera = self.viewer.scene.camera
-        camera.center = (corner[0] + (size[0] - 1) / 2, corner[1] + (size[1] - 1) / 2)
+        camera.center = tuple(b.start + (n - 1) / 2 for b, n in zip(box, size))
         camera.zoom = fitted * min(8.0, max(1.0, 1 / (3 * extent)))

@@ -347,9 +347,7 @@ class CorrectionWidget(QWidget):
     def show_image(self, name: str, then=None) -> None:
         """Show image ``name`` (read in a worker unless read ahead), then call ``then()``."""
         def shown(view):
-            self._show_view(view)
-            if self.review.current() is not None:
-                self.presenter.show_changes(self.review.changes, self.review.current())
+            self._show_view(view)  # with the LCM's changes and the selected one's caption
             if then is not None:
                 then()
         self._read(name, shown)
@@ -505,7 +503,7 @@ class CorrectionWidget(QWidget):
         """Show an LCM change: its image, its region outlined, centred and zoomed."""
         def zoom():
             self.presenter.show_changes(self.review.changes, change)
-            self.presenter.show_change(change.region)
+            self.presenter.centre_on(change.region)
         if change.image == self.presenter.name:
             zoom()
         else:
