@@ -26,6 +26,25 @@ LCM_DELAY_MS = 700
 CACHED_VIEWS = 4
 
 
+def load_engine() -> bool:
+    """Import the engine, torch and numba: in a worker, since in the main
+    thread it stalls napari for a second or more. Returns whether CUDA is
+    there."""
+    import torch
+
+    from .engine import session  # noqa: F401 (the rest of the engine)
+
+    return torch.cuda.is_available()
+
+
+def open_session(session_dir, dataset, config):
+    """:func:`~a2lc_napari.engine.session.start_session`, imported in the
+    worker that runs it (see :func:`load_engine`)."""
+    from .engine.session import start_session
+
+    return (yield from start_session(session_dir, dataset, config))
+
+
 class ViewCache:
     """Images read and outlined in workers, ahead of the moment they are shown."""
 
@@ -108,6 +127,7 @@ class SessionRunner(QObject):
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="a2lc-writes")
         self._unwritten = 0
         self._written.connect(self._on_written)
+        self._closed = False  # cleaned up: the widget is gone, nobody to call back
         self._lcm_timer = QTimer(self, singleShot=True, interval=LCM_DELAY_MS)
         self._lcm_timer.timeout.connect(self._propose)
 
@@ -162,7 +182,8 @@ class SessionRunner(QObject):
         worker.errored.connect(lambda e: self.failed.emit(f"{fn.__name__} failed: {e}"))
         worker.finished.connect(lambda: self._beside.discard(worker))
         if then is not None:
-            worker.finished.connect(lambda: then(result[0] if result else None))
+            worker.finished.connect(
+                lambda: None if self._closed else then(result[0] if result else None))
         self._beside.add(worker)
         worker.start()
 
@@ -247,6 +268,7 @@ class SessionRunner(QObject):
     def cleanup(self) -> None:
         """Stop the timers and the running step, then let another writer
         open the session (the widget is closing)."""
+        self._closed = True
         self._lcm_timer.stop()
         self.cancel()
         session = self.session

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 from magicgui.widgets import (
     ComboBox,
     Container,
@@ -14,11 +13,9 @@ from magicgui.widgets import (
     SpinBox,
 )
 
-from .engine.lcm import LCMConfig
+from .engine.config import LCMConfig, ModelConfig, SessionConfig
 from .engine.methods import METHODS
-from .engine.model import ModelConfig
 from .engine.regions import REGION_SOURCES, SAM_MODES, RegionsConfig
-from .engine.session import SessionConfig
 
 METHOD_CHOICES = [(m.title, key) for key, m in METHODS.items()]
 
@@ -39,7 +36,6 @@ class SettingsForm(Container):
     shows a resumed session's own, :meth:`lock` freezes them once it runs."""
 
     def __init__(self):
-        devices = (["cuda"] if torch.cuda.is_available() else []) + ["cpu"]
         super().__init__(widgets=[
             FileEdit(name="dataset", label="Dataset", mode="d"),
             FileEdit(name="session_dir", label="Session folder", mode="d"),
@@ -53,7 +49,8 @@ class SettingsForm(Container):
                     max=100000),
             SpinBox(name="review_above", label="Ask before applying more than", value=20,
                     min=0, max=1000000),
-            ComboBox(name="device", label="Device", choices=devices),
+            # "cuda" joins once the engine has loaded torch (offer_cuda)
+            ComboBox(name="device", label="Device", choices=["cpu"]),
             ComboBox(name="regions", label="Regions", choices=list(REGION_SOURCES)),
             FileEdit(name="sam_checkpoint", label="SAM checkpoint", mode="r",
                      filter="*.pth"),
@@ -101,6 +98,13 @@ class SettingsForm(Container):
         if not self.locked and is_empty(self.dataset.value):
             self.dataset.value = path
 
+    def offer_cuda(self, available: bool) -> None:
+        """CUDA is there: offer it, and choose it unless a session runs."""
+        if available and "cuda" not in self.device.choices:
+            self.device.choices = [*self.device.choices, "cuda"]
+            if not self.locked:
+                self.device.value = "cuda"
+
     def folders(self) -> tuple[Path, Path]:
         """The dataset and session folders (raises ValueError when not chosen)."""
         if is_empty(self.dataset.value) or is_empty(self.session_dir.value):
@@ -139,7 +143,9 @@ class SettingsForm(Container):
         self.lcm.value = "paper" if config.lcm.paper else "ours"
         if config.lcm.target_precision is not None:
             self.target_precision.value = config.lcm.target_precision
-        if config.model.device in self.device.choices:
+        if config.model.device is not None:
+            if config.model.device not in self.device.choices:
+                self.device.choices = [*self.device.choices, config.model.device]
             self.device.value = config.model.device
         self.regions.value = config.regions.source
         if config.regions.sam_checkpoint:

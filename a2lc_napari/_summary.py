@@ -3,8 +3,6 @@ class distribution as a bar chart."""
 from __future__ import annotations
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 from qtpy.QtGui import QImage, QPixmap
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
@@ -39,7 +37,11 @@ def class_chart(history: list, classes: ClassSet, dpi: int = 100) -> np.ndarray:
     """The share of labelled pixels per class after the last round (coloured
     bars) and before any correction (outlines), as an (H, W, 4) uint8 RGBA
     image. Plain Agg, no Qt: it is drawn in a worker, since laying out its
-    text takes the main thread a tenth of a second or more."""
+    text takes the main thread a tenth of a second or more (and importing
+    matplotlib as much again)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=(3.2, 2.0), dpi=dpi, tight_layout=True)
     canvas = FigureCanvasAgg(figure)
     ax = figure.add_subplot()

@@ -16,6 +16,7 @@ was, and shows that image (and query) again.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from app_model.types import KeyCode, KeyMod
 from napari.utils.notifications import show_error
@@ -27,10 +28,12 @@ from ._export import ExportDialog, confirm_export
 from ._layers import LayerPresenter, warm_up
 from ._query_panel import QueryPanel
 from ._review import ReviewPanel, how_sure
-from ._runner import SessionRunner
+from ._runner import SessionRunner, load_engine, open_session
 from ._settings import SettingsForm
 from ._summary import RoundSummary, class_chart
-from .engine.session import Session, start_session
+
+if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
+    from .engine.session import Session
 
 
 def plural(n: int, word: str) -> str:
@@ -73,6 +76,7 @@ class CorrectionWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self._adopt_dataset)
         for layer in self.viewer.layers:
             self._adopt_dataset(layer)
+        self.runner.beside(load_engine, then=self.settings.offer_cuda)
 
     # ---- building ----------------------------------------------------------------
 
@@ -216,7 +220,7 @@ class CorrectionWidget(QWidget):
         except ValueError as e:
             show_error(str(e))
             return
-        self.runner.run(start_session(session_dir, dataset, config), self._on_started,
+        self.runner.run(open_session(session_dir, dataset, config), self._on_started,
                         "Opening the session")
 
     def _on_started(self, session: Session) -> None:

@@ -118,7 +118,8 @@ def cmd_rank(args) -> None:
 
 
 def cmd_simulate(args) -> None:
-    from .engine.session import SessionConfig, simulate, start_session
+    from .engine.config import SessionConfig
+    from .engine.session import simulate, start_session
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
                            regions=args.regions, **({"tau": tuple(args.tau)} if args.tau else {}))

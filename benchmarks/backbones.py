@@ -14,9 +14,9 @@ from pathlib import Path
 
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
-from a2lc_napari.engine.model import ModelConfig
+from a2lc_napari.engine.config import ModelConfig, SessionConfig
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.session import Session, SessionConfig, simulate
+from a2lc_napari.engine.session import Session, simulate
 
 #: (backbone, training steps per round)
 SETTINGS = [("scratch", 150), ("efficientnet_lite0", 40), ("efficientnet_lite0", 150)]

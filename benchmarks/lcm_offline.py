@@ -19,9 +19,10 @@ import numpy as np
 
 from a2lc_napari.engine import acquisition as acq
 from a2lc_napari.engine.dataset import open_dataset
-from a2lc_napari.engine.lcm import LCMConfig, select_updates, train_lcm
+from a2lc_napari.engine.config import LCMConfig, ModelConfig
+from a2lc_napari.engine.lcm import select_updates, train_lcm
 from a2lc_napari.engine.lcm_proposal import examples, propose, region_features
-from a2lc_napari.engine.model import ModelConfig, train_segmenter
+from a2lc_napari.engine.model import train_segmenter
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.regions import region_values
 

@@ -4,11 +4,12 @@
 widget through the Plugins menu's own action, presses Start / resume, and
 answers ``ANSWERS`` queries with Enter, each to the widget that has the
 keyboard focus. Prints one JSON line: the queries answered (round, index,
-image, region, class), whether the panel had the focus at each, and
-whether torch's compiler got imported.
+image, region, class), whether the panel had the focus at each, whether
+torch's compiler got imported, and the threads that imported torch.
 """
 import json
 import sys
+import threading
 import time
 
 import napari
@@ -18,6 +19,19 @@ from qtpy.QtWidgets import QApplication, QMenu, QPushButton
 
 WIDGET = "A²LC label correction"
 TIMEOUT = 240.0
+
+
+class ImportWatch:
+    """Notes the thread of each first import of a module in ``names``."""
+
+    def __init__(self, *names):
+        self.names, self.threads = names, []
+        sys.meta_path.insert(0, self)
+
+    def find_spec(self, name, path=None, target=None):
+        if name in self.names:
+            self.threads.append(threading.current_thread().name)
+        return None  # the usual finders import it
 
 
 def actions(menu: QMenu):
@@ -38,6 +52,7 @@ def wait(app, ready) -> None:
 
 
 def main(dataset: str, session_dir: str, answers: int) -> None:
+    torch_imports = ImportWatch("torch")
     viewer = napari.Viewer()
     viewer.window.activate()  # as the window a person clicks into
     app = QApplication.instance()
@@ -69,7 +84,8 @@ def main(dataset: str, session_dir: str, answers: int) -> None:
     wait(app, lambda: widget.runner.idle)
     viewer.close()
     print(json.dumps({"answered": done,
-                      "compiler": [m for m in ("torch._dynamo", "triton") if m in sys.modules]}))
+                      "compiler": [m for m in ("torch._dynamo", "triton") if m in sys.modules],
+                      "torch imported by": torch_imports.threads}))
 
 
 if __name__ == "__main__":

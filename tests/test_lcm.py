@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from a2lc_napari.engine.lcm import (Decisions, LCMConfig, answer_spacings,
+from a2lc_napari.engine.config import LCMConfig
+from a2lc_napari.engine.lcm import (Decisions, answer_spacings,
                                     class_balance_weights, confusions_seen, decide,
                                     lcm_features, make_mlp, neighbour_votes, reach_of,
                                     select_updates, tail_classes, train_lcm)

@@ -1,7 +1,7 @@
 """The LCM's precision estimated from held-out answers, and the τ chosen from it."""
 import numpy as np
 
-from a2lc_napari.engine.lcm import LCMConfig
+from a2lc_napari.engine.config import LCMConfig
 from a2lc_napari.engine.lcm_precision import (HeldOut, choose_gate, choose_tau,
                                               held_out_decisions, precision_curve,
                                               threshold_for)

@@ -2,7 +2,8 @@
 import numpy as np
 import torch
 
-from a2lc_napari.engine.model import ModelConfig, Segmenter, build_net
+from a2lc_napari.engine.config import ModelConfig
+from a2lc_napari.engine.model import Segmenter, build_net
 
 
 def test_predict_with_features_shapes_and_same_probabilities():

@@ -88,7 +88,8 @@ def test_training_never_imports_the_compiler():
     out = run(TRAIN + """
     for foreach in (False, True):
         train(ours, 3, foreach)
-    from a2lc_napari.engine.lcm import LCMConfig, train_lcm
+    from a2lc_napari.engine.config import LCMConfig
+    from a2lc_napari.engine.lcm import train_lcm
     import numpy as np
     train_lcm(np.eye(3, dtype=np.float32), np.arange(3), 3, LCMConfig(), seed=0)
     print(sorted(m for m in ("torch._dynamo", "triton") if m in sys.modules))

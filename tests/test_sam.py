@@ -23,7 +23,7 @@ from skimage.measure import label as connected_components
 from a2lc_napari.cli import _cache_dir, main
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
-from a2lc_napari.engine.model import ModelConfig
+from a2lc_napari.engine.config import ModelConfig, SessionConfig
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.regions import RegionsConfig, superpixel_regions
 from a2lc_napari.engine.sam import (
@@ -34,7 +34,7 @@ from a2lc_napari.engine.sam import (
     paint_masks,
     sam_model_type,
 )
-from a2lc_napari.engine.session import Session, SessionConfig
+from a2lc_napari.engine.session import Session
 
 CHECKPOINT_HELP = "https://github.com/facebookresearch/segment-anything"
 

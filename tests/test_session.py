@@ -6,13 +6,12 @@ from dataclasses import asdict
 import numpy as np
 import pytest
 
+from a2lc_napari.engine.config import LCMConfig, ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.errors import DatasetError
-from a2lc_napari.engine.lcm import LCMConfig
-from a2lc_napari.engine.model import ModelConfig
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.session import Session, SessionConfig, simulate, start_session
+from a2lc_napari.engine.session import Session, simulate, start_session
 
 
 @pytest.fixture(scope="module")

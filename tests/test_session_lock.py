@@ -14,7 +14,8 @@ from a2lc_napari.cli import main
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.session import Session, SessionConfig, start_session
+from a2lc_napari.engine.config import SessionConfig
+from a2lc_napari.engine.session import Session, start_session
 from a2lc_napari.engine.session_lock import SessionInUse, lock_session
 
 HOLD = """
@@ -207,7 +208,14 @@ def press_start():
 
 def settled():
     if widget.session is not None or errors or time.monotonic() > deadline:
-        QTimer.singleShot(200, QApplication.quit)  # let the widget show the error
+        QTimer.singleShot(200, report)  # let the widget show the error
+
+
+def report():
+    # Before quitting: with Qt 6, quitting closes (and deletes) the window.
+    print(json.dumps({"errors": errors, "status": widget.status.text(),
+                      "session": widget.session is not None}))
+    QApplication.quit()
 
 
 deadline = time.monotonic() + 90
@@ -216,8 +224,6 @@ poll = QTimer(interval=50)
 poll.timeout.connect(settled)
 poll.start()
 napari.run()  # napari's own event loop: errors become notifications
-print(json.dumps({"errors": errors, "status": widget.status.text(),
-                  "session": widget.session is not None}))
 """
 
 

@@ -170,6 +170,22 @@ def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
     assert s.session_dir.value == tmp_path / "data_a2lc"
 
 
+def test_cuda_is_offered_once_found_unless_a_session_runs():
+    from a2lc_napari._settings import SettingsForm
+
+    s = SettingsForm()
+    assert s.config().model.device == "cpu"  # until the engine has looked
+    s.offer_cuda(False)
+    assert list(s.device.choices) == ["cpu"]
+    s.offer_cuda(True)
+    assert set(s.device.choices) == {"cuda", "cpu"} and s.config().model.device == "cuda"
+    locked = SettingsForm()
+    locked.lock()
+    locked.offer_cuda(True)
+    assert locked.device.value == "cpu"  # the running session's own
+
+
+
 def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkpoint,
                                      tmp_path):
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", regions="sam",
@@ -203,6 +219,8 @@ def test_the_plugins_menu_after_the_viewer_then_resume_in_a_new_process(demo, tm
     session_dir = tmp_path / "session"
     first = run_person(demo, session_dir, 4)  # round 1 (3 queries), one answer of round 2
     assert first["compiler"] == []  # torch's compiler would crash against Mesa's LLVM
+    # Loading torch takes a second or more: never in napari's main thread.
+    assert first["torch imported by"] and "MainThread" not in first["torch imported by"]
     assert all(a["focus"] for a in first["answered"])
     assert [(a["round"], a["index"]) for a in first["answered"]] == [(1, 0), (1, 1), (1, 2),
                                                                      (2, 0)]

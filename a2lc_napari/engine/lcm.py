@@ -20,63 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import LCMConfig
 from .optim import Adam
 
 
-@dataclass
-class LCMConfig:
-    """LCM hyper-parameters.
 
-    The authors train 100 epochs at lr 1e-4 with batch 8 on thousands of
-    answers; with the few dozen answers of a small budget that is a few
-    hundred steps and the MLP never reaches τ, so we train for at least
-    ``min_steps`` optimiser steps at a larger rate.
-
-    ``paper`` selects the paper's LCM (J1-J3 on this round's answers, at
-    the session's fixed τ); the other settings are ours and apply without it.
-
-    ``agree_with_model`` (J4): the LCM's class must also be the
-    segmentation model's class for the region (the argmax of its mean
-    probability). ``neighbours``: the k answered regions nearest in feature
-    space (among those that had the region's label) must all have been
-    answered with the LCM's class, the k-th no farther than answers are from
-    each other: than one of the ``reaches``, quantiles of the distance from
-    each answer to its k-th nearest other answer (0 neighbours: no such gate).
-    ``confusion_gate``: the change old → new must be one that some answer
-    made. ``appearance``: features hold the region's colour and the model's
-    decoder features besides its mean probabilities.
-
-    ``target_precision``: the reach and τ (one of ``thresholds``) are those
-    whose precision estimated on held-out answers (``folds``-fold
-    cross-validation, at least ``min_support`` held-out changes) reaches it
-    with the most right held-out changes, once at least ``min_support``
-    answers confirmed their label; None: the session's fixed τ per round,
-    at the first (strictest) reach.
-    """
-
-    hidden: tuple[int, ...] = (256, 128, 64)
-    lr: float = 1e-3
-    epochs: int = 100
-    min_steps: int = 500
-    batch_size: int = 8
-    alpha: float = 0.5
-    agree_with_model: bool = True
-    paper: bool = False
-    neighbours: int = 5
-    reaches: tuple[float, ...] = (0.5, 0.75)
-    confusion_gate: bool = True
-    appearance: bool = True
-    target_precision: float | None = 0.9
-    thresholds: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
-    folds: int = 5
-    min_support: int = 5
-    full_batch_steps: int = 200
-
-    def __post_init__(self):
-        # Tuples even when read back from JSON.
-        self.hidden = tuple(int(h) for h in self.hidden)
-        self.thresholds = tuple(sorted(float(t) for t in self.thresholds))
-        self.reaches = tuple(sorted(float(q) for q in self.reaches))
 
 
 def make_mlp(in_features: int, num_classes: int, hidden: tuple[int, ...]) -> nn.Sequential:

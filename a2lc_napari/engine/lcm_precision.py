@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .lcm import LCMConfig, decide
+from .config import LCMConfig
+from .lcm import decide
 
 
 @dataclass

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import acquisition as acq
-from .lcm import LCMConfig, decide, lcm_features
+from .config import LCMConfig
+from .lcm import decide, lcm_features
 from .lcm_precision import threshold_for
 from .state import LCMProposal, LCMUpdate
 

@@ -13,7 +13,7 @@ costs about the same whatever the image size.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import ModelConfig
 from .efficientnet_lite import EfficientNetLite0Encoder, load_lite0_weights
 from .io import atomic_path
 from .optim import Adam, OneCycle
@@ -31,32 +32,11 @@ from .progress import Progress, Steps
 _MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255
 _STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1) * 255
 
-#: Values of ``ModelConfig.backbone``.
-BACKBONES = ("scratch", "efficientnet_lite0")
 #: Learning rate of a pretrained encoder, relative to ``ModelConfig.lr``.
 PRETRAINED_LR_SCALE = 0.1
 
 
-@dataclass
-class ModelConfig:
-    """Training settings of θ (one round).
 
-    ``backbone`` is ``"scratch"`` or ``"efficientnet_lite0"`` (see the
-    module docstring); ``width`` sets the decoder channels of both.
-    """
-
-    width: int = 16
-    max_side: int = 512
-    crop: int = 128
-    steps: int = 150
-    batch_size: int = 8
-    lr: float = 3e-3
-    device: str | None = None  # None: CUDA when available, else CPU
-    backbone: str = "scratch"
-
-    def __post_init__(self):
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"unknown backbone {self.backbone!r}; expected one of {BACKBONES}")
 
 
 def _block(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:

@@ -27,13 +27,14 @@ import numpy as np
 
 from . import acquisition as acq
 from .annotator import simulated_answer
+from .config import LCMConfig, SessionConfig
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
 from .export import export_labels
 from .io import read_label, write_json, write_label
 from .label_changes import LabelChange, read_changes, write_changes
 from . import lcm_proposal
-from .lcm import LCMConfig, select_updates, train_lcm
+from .lcm import select_updates, train_lcm
 from .methods import METHODS
 from .metrics import class_iou, class_pixels, confusion, mean_iou
 from .model import train_segmenter
@@ -48,7 +49,6 @@ from .state import (
     LCMUpdate,
     Query,
     RoundRecord,
-    SessionConfig,
     SessionState,
     state_from_json,
     state_to_json,

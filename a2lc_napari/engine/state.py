@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .lcm import LCMConfig
-from .methods import METHODS
-from .model import ModelConfig
-from .regions import RegionsConfig
+from .config import SessionConfig
 
 #: Version of ``session.json``; older versions are refused with a message.
 FORMAT = 2
@@ -26,45 +23,7 @@ PHASES = ("train", "query", "lcm")
 EVENT_KINDS = ("answer", "unanswer", "hand_edit", "lcm_apply", "lcm_accept", "lcm_reject")
 
 
-@dataclass
-class SessionConfig:
-    """Settings of a session.
 
-    ``tau`` holds the LCM confidence threshold per round; the last value
-    holds for all later rounds. ``regions`` says where the regions come from.
-    """
-
-    method: str = "a2lc"
-    budget: int = 30
-    seed: int = 0
-    tau: tuple[float, ...] = (0.99, 0.999)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    lcm: LCMConfig = field(default_factory=LCMConfig)
-    regions: RegionsConfig = field(default_factory=RegionsConfig)
-
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {sorted(METHODS)}")
-        if self.budget < 1:
-            raise ValueError("the budget must be at least one query per round")
-        self.tau = tuple(float(t) for t in self.tau)
-        if not self.tau or not all(0 <= t <= 1 for t in self.tau):
-            raise ValueError("every tau must be in [0, 1]")
-
-    def tau_for(self, round_: int) -> float:
-        return self.tau[min(round_, len(self.tau)) - 1]
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> "SessionConfig":
-        # JSON has lists where the configs hold tuples
-        lcm = {k: tuple(v) if isinstance(v, list) else v for k, v in data["lcm"].items()}
-        if "spacing_quantile" in lcm:  # a session begun with one fixed reach keeps it
-            lcm["reaches"] = (lcm.pop("spacing_quantile"),)
-        return cls(**{**data, "model": ModelConfig(**data["model"]), "lcm": LCMConfig(**lcm),
-                      "regions": RegionsConfig(**data["regions"])})
 
 
 @dataclass

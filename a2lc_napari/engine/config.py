@@ -1,0 +1,134 @@
+"""The settings of a session, as typed dataclasses.
+
+They import no torch, so that the napari widget can build them (and read
+them back from ``session.json``) without loading it: the engine loads in
+a worker.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from .methods import METHODS
+from .regions import RegionsConfig
+
+#: Values of ``ModelConfig.backbone``.
+BACKBONES = ("scratch", "efficientnet_lite0")
+
+
+@dataclass
+class ModelConfig:
+    """Training settings of θ (one round).
+
+    ``backbone`` is ``"scratch"`` or ``"efficientnet_lite0"`` (see
+    :mod:`~a2lc_napari.engine.model`); ``width`` sets the decoder channels of both.
+    """
+
+    width: int = 16
+    max_side: int = 512
+    crop: int = 128
+    steps: int = 150
+    batch_size: int = 8
+    lr: float = 3e-3
+    device: str | None = None  # None: CUDA when available, else CPU
+    backbone: str = "scratch"
+
+    def __post_init__(self):
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"unknown backbone {self.backbone!r}; expected one of {BACKBONES}")
+
+
+@dataclass
+class LCMConfig:
+    """LCM hyper-parameters.
+
+    The authors train 100 epochs at lr 1e-4 with batch 8 on thousands of
+    answers; with the few dozen answers of a small budget that is a few
+    hundred steps and the MLP never reaches τ, so we train for at least
+    ``min_steps`` optimiser steps at a larger rate.
+
+    ``paper`` selects the paper's LCM (J1-J3 on this round's answers, at
+    the session's fixed τ); the other settings are ours and apply without it.
+
+    ``agree_with_model`` (J4): the LCM's class must also be the
+    segmentation model's class for the region (the argmax of its mean
+    probability). ``neighbours``: the k answered regions nearest in feature
+    space (among those that had the region's label) must all have been
+    answered with the LCM's class, the k-th no farther than answers are from
+    each other: than one of the ``reaches``, quantiles of the distance from
+    each answer to its k-th nearest other answer (0 neighbours: no such gate).
+    ``confusion_gate``: the change old → new must be one that some answer
+    made. ``appearance``: features hold the region's colour and the model's
+    decoder features besides its mean probabilities.
+
+    ``target_precision``: the reach and τ (one of ``thresholds``) are those
+    whose precision estimated on held-out answers (``folds``-fold
+    cross-validation, at least ``min_support`` held-out changes) reaches it
+    with the most right held-out changes, once at least ``min_support``
+    answers confirmed their label; None: the session's fixed τ per round,
+    at the first (strictest) reach.
+    """
+
+    hidden: tuple[int, ...] = (256, 128, 64)
+    lr: float = 1e-3
+    epochs: int = 100
+    min_steps: int = 500
+    batch_size: int = 8
+    alpha: float = 0.5
+    agree_with_model: bool = True
+    paper: bool = False
+    neighbours: int = 5
+    reaches: tuple[float, ...] = (0.5, 0.75)
+    confusion_gate: bool = True
+    appearance: bool = True
+    target_precision: float | None = 0.9
+    thresholds: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
+    folds: int = 5
+    min_support: int = 5
+    full_batch_steps: int = 200
+
+    def __post_init__(self):
+        # Tuples even when read back from JSON.
+        self.hidden = tuple(int(h) for h in self.hidden)
+        self.thresholds = tuple(sorted(float(t) for t in self.thresholds))
+        self.reaches = tuple(sorted(float(q) for q in self.reaches))
+
+
+@dataclass
+class SessionConfig:
+    """Settings of a session.
+
+    ``tau`` holds the LCM confidence threshold per round; the last value
+    holds for all later rounds. ``regions`` says where the regions come from.
+    """
+
+    method: str = "a2lc"
+    budget: int = 30
+    seed: int = 0
+    tau: tuple[float, ...] = (0.99, 0.999)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    lcm: LCMConfig = field(default_factory=LCMConfig)
+    regions: RegionsConfig = field(default_factory=RegionsConfig)
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {sorted(METHODS)}")
+        if self.budget < 1:
+            raise ValueError("the budget must be at least one query per round")
+        self.tau = tuple(float(t) for t in self.tau)
+        if not self.tau or not all(0 <= t <= 1 for t in self.tau):
+            raise ValueError("every tau must be in [0, 1]")
+
+    def tau_for(self, round_: int) -> float:
+        return self.tau[min(round_, len(self.tau)) - 1]
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> "SessionConfig":
+        # JSON has lists where the configs hold tuples
+        lcm = {k: tuple(v) if isinstance(v, list) else v for k, v in data["lcm"].items()}
+        if "spacing_quantile" in lcm:  # a session begun with one fixed reach keeps it
+            lcm["reaches"] = (lcm.pop("spacing_quantile"),)
+        return cls(**{**data, "model": ModelConfig(**data["model"]), "lcm": LCMConfig(**lcm),
+                      "regions": RegionsConfig(**data["regions"])})
