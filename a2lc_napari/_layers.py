@@ -7,8 +7,6 @@ from dataclasses import dataclass
 import numpy as np
 from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtCore import QTimer
-from scipy.ndimage import find_objects
-from skimage.segmentation import find_boundaries
 
 from .engine.classes import ClassSet
 from .engine.methods import Method
@@ -70,12 +68,18 @@ class ImageView:
 
 def region_boxes(regions: np.ndarray) -> dict[int, tuple[slice, slice]]:
     """The bounding box of every region id of (H, W) ``regions`` (0: none)."""
+    from scipy.ndimage import find_objects  # in the worker: see load_view
+
     compact, ids = compact_ids(regions)
     return {int(i): box for i, box in zip(ids[1:], find_objects(compact)) if box is not None}
 
 
 def load_view(session, name: str) -> ImageView:
     """Read image ``name`` of a session and outline its regions (slow: run in a worker)."""
+    # Imported here, in the worker: scipy and skimage take a fifth of a
+    # second to import, which the widget's opening would otherwise wait for.
+    from skimage.segmentation import find_boundaries
+
     regions = session.dataset.regions(name)
     return ImageView(name, session.dataset.image(name), session.labels(name), regions,
                      find_boundaries(regions, mode="inner").astype(np.uint8),

@@ -26,15 +26,10 @@ LCM_DELAY_MS = 700
 CACHED_VIEWS = 4
 
 
-def load_engine() -> bool:
+def load_engine() -> None:
     """Import the engine, torch and numba: in a worker, since in the main
-    thread it stalls napari for a second or more. Returns whether CUDA is
-    there."""
-    import torch
-
-    from .engine import session  # noqa: F401 (the rest of the engine)
-
-    return torch.cuda.is_available()
+    thread it stalls napari for a second or more."""
+    from .engine import session  # noqa: F401
 
 
 def open_session(session_dir, dataset, config):

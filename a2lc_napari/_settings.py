@@ -21,6 +21,10 @@ METHOD_CHOICES = [(m.title, key) for key, m in METHODS.items()]
 
 START_TEXT = "Start / resume"
 
+#: The device choices: "auto" trains on CUDA when there is one (the
+#: engine's own choice: the form cannot ask torch, which loads in a worker).
+AUTO_DEVICE = "auto"
+
 #: Ours changes only what held-out answers vouch for; the paper's at a fixed τ.
 LCM_CHOICES = [("ours: only what the answers vouch for", "ours"),
                ("the paper's (J1-J3 at a fixed τ)", "paper")]
@@ -49,8 +53,7 @@ class SettingsForm(Container):
                     max=100000),
             SpinBox(name="review_above", label="Ask before applying more than", value=20,
                     min=0, max=1000000),
-            # "cuda" joins once the engine has loaded torch (offer_cuda)
-            ComboBox(name="device", label="Device", choices=["cpu"]),
+            ComboBox(name="device", label="Device", choices=[AUTO_DEVICE, "cpu"]),
             ComboBox(name="regions", label="Regions", choices=list(REGION_SOURCES)),
             FileEdit(name="sam_checkpoint", label="SAM checkpoint", mode="r",
                      filter="*.pth"),
@@ -64,6 +67,7 @@ class SettingsForm(Container):
                                          "answers, is right; unsure, it changes nothing")
         self.review_above.tooltip = ("LCM changes at the end of a round: above this many, "
                                      "you are asked to review them or apply them all")
+        self.device.tooltip = "auto: a CUDA GPU when there is one, else the CPU"
         self.regions.tooltip = ("auto: the dataset's regions/ if any, else SLIC superpixels; "
                                 "sam: Segment Anything masks (needs a checkpoint); "
                                 "files: masks or region maps another program wrote")
@@ -98,13 +102,6 @@ class SettingsForm(Container):
         if not self.locked and is_empty(self.dataset.value):
             self.dataset.value = path
 
-    def offer_cuda(self, available: bool) -> None:
-        """CUDA is there: offer it, and choose it unless a session runs."""
-        if available and "cuda" not in self.device.choices:
-            self.device.choices = [*self.device.choices, "cuda"]
-            if not self.locked:
-                self.device.value = "cuda"
-
     def folders(self) -> tuple[Path, Path]:
         """The dataset and session folders (raises ValueError when not chosen)."""
         if is_empty(self.dataset.value) or is_empty(self.session_dir.value):
@@ -127,7 +124,9 @@ class SettingsForm(Container):
         paper = self.lcm.value == "paper"
         return SessionConfig(
             method=self.method.value, budget=self.budget.value, tau=tau,
-            model=ModelConfig(steps=self.steps.value, device=self.device.value),
+            model=ModelConfig(steps=self.steps.value,
+                              device=None if self.device.value == AUTO_DEVICE
+                              else self.device.value),
             lcm=LCMConfig(paper=paper,
                           target_precision=None if paper else self.target_precision.value),
             regions=RegionsConfig(source=self.regions.value,
@@ -143,10 +142,10 @@ class SettingsForm(Container):
         self.lcm.value = "paper" if config.lcm.paper else "ours"
         if config.lcm.target_precision is not None:
             self.target_precision.value = config.lcm.target_precision
-        if config.model.device is not None:
-            if config.model.device not in self.device.choices:
-                self.device.choices = [*self.device.choices, config.model.device]
-            self.device.value = config.model.device
+        device = config.model.device or AUTO_DEVICE
+        if device not in self.device.choices:  # e.g. "cuda", chosen from the CLI
+            self.device.choices = [*self.device.choices, device]
+        self.device.value = device
         self.regions.value = config.regions.source
         if config.regions.sam_checkpoint:
             self.sam_checkpoint.value = config.regions.sam_checkpoint

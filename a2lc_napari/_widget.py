@@ -36,6 +36,12 @@ if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
     from .engine.session import Session
 
 
+#: After the dock has opened (ms), the engine loads in a worker. Loading torch
+#: holds Python's lock for a fifth of a second at a time; on top of the
+#: dock's first layout and painting, napari would stall twice as long.
+LOAD_ENGINE_AFTER_MS = 500
+
+
 def plural(n: int, word: str) -> str:
     """"1 region", "2 regions"."""
     return f"{n} {word}{'' if n == 1 else 's'}"
@@ -76,7 +82,7 @@ class CorrectionWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self._adopt_dataset)
         for layer in self.viewer.layers:
             self._adopt_dataset(layer)
-        self.runner.beside(load_engine, then=self.settings.offer_cuda)
+        QTimer.singleShot(LOAD_ENGINE_AFTER_MS, self._load_engine)
 
     # ---- building ----------------------------------------------------------------
 
@@ -141,6 +147,10 @@ class CorrectionWidget(QWidget):
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+
+    def _load_engine(self) -> None:
+        if self.session is None and not self.busy:  # else Start has loaded it
+            self.runner.beside(load_engine)
 
     def _adopt_dataset(self, event_or_layer) -> None:
         """A dataset opened by this plugin's reader becomes the one to correct."""

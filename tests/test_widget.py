@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAY
                                  QUERY_PIXEL_LAYER)
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
+from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.demo import demo_classes, make_demo_dataset
 from a2lc_napari.engine.sam import SamRegions, load_sam
 
@@ -170,20 +172,15 @@ def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
     assert s.session_dir.value == tmp_path / "data_a2lc"
 
 
-def test_cuda_is_offered_once_found_unless_a_session_runs():
+def test_the_device_is_auto_unless_chosen():
     from a2lc_napari._settings import SettingsForm
 
     s = SettingsForm()
-    assert s.config().model.device == "cpu"  # until the engine has looked
-    s.offer_cuda(False)
-    assert list(s.device.choices) == ["cpu"]
-    s.offer_cuda(True)
-    assert set(s.device.choices) == {"cuda", "cpu"} and s.config().model.device == "cuda"
-    locked = SettingsForm()
-    locked.lock()
-    locked.offer_cuda(True)
-    assert locked.device.value == "cpu"  # the running session's own
-
+    assert s.config().model.device is None  # the engine picks CUDA when there is one
+    s.device.value = "cpu"
+    assert s.config().model.device == "cpu"
+    s.show_config(replace(s.config(), model=ModelConfig(device="cuda")))  # a CLI session
+    assert s.device.value == "cuda" and s.config().model.device == "cuda"
 
 
 def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkpoint,

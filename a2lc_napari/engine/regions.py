@@ -16,8 +16,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
-from skimage.measure import label as connected_components
-from skimage.segmentation import slic
 
 #: Default superpixel area in pixels: about 50 x 50.
 PIXELS_PER_SEGMENT = 2500
@@ -117,6 +115,11 @@ def superpixel_regions(image: np.ndarray, labels: np.ndarray,
     regions : (H, W) int32 array
         Region ids ``1..n``, consecutive; every pixel is in a region.
     """
+    # skimage takes a fifth of a second to import: only where regions are made
+    # (in a worker), not wherever the module's vocabulary is read (the widget).
+    from skimage.measure import label as connected_components
+    from skimage.segmentation import slic
+
     image, labels = np.asarray(image), np.asarray(labels)
     if image.shape[:2] != labels.shape or labels.ndim != 2:
         raise ValueError(f"image shape {image.shape} does not match labels shape "
@@ -188,6 +191,8 @@ def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> np.
         ``regions`` where it is > 0; elsewhere new ids from
         ``regions.max() + 1`` on, consecutive. No pixel is 0.
     """
+    from skimage.measure import label as connected_components  # see superpixel_regions
+
     regions = np.asarray(regions)
     if regions.shape != np.shape(labels):
         raise ValueError(f"regions shape {regions.shape} does not match labels shape "
