@@ -86,6 +86,30 @@ def load_view(session, name: str) -> ImageView:
                      region_boxes(regions))
 
 
+def outlines_of(values: np.ndarray, width: int, fill: int) -> np.ndarray:
+    """Keep ``values`` only at the edges between different values, ``width``
+    pixels wide on the inner side (as napari's Labels ``contour``), and
+    ``fill`` elsewhere; outside the array counts as ``fill``.
+
+    Parameters
+    ----------
+    values : (H, W) uint8 array
+    width : int, at least 1
+    fill : int
+
+    Returns
+    -------
+    (H, W) uint8 array
+    """
+    from scipy import ndimage as ndi
+
+    cross = ndi.generate_binary_structure(2, 1)
+    padded = np.pad(values, width, constant_values=fill)
+    inner = ndi.grey_dilation(padded, footprint=cross) == ndi.grey_erosion(
+        padded, footprint=ndi.iterate_structure(cross, width))
+    return np.where(inner[width:-width, width:-width], np.uint8(fill), values)
+
+
 def union(boxes) -> tuple[slice, slice] | None:
     """The smallest box holding all ``boxes`` (None for none)."""
     boxes = list(boxes)
@@ -203,8 +227,13 @@ class LayerPresenter:
         queued."""
         missing = [n for n, (_, empty, _) in self.specs.items() if not self._fits(n, empty)]
         if missing:
-            self._add(missing[0], self.specs[missing[0]][1]).visible = False
-            QTimer.singleShot(PREPARE_GAP_MS, self.prepare)
+            name = missing[0]
+            self._add(name, self.specs[name][1]).visible = False
+            if name != IMAGE_LAYER:  # the others' placeholders are clear
+                # Shown at the next step, so that napari draws it and builds
+                # its shaders then, not all at once at the first query.
+                QTimer.singleShot(PREPARE_GAP_MS, lambda: self._show(self.viewer.layers[name]))
+            QTimer.singleShot(2 * PREPARE_GAP_MS, self.prepare)
             return
         waiting, self._waiting = self._waiting or [], None
         for then in waiting:
@@ -260,24 +289,22 @@ class LayerPresenter:
         # replay changes that the journal already takes back.
         layer._reset_history()
 
-    def _mark(self, name: str, values: dict[int, int], fill: int, contour: int = 0):
-        """Paint regions of the shown image with ``values`` (region id ->
-        value) on the image-sized labels layer ``name``, ``fill`` elsewhere,
-        outlined ``contour`` pixels wide.
+    def _mark(self, name: str, values: dict[int, int], fill: int, width: int):
+        """Outline regions of the shown image, ``width`` pixels wide, with
+        ``values`` (region id -> value) on the image-sized labels layer
+        ``name``, ``fill`` elsewhere.
 
         Only the box holding what it marked before and what it marks now
         is redrawn, so marking a region costs in proportion to the region,
         not to the image (a new layer data or ``translate`` would redraw
-        the whole layer). Returns the layer, shown.
+        the whole layer). The outlines are drawn here, in that box: napari's
+        own ``contour`` would outline the whole image whenever the layer
+        takes an image of another size. Returns the layer, shown.
         """
         shape, placeholder = self.regions.shape, self.specs[name][1]
         if not self._fits(name, placeholder):
             self._add(name, placeholder)
         layer = self.viewer.layers[name]
-        # napari redraws the layer on every set: only when it changes, and
-        # before new data, so that the contour is drawn once.
-        if layer.contour != contour:
-            layer.contour = contour
         if layer.data.shape != shape:
             self._layer(name, np.full(shape, fill, np.uint8))
             self._marks[name] = None
@@ -286,13 +313,13 @@ class LayerPresenter:
         self._marks[name] = box
         if dirty is not None:
             patch = region_values(self.regions[dirty], list(values), list(values.values()), fill)
-            self._set_pixels(layer, dirty, patch.astype(np.uint8))
+            self._set_pixels(layer, dirty, outlines_of(patch.astype(np.uint8), width, fill))
         self._show(layer)
         return layer
 
     def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
         """Outline the query's region (and mark its pixel), centred and zoomed."""
-        self._mark(QUERY_LAYER, {region: 1}, fill=0, contour=2)
+        self._mark(QUERY_LAYER, {region: 1}, fill=0, width=2)
         self.centre_on(region)
         # Keep the labels layer active, so that napari's paint tools act on it.
         if self.viewer.layers.selection.active is not self.labels_layer:
@@ -309,7 +336,7 @@ class LayerPresenter:
     def hide_query(self) -> None:
         """No query is open (training, finishing a round, another image shown)."""
         if QUERY_LAYER in self.viewer.layers and self.regions is not None:
-            self._mark(QUERY_LAYER, {}, fill=0, contour=2)
+            self._mark(QUERY_LAYER, {}, fill=0, width=2)
         self._hide(QUERY_PIXEL_LAYER)
 
     def show_changes(self, changes, selected=None) -> None:
@@ -319,7 +346,7 @@ class LayerPresenter:
         if LCM_LAYER not in self.specs:
             return
         self._mark(LCM_LAYER, {c.region: c.new for c in changes if c.image == self.name},
-                   fill=self.classes.ignore_index, contour=3)
+                   fill=self.classes.ignore_index, width=3)
         points, text = np.zeros((0, 2)), []
         if selected is not None and selected.image == self.name:
             rows, cols = self.boxes[selected.region]

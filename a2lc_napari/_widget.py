@@ -246,7 +246,9 @@ class CorrectionWidget(QWidget):
         # In the status line, not a napari notification: closing, one hands
         # the keyboard focus to the canvas, and the answer keys stop working.
         self.status.setText(f"Session in {session.out}: round {session.round}")
-        self._continue()
+        # Training once the layers are added: beside it, napari takes twice
+        # as long to add each one, and the canvas freezes meanwhile.
+        self.presenter.when_ready(self._continue)
 
     def _show_history(self) -> None:
         self.summary.setVisible(True)
@@ -261,6 +263,8 @@ class CorrectionWidget(QWidget):
 
     def _continue(self) -> None:
         """Take the session's next step: train and rank, ask, or finish a round."""
+        if self.busy:  # Start / resume pressed while the layers were being added
+            return
         phase, round_ = self.session.phase, self.session.round
         if phase == "train":
             self.query_index = None

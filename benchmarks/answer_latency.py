@@ -3,9 +3,10 @@
 Writes a synthetic dataset of 1024×2048 images (blocky labels, 2048
 regions each), opens napari with the correction widget docked (through the
 plugin, as the Plugins menu does), and runs a session as a person would:
-Start / resume, answers with the Enter key, the end of the round (LCM,
+the widget opened, Start / resume, answers with the Enter key, the end of the round (LCM,
 training, ranking), then napari closed and a new viewer resuming the session,
-three brush strokes and a few more answers. Measures, in the same run:
+three brush strokes and a few more answers; last, for scale, napari alone
+adding a labels layer to a new viewer. Measures, in the same run:
 
 - key → next query drawn: from the Enter key to the first canvas draw
   after the next query is shown, split by whether that query is on the same
@@ -63,7 +64,7 @@ class StallMeter:
 
         self.gaps: list[float] = []
         self.phases: list[str] = []
-        self.phase = "start"  # what the session is doing, to tell where stalls happen
+        self.phase = ""  # what the session is doing, to tell where stalls happen
         self.timer = QTimer(interval=PERIOD_MS)
         self.timer.timeout.connect(self._tick)
 
@@ -198,8 +199,11 @@ def main() -> None:
     v = Viewer()
     app = QApplication.instance()
     meter = StallMeter()
+    meter.phase = "opening the widget"  # its first painting, the engine loading
     meter.start()
     stacks = StallStacks(meter) if args.stacks else None
+    pause(app, 2.0)  # a person choosing the folders
+    meter.phase = "start"
     steps = {}
     keys = {"same image": [], "another image": []}
     reference: list[float] = []
@@ -232,8 +236,19 @@ def main() -> None:
     for _ in range(args.after):
         answer(app, v, keys, reference, args.think)
     wait(app, lambda: v.widget.runner.idle)
-    meter.timer.stop()
     v.viewer.close()
+    # For scale, what napari alone costs: a labels layer added to a new
+    # viewer (as the widget's are on resume), no plugin.
+    import napari
+
+    meter.phase = "napari closing and opening its window"
+    alone = napari.Viewer()
+    pause(app, 1.0)
+    meter.phase = "napari alone: one labels layer added to a new viewer"
+    alone.add_labels(np.zeros((1, 1), np.uint8))
+    pause(app, 1.0)
+    meter.timer.stop()
+    alone.close()
 
     ref_ms = 1000 * float(np.median(reference))
     print(f"at {H}×{W}, {args.images} images; one labels-layer update: median "

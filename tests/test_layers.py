@@ -1,7 +1,7 @@
 """The layer presenter's array helpers, on hand-made arrays."""
 import numpy as np
 
-from a2lc_napari._layers import region_boxes, union
+from a2lc_napari._layers import outlines_of, region_boxes, union
 
 
 def test_region_boxes_by_hand_with_sparse_huge_ids():
@@ -18,6 +18,23 @@ def test_union_of_boxes():
     assert union([a, b]) == (slice(0, 3), slice(1, 4))
     assert union([a]) == a
     assert union([]) is None
+
+
+def test_outlines_by_hand():
+    values = np.zeros((6, 7), np.uint8)
+    values[1:5, 1:5] = 1
+    values[1:5, 5:7] = 2  # meets 1, and the array's edge
+    assert outlines_of(values, 1, fill=0).tolist() == [
+        [0, 0, 0, 0, 0, 0, 0],
+        [0, 1, 1, 1, 1, 2, 2],
+        [0, 1, 0, 0, 1, 2, 2],
+        [0, 1, 0, 0, 1, 2, 2],
+        [0, 1, 1, 1, 1, 2, 2],
+        [0, 0, 0, 0, 0, 0, 0]]
+    # Two pixels wide: nothing of the 4 × 4 block is farther from its edge.
+    assert (outlines_of(values, 2, fill=0) == values).all()
+    # The fill is the background, whatever its value (the LCM layer's is 255).
+    assert outlines_of(np.full((3, 3), 9, np.uint8), 1, fill=9).tolist() == [[9] * 3] * 3
 
 
 def view_of(name, regions, classes):
@@ -43,13 +60,14 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
     presenter.show_query(2, None)
     presenter.show_query(6, None)  # the last query's outline goes
     query = viewer.layers[QUERY_LAYER]
-    np.testing.assert_array_equal(query.data, (regions == 6).astype(np.uint8))
-    assert query.translate.tolist() == [0, 0] and query.contour == 2
+    np.testing.assert_array_equal(query.data, outlines_of((regions == 6).astype(np.uint8), 2, 0))
+    assert query.translate.tolist() == [0, 0]
     changes = [LCMUpdate("one", 1, 0, 2, 0.9), LCMUpdate("one", 5, 0, 1, 0.9),
                LCMUpdate("two", 3, 0, 1, 0.9)]
     presenter.show_changes(changes)
     expected = np.where(regions == 1, 2, np.where(regions == 5, 1, classes.ignore_index))
-    np.testing.assert_array_equal(viewer.layers[LCM_LAYER].data, expected)
+    np.testing.assert_array_equal(viewer.layers[LCM_LAYER].data,
+                                  outlines_of(expected.astype(np.uint8), 3, classes.ignore_index))
     caption = viewer.layers[LCM_CAPTION_LAYER]
     for selected, text in ((changes[0], ["a → c"]), (changes[1], ["a → b"]), (None, [])):
         presenter.show_changes(changes, selected)  # one caption, the selected change's
@@ -57,10 +75,12 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
     two = regions[::-1].copy()  # the same shape: the layers are changed in place
     presenter.show_image(view_of("two", two, classes))
     presenter.show_changes(changes)
+    expected = np.where(two == 3, 1, classes.ignore_index).astype(np.uint8)
     np.testing.assert_array_equal(viewer.layers[LCM_LAYER].data,
-                                  np.where(two == 3, 1, classes.ignore_index))
+                                  outlines_of(expected, 3, classes.ignore_index))
     assert not viewer.layers[QUERY_LAYER].data.any()  # no query on this image yet
     three = regions[:, :8].copy()  # another shape
     presenter.show_image(view_of("three", three, classes))
     presenter.show_query(4, None)
-    np.testing.assert_array_equal(viewer.layers[QUERY_LAYER].data, three == 4)
+    np.testing.assert_array_equal(viewer.layers[QUERY_LAYER].data,
+                                  outlines_of((three == 4).astype(np.uint8), 2, 0))
