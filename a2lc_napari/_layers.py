@@ -200,13 +200,26 @@ class LayerPresenter:
         return getattr(self.viewer, f"add_{kind}")(data, name=name, **kwargs)
 
     def _layer(self, name: str, data):
-        """Set the data of layer ``name``, adding it if needed; shown."""
+        """Set the data of layer ``name``, adding it if needed; shown.
+
+        The image and the outlines, when of the same shape, are copied into
+        the layer's own array, then redrawn: a new ``data`` also makes
+        napari recompute the viewer's dimensions, which costs as much again.
+        The labels layer takes the very array it is given (a stroke changes
+        the image's view too: see the widget's ``_reload``).
+        """
         if not self._fits(name, data):
             # Added empty, then filled as always (the caption's features must
             # match its points at every step).
             self._add(name, self.specs[name][1])
         layer = self.viewer.layers[name]
-        layer.data = data
+        if name == LABELS_LAYER or self.specs[name][0] == "points":
+            layer.data = data
+        elif (layer.data.shape, layer.data.dtype) == (data.shape, data.dtype):
+            np.copyto(layer.data, data)
+            layer.refresh()
+        else:
+            layer.data = np.array(data)  # its own, to copy the next images into
         self._show(layer)
         return layer
 

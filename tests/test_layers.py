@@ -41,12 +41,14 @@ def view_of(name, regions, classes):
     from a2lc_napari._layers import ImageView
 
     h, w = regions.shape
-    return ImageView(name, np.zeros((h, w, 3), np.uint8), np.zeros((h, w), np.uint8), regions,
-                     np.zeros((h, w), np.uint8), region_boxes(regions))
+    shade = sum(map(ord, name)) % 256  # each image its own
+    return ImageView(name, np.full((h, w, 3), shade, np.uint8), np.zeros((h, w), np.uint8),
+                     regions, (regions % 2).astype(np.uint8), region_boxes(regions))
 
 
 def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_viewer):
-    from a2lc_napari._layers import LCM_CAPTION_LAYER, LCM_LAYER, QUERY_LAYER, LayerPresenter
+    from a2lc_napari._layers import (IMAGE_LAYER, LCM_CAPTION_LAYER, LCM_LAYER,
+                                     OUTLINES_LAYER, QUERY_LAYER, LayerPresenter)
     from a2lc_napari.engine.classes import ClassSet
     from a2lc_napari.engine.methods import METHODS
     from a2lc_napari.engine.state import LCMUpdate
@@ -84,3 +86,12 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
     presenter.show_query(4, None)
     np.testing.assert_array_equal(viewer.layers[QUERY_LAYER].data,
                                   outlines_of((three == 4).astype(np.uint8), 2, 0))
+    four = three[:, :6].copy()
+    first, second = view_of("four", four, classes), view_of("five", four[::-1], classes)
+    presenter.show_image(first)  # another shape
+    presenter.show_image(second)  # the first's shape: copied in place
+    for layer, array in ((IMAGE_LAYER, "image"), (OUTLINES_LAYER, "outlines")):
+        np.testing.assert_array_equal(viewer.layers[layer].data, getattr(second, array))
+        # ... into the layer's own array: the first image's view is intact.
+        np.testing.assert_array_equal(getattr(first, array),
+                                      getattr(view_of("four", four, classes), array))
