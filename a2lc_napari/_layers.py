@@ -228,6 +228,10 @@ class LayerPresenter:
         if not layer.visible:  # napari refreshes the whole layer on every set
             layer.visible = True
 
+    def _reveal(self, name: str) -> None:
+        if name in self.viewer.layers:  # the person may have removed it meanwhile
+            self._show(self.viewer.layers[name])
+
     def _hide(self, name: str) -> None:
         if name in self.viewer.layers and self.viewer.layers[name].visible:
             self.viewer.layers[name].visible = False
@@ -245,7 +249,7 @@ class LayerPresenter:
             if name != IMAGE_LAYER:  # the others' placeholders are clear
                 # Shown at the next step, so that napari draws it and builds
                 # its shaders then, not all at once at the first query.
-                QTimer.singleShot(PREPARE_GAP_MS, lambda: self._show(self.viewer.layers[name]))
+                QTimer.singleShot(PREPARE_GAP_MS, lambda: self._reveal(name))
             QTimer.singleShot(2 * PREPARE_GAP_MS, self.prepare)
             return
         waiting, self._waiting = self._waiting or [], None
