@@ -142,11 +142,17 @@ class CorrectionWidget(QWidget):
         # dock has: scroll to them rather than clip them.
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAsNeeded)
         scroll.setWidget(content)
-        self.setMinimumWidth(content.minimumSizeHint().width()
-                             + scroll.verticalScrollBar().sizeHint().width())
+        self._content, self._scroll = content, scroll
+        self._fit_width()
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
+
+    def _fit_width(self) -> None:
+        """The dock at least as wide as what it shows, so that nothing is cut
+        off on the right (the round table, the review appear later)."""
+        self.setMinimumWidth(self._content.minimumSizeHint().width()
+                             + self._scroll.verticalScrollBar().sizeHint().width())
 
     def _load_engine(self) -> None:
         if self.session is None and not self.busy:  # else Start has loaded it
@@ -200,6 +206,7 @@ class CorrectionWidget(QWidget):
         if busy:
             self.panel.set_active(False)
         else:
+            self.progress.setRange(0, 1)  # a step without a total left it "busy"
             self.progress.reset()
             self.status.setText("")
         self._idle_timer.start()
@@ -254,6 +261,7 @@ class CorrectionWidget(QWidget):
         self.summary.setVisible(True)
         history = list(self.session.history)
         self.summary.show_table(history)
+        self._fit_width()
         self.runner.beside(class_chart, history, self.session.dataset.classes,
                            then=self._show_chart)
 

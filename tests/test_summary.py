@@ -16,7 +16,7 @@ def record(round_, **kw):
 
 
 def cells(html):
-    return [re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)
+    return [[c.replace("<br>", " ") for c in re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row)]
             for row in re.findall(r"<tr>(.*?)</tr>", html)]
 
 

@@ -13,7 +13,7 @@ from napari import save_layers
 from npe2 import PluginManifest
 from PIL import Image
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton
+from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton, QScrollArea
 
 from a2lc_napari._export import ExportDialog
 from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYER,
@@ -240,6 +240,10 @@ def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, dem
     assert again.session.queries[0].answer == 1
     assert again.query_index == 1
     wait_idle(qtbot, again)
+    assert again.progress.maximum() > 0  # idle: no busy animation left running
+    # The dock is as wide as what it shows now (the round table): nothing cut off.
+    scroll = again.findChild(QScrollArea)
+    assert scroll.widget().minimumSizeHint().width() < again.minimumWidth()
 
 
 def test_a2lc_demo_opens_and_quits_cleanly(tmp_path):
