@@ -148,7 +148,6 @@ class LayerPresenter:
         self.name: str | None = None
         self.regions: np.ndarray | None = None
         self.boxes: dict = {}
-        self._labels_of: ImageView | None = None  # the view whose labels the layer holds
         self._waiting: list | None = []  # callbacks until the layers exist; None after
         self._marks: dict = {}  # layer name -> the box of the regions it marks now
         self._caption: tuple | None = None  # (points, text) of the caption shown
@@ -206,8 +205,8 @@ class LayerPresenter:
         The image and the outlines, when of the same shape, are copied into
         the layer's own array, then redrawn: a new ``data`` also makes
         napari recompute the viewer's dimensions, which costs as much again.
-        The labels layer takes the very array it is given (see
-        :meth:`_show_labels`).
+        The labels layer takes the very array it is given (a stroke changes
+        the image's view too: see the widget's ``_reload``).
         """
         if not self._fits(name, data):
             # Added empty, then filled as always (the caption's features must
@@ -275,7 +274,7 @@ class LayerPresenter:
         self._layer(IMAGE_LAYER, view.image)
         fresh = LABELS_LAYER not in self.viewer.layers or not self.labels_layer.metadata.get(
             "a2lc_widget")
-        layer = self._show_labels(view)
+        layer = self._layer(LABELS_LAYER, view.labels)
         layer.metadata["a2lc_widget"] = True
         self._layer(OUTLINES_LAYER, view.outlines)
         self.name, self.regions, self.boxes = view.name, view.regions, view.boxes
@@ -283,27 +282,6 @@ class LayerPresenter:
         if reset:
             self.viewer.reset_view()
         return fresh
-
-    def _show_labels(self, view: ImageView):
-        """The labels layer holds the shown view's very labels array, so that
-        a stroke (and :meth:`set_labels`) changes both. Another image of the
-        same shape is copied into that array (a new ``data`` would make
-        napari recompute the viewer's dimensions), and the view shown
-        before keeps a copy of its labels."""
-        before = self._labels_of
-        self._labels_of = view
-        if (before is None or LABELS_LAYER not in self.viewer.layers
-                or self.labels_layer.data is not before.labels
-                or before.labels.shape != view.labels.shape):
-            return self._layer(LABELS_LAYER, view.labels)
-        layer = self.labels_layer
-        before.labels = layer.data.copy()
-        np.copyto(layer.data, view.labels)
-        view.labels = layer.data
-        layer.refresh()
-        layer._reset_history()  # see _set_pixels
-        self._show(layer)
-        return layer
 
     def set_labels(self, labels: np.ndarray) -> None:
         """Bring the shown image's labels to ``labels`` (after an answer, an
