@@ -95,3 +95,29 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
         # ... into the layer's own array: the first image's view is intact.
         np.testing.assert_array_equal(getattr(first, array),
                                       getattr(view_of("four", four, classes), array))
+
+
+def test_the_labels_layer_is_the_shown_views_labels_across_images(make_napari_viewer):
+    from a2lc_napari._layers import LABELS_LAYER, LayerPresenter
+    from a2lc_napari.engine.classes import ClassSet
+    from a2lc_napari.engine.methods import METHODS
+
+    classes = ClassSet(names=("a", "b", "c"), colors=((1, 2, 3), (4, 5, 6), (7, 8, 9)))
+    viewer = make_napari_viewer()
+    presenter = LayerPresenter(viewer, classes, METHODS["alc"])
+    presenter.prepare()
+    regions = np.repeat(np.arange(1, 5).reshape(2, 2), 3, axis=0).repeat(3, axis=1)  # 6 × 6
+    one, two = view_of("one", regions, classes), view_of("two", regions, classes)
+    two.labels[:] = 2
+    presenter.show_image(one)
+    layer = viewer.layers[LABELS_LAYER]
+    layer.data_setitem(np.nonzero(regions == 1), 1)  # a stroke on image one
+    assert (one.labels[regions == 1] == 1).all()  # ... is in its view too
+    presenter.show_image(two)  # the same shape: copied into the layer
+    np.testing.assert_array_equal(layer.data, np.full((6, 6), 2))
+    np.testing.assert_array_equal(one.labels, np.where(regions == 1, 1, 0))  # kept
+    layer.data_setitem(np.nonzero(regions == 4), 0)  # a stroke on image two
+    presenter.show_image(one)
+    np.testing.assert_array_equal(layer.data, np.where(regions == 1, 1, 0))
+    np.testing.assert_array_equal(two.labels, np.where(regions == 4, 0, 2))
+    assert layer.data is one.labels
