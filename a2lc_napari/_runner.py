@@ -15,7 +15,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from napari.qt.threading import thread_worker
-from qtpy.QtCore import QObject, QTimer, Signal
+from qtpy.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from ._layers import ImageView, load_view
 
@@ -25,16 +25,15 @@ LCM_DELAY_MS = 700
 #: Images kept read and outlined, ready to show.
 CACHED_VIEWS = 4
 
-
-def load_engine() -> None:
-    """Import the engine, torch and numba: in a worker, since in the main
-    thread it stalls napari for a second or more."""
-    from .engine import session  # noqa: F401
+#: How long closing waits for the workers to stop (ms).
+CLOSE_WAIT_MS = 30_000
 
 
 def open_session(session_dir, dataset, config):
     """:func:`~a2lc_napari.engine.session.start_session`, imported in the
-    worker that runs it (see :func:`load_engine`)."""
+    worker that runs it: the engine (torch, numba) takes a second or more
+    to import, which would freeze napari in its main thread. Not at the
+    widget's opening: a worker still running when a script ends aborts it."""
     from .engine.session import start_session
 
     return (yield from start_session(session_dir, dataset, config))
@@ -47,6 +46,7 @@ class ViewCache:
         self.views: OrderedDict[str, ImageView] = OrderedDict()
         self.loading: dict[str, list] = {}  # name -> callbacks waiting for it
         self.stale: set[str] = set()  # being read while their labels changed
+        self.closed = False  # the widget is gone: nobody to show images to
 
     def get(self, session, name: str, then) -> None:
         """Call ``then(view)`` with image ``name``'s view: at once when it is
@@ -72,6 +72,8 @@ class ViewCache:
 
     def _arrived(self, session, view: ImageView) -> None:
         waiting = self.loading.pop(view.name, [])
+        if self.closed:
+            return
         if view.name in self.stale:  # its labels changed while it was read
             self.stale.discard(view.name)
             for then in waiting:
@@ -207,18 +209,24 @@ class SessionRunner(QObject):
 
     def _on_written(self, future: Future, then, failed) -> None:
         self._unwritten -= 1
+        if self._closed:
+            return
         if future.exception() is not None:
             (failed or self.failed.emit)(f"Saving the change failed: {future.exception()}")
         elif then is not None:
             then(future.result())
 
     def _done(self, worker, on_done, result) -> None:
+        if self._closed:
+            return
         if self._worker is worker:
             self._worker = None
             self.busy_changed.emit(False)
         on_done(result)
 
     def _end(self, worker, message: str, signal) -> None:
+        if self._closed:
+            return
         if self._worker is worker:
             self._worker = None
             self.busy_changed.emit(False)
@@ -251,7 +259,7 @@ class SessionRunner(QObject):
         worker.start()
 
     def _proposed(self, proposal, round_: int) -> None:
-        if self.session.round == round_ and self.session.phase == "query":
+        if not self._closed and self.session.round == round_ and self.session.phase == "query":
             self.lcm_proposed.emit(proposal)
 
     def _lcm_finished(self) -> None:
@@ -261,21 +269,18 @@ class SessionRunner(QObject):
             self._propose()
 
     def cleanup(self) -> None:
-        """Stop the timers and the running step, then let another writer
-        open the session (the widget is closing)."""
-        self._closed = True
+        """Stop the timers and the running step, wait for the workers, then
+        let another writer open the session (the widget is closing)."""
+        self._closed = self.views.closed = True
         self._lcm_timer.stop()
         self.cancel()
+        # A worker still running when the process ends aborts it: wait for
+        # them to stop (the running step stops at its next progress report).
+        QThreadPool.globalInstance().waitForDone(CLOSE_WAIT_MS)
         session = self.session
         if session is None:
             return
-        if self._worker is None and not self.writing:
-            session.close()
-            return
-        # After the changes still being written: the person's last ones are kept.
-        def close():
+        if self.writing:  # after the changes still being written: the person's last ones
             self._writes.submit(session.close)
-        if self._worker is not None:
-            self._worker.finished.connect(close)
         else:
-            close()
+            session.close()

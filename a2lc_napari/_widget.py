@@ -28,18 +28,13 @@ from ._export import ExportDialog, confirm_export
 from ._layers import LayerPresenter, warm_up
 from ._query_panel import QueryPanel
 from ._review import ReviewPanel, how_sure
-from ._runner import SessionRunner, load_engine, open_session
+from ._runner import SessionRunner, open_session
 from ._settings import SettingsForm
 from ._summary import RoundSummary, class_chart
 
 if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
     from .engine.session import Session
 
-
-#: After the dock has opened (ms), the engine loads in a worker. Loading torch
-#: holds Python's lock for a fifth of a second at a time; on top of the
-#: dock's first layout and painting, napari would stall twice as long.
-LOAD_ENGINE_AFTER_MS = 500
 
 
 def plural(n: int, word: str) -> str:
@@ -82,7 +77,6 @@ class CorrectionWidget(QWidget):
         self.viewer.layers.events.inserted.connect(self._adopt_dataset)
         for layer in self.viewer.layers:
             self._adopt_dataset(layer)
-        QTimer.singleShot(LOAD_ENGINE_AFTER_MS, self._load_engine)
 
     # ---- building ----------------------------------------------------------------
 
@@ -153,10 +147,6 @@ class CorrectionWidget(QWidget):
         off on the right (the round table, the review appear later)."""
         self.setMinimumWidth(self._content.minimumSizeHint().width()
                              + self._scroll.verticalScrollBar().sizeHint().width())
-
-    def _load_engine(self) -> None:
-        if self.session is None and not self.busy:  # else Start has loaded it
-            self.runner.beside(load_engine)
 
     def _adopt_dataset(self, event_or_layer) -> None:
         """A dataset opened by this plugin's reader becomes the one to correct."""

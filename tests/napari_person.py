@@ -1,9 +1,11 @@
 """What a person does in napari, as a script run in a fresh process.
 
-``python napari_person.py DATASET SESSION ANSWERS``: opens napari, then the
-widget through the Plugins menu's own action, presses Start / resume, and
-answers ``ANSWERS`` queries with Enter, each to the widget that has the
-keyboard focus. Prints one JSON line: the queries answered (round, index,
+``python napari_person.py DATASET SESSION ANSWERS [--close-busy]``: opens
+napari, then the widget through the Plugins menu's own action, presses
+Start / resume, and answers ``ANSWERS`` queries with Enter, each to the
+widget that has the keyboard focus; then closes napari once nothing runs,
+or with ``--close-busy`` at once (the last answer's round still being
+finished, or with no answer the session still being opened). Prints one JSON line: the queries answered (round, index,
 image, region, class), whether the panel had the focus at each, whether
 torch's compiler got imported, and the threads that imported torch.
 """
@@ -51,7 +53,7 @@ def wait(app, ready) -> None:
         time.sleep(0.01)
 
 
-def main(dataset: str, session_dir: str, answers: int) -> None:
+def main(dataset: str, session_dir: str, answers: int, close_busy: bool) -> None:
     torch_imports = ImportWatch("torch")
     viewer = napari.Viewer()
     viewer.window.activate()  # as the window a person clicks into
@@ -81,7 +83,8 @@ def main(dataset: str, session_dir: str, answers: int) -> None:
                      "focus": focused is widget.panel.class_list})
         QTest.keyClick(focused or widget.panel.class_list, Qt.Key_Return)
         app.processEvents()
-    wait(app, lambda: widget.runner.idle)
+    if not close_busy:
+        wait(app, lambda: widget.runner.idle)
     viewer.close()
     print(json.dumps({"answered": done,
                       "compiler": [m for m in ("torch._dynamo", "triton") if m in sys.modules],
@@ -89,4 +92,4 @@ def main(dataset: str, session_dir: str, answers: int) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), "--close-busy" in sys.argv[4:])

@@ -204,12 +204,14 @@ def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkp
 
 
 
-def run_person(dataset, session_dir, answers):
+def run_person(dataset, session_dir, answers, *flags):
     """tests/napari_person.py in a fresh process: napari, then the Plugins menu."""
     done = subprocess.run([sys.executable, str(Path(__file__).parent / "napari_person.py"),
-                           str(dataset), str(session_dir), str(answers)],
+                           str(dataset), str(session_dir), str(answers), *flags],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Nor a worker ending in a process that is ending (it can abort it).
+    assert not {"Traceback", "RuntimeError"} & set(done.stderr.split()), done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -228,6 +230,18 @@ def test_the_plugins_menu_after_the_viewer_then_resume_in_a_new_process(demo, tm
     state = json.loads((session_dir / "session.json").read_text())
     assert [q["answer"] for q in state["queries"]][:2] == [first["answered"][3]["class"],
                                                           answer["class"]]
+
+
+def test_napari_closed_while_the_session_works_exits_cleanly_and_resumes(demo, tmp_path):
+    session_dir = tmp_path / "session"
+    run_person(demo, session_dir, 0, "--close-busy")  # closed while the session opens
+    first = run_person(demo, session_dir, 3, "--close-busy")  # as round 1 is to finish
+    state = json.loads((session_dir / "session.json").read_text())
+    assert state["round"] == 1  # ... its answers kept, all three
+    assert [q["answer"] for q in state["queries"]] == [a["class"] for a in first["answered"]]
+    run_person(demo, session_dir, 1)  # Enter on the round's answered query finishes it
+    state = json.loads((session_dir / "session.json").read_text())
+    assert state["round"] == 2 and len(state["history"]) == 2
 
 
 def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, demo, tmp_path):
