@@ -36,7 +36,6 @@ if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
     from .engine.session import Session
 
 
-
 def plural(n: int, word: str) -> str:
     """"1 region", "2 regions"."""
     return f"{n} {word}{'' if n == 1 else 's'}"

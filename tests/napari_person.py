@@ -5,9 +5,10 @@ napari, then the widget through the Plugins menu's own action, presses
 Start / resume, and answers ``ANSWERS`` queries with Enter, each to the
 widget that has the keyboard focus; then closes napari once nothing runs,
 or with ``--close-busy`` at once (the last answer's round still being
-finished, or with no answer the session still being opened). Prints one JSON line: the queries answered (round, index,
-image, region, class), whether the panel had the focus at each, whether
-torch's compiler got imported, and the threads that imported torch.
+finished, or with no answer the session still being opened). Prints one
+JSON line: the queries answered (round, index, image, region, class),
+whether the panel had the focus at each, whether torch's compiler got
+imported, and the threads that imported torch.
 """
 import json
 import sys
