@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from app_model.types import KeyCode, KeyMod
 from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtCore import QTimer
 
@@ -143,8 +144,9 @@ class LayerPresenter:
     LCM's two only for methods with an LCM.
     """
 
-    def __init__(self, viewer, classes: ClassSet, method: Method):
+    def __init__(self, viewer, classes: ClassSet, method: Method, undo=None, redo=None):
         self.viewer, self.classes = viewer, classes
+        self.undo, self.redo = undo, redo  # what Ctrl+Z / Ctrl+Shift+Z do on its layers
         self.name: str | None = None
         self.regions: np.ndarray | None = None
         self.boxes: dict = {}
@@ -197,7 +199,20 @@ class LayerPresenter:
         if name in self.viewer.layers:
             self.viewer.layers.remove(name)
         kind, _, kwargs = self.specs[name]
-        return getattr(self.viewer, f"add_{kind}")(data, name=name, **kwargs)
+        layer = getattr(self.viewer, f"add_{kind}")(data, name=name, **kwargs)
+        if kind == "labels":
+            self._bind_undo(layer)
+        return layer
+
+    def _bind_undo(self, layer) -> None:
+        """Ctrl+Z / Ctrl+Shift+Z on the canvas take back the session's last
+        change, not the layer's: napari's own history of a labels layer also
+        holds the presenter's edits, which the session's journal undoes."""
+        if self.undo is not None:
+            layer.bind_key(KeyMod.CtrlCmd | KeyCode.KeyZ, lambda _: self.undo(),
+                           overwrite=True)
+            layer.bind_key(KeyMod.CtrlCmd | KeyMod.Shift | KeyCode.KeyZ,
+                           lambda _: self.redo(), overwrite=True)
 
     def _layer(self, name: str, data):
         """Set the data of layer ``name``, adding it if needed; shown.
@@ -275,6 +290,8 @@ class LayerPresenter:
         fresh = LABELS_LAYER not in self.viewer.layers or not self.labels_layer.metadata.get(
             "a2lc_widget")
         layer = self._layer(LABELS_LAYER, view.labels)
+        if fresh:  # perhaps the reader's layer, taken over
+            self._bind_undo(layer)
         layer.metadata["a2lc_widget"] = True
         self._layer(OUTLINES_LAYER, view.outlines)
         self.name, self.regions, self.boxes = view.name, view.regions, view.boxes
@@ -302,9 +319,6 @@ class LayerPresenter:
                                patch[changed])
         finally:
             self.editing = False
-        # The session's journal is the undo history: napari's own would
-        # replay changes that the journal already takes back.
-        layer._reset_history()
 
     def _mark(self, name: str, values: dict[int, int], fill: int, width: int):
         """Outline regions of the shown image, ``width`` pixels wide, with

@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app_model.types import KeyCode, KeyMod
 from napari.utils.notifications import show_error
 from qtpy.QtCore import Qt, QTimer, Signal
 from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
@@ -233,7 +232,8 @@ class CorrectionWidget(QWidget):
         self.runner.session = session
         self.settings.show_config(session.config)
         self.settings.lock()
-        self.presenter = LayerPresenter(self.viewer, session.dataset.classes, session.method)
+        self.presenter = LayerPresenter(self.viewer, session.dataset.classes, session.method,
+                                        undo=self.undo, redo=self.redo)
         self.runner.beside(warm_up, session.dataset.classes, self.presenter.specs,
                            then=lambda _: self.presenter.prepare())
         self.panel.set_classes(session.dataset.classes)
@@ -375,17 +375,9 @@ class CorrectionWidget(QWidget):
     def _show_view(self, view) -> None:
         if view.name == self.presenter.name:
             return
-        if self.presenter.show_image(view):
-            self._watch_labels(self.presenter.labels_layer)
+        if self.presenter.show_image(view):  # a new labels layer: its strokes are the session's
+            self.presenter.labels_layer.events.paint.connect(self._on_paint)
         self._draw_changes()
-
-    def _watch_labels(self, layer) -> None:
-        """Route the labels layer's paint strokes and napari's Ctrl+Z /
-        Ctrl+Shift+Z on the canvas through the session."""
-        layer.events.paint.connect(self._on_paint)
-        layer.bind_key(KeyMod.CtrlCmd | KeyCode.KeyZ, lambda _: self.undo(), overwrite=True)
-        layer.bind_key(KeyMod.CtrlCmd | KeyMod.Shift | KeyCode.KeyZ, lambda _: self.redo(),
-                       overwrite=True)
 
     # ---- answering -------------------------------------------------------------------
 

@@ -237,11 +237,13 @@ def test_napari_closed_while_the_session_works_exits_cleanly_and_resumes(demo, t
     run_person(demo, session_dir, 0, "--close-busy")  # closed while the session opens
     first = run_person(demo, session_dir, 3, "--close-busy")  # as round 1 is to finish
     state = json.loads((session_dir / "session.json").read_text())
-    assert state["round"] == 1  # ... its answers kept, all three
-    assert [q["answer"] for q in state["queries"]] == [a["class"] for a in first["answered"]]
-    run_person(demo, session_dir, 1)  # Enter on the round's answered query finishes it
-    state = json.loads((session_dir / "session.json").read_text())
-    assert state["round"] == 2 and len(state["history"]) == 2
+    # The round's end may or may not have been written before napari closed.
+    if state["round"] == 1:  # not: its answers are kept, all three
+        assert [q["answer"] for q in state["queries"]] == [a["class"]
+                                                           for a in first["answered"]]
+        run_person(demo, session_dir, 1)  # Enter on the round's answered query finishes it
+        state = json.loads((session_dir / "session.json").read_text())
+    assert state["round"] == 2 and [r["queries"] for r in state["history"]] == [0, 3]
 
 
 def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, demo, tmp_path):
@@ -299,7 +301,8 @@ def test_alc_marks_the_query_pixel_and_has_no_lcm_layers(make_napari_viewer, qtb
     wait_idle(qtbot, widget)
 
 
-def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tmp_path):
+def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tmp_path,
+                                            recwarn):
     viewer = make_napari_viewer()
     widget = start(viewer, qtbot, demo, tmp_path / "session", budget=6)
     session = widget.session
@@ -327,7 +330,23 @@ def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tm
     qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
     wait_written(qtbot, widget)
     assert session.queries[0].answer is None
+    # ... whichever of the widget's layers is selected: it takes back the
+    # session's change, never napari's history of a mark.
+    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    wait_written(qtbot, widget)
+    assert session.queries[0].answer == other
+    mark = viewer.layers[QUERY_LAYER]
+    drawn = mark.data.copy()
+    viewer.layers.selection.active = mark
+    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
+    wait_written(qtbot, widget)
+    assert session.queries[0].answer is None
     wait_idle(qtbot, widget)
+    if widget.image_name == first.image and widget.query_index == 0:
+        np.testing.assert_array_equal(mark.data, drawn)
+    # No private napari attribute reached through napari's plugin proxies
+    # (napari warns of each, and will refuse them).
+    assert not [w for w in recwarn if "Private attribute" in str(w.message)]
 
 
 def test_paint_strokes_are_saved_and_undone(make_napari_viewer, qtbot, demo, tmp_path):
