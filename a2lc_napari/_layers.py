@@ -125,12 +125,16 @@ def warm_up(classes: ClassSet, specs: dict) -> None:
     done ahead in a worker so that the main thread does not stall on it:
     its lazy imports (pandas for layer features, scipy, pint and its unit
     registry) through one layer model of each of ``specs`` (no viewer, no
-    Qt), and the compiling of its numba colour mapping."""
+    Qt), the compiling of its numba colour mapping, and the dash patterns
+    of vispy's lines (the labels layer's polygon tool draws three lines,
+    each making all patterns, which vispy caches: 70 ms once)."""
     import napari.layers
+    from vispy.visuals.line.dash_atlas import DashAtlas
 
     for kind, empty, kwargs in specs.values():
         getattr(napari.layers, kind.capitalize())(empty, **kwargs)
     class_colormap(classes).map(np.zeros((2, 2), np.uint8))
+    DashAtlas()
 
 
 class LayerPresenter:

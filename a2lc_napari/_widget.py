@@ -27,7 +27,7 @@ from ._export import ExportDialog, confirm_export
 from ._layers import LayerPresenter, warm_up
 from ._query_panel import QueryPanel
 from ._review import ReviewPanel, how_sure
-from ._runner import SessionRunner, open_session
+from ._runner import SessionRunner, keep_long_lived, open_session
 from ._settings import SettingsForm
 from ._summary import RoundSummary, class_chart
 
@@ -61,6 +61,7 @@ class CorrectionWidget(QWidget):
         self._answering: set[int] = set()  # queries whose answers are being written
         self._stale: set[str] = set()  # images changed on disk, not yet redrawn
         self._edit_pending = False  # a stroke waits to be handed to the session
+        keep_long_lived()  # napari's own objects, before the session adds its own
         self._build()
         self.runner.busy_changed.connect(self._on_busy)
         self.runner.progress.connect(self._show_progress)

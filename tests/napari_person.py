@@ -8,8 +8,10 @@ or with ``--close-busy`` at once (the last answer's round still being
 finished, or with no answer the session still being opened). Prints one
 JSON line: the queries answered (round, index, image, region, class),
 whether the panel had the focus at each, whether torch's compiler got
-imported, and the threads that imported torch.
+imported, the threads that imported torch, and how many objects were left
+out of Python's garbage collections.
 """
+import gc
 import json
 import sys
 import threading
@@ -89,7 +91,8 @@ def main(dataset: str, session_dir: str, answers: int, close_busy: bool) -> None
     viewer.close()
     print(json.dumps({"answered": done,
                       "compiler": [m for m in ("torch._dynamo", "triton") if m in sys.modules],
-                      "torch imported by": torch_imports.threads}))
+                      "torch imported by": torch_imports.threads,
+                      "frozen": gc.get_freeze_count()}))
 
 
 if __name__ == "__main__":
