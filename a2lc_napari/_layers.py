@@ -127,7 +127,7 @@ def warm_up(classes: ClassSet, specs: dict) -> None:
     registry) through one layer model of each of ``specs`` (no viewer, no
     Qt), the compiling of its numba colour mapping, and the dash patterns
     of vispy's lines (the labels layer's polygon tool draws three lines,
-    each making all patterns, which vispy caches: 70 ms once)."""
+    each making all patterns, which vispy caches: 55 ms once)."""
     import napari.layers
     from vispy.visuals.line.dash_atlas import DashAtlas
 
@@ -211,7 +211,8 @@ class LayerPresenter:
     def _bind_undo(self, layer) -> None:
         """Ctrl+Z / Ctrl+Shift+Z on the canvas take back the session's last
         change, not the layer's: napari's own history of a labels layer also
-        holds the presenter's edits, which the session's journal undoes."""
+        holds the presenter's edits, which the session's journal undoes. (So
+        napari's history is never replayed; it keeps its last 100 edits.)"""
         if self.undo is not None:
             layer.bind_key(KeyMod.CtrlCmd | KeyCode.KeyZ, lambda _: self.undo(),
                            overwrite=True)
