@@ -298,6 +298,9 @@ class SessionRunner(QObject):
         if session is None:
             return
         if self.writing:  # after the changes still being written: the person's last ones
-            self._writes.submit(session.close)
-        else:
-            session.close()
+            try:
+                self._writes.submit(session.close)
+                return
+            except RuntimeError:
+                pass  # Python is exiting and its writer thread has written them all
+        session.close()

@@ -1,11 +1,13 @@
 """What a person does in napari, as a script run in a fresh process.
 
-``python napari_person.py DATASET SESSION ANSWERS [--close-busy]``: opens
-napari, then the widget through the Plugins menu's own action, presses
-Start / resume, and answers ``ANSWERS`` queries with Enter, each to the
-widget that has the keyboard focus; then closes napari once nothing runs,
-or with ``--close-busy`` at once (the last answer's round still being
-finished, or with no answer the session still being opened). Prints one
+``python napari_person.py DATASET SESSION ANSWERS [--close-busy | --exit-open]``:
+opens napari, then the widget through the Plugins menu's own action,
+presses Start / resume, and answers ``ANSWERS`` queries with Enter, each to
+the widget that has the keyboard focus; then closes napari once nothing
+runs, or with ``--close-busy`` at once (the last answer's round still being
+finished, or with no answer the session still being opened), or with
+``--exit-open`` not at all: the script ends at once, napari still open and
+the last answer still being written (as a notebook's kernel ends). Prints one
 JSON line: the queries answered (round, index, image, region, class),
 whether the panel had the focus at each, whether torch's compiler got
 imported, the threads that imported torch, and how many objects were left
@@ -56,7 +58,8 @@ def wait(app, ready) -> None:
         time.sleep(0.01)
 
 
-def main(dataset: str, session_dir: str, answers: int, close_busy: bool) -> None:
+def main(dataset: str, session_dir: str, answers: int, close_busy: bool,
+         exit_open: bool) -> None:
     torch_imports = ImportWatch("torch")
     viewer = napari.Viewer()
     viewer.window.activate()  # as the window a person clicks into
@@ -85,10 +88,12 @@ def main(dataset: str, session_dir: str, answers: int, close_busy: bool) -> None
                      "region": q.region, "class": q.label,
                      "focus": focused is widget.panel.class_list})
         QTest.keyClick(focused or widget.panel.class_list, Qt.Key_Return)
-        app.processEvents()
-    if not close_busy:
+        if not exit_open:  # else exit before napari hears that the answer was written
+            app.processEvents()
+    if not (close_busy or exit_open):
         wait(app, lambda: widget.runner.idle)
-    viewer.close()
+    if not exit_open:
+        viewer.close()
     print(json.dumps({"answered": done,
                       "compiler": [m for m in ("torch._dynamo", "triton") if m in sys.modules],
                       "torch imported by": torch_imports.threads,
@@ -96,4 +101,5 @@ def main(dataset: str, session_dir: str, answers: int, close_busy: bool) -> None
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), "--close-busy" in sys.argv[4:])
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]), "--close-busy" in sys.argv[4:],
+         "--exit-open" in sys.argv[4:])

@@ -247,6 +247,16 @@ def test_napari_closed_while_the_session_works_exits_cleanly_and_resumes(demo, t
     assert state["round"] == 2 and [r["queries"] for r in state["history"]] == [0, 3]
 
 
+def test_a_script_that_ends_with_napari_open_keeps_the_answer_and_exits_cleanly(demo,
+                                                                              tmp_path):
+    session_dir = tmp_path / "session"
+    (answer,) = run_person(demo, session_dir, 1, "--exit-open")["answered"]
+    state = json.loads((session_dir / "session.json").read_text())
+    assert state["queries"][0]["answer"] == answer["class"]
+    (again,) = run_person(demo, session_dir, 1)["answered"]  # the lock went with the process
+    assert (again["round"], again["index"]) == (1, 1)
+
+
 def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, demo, tmp_path):
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
     press(widget, qtbot, "2")
