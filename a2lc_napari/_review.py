@@ -42,8 +42,13 @@ def how_sure(proposal, target: float | None) -> str:
                 f"{100 * target:.0f}% of its changes would be right.")
     if proposal.estimated_precision is None:
         return f"The LCM changes regions at confidence ≥ {proposal.tau:g}; no estimate."
+    n = proposal.held_out_changes
+    right = round(proposal.estimated_precision * n / 100)
     return (f"It expects {proposal.estimated_precision:.0f}% of its proposals to be "
-            f"right (confidence ≥ {proposal.tau:g}).")
+            f"right, and at least {proposal.lower_precision:.0f}%: "
+            f"{f'all {n}' if right == n else f'{right} of the {n}'} answers it would "
+            f"have changed, held out of its training, came out right "
+            f"(confidence ≥ {proposal.tau:g}).")
 
 
 class _Number(QTableWidgetItem):

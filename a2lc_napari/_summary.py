@@ -16,20 +16,21 @@ def _percent(value) -> str:
 def summary_table(history: list) -> str:
     """HTML table: per round, queries answered, labels changed by hand (the
     answers that changed a label) and by the LCM, the share of its changes
-    the LCM expected to be right, and with ground truth the share that were
-    and data mIoU."""
+    the LCM expected to be right and the share its held-out evidence vouches
+    for (90% confidence), and with ground truth the share that were and data
+    mIoU."""
     has_gt = any(h.data_miou is not None for h in history)
-    head = (["round", "answered", "by hand", "by LCM", "LCM sure %"]
+    head = (["round", "answered", "by hand", "by LCM", "LCM sure %", "LCM at least %"]
             + ["LCM right %", "data mIoU %"] * has_gt)
     rows = []
     for h in history:
         cells = [h.round, h.queries, h.manual_changes, h.lcm_changes,
-                 _percent(h.lcm_estimated_precision)]
+                 _percent(h.lcm_estimated_precision), _percent(h.lcm_lower_precision)]
         if has_gt:
             cells += [_percent(h.lcm_precision), _percent(h.data_miou)]
         rows.append("".join(f"<td align='right'>{c}</td>" for c in cells))
-    # Headers on two lines: the table stays narrower than the dock.
-    header = "".join(f"<th>{c.replace(' ', '<br>', 1)}</th>" for c in head)
+    # A word per line in the headers: the table stays narrower than the dock.
+    header = "".join(f"<th>{c.replace(' ', '<br>')}</th>" for c in head)
     body = "".join(f"<tr>{r}</tr>" for r in rows)
     return f"<table cellspacing='4'><tr>{header}</tr>{body}</table>"
 

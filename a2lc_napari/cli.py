@@ -153,15 +153,16 @@ def cmd_simulate(args) -> None:
 
 
 TABLE_HEAD = (f"{'round':>5} {'data mIoU %':>11} {'queries':>7} {'manual':>6} {'LCM':>5} "
-              f"{'LCM ok':>6} {'LCM est. %':>10} {'τ':>6}")
+              f"{'LCM ok':>6} {'LCM est. %':>10} {'at least %':>10} {'τ':>6}")
 
 
 def format_row(h) -> str:
     """One round's row of the ``simulate`` table (``h``: a RoundRecord)."""
-    est = "–" if h.lcm_estimated_precision is None else f"{h.lcm_estimated_precision:.1f}"
+    est, low = ("–" if p is None else f"{p:.1f}"
+                for p in (h.lcm_estimated_precision, h.lcm_lower_precision))
     tau = "–" if h.lcm_tau is None else f"{h.lcm_tau:g}"
     return (f"{h.round:>5} {h.data_miou:>11.2f} {h.queries:>7} {h.manual_changes:>6} "
-            f"{h.lcm_changes:>5} {h.lcm_correct:>6} {est:>10} {tau:>6}")
+            f"{h.lcm_changes:>5} {h.lcm_correct:>6} {est:>10} {low:>10} {tau:>6}")
 
 
 def format_table(method: str, history: list) -> str:

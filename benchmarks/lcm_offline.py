@@ -92,7 +92,9 @@ def main() -> None:
                                 np.bincount(answers[valid], minlength=k),
                                 0.99 if r == 1 else 0.999, paper.alpha)
         right = list(gt[theirs.update] == theirs.predicted[theirs.update])
-        est = "–" if ours.estimated_precision is None else f"{ours.estimated_precision:.0f}%"
+        est = "–" if ours.estimated_precision is None else (
+            f"{ours.estimated_precision:.0f}% (≥ {ours.lower_precision:.0f}%, "
+            f"{ours.held_out_changes} held out)")
         print(f"| {r} | {len(asked)} | {len(ours.updates)} | "
               f"{_precision([u.correct for u in ours.updates])} | {est} | "
               f"{'–' if ours.tau is None else ours.tau} | {len(right)} | {_precision(right)} |",

@@ -74,9 +74,12 @@ def miou_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
 
 def lcm_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
     """Per LCM variant and round: changes per run, measured precision over all
-    runs' changes, estimated precision (mean over runs where set), τ and reach per run."""
+    runs' changes, estimated precision and its 90% lower bound (means over
+    runs where set), the held-out changes behind the estimate, τ and reach
+    per run."""
     lines = ["| method | round | LCM changes | measured precision | estimated precision "
-             "| τ | reach |", "|---|---|---|---|---|---|---|"]
+             "| at least (90%) | held-out changes | τ | reach |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, runs in results.items():
         if not VARIANTS[name][0] in ("lcm", "a2lc"):
             continue
@@ -84,12 +87,15 @@ def lcm_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
             made = [hist[r]["lcm_changes"] for hist in runs]
             right = sum(hist[r]["lcm_correct"] for hist in runs)
             est = [hist[r].get("lcm_estimated_precision") for hist in runs]
+            low = [hist[r].get("lcm_lower_precision") for hist in runs]
+            held = [hist[r].get("lcm_held_out_changes", 0) for hist in runs]
             taus = [hist[r].get("lcm_tau") for hist in runs]
-            reaches = [hist[r].get("lcm_reach") for hist in runs]
+            reaches = [hist[r].get("lcm_reach") if tau is not None else None
+                       for hist, tau in zip(runs, taus)]  # no τ: no reach either
             measured = f"{100 * right / sum(made):.0f}%" if sum(made) else "–"
             est = [100 * e if e is not None and e <= 1 else e for e in est]
             lines.append(f"| {name} | {r} | {' / '.join(map(str, made))} | {measured} | "
-                         f"{_mean_std(est)} | "
+                         f"{_mean_std(est)} | {_mean_std(low)} | {_per_run(held)} | "
                          f"{_per_run(taus)} | {_per_run(reaches)} |")
     return "\n".join(lines)
 
@@ -127,7 +133,8 @@ def main() -> None:
           f"mean ± std over seeds {args.seeds}\n")
     print(miou_table(results, args.rounds))
     print("\nThe LCM per round (changes per seed; measured precision over all seeds' "
-          "changes; estimated precision mean ± std; τ and reach per seed)\n")
+          "changes; estimated precision and its lower bound mean ± std; held-out "
+          "changes, τ and reach per seed)\n")
     print(lcm_table(results, args.rounds))
     (out / "quality.json").write_text(json.dumps(results, indent=1))
 

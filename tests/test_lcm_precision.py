@@ -1,8 +1,9 @@
 """The LCM's precision estimated from held-out answers, and the τ chosen from it."""
 import numpy as np
+import pytest
 
 from a2lc_napari.engine.config import LCMConfig
-from a2lc_napari.engine.lcm_precision import (HeldOut, choose_gate, choose_tau,
+from a2lc_napari.engine.lcm_precision import (Gate, HeldOut, choose_gate, choose_tau,
                                               held_out_decisions, precision_curve,
                                               threshold_for)
 
@@ -49,12 +50,25 @@ def test_gate_reaches_as_far_as_the_target_allows():
                    right=np.array([True] * 9 + [False] * 4),
                    reach=np.array([0.5] * 5 + [1.0] * 5 + [np.inf] * 3))
     reaches = (0.5, 1.0)
-    assert choose_gate(held, THRESHOLDS, reaches, 0.9, min_support=5) == (0.5, 1.0, 0.9)
-    assert choose_gate(held, THRESHOLDS, reaches, 0.95, min_support=5) == (0.5, 0.5, 1.0)
-    assert choose_gate(held, THRESHOLDS, reaches, 0.95, min_support=6) == (None, 0.5, None)
+    assert choose_gate(held, THRESHOLDS, reaches, 0.9, min_support=5) == Gate(0.5, 1.0, 9, 10)
+    assert choose_gate(held, THRESHOLDS, reaches, 0.95, min_support=5) == Gate(0.5, 0.5, 5, 5)
+    assert choose_gate(held, THRESHOLDS, reaches, 0.95, min_support=6) == Gate(reach=0.5)
     # The same right changes at both reaches: the smaller one.
     near = HeldOut(held.confidence, held.change, held.right & (held.reach == 0.5), held.reach)
-    assert choose_gate(near, THRESHOLDS, reaches, 0.5, min_support=5)[1] == 0.5
+    assert choose_gate(near, THRESHOLDS, reaches, 0.5, min_support=5).reach == 0.5
+
+
+def test_lower_bound_is_the_exact_binomial_bound():
+    assert Gate(0.5, 1.0, 0, 0).lower_bound() is None
+    assert Gate(0.5, 1.0, 0, 3).lower_bound() == 0.0
+    # All 8 right: P(8 of 8 | p) = p ** 8 = 0.1 at the bound.
+    assert Gate(0.5, 1.0, 8, 8).lower_bound() == pytest.approx(0.1 ** (1 / 8))
+    # 9 of 10: at the bound p, P(at least 9 right of 10) = 10 p^9 (1 - p) + p^10 = 0.1,
+    # and more right changes vouch for more.
+    p = Gate(0.5, 1.0, 9, 10).lower_bound()
+    assert 10 * p ** 9 * (1 - p) + p ** 10 == pytest.approx(0.1)
+    assert Gate(0.5, 1.0, 90, 100).lower_bound() > p
+    assert Gate(0.5, 1.0, 9, 10).lower_bound(0.5) > p
 
 
 def _clusters(rng, n=8):
@@ -103,8 +117,10 @@ def test_no_tau_until_enough_answers_confirmed_their_label():
     x, old, answers, which = _clusters(np.random.default_rng(0))
     config = LCMConfig(full_batch_steps=100, agree_with_model=False, neighbours=3,
                        reaches=(1.0,), min_support=5)
-    tau, _, estimate = threshold_for(x, old, answers, 3, config, fixed_tau=0.99)
-    assert (tau, estimate) == (0.5, 1.0)  # 16 confirmations: vouched for
+    gate = threshold_for(x, old, answers, 3, config, fixed_tau=0.99)
+    assert (gate.tau, gate.precision) == (0.5, 1.0)  # 16 confirmations: vouched for
+    # On cluster A's 8 held-out answers, all changed rightly: at least 75%.
+    assert gate.changes == 8 and gate.lower_bound() == pytest.approx(0.1 ** (1 / 8))
     keep = (which == 0) | ((which == 1) & (np.cumsum(which == 1) <= 4))  # 4 confirmations
     assert threshold_for(x[keep], old[keep], answers[keep], 3, config,
-                         fixed_tau=0.99) == (None, 1.0, None)
+                         fixed_tau=0.99) == Gate(reach=1.0)

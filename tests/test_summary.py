@@ -23,18 +23,19 @@ def cells(html):
 def test_the_table_shows_the_lcm_estimate_and_with_ground_truth_its_precision():
     history = [record(0, data_miou=50.0),
                record(1, queries=30, lcm_changes=12, lcm_estimated_precision=93.24,
-                      lcm_precision=91.67, data_miou=55.54)]
+                      lcm_lower_precision=81.05, lcm_precision=91.67, data_miou=55.54)]
     assert cells(summary_table(history)) == [
-        ["round", "answered", "by hand", "by LCM", "LCM sure %", "LCM right %",
-         "data mIoU %"],
-        ["0", "0", "0", "0", "", "", "50.0"],
-        ["1", "30", "0", "12", "93.2", "91.7", "55.5"]]
+        ["round", "answered", "by hand", "by LCM", "LCM sure %", "LCM at least %",
+         "LCM right %", "data mIoU %"],
+        ["0", "0", "0", "0", "", "", "", "50.0"],
+        ["1", "30", "0", "12", "93.2", "81.0", "91.7", "55.5"]]
 
 
 def test_without_ground_truth_only_the_estimate():
-    history = [record(0), record(1, lcm_changes=3, lcm_estimated_precision=100.0)]
-    assert cells(summary_table(history))[0][-1] == "LCM sure %"
-    assert cells(summary_table(history))[2] == ["1", "0", "0", "3", "100.0"]
+    history = [record(0), record(1, lcm_changes=3, lcm_estimated_precision=100.0,
+                                 lcm_lower_precision=74.99)]
+    assert cells(summary_table(history))[0][-1] == "LCM at least %"
+    assert cells(summary_table(history))[2] == ["1", "0", "0", "3", "100.0", "75.0"]
 
 
 def test_the_chart_has_a_bar_in_each_present_class_colour():

@@ -24,9 +24,6 @@ from .config import LCMConfig
 from .optim import Adam
 
 
-
-
-
 def make_mlp(in_features: int, num_classes: int, hidden: tuple[int, ...]) -> nn.Sequential:
     """F → hidden… → K with ReLU between layers; outputs logits."""
     sizes = (in_features, *hidden)

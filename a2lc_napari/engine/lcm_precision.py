@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import beta
 
 from .config import LCMConfig
 from .lcm import decide
@@ -40,6 +41,41 @@ class HeldOut:
     change: np.ndarray
     right: np.ndarray
     reach: np.ndarray
+
+
+@dataclass
+class Gate:
+    """τ and the reach chosen for a round, and the held-out evidence behind them.
+
+    Attributes
+    ----------
+    tau : float or None
+        None: the LCM changes nothing.
+    reach : float
+    right, changes : int
+        Of the held-out changes at (τ, reach), the right ones and all.
+    """
+
+    tau: float | None = None
+    reach: float = np.inf
+    right: int = 0
+    changes: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        """Estimated precision, right / changes (None without changes)."""
+        return self.right / self.changes if self.changes else None
+
+    def lower_bound(self, confidence: float = 0.9) -> float | None:
+        """The precision that the held-out changes vouch for at
+        ``confidence``: the one-sided Clopper-Pearson bound (exact binomial;
+        ``(1 - confidence) ** (1 / n)`` when all n were right). Few
+        held-out changes make it low: 8 right of 8 vouch for 75%."""
+        if not self.changes:
+            return None
+        if not self.right:
+            return 0.0
+        return float(beta.ppf(1 - confidence, self.right, self.changes - self.right + 1))
 
 
 def held_out_decisions(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
@@ -123,36 +159,34 @@ def choose_tau(thresholds, precision: np.ndarray, support: np.ndarray, target: f
 
 
 def choose_gate(held: HeldOut, thresholds, reaches, target: float,
-                min_support: int) -> tuple[float | None, float, float | None]:
+                min_support: int) -> Gate:
     """τ and the reach with the most right held-out changes at a precision
     of at least ``target``: at each reach the lowest qualifying threshold
     (:func:`choose_tau`), the smaller reach on a tie.
 
     Returns
     -------
-    tau : float or None
-        None where no pair qualifies: the LCM then changes nothing.
-    reach : float
-        The first of ``reaches`` where none qualifies.
-    estimate : float or None
-        The estimated precision there.
+    Gate
+        ``tau`` None where no pair qualifies (the LCM then changes nothing),
+        with the first of ``reaches``.
     """
-    best, best_right = (None, reaches[0], None), 0
+    best = Gate(reach=reaches[0])
     for reach in reaches:
         precision, support = precision_curve(held, thresholds, reach)
         tau, estimate = choose_tau(thresholds, precision, support, target, min_support)
         if tau is not None:
-            right = round(estimate * support[list(thresholds).index(tau)])
-            if right > best_right:
-                best, best_right = (tau, reach, estimate), right
+            changes = int(support[list(thresholds).index(tau)])
+            right = round(estimate * changes)
+            if right > best.right:
+                best = Gate(tau, reach, right, changes)
     return best
 
 
 def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
                   num_classes: int, config: LCMConfig, fixed_tau: float,
                   model_class: np.ndarray | None = None,
-                  seed: int = 0) -> tuple[float | None, float, float | None]:
-    """τ and the reach for this round, and the precision estimated there,
+                  seed: int = 0) -> Gate:
+    """τ and the reach for this round, and the held-out evidence for them,
     from the answers.
 
     With ``config.target_precision``: :func:`choose_gate` over
@@ -165,20 +199,19 @@ def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
 
     Returns
     -------
-    tau : float or None
-    reach : float
-    estimate : float or None
-        Held-out precision there, in [0, 1] (None without held-out changes).
+    Gate
     """
     if config.target_precision is not None and \
             np.count_nonzero(np.asarray(old) == np.asarray(answers)) < config.min_support:
         # Too few answers confirmed their label: nothing has tried how often
         # the LCM would change a right label, and most candidates have one.
-        return None, config.reaches[0], None
+        return Gate(reach=config.reaches[0])
     held = held_out_decisions(features, old, answers, num_classes, config, model_class, seed)
     if config.target_precision is None:
         reach = config.reaches[0]
         precision, support = precision_curve(held, (fixed_tau,), reach)
-        return fixed_tau, reach, None if support[0] == 0 else float(precision[0])
+        changes = int(support[0])
+        return Gate(fixed_tau, reach, round(float(precision[0]) * changes) if changes else 0,
+                    changes)
     return choose_gate(held, config.thresholds, config.reaches, config.target_precision,
                        config.min_support)

@@ -93,25 +93,27 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
     LCMProposal
         ``tau`` None (and no update) where no threshold reaches the target
         precision; ``reach`` the neighbour gate's; ``estimated_precision``
-        in percent.
+        and ``lower_precision`` in percent.
     """
     features = region_features(summary, config)
     train = Examples.concatenate([examples(summary, *this_round, ignore_index, config,
                                            features), *past])
     if len(train.answers) < 2:
         return LCMProposal()
-    tau, reach, estimate = threshold_for(train.features, train.old, train.answers,
-                                         num_classes, config, fixed_tau, train.model_class,
-                                         seed=seed)
-    proposal = LCMProposal(tau=tau, reach=reach, estimated_precision=None if estimate is None
-                           else round(100 * estimate, 2))
-    if tau is None or not eligible.any():
+    gate = threshold_for(train.features, train.old, train.answers, num_classes, config,
+                         fixed_tau, train.model_class, seed=seed)
+    lower = gate.lower_bound()
+    proposal = LCMProposal(
+        tau=gate.tau, reach=gate.reach, held_out_changes=gate.changes,
+        estimated_precision=None if gate.precision is None else round(100 * gate.precision, 2),
+        lower_precision=None if lower is None else round(100 * lower, 2))
+    if gate.tau is None or not eligible.any():
         return proposal
     rows = np.flatnonzero(eligible)
     d = decide(train.features, train.old, train.answers, features[rows], current[rows],
                num_classes, config, summary.mean_prob[rows].argmax(axis=1), seed=seed)
     gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
-    for j in np.flatnonzero(d.changes(tau, reach)):
+    for j in np.flatnonzero(d.changes(gate.tau, gate.reach)):
         r, new = rows[j], int(d.predicted[j])
         proposal.updates.append(LCMUpdate(
             image=names[summary.image[r]], region=int(summary.ids[r]), old=int(current[r]),

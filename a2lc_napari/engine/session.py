@@ -687,6 +687,8 @@ class Session:
             lcm_rejected=len(self.state.lcm_rejected),
             lcm_tau=proposal.tau, lcm_reach=proposal.reach,
             lcm_estimated_precision=proposal.estimated_precision,
+            lcm_held_out_changes=proposal.held_out_changes,
+            lcm_lower_precision=proposal.lower_precision,
             **(yield from self._label_metrics()))
         if self.dataset.has_gt and updates:
             record.lcm_precision = round(100 * record.lcm_correct / len(updates), 2)
@@ -694,6 +696,8 @@ class Session:
             "round": self.round, "method": self.config.method,
             "tau": proposal.tau, "reach": proposal.reach,
             "estimated_precision": proposal.estimated_precision,
+            "held_out_changes": proposal.held_out_changes,
+            "lower_precision": proposal.lower_precision,
             "queries": [asdict(q) for q in self.state.queries],
             "lcm_updates": [asdict(u) for u in updates],
             "lcm_rejected": self.state.lcm_rejected, "metrics": asdict(record)})

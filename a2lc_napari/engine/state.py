@@ -71,13 +71,18 @@ class LCMProposal:
     ``tau`` is the confidence threshold used, ``reach`` how far from the
     answers it changed regions (a quantile of the answers' spacing, None
     for the paper's LCM); ``estimated_precision`` the share of its changes
-    expected to be right (None where not estimated).
+    expected to be right, in percent, from ``held_out_changes`` changes it
+    would have made to answered regions held out of its training (None
+    where not estimated); ``lower_precision`` the precision those vouch for
+    with 90% confidence (:meth:`~a2lc_napari.engine.lcm_precision.Gate.lower_bound`).
     """
 
     updates: list[LCMUpdate] = field(default_factory=list)
     tau: float | None = None
     reach: float | None = None
     estimated_precision: float | None = None
+    held_out_changes: int = 0
+    lower_precision: float | None = None
 
 
 @dataclass
@@ -96,6 +101,8 @@ class RoundRecord:
     lcm_tau: float | None = None
     lcm_reach: float | None = None
     lcm_estimated_precision: float | None = None
+    lcm_held_out_changes: int = 0
+    lcm_lower_precision: float | None = None
     lcm_precision: float | None = None
     data_miou: float | None = None
     class_iou: dict[str, float | None] | None = None
