@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from napari.utils.notifications import show_error
-from qtpy.QtCore import Qt, QTimer, Signal
+from qtpy.QtCore import QEvent, Qt, QTimer, Signal
 from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea,
                             QVBoxLayout, QWidget)
 
@@ -137,6 +137,11 @@ class CorrectionWidget(QWidget):
         scroll.setWidget(content)
         self._content, self._scroll = content, scroll
         self._fit_width()
+        # Refit whenever what the dock shows changes size: the round table and
+        # the review appear later, and a label knows its width only once laid out.
+        self._fit_timer = QTimer(self, singleShot=True, interval=0)
+        self._fit_timer.timeout.connect(self._fit_width)
+        content.installEventFilter(self)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
@@ -145,7 +150,13 @@ class CorrectionWidget(QWidget):
         """The dock at least as wide as what it shows, so that nothing is cut
         off on the right (the round table, the review appear later)."""
         self.setMinimumWidth(self._content.minimumSizeHint().width()
-                             + self._scroll.verticalScrollBar().sizeHint().width())
+                             + self._scroll.verticalScrollBar().sizeHint().width()
+                             + 2 * self._scroll.frameWidth())
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if watched is self._content and event.type() == QEvent.LayoutRequest:
+            self._fit_timer.start()
+        return super().eventFilter(watched, event)
 
     def _adopt_dataset(self, event_or_layer) -> None:
         """A dataset opened by this plugin's reader becomes the one to correct."""
@@ -157,6 +168,8 @@ class CorrectionWidget(QWidget):
     def cleanup(self) -> None:
         """Disconnect from the viewer and stop the workers (the dock closes)."""
         self._idle_timer.stop()
+        self._fit_timer.stop()
+        self._content.removeEventFilter(self)
         self.viewer.layers.events.inserted.disconnect(self._adopt_dataset)
         self.runner.cleanup()
 
@@ -251,7 +264,6 @@ class CorrectionWidget(QWidget):
         self.summary.setVisible(True)
         history = list(self.session.history)
         self.summary.show_table(history)
-        self._fit_width()
         self.runner.beside(class_chart, history, self.session.dataset.classes,
                            then=self._show_chart)
 

@@ -270,7 +270,8 @@ def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, dem
     assert again.progress.maximum() > 0  # idle: no busy animation left running
     # The dock is as wide as what it shows now (the round table): nothing cut off.
     scroll = again.findChild(QScrollArea)
-    assert scroll.widget().minimumSizeHint().width() < again.minimumWidth()
+    qtbot.waitUntil(lambda: scroll.viewport().width()
+                    >= scroll.widget().minimumSizeHint().width(), timeout=2000)
 
 
 def test_a2lc_demo_opens_and_quits_cleanly(tmp_path):
