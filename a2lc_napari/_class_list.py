@@ -29,8 +29,9 @@ def _swatch(rgb) -> QIcon:
 
 
 class ClassList(QListWidget):
-    """Classes to answer with, numbered 1-9, 0 for the first ten, and
-    "ignore" last. Emits :attr:`answered` with a class id (or the ignore
+    """Classes to answer with, numbered 1-9, 0 for the first ten (the keys),
+    and "ignore" last; each also shows its label id, the number napari's
+    brush shows for it (the keys start at 1, the ids at 0). Emits :attr:`answered` with a class id (or the ignore
     value), :attr:`moved` with -1 (previous) or +1 (skip), and
     :attr:`undo_requested` with True (undo) or False (redo)."""
 
@@ -50,9 +51,9 @@ class ClassList(QListWidget):
         self._values = [*range(classes.num_classes), classes.ignore_index]
         self._names = [*classes.names, "ignore (unsure / none of these)"]
         colors = [*classes.colors, (255, 255, 255)]
-        for i, (name, rgb) in enumerate(zip(self._names, colors)):
+        for i, (name, rgb, value) in enumerate(zip(self._names, colors, self._values)):
             key = str((i + 1) % 10) if i < 10 else " "
-            self.addItem(QListWidgetItem(_swatch(rgb), f"{key}  {name}"))
+            self.addItem(QListWidgetItem(_swatch(rgb), f"{key}  {name}  · label {value}"))
 
     def select_class(self, value: int) -> None:
         if value in self._values:

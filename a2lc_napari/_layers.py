@@ -14,13 +14,22 @@ from .engine.methods import Method
 from .engine.regions import compact_ids, region_values
 
 
-def class_colormap(classes: ClassSet) -> DirectLabelColormap:
-    """The dataset's class colours; the ignore value is napari's background
-    (transparent, and what the eraser paints)."""
+def class_colormap(classes: ClassSet, extra: dict | None = None) -> DirectLabelColormap:
+    """The dataset's class colours (and ``extra`` values' RGBA colours); the
+    ignore value is napari's background (transparent, and what the eraser paints)."""
     colors = {i: np.append(np.asarray(c) / 255, 1.0) for i, c in enumerate(classes.colors)}
+    colors.update(extra or {})
     colors[None] = "transparent"
     colors[classes.ignore_index] = "transparent"
     return DirectLabelColormap(color_dict=colors, background_value=classes.ignore_index)
+
+
+def highlight_values(classes: ClassSet) -> tuple[int, int] | None:
+    """The two label values after the classes that draw the selected LCM
+    change's rim (:data:`HIGHLIGHT_COLORS`), or None when no two are free."""
+    first = classes.num_classes
+    free = [v for v in (first, first + 1) if v != classes.ignore_index and v < 256]
+    return (first, first + 1) if len(free) == 2 else None
 
 
 def labels_kwargs(classes: ClassSet, dataset: str | None = None) -> dict:
@@ -45,6 +54,9 @@ QUERY_PIXEL_LAYER = "query pixel"
 LCM_LAYER = "LCM changes"
 LCM_CAPTION_LAYER = "LCM change: old → new"
 QUERY_COLOR = (1.0, 0.9, 0.0, 1.0)
+#: The selected LCM change's rim, outside in: black then white, one pixel
+#: each, so that it stands out whatever the class colours around it.
+HIGHLIGHT_COLORS = ((0.0, 0.0, 0.0, 1.0), (1.0, 1.0, 1.0, 1.0))
 
 #: Between two layers added (ms): the canvas draws the first before the next comes.
 PREPARE_GAP_MS = 40
@@ -170,7 +182,8 @@ class LayerPresenter:
                              {"opacity": 0.4,
                               "colormap": {1: (1.0, 1.0, 1.0, 1.0), **transparent}}),
             LCM_LAYER: ("labels", np.full((1, 1), ignore, np.uint8),
-                        {"opacity": 1.0, **labels_kwargs(classes)}),
+                        {"opacity": 1.0, **labels_kwargs(classes),
+                         "colormap": self._lcm_colormap()}),
             QUERY_LAYER: ("labels", np.zeros((1, 1), np.uint8),
                           {"colormap": {1: QUERY_COLOR, **transparent}}),
             QUERY_PIXEL_LAYER: ("points", np.zeros((0, 2)),
@@ -186,6 +199,12 @@ class LayerPresenter:
             del self.specs[QUERY_PIXEL_LAYER]
         if not method.lcm:
             del self.specs[LCM_LAYER], self.specs[LCM_CAPTION_LAYER]
+
+    def _lcm_colormap(self) -> DirectLabelColormap:
+        """The class colours, and the selected change's rim."""
+        rim = highlight_values(self.classes)
+        return class_colormap(self.classes,
+                              None if rim is None else dict(zip(rim, HIGHLIGHT_COLORS)))
 
     def _fits(self, name: str, data) -> bool:
         """Layer ``name`` exists and can take ``data`` in place."""
@@ -325,10 +344,13 @@ class LayerPresenter:
         finally:
             self.editing = False
 
-    def _mark(self, name: str, values: dict[int, int], fill: int, width: int):
+    def _mark(self, name: str, values: dict[int, int], fill: int, width: int,
+              rim: tuple[int, tuple[int, int]] | None = None):
         """Outline regions of the shown image, ``width`` pixels wide, with
         ``values`` (region id -> value) on the image-sized labels layer
-        ``name``, ``fill`` elsewhere.
+        ``name``, ``fill`` elsewhere; ``rim`` (region id, (outer, inner)
+        values): that region's two outermost pixel rings drawn instead with
+        those two values.
 
         Only the box holding what it marked before and what it marks now
         is redrawn, so marking a region costs in proportion to the region,
@@ -349,7 +371,12 @@ class LayerPresenter:
         self._marks[name] = box
         if dirty is not None:
             patch = region_values(self.regions[dirty], list(values), list(values.values()), fill)
-            self._set_pixels(layer, dirty, outlines_of(patch.astype(np.uint8), width, fill))
+            drawn = outlines_of(patch.astype(np.uint8), width, fill)
+            if rim is not None and rim[0] in values:
+                own = (self.regions[dirty] == rim[0]).astype(np.uint8)
+                outer, inner = (outlines_of(own, w, 0) > 0 for w in (1, 2))
+                drawn = np.where(outer, rim[1][0], np.where(inner, rim[1][1], drawn))
+            self._set_pixels(layer, dirty, drawn.astype(np.uint8))
         self._show(layer)
         return layer
 
@@ -369,6 +396,26 @@ class LayerPresenter:
         """Centre and zoom on a region of the shown image (a query's, an LCM change's)."""
         self.zoom_to(self.boxes[region])
 
+    def shows(self, image: str, region: int) -> bool:
+        """Whether the canvas shows ``region`` of ``image`` as a query: that
+        image in its (visible) layer, the region's outline drawn on the
+        visible query layer, and the region's centre inside the camera's view
+        (napari's camera: ``center`` in data pixels, ``zoom`` screen pixels
+        per data pixel, the canvas ``size`` (height, width) in screen pixels)."""
+        layers = self.viewer.layers
+        if self.name != image or region not in self.boxes or not all(
+                n in layers and layers[n].visible and layers[n].opacity > 0
+                for n in (IMAGE_LAYER, QUERY_LAYER)):
+            return False
+        box = self.boxes[region]
+        if layers[QUERY_LAYER].data.shape != self.regions.shape or not (
+                layers[QUERY_LAYER].data[box] == 1).any():
+            return False
+        camera = self.viewer.scene.camera
+        middle = [(b.start + b.stop - 1) / 2 for b in box]
+        return all(abs(m - c) <= n / (2 * camera.zoom)
+                   for m, c, n in zip(middle, camera.center[-2:], self.viewer.canvas.size))
+
     def hide_query(self) -> None:
         """No query is open (training, finishing a round, another image shown)."""
         if QUERY_LAYER in self.viewer.layers and self.regions is not None:
@@ -378,11 +425,14 @@ class LayerPresenter:
     def show_changes(self, changes, selected=None) -> None:
         """Outline the LCM ``changes`` on the shown image in their new classes'
         colours; caption the ``selected`` one "old → new" (one caption, so
-        none overlaps another)."""
+        none overlaps another) and rim it in black and white."""
         if LCM_LAYER not in self.specs:
             return
+        here = selected is not None and selected.image == self.name
+        rim = highlight_values(self.classes)
         self._mark(LCM_LAYER, {c.region: c.new for c in changes if c.image == self.name},
-                   fill=self.classes.ignore_index, width=3)
+                   fill=self.classes.ignore_index, width=3,
+                   rim=(selected.region, rim) if here and rim is not None else None)
         points, text = np.zeros((0, 2)), []
         if selected is not None and selected.image == self.name:
             rows, cols = self.boxes[selected.region]

@@ -1,7 +1,7 @@
 """The query panel: the question, the classes to answer with, and navigation."""
 from __future__ import annotations
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QEvent, Qt, Signal
 from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
 
 from ._class_list import KEYS_HELP, ClassList
@@ -11,17 +11,24 @@ from .engine.classes import ClassSet
 class QueryPanel(QGroupBox):
     """Asks one query at a time. Emits :attr:`answered` (a class id or the
     ignore value), :attr:`moved` (-1 previous, +1 skip), :attr:`undo_requested`
-    (True undo, False redo) and :attr:`finish_requested`."""
+    (True undo, False redo), :attr:`finish_requested` and :attr:`recalled`
+    (the question was clicked: show its query again, keys to the panel)."""
 
     answered = Signal(int)
     moved = Signal(int)
     undo_requested = Signal(bool)
     finish_requested = Signal()
+    recalled = Signal()
 
     def __init__(self, parent=None):
         super().__init__("Query", parent)
         self.question = QLabel("Choose a dataset and press Start / resume.")
         self.question.setWordWrap(True)
+        self.question.setCursor(Qt.PointingHandCursor)
+        self.question.installEventFilter(self)
+        # Which image the query is on, and whether the canvas shows it.
+        self.where = QLabel("")
+        self.where.setWordWrap(True)
         self.class_list = ClassList()
         self.class_list.setMinimumHeight(160)
         self.class_list.answered.connect(self.answered)
@@ -40,6 +47,7 @@ class QueryPanel(QGroupBox):
         keys.setWordWrap(True)
         box = QVBoxLayout(self)
         box.addWidget(self.question)
+        box.addWidget(self.where)
         box.addWidget(self.class_list)
         box.addLayout(buttons)
         box.addWidget(keys)
@@ -48,17 +56,35 @@ class QueryPanel(QGroupBox):
     def set_classes(self, classes: ClassSet) -> None:
         self.class_list.set_classes(classes)
 
-    def ask(self, text: str, selected: int) -> None:
-        """Show a question (rich text) with class ``selected`` preselected, and
-        take the keyboard focus so that the keys answer it."""
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if watched is self.question and event.type() == QEvent.MouseButtonPress:
+            self.recalled.emit()
+            return True
+        return super().eventFilter(watched, event)
+
+    def ask(self, text: str, selected: int | None, where: str) -> None:
+        """Show a question (rich text) about the image ``where`` says, with
+        class ``selected`` preselected (None: the one selected stays), and take the keyboard focus so that
+        the keys answer it."""
         self.question.setText(text)
-        self.class_list.select_class(selected)
+        self.where.setText(where)
+        if selected is not None:
+            self.class_list.select_class(selected)
         self.set_active(True)
 
     def say(self, text: str) -> None:
         """Show a message instead of a question; nothing can be answered."""
         self.question.setText(text)
+        self.where.setText("")
         self.set_active(False)
+
+    def show_elsewhere(self, where: str, shown: str | None) -> None:
+        """Say where the query is, and (``shown``) that the canvas shows
+        something else now, which keys and clicks bring back before answering."""
+        self.where.setText(where if shown is None else
+                           f"{where}<br><b>⚠ Not on the canvas</b> (it shows {shown}): "
+                           "Enter, Esc on the canvas or a click on the question shows "
+                           "the query again; then answer.")
 
     def set_active(self, active: bool) -> None:
         self.setEnabled(active)

@@ -9,12 +9,16 @@ one old → new pair, or every change on one image.
 from __future__ import annotations
 
 from qtpy.QtCore import Qt, Signal
-from qtpy.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QLabel, QPushButton,
-                            QTableWidget, QTableWidgetItem, QVBoxLayout)
+from qtpy.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHeaderView, QLabel,
+                            QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
 from .engine.classes import ClassSet
 
 COLUMNS = ("image", "region", "old → new", "confidence", "status")
+
+#: The image column's least width (px); its names are elided in the middle
+#: below their width, every other column is always as wide as its contents.
+IMAGE_MIN_WIDTH = 80
 
 #: (button text, which changes, accept?)
 DECISIONS = (("Accept", "one", True), ("Reject", "one", False),
@@ -80,9 +84,16 @@ class ReviewPanel(QGroupBox):
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSortingEnabled(True)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # Every column in sight, none cut: the table is as wide as its columns
+        # (the dock follows), but for the image names, which share what is left.
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.Stretch)
+        self.table.setTextElideMode(Qt.ElideMiddle)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
         self.table.setMinimumHeight(140)
         self.table.currentCellChanged.connect(lambda *_: self._emit_selected())
+        self.table.cellClicked.connect(lambda *_: self._emit_selected())  # the current one too
         self.table.keyPressEvent = self._table_key
         buttons = QGridLayout()
         for i, (text, scope, accept) in enumerate(DECISIONS):
@@ -95,6 +106,7 @@ class ReviewPanel(QGroupBox):
         box.addLayout(buttons)
         self.changes: list = []
         self._classes: ClassSet | None = None
+        self._next: list = []  # after a decision, the rows that followed it, nearest first
 
     def show_changes(self, classes: ClassSet, proposed: list, applied: list,
                      sure: str = "") -> None:
@@ -117,13 +129,29 @@ class ReviewPanel(QGroupBox):
             for col, cell in enumerate(cells):
                 table.setItem(row, col, cell)
         table.setSortingEnabled(True)
-        table.blockSignals(False)
-        if current in self.changes:
-            self.select(current)
+        self._fit_columns()
+        # The same change stays current, quietly (the viewer stays where it is);
+        # a decided one gives its place to the row that followed it, shown.
+        following = [c for c in self._next if c in self.changes]
+        if current not in self.changes and following:
+            self._next = []
+            table.blockSignals(False)
+            self.select(following[0])
+        else:
+            self.select(current if current in self.changes else None)
+            table.blockSignals(False)
         counts = (f"{len(applied)} applied {'change' if len(applied) == 1 else 'changes'} "
                   f"to review, {len(proposed)} proposed. ↑/↓ walk them, A accepts, "
                   "R rejects." if self.changes else "No LCM changes to review.")
         self.summary.setText(f"{counts} {sure}".strip())
+
+    def _fit_columns(self) -> None:
+        """The table at least as wide as its columns but the image's need."""
+        table, header = self.table, self.table.horizontalHeader()
+        needed = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+                     for c in range(1, len(COLUMNS)))
+        table.setMinimumWidth(needed + IMAGE_MIN_WIDTH + 2 * table.frameWidth()
+                              + table.verticalScrollBar().sizeHint().width())
 
     def current(self):
         """The change of the current row, or None."""
@@ -132,17 +160,22 @@ class ReviewPanel(QGroupBox):
             return None
         return self.changes[self.table.item(row, 0).data(Qt.UserRole)]
 
+    def _in_order(self) -> list:
+        """The changes in the table's order (as sorted)."""
+        return [self.changes[self.table.item(row, 0).data(Qt.UserRole)]
+                for row in range(self.table.rowCount())]
+
     def select(self, change) -> None:
-        """Make ``change`` the current row."""
-        for row in range(self.table.rowCount()):
-            if self.changes[self.table.item(row, 0).data(Qt.UserRole)] == change:
-                self.table.setCurrentCell(row, 0)
-                return
+        """Make ``change`` the current row (None: no row)."""
+        order = self._in_order()
+        self.table.setCurrentCell(order.index(change) if change in order else -1, 0)
 
     def decide(self, scope: str, accept: bool) -> None:
         """Accept or reject the current change, or all of its pair or image."""
         change = self.current()
         if change is not None:
+            order, row = self._in_order(), self.table.currentRow()
+            self._next = [*order[row + 1:], *order[:row][::-1]]
             self.decided.emit([c for c in self.changes if same_as(change, scope)(c)], accept)
 
     def _emit_selected(self) -> None:

@@ -15,7 +15,7 @@ import gc
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
-from napari.qt.threading import thread_worker
+from napari.qt.threading import thread_worker as napari_worker
 from qtpy.QtCore import QObject, QThreadPool, QTimer, Signal
 
 from ._layers import ImageView, load_view
@@ -28,6 +28,13 @@ CACHED_VIEWS = 4
 
 #: How long closing waits for the workers to stop (ms).
 CLOSE_WAIT_MS = 30_000
+
+
+def thread_worker(fn):
+    """napari's thread worker whose errors are handled where it is started
+    (the widget's status line and napari's notification), not raised again in
+    the main thread: a person's mistake (a bad folder) prints no traceback."""
+    return napari_worker(fn, ignore_errors=True)
 
 
 def keep_long_lived() -> None:

@@ -25,6 +25,7 @@ from qtpy.QtWidgets import (QHBoxLayout, QLabel, QProgressBar, QPushButton, QScr
 
 from ._export import ExportDialog, confirm_export
 from ._layers import LayerPresenter, warm_up
+from ._on_screen import EscapeKey, canvases, where_text
 from ._query_panel import QueryPanel
 from ._review import ReviewPanel, how_sure
 from ._runner import SessionRunner, keep_long_lived, open_session
@@ -87,6 +88,12 @@ class CorrectionWidget(QWidget):
         self.panel.moved.connect(self.move)
         self.panel.undo_requested.connect(lambda undo: self.undo() if undo else self.redo())
         self.panel.finish_requested.connect(self.finish_round)
+        self.panel.recalled.connect(self.recall)
+        self._escape = EscapeKey(self.recall, self)
+        # Whether the canvas still shows the query, once the camera settles.
+        self._screen_timer = QTimer(self, singleShot=True, interval=50)
+        self._screen_timer.timeout.connect(self._check_screen)
+        self._camera_moved = lambda _event=None: self._screen_timer.start()
         self.review = ReviewPanel()
         self.review.selected.connect(self.show_change)
         self.review.decided.connect(self.decide)
@@ -111,9 +118,16 @@ class CorrectionWidget(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.runner.cancel)
         self.cancel_button.setEnabled(False)
+        # What runs, its progress and Cancel: pinned at the top of the dock,
+        # above what scrolls, so that they are in sight whatever the screen.
+        busy = QWidget()
         progress = QHBoxLayout()
         progress.addWidget(self.progress)
         progress.addWidget(self.cancel_button)
+        busy_box = QVBoxLayout(busy)
+        busy_box.setContentsMargins(6, 6, 6, 0)
+        busy_box.addWidget(self.status)
+        busy_box.addLayout(progress)
         self.summary = RoundSummary()
         self.summary.setVisible(False)  # no empty chart before a session
         export = QPushButton("Export labels…")
@@ -123,9 +137,8 @@ class CorrectionWidget(QWidget):
         # squeezing the class list under its buttons.
         content = QWidget()
         layout = QVBoxLayout(content)
-        for w in (self.settings.native, self.panel, self.confirm, self.review, self.status):
+        for w in (self.settings.native, self.panel, self.confirm, self.review):
             layout.addWidget(w)
-        layout.addLayout(progress)
         layout.addWidget(self.summary)
         layout.addWidget(export)
         layout.addStretch()
@@ -144,6 +157,7 @@ class CorrectionWidget(QWidget):
         content.installEventFilter(self)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(busy)
         outer.addWidget(scroll)
 
     def _fit_width(self) -> None:
@@ -169,6 +183,8 @@ class CorrectionWidget(QWidget):
         """Disconnect from the viewer and stop the workers (the dock closes)."""
         self._idle_timer.stop()
         self._fit_timer.stop()
+        self._screen_timer.stop()
+        self.viewer.scene.camera.events.disconnect(self._camera_moved)
         self._content.removeEventFilter(self)
         self.viewer.layers.events.inserted.disconnect(self._adopt_dataset)
         self.runner.cleanup()
@@ -221,8 +237,12 @@ class CorrectionWidget(QWidget):
     def _on_failure(self, message: str) -> None:
         # napari's workers already send errors to a notification.
         self.status.setText(message)
-        if self.session is not None and self.session.phase == "query":
+        if self.session is None:
+            return
+        if self.session.phase == "query":
             self.show_query(self._wanted if self._wanted is not None else 0)
+        elif not self.busy:  # no longer "training the model…"
+            self.panel.say(message)
 
     # ---- the session ---------------------------------------------------------------
 
@@ -248,6 +268,9 @@ class CorrectionWidget(QWidget):
         self.settings.lock()
         self.presenter = LayerPresenter(self.viewer, session.dataset.classes, session.method,
                                         undo=self.undo, redo=self.redo)
+        for canvas in canvases(self.window()):
+            canvas.installEventFilter(self._escape)
+        self.viewer.scene.camera.events.connect(self._camera_moved)
         self.runner.beside(warm_up, session.dataset.classes, self.presenter.specs,
                            then=lambda _: self.presenter.prepare())
         self.panel.set_classes(session.dataset.classes)
@@ -282,6 +305,8 @@ class CorrectionWidget(QWidget):
                 self.presenter.hide_query()
             self.panel.say(f"Round {round_}: training the model on the current labels "
                            "and ranking the regions…")
+            if self.presenter.name is None:  # the canvas shows an image meanwhile, not black
+                self.show_image(self.session.dataset.names[0])
             self.runner.run(self.session.prepare_round(), self._on_prepared,
                             f"Preparing round {round_}")
         elif phase == "query":
@@ -335,18 +360,19 @@ class CorrectionWidget(QWidget):
 
     # ---- showing images and queries --------------------------------------------------
 
-    def show_query(self, index: int) -> None:
+    def show_query(self, index: int, keep_class: bool = False) -> None:
         """Show query ``index``: its image (read ahead when possible), its
-        region outlined, centred and zoomed; the panel takes the focus."""
+        region outlined, centred and zoomed; the panel takes the focus, its
+        class chosen anew unless ``keep_class``."""
         session = self.session
         q = session.queries[index]
         self._wanted = index
         if q.image != self.presenter.name:
             self.query_index = None
             self.panel.set_active(False)
-        self._read(q.image, lambda view: self._show_query_on(index, view))
+        self._read(q.image, lambda view: self._show_query_on(index, view, keep_class))
 
-    def _show_query_on(self, index: int, view) -> None:
+    def _show_query_on(self, index: int, view, keep_class: bool = False) -> None:
         session = self.session
         if self._wanted != index or session.phase != "query":
             return  # another query was asked for meanwhile
@@ -360,7 +386,8 @@ class CorrectionWidget(QWidget):
                     f" — answered <b>{classes.name_of(q.answer)}</b>")
         self.panel.ask(f"Round {session.round} · Query {index + 1} / {len(session.queries)}: "
                        f"is this {what} <b>{classes.name_of(q.label)}</b>?{answered}",
-                       q.label if q.answer is None else q.answer)
+                       None if keep_class else q.label if q.answer is None else q.answer,
+                       where_text(session.dataset.names, q.image))
         self.runner.views.prefetch(session, self._upcoming_images(index))
         self.query_shown.emit(index)
 
@@ -391,6 +418,37 @@ class CorrectionWidget(QWidget):
         if self.presenter.show_image(view):  # a new labels layer: its strokes are the session's
             self.presenter.labels_layer.events.paint.connect(self._on_paint)
         self._draw_changes()
+        self._screen_timer.start()
+
+    # ---- the query on screen (see _on_screen.py) -----------------------------------
+
+    def query_on_screen(self) -> bool:
+        """Whether the canvas shows the panel's query: its image, its outline,
+        its region in view. Answers are accepted only then."""
+        if self.query_index is None or self.presenter is None:
+            return False
+        q = self.session.queries[self.query_index]
+        return self.presenter.shows(q.image, q.region)
+
+    def _check_screen(self) -> None:
+        """Tell the person when the canvas no longer shows the query."""
+        if self.query_index is None or self.session is None:
+            return
+        q = self.session.queries[self.query_index]
+        shown = None
+        if not self.query_on_screen():
+            shown = ("another part of the image" if self.presenter.name == q.image
+                     else f"image {self.presenter.name}")
+        self.panel.show_elsewhere(where_text(self.session.dataset.names, q.image), shown)
+
+    def recall(self) -> None:
+        """Esc on the canvas, a click on the question: the query shown again
+        if the canvas moved away from it, and the keys back to the panel."""
+        if not self._can_answer():
+            return
+        if not self.query_on_screen():
+            self.show_query(self.query_index, keep_class=True)
+        self.panel.set_active(True)
 
     # ---- answering -------------------------------------------------------------------
 
@@ -403,6 +461,9 @@ class CorrectionWidget(QWidget):
         once; the answer is written meanwhile. Once the last one is written,
         finish the round."""
         if not self._can_answer():
+            return
+        if not self.query_on_screen():  # the first key brings it back, the next answers
+            self.recall()
             return
         session, index = self.session, self.query_index
         self._answering.add(index)
@@ -490,8 +551,9 @@ class CorrectionWidget(QWidget):
                           then=lambda event: self._stepped(event, undo))
 
     def _stepped(self, event, undo: bool) -> None:
+        self.status.setText("" if event is not None else
+                            "Nothing to undo." if undo else "Nothing to redo.")
         if event is None:
-            self.status.setText("Nothing to undo." if undo else "Nothing to redo.")
             return
         self._changed(event.images)
         self._show_review()

@@ -9,7 +9,9 @@ finished, or with no answer the session still being opened), or with
 ``--exit-open`` not at all: the script ends at once, napari still open and
 the last answer still being written (as a notebook's kernel ends). Prints one
 JSON line: the queries answered (round, index, image, region, class),
-whether the panel had the focus at each, whether torch's compiler got
+whether the panel had the focus at each, whether the canvas showed the
+query at each (the image layer's pixels, the query layer's outline, the
+camera centred on the region), the status line at the end, whether torch's compiler got
 imported, the threads that imported torch, and how many objects were left
 out of Python's garbage collections.
 """
@@ -20,6 +22,7 @@ import threading
 import time
 
 import napari
+import numpy as np
 from qtpy.QtCore import Qt
 from qtpy.QtTest import QTest
 from qtpy.QtWidgets import QApplication, QMenu, QPushButton
@@ -58,6 +61,20 @@ def wait(app, ready) -> None:
         time.sleep(0.01)
 
 
+def on_screen(viewer, session, q) -> bool:
+    """The canvas shows query ``q``: its image's pixels, its region outlined,
+    the camera centred on it."""
+    from a2lc_napari._layers import IMAGE_LAYER, QUERY_LAYER, outlines_of
+
+    mask = session.dataset.regions(q.image) == q.region
+    rows, cols = np.nonzero(mask)
+    y, x = viewer.scene.camera.center[-2:]
+    return bool(np.array_equal(viewer.layers[IMAGE_LAYER].data, session.dataset.image(q.image))
+                and np.array_equal(viewer.layers[QUERY_LAYER].data,
+                                   outlines_of(mask.astype(np.uint8), 2, 0))
+                and rows.min() <= y <= rows.max() and cols.min() <= x <= cols.max())
+
+
 def main(dataset: str, session_dir: str, answers: int, close_busy: bool,
          exit_open: bool) -> None:
     torch_imports = ImportWatch("torch")
@@ -86,15 +103,17 @@ def main(dataset: str, session_dir: str, answers: int, close_busy: bool,
         focused = app.focusWidget()
         done.append({"round": session.round, "index": index, "image": q.image,
                      "region": q.region, "class": q.label,
-                     "focus": focused is widget.panel.class_list})
+                     "focus": focused is widget.panel.class_list,
+                     "on screen": on_screen(viewer, session, q)})
         QTest.keyClick(focused or widget.panel.class_list, Qt.Key_Return)
         if not exit_open:  # else exit before napari hears that the answer was written
             app.processEvents()
     if not (close_busy or exit_open):
         wait(app, lambda: widget.runner.idle)
+    status = widget.status.text()
     if not exit_open:
         viewer.close()
-    print(json.dumps({"answered": done,
+    print(json.dumps({"answered": done, "status": status,
                       "compiler": [m for m in ("torch._dynamo", "triton") if m in sys.modules],
                       "torch imported by": torch_imports.threads,
                       "frozen": gc.get_freeze_count()}))

@@ -121,3 +121,38 @@ def test_the_labels_layer_is_the_shown_views_labels_across_images(make_napari_vi
     np.testing.assert_array_equal(layer.data, np.where(regions == 1, 1, 0))
     np.testing.assert_array_equal(two.labels, np.where(regions == 4, 0, 2))
     assert layer.data is one.labels
+
+
+def test_the_selected_change_has_a_black_and_white_rim(make_napari_viewer):
+    from a2lc_napari._layers import LCM_LAYER, LayerPresenter
+    from a2lc_napari.engine.classes import ClassSet
+    from a2lc_napari.engine.methods import METHODS
+    from a2lc_napari.engine.state import LCMUpdate
+
+    # Colours alike: each change outlined in road's colour, side by side.
+    classes = ClassSet(names=("road", "sidewalk"), colors=((128, 64, 128), (130, 64, 128)))
+    viewer = make_napari_viewer()
+    presenter = LayerPresenter(viewer, classes, METHODS["a2lc"])
+    presenter.prepare()
+    regions = np.repeat(np.repeat(np.array([[1, 2]]), 10, 0), 10, 1)  # 10 × 20, two squares
+    presenter.show_image(view_of("one", regions, classes))
+    changes = [LCMUpdate("one", 1, 1, 0, 0.9), LCMUpdate("one", 2, 1, 0, 0.8)]
+    presenter.show_changes(changes)
+    layer = viewer.layers[LCM_LAYER]
+    plain = layer.data.copy()
+    presenter.show_changes(changes, changes[1])
+    # Region 2 (columns 10-19), selected: its outermost ring black (2), the next white (3).
+    outer, inner = np.zeros((10, 20), bool), np.zeros((10, 20), bool)
+    outer[:, 10:] = True
+    outer[1:-1, 11:-1] = False
+    inner[1:-1, 11:-1] = True
+    inner[2:-2, 12:-2] = False
+    assert (layer.data[outer] == 2).all() and (layer.data[inner] == 3).all()
+    rest = ~(outer | inner)
+    np.testing.assert_array_equal(layer.data[rest], plain[rest])  # the rest as before
+    np.testing.assert_allclose(layer.colormap.map(np.array([2, 3], np.uint8)),
+                               [[0, 0, 0, 1], [1, 1, 1, 1]])
+    presenter.show_changes(changes, changes[0])  # the rim follows the selection
+    assert (layer.data[:, :10][outer[:, 10:]] == 2).all() and not (layer.data == 3)[:, 10:].any()
+    presenter.show_changes(changes)
+    np.testing.assert_array_equal(layer.data, plain)

@@ -1,6 +1,9 @@
 """What the LCM review tells a person of how sure the LCM is."""
+from qtpy.QtCore import QPoint, Qt
+
 from a2lc_napari._review import how_sure
-from a2lc_napari.engine.state import LCMProposal
+from a2lc_napari.engine.classes import ClassSet
+from a2lc_napari.engine.state import LCMProposal, LCMUpdate
 
 
 def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
@@ -15,3 +18,74 @@ def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
         LCMProposal(tau=0.5, reach=0.5, estimated_precision=100.0, held_out_changes=8,
                     lower_precision=74.99), 0.9)
     assert "no estimate" in how_sure(LCMProposal(tau=0.99), 0.9)  # the paper's LCM
+
+
+def review_of(qtbot, changes, classes):
+    from a2lc_napari._review import ReviewPanel
+
+    panel = ReviewPanel()
+    qtbot.addWidget(panel)
+    panel.show_changes(classes, changes, [])
+    panel.resize(panel.minimumSizeHint())  # as narrow as it lets itself be
+    panel.show()
+    qtbot.waitExposed(panel)
+    return panel
+
+
+def header_click(qtbot, table, column):
+    header = table.horizontalHeader()
+    qtbot.mouseClick(header.viewport(), Qt.LeftButton,
+                     pos=QPoint(header.sectionViewportPosition(column) + 5, 5))
+
+
+def row_click(qtbot, table, row):
+    qtbot.mouseClick(table.viewport(), Qt.LeftButton,
+                     pos=table.visualItemRect(table.item(row, 1)).center())
+
+
+CLASSES = ClassSet(names=("road", "sidewalk", "building", "vegetation"),
+                   colors=((128, 64, 128), (244, 35, 232), (70, 70, 70), (107, 142, 35)))
+
+
+def test_a_decision_selects_and_shows_the_next_row_in_the_sort_order(qtbot):
+    # The table's own order (by confidence, descending) differs from the list's.
+    changes = [LCMUpdate(f"image_{i}", i + 1, 1, 3, conf)
+               for i, conf in enumerate((0.5, 0.9, 0.7, 0.6, 0.8))]
+    panel = review_of(qtbot, changes, CLASSES)
+    table = panel.table
+    header_click(qtbot, table, 3)
+    header_click(qtbot, table, 3)  # descending: 0.9, 0.8, 0.7, 0.6, 0.5
+    assert [table.item(r, 3).text() for r in range(5)] == ["0.900", "0.800", "0.700", "0.600",
+                                                           "0.500"]
+    row_click(qtbot, table, 1)
+    assert panel.current() == changes[4]
+    for key, accept, decided, then in ((Qt.Key_A, True, changes[4], changes[2]),
+                                       (Qt.Key_R, False, changes[2], changes[3])):
+        with qtbot.waitSignal(panel.decided) as decision:
+            qtbot.keyClick(table, key)
+        assert decision.args == [[decided], accept]
+        left = [c for c in panel.changes if c != decided]
+        with qtbot.waitSignal(panel.selected) as shown:  # the session wrote it: the table anew
+            panel.show_changes(CLASSES, left, [])
+        assert shown.args == [then] and panel.current() == then
+        assert table.currentRow() == 1  # the place kept
+    # Refilled without a decision (a new proposal): the same row, quietly.
+    with qtbot.assertNotEmitted(panel.selected):
+        panel.show_changes(CLASSES, list(panel.changes), [])
+    assert panel.current() == changes[3]
+
+
+def test_every_column_in_sight_and_old_new_never_elided(qtbot):
+    changes = [LCMUpdate("a_rather_long_image_name_0001", 12, 2, 3, 0.81234),
+               LCMUpdate("b", 3, 255, 1, 0.5)]
+    panel = review_of(qtbot, changes, CLASSES)
+    table = panel.table
+    assert not table.horizontalScrollBar().isVisible()
+    widths = [table.columnWidth(c) for c in range(table.columnCount())]
+    assert sum(widths) <= table.viewport().width()
+    metrics = table.fontMetrics()
+    for row in range(table.rowCount()):
+        for col in range(1, table.columnCount()):  # all but the image name: whole
+            text = table.item(row, col).text()
+            assert metrics.horizontalAdvance(text) < widths[col], text
+    assert "building → vegetation" in [table.item(r, 2).text() for r in range(2)]

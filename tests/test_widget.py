@@ -222,15 +222,22 @@ def test_the_plugins_menu_after_the_viewer_then_resume_in_a_new_process(demo, tm
     # napari's and torch's objects are left out of garbage collections, whose
     # scans of them froze the canvas.
     assert first["frozen"] > 100_000
-    assert all(a["focus"] for a in first["answered"])
+    assert all(a["focus"] and a["on screen"] for a in first["answered"])
     assert [(a["round"], a["index"]) for a in first["answered"]] == [(1, 0), (1, 1), (1, 2),
                                                                      (2, 0)]
     again = run_person(demo, session_dir, 1)  # closed mid-round 2; reopened
     (answer,) = again["answered"]
-    assert (answer["round"], answer["index"], answer["focus"]) == (2, 1, True)
+    assert (answer["round"], answer["index"], answer["focus"], answer["on screen"]) == (
+        2, 1, True, True)
     state = json.loads((session_dir / "session.json").read_text())
     assert [q["answer"] for q in state["queries"]][:2] == [first["answered"][3]["class"],
                                                           answer["class"]]
+
+
+def test_a_bad_folder_is_a_plain_message_without_a_traceback(tmp_path):
+    done = run_person(tmp_path / "missing", tmp_path / "session", 0)  # no traceback: checked
+    assert done["status"] == f"Opening the session failed: {tmp_path / 'missing'}: is not a folder"
+    assert not (tmp_path / "session").exists()
 
 
 def test_napari_closed_while_the_session_works_exits_cleanly_and_resumes(demo, tmp_path):
@@ -465,6 +472,9 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
             mask = session.dataset.regions(c.image) == c.region
             assert (session.labels(c.image)[mask] == c.new).all()
             assert session.is_manual(c.image, c.region)
+    # A click on the question brings the query back (the review moved the view).
+    qtbot.mouseClick(widget.panel.question, Qt.LeftButton)
+    qtbot.waitUntil(widget.query_on_screen, timeout=WAIT)
     press(widget, qtbot, Qt.Key_Return)  # the last answer: the round ends...
     wait_written(qtbot, widget)
     if widget.proposal is not None and widget.proposal.updates:

@@ -1,0 +1,70 @@
+"""The query panel as a person meets it: progress and Cancel in sight while
+the model trains (the canvas already showing an image), the class numbers
+beside napari's label ids, and the undo messages."""
+import numpy as np
+from qtpy.QtCore import Qt
+
+from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER
+from test_widget import (WAIT, button, demo, open_from_menu, plugin, press,  # noqa: F401
+                         start, wait_idle, wait_written)
+
+
+def test_progress_and_cancel_in_sight_on_a_small_screen_and_the_image_while_training(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    widget = open_from_menu(viewer)
+    widget.window().resize(1280, 800)
+    s = widget.settings
+    s.dataset.value, s.session_dir.value = demo, tmp_path / "session"
+    s.steps.value = 5000  # long enough to look at, and to cancel
+    button(widget, "Start / resume").click()
+    qtbot.waitUntil(lambda: widget.busy and "training" in widget.panel.question.text(),
+                    timeout=WAIT)
+    cancel = widget.cancel_button
+    for part in (cancel, widget.progress, widget.status):  # whole, not scrolled away
+        qtbot.waitUntil(lambda: part.visibleRegion().boundingRect().size() == part.size(),
+                        timeout=5000)
+    assert cancel.isEnabled()
+    # The first image and its pseudo-labels, while the model trains.
+    session = widget.session
+    first = session.dataset.names[0]
+    qtbot.waitUntil(lambda: np.array_equal(viewer.layers[IMAGE_LAYER].data,
+                                           session.dataset.image(first))
+                    and np.array_equal(viewer.layers[LABELS_LAYER].data, session.labels(first))
+                    and viewer.layers[LABELS_LAYER].visible, timeout=WAIT)
+    assert widget.busy  # still training
+    qtbot.mouseClick(cancel, Qt.LeftButton)
+    qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT)
+    assert "training" not in widget.panel.question.text()
+    assert "stopped" in widget.panel.question.text() and "stopped" in widget.status.text()
+    wait_idle(qtbot, widget)
+
+
+def test_class_numbers_beside_the_brushs_label_ids(make_napari_viewer, qtbot, demo, tmp_path):
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
+    items = widget.panel.class_list
+    texts = [items.item(i).text() for i in range(items.count())]
+    assert texts[0] == "1  sky  · label 0"  # key 1, napari's label 0
+    assert texts[6] == "7  car  · label 6"
+    assert texts[9] == "0  rider  · label 9"
+    assert texts[-1] == "   ignore (unsure / none of these)  · label 255"
+    wait_idle(qtbot, widget)
+
+
+def test_nothing_to_undo_is_cleared_by_an_undo_and_a_redo(make_napari_viewer, qtbot, demo,
+                                                          tmp_path):
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: widget.status.text() == "Nothing to undo.", timeout=WAIT)
+    press(widget, qtbot, "7")  # car
+    wait_written(qtbot, widget)
+    assert widget.session.queries[0].answer == 6
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)
+    wait_written(qtbot, widget)
+    assert widget.session.queries[0].answer is None
+    assert "Nothing to" not in widget.status.text()
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
+    wait_written(qtbot, widget)
+    assert widget.session.queries[0].answer == 6
+    assert "Nothing to" not in widget.status.text()
+    wait_idle(qtbot, widget)

@@ -1,0 +1,179 @@
+"""What the person answers is what they see: every path that moves the view
+(a review row, an undo, a round's end, the canvas's own zoom) either brings
+the query back or holds the answer until the query is back. Each test drives
+the widget by clicks and keys, and before each Enter checks what the canvas
+shows: the image layer's data, the query layer's outline and the camera."""
+import numpy as np
+from qtpy.QtCore import QPoint, QPointF, Qt
+from qtpy.QtGui import QWheelEvent
+from qtpy.QtWidgets import QApplication
+
+from a2lc_napari._layers import IMAGE_LAYER, QUERY_LAYER, outlines_of
+from test_widget import (WAIT, button, demo, plugin, press, start,  # noqa: F401
+                         wait_for_query, wait_idle)
+
+
+def shows(viewer, session, image, region=None):
+    """The canvas shows ``image`` (its pixels in the image layer) and, given
+    ``region``, that region outlined on the query layer with the camera centred on it."""
+    if not np.array_equal(viewer.layers[IMAGE_LAYER].data, session.dataset.image(image)):
+        return False
+    if region is None:
+        return True
+    mask = session.dataset.regions(image) == region
+    query = viewer.layers[QUERY_LAYER]
+    rows, cols = np.nonzero(mask)
+    y, x = viewer.scene.camera.center[-2:]
+    return (query.visible and np.array_equal(query.data, outlines_of(mask.astype(np.uint8), 2, 0))
+            and rows.min() <= y <= rows.max() and cols.min() <= x <= cols.max())
+
+
+def asked(widget):
+    """The query the panel asks about (its text names it), and its image as the panel says."""
+    q = widget.session.queries[widget.query_index]
+    assert f"Query {q.index + 1} / " in widget.panel.question.text()
+    return q
+
+
+def enter_answers_the_query_on_screen(qtbot, widget):
+    """Enter on the panel: the canvas showed the query before, and it is answered."""
+    viewer, session = widget.viewer, widget.session
+    q = asked(widget)
+    assert shows(viewer, session, q.image, q.region)
+    assert q.image in widget.panel.where.text() and "Not on the canvas" not in \
+        widget.panel.where.text()
+    press(widget, qtbot, Qt.Key_Return)
+    qtbot.waitUntil(lambda: session.queries[q.index].answer is not None, timeout=WAIT)
+
+
+def enter_brings_the_query_back(qtbot, widget):
+    """The canvas no longer shows the query: Enter shows it again, answering nothing."""
+    viewer, session = widget.viewer, widget.session
+    q = asked(widget)
+    assert not shows(viewer, session, q.image, q.region)
+    qtbot.waitUntil(lambda: "Not on the canvas" in widget.panel.where.text(), timeout=5000)
+    press(widget, qtbot, Qt.Key_Return)
+    qtbot.waitUntil(lambda: shows(viewer, session, q.image, q.region), timeout=WAIT)
+    assert session.queries[q.index].answer is None and asked(widget) is q
+    qtbot.waitUntil(lambda: "Not on the canvas" not in widget.panel.where.text(), timeout=5000)
+
+
+def click_row(qtbot, table, change, changes):
+    """A mouse click on ``change``'s row of the review table."""
+    row = next(r for r in range(table.rowCount())
+               if table.item(r, 0).text() == change.image
+               and table.item(r, 1).text() == str(change.region))
+    table.scrollToItem(table.item(row, 2))
+    rect = table.visualItemRect(table.item(row, 2))
+    qtbot.mouseClick(table.viewport(), Qt.LeftButton, pos=rect.center())
+
+
+def lcm_changes(qtbot, widget, left):
+    """Answer all queries but ``left``, then wait for the LCM's proposals."""
+    session = widget.session
+    for _ in range(len(session.queries) - left):
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    qtbot.waitUntil(lambda: not widget.runner.lcm_busy and widget.review.table.rowCount() > 0,
+                    timeout=WAIT)
+    return list(widget.review.changes)
+
+
+def skip_to_another_image(qtbot, widget, image):
+    while widget.session.queries[widget.query_index].image == image:
+        press(widget, qtbot, Qt.Key_Right)
+        wait_for_query(qtbot, widget)
+
+
+def test_review_rows_and_undo_elsewhere_hold_the_answer_until_the_query_is_back(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
+                   review_above=1000)
+    session = widget.session
+    change = lcm_changes(qtbot, widget, left=2)[0]
+    skip_to_another_image(qtbot, widget, change.image)
+    click_row(qtbot, widget.review.table, change, widget.review.changes)
+    qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
+    enter_brings_the_query_back(qtbot, widget)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    wait_for_query(qtbot, widget)
+    # Accept the change, then undo it from the panel: the canvas shows its image.
+    skip_to_another_image(qtbot, widget, change.image)
+    click_row(qtbot, widget.review.table, change, widget.review.changes)
+    qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
+    button(widget, "Accept").click()
+    qtbot.waitUntil(lambda: session.is_manual(change.image, change.region)
+                    and not widget.runner.writing, timeout=WAIT)
+    qtbot.mouseClick(widget.panel.question, Qt.LeftButton)  # a click on the question: back
+    q = asked(widget)
+    qtbot.waitUntil(lambda: shows(viewer, session, q.image, q.region), timeout=WAIT)
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: not session.is_manual(change.image, change.region)
+                    and shows(viewer, session, change.image), timeout=WAIT)
+    enter_brings_the_query_back(qtbot, widget)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    wait_idle(qtbot, widget)
+
+
+def test_review_first_then_apply_them_shows_the_next_rounds_query(make_napari_viewer, qtbot,
+                                                                  demo, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
+                   review_above=0)
+    session = widget.session
+    lcm_changes(qtbot, widget, left=1)
+    enter_answers_the_query_on_screen(qtbot, widget)  # the last: "apply N changes?"
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
+    header = widget.review.table.horizontalHeader()
+    for _ in range(2):  # the person sorts the changes by confidence, highest first
+        qtbot.mouseClick(header.viewport(), Qt.LeftButton,
+                         pos=QPoint(header.sectionViewportPosition(3) + 5, 5))
+    button(widget, "Review first").click()
+    change = widget.review.current()
+    qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
+    button(widget, "Finish round").click()
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
+    button(widget, "Apply them").click()
+    wait_for_query(qtbot, widget, round_=2)
+    # The LCM re-runs on round 2's first query: its proposal moves nothing either.
+    qtbot.waitUntil(lambda: widget.proposal is not None and not widget.runner.lcm_busy,
+                    timeout=WAIT)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    wait_for_query(qtbot, widget)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    wait_idle(qtbot, widget)
+
+
+def wheel(canvas, pos, steps):
+    """Mouse wheel turns over ``canvas`` at ``pos`` (zooms napari's canvas there)."""
+    for _ in range(steps):
+        event = QWheelEvent(QPointF(pos), QPointF(canvas.mapToGlobal(pos)), QPoint(0, 0),
+                            QPoint(0, 120), Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase,
+                            False)
+        QApplication.sendEvent(canvas, event)
+
+
+def test_the_canvas_zoomed_away_holds_the_answer_and_esc_gives_the_keys_back(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session", tau=None, method="alc")
+    canvas = viewer.window._qt_viewer.canvas.native
+    q = asked(widget)
+    mask = widget.session.dataset.regions(q.image) == q.region
+    corner = QPoint(2, 2) if mask[mask.shape[0] // 2:, mask.shape[1] // 2:].any() else \
+        QPoint(canvas.width() - 3, canvas.height() - 3)
+    wheel(canvas, corner, 15)  # zoom in, far from the query's region
+    qtbot.waitUntil(lambda: not shows(viewer, widget.session, q.image, q.region), timeout=5000)
+    enter_brings_the_query_back(qtbot, widget)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    wait_for_query(qtbot, widget)
+    q = asked(widget)
+    canvas.setFocus()  # the person works on the canvas...
+    qtbot.mouseClick(canvas, Qt.LeftButton, pos=corner)
+    wheel(canvas, corner, 15)
+    qtbot.keyClick(canvas, Qt.Key_Escape)  # ... then Esc: the query and the keys come back
+    qtbot.waitUntil(lambda: shows(viewer, widget.session, q.image, q.region), timeout=WAIT)
+    assert widget.window().focusWidget() is widget.panel.class_list  # (the window may be inactive)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    wait_idle(qtbot, widget)
