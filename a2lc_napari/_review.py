@@ -16,9 +16,9 @@ from .engine.classes import ClassSet
 
 COLUMNS = ("image", "region", "old → new", "confidence", "status")
 
-#: The image column's least width (px); its names are elided in the middle
-#: below their width, every other column is always as wide as its contents.
-IMAGE_MIN_WIDTH = 80
+#: The image column's width is its names' up to this (px); longer names are
+#: elided in the middle. Every other column is always as wide as its contents.
+IMAGE_MAX_WIDTH = 160
 
 #: (button text, which changes, accept?)
 DECISIONS = (("Accept", "one", True), ("Reject", "one", False),
@@ -146,11 +146,14 @@ class ReviewPanel(QGroupBox):
         self.summary.setText(f"{counts} {sure}".strip())
 
     def _fit_columns(self) -> None:
-        """The table at least as wide as its columns but the image's need."""
+        """The table at least as wide as its columns need (the image names' up
+        to :data:`IMAGE_MAX_WIDTH`)."""
         table, header = self.table, self.table.horizontalHeader()
-        needed = sum(max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
-                     for c in range(1, len(COLUMNS)))
-        table.setMinimumWidth(needed + IMAGE_MIN_WIDTH + 2 * table.frameWidth()
+        needed = [max(table.sizeHintForColumn(c), header.sectionSizeHint(c))
+                  for c in range(len(COLUMNS))]
+        slack = 2 * table.fontMetrics().averageCharWidth()  # napari's style pads items
+        table.setMinimumWidth(min(needed[0], IMAGE_MAX_WIDTH) + slack + sum(needed[1:])
+                              + 2 * table.frameWidth()
                               + table.verticalScrollBar().sizeHint().width())
 
     def current(self):
