@@ -9,6 +9,9 @@ It composes small parts, each with one concern:
     SessionRunner    the session, its workers, the busy state  (_runner.py)
     LayerPresenter   the layers, the only code naming them     (_layers.py)
 
+An answer is taken only while the canvas shows its query (``answer``
+checks :meth:`LayerPresenter.shows`; see ``_on_screen.py``).
+
 Every change to the labels is an event of the session's journal, so Ctrl+Z
 (on the panel or on napari's canvas) takes back the last one wherever it
 was, and shows that image (and query) again.
