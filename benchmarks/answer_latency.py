@@ -14,7 +14,11 @@ adding a labels layer to a new viewer. Measures, in the same run:
 - one labels-layer update, for scale: ``layer.data = labels`` of the shown
   image, to the canvas draw that follows;
 - main-thread stalls: a 20 ms QTimer runs over the whole session; each
-  tick's gap beyond 20 ms is time the event loop could not run.
+  tick's gap beyond 20 ms is time the event loop could not run;
+- resume from a fresh process, as a person starts it: a new Python
+  process that imports napari, opens the widget and presses Start /
+  resume at once, from its launch to the query drawn (and from the Start
+  click), beside the resume in a new viewer of the same process.
 
 Needs a display: ``xvfb-run -a -s "-screen 0 1920x1080x24" python
 benchmarks/answer_latency.py``. Timings depend on the machine's load: run it
@@ -177,7 +181,41 @@ def answer(app, v: Viewer, keys: dict, reference: list, think: float) -> None:
     pause(app, think)
 
 
+def resume_in_new_process(dataset: Path, session_dir: Path) -> dict:
+    """Resume the session in a fresh Python process; seconds from its launch
+    to the query drawn, and from the Start click."""
+    import json
+    import subprocess
+
+    launched = time.time()
+    done = subprocess.run([sys.executable, __file__, "--resume-only", str(dataset),
+                           str(session_dir)], capture_output=True, text=True, check=True)
+    times = json.loads(done.stdout.strip().splitlines()[-1])
+    return {"launch → query drawn": times["drawn"] - launched,
+            "Start → query drawn": times["drawn"] - times["clicked"]}
+
+
+def resume_only(dataset: Path, session_dir: Path) -> None:
+    """The child of :func:`resume_in_new_process`: prints the wall-clock
+    times of the Start click and of the query drawn."""
+    import json
+
+    from qtpy.QtWidgets import QApplication
+
+    v = Viewer()
+    app = QApplication.instance()
+    clicked = time.time()
+    start(app, v, dataset, session_dir, 30, "a2lc")  # (a resumed session keeps its own)
+    drawn = time.time() - (time.perf_counter() - v.drawn)
+    wait(app, lambda: v.widget.runner.idle)
+    v.viewer.close()
+    print(json.dumps({"clicked": clicked, "drawn": drawn}))
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--resume-only"]:
+        resume_only(Path(sys.argv[2]), Path(sys.argv[3]))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("runs/answer_latency"))
     parser.add_argument("--images", type=int, default=8,
@@ -237,6 +275,10 @@ def main() -> None:
         answer(app, v, keys, reference, args.think)
     wait(app, lambda: v.widget.runner.idle)
     v.viewer.close()
+    meter.timer.stop()  # the other process has the machine meanwhile
+    for what, seconds in resume_in_new_process(dataset, session_dir).items():
+        steps[f"resume in a new process: {what}"] = seconds
+    meter.start()
     # For scale, what napari alone costs: a labels layer added to a new
     # viewer (as the widget's are on resume), no plugin.
     import napari
