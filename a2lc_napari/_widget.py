@@ -69,7 +69,7 @@ class CorrectionWidget(QWidget):
         self._build()
         self.runner.busy_changed.connect(self._on_busy)
         self.runner.progress.connect(self._show_progress)
-        self.runner.failed.connect(self._on_failure)
+        self.runner.failed.connect(self._on_error)
         self.runner.stopped.connect(self._on_failure)
         self.runner.lcm_proposed.connect(self._on_proposal)
         self._idle_timer = QTimer(self, interval=100)
@@ -237,8 +237,15 @@ class CorrectionWidget(QWidget):
         self.progress.setMaximum(total)
         self.progress.setValue(done)
 
+    def _on_error(self, message: str) -> None:
+        """A step failed: a napari notification (the message alone: the
+        workers no longer raise their errors again, with a traceback, in the
+        main thread), and the widget goes on where it can."""
+        show_error(message)
+        self._on_failure(message)
+
     def _on_failure(self, message: str) -> None:
-        # napari's workers already send errors to a notification.
+        """A step failed or was stopped: say so, and ask the query again."""
         self.status.setText(message)
         if self.session is None:
             return
@@ -490,7 +497,7 @@ class CorrectionWidget(QWidget):
     def _answer_failed(self, index: int, message: str) -> None:
         self._answering.discard(index)
         self._wanted = index
-        self._on_failure(message)
+        self._on_error(message)
 
     def move(self, step: int) -> None:
         """Show the previous (-1) or next (+1) query without answering."""
