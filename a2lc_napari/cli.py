@@ -12,8 +12,10 @@ from .engine.export import EXPORT_FORMATS
 from .engine.io import user_cache, write_json
 from .engine.methods import METHODS
 from .engine.progress import drive
+from .engine.region_cache import make_region_cache
 from .engine.region_files import REGION_FILE_KINDS
 from .engine.regions import (
+    MIN_GAP_AREA,
     REGION_SOURCES,
     SAM_CHECKPOINT_HELP,
     SAM_MODEL_TYPES,
@@ -47,10 +49,10 @@ def _cache_dir(dataset: Path, labels: Path | None, regions: RegionsConfig) -> Pa
 
 def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
                   quiet: bool = False):
-    dataset = open_dataset(path, labels_dir=labels,
-                           region_cache=_cache_dir(path, labels, regions))
+    dataset = open_dataset(path, labels_dir=labels)
     dataset.use_regions(regions)
     drive(dataset.check(), quiet)
+    drive(make_region_cache(dataset, _cache_dir(path, labels, regions)), quiet)
     return dataset
 
 
@@ -73,10 +75,13 @@ def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
                                           ("--sam-mode", args.sam_mode)) if value is not None]
         if given:
             parser.error(f"{', '.join(given)} only apply with --regions sam")
+    if args.min_gap_area < 0:
+        parser.error("--min-gap-area must be 0 or more pixels")
     if isinstance(args.regions, Path):
-        return RegionsConfig("files", path=str(args.regions))
+        return RegionsConfig("files", path=str(args.regions), min_gap_area=args.min_gap_area)
     return RegionsConfig(args.regions, args.sam_checkpoint and str(args.sam_checkpoint),
-                         args.sam_model_type, args.sam_mode or "auto")
+                         args.sam_model_type, args.sam_mode or "auto",
+                         min_gap_area=args.min_gap_area)
 
 
 def cmd_demo(args) -> None:
@@ -221,6 +226,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "boxes: one mask per box around each connected piece of the "
                             "pseudo-labels, as Grounded-SAM's boxes prompt SAM. Pixels no "
                             "mask covers get SLIC regions")
+        g.add_argument("--min-gap-area", type=int, default=MIN_GAP_AREA, metavar="PIXELS",
+                       help="with masks (sam or PATH): a hole between masks smaller than "
+                            f"this joins the masks around it (default {MIN_GAP_AREA}; 0 "
+                            "keeps every hole as regions of its own)")
 
     p = add("demo", "Write the sample dataset (images, noisy labels, regions, ground "
             "truth) and open it in napari with the correction widget docked.", cmd_demo)

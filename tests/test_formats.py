@@ -114,14 +114,15 @@ def test_sam_and_coco_masks_become_regions(two_images, tmp_path, kind):
     else:
         write = write_amg if kind == "amg" else write_amg_rle
         write(source, "a", masks)
-        write(source, "b", [])  # flat name of sub/b; no masks at all
+        write(source, "b", masks[2:])  # flat name of sub/b
     assert region_file_kind(source) == kind
     before = listing(tmp_path)
     ds = open_dataset(two_images)
-    ds.use_regions(RegionsConfig("files", path=str(source)))
+    # Every hole kept: the gaps of these tiny images are smaller than the default.
+    ds.use_regions(RegionsConfig("files", path=str(source), min_gap_area=0))
     list(ds.check())
     assert_regions_follow(ds.regions("a"), masks)
-    # no masks: every pixel in gap regions, 1..n
+    # every pixel in a region, 1..n
     b = ds.regions("sub/b")
     np.testing.assert_array_equal(np.unique(b), np.arange(1, b.max() + 1))
     assert listing(tmp_path) == before  # the input is never written
@@ -253,6 +254,67 @@ def test_mask_listed_but_missing(two_images, tmp_path):
         list(ds.check())
     assert e.value.path == tmp_path / "amg" / "a" / "1.png"
     assert "metadata.csv" in str(e.value)
+
+
+@pytest.mark.parametrize("kind", ["amg", "amg_rle", "amg_no_id"])
+def test_no_mask_at_all_stops_naming_the_file(two_images, tmp_path, kind):
+    """SAM's filters may drop every mask of an image: amg.py then writes an
+    empty metadata.csv (or a JSON holding []); that is no region source."""
+    source = tmp_path / "masks"
+    write = write_amg_rle if kind == "amg_rle" else write_amg
+    write(source, "a", [])
+    write(source, "b", known_masks())
+    if kind == "amg_no_id":
+        (source / "a" / "metadata.csv").write_text("")
+    bad = source / ("a.json" if kind == "amg_rle" else "a/metadata.csv")
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(source)))
+    with pytest.raises(DatasetError) as e:
+        list(ds.check())
+    assert e.value.path == bad
+    assert ("id column" if kind == "amg_no_id" else "no mask") in str(e.value)
+
+
+def test_uncompressed_rle_counts_must_cover_the_image(two_images, tmp_path):
+    (tmp_path / "rle").mkdir()
+    good = {"size": list(SHAPE), "counts": [5, 10, SHAPE[0] * SHAPE[1] - 15]}
+    short = {"size": list(SHAPE), "counts": [5, 10, 20]}
+    for name, rle in (("a", short), ("b", good)):
+        (tmp_path / "rle" / f"{name}.json").write_text(json.dumps([{"segmentation": rle}]))
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "rle")))
+    with pytest.raises(DatasetError) as e:
+        list(ds.check())
+    assert e.value.path == tmp_path / "rle" / "a.json"
+    assert "add up to 35" in str(e.value) and "192" in str(e.value)
+    (tmp_path / "rle" / "a.json").write_text(json.dumps([{"segmentation": good}]))
+    list(ds.check())
+    column = np.zeros(SHAPE, bool)  # column-major runs: 5 off, 10 on
+    column.T.flat[5:15] = True
+    assert np.unique(ds.regions("a")[column]).size == 1
+
+
+def test_small_gap_holes_join_their_neighbours(make_dataset, tmp_path):
+    """Two masks that leave a 1-pixel and a 3-pixel hole between them, and a
+    big gap below: the holes join the masks, the big gap gets regions."""
+    image = RNG.integers(0, 256, (20, 16, 3), dtype=np.uint8)
+    ds_root = make_dataset({"a": image}, {"a": np.zeros((20, 16), np.uint8)})
+    left, right = np.zeros((20, 16), bool), np.zeros((20, 16), bool)
+    left[:10, :8] = True
+    right[:10, 8:] = True
+    left[4, 7] = False  # a 1-pixel hole
+    right[6, 9:12] = False  # a 3-pixel hole
+    write_amg(tmp_path / "amg", "a", [left, right])
+    ds = open_dataset(ds_root)
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "amg"), min_gap_area=4))
+    regions = ds.regions("a")
+    assert regions[4, 7] == regions[0, 0]  # nearest: the left mask
+    assert (regions[6, 9:12] == regions[0, 15]).all()
+    assert np.unique(regions[:10]).size == 2  # no region of a hole
+    assert not np.isin(regions[10:], regions[:10]).any()  # the big gap: regions of its own
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "amg"), min_gap_area=0))
+    kept = ds.regions("a")
+    assert np.unique(kept[:10]).size == 4  # each hole a region
 
 
 def test_not_a_region_source(tmp_path):
