@@ -8,7 +8,7 @@ from pathlib import Path
 
 from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
-from .engine.export import EXPORT_FORMATS
+from .engine.export import EXPORT_FORMATS, IMAGE_MODES
 from .engine.io import user_cache, write_json
 from .engine.methods import METHODS
 from .engine.progress import drive
@@ -179,7 +179,8 @@ def cmd_export(args) -> None:
     from .engine.session import Session
 
     session = Session.open(args.session, read_only=True)  # works while another writes
-    folder = drive(session.export(args.out, args.format, args.overwrite), args.quiet)
+    folder = drive(session.export(args.out, args.format, args.overwrite, args.images),
+                   args.quiet)
     print(f"Exported the labels of {len(session.dataset.names)} images as {args.format} "
           f"to {folder}")
 
@@ -293,6 +294,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="write into a folder that is not empty, replacing files of the "
                         "same names")
+    p.add_argument("--images", choices=IMAGE_MODES, default="copy",
+                   help="copy the images into the export (default), or link to the "
+                        "dataset's files (images of another format are converted)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 

@@ -17,6 +17,10 @@ from .errors import DatasetError
 IGNORE_COLOR = (224, 224, 192)
 #: The labelmap.txt entry whose colour codes ignore pixels, not a class.
 IGNORE_NAME = "ignore"
+#: Datumaro's name of VOC's ignore value 255, in :data:`IGNORE_COLOR`.
+VOC_IGNORE_NAME = "ignored"
+#: The labelmap.txt entry of unannotated pixels in CVAT's and datumaro's masks.
+BACKGROUND_NAME = "background"
 #: First line of a labelmap.txt, as CVAT writes it.
 LABELMAP_HEADER = "# label:color_rgb:parts:actions"
 
@@ -140,40 +144,51 @@ def read_labelmap(path: Path) -> dict[str, Color]:
             raise DatasetError(path, f"line {number} gives {name!r} the colour {color} "
                                "of another label; colours must tell labels apart")
         labelmap[name] = color
-    if not set(labelmap) - {IGNORE_NAME}:
+    if not set(labelmap) - {IGNORE_NAME, VOC_IGNORE_NAME}:
         raise DatasetError(path, "lists no labels")
     return labelmap
 
 
-def labelmap_classes(labelmap: dict[str, Color]) -> ClassSet:
-    """The classes of a labelmap: its entries in order, less ``ignore``."""
-    names = tuple(n for n in labelmap if n != IGNORE_NAME)
+def labelmap_classes(labelmap: dict[str, Color], background_is_ignore: bool = False
+                     ) -> ClassSet:
+    """The classes of a labelmap: its entries in order, less ``ignore`` and
+    ``ignored`` (and ``background`` when ``background_is_ignore``)."""
+    skip = {IGNORE_NAME, VOC_IGNORE_NAME} | ({BACKGROUND_NAME} if background_is_ignore
+                                             else set())
+    names = tuple(n for n in labelmap if n not in skip)
     return ClassSet(names, tuple(labelmap[n] for n in names))
 
 
-def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet,
-                      path: Path) -> dict[Color, int]:
+def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet, path: Path,
+                      background_is_ignore: bool = False) -> dict[Color, int]:
     """Label value of each colour of ``labelmap``, its names read as ``classes``' names.
+
+    ``ignore`` and ``ignored``, and ``background`` where it names no class (CVAT and
+    datumaro paint unannotated pixels ``background:0,0,0``) or everywhere
+    when ``background_is_ignore``, are the ignore value; so is VOC's border
+    colour :data:`IGNORE_COLOR` where no entry has it.
 
     Raises
     ------
     DatasetError
         A name of ``labelmap`` (the file ``path``) is none of ``classes``.
     """
-    ids = {n: c for c, n in enumerate(classes.names)} | {IGNORE_NAME: classes.ignore_index}
+    ids = ({BACKGROUND_NAME: classes.ignore_index}
+           | {n: c for c, n in enumerate(classes.names)}
+           | {IGNORE_NAME: classes.ignore_index, VOC_IGNORE_NAME: classes.ignore_index}
+           | ({BACKGROUND_NAME: classes.ignore_index} if background_is_ignore else {}))
     unknown = [n for n in labelmap if n not in ids]
     if unknown:
         raise DatasetError(path, f"has labels {', '.join(map(repr, unknown))} that are not "
                            f"classes of the dataset ({', '.join(classes.names)})")
-    return {color: ids[name] for name, color in labelmap.items()}
+    return {IGNORE_COLOR: classes.ignore_index} | {color: ids[name]
+                                                   for name, color in labelmap.items()}
 
 
-def labelmap_text(classes: ClassSet) -> str:
-    """``labelmap.txt`` of ``classes``: one line per class, then ``ignore`` in
-    :data:`IGNORE_COLOR`, so every colour a mask holds is declared."""
+def labelmap_text(labelmap: dict[str, Color]) -> str:
+    """``labelmap.txt`` of ``labelmap``'s names and colours, in its order."""
     lines = [LABELMAP_HEADER]
-    lines += [f"{n}:{','.join(map(str, c))}::" for n, c in zip(classes.names, classes.colors)]
-    lines.append(f"{IGNORE_NAME}:{','.join(map(str, IGNORE_COLOR))}::")
+    lines += [f"{n}:{','.join(map(str, c))}::" for n, c in labelmap.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -339,7 +339,8 @@ def _check_labels(labels: np.ndarray, path: Path, size: tuple[int, int],
 
 
 def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
-                 region_cache: Path | str | None = None) -> Dataset:
+                 region_cache: Path | str | None = None,
+                 background_is_ignore: bool = False) -> Dataset:
     """Open a dataset folder, detecting its layout from the folder's contents.
 
     Only lists files; call :meth:`Dataset.check` to read and validate them.
@@ -359,7 +360,13 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
         or the one above it (a CVAT export's ``SegmentationClass/``), the
         labels are colour-coded by it, its names being the dataset's classes.
     region_cache : Path or str, optional
-        Folder for generated region maps; must be outside the dataset folder.
+        Folder of region maps made for this dataset (see :class:`Dataset`);
+        must be outside the dataset folder.
+    background_is_ignore : bool
+        Read a ``labelmap.txt``'s ``background`` entry as the ignore value
+        even where it names a class (CVAT and datumaro paint unannotated
+        pixels ``background:0,0,0``; where ``background`` names no class of
+        the dataset it is the ignore value anyway).
 
     Returns
     -------
@@ -389,7 +396,7 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
     if (root / "classes.json").exists():
         layout, parts = "generic", _generic(root, labels_dir)
     elif (root / "JPEGImages").is_dir():
-        layout, parts = "voc", _voc(root, labels_dir)
+        layout, parts = "voc", _voc(root, labels_dir, background_is_ignore)
     elif (root / "leftImg8bit").is_dir():
         layout, parts = "cityscapes", _cityscapes(root, labels_dir)
     else:
@@ -400,7 +407,8 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
                          if (d / LABELMAP).is_file()), None)
         if labelmap is not None:
             parts["label_colormap"] = labelmap_colormap(read_labelmap(labelmap),
-                                                        parts["classes"], labelmap)
+                                                        parts["classes"], labelmap,
+                                                        background_is_ignore)
     return Dataset(root, region_cache=region_cache, labels_dir=labels_dir, layout=layout,
                    **parts)
 
@@ -428,8 +436,9 @@ def _generic(root: Path, labels_dir: Path | None) -> dict:
                 gt=gt, regions=regions, unmatched=unmatched)
 
 
-def _voc(root: Path, labels_dir: Path | None) -> dict:
-    jpegs = index_files(root / "JPEGImages", (".jpg", ".jpeg"))
+def _voc(root: Path, labels_dir: Path | None, background_is_ignore: bool) -> dict:
+    # Named for JPEGs, but datumaro and CVAT put PNG (and other) images there too.
+    jpegs = index_files(root / "JPEGImages", IMAGE_SUFFIXES)
     own_dir = next((root / d for d in ("SegmentationClass", "SegmentationClassPNG")
                     if (root / d).is_dir()), None)
     if own_dir is None and labels_dir is None:
@@ -439,15 +448,18 @@ def _voc(root: Path, labels_dir: Path | None) -> dict:
     labels = _matched(labels_dir, jpegs) if labels_dir is not None else own
     images = {n: jpegs[n] for n in labels if n in jpegs}
     if not images:
-        raise DatasetError(labels_dir or own_dir, "has no label PNG matching a JPEG "
-                           f"in {root / 'JPEGImages'}")
+        raise DatasetError(labels_dir or own_dir, "has no label PNG matching an image "
+                           f"in {root / 'JPEGImages'} (looked for "
+                           f"{', '.join(IMAGE_SUFFIXES)})")
     parts = dict(classes=VOC_CLASSES, images=images, labels=labels,
                  gt=own if labels_dir is not None else {},
-                 unmatched=_unmatched(labels, images, "label", root / "JPEGImages", ".jpg"))
+                 unmatched=_unmatched(labels, images, "label", root / "JPEGImages",
+                                      f".({'|'.join(s[1:] for s in IMAGE_SUFFIXES)})"))
     if (root / LABELMAP).is_file():  # CVAT's Segmentation mask 1.1
         labelmap = read_labelmap(root / LABELMAP)
-        parts["classes"] = labelmap_classes(labelmap)
-        colormap = labelmap_colormap(labelmap, parts["classes"], root / LABELMAP)
+        parts["classes"] = labelmap_classes(labelmap, background_is_ignore)
+        colormap = labelmap_colormap(labelmap, parts["classes"], root / LABELMAP,
+                                     background_is_ignore)
         parts["gt_colormap" if labels_dir is not None else "label_colormap"] = colormap
     return parts
 

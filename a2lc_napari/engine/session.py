@@ -733,13 +733,13 @@ class Session:
                                   for n, v in zip(classes.names, iou)})
         return out
 
-    def export(self, folder: Path, format: str = "palette",
-               overwrite: bool = False) -> Steps[Path]:
+    def export(self, folder: Path, format: str = "palette", overwrite: bool = False,
+               images: str = "copy") -> Steps[Path]:
         """Write the current labels to ``folder`` in one of
         :data:`~a2lc_napari.engine.export.EXPORT_FORMATS`, with a ``README``
         of where they came from (:func:`~a2lc_napari.engine.export.export_labels`).
         ``folder`` must be empty unless ``overwrite``, and outside the dataset
-        and the session folders."""
+        and the session folders. ``images``: copy the images, or link to them."""
         folder = Path(folder).expanduser().resolve()
         if folder.is_relative_to(self.out.resolve()):
             raise DatasetError(folder, "is inside the session folder; choose a folder "
@@ -758,9 +758,7 @@ class Session:
             "regions changed by the LCM": sum(r.lcm_changes for r in done)}
         return (yield from export_labels(
             folder, ds.names, self.labels, ds.classes, ds.root, format, overwrite,
-            image_files={n: ds.image_path(n).relative_to(ds.root).as_posix()
-                         for n in ds.names},
-            provenance=provenance))
+            image_of=ds.image_path, images=images, provenance=provenance))
 
 
 # ---- the pure steps of a round ---------------------------------------------------------
