@@ -48,8 +48,8 @@ def _cache_dir(dataset: Path, labels: Path | None, regions: RegionsConfig) -> Pa
 
 
 def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
-                  quiet: bool = False):
-    dataset = open_dataset(path, labels_dir=labels)
+                  quiet: bool = False, background_is_ignore: bool = False):
+    dataset = open_dataset(path, labels_dir=labels, background_is_ignore=background_is_ignore)
     dataset.use_regions(regions)
     drive(dataset.check(), quiet)
     drive(make_region_cache(dataset, _cache_dir(path, labels, regions)), quiet)
@@ -115,7 +115,8 @@ def open_in_napari(dataset: Path):
 def cmd_rank(args) -> None:
     from .engine.ranking import rank_precomputed
 
-    dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet)
+    dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet,
+                            background_is_ignore=args.background_is_ignore)
     ranked = drive(rank_precomputed(dataset, args.probs, args.method, args.top), args.quiet)
     write_json(args.json, ranked)
     if not args.quiet:
@@ -251,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="alc: look-ahead score a_SIM with a representative pixel; "
                         "a2lc: class-balanced score a_ABC")
     p.add_argument("--top", type=int, metavar="K", help="keep only the best K regions")
+    p.add_argument("--background-is-ignore", action="store_true",
+                   help="read a labelmap.txt's background entry as ignore even where it "
+                        "names a class (CVAT and datumaro paint unannotated pixels "
+                        "background:0,0,0; where background names no class it is ignore "
+                        "anyway)")
     regions_args(p)
     p.add_argument("--json", type=Path, required=True, metavar="OUT",
                    help="write the ranking here: a JSON list, best first")

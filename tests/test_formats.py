@@ -212,9 +212,60 @@ def test_cvat_colour_not_in_the_map(make_voc):
     assert "(1, 2, 3) in 6 pixels" in str(e.value)
 
 
+def test_background_names_no_class_so_it_is_ignore(make_voc, make_dataset, tmp_path):
+    """CVAT's and datumaro's masks paint unannotated pixels background:0,0,0."""
+    labels = RNG.integers(0, 3, SHAPE, dtype=np.uint8)
+    root = write_cvat(make_voc, COLORS, {"img1": labels})
+    # The CVAT folder's own classes: background is one, unless told otherwise.
+    assert open_dataset(root).classes.names == ("background", "crack", "rust")
+    ds = open_dataset(root, background_is_ignore=True)
+    assert ds.classes.names == ("crack", "rust")
+    np.testing.assert_array_equal(ds.labels("img1"),
+                                  np.where(labels == 0, 255, labels - 1).astype(np.uint8))
+    # As pseudo-labels of a dataset with no background class: ignore anyway.
+    from a2lc_napari.engine.classes import ClassSet
+
+    classes = ClassSet(("crack", "rust"), ((250, 50, 83), (36, 179, 83)))
+    other = make_dataset({"img1": RNG.integers(0, 256, (*SHAPE, 3), dtype=np.uint8)},
+                         {"img1": np.zeros(SHAPE, np.uint8)}, classes=classes)
+    ds = open_dataset(other, labels_dir=root / "SegmentationClass")
+    list(ds.check())
+    np.testing.assert_array_equal(ds.labels("img1"),
+                                  np.where(labels == 0, 255, labels - 1).astype(np.uint8))
+
+
+def test_voc_that_datumaro_wrote_with_png_images(tmp_path):
+    import datumaro as dm
+
+    image = RNG.integers(0, 256, SHAPE + (3,), dtype=np.uint8)
+    labels = RNG.integers(0, 3, SHAPE)
+    bgr = np.ascontiguousarray(image[..., ::-1])  # datumaro holds images as OpenCV does
+    item = dm.DatasetItem(id="img1", subset="default", media=dm.Image.from_numpy(bgr),
+                          annotations=[dm.Mask(image=labels == c, label=c) for c in range(3)])
+    dm.Dataset.from_iterable([item], categories={dm.AnnotationType.label: (
+        dm.LabelCategories.from_iterable(["background", "cat", "dog"]))}).export(
+        str(tmp_path / "voc"), "voc_segmentation", save_media=True, image_ext=".png")
+    assert (tmp_path / "voc" / "JPEGImages" / "img1.png").is_file()
+    ds = open_dataset(tmp_path / "voc")  # its labelmap.txt has no colours: VOC's, by place
+    list(ds.check())
+    assert ds.classes.names == ("background", "cat", "dog")
+    np.testing.assert_array_equal(ds.image("img1"), image)
+    np.testing.assert_array_equal(ds.labels("img1"), labels)
+
+
+def test_voc_images_of_no_kind_we_read(make_voc, tmp_path):
+    root = make_voc({}, {"img1": np.zeros(SHAPE, np.uint8)})
+    (root / "JPEGImages").mkdir()
+    Image.fromarray(np.zeros((*SHAPE, 3), np.uint8)).save(root / "JPEGImages" / "img1.bmp")
+    with pytest.raises(DatasetError) as e:
+        open_dataset(root)
+    assert e.value.path == root / "SegmentationClass"
+    assert "looked for .png, .jpg, .jpeg, .tif, .tiff" in str(e.value)
+
+
 def test_labelmap_errors(tmp_path):
     path = tmp_path / "labelmap.txt"
-    for text, problem in [("a:1,2::\n", "no colour"), ("a:1,2,3::\nb:1,2,3::\n", "colour"),
+    for text, problem in [("a:1,2::\n", "no colour"), ("a:1,2,3::\nb:::\n", "no colour"), ("a:1,2,3::\nb:1,2,3::\n", "colour"),
                           ("a:1,2,3::\na:4,5,6::\n", "second time"), ("# only\n", "no labels")]:
         path.write_text(text)
         with pytest.raises(DatasetError, match=problem):
@@ -374,3 +425,19 @@ def test_regions_for_one_image_twice(two_images, tmp_path):
     with pytest.raises(DatasetError, match="twice") as e:
         list(ds.check())
     assert e.value.path == tmp_path / "rle"
+
+
+def test_rank_background_is_ignore(make_voc, tmp_path, monkeypatch, capsys):
+    """`a2lc rank --background-is-ignore` on a CVAT folder: two classes, not three."""
+    from a2lc_napari.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = write_cvat(make_voc, COLORS, {"img1": RNG.integers(0, 3, SHAPE, dtype=np.uint8)})
+    (tmp_path / "probs").mkdir()
+    np.save(tmp_path / "probs" / "img1.npy", np.full((2, *SHAPE), 0.5, np.float32))
+    args = ["rank", str(root), "--probs", str(tmp_path / "probs"), "--method", "a2lc",
+            "--json", str(tmp_path / "rank.json"), "-q", "--regions", "slic"]
+    assert main(args) == 2
+    assert "(K, H, W) = (3, 12, 16)" in capsys.readouterr().err
+    assert main(args + ["--background-is-ignore"]) == 0
+    assert json.loads((tmp_path / "rank.json").read_text())

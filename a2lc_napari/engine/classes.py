@@ -104,6 +104,10 @@ class ClassSet:
 def read_labelmap(path: Path) -> dict[str, Color]:
     """Read a CVAT / Datumaro ``labelmap.txt``: ``name:r,g,b:parts:actions`` lines.
 
+    A labelmap with no colours at all (``name:::``, as datumaro's VOC export
+    writes it) takes PASCAL VOC's colour map by position, as datumaro does,
+    and ``ignored`` VOC's border colour.
+
     Parameters
     ----------
     path : Path
@@ -117,8 +121,8 @@ def read_labelmap(path: Path) -> dict[str, Color]:
     Raises
     ------
     DatasetError
-        Missing file, a line without a valid colour, or a name or colour
-        given twice.
+        Missing file, a line without a valid colour (where others have
+        one), or a name or colour given twice.
     """
     try:
         text = Path(path).read_text()
@@ -126,10 +130,16 @@ def read_labelmap(path: Path) -> dict[str, Color]:
         raise DatasetError(path, "missing: a colour-coded dataset needs labelmap.txt") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(path, f"cannot be read ({e})") from None
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1)
+             if line.strip() and not line.lstrip().startswith("#")]
+    if lines and not any(line.partition(":")[2].split(":")[0].strip() for _, line in lines):
+        names = [line.partition(":")[0] for _, line in lines]
+        lines = [(number, f"{name}:{','.join(map(str, color))}::")
+                 for (number, _), name, color in zip(lines, names, default_colors(len(names)))]
+        lines = [(n, f"{VOC_IGNORE_NAME}:{','.join(map(str, IGNORE_COLOR))}::"
+                  if line.startswith(f"{VOC_IGNORE_NAME}:") else line) for n, line in lines]
     labelmap: dict[str, Color] = {}
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
+    for number, line in lines:
         name, _, rest = line.partition(":")
         try:
             color = tuple(int(v) for v in rest.split(":")[0].split(","))

@@ -61,14 +61,16 @@ def inputs_fingerprint(dataset: Dataset) -> str:
     """A digest of everything the generated region maps of ``dataset`` depend on.
 
     The regions setting (source, SAM checkpoint, model type and mode, path of
-    region files, minimum gap area), the ignore value, and per image its name
+    region files, minimum gap area), the classes and how label colours map to
+    them, and per image its name
     and the content of its image and pseudo-label files; with regions from
     files, the content of every file under their path; with SAM, the
     checkpoint's content.
     """
     config = dataset.regions_config
     digest = hashlib.blake2b(digest_size=16)
-    digest.update(json.dumps([repr(config), dataset.classes.ignore_index]).encode())
+    # The classes and colour map decide the label values read from the same files.
+    digest.update(repr((config, dataset.classes, dataset.label_colormap)).encode())
     for key in ("path", "sam_checkpoint"):
         if getattr(config, key):
             digest.update(tree_digest(Path(getattr(config, key))).encode())
