@@ -130,19 +130,20 @@ def read_labelmap(path: Path) -> dict[str, Color]:
         raise DatasetError(path, "missing: a colour-coded dataset needs labelmap.txt") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(path, f"cannot be read ({e})") from None
-    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1)
-             if line.strip() and not line.lstrip().startswith("#")]
-    if lines and not any(line.partition(":")[2].split(":")[0].strip() for _, line in lines):
-        names = [line.partition(":")[0] for _, line in lines]
-        lines = [(number, f"{name}:{','.join(map(str, color))}::")
-                 for (number, _), name, color in zip(lines, names, default_colors(len(names)))]
-        lines = [(n, f"{VOC_IGNORE_NAME}:{','.join(map(str, IGNORE_COLOR))}::"
-                  if line.startswith(f"{VOC_IGNORE_NAME}:") else line) for n, line in lines]
+    entries = []  # (line number, line, name, colour text)
+    for number, line in enumerate(text.splitlines(), 1):
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, rest = line.partition(":")
+            entries.append((number, line, name, rest.split(":")[0].strip()))
+    if not any(color for *_, color in entries):  # datumaro's name::: lines
+        defaults = default_colors(len(entries))
+        entries = [(number, line, name, ",".join(map(str, IGNORE_COLOR if name ==
+                                                      VOC_IGNORE_NAME else defaults[i])))
+                   for i, (number, line, name, _) in enumerate(entries)]
     labelmap: dict[str, Color] = {}
-    for number, line in lines:
-        name, _, rest = line.partition(":")
+    for number, line, name, text in entries:
         try:
-            color = tuple(int(v) for v in rest.split(":")[0].split(","))
+            color = tuple(int(v) for v in text.split(","))
         except ValueError:
             color = ()
         if len(color) != 3 or not all(0 <= v <= 255 for v in color):
