@@ -13,7 +13,7 @@ from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
 from a2lc_napari.engine.coco import read_coco_labels
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
-from a2lc_napari.engine.export import CITYSCAPES_LABEL_IDS, EXPORT_FORMATS, export_labels
+from a2lc_napari.engine.export import CITYSCAPES_LABEL_IDS, export_labels
 
 RNG = np.random.default_rng(1)
 

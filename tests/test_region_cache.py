@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
+from test_formats import write_amg
 
 from a2lc_napari.cli import main
 from a2lc_napari.engine.config import ModelConfig, SessionConfig
@@ -18,7 +19,6 @@ from a2lc_napari.engine.regions import (
     superpixel_regions,
 )
 from a2lc_napari.engine.session import start_session
-from test_formats import write_amg
 
 
 @pytest.fixture(autouse=True)
