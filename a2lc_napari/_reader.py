@@ -18,7 +18,10 @@ from .engine.errors import DatasetError
 
 
 def get_reader(path):
-    """napari reader hook: a reader for a dataset folder, or None."""
+    """napari reader hook: a reader for a dataset folder, or None.
+
+    The manifest offers only folders; any other folder gets None, so napari
+    reads it with its own readers."""
     if isinstance(path, list) or not Path(path).is_dir():
         return None
     try:
@@ -45,9 +48,12 @@ def dataset_layers(dataset: Dataset) -> list[tuple]:
         images = _lazy_stack(dataset.image, names, (*shape, 3), np.uint8)
         labels = _lazy_stack(dataset.labels, names, shape, np.uint8)
     else:
+        names = names[:1]
         images, labels = dataset.image(names[0]), dataset.labels(names[0])
     root = str(dataset.root)
+    labels_meta = labels_kwargs(dataset.classes, root)
+    if labels.ndim == 3:  # the writer names a stack's PNGs after the images
+        labels_meta["metadata"]["a2lc_names"] = list(names)
     return [(images, {"name": IMAGE_LAYER, "rgb": True, "metadata": {"a2lc_dataset": root}},
              "image"),
-            (labels, {"name": LABELS_LAYER, "opacity": 0.5,
-                      **labels_kwargs(dataset.classes, root)}, "labels")]
+            (labels, {"name": LABELS_LAYER, "opacity": 0.5, **labels_meta}, "labels")]

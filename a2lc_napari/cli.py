@@ -8,12 +8,14 @@ from pathlib import Path
 
 from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
-from .engine.export import EXPORT_FORMATS
+from .engine.export import EXPORT_FORMATS, IMAGE_MODES
 from .engine.io import user_cache, write_json
 from .engine.methods import METHODS
 from .engine.progress import drive
+from .engine.region_cache import make_region_cache
 from .engine.region_files import REGION_FILE_KINDS
 from .engine.regions import (
+    MIN_GAP_AREA,
     REGION_SOURCES,
     SAM_CHECKPOINT_HELP,
     SAM_MODEL_TYPES,
@@ -46,11 +48,11 @@ def _cache_dir(dataset: Path, labels: Path | None, regions: RegionsConfig) -> Pa
 
 
 def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
-                  quiet: bool = False):
-    dataset = open_dataset(path, labels_dir=labels,
-                           region_cache=_cache_dir(path, labels, regions))
+                  quiet: bool = False, background_is_ignore: bool = False):
+    dataset = open_dataset(path, labels_dir=labels, background_is_ignore=background_is_ignore)
     dataset.use_regions(regions)
     drive(dataset.check(), quiet)
+    drive(make_region_cache(dataset, _cache_dir(path, labels, regions)), quiet)
     return dataset
 
 
@@ -73,10 +75,13 @@ def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
                                           ("--sam-mode", args.sam_mode)) if value is not None]
         if given:
             parser.error(f"{', '.join(given)} only apply with --regions sam")
+    if args.min_gap_area < 0:
+        parser.error("--min-gap-area must be 0 or more pixels")
     if isinstance(args.regions, Path):
-        return RegionsConfig("files", path=str(args.regions))
+        return RegionsConfig("files", path=str(args.regions), min_gap_area=args.min_gap_area)
     return RegionsConfig(args.regions, args.sam_checkpoint and str(args.sam_checkpoint),
-                         args.sam_model_type, args.sam_mode or "auto")
+                         args.sam_model_type, args.sam_mode or "auto",
+                         min_gap_area=args.min_gap_area)
 
 
 def cmd_demo(args) -> None:
@@ -110,7 +115,8 @@ def open_in_napari(dataset: Path):
 def cmd_rank(args) -> None:
     from .engine.ranking import rank_precomputed
 
-    dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet)
+    dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet,
+                            background_is_ignore=args.background_is_ignore)
     ranked = drive(rank_precomputed(dataset, args.probs, args.method, args.top), args.quiet)
     write_json(args.json, ranked)
     if not args.quiet:
@@ -174,7 +180,8 @@ def cmd_export(args) -> None:
     from .engine.session import Session
 
     session = Session.open(args.session, read_only=True)  # works while another writes
-    folder = drive(session.export(args.out, args.format, args.overwrite), args.quiet)
+    folder = drive(session.export(args.out, args.format, args.overwrite, args.images),
+                   args.quiet)
     print(f"Exported the labels of {len(session.dataset.names)} images as {args.format} "
           f"to {folder}")
 
@@ -221,6 +228,10 @@ def build_parser() -> argparse.ArgumentParser:
                             "boxes: one mask per box around each connected piece of the "
                             "pseudo-labels, as Grounded-SAM's boxes prompt SAM. Pixels no "
                             "mask covers get SLIC regions")
+        g.add_argument("--min-gap-area", type=int, default=MIN_GAP_AREA, metavar="PIXELS",
+                       help="with masks (sam or PATH): a hole between masks smaller than "
+                            f"this joins the masks around it (default {MIN_GAP_AREA}; 0 "
+                            "keeps every hole as regions of its own)")
 
     p = add("demo", "Write the sample dataset (images, noisy labels, regions, ground "
             "truth) and open it in napari with the correction widget docked.", cmd_demo)
@@ -241,6 +252,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="alc: look-ahead score a_SIM with a representative pixel; "
                         "a2lc: class-balanced score a_ABC")
     p.add_argument("--top", type=int, metavar="K", help="keep only the best K regions")
+    p.add_argument("--background-is-ignore", action="store_true",
+                   help="read a labelmap.txt's background entry as ignore even where it "
+                        "names a class (CVAT and datumaro paint unannotated pixels "
+                        "background:0,0,0; where background names no class it is ignore "
+                        "anyway)")
     regions_args(p)
     p.add_argument("--json", type=Path, required=True, metavar="OUT",
                    help="write the ranking here: a JSON list, best first")
@@ -284,6 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true",
                    help="write into a folder that is not empty, replacing files of the "
                         "same names")
+    p.add_argument("--images", choices=IMAGE_MODES, default="copy",
+                   help="copy the images into the export (default), or link to the "
+                        "dataset's files (images of another format are converted)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 

@@ -9,6 +9,7 @@ own classes at toy size, and ``sam_checkpoint`` saves one to a file.
 from __future__ import annotations
 
 import json
+import os
 from functools import partial
 from pathlib import Path
 
@@ -27,6 +28,12 @@ from segment_anything.modeling import (
 
 from a2lc_napari.engine import sam as sam_module
 from a2lc_napari.engine.classes import VOC_CLASSES, ClassSet
+
+# One Qt binding per process: napari (through qtpy) and pytest-qt both follow
+# QT_API, PyQt5 unless told (pytest-qt alone would prefer PyQt6 where both
+# are installed). Fresh processes started by the tests inherit the choice.
+os.environ.setdefault("QT_API", "pyqt5")
+os.environ.setdefault("PYTEST_QT_API", os.environ["QT_API"])
 
 #: Classes of :func:`make_dataset` folders unless told otherwise.
 TINY_CLASSES = ClassSet(names=("background", "thing", "stuff"),

@@ -9,6 +9,8 @@ from a2lc_napari.engine.classes import CITYSCAPES_CLASSES, VOC_CLASSES, ClassSet
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.progress import Progress
+from a2lc_napari.engine.region_cache import make_region_cache
+from a2lc_napari.engine.regions import RegionsConfig
 
 RNG = np.random.default_rng(0)
 
@@ -203,8 +205,10 @@ def test_labels_dir_generic_keeps_gt(make_dataset, tmp_path):
 def test_regions_cached_outside_dataset(generic, tmp_path):
     before = listing(generic)
     cache = tmp_path / "cache"
-    ds = open_dataset(generic, region_cache=cache)
+    ds = open_dataset(generic)
+    ds.use_regions(RegionsConfig("slic"))
     run(ds.check())
+    run(make_region_cache(ds, cache))
     regions = ds.regions("sub/b")
     assert regions.shape == (6, 7) and regions.dtype == np.int32 and regions.min() == 1
     # no region straddles two pseudo-label values
@@ -212,12 +216,17 @@ def test_regions_cached_outside_dataset(generic, tmp_path):
     assert pairs.size == regions.max()
     cached = cache / "sub" / "b.npy"
     np.testing.assert_array_equal(np.load(cached), regions)
-    # read back from the cache next time
+    # read back from the cache next time, the inputs being the same
     np.save(cached, np.full((6, 7), 7, np.int32))
-    assert (open_dataset(generic, region_cache=cache).regions("sub/b") == 7).all()
-    # a cache entry of the wrong size is regenerated
+    again = open_dataset(generic)
+    again.use_regions(RegionsConfig("slic"))
+    run(make_region_cache(again, cache))
+    assert (again.regions("sub/b") == 7).all()
+    # a cache entry of the wrong size is an error naming it
     np.save(cached, np.ones((2, 2), np.int32))
-    np.testing.assert_array_equal(ds.regions("sub/b"), regions)
+    with pytest.raises(DatasetError, match="2x2") as e:
+        again.regions("sub/b")
+    assert e.value.path == cached
     assert listing(generic) == before
 
 

@@ -1,4 +1,6 @@
-"""Exported labels read back through our own readers to the same labels."""
+"""Exports opened by the programs they are for, pixel for pixel: torchvision's
+VOC and Cityscapes datasets, pycocotools, datumaro; and by our own readers."""
+import io
 import os
 import stat
 from pathlib import Path
@@ -6,24 +8,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from pycocotools import mask as mask_utils
 
+from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
 from a2lc_napari.engine.coco import read_coco_labels
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
-from a2lc_napari.engine.export import EXPORT_FORMATS, export_labels
+from a2lc_napari.engine.export import CITYSCAPES_LABEL_IDS, export_labels
 
 RNG = np.random.default_rng(1)
 
 #: Where each format's labels are read back from with ``--labels``.
-READ_BACK = {"palette": ".", "voc": "SegmentationClass", "cityscapes": "gtFine",
+READ_BACK = {"palette": ".", "voc": "VOCdevkit/VOC2012/SegmentationClass",
              "cvat": "SegmentationClass"}
 
 
 @pytest.fixture
 def corrected(make_dataset):
-    """A generic dataset (one image nested) and 'corrected' labels that differ
-    from its pseudo-labels, with ignore pixels."""
+    """A generic dataset (one image nested, one a JPEG) and 'corrected' labels
+    that differ from its pseudo-labels, with ignore pixels. Class 0 is
+    "background", black."""
     shapes = {"a": (9, 11), "sub/b": (7, 5)}
     root = make_dataset({n: RNG.integers(0, 256, (*s, 3), dtype=np.uint8)
                          for n, s in shapes.items()},
@@ -35,33 +38,34 @@ def corrected(make_dataset):
 
 def export(dataset, labels, folder, format, **kwargs):
     return list(export_labels(folder, dataset.names, labels.__getitem__, dataset.classes,
-                              dataset.root, format, **kwargs))
+                              dataset.root, format, image_of=dataset.image_path, **kwargs))
 
 
 def read_back(dataset, folder: Path, format: str) -> dict[str, np.ndarray]:
     if format == "coco":
-        return read_coco_labels(folder / "annotations.json", dataset.classes,
-                                dataset.match_name)
+        return read_coco_labels(folder / "annotations" / "instances_default.json",
+                                dataset.classes, dataset.match_name)
     back = open_dataset(dataset.root, labels_dir=folder / READ_BACK[format])
     list(back.check())
     return {n: back.labels(n) for n in back.names}
 
 
-@pytest.mark.parametrize("format", list(EXPORT_FORMATS))
+@pytest.mark.parametrize("format", ["palette", "voc", "cvat", "coco"])
 def test_round_trip(corrected, tmp_path, format):
     dataset, labels = corrected
     out = tmp_path / "out"
     steps = export(dataset, labels, out, format,
-                   image_files={n: dataset.image_path(n).relative_to(dataset.root).as_posix()
-                                for n in dataset.names},
                    provenance={"session": "/somewhere/session", "rounds": 3,
                                "answers that changed a label": 12, "LCM changes": 4})
     assert steps[-1].done == steps[-1].total == 2
     back = read_back(dataset, out, format)
     assert sorted(back) == dataset.names
     for name in dataset.names:
-        np.testing.assert_array_equal(back[name], labels[name])
-    readme = (out / "README").read_text()
+        expected = labels[name]
+        if format == "cvat":  # ignore is unannotated, as background is
+            expected = np.where(expected == 255, 0, expected)
+        np.testing.assert_array_equal(back[name], expected)
+    readme = (out / f"README.{format}").read_text()
     assert format in readme and "rounds: 3" in readme and "LCM changes: 4" in readme
     umask = os.umask(0)
     os.umask(umask)
@@ -69,46 +73,182 @@ def test_round_trip(corrected, tmp_path, format):
     assert modes == {0o666 & ~umask}
 
 
-def test_formats_write_what_other_programs_expect(corrected, tmp_path):
+def test_formats_share_a_folder(corrected, tmp_path):
     dataset, labels = corrected
-    for format in EXPORT_FORMATS:
-        export(dataset, labels, tmp_path / format, format)
-    voc = Image.open(tmp_path / "voc" / "SegmentationClass" / "sub" / "b.png")
-    assert voc.mode == "P"
-    assert (tmp_path / "voc" / "ImageSets" / "Segmentation" / "train.txt").read_text() \
-        == "a\nsub/b\n"
-    city = Image.open(tmp_path / "cityscapes" / "gtFine" / "a_gtFine_labelTrainIds.png")
-    assert city.mode == "L"
-    np.testing.assert_array_equal(np.array(city), labels["a"])
-    cvat = np.array(Image.open(tmp_path / "cvat" / "SegmentationClass" / "a.png"))
-    assert cvat.shape == (9, 11, 3)
-    np.testing.assert_array_equal(cvat[labels["a"] == 1], [dataset.classes.colors[1]]
-                                  * int((labels["a"] == 1).sum()))
-    assert (tmp_path / "cvat" / "labelmap.txt").read_text().splitlines()[1] \
-        == "background:0,0,0::"
-    # COCO: pycocotools itself reads one RLE per class present per image
+    out = tmp_path / "out"
+    for format in ("voc", "coco", "cvat"):
+        export(dataset, labels, out, format, overwrite=True)
+    for format in ("voc", "coco", "cvat"):
+        assert f"exported as {format}" in (out / f"README.{format}").read_text()
+    # the images, copied byte for byte where the format keeps their kind
+    assert (out / "images/default/a.png").read_bytes() == dataset.image_path("a").read_bytes()
+    assert (out / "JPEGImages/sub/b.png").read_bytes() == \
+        dataset.image_path("sub/b").read_bytes()
+
+
+def test_images_linked(corrected, tmp_path):
+    dataset, labels = corrected
+    export(dataset, labels, tmp_path / "out", "coco", images="link")
+    linked = tmp_path / "out" / "images" / "default" / "sub" / "b.png"
+    assert linked.is_symlink() and linked.resolve() == dataset.image_path("sub/b").resolve()
+
+
+def test_voc_opens_in_torchvision(corrected, tmp_path):
+    from torchvision.datasets import VOCSegmentation
+
+    dataset, labels = corrected
+    export(dataset, labels, tmp_path / "out", "voc")
+    voc = VOCSegmentation(str(tmp_path / "out"), year="2012", image_set="train")
+    assert len(voc) == 2
+    for i, name in enumerate(dataset.names):
+        image, target = voc[i]
+        # the ignore value is VOC's 255, the classes their ids
+        np.testing.assert_array_equal(np.asarray(target), labels[name])
+        # PNG images are written as JPEG at quality 95 (VOC's readers look for NAME.jpg)
+        jpeg = io.BytesIO()
+        Image.fromarray(dataset.image(name)).save(jpeg, format="JPEG", quality=95)
+        np.testing.assert_array_equal(np.asarray(image), np.asarray(Image.open(jpeg)))
+
+
+def test_voc_jpegs_copied_exactly(make_voc, tmp_path):
+    from torchvision.datasets import VOCSegmentation
+
+    image = RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+    root = make_voc({"2007_000032": image}, {"2007_000032": np.zeros((6, 8), np.uint8)})
+    dataset = open_dataset(root)
+    labels = {"2007_000032": RNG.integers(0, 21, (6, 8), dtype=np.uint8)}
+    export(dataset, labels, tmp_path / "out", "voc")
+    voc = VOCSegmentation(str(tmp_path / "out"), year="2012", image_set="train")
+    image, target = voc[0]
+    np.testing.assert_array_equal(np.asarray(image), dataset.image("2007_000032"))
+    np.testing.assert_array_equal(np.asarray(target), labels["2007_000032"])
+
+
+def datumaro_labels(path, format, names):
+    """Label maps painted from the masks datumaro reads: class id by name,
+    255 where datumaro's label is VOC's "ignored" (or no mask is)."""
+    import datumaro as dm
+
+    data = dm.Dataset.import_from(str(path), format)
+    categories = [c.name for c in data.categories()[dm.AnnotationType.label]]
+    out = {}
+    for item in data:
+        h, w = item.media.data.shape[:2]
+        painted = np.full((h, w), 255, np.uint8)
+        for ann in item.annotations:
+            if ann.type == dm.AnnotationType.mask:
+                name = categories[ann.label]
+                painted[ann.image.astype(bool)] = names.index(name) if name in names else 255
+        out[item.id] = painted
+    return out, categories
+
+
+def test_voc_and_cvat_open_in_datumaro(corrected, tmp_path):
+    dataset, labels = corrected
+    export(dataset, labels, tmp_path / "voc", "voc")
+    export(dataset, labels, tmp_path / "cvat", "cvat")
+    names = list(dataset.classes.names)
+    read, categories = datumaro_labels(tmp_path / "voc" / "VOCdevkit" / "VOC2012",
+                                       "voc_segmentation", names)
+    assert categories == names + ["ignored"]
+    for name in dataset.names:
+        np.testing.assert_array_equal(read[name], labels[name])
+    read, categories = datumaro_labels(tmp_path / "cvat", "voc_segmentation", names)
+    assert categories == names  # background first: the dataset's own
+    for name in dataset.names:
+        np.testing.assert_array_equal(read[name], np.where(labels[name] == 255, 0,
+                                                           labels[name]))
+
+
+def test_cvat_without_a_background_class(make_dataset, tmp_path):
+    """CVAT's masks paint unannotated pixels background:0,0,0, listed first."""
+    from a2lc_napari.engine.classes import ClassSet
+
+    classes = ClassSet(("road", "car"), ((128, 64, 128), (0, 0, 142)))
+    labels = {"a": np.array([[0, 1, 255], [1, 0, 255]], np.uint8)}
+    root = make_dataset({"a": np.zeros((2, 3, 3), np.uint8)}, {"a": labels["a"]},
+                        classes=classes)
+    dataset = open_dataset(root)
+    export(dataset, labels, tmp_path / "out", "cvat")
+    assert (tmp_path / "out" / "labelmap.txt").read_text().splitlines()[1:] == [
+        "background:0,0,0::", "road:128,64,128::", "car:0,0,142::"]
+    rgb = np.asarray(Image.open(tmp_path / "out" / "SegmentationClass" / "a.png"))
+    np.testing.assert_array_equal(rgb[:, 2], 0)
+    read, categories = datumaro_labels(tmp_path / "out", "voc_segmentation", ["road", "car"])
+    assert categories == ["background", "road", "car"]
+    np.testing.assert_array_equal(read["a"], labels["a"])  # background: no class, 255
+    np.testing.assert_array_equal(read_back(dataset, tmp_path / "out", "cvat")["a"],
+                                  labels["a"])
+
+
+def test_coco_opens_in_pycocotools_and_datumaro(corrected, tmp_path):
     from pycocotools.coco import COCO
 
-    coco = COCO(str(tmp_path / "coco" / "annotations.json"))
-    anns = coco.loadAnns(coco.getAnnIds(imgIds=[1]))
-    assert sorted(a["category_id"] for a in anns) == sorted(np.unique(labels["a"][labels["a"] < 3]) + 1)
-    for ann in anns:
-        np.testing.assert_array_equal(mask_utils.decode(ann["segmentation"]),
-                                      labels["a"] == ann["category_id"] - 1)
+    dataset, labels = corrected
+    export(dataset, labels, tmp_path / "out", "coco")
+    coco = COCO(str(tmp_path / "out" / "annotations" / "instances_default.json"))
+    for image_id, name in enumerate(dataset.names, 1):
+        (entry,) = coco.loadImgs([image_id])
+        # file_name is relative to images/<subset>/, where the image is
+        image = tmp_path / "out" / "images" / "default" / entry["file_name"]
+        np.testing.assert_array_equal(np.asarray(Image.open(image).convert("RGB")),
+                                      dataset.image(name))
+        painted = np.full(labels[name].shape, 255, np.uint8)
+        for ann in coco.loadAnns(coco.getAnnIds(imgIds=[image_id])):
+            mask = coco.annToMask(ann).astype(bool)
+            rows, cols = np.nonzero(mask)
+            assert ann["area"] == mask.sum()
+            assert ann["bbox"] == [cols.min(), rows.min(), np.ptp(cols) + 1, np.ptp(rows) + 1]
+            painted[mask] = ann["category_id"] - 1
+        np.testing.assert_array_equal(painted, labels[name])
+    names = list(dataset.classes.names)
+    read, _ = datumaro_labels(tmp_path / "out", "coco_instances", names)
+    for name in dataset.names:
+        np.testing.assert_array_equal(read[name], labels[name])
 
 
-def test_cityscapes_keeps_its_folders(make_cityscapes, tmp_path):
-    name = "train/aachen/aachen_000000_000019"
-    root = make_cityscapes({name: RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)},
-                           {name: RNG.integers(0, 19, (6, 8), dtype=np.uint8)})
+def test_cityscapes_opens_in_torchvision(make_cityscapes, tmp_path):
+    from torchvision.datasets import Cityscapes
+
+    names = ["train/aachen/aachen_000000_000019", "val/bonn/bonn_000001_000019"]
+    root = make_cityscapes({n: RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)
+                            for n in names},
+                           {n: RNG.integers(0, 19, (6, 8), dtype=np.uint8) for n in names})
     dataset = open_dataset(root)
-    labels = {name: RNG.integers(0, 19, (6, 8), dtype=np.uint8)}
+    labels = {n: RNG.integers(0, 19, (6, 8), dtype=np.uint8) for n in names}
+    labels[names[0]][0, :3] = 255
     export(dataset, labels, tmp_path / "out", "cityscapes")
-    path = (tmp_path / "out" / "gtFine" / "train" / "aachen"
-            / "aachen_000000_000019_gtFine_labelTrainIds.png")
-    np.testing.assert_array_equal(np.array(Image.open(path)), labels[name])
-    np.testing.assert_array_equal(read_back(dataset, tmp_path / "out", "cityscapes")[name],
-                                  labels[name])
+    label_ids = np.zeros(256, np.uint8)
+    label_ids[:19] = CITYSCAPES_LABEL_IDS
+    for name in names:
+        split = name.split("/")[0]
+        city = Cityscapes(str(tmp_path / "out"), split=split, mode="fine",
+                          target_type="semantic")
+        assert len(city) == 1
+        image, target = city[0]
+        np.testing.assert_array_equal(np.asarray(image), dataset.image(name))
+        np.testing.assert_array_equal(np.asarray(target), label_ids[labels[name]])
+        train_ids = tmp_path / "out" / "gtFine" / f"{name}_gtFine_labelTrainIds.png"
+        np.testing.assert_array_equal(np.asarray(Image.open(train_ids)), labels[name])
+    # datumaro reads labelTrainIds: its names have no spaces ("trafficlight"), its
+    # ids no split; and its loader drops label id 0, road (`if label_id:`), so
+    # road pixels come back with no mask.
+    squeezed = [n.replace(" ", "") for n in CITYSCAPES_CLASSES.names]
+    read, _ = datumaro_labels(tmp_path / "out", "cityscapes", squeezed)
+    for name in names:
+        np.testing.assert_array_equal(read[name.split("/", 1)[1]],
+                                      np.where(labels[name] == 0, 255, labels[name]))
+    back = open_dataset(tmp_path / "out")  # and it is a Cityscapes folder for us
+    assert back.classes == CITYSCAPES_CLASSES
+    for name in names:
+        np.testing.assert_array_equal(back.labels(name), labels[name])
+
+
+def test_cityscapes_refuses_other_classes(corrected, tmp_path):
+    dataset, labels = corrected
+    with pytest.raises(DatasetError, match="not Cityscapes' 19 training classes") as e:
+        export(dataset, labels, tmp_path / "out", "cityscapes")
+    assert e.value.path == tmp_path / "out" and not (tmp_path / "out").exists()
 
 
 def test_refuses_a_non_empty_folder_unless_overwrite(corrected, tmp_path):
@@ -176,7 +316,7 @@ def test_simulate_on_region_files_then_export(demo, tmp_path, monkeypatch):
     for name in ds.names:
         np.testing.assert_array_equal(back.labels(name),
                                       np.array(Image.open(session / "labels" / f"{name}.png")))
-    readme = (out / "README").read_text()
+    readme = (out / "README.cvat").read_text()
     assert str(ds.root) in readme and str(session.resolve()) in readme
     assert "rounds finished: 1" in readme
     # a second export into the same folder needs --overwrite

@@ -114,14 +114,15 @@ def test_sam_and_coco_masks_become_regions(two_images, tmp_path, kind):
     else:
         write = write_amg if kind == "amg" else write_amg_rle
         write(source, "a", masks)
-        write(source, "b", [])  # flat name of sub/b; no masks at all
+        write(source, "b", masks[2:])  # flat name of sub/b
     assert region_file_kind(source) == kind
     before = listing(tmp_path)
     ds = open_dataset(two_images)
-    ds.use_regions(RegionsConfig("files", path=str(source)))
+    # Every hole kept: the gaps of these tiny images are smaller than the default.
+    ds.use_regions(RegionsConfig("files", path=str(source), min_gap_area=0))
     list(ds.check())
     assert_regions_follow(ds.regions("a"), masks)
-    # no masks: every pixel in gap regions, 1..n
+    # every pixel in a region, 1..n
     b = ds.regions("sub/b")
     np.testing.assert_array_equal(np.unique(b), np.arange(1, b.max() + 1))
     assert listing(tmp_path) == before  # the input is never written
@@ -211,9 +212,60 @@ def test_cvat_colour_not_in_the_map(make_voc):
     assert "(1, 2, 3) in 6 pixels" in str(e.value)
 
 
+def test_background_names_no_class_so_it_is_ignore(make_voc, make_dataset, tmp_path):
+    """CVAT's and datumaro's masks paint unannotated pixels background:0,0,0."""
+    labels = RNG.integers(0, 3, SHAPE, dtype=np.uint8)
+    root = write_cvat(make_voc, COLORS, {"img1": labels})
+    # The CVAT folder's own classes: background is one, unless told otherwise.
+    assert open_dataset(root).classes.names == ("background", "crack", "rust")
+    ds = open_dataset(root, background_is_ignore=True)
+    assert ds.classes.names == ("crack", "rust")
+    np.testing.assert_array_equal(ds.labels("img1"),
+                                  np.where(labels == 0, 255, labels - 1).astype(np.uint8))
+    # As pseudo-labels of a dataset with no background class: ignore anyway.
+    from a2lc_napari.engine.classes import ClassSet
+
+    classes = ClassSet(("crack", "rust"), ((250, 50, 83), (36, 179, 83)))
+    other = make_dataset({"img1": RNG.integers(0, 256, (*SHAPE, 3), dtype=np.uint8)},
+                         {"img1": np.zeros(SHAPE, np.uint8)}, classes=classes)
+    ds = open_dataset(other, labels_dir=root / "SegmentationClass")
+    list(ds.check())
+    np.testing.assert_array_equal(ds.labels("img1"),
+                                  np.where(labels == 0, 255, labels - 1).astype(np.uint8))
+
+
+def test_voc_that_datumaro_wrote_with_png_images(tmp_path):
+    import datumaro as dm
+
+    image = RNG.integers(0, 256, SHAPE + (3,), dtype=np.uint8)
+    labels = RNG.integers(0, 3, SHAPE)
+    bgr = np.ascontiguousarray(image[..., ::-1])  # datumaro holds images as OpenCV does
+    item = dm.DatasetItem(id="img1", subset="default", media=dm.Image.from_numpy(bgr),
+                          annotations=[dm.Mask(image=labels == c, label=c) for c in range(3)])
+    dm.Dataset.from_iterable([item], categories={dm.AnnotationType.label: (
+        dm.LabelCategories.from_iterable(["background", "cat", "dog"]))}).export(
+        str(tmp_path / "voc"), "voc_segmentation", save_media=True, image_ext=".png")
+    assert (tmp_path / "voc" / "JPEGImages" / "img1.png").is_file()
+    ds = open_dataset(tmp_path / "voc")  # its labelmap.txt has no colours: VOC's, by place
+    list(ds.check())
+    assert ds.classes.names == ("background", "cat", "dog")
+    np.testing.assert_array_equal(ds.image("img1"), image)
+    np.testing.assert_array_equal(ds.labels("img1"), labels)
+
+
+def test_voc_images_of_no_kind_we_read(make_voc, tmp_path):
+    root = make_voc({}, {"img1": np.zeros(SHAPE, np.uint8)})
+    (root / "JPEGImages").mkdir()
+    Image.fromarray(np.zeros((*SHAPE, 3), np.uint8)).save(root / "JPEGImages" / "img1.bmp")
+    with pytest.raises(DatasetError) as e:
+        open_dataset(root)
+    assert e.value.path == root / "SegmentationClass"
+    assert "looked for .png, .jpg, .jpeg, .tif, .tiff" in str(e.value)
+
+
 def test_labelmap_errors(tmp_path):
     path = tmp_path / "labelmap.txt"
-    for text, problem in [("a:1,2::\n", "no colour"), ("a:1,2,3::\nb:1,2,3::\n", "colour"),
+    for text, problem in [("a:1,2::\n", "no colour"), ("a:1,2,3::\nb:::\n", "no colour"), ("a:1,2,3::\nb:1,2,3::\n", "colour"),
                           ("a:1,2,3::\na:4,5,6::\n", "second time"), ("# only\n", "no labels")]:
         path.write_text(text)
         with pytest.raises(DatasetError, match=problem):
@@ -253,6 +305,67 @@ def test_mask_listed_but_missing(two_images, tmp_path):
         list(ds.check())
     assert e.value.path == tmp_path / "amg" / "a" / "1.png"
     assert "metadata.csv" in str(e.value)
+
+
+@pytest.mark.parametrize("kind", ["amg", "amg_rle", "amg_no_id"])
+def test_no_mask_at_all_stops_naming_the_file(two_images, tmp_path, kind):
+    """SAM's filters may drop every mask of an image: amg.py then writes an
+    empty metadata.csv (or a JSON holding []); that is no region source."""
+    source = tmp_path / "masks"
+    write = write_amg_rle if kind == "amg_rle" else write_amg
+    write(source, "a", [])
+    write(source, "b", known_masks())
+    if kind == "amg_no_id":
+        (source / "a" / "metadata.csv").write_text("")
+    bad = source / ("a.json" if kind == "amg_rle" else "a/metadata.csv")
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(source)))
+    with pytest.raises(DatasetError) as e:
+        list(ds.check())
+    assert e.value.path == bad
+    assert ("id column" if kind == "amg_no_id" else "no mask") in str(e.value)
+
+
+def test_uncompressed_rle_counts_must_cover_the_image(two_images, tmp_path):
+    (tmp_path / "rle").mkdir()
+    good = {"size": list(SHAPE), "counts": [5, 10, SHAPE[0] * SHAPE[1] - 15]}
+    short = {"size": list(SHAPE), "counts": [5, 10, 20]}
+    for name, rle in (("a", short), ("b", good)):
+        (tmp_path / "rle" / f"{name}.json").write_text(json.dumps([{"segmentation": rle}]))
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "rle")))
+    with pytest.raises(DatasetError) as e:
+        list(ds.check())
+    assert e.value.path == tmp_path / "rle" / "a.json"
+    assert "add up to 35" in str(e.value) and "192" in str(e.value)
+    (tmp_path / "rle" / "a.json").write_text(json.dumps([{"segmentation": good}]))
+    list(ds.check())
+    column = np.zeros(SHAPE, bool)  # column-major runs: 5 off, 10 on
+    column.T.flat[5:15] = True
+    assert np.unique(ds.regions("a")[column]).size == 1
+
+
+def test_small_gap_holes_join_their_neighbours(make_dataset, tmp_path):
+    """Two masks that leave a 1-pixel and a 3-pixel hole between them, and a
+    big gap below: the holes join the masks, the big gap gets regions."""
+    image = RNG.integers(0, 256, (20, 16, 3), dtype=np.uint8)
+    ds_root = make_dataset({"a": image}, {"a": np.zeros((20, 16), np.uint8)})
+    left, right = np.zeros((20, 16), bool), np.zeros((20, 16), bool)
+    left[:10, :8] = True
+    right[:10, 8:] = True
+    left[4, 7] = False  # a 1-pixel hole
+    right[6, 9:12] = False  # a 3-pixel hole
+    write_amg(tmp_path / "amg", "a", [left, right])
+    ds = open_dataset(ds_root)
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "amg"), min_gap_area=4))
+    regions = ds.regions("a")
+    assert regions[4, 7] == regions[0, 0]  # nearest: the left mask
+    assert (regions[6, 9:12] == regions[0, 15]).all()
+    assert np.unique(regions[:10]).size == 2  # no region of a hole
+    assert not np.isin(regions[10:], regions[:10]).any()  # the big gap: regions of its own
+    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "amg"), min_gap_area=0))
+    kept = ds.regions("a")
+    assert np.unique(kept[:10]).size == 4  # each hole a region
 
 
 def test_not_a_region_source(tmp_path):
@@ -312,3 +425,19 @@ def test_regions_for_one_image_twice(two_images, tmp_path):
     with pytest.raises(DatasetError, match="twice") as e:
         list(ds.check())
     assert e.value.path == tmp_path / "rle"
+
+
+def test_rank_background_is_ignore(make_voc, tmp_path, monkeypatch, capsys):
+    """`a2lc rank --background-is-ignore` on a CVAT folder: two classes, not three."""
+    from a2lc_napari.cli import main
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = write_cvat(make_voc, COLORS, {"img1": RNG.integers(0, 3, SHAPE, dtype=np.uint8)})
+    (tmp_path / "probs").mkdir()
+    np.save(tmp_path / "probs" / "img1.npy", np.full((2, *SHAPE), 0.5, np.float32))
+    args = ["rank", str(root), "--probs", str(tmp_path / "probs"), "--method", "a2lc",
+            "--json", str(tmp_path / "rank.json"), "-q", "--regions", "slic"]
+    assert main(args) == 2
+    assert "(K, H, W) = (3, 12, 16)" in capsys.readouterr().err
+    assert main(args + ["--background-is-ignore"]) == 0
+    assert json.loads((tmp_path / "rank.json").read_text())

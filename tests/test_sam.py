@@ -25,6 +25,7 @@ from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.config import ModelConfig, SessionConfig
 from a2lc_napari.engine.progress import drive
+from a2lc_napari.engine.region_cache import make_region_cache
 from a2lc_napari.engine.regions import RegionsConfig, superpixel_regions
 from a2lc_napari.engine.sam import (
     SamRegions,
@@ -286,8 +287,8 @@ def test_dataset_regions_from_each_source(make_dataset, sam_checkpoint, tmp_path
     np.testing.assert_array_equal(ds.regions("a"), provided)  # default: "auto"
     ds.use_regions(RegionsConfig("slic"))
     np.testing.assert_array_equal(ds.regions("a"), superpixel_regions(image, labels))
-    ds.region_cache = tmp_path / "sam_cache"
     ds.use_regions(RegionsConfig("sam", str(sam_checkpoint), sam_mode="boxes"))
+    drive(make_region_cache(ds, tmp_path / "sam_cache"), quiet=True)
     sam = ds.regions("a")
     expected = SamRegions.from_model(load_sam(sam_checkpoint), "boxes")(image, labels, 255)
     np.testing.assert_array_equal(sam, expected)
@@ -332,7 +333,8 @@ def test_session_makes_sam_regions_once(two_images, sam_checkpoint, tmp_path):
                            regions=RegionsConfig("sam", str(sam_checkpoint), sam_mode="boxes"))
     steps = list(Session.create(out, open_dataset(two_images), config))
     assert [p.done for p in steps if p.desc == "Making regions"] == [1, 2]
-    assert sorted(p.name for p in (out / "regions").iterdir()) == ["a.npy", "b.npy"]
+    assert sorted(p.name for p in (out / "regions").iterdir()) == ["a.npy", "b.npy",
+                                                                    "inputs.json"]
     made = {n: np.load(out / "regions" / f"{n}.npy") for n in ("a", "b")}
     for regions in made.values():
         assert_region_map(regions, (48, 64))
@@ -386,8 +388,8 @@ def test_cli_simulate_with_sam_regions(two_images, tmp_path, sam_checkpoint, cap
     state = json.loads((out / "session.json").read_text())
     assert state["config"]["regions"] == {"source": "sam", "sam_checkpoint": str(sam_checkpoint),
                                           "sam_model_type": None, "sam_mode": "boxes",
-                                          "path": None}
-    assert {p.name for p in (out / "regions").iterdir()} == {"a.npy", "b.npy"}
+                                          "path": None, "min_gap_area": 100}
+    assert {p.name for p in (out / "regions").iterdir()} == {"a.npy", "b.npy", "inputs.json"}
     assert main(args) == 0  # same settings: resumes (here: nothing left to do)
     assert main(simulate_args(two_images, out)) == 2  # other regions: refused
     assert "other settings" in capsys.readouterr().err

@@ -528,10 +528,11 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
     widget.export(tmp_path / "export", "voc")  # not empty, no overwrite: refused
     assert sorted(p.name for p in (tmp_path / "export").iterdir()) == ["keep.txt"]
     export_by_clicks(widget, tmp_path / "export", "voc", confirm=True)
-    labelmap = tmp_path / "export" / "labelmap.txt"
+    labelmap = tmp_path / "export" / "VOCdevkit" / "VOC2012" / "labelmap.txt"
     qtbot.waitUntil(lambda: labelmap.exists() and not widget.busy, timeout=WAIT)
     q = widget.session.queries[0]
-    labels = np.asarray(Image.open(tmp_path / "export" / "SegmentationClass" / f"{q.image}.png"))
+    labels = np.asarray(Image.open(tmp_path / "export" / "VOCdevkit" / "VOC2012"
+                                   / "SegmentationClass" / f"{q.image}.png"))
     assert (labels[region_mask(widget, 0)] == 1).all()
     assert (tmp_path / "export" / "keep.txt").read_text() == "mine"
     wait_idle(qtbot, widget)

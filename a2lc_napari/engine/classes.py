@@ -17,6 +17,10 @@ from .errors import DatasetError
 IGNORE_COLOR = (224, 224, 192)
 #: The labelmap.txt entry whose colour codes ignore pixels, not a class.
 IGNORE_NAME = "ignore"
+#: Datumaro's name of VOC's ignore value 255, in :data:`IGNORE_COLOR`.
+VOC_IGNORE_NAME = "ignored"
+#: The labelmap.txt entry of unannotated pixels in CVAT's and datumaro's masks.
+BACKGROUND_NAME = "background"
 #: First line of a labelmap.txt, as CVAT writes it.
 LABELMAP_HEADER = "# label:color_rgb:parts:actions"
 
@@ -100,6 +104,10 @@ class ClassSet:
 def read_labelmap(path: Path) -> dict[str, Color]:
     """Read a CVAT / Datumaro ``labelmap.txt``: ``name:r,g,b:parts:actions`` lines.
 
+    A labelmap with no colours at all (``name:::``, as datumaro's VOC export
+    writes it) takes PASCAL VOC's colour map by position, as datumaro does,
+    and ``ignored`` VOC's border colour.
+
     Parameters
     ----------
     path : Path
@@ -113,8 +121,8 @@ def read_labelmap(path: Path) -> dict[str, Color]:
     Raises
     ------
     DatasetError
-        Missing file, a line without a valid colour, or a name or colour
-        given twice.
+        Missing file, a line without a valid colour (where others have
+        one), or a name or colour given twice.
     """
     try:
         text = Path(path).read_text()
@@ -122,13 +130,20 @@ def read_labelmap(path: Path) -> dict[str, Color]:
         raise DatasetError(path, "missing: a colour-coded dataset needs labelmap.txt") from None
     except (OSError, UnicodeDecodeError) as e:
         raise DatasetError(path, f"cannot be read ({e})") from None
-    labelmap: dict[str, Color] = {}
+    entries = []  # (line number, line, name, colour text)
     for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        name, _, rest = line.partition(":")
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, rest = line.partition(":")
+            entries.append((number, line, name, rest.split(":")[0].strip()))
+    if not any(color for *_, color in entries):  # datumaro's name::: lines
+        defaults = default_colors(len(entries))
+        entries = [(number, line, name, ",".join(map(str, IGNORE_COLOR if name ==
+                                                      VOC_IGNORE_NAME else defaults[i])))
+                   for i, (number, line, name, _) in enumerate(entries)]
+    labelmap: dict[str, Color] = {}
+    for number, line, name, text in entries:
         try:
-            color = tuple(int(v) for v in rest.split(":")[0].split(","))
+            color = tuple(int(v) for v in text.split(","))
         except ValueError:
             color = ()
         if len(color) != 3 or not all(0 <= v <= 255 for v in color):
@@ -140,40 +155,51 @@ def read_labelmap(path: Path) -> dict[str, Color]:
             raise DatasetError(path, f"line {number} gives {name!r} the colour {color} "
                                "of another label; colours must tell labels apart")
         labelmap[name] = color
-    if not set(labelmap) - {IGNORE_NAME}:
+    if not set(labelmap) - {IGNORE_NAME, VOC_IGNORE_NAME}:
         raise DatasetError(path, "lists no labels")
     return labelmap
 
 
-def labelmap_classes(labelmap: dict[str, Color]) -> ClassSet:
-    """The classes of a labelmap: its entries in order, less ``ignore``."""
-    names = tuple(n for n in labelmap if n != IGNORE_NAME)
+def labelmap_classes(labelmap: dict[str, Color], background_is_ignore: bool = False
+                     ) -> ClassSet:
+    """The classes of a labelmap: its entries in order, less ``ignore`` and
+    ``ignored`` (and ``background`` when ``background_is_ignore``)."""
+    skip = {IGNORE_NAME, VOC_IGNORE_NAME} | ({BACKGROUND_NAME} if background_is_ignore
+                                             else set())
+    names = tuple(n for n in labelmap if n not in skip)
     return ClassSet(names, tuple(labelmap[n] for n in names))
 
 
-def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet,
-                      path: Path) -> dict[Color, int]:
+def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet, path: Path,
+                      background_is_ignore: bool = False) -> dict[Color, int]:
     """Label value of each colour of ``labelmap``, its names read as ``classes``' names.
+
+    ``ignore`` and ``ignored``, and ``background`` where it names no class (CVAT and
+    datumaro paint unannotated pixels ``background:0,0,0``) or everywhere
+    when ``background_is_ignore``, are the ignore value; so is VOC's border
+    colour :data:`IGNORE_COLOR` where no entry has it.
 
     Raises
     ------
     DatasetError
         A name of ``labelmap`` (the file ``path``) is none of ``classes``.
     """
-    ids = {n: c for c, n in enumerate(classes.names)} | {IGNORE_NAME: classes.ignore_index}
+    ids = ({BACKGROUND_NAME: classes.ignore_index}
+           | {n: c for c, n in enumerate(classes.names)}
+           | {IGNORE_NAME: classes.ignore_index, VOC_IGNORE_NAME: classes.ignore_index}
+           | ({BACKGROUND_NAME: classes.ignore_index} if background_is_ignore else {}))
     unknown = [n for n in labelmap if n not in ids]
     if unknown:
         raise DatasetError(path, f"has labels {', '.join(map(repr, unknown))} that are not "
                            f"classes of the dataset ({', '.join(classes.names)})")
-    return {color: ids[name] for name, color in labelmap.items()}
+    return {IGNORE_COLOR: classes.ignore_index} | {color: ids[name]
+                                                   for name, color in labelmap.items()}
 
 
-def labelmap_text(classes: ClassSet) -> str:
-    """``labelmap.txt`` of ``classes``: one line per class, then ``ignore`` in
-    :data:`IGNORE_COLOR`, so every colour a mask holds is declared."""
+def labelmap_text(labelmap: dict[str, Color]) -> str:
+    """``labelmap.txt`` of ``labelmap``'s names and colours, in its order."""
     lines = [LABELMAP_HEADER]
-    lines += [f"{n}:{','.join(map(str, c))}::" for n, c in zip(classes.names, classes.colors)]
-    lines.append(f"{IGNORE_NAME}:{','.join(map(str, IGNORE_COLOR))}::")
+    lines += [f"{n}:{','.join(map(str, c))}::" for n, c in labelmap.items()]
     return "\n".join(lines) + "\n"
 
 

@@ -40,7 +40,8 @@ def decode_segmentation(segmentation, shape: tuple[int, int], path: Path,
     Raises
     ------
     DatasetError
-        Not a segmentation, or an RLE whose size is not ``shape``.
+        Not a segmentation, an RLE whose size is not ``shape``, or an
+        uncompressed RLE whose counts do not add up to ``H * W``.
     """
     height, width = shape
     try:
@@ -55,10 +56,15 @@ def decode_segmentation(segmentation, shape: tuple[int, int], path: Path,
                 raise DatasetError(path, f"{where} has an RLE of size {list(size)} "
                                    f"([height, width]) but its image is {[height, width]}")
             counts = segmentation["counts"]
-            rle = (mask_utils.frPyObjects(segmentation, height, width)
-                   if isinstance(counts, list)
-                   else {"size": [height, width],
-                         "counts": counts.encode() if isinstance(counts, str) else counts})
+            if isinstance(counts, list):
+                if sum(counts) != height * width:
+                    raise DatasetError(path, f"{where} has an uncompressed RLE whose counts "
+                                       f"add up to {sum(counts)} pixels, but its size "
+                                       f"{[height, width]} has {height * width}")
+                rle = mask_utils.frPyObjects(segmentation, height, width)
+            else:
+                rle = {"size": [height, width],
+                       "counts": counts.encode() if isinstance(counts, str) else counts}
         else:
             raise DatasetError(path, f"{where} has a segmentation that is neither polygons "
                                "nor an RLE")

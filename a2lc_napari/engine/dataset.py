@@ -48,7 +48,6 @@ from .io import (
     read_image,
     read_label,
     read_regions,
-    write_npy,
 )
 from .progress import Progress, Steps
 from .region_files import RegionFiles
@@ -132,9 +131,10 @@ class Dataset:
         Ground-truth labels and provided region maps of the names that have
         them.
     region_cache : Path, optional
-        Folder for generated region maps (``NAME.npy``). Keyed by name only:
-        use one cache folder per dataset, pseudo-label set and
-        :attr:`regions_config`.
+        Folder of generated region maps (``NAME.npy``) made for this very
+        dataset and :attr:`regions_config`, read as they are:
+        :func:`~a2lc_napari.engine.region_cache.make_region_cache` makes it
+        and checks it was made for the same inputs.
     labels_dir : Path, optional
         The pseudo-label folder given to :func:`open_dataset`, if any.
     label_colormap, gt_colormap : dict of (r, g, b) to int, optional
@@ -205,6 +205,10 @@ class Dataset:
         """The image file of image ``name``."""
         return self._images[name]
 
+    def label_path(self, name: str) -> Path:
+        """The pseudo-label file of image ``name``."""
+        return self._labels[name]
+
     def image(self, name: str) -> np.ndarray:
         """(H, W, 3) uint8 RGB image."""
         return read_image(self._images[name])
@@ -240,32 +244,37 @@ class Dataset:
 
     def _regions_from_files(self, name: str) -> np.ndarray:
         """Region map ``name`` of the region files, its gaps filled."""
-        return fill_gaps(self._file_regions(name), self.image(name), self.labels(name))
+        return fill_gaps(self._file_regions(name), self.image(name), self.labels(name),
+                         self.regions_config.min_gap_area)
+
+    def _provided_regions(self, name: str) -> Path | None:
+        return self._regions.get(name) if self.regions_config.source == "auto" else None
+
+    def generates_regions(self, name: str) -> bool:
+        """Whether image ``name``'s regions are generated (not a provided map)."""
+        return self._provided_regions(name) is None
+
+    def generate_regions(self, name: str) -> np.ndarray:
+        """(H, W) int32 region map of image ``name`` made now as
+        :attr:`regions_config` says (ids 1..n, every pixel in a region)."""
+        return self._make_regions(name)
 
     def regions(self, name: str) -> np.ndarray:
         """(H, W) int32 region map of image ``name``.
 
         The provided map as is (0 = no region) if the image has one and the
-        source is ``"auto"``; otherwise a generated map with every pixel in a
-        region (ids 1..n): SLIC superpixels or SAM masks as
-        :attr:`regions_config` says, read from or written to ``region_cache``
-        when there is one.
+        source is ``"auto"``; otherwise the map in ``region_cache`` if there
+        is one, else a map generated now (:meth:`generate_regions`).
         """
-        path = self._regions.get(name) if self.regions_config.source == "auto" else None
+        path = self._provided_regions(name)
         if path is not None:
             return read_regions(path)
         cached = None if self.region_cache is None else self.region_cache / f"{name}.npy"
         if cached is not None and cached.is_file():
-            try:
-                regions = read_regions(cached)
-            except DatasetError:
-                regions = None  # our own cache: regenerate rather than fail
-            if regions is not None and regions.shape == self.shape(name):
-                return regions
-        regions = self._make_regions(name)
-        if cached is not None:
-            write_npy(cached, regions)
-        return regions
+            regions = read_regions(cached)
+            _check_size(regions.shape, cached, self.shape(name), self._images[name])
+            return regions
+        return self.generate_regions(name)
 
     def check(self) -> Steps[None]:
         """Read every file once; raise :class:`DatasetError` for the first problem.
@@ -330,7 +339,8 @@ def _check_labels(labels: np.ndarray, path: Path, size: tuple[int, int],
 
 
 def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
-                 region_cache: Path | str | None = None) -> Dataset:
+                 region_cache: Path | str | None = None,
+                 background_is_ignore: bool = False) -> Dataset:
     """Open a dataset folder, detecting its layout from the folder's contents.
 
     Only lists files; call :meth:`Dataset.check` to read and validate them.
@@ -350,7 +360,13 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
         or the one above it (a CVAT export's ``SegmentationClass/``), the
         labels are colour-coded by it, its names being the dataset's classes.
     region_cache : Path or str, optional
-        Folder for generated region maps; must be outside the dataset folder.
+        Folder of region maps made for this dataset (see :class:`Dataset`);
+        must be outside the dataset folder.
+    background_is_ignore : bool
+        Read a ``labelmap.txt``'s ``background`` entry as the ignore value
+        even where it names a class (CVAT and datumaro paint unannotated
+        pixels ``background:0,0,0``; where ``background`` names no class of
+        the dataset it is the ignore value anyway).
 
     Returns
     -------
@@ -380,7 +396,7 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
     if (root / "classes.json").exists():
         layout, parts = "generic", _generic(root, labels_dir)
     elif (root / "JPEGImages").is_dir():
-        layout, parts = "voc", _voc(root, labels_dir)
+        layout, parts = "voc", _voc(root, labels_dir, background_is_ignore)
     elif (root / "leftImg8bit").is_dir():
         layout, parts = "cityscapes", _cityscapes(root, labels_dir)
     else:
@@ -391,7 +407,8 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
                          if (d / LABELMAP).is_file()), None)
         if labelmap is not None:
             parts["label_colormap"] = labelmap_colormap(read_labelmap(labelmap),
-                                                        parts["classes"], labelmap)
+                                                        parts["classes"], labelmap,
+                                                        background_is_ignore)
     return Dataset(root, region_cache=region_cache, labels_dir=labels_dir, layout=layout,
                    **parts)
 
@@ -419,8 +436,9 @@ def _generic(root: Path, labels_dir: Path | None) -> dict:
                 gt=gt, regions=regions, unmatched=unmatched)
 
 
-def _voc(root: Path, labels_dir: Path | None) -> dict:
-    jpegs = index_files(root / "JPEGImages", (".jpg", ".jpeg"))
+def _voc(root: Path, labels_dir: Path | None, background_is_ignore: bool) -> dict:
+    # Named for JPEGs, but datumaro and CVAT put PNG (and other) images there too.
+    jpegs = index_files(root / "JPEGImages", IMAGE_SUFFIXES)
     own_dir = next((root / d for d in ("SegmentationClass", "SegmentationClassPNG")
                     if (root / d).is_dir()), None)
     if own_dir is None and labels_dir is None:
@@ -430,15 +448,18 @@ def _voc(root: Path, labels_dir: Path | None) -> dict:
     labels = _matched(labels_dir, jpegs) if labels_dir is not None else own
     images = {n: jpegs[n] for n in labels if n in jpegs}
     if not images:
-        raise DatasetError(labels_dir or own_dir, "has no label PNG matching a JPEG "
-                           f"in {root / 'JPEGImages'}")
+        raise DatasetError(labels_dir or own_dir, "has no label PNG matching an image "
+                           f"in {root / 'JPEGImages'} (looked for "
+                           f"{', '.join(IMAGE_SUFFIXES)})")
     parts = dict(classes=VOC_CLASSES, images=images, labels=labels,
                  gt=own if labels_dir is not None else {},
-                 unmatched=_unmatched(labels, images, "label", root / "JPEGImages", ".jpg"))
+                 unmatched=_unmatched(labels, images, "label", root / "JPEGImages",
+                                      f".({'|'.join(s[1:] for s in IMAGE_SUFFIXES)})"))
     if (root / LABELMAP).is_file():  # CVAT's Segmentation mask 1.1
         labelmap = read_labelmap(root / LABELMAP)
-        parts["classes"] = labelmap_classes(labelmap)
-        colormap = labelmap_colormap(labelmap, parts["classes"], root / LABELMAP)
+        parts["classes"] = labelmap_classes(labelmap, background_is_ignore)
+        colormap = labelmap_colormap(labelmap, parts["classes"], root / LABELMAP,
+                                     background_is_ignore)
         parts["gt_colormap" if labels_dir is not None else "label_colormap"] = colormap
     return parts
 
@@ -490,5 +511,6 @@ def region_maker(config: RegionsConfig) -> RegionMaker:
     if config.source == "sam":
         from .sam import SamRegions  # imports torch: only for SAM regions
 
-        return SamRegions(config.sam_checkpoint, config.sam_model_type, config.sam_mode)
+        return SamRegions(config.sam_checkpoint, config.sam_model_type, config.sam_mode,
+                          min_gap_area=config.min_gap_area)
     return lambda image, labels, ignore_index: superpixel_regions(image, labels)

@@ -1,77 +1,187 @@
 """Corrected labels written in the formats that training code and annotation tools read.
 
-:data:`EXPORT_FORMATS` names them; :func:`export_labels` writes one. Each
-reads back through this package's own readers to the same labels:
+:data:`EXPORT_FORMATS` names them; :func:`export_labels` writes one, with
+the images (copied, or linked: :data:`IMAGE_MODES`), so that each program
+opens the folder as it is:
 
 palette
     ``NAME.png`` palette PNGs in the class colours, and ``classes.json``
-    (read back as ``--labels FOLDER``).
+    (read back as ``--labels FOLDER``); no images.
 voc
-    PASCAL VOC: ``SegmentationClass/NAME.png`` palette PNGs,
-    ``ImageSets/Segmentation/train.txt`` and ``labelmap.txt`` (read back as
-    ``--labels FOLDER/SegmentationClass``).
-cityscapes
-    ``gtFine/NAME_gtFine_labelTrainIds.png``, 8-bit class ids, so a
-    Cityscapes dataset keeps its ``<split>/<city>/`` folders and names
-    (read back as ``--labels FOLDER/gtFine``).
+    PASCAL VOC as its archive unpacks, under ``VOCdevkit/VOC2012/``:
+    ``JPEGImages/NAME.jpg``, ``SegmentationClass/NAME.png`` palette PNGs
+    with ignore pixels 255 (VOC's border value),
+    ``ImageSets/Segmentation/train.txt`` and ``labelmap.txt``: the classes,
+    and ``ignored`` for 255 in its border colour, as datumaro's VOC labelmap
+    declares it (datumaro reads masks by colour). torchvision's
+    ``VOCSegmentation(FOLDER)`` and datumaro's ``voc_segmentation``
+    (``FOLDER/VOCdevkit/VOC2012``) open it.
 cvat
-    CVAT's "Segmentation mask 1.1": ``SegmentationClass/NAME.png`` RGB
-    masks, ``labelmap.txt`` and ``ImageSets/Segmentation/default.txt``
-    (read back as ``--labels FOLDER/SegmentationClass``; import the folder,
-    zipped, into CVAT).
+    CVAT's "Segmentation mask 1.1": ``JPEGImages/NAME.<suffix>``,
+    ``SegmentationClass/NAME.png`` RGB masks in the labelmap's colours,
+    ``labelmap.txt`` with ``background:0,0,0`` first and
+    ``ImageSets/Segmentation/default.txt``. Ignore pixels are painted in the
+    background colour: unannotated, as CVAT reads it.
+cityscapes
+    Only for Cityscapes' 19 training classes (refused otherwise: class ids
+    under Cityscapes' file names would be read as its classes):
+    ``leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png`` and
+    ``gtFine/<split>/<city>/<stem>_gtFine_labelIds.png`` and
+    ``..._labelTrainIds.png``. torchvision's ``Cityscapes(FOLDER)`` opens it.
 coco
-    ``annotations.json``: COCO with one RLE per class per image
-    (stuff-style), category id = class id + 1 (read back with
-    :func:`~a2lc_napari.engine.coco.read_coco_labels`).
+    ``annotations/instances_default.json`` beside ``images/default/``,
+    ``file_name`` relative to that folder: one RLE per class per image
+    (stuff-style), category id = class id + 1, ignore pixels left out.
 
-Ignore pixels keep the dataset's ignore value (palette, voc, cityscapes),
-are painted in :data:`~a2lc_napari.engine.classes.IGNORE_COLOR` under an
-``ignore`` label (cvat), or are left out (coco). Every export also writes a
-short ``README`` saying where the labels came from.
+Every export also writes ``README.<format>``, saying what it holds and where
+the labels came from; exports of several formats can share a folder.
 """
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from .classes import IGNORE_COLOR, ClassSet, labelmap_text
+from .classes import (
+    BACKGROUND_NAME,
+    CITYSCAPES_CLASSES,
+    IGNORE_COLOR,
+    VOC_IGNORE_NAME,
+    ClassSet,
+    Color,
+    labelmap_text,
+)
 from .errors import DatasetError
-from .io import atomic_path, write_json, write_label, write_text
+from .io import atomic_path, read_image, write_json, write_label, write_text
 from .progress import Progress, Steps
 
 #: Export formats and what each writes.
 EXPORT_FORMATS = {
     "palette": "NAME.png palette PNGs in the class colours, and classes.json",
-    "voc": "SegmentationClass/NAME.png palette PNGs, "
-           "ImageSets/Segmentation/train.txt, labelmap.txt",
-    "cityscapes": "gtFine/NAME_gtFine_labelTrainIds.png (class ids)",
-    "cvat": "Segmentation mask 1.1: SegmentationClass/NAME.png RGB masks, "
-            "labelmap.txt, ImageSets/Segmentation/default.txt",
-    "coco": "annotations.json, one RLE per class per image",
+    "voc": "VOCdevkit/VOC2012/: JPEGImages/, SegmentationClass/ palette PNGs (ignore 255), "
+           "ImageSets/Segmentation/train.txt, labelmap.txt (255 declared as datumaro's 'ignored')",
+    "cityscapes": "leftImg8bit/ and gtFine/ *_gtFine_labelIds.png, *_labelTrainIds.png "
+                  "(Cityscapes' own classes only)",
+    "cvat": "Segmentation mask 1.1: JPEGImages/, SegmentationClass/ RGB masks, labelmap.txt "
+            "(background first; ignore unannotated), ImageSets/Segmentation/default.txt",
+    "coco": "annotations/instances_default.json and images/default/, one RLE per class "
+            "per image",
 }
-#: The label file of image ``NAME`` in each format that writes one per image.
+#: How images go into an export: copied, or linked to the dataset's files.
+IMAGE_MODES = ("copy", "link")
+#: Where torchvision and the VOC archive put a VOC dataset.
+VOC_ROOT = "VOCdevkit/VOC2012"
+#: VOC's value for pixels left out of training and scoring.
+VOC_VOID = 255
+#: CVAT's background, the colour of unannotated pixels.
+BACKGROUND = (BACKGROUND_NAME, (0, 0, 0))
+#: The subset datumaro and CVAT name a dataset without splits.
+COCO_SUBSET = "default"
+COCO_FILE = f"annotations/instances_{COCO_SUBSET}.json"
+#: Cityscapes' labelId of each of its 19 training classes (trainId 0..18), from
+#: cityscapesscripts' label table; ignore (255) is labelId 0, "unlabeled".
+CITYSCAPES_LABEL_IDS = (7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31,
+                        32, 33)
+#: The label file of image ``NAME`` in each format, for reading it back.
 LABEL_FILES = {
     "palette": "{}.png",
-    "voc": "SegmentationClass/{}.png",
+    "voc": f"{VOC_ROOT}/SegmentationClass/{{}}.png",
     "cityscapes": "gtFine/{}_gtFine_labelTrainIds.png",
     "cvat": "SegmentationClass/{}.png",
 }
-COCO_FILE = "annotations.json"
 
 
-def _write_grey(path: Path, labels: np.ndarray) -> None:
-    with atomic_path(path) as tmp:
-        Image.fromarray(np.asarray(labels, np.uint8), mode="L").save(tmp, format="PNG")
+def put_image(source: Path, target: Path, mode: str = "copy") -> None:
+    """Put image ``source`` at ``target``, converting it where the suffixes differ.
+
+    Parameters
+    ----------
+    source, target : Path
+        The dataset's image file, and where the export wants it.
+    mode : {"copy", "link"}
+        Copy the file, or link to it (a symbolic link to its absolute path).
+        An image of another format than ``target``'s suffix is written anew
+        either way: lossless for PNG, JPEG quality 95 for ``.jpg``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    same = source.suffix.lower().replace("jpeg", "jpg") == target.suffix.lower()
+    with atomic_path(target) as tmp:
+        if not same:
+            options = {"quality": 95} if target.suffix.lower() == ".jpg" else {}
+            Image.fromarray(read_image(source)).save(tmp, **options)
+        elif mode == "link":
+            tmp.unlink()
+            os.symlink(Path(source).resolve(), tmp)
+        else:
+            shutil.copyfile(source, tmp)
 
 
-def _write_rgb(path: Path, labels: np.ndarray, classes: ClassSet) -> None:
-    colors = np.array(classes.palette(), np.uint8).reshape(256, 3)
-    colors[classes.ignore_index] = IGNORE_COLOR
+def _write_rgb(path: Path, labels: np.ndarray, colors: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         Image.fromarray(colors[labels], mode="RGB").save(tmp, format="PNG")
+
+
+def _write_grey(path: Path, values: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        Image.fromarray(np.asarray(values, np.uint8), mode="L").save(tmp, format="PNG")
+
+
+def voc_classes(classes: ClassSet) -> ClassSet:
+    """``classes`` with VOC's ignore value 255."""
+    return replace(classes, ignore_index=VOC_VOID)
+
+
+def cvat_labelmap(classes: ClassSet) -> dict[str, Color]:
+    """CVAT's labelmap of ``classes``: ``background`` black and first (the
+    dataset's own background class, if it has one), then the other classes.
+
+    Raises
+    ------
+    ValueError
+        A class other than background is black, the colour CVAT reserves
+        for unannotated pixels.
+    """
+    name, black = BACKGROUND
+    labelmap = {name: black}
+    for n, c in zip(classes.names, classes.colors):
+        if n == name:
+            continue
+        if tuple(c) == black:
+            raise ValueError(f"class {n!r} is black, the colour CVAT keeps for "
+                             "unannotated pixels; give it another colour in classes.json")
+        labelmap[n] = tuple(c)
+    return labelmap
+
+
+def cvat_colors(classes: ClassSet) -> np.ndarray:
+    """(256, 3) uint8: the CVAT mask colour of each label value (ignore and
+    background black, unannotated)."""
+    labelmap = cvat_labelmap(classes)
+    colors = np.zeros((256, 3), np.uint8)
+    for c, n in enumerate(classes.names):
+        colors[c] = labelmap[n]
+    return colors
+
+
+def cityscapes_name(name: str) -> str:
+    """``<split>/<city>/<stem>`` of an image name, as Cityscapes' folders need:
+    kept if it has that form, else ``train/default/<name with / as _>``."""
+    return name if name.count("/") == 2 else f"train/default/{name.replace('/', '_')}"
+
+
+def check_cityscapes(classes: ClassSet) -> None:
+    """Raise ValueError unless ``classes`` are Cityscapes' 19 training classes."""
+    if classes.names != CITYSCAPES_CLASSES.names:
+        raise ValueError(
+            "the cityscapes format writes Cityscapes' own label ids, and these classes ("
+            f"{', '.join(classes.names)}) are not Cityscapes' 19 training classes: a "
+            "Cityscapes tool would read them as other classes. Export as voc, cvat, "
+            "coco or palette instead")
 
 
 def coco_annotations(labels: np.ndarray, image_id: int, first_id: int,
@@ -90,20 +200,21 @@ def coco_annotations(labels: np.ndarray, image_id: int, first_id: int,
     -------
     list of dict
         ``id``, ``image_id``, ``category_id`` (class id + 1),
-        ``segmentation`` (compressed RLE), ``area``, ``bbox`` ``[x, y, w, h]``
-        and ``iscrowd`` 0.
+        ``segmentation`` (compressed RLE), ``area`` and ``bbox``
+        ``[x, y, w, h]`` (both by pycocotools) and ``iscrowd`` 0.
     """
-    from .coco import encode_mask  # pycocotools: only for COCO output
+    from pycocotools import mask as mask_utils  # only for COCO output
+
+    from .coco import encode_mask
 
     out = []
     for cls in np.flatnonzero(np.bincount(labels.ravel(), minlength=256)[:classes.num_classes]):
-        mask = labels == cls
-        rows, cols = np.flatnonzero(mask.any(1)), np.flatnonzero(mask.any(0))
+        rle = encode_mask(labels == cls)
+        coded = {**rle, "counts": rle["counts"].encode()}
         out.append({"id": first_id + len(out), "image_id": image_id,
-                    "category_id": int(cls) + 1, "segmentation": encode_mask(mask),
-                    "area": int(mask.sum()),
-                    "bbox": [int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1),
-                             int(rows[-1] - rows[0] + 1)],
+                    "category_id": int(cls) + 1, "segmentation": rle,
+                    "area": int(mask_utils.area(coded)),
+                    "bbox": [int(v) for v in mask_utils.toBbox(coded)],
                     "iscrowd": 0})
     return out
 
@@ -132,9 +243,9 @@ def check_export_folder(folder: Path | str, dataset_root: Path,
 
 def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str], np.ndarray],
                   classes: ClassSet, dataset_root: Path, format: str = "palette",
-                  overwrite: bool = False, image_files: dict[str, str] | None = None,
-                  provenance: dict | None = None) -> Steps[Path]:
-    """Write the labels of ``names`` to ``folder`` in ``format``.
+                  overwrite: bool = False, image_of: Callable[[str], Path] | None = None,
+                  images: str = "copy", provenance: dict | None = None) -> Steps[Path]:
+    """Write the labels of ``names`` to ``folder`` in ``format``, with their images.
 
     Parameters
     ----------
@@ -152,8 +263,11 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
         One of :data:`EXPORT_FORMATS`.
     overwrite : bool
         Write into a non-empty folder, replacing files of the same names.
-    image_files : dict of str to str, optional
-        COCO ``file_name`` of each image (default: ``NAME.png``).
+    image_of : callable, optional
+        ``image_of(name) -> Path``, the image file; without it no images
+        are written (nor COCO ``file_name`` suffixes known: ``NAME.png``).
+    images : {"copy", "link"}
+        Copy the images, or link to them (:func:`put_image`).
     provenance : dict, optional
         ``key: value`` lines for the ``README`` (dataset, session, rounds,
         changes).
@@ -167,48 +281,88 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
     -------
     Path
         The resolved folder.
+
+    Raises
+    ------
+    ValueError
+        An unknown format or image mode.
+    DatasetError
+        The folder may not be written (:func:`check_export_folder`), or the
+        format cannot hold these classes (cityscapes: other classes than
+        Cityscapes'; cvat: a black class other than background).
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}; expected one of "
                          f"{tuple(EXPORT_FORMATS)}")
+    if images not in IMAGE_MODES:
+        raise ValueError(f"unknown image mode {images!r}; expected one of {IMAGE_MODES}")
     folder = check_export_folder(folder, dataset_root, overwrite)
+    try:
+        if format == "cityscapes":
+            check_cityscapes(classes)
+        colors = cvat_colors(classes) if format == "cvat" else None
+    except ValueError as e:
+        raise DatasetError(folder, f"gets no {format} export: {e}") from None
+    voc = voc_classes(classes)
+
+    def image(name: str, target: str) -> None:
+        if image_of is not None:
+            put_image(Path(image_of(name)), folder / target, images)
+
+    def suffix(name: str) -> str:
+        return ".png" if image_of is None else Path(image_of(name)).suffix.lower()
+
     coco_images, coco_annots = [], []
     for i, name in enumerate(names):
         labels = np.asarray(labels_of(name), np.uint8)
-        if format == "coco":
-            coco_images.append({"id": i + 1, "file_name": (image_files or {}).get(
-                name, f"{name}.png"), "height": labels.shape[0], "width": labels.shape[1]})
-            coco_annots += coco_annotations(labels, i + 1, len(coco_annots) + 1, classes)
+        if format == "palette":
+            write_label(folder / f"{name}.png", labels, classes)
+        elif format == "voc":
+            write_label(folder / VOC_ROOT / "SegmentationClass" / f"{name}.png",
+                        np.where(labels == classes.ignore_index, voc.ignore_index, labels), voc)
+            image(name, f"{VOC_ROOT}/JPEGImages/{name}.jpg")
+        elif format == "cvat":
+            _write_rgb(folder / "SegmentationClass" / f"{name}.png", labels, colors)
+            image(name, f"JPEGImages/{name}{suffix(name)}")
+        elif format == "cityscapes":
+            stem = cityscapes_name(name)
+            label_ids = np.zeros(256, np.uint8)
+            label_ids[:len(CITYSCAPES_LABEL_IDS)] = CITYSCAPES_LABEL_IDS
+            train_ids = np.where(labels == classes.ignore_index, 255, labels)
+            _write_grey(folder / f"gtFine/{stem}_gtFine_labelTrainIds.png", train_ids)
+            _write_grey(folder / f"gtFine/{stem}_gtFine_labelIds.png", label_ids[labels])
+            image(name, f"leftImg8bit/{stem}_leftImg8bit.png")
         else:
-            path = folder / LABEL_FILES[format].format(name)
-            if format in ("palette", "voc"):
-                write_label(path, labels, classes)
-            elif format == "cityscapes":
-                _write_grey(path, labels)
-            else:
-                _write_rgb(path, labels, classes)
+            file_name = f"{name}{suffix(name)}"
+            coco_images.append({"id": i + 1, "file_name": file_name,
+                                "height": labels.shape[0], "width": labels.shape[1]})
+            coco_annots += coco_annotations(labels, i + 1, len(coco_annots) + 1, classes)
+            image(name, f"images/{COCO_SUBSET}/{file_name}")
         yield Progress(i + 1, len(names), "Exporting labels")
     listing = "".join(f"{n}\n" for n in names)
     if format == "palette":
         write_json(folder / "classes.json", classes.to_json())
     elif format == "voc":
-        write_text(folder / "ImageSets" / "Segmentation" / "train.txt", listing)
-        write_text(folder / "labelmap.txt", labelmap_text(classes))
+        write_text(folder / VOC_ROOT / "ImageSets" / "Segmentation" / "train.txt", listing)
+        write_text(folder / VOC_ROOT / "labelmap.txt", labelmap_text(
+            dict(zip(classes.names, classes.colors)) | {VOC_IGNORE_NAME: IGNORE_COLOR}))
     elif format == "cvat":
         write_text(folder / "ImageSets" / "Segmentation" / "default.txt", listing)
-        write_text(folder / "labelmap.txt", labelmap_text(classes))
+        write_text(folder / "labelmap.txt", labelmap_text(cvat_labelmap(classes)))
     elif format == "coco":
         write_json(folder / COCO_FILE, {
             "info": {"description": "labels exported by a2lc-napari"},
             "images": coco_images, "annotations": coco_annots,
             "categories": [{"id": c + 1, "name": n, "supercategory": n}
                            for c, n in enumerate(classes.names)]})
-    write_text(folder / "README", readme_text(format, len(names), classes, provenance or {}))
+    write_text(folder / f"README.{format}",
+               readme_text(format, len(names), classes, provenance or {}))
     return folder
 
 
 def readme_text(format: str, n_images: int, classes: ClassSet, provenance: dict) -> str:
-    """The export's ``README``: format, counts and ``provenance`` as ``key: value`` lines."""
+    """The export's ``README.<format>``: format, counts and ``provenance`` as
+    ``key: value`` lines."""
     lines = [f"Labels corrected with a2lc-napari, exported as {format}: "
              f"{EXPORT_FORMATS[format]}.", "",
              f"images: {n_images}",

@@ -43,6 +43,11 @@ REGION_FILE_KINDS = {
     "coco": "a COCO instances JSON (polygon or RLE segmentations)",
 }
 
+#: What to do when amg.py made no mask for an image.
+NO_MASKS = ("Segment Anything's quality filters can drop every mask of an image: run "
+            "amg.py again on it with lower --pred-iou-thresh and --stability-score-thresh, "
+            "or choose --regions slic for the whole dataset")
+
 
 def region_file_kind(path: Path) -> str:
     """Which of :data:`REGION_FILE_KINDS` ``path`` holds.
@@ -140,7 +145,8 @@ class RegionFiles:
         ------
         DatasetError
             No regions for this image, an unreadable file, a mask of another
-            size, or a mask listed in ``metadata.csv`` but missing.
+            size, a mask listed in ``metadata.csv`` but missing, or no mask
+            at all in amg.py's output for this image.
         """
         entry = self._index().get(name)
         if entry is None:
@@ -172,17 +178,22 @@ def _amg_masks(folder: Path, shape: tuple[int, int], image_path: Path):
     table = folder / "metadata.csv"
     try:
         with open(table, newline="") as f:
-            ids = [row["id"] for row in csv.DictReader(f)]
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            if "id" not in (reader.fieldnames or ()):
+                raise KeyError("id")
     except FileNotFoundError:
         raise DatasetError(table, "missing: each image's folder of amg.py masks needs "
                            "its metadata.csv") from None
     except (OSError, UnicodeDecodeError, csv.Error, KeyError) as e:
         raise DatasetError(table, f"is not amg.py's metadata.csv with an id column "
                            f"({e!r})") from None
-    for mask_id in ids:
-        path = folder / f"{mask_id}.png"
+    if not rows:
+        raise DatasetError(table, f"lists no mask for image {image_path}. {NO_MASKS}")
+    for row in rows:
+        path = folder / f"{row['id']}.png"
         if not path.is_file():
-            raise DatasetError(path, f"missing: {table} lists mask {mask_id}")
+            raise DatasetError(path, f"missing: {table} lists mask {row['id']}")
         mask = read_regions(path)
         _check_shape(mask.shape, shape, path, image_path)
         yield mask > 0
@@ -200,6 +211,8 @@ def _rle_masks(path: Path, shape: tuple[int, int], image_path: Path):
                                                 for r in records):
         raise DatasetError(path, "is not amg.py's --convert-to-rle output: expected a "
                            "list of records with a \"segmentation\"")
+    if not records:
+        raise DatasetError(path, f"holds no mask for image {image_path}. {NO_MASKS}")
     for i, record in enumerate(records):
         yield decode_segmentation(record["segmentation"], shape, path,
                                   f"record {i} (for image {image_path})")

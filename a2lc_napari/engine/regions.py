@@ -20,6 +20,10 @@ import numpy as np
 #: Default superpixel area in pixels: about 50 x 50.
 PIXELS_PER_SEGMENT = 2500
 
+#: Default :attr:`RegionsConfig.min_gap_area` in pixels: a hole between masks
+#: smaller than this joins its neighbours, as SAM's ``min_mask_region_area``
+#: of 100 in its examples fills the small holes of a mask.
+MIN_GAP_AREA = 100
 #: ``"files"``: masks or maps read from :attr:`RegionsConfig.path`.
 REGION_SOURCES = ("auto", "slic", "sam", "files")
 SAM_MODEL_TYPES = ("vit_b", "vit_l", "vit_h")
@@ -60,6 +64,10 @@ class RegionsConfig:
     sam_mode : {"auto", "boxes"}
         SAM's automatic masks, or masks prompted by boxes around the
         pseudo-labels' connected pieces.
+    min_gap_area : int
+        Holes between masks (``"sam"`` and ``"files"``) smaller than this
+        many pixels join the regions around them instead of becoming
+        regions of their own (:func:`fill_gaps`); 0 keeps every hole.
     """
 
     source: str = "auto"
@@ -67,8 +75,11 @@ class RegionsConfig:
     sam_model_type: str | None = None
     sam_mode: str = "auto"
     path: str | None = None
+    min_gap_area: int = MIN_GAP_AREA
 
     def __post_init__(self):
+        if self.min_gap_area < 0:
+            raise ValueError(f"the minimum gap area must be >= 0, got {self.min_gap_area}")
         if self.source not in REGION_SOURCES:
             raise ValueError(f"unknown regions source {self.source!r}; expected one of "
                              f"{REGION_SOURCES}")
@@ -168,13 +179,16 @@ def paint_masks(masks: Iterable[np.ndarray], shape: tuple[int, int]) -> np.ndarr
     return compact_ids(top)[0]
 
 
-def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray,
+              min_area: int = MIN_GAP_AREA) -> np.ndarray:
     """Give every pixel outside the regions a region of its own kind.
 
-    The gap (region id 0) is cut into SLIC superpixels along the
-    pseudo-label edges (:func:`superpixel_regions`),
-    then into the 4-connected pieces of each inside the gap, so no new region
-    reaches into an existing one.
+    A hole of the gap (a 4-connected piece of region id 0) smaller than
+    ``min_area`` pixels joins the regions around it, each pixel the nearest
+    one's (so a 1-pixel gap between masks is no region of its own). The rest
+    of the gap is cut into SLIC superpixels along the pseudo-label edges
+    (:func:`superpixel_regions`), then into the 4-connected pieces of each
+    inside the gap, so no new region reaches into an existing one.
 
     Parameters
     ----------
@@ -184,13 +198,17 @@ def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> np.
         RGB image.
     labels : (H, W) uint8 array
         Pseudo-labels.
+    min_area : int
+        Smallest hole, in pixels, that gets regions of its own.
 
     Returns
     -------
     (H, W) int32 array
-        ``regions`` where it is > 0; elsewhere new ids from
-        ``regions.max() + 1`` on, consecutive. No pixel is 0.
+        ``regions`` where it is > 0; small holes take their nearest
+        region's id; elsewhere new ids from ``regions.max() + 1`` on,
+        consecutive. No pixel is 0.
     """
+    from scipy import ndimage
     from skimage.measure import label as connected_components  # see superpixel_regions
 
     regions = np.asarray(regions)
@@ -201,9 +219,20 @@ def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray) -> np.
     gap = regions == 0
     if not gap.any():
         return filled
+    if min_area > 1 and not gap.all():
+        holes = connected_components(gap, background=0, connectivity=1)
+        small = (np.bincount(holes.ravel()) < min_area)[holes] & gap
+        if small.any():
+            gap &= ~small
+            # Each small-hole pixel takes the id of the nearest pixel outside the gap.
+            nearest = ndimage.distance_transform_edt(regions == 0, return_distances=False,
+                                                     return_indices=True)
+            filled[small] = filled[tuple(index[small] for index in nearest)]
+            if not gap.any():
+                return filled
     superpixels = np.where(gap, superpixel_regions(image, labels), 0)
     pieces = connected_components(superpixels, background=0, connectivity=1)
-    filled[gap] = pieces[gap] + filled.max()
+    filled[gap] = pieces[gap] + regions.max()
     return filled
 
 

@@ -35,6 +35,7 @@ from skimage.measure import label as connected_components
 
 from .errors import DatasetError
 from .regions import (
+    MIN_GAP_AREA,
     SAM_CHECKPOINT_HELP,
     SAM_MODEL_TYPES,
     SAM_MODES,
@@ -198,17 +199,21 @@ class SamRegions:
     generator_options : dict, optional
         Keyword arguments of ``SamAutomaticMaskGenerator`` ("auto" mode), e.g.
         ``points_per_side`` or ``pred_iou_thresh``.
+    min_gap_area : int
+        Holes between the masks smaller than this join their neighbours
+        (:func:`fill_gaps`).
     """
 
     def __init__(self, checkpoint: Path | str | None, model_type: str | None = None,
                  mode: str = "auto", device: str | None = None,
-                 generator_options: dict | None = None):
+                 generator_options: dict | None = None, min_gap_area: int = MIN_GAP_AREA):
         if mode not in SAM_MODES:
             raise ValueError(f"unknown SAM mode {mode!r}; expected one of {SAM_MODES}")
         if generator_options and mode != "auto":
             raise ValueError("generator_options apply to the \"auto\" mode only")
         self.checkpoint, self.model_type, self.mode = checkpoint, model_type, mode
         self.device = device
+        self.min_gap_area = min_gap_area
         # Masks come as run-length codes, decoded one at a time to save memory.
         self.generator_options = {**(generator_options or {}),
                                   "output_mode": "uncompressed_rle"}
@@ -273,4 +278,4 @@ class SamRegions:
         """
         labels = np.asarray(labels)
         masks = paint_masks(self.masks(image, labels, ignore_index), labels.shape)
-        return fill_gaps(masks, image, labels)
+        return fill_gaps(masks, image, labels, self.min_gap_area)

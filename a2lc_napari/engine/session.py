@@ -39,6 +39,7 @@ from .methods import METHODS
 from .metrics import class_iou, class_pixels, confusion, mean_iou
 from .model import train_segmenter
 from .progress import Progress, Steps
+from .region_cache import make_region_cache
 from .regions import region_values
 from .session_folder import SessionFolder
 from .session_lock import WriterLock, lock_session
@@ -150,12 +151,9 @@ class Session:
                                "or choose another output folder")
         # Generated regions live in the session, so that open() finds the same ones.
         # They are made here, once: SAM takes seconds to minutes per image.
-        dataset.region_cache = folder.regions_dir
         dataset.use_regions(config.regions)
+        yield from make_region_cache(dataset, folder.regions_dir)
         names = dataset.names
-        for i, name in enumerate(names):
-            dataset.regions(name)
-            yield Progress(i + 1, len(names), "Making regions")
         for i, name in enumerate(names):
             write_label(folder.labels(name), dataset.labels(name), dataset.classes)
             yield Progress(i + 1, len(names), "Copying pseudo-labels")
@@ -735,13 +733,13 @@ class Session:
                                   for n, v in zip(classes.names, iou)})
         return out
 
-    def export(self, folder: Path, format: str = "palette",
-               overwrite: bool = False) -> Steps[Path]:
+    def export(self, folder: Path, format: str = "palette", overwrite: bool = False,
+               images: str = "copy") -> Steps[Path]:
         """Write the current labels to ``folder`` in one of
         :data:`~a2lc_napari.engine.export.EXPORT_FORMATS`, with a ``README``
         of where they came from (:func:`~a2lc_napari.engine.export.export_labels`).
         ``folder`` must be empty unless ``overwrite``, and outside the dataset
-        and the session folders."""
+        and the session folders. ``images``: copy the images, or link to them."""
         folder = Path(folder).expanduser().resolve()
         if folder.is_relative_to(self.out.resolve()):
             raise DatasetError(folder, "is inside the session folder; choose a folder "
@@ -760,9 +758,7 @@ class Session:
             "regions changed by the LCM": sum(r.lcm_changes for r in done)}
         return (yield from export_labels(
             folder, ds.names, self.labels, ds.classes, ds.root, format, overwrite,
-            image_files={n: ds.image_path(n).relative_to(ds.root).as_posix()
-                         for n in ds.names},
-            provenance=provenance))
+            image_of=ds.image_path, images=images, provenance=provenance))
 
 
 # ---- the pure steps of a round ---------------------------------------------------------
@@ -842,7 +838,7 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
         return session
     if out.is_dir():  # another writer creating a session here: refused before the checks
         lock_session(out).release()
-    data = open_dataset(dataset, labels_dir=labels_dir, region_cache=out / "regions")
+    data = open_dataset(dataset, labels_dir=labels_dir)
     yield from data.check()
     return (yield from Session.create(out, data, config))
 

@@ -1,0 +1,133 @@
+"""Generated region maps kept in a folder, tied to a fingerprint of their inputs.
+
+Making regions can take minutes per image (SAM on a CPU), so they are made
+once and kept: in a session's ``OUT/regions/``, or in the user's cache for
+``a2lc rank``. Kept maps are only worth keeping while they are the maps of
+the inputs at hand, so :func:`make_region_cache`:
+
+- fingerprints the inputs (:func:`inputs_fingerprint`): the regions setting,
+  and the content of every image, pseudo-label and region file;
+- reuses the folder only when its ``inputs.json`` holds that fingerprint;
+- otherwise makes every map into ``.NAME.<fingerprint>.partial/`` beside the
+  folder and puts it in the folder's place only once all are made, so a run
+  that stops half-way never leaves maps that a later run would take for
+  finished ones (the same inputs pick the partial maps up again).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+
+from .dataset import Dataset
+from .io import write_json, write_npy
+from .progress import Progress, Steps
+
+#: The file of a finished region folder that holds its inputs' fingerprint.
+FINGERPRINT_FILE = "inputs.json"
+_CHUNK = 1 << 20
+
+
+def file_digest(path: Path) -> str:
+    """BLAKE2b digest of a file's bytes (``"missing"`` if there is none)."""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(_CHUNK):
+                digest.update(chunk)
+    except FileNotFoundError:
+        return "missing"
+    return digest.hexdigest()
+
+
+def tree_digest(path: Path) -> str:
+    """Digest of a file, or of every file under a folder with its relative path."""
+    path = Path(path)
+    if not path.is_dir():
+        return file_digest(path)
+    digest = hashlib.blake2b(digest_size=16)
+    for dirpath, dirnames, filenames in sorted(os.walk(path, followlinks=True)):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            file = Path(dirpath, filename)
+            digest.update(f"{file.relative_to(path).as_posix()}\0{file_digest(file)}\0"
+                          .encode())
+    return digest.hexdigest()
+
+
+def inputs_fingerprint(dataset: Dataset) -> str:
+    """A digest of everything the generated region maps of ``dataset`` depend on.
+
+    The regions setting (source, SAM checkpoint, model type and mode, path of
+    region files, minimum gap area), the classes and how label colours map to
+    them, and per image its name
+    and the content of its image and pseudo-label files; with regions from
+    files, the content of every file under their path; with SAM, the
+    checkpoint's content.
+    """
+    config = dataset.regions_config
+    digest = hashlib.blake2b(digest_size=16)
+    # The classes and colour map decide the label values read from the same files.
+    digest.update(repr((config, dataset.classes, dataset.label_colormap)).encode())
+    for key in ("path", "sam_checkpoint"):
+        if getattr(config, key):
+            digest.update(tree_digest(Path(getattr(config, key))).encode())
+    for name in dataset.names:
+        digest.update(f"{name}\0{file_digest(dataset.image_path(name))}\0"
+                      f"{file_digest(dataset.label_path(name))}\0".encode())
+    return digest.hexdigest()
+
+
+def read_fingerprint(folder: Path) -> str | None:
+    """The fingerprint a finished region folder was made for, or None."""
+    try:
+        return json.loads((Path(folder) / FINGERPRINT_FILE).read_text())["fingerprint"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def make_region_cache(dataset: Dataset, folder: Path) -> Steps[None]:
+    """Make ``folder`` hold the generated region map of every image of
+    ``dataset`` for its current inputs, and read them from there.
+
+    Reuses ``folder`` if it was made for the same inputs; otherwise makes
+    the maps into a partial folder beside it (picking up the maps of an
+    earlier run on the same inputs that stopped half-way) and then replaces
+    ``folder`` with it. Images with a provided region map (source
+    ``"auto"``) get none.
+
+    Yields
+    ------
+    Progress
+        ``(images done, number of images, "Making regions")``.
+    """
+    folder = Path(folder)
+    names = dataset.names
+    fingerprint = inputs_fingerprint(dataset)
+    if read_fingerprint(folder) != fingerprint:
+        partial = folder.parent / f".{folder.name}.{fingerprint}.partial"
+        for stale in folder.parent.glob(f".{folder.name}.*.partial"):
+            if stale != partial:
+                shutil.rmtree(stale, ignore_errors=True)
+        for i, name in enumerate(names):
+            path = partial / f"{name}.npy"
+            if dataset.generates_regions(name) and not path.is_file():
+                write_npy(path, dataset.generate_regions(name))
+            yield Progress(i + 1, len(names), "Making regions")
+        write_json(partial / FINGERPRINT_FILE, {"fingerprint": fingerprint})
+        _replace(folder, partial)
+    else:
+        yield Progress(len(names), len(names), "Making regions")
+    dataset.region_cache = folder
+
+
+def _replace(folder: Path, new: Path) -> None:
+    """Put the folder ``new`` in the place of ``folder`` (which may exist)."""
+    old = folder.parent / f".{folder.name}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(new, folder)
+    shutil.rmtree(old, ignore_errors=True)
