@@ -121,9 +121,14 @@ def majority(hist: np.ndarray, ignore_index: int) -> np.ndarray:
     return out
 
 
+#: Contiguous pixel blocks per image, each summed apart and in parallel: a
+#: fixed number, so that the sums do not depend on a machine's threads.
+BLOCKS = 4
+
+
 def _blocks(n_pix: int) -> np.ndarray:
-    """Bounds of one contiguous block of pixels per thread, in raster order."""
-    return np.linspace(0, n_pix, numba.get_num_threads() + 1).astype(np.int64)
+    """Bounds of the :data:`BLOCKS` blocks of pixels, in raster order."""
+    return np.linspace(0, n_pix, BLOCKS + 1).astype(np.int64)
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")

@@ -234,9 +234,12 @@ class Dataset:
             self._make_regions = self._regions_from_files
         else:
             self._region_files = None
-            make = region_maker(config)
-            self._make_regions = lambda name: make(self.image(name), self.labels(name),
-                                                   self.classes.ignore_index)
+            self._region_maker = region_maker(config)
+            self._make_regions = self._regions_made
+
+    def _regions_made(self, name: str) -> np.ndarray:
+        return self._region_maker(self.image(name), self.labels(name),
+                                  self.classes.ignore_index)
 
     def _file_regions(self, name: str) -> np.ndarray:
         """Region map ``name`` as the region files have it; 0 where no mask is."""
@@ -513,4 +516,8 @@ def region_maker(config: RegionsConfig) -> RegionMaker:
 
         return SamRegions(config.sam_checkpoint, config.sam_model_type, config.sam_mode,
                           min_gap_area=config.min_gap_area)
-    return lambda image, labels, ignore_index: superpixel_regions(image, labels)
+    return _superpixels
+
+
+def _superpixels(image: np.ndarray, labels: np.ndarray, ignore_index: int) -> np.ndarray:
+    return superpixel_regions(image, labels)
