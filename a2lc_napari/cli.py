@@ -51,7 +51,7 @@ def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
                   quiet: bool = False, background_is_ignore: bool = False, executor=None):
     dataset = open_dataset(path, labels_dir=labels, background_is_ignore=background_is_ignore)
     dataset.use_regions(regions)
-    drive(dataset.check(), quiet)
+    drive(dataset.check(executor), quiet)
     drive(make_region_cache(dataset, _cache_dir(path, labels, regions), executor), quiet)
     return dataset
 
@@ -116,7 +116,7 @@ def cmd_rank(args) -> None:
     from .engine.parallel import executor
     from .engine.ranking import rank_precomputed
 
-    with executor(args.workers, args.scheduler) as pool:
+    with executor(args.workers, args.scheduler, preload=("a2lc_napari.engine.ranking",)) as pool:
         dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet,
                                 background_is_ignore=args.background_is_ignore,
                                 executor=pool)

@@ -154,3 +154,12 @@ def test_a_bad_file_met_by_a_worker_is_named(demo_probs, tmp_path, capsys):
                  str(tmp_path / "r.json"), "-q", "--workers", "2"]) == 2
     assert f"{bad}: has shape (2, 3, 3)" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_bad_label_met_by_a_worker_while_checking_is_named(demo_probs, tmp_path, capsys):
+    demo, probs = demo_probs
+    bad = sorted((demo / "labels").iterdir())[2]
+    bad.write_bytes(b"not a png")
+    assert main(["rank", str(demo), "--probs", str(probs), "--method", "a2lc", "--json",
+                 str(tmp_path / "r.json"), "-q", "--workers", "2"]) == 2
+    assert f"{bad}: cannot be read" in capsys.readouterr().err

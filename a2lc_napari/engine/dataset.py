@@ -27,6 +27,7 @@ cache folder.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ from .io import (
     read_label,
     read_regions,
 )
+from .parallel import map_ordered
 from .progress import Progress, Steps
 from .region_files import RegionFiles
 from .regions import RegionMaker, RegionsConfig, fill_gaps, superpixel_regions
@@ -279,7 +281,7 @@ class Dataset:
             return regions
         return self.generate_regions(name)
 
-    def check(self) -> Steps[None]:
+    def check(self, executor: Executor | None = None) -> Steps[None]:
         """Read every file once; raise :class:`DatasetError` for the first problem.
 
         Finds missing, unreadable or unmatched files, size mismatches between
@@ -287,6 +289,9 @@ class Dataset:
         that are neither a class id nor the ignore value, colours not in the
         colour map, and region files (``"files"`` regions) that are missing,
         unreadable or of another size.
+
+        The images are checked on ``executor`` when given
+        (:func:`~a2lc_napari.engine.parallel.executor`).
 
         Yields
         ------
@@ -297,8 +302,7 @@ class Dataset:
             raise DatasetError(*self._unmatched[0])
         total = len(self.names)
         yield Progress(0, total, "Checking dataset")
-        for done, name in enumerate(self.names, 1):
-            self._check_one(name)
+        for done, _ in enumerate(map_ordered(self._check_one, self.names, executor), 1):
             yield Progress(done, total, "Checking dataset")
 
     def _check_one(self, name: str) -> None:

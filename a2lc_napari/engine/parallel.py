@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
+from importlib import import_module
 from multiprocessing import get_context
 
 #: Environment variables that fix a worker's thread pools at one thread.
@@ -46,13 +47,20 @@ def _one_thread() -> None:
         sys.modules["numba"].set_num_threads(1)
 
 
+def _start(preload: tuple[str, ...]) -> None:
+    _one_thread()
+    for module in preload:
+        import_module(module)
+
+
 def _call(func: Callable, item):
     _one_thread()
     return func(item)
 
 
 @contextmanager
-def executor(workers: int | None = None, scheduler: str | None = None) -> Iterator[Executor | None]:
+def executor(workers: int | None = None, scheduler: str | None = None,
+             preload: tuple[str, ...] = ()) -> Iterator[Executor | None]:
     """The executor that per-image work runs on, closed on leaving.
 
     Parameters
@@ -63,6 +71,9 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
     scheduler : str, optional
         Address of a Dask ``distributed`` scheduler (``tcp://host:8786``):
         the work runs on its workers instead, and ``workers`` is not used.
+    preload : tuple of str
+        Modules that local workers import as they start, all at once in the
+        background, while this process goes on (e.g. checking the dataset).
 
     Yields
     ------
@@ -86,7 +97,9 @@ def executor(workers: int | None = None, scheduler: str | None = None) -> Iterat
         return
     # "spawn": forking a process that runs threads (numba's, torch's, Qt's) can hang.
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
-                               initializer=_one_thread)
+                               initializer=_start, initargs=(tuple(preload),))
+    for _ in range(workers):  # start them all now, not at the first images
+        pool.submit(_one_thread)
     try:
         yield pool
     finally:
