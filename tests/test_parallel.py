@@ -69,12 +69,13 @@ def test_rank_on_a_dask_cluster_equals_one_process(demo_probs, tmp_path, monkeyp
     one = rank_with(demo, probs, tmp_path / "one.json", tmp_path / "c1", monkeypatch,
                     "a2lc", "--workers", "1")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            on_cluster = rank_with(demo, probs, tmp_path / "dask.json", tmp_path / "c2",
-                                   monkeypatch, "a2lc", "--scheduler", cluster.scheduler_address)
-            # both workers took part
-            assert len(client.run(os.getpid)) == 2
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, \
+            distributed.get_task_stream(client) as stream:
+        on_cluster = rank_with(demo, probs, tmp_path / "dask.json", tmp_path / "c2",
+                               monkeypatch, "a2lc", "--scheduler", cluster.scheduler_address)
+    # each image was checked, got its regions and its summary on the cluster
+    assert len(stream.data) == 3 * 5
     assert on_cluster[0] == one[0]
     for name in one[1]:
         np.testing.assert_array_equal(on_cluster[1][name], one[1][name])

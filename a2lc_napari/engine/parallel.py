@@ -15,6 +15,7 @@ fighting over them.
 from __future__ import annotations
 
 import os
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -39,8 +40,6 @@ def _one_thread() -> None:
     """Make this worker process compute on one thread (before and after
     torch or numba are imported)."""
     os.environ.update(ONE_THREAD)
-    import sys
-
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(1)
     if "numba" in sys.modules:
@@ -116,7 +115,8 @@ def map_ordered(func: Callable, items: Iterable, executor: Executor | None = Non
         Picklable when ``executor`` is given.
     items : iterable
     executor : concurrent.futures.Executor, optional
-        None: computed here, one after the other.
+        Of worker processes, each item computed on one thread there
+        (:func:`executor`). None: computed here, one after the other.
     window : int
         Items submitted ahead of the one being yielded, so that a slow item
         does not make every later result wait in memory.

@@ -173,7 +173,7 @@ def _load_version(checkpoint, model_type, device, version) -> Sam:
     return load_sam(checkpoint, model_type, device)
 
 
-def _unpickled(state: dict) -> "SamRegions":
+def _unpickled(state: dict) -> SamRegions:
     regions = SamRegions.__new__(SamRegions)
     regions.__dict__.update(state)
     return regions
