@@ -48,11 +48,11 @@ def _cache_dir(dataset: Path, labels: Path | None, regions: RegionsConfig) -> Pa
 
 
 def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
-                  quiet: bool = False, background_is_ignore: bool = False):
+                  quiet: bool = False, background_is_ignore: bool = False, executor=None):
     dataset = open_dataset(path, labels_dir=labels, background_is_ignore=background_is_ignore)
     dataset.use_regions(regions)
-    drive(dataset.check(), quiet)
-    drive(make_region_cache(dataset, _cache_dir(path, labels, regions)), quiet)
+    drive(dataset.check(executor), quiet)
+    drive(make_region_cache(dataset, _cache_dir(path, labels, regions), executor), quiet)
     return dataset
 
 
@@ -113,11 +113,15 @@ def open_in_napari(dataset: Path):
 
 
 def cmd_rank(args) -> None:
+    from .engine.parallel import executor
     from .engine.ranking import rank_precomputed
 
-    dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet,
-                            background_is_ignore=args.background_is_ignore)
-    ranked = drive(rank_precomputed(dataset, args.probs, args.method, args.top), args.quiet)
+    with executor(args.workers, args.scheduler, preload=("a2lc_napari.engine.ranking",)) as pool:
+        dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet,
+                                background_is_ignore=args.background_is_ignore,
+                                executor=pool)
+        ranked = drive(rank_precomputed(dataset, args.probs, args.method, args.top, pool),
+                       args.quiet)
     write_json(args.json, ranked)
     if not args.quiet:
         print(f"Ranked {len(ranked)} regions → {args.json}")
@@ -233,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
                             f"this joins the masks around it (default {MIN_GAP_AREA}; 0 "
                             "keeps every hole as regions of its own)")
 
+    def parallel_args(p):
+        g = p.add_argument_group("where the per-image work runs (the results are the same)")
+        g.add_argument("--workers", type=int, metavar="N",
+                       help="worker processes on this machine (default: one per core; 1: "
+                            "all in this process)")
+        g.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run it on a Dask cluster instead, e.g. tcp://host:8786 (needs "
+                            "the 'cluster' extra; its workers need this package and the "
+                            "files at the same paths)")
+
     p = add("demo", "Write the sample dataset (images, noisy labels, regions, ground "
             "truth) and open it in napari with the correction widget docked.", cmd_demo)
     p.add_argument("out", type=Path, metavar="OUT", nargs="?",
@@ -258,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "background:0,0,0; where background names no class it is ignore "
                         "anyway)")
     regions_args(p)
+    parallel_args(p)
     p.add_argument("--json", type=Path, required=True, metavar="OUT",
                    help="write the ranking here: a JSON list, best first")
 
@@ -312,6 +327,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if "regions" in args:
         args.regions = _regions_config(parser, args)
+    if getattr(args, "workers", None) is not None:
+        if args.workers < 1:
+            parser.error("--workers must be 1 or more")
+        if args.scheduler is not None:
+            parser.error("--workers and --scheduler exclude each other: a cluster's "
+                         "workers are its own")
     try:
         args.func(args)
     except DatasetError as e:

@@ -121,9 +121,14 @@ def majority(hist: np.ndarray, ignore_index: int) -> np.ndarray:
     return out
 
 
+#: Contiguous pixel blocks per image, each summed apart and in parallel: a
+#: fixed number, so that the sums do not depend on a machine's threads.
+BLOCKS = 4
+
+
 def _blocks(n_pix: int) -> np.ndarray:
-    """Bounds of one contiguous block of pixels per thread, in raster order."""
-    return np.linspace(0, n_pix, numba.get_num_threads() + 1).astype(np.int64)
+    """Bounds of the :data:`BLOCKS` blocks of pixels, in raster order."""
+    return np.linspace(0, n_pix, BLOCKS + 1).astype(np.int64)
 
 
 @numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
@@ -144,25 +149,26 @@ def _region_tables(probs, labels, gt, reg, n_bins, bounds):
     by_pred = np.zeros((n_threads, n_bins, num_classes, num_classes))
     by_label = np.zeros((n_threads, n_bins, num_classes, num_classes))
     for t in numba.prange(n_threads):
+        f = np.empty(num_classes, np.float32)  # f(x) gathered: the sums below vectorize
         for i in range(bounds[t], bounds[t + 1]):
             top, arg, sq = probs[0, i], 0, np.float32(0)
             for k in range(num_classes):
                 v = probs[k, i]
+                f[k] = v
                 sq += v * v
                 if v > top:  # strict: ties go to the lowest class
                     top, arg = v, k
             r, lab = reg[i], min(labels[i], num_classes)
             y = arg if lab == num_classes else lab
-            w = (1 - probs[y, i]) / np.sqrt(sq)
+            w = (1 - f[y]) / np.sqrt(sq)
             counts[t, r, arg] += 1
             label_hist[t, r, lab] += 1
             if len(gt):
                 gt_hist[t, r, min(gt[i], num_classes)] += 1
             row_pred, row_label = by_pred[t, r, arg], by_label[t, r, y]
             for k in range(num_classes):
-                v = probs[k, i]
-                row_pred[k] += v
-                row_label[k] += v * w
+                row_pred[k] += f[k]
+                row_label[k] += f[k] * w
     return (counts.sum(axis=0), by_pred.sum(axis=0), by_label.sum(axis=0),
             label_hist.sum(axis=0), gt_hist.sum(axis=0))
 

@@ -27,6 +27,7 @@ cache folder.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,7 @@ from .io import (
     read_label,
     read_regions,
 )
+from .parallel import map_ordered
 from .progress import Progress, Steps
 from .region_files import RegionFiles
 from .regions import RegionMaker, RegionsConfig, fill_gaps, superpixel_regions
@@ -234,9 +236,12 @@ class Dataset:
             self._make_regions = self._regions_from_files
         else:
             self._region_files = None
-            make = region_maker(config)
-            self._make_regions = lambda name: make(self.image(name), self.labels(name),
-                                                   self.classes.ignore_index)
+            self._region_maker = region_maker(config)
+            self._make_regions = self._regions_made
+
+    def _regions_made(self, name: str) -> np.ndarray:
+        return self._region_maker(self.image(name), self.labels(name),
+                                  self.classes.ignore_index)
 
     def _file_regions(self, name: str) -> np.ndarray:
         """Region map ``name`` as the region files have it; 0 where no mask is."""
@@ -276,7 +281,7 @@ class Dataset:
             return regions
         return self.generate_regions(name)
 
-    def check(self) -> Steps[None]:
+    def check(self, executor: Executor | None = None) -> Steps[None]:
         """Read every file once; raise :class:`DatasetError` for the first problem.
 
         Finds missing, unreadable or unmatched files, size mismatches between
@@ -284,6 +289,9 @@ class Dataset:
         that are neither a class id nor the ignore value, colours not in the
         colour map, and region files (``"files"`` regions) that are missing,
         unreadable or of another size.
+
+        The images are checked on ``executor`` when given
+        (:func:`~a2lc_napari.engine.parallel.executor`).
 
         Yields
         ------
@@ -294,8 +302,7 @@ class Dataset:
             raise DatasetError(*self._unmatched[0])
         total = len(self.names)
         yield Progress(0, total, "Checking dataset")
-        for done, name in enumerate(self.names, 1):
-            self._check_one(name)
+        for done, _ in enumerate(map_ordered(self._check_one, self.names, executor), 1):
             yield Progress(done, total, "Checking dataset")
 
     def _check_one(self, name: str) -> None:
@@ -513,4 +520,8 @@ def region_maker(config: RegionsConfig) -> RegionMaker:
 
         return SamRegions(config.sam_checkpoint, config.sam_model_type, config.sam_mode,
                           min_gap_area=config.min_gap_area)
-    return lambda image, labels, ignore_index: superpixel_regions(image, labels)
+    return _superpixels
+
+
+def _superpixels(image: np.ndarray, labels: np.ndarray, ignore_index: int) -> np.ndarray:
+    return superpixel_regions(image, labels)

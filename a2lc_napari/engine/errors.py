@@ -11,3 +11,6 @@ class DatasetError(ValueError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+    def __reduce__(self):  # raised in a worker process, it travels back whole
+        return type(self), (self.path, self.problem)

@@ -162,10 +162,11 @@ def read_color_label(path: Path, colormap: dict[tuple[int, int, int], int]) -> n
     return values[pos]
 
 
-def load_npy(path: Path, missing: str = "file not found") -> np.ndarray:
+def load_npy(path: Path, missing: str = "file not found",
+             mmap_mode: str | None = None) -> np.ndarray:
     """``np.load`` raising :class:`DatasetError` with ``missing`` when absent."""
     with _reading(path, "a NumPy array", (OSError, ValueError, EOFError), missing):
-        return np.load(path)
+        return np.load(path, mmap_mode=mmap_mode)
 
 
 def read_regions(path: Path) -> np.ndarray:

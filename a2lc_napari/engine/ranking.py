@@ -1,6 +1,8 @@
 """Ranking every region of a dataset from precomputed probabilities."""
 from __future__ import annotations
 
+from concurrent.futures import Executor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +11,7 @@ from . import acquisition as acq
 from .dataset import Dataset
 from .errors import DatasetError
 from .io import load_npy
+from .parallel import map_ordered
 from .progress import Progress, Steps
 
 #: method name → acquisition score
@@ -16,8 +19,12 @@ RANKINGS = {"alc": "sim", "a2lc": "abc"}
 
 
 def read_probs(path: Path, num_classes: int, shape: tuple[int, int]) -> np.ndarray:
-    """Read a (K, H, W) float16/float32 softmax map, checking it fits the image."""
-    probs = load_npy(path, missing="missing: every image needs its probability map")
+    """Read a (K, H, W) float16/float32 softmax map, checking it fits the image.
+
+    The map is memory-mapped: the one pass over it reads the file's pages
+    where they are, with no copy of the whole map first."""
+    probs = load_npy(path, missing="missing: every image needs its probability map",
+                     mmap_mode="r")
     if probs.dtype not in (np.float16, np.float32):
         raise DatasetError(path, f"has dtype {probs.dtype}; expected float32 or float16")
     if probs.shape != (num_classes, *shape):
@@ -26,8 +33,21 @@ def read_probs(path: Path, num_classes: int, shape: tuple[int, int]) -> np.ndarr
     return probs
 
 
+def summarize_precomputed(dataset: Dataset, probs_dir: Path, representative: bool,
+                          item: tuple[int, str]) -> acq.RegionSummary:
+    """The region summaries of image ``item = (index, name)`` from its map in
+    ``probs_dir`` (a module-level function: it runs on worker processes)."""
+    i, name = item
+    probs = read_probs(Path(probs_dir) / f"{name}.npy", dataset.classes.num_classes,
+                       dataset.shape(name))
+    return acq.summarize_image(probs, dataset.labels(name), dataset.regions(name),
+                               dataset.classes.ignore_index, image_index=i,
+                               representative=representative)
+
+
 def rank_precomputed(dataset: Dataset, probs_dir: Path, method: str,
-                     top: int | None = None) -> Steps[list[dict]]:
+                     top: int | None = None,
+                     executor: Executor | None = None) -> Steps[list[dict]]:
     """Rank every region for round 1 (nothing corrected yet).
 
     Parameters
@@ -37,6 +57,9 @@ def rank_precomputed(dataset: Dataset, probs_dir: Path, method: str,
     method : {"alc", "a2lc"}
     top : int, optional
         Keep only the best ``top`` regions.
+    executor : concurrent.futures.Executor, optional
+        Summarize the images on it (:func:`~a2lc_napari.engine.parallel.executor`);
+        default: in this process. The ranking is the same either way.
 
     Returns
     -------
@@ -45,18 +68,16 @@ def rank_precomputed(dataset: Dataset, probs_dir: Path, method: str,
         highest score first; ties in dataset order.
     """
     ranking = RANKINGS[method]
+    names = dataset.names
+    summarize = partial(summarize_precomputed, dataset, Path(probs_dir), ranking == "sim")
     parts = []
-    for i, name in enumerate(dataset.names):
-        probs = read_probs(Path(probs_dir) / f"{name}.npy", dataset.classes.num_classes,
-                           dataset.shape(name))
-        parts.append(acq.summarize_image(probs, dataset.labels(name), dataset.regions(name),
-                                         dataset.classes.ignore_index, image_index=i,
-                                         representative=ranking == "sim"))
-        yield Progress(i + 1, len(dataset.names), "Ranking regions")
+    for part in map_ordered(summarize, enumerate(names), executor):
+        parts.append(part)
+        yield Progress(len(parts), len(names), "Ranking regions")
     summary = acq.RegionSummary.concatenate(parts)
     score = acq.region_scores(summary, ranking)
     order = acq.rank(score)[:top]
-    out = [{"image": dataset.names[summary.image[r]], "region": int(summary.ids[r]),
+    out = [{"image": names[summary.image[r]], "region": int(summary.ids[r]),
             "score": float(score[r])} for r in order]
     if ranking == "sim":
         for entry, r in zip(out, order):

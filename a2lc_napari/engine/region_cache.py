@@ -19,10 +19,12 @@ import hashlib
 import json
 import os
 import shutil
+from concurrent.futures import Executor
 from pathlib import Path
 
 from .dataset import Dataset
 from .io import write_json, write_npy
+from .parallel import map_ordered
 from .progress import Progress, Steps
 
 #: The file of a finished region folder that holds its inputs' fingerprint.
@@ -88,7 +90,8 @@ def read_fingerprint(folder: Path) -> str | None:
         return None
 
 
-def make_region_cache(dataset: Dataset, folder: Path) -> Steps[None]:
+def make_region_cache(dataset: Dataset, folder: Path,
+                      executor: Executor | None = None) -> Steps[None]:
     """Make ``folder`` hold the generated region map of every image of
     ``dataset`` for its current inputs, and read them from there.
 
@@ -96,7 +99,9 @@ def make_region_cache(dataset: Dataset, folder: Path) -> Steps[None]:
     the maps into a partial folder beside it (picking up the maps of an
     earlier run on the same inputs that stopped half-way) and then replaces
     ``folder`` with it. Images with a provided region map (source
-    ``"auto"``) get none.
+    ``"auto"``) get none. The maps are made on ``executor``
+    (:func:`~a2lc_napari.engine.parallel.executor`) when given, and written
+    here as they come, in image order.
 
     Yields
     ------
@@ -111,11 +116,15 @@ def make_region_cache(dataset: Dataset, folder: Path) -> Steps[None]:
         for stale in folder.parent.glob(f".{folder.name}.*.partial"):
             if stale != partial:
                 shutil.rmtree(stale, ignore_errors=True)
-        for i, name in enumerate(names):
-            path = partial / f"{name}.npy"
-            if dataset.generates_regions(name) and not path.is_file():
-                write_npy(path, dataset.generate_regions(name))
-            yield Progress(i + 1, len(names), "Making regions")
+        todo = [name for name in names if dataset.generates_regions(name)
+                and not (partial / f"{name}.npy").is_file()]
+        done = len(names) - len(todo)
+        if done:
+            yield Progress(done, len(names), "Making regions")
+        for name, regions in zip(todo, map_ordered(dataset.generate_regions, todo, executor)):
+            write_npy(partial / f"{name}.npy", regions)
+            done += 1
+            yield Progress(done, len(names), "Making regions")
         write_json(partial / FINGERPRINT_FILE, {"fingerprint": fingerprint})
         _replace(folder, partial)
     else:

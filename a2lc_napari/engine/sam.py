@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -153,6 +154,31 @@ def load_sam(checkpoint: Path | str, model_type: str | None = None,
     return sam.to(device).eval()
 
 
+def _file_version(path: Path | str) -> tuple[int, int] | None:
+    try:
+        stat = Path(path).expanduser().stat()
+    except OSError:
+        return None  # load_sam says what is wrong
+    return stat.st_mtime_ns, stat.st_size
+
+
+def _load_once(checkpoint: Path | str, model_type: str | None = None,
+               device: str | None = None) -> Sam:
+    """:func:`load_sam`, kept per process while the same file is asked for."""
+    return _load_version(checkpoint, model_type, device, _file_version(checkpoint))
+
+
+@lru_cache(maxsize=1)
+def _load_version(checkpoint, model_type, device, version) -> Sam:
+    return load_sam(checkpoint, model_type, device)
+
+
+def _unpickled(state: dict) -> SamRegions:
+    regions = SamRegions.__new__(SamRegions)
+    regions.__dict__.update(state)
+    return regions
+
+
 def label_boxes(labels: np.ndarray, ignore_index: int) -> np.ndarray:
     """Boxes around the connected pieces of every class in the pseudo-labels.
 
@@ -218,6 +244,7 @@ class SamRegions:
         self.generator_options = {**(generator_options or {}),
                                   "output_mode": "uncompressed_rle"}
         self._model: Sam | None = None
+        self._in_worker = False
         self._prompter: SamAutomaticMaskGenerator | SamPredictor | None = None
 
     @classmethod
@@ -231,8 +258,18 @@ class SamRegions:
     @property
     def model(self) -> Sam:
         if self._model is None:
-            self._model = load_sam(self.checkpoint, self.model_type, self.device)
+            load = _load_once if self._in_worker else load_sam
+            self._model = load(self.checkpoint, self.model_type, self.device)
         return self._model
+
+    def __reduce__(self):
+        """Pickled (for worker processes) without a model loaded from a
+        checkpoint: a worker loads it at its first image, and keeps it for
+        the next ones (:func:`_load_once`)."""
+        if self.checkpoint is None:  # from_model: the model travels
+            return super().__reduce__()
+        state = {**self.__dict__, "_prompter": None, "_model": None, "_in_worker": True}
+        return _unpickled, (state,)
 
     def masks(self, image: np.ndarray, labels: np.ndarray,
               ignore_index: int) -> Iterator[np.ndarray]:
