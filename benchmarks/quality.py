@@ -1,5 +1,7 @@
-"""Quality: data mIoU per round of ALC, ABC, LCM and A²LC, and what the LCM
-did in each round (changes, measured and estimated precision, τ).
+"""Quality: data mIoU per round of ALC, ABC, LCM and A²LC, how well each
+round's queries found wrong labels (hit rate), and what the LCM did in each
+round (changes, measured and estimated precision, right changes per
+correction by hand, τ).
 
 Same budget for every method, several seeds. Three datasets: the synthetic
 sample (``--dataset demo``), slices of the MNI152 brain template with
@@ -22,6 +24,7 @@ import numpy as np
 
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.progress import drive
+from a2lc_napari.engine.query_stats import right_per_correction
 from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.session import simulate, start_session
 
@@ -69,6 +72,25 @@ def miou_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
     for name, runs in results.items():
         cells = [_mean_std([hist[r]["data_miou"] for hist in runs]) for r in range(rounds + 1)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def hit_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
+    """Per variant and round: the share of wrong regions among those that
+    could be queried and the query hit rate (× random), mean ± std over
+    runs; corrections by hand and, with an LCM, its right changes per
+    correction (pooled over runs)."""
+    lines = ["| method | round | wrong regions % | hit rate (× random) | corrections "
+             "| LCM right per correction |", "|---|---|---|---|---|---|"]
+    for name, runs in results.items():
+        for r in range(1, rounds + 1):
+            fixed = sum(hist[r]["manual_changes"] for hist in runs)
+            right = sum(hist[r]["lcm_correct"] for hist in runs)
+            per = right_per_correction(right, fixed)
+            per = "–" if per is None or VARIANTS[name][0] not in ("lcm", "a2lc") else f"{per:.2f}"
+            lines.append(f"| {name} | {r} | {_mean_std([h[r].get('wrong_share') for h in runs])} "
+                         f"| {_mean_std([h[r].get('hit_rate') for h in runs])} | "
+                         f"{' / '.join(str(h[r]['manual_changes']) for h in runs)} | {per} |")
     return "\n".join(lines)
 
 
@@ -136,6 +158,10 @@ def main() -> None:
           "changes; estimated precision and its lower bound mean ± std; held-out "
           "changes, τ and reach per seed)\n")
     print(lcm_table(results, args.rounds))
+    print("\nQueries: wrong regions among those that could be queried, hit rate "
+          "(mean ± std over seeds), corrections by hand per seed, the LCM's right "
+          "changes per correction (all seeds)\n")
+    print(hit_table(results, args.rounds))
     (out / "quality.json").write_text(json.dumps(results, indent=1))
 
 

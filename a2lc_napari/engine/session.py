@@ -39,6 +39,7 @@ from .methods import METHODS
 from .metrics import class_iou, class_pixels, confusion, mean_iou
 from .model import train_segmenter
 from .progress import Progress, Steps
+from .query_stats import hit_rate, wrong_share
 from .regions import region_values
 from .session_folder import SessionFolder
 from .session_lock import WriterLock, lock_session
@@ -679,9 +680,11 @@ class Session:
         yield Progress(2, 2, "Applying LCM updates")
 
         answered = self.state.answered()
+        corrections = sum(q.rewrite for q in answered)
+        wrong = self._wrong_share()
         record = RoundRecord(
             round=self.round, queries=len(answered),
-            manual_changes=sum(q.rewrite for q in answered),
+            manual_changes=corrections,
             hand_pixels=self.state.hand_pixels, lcm_changes=len(updates),
             lcm_correct=sum(bool(u.correct) for u in updates),
             lcm_rejected=len(self.state.lcm_rejected),
@@ -689,6 +692,8 @@ class Session:
             lcm_estimated_precision=proposal.estimated_precision,
             lcm_held_out_changes=proposal.held_out_changes,
             lcm_lower_precision=proposal.lower_precision,
+            wrong_share=_rounded(wrong),
+            hit_rate=_rounded(hit_rate(corrections, len(answered), wrong)),
             **(yield from self._label_metrics()))
         if self.dataset.has_gt and updates:
             record.lcm_precision = round(100 * record.lcm_correct / len(updates), 2)
@@ -713,6 +718,13 @@ class Session:
         return record
 
     # ---- measuring and exporting -------------------------------------------------
+
+    def _wrong_share(self) -> float | None:
+        """Percentage of wrong regions among those this round could query."""
+        with self._lock:
+            exclude = self._manual_mask(self.summary, self.state.manual)
+            exclude[[q.row for q in self.state.queries]] = False
+        return wrong_share(self.summary, exclude)
 
     def _label_metrics(self) -> Steps[dict]:
         """Pixels per class of the current labels and, with ground truth, their
@@ -815,6 +827,10 @@ def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.
                       confidence=float(upd.confidence[r]),
                       correct=None if gt is None else bool(gt[r] == upd.predicted[r]))
             for r in np.flatnonzero(upd.update)]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _str_or_none(path) -> str | None:

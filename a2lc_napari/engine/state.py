@@ -87,7 +87,13 @@ class LCMProposal:
 
 @dataclass
 class RoundRecord:
-    """Counts and metrics of a finished round (round 0: the pseudo-labels)."""
+    """Counts and metrics of a finished round (round 0: the pseudo-labels).
+
+    With ground truth, ``wrong_share`` is the percentage of wrong regions
+    among those the round could query, and ``hit_rate`` the share of its
+    queries that changed a label as a multiple of it
+    (:mod:`~a2lc_napari.engine.query_stats`).
+    """
 
     round: int
     queries: int
@@ -104,6 +110,8 @@ class RoundRecord:
     lcm_held_out_changes: int = 0
     lcm_lower_precision: float | None = None
     lcm_precision: float | None = None
+    wrong_share: float | None = None
+    hit_rate: float | None = None
     data_miou: float | None = None
     class_iou: dict[str, float | None] | None = None
 
