@@ -10,7 +10,7 @@ from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
 from .engine.export import EXPORT_FORMATS
 from .engine.io import user_cache, write_json
-from .engine.methods import METHODS
+from .engine.methods import CONFIDENCES, METHODS
 from .engine.progress import drive
 from .engine.query_stats import right_per_correction
 from .engine.region_files import REGION_FILE_KINDS
@@ -123,7 +123,7 @@ def cmd_simulate(args) -> None:
     from .engine.session import simulate, start_session
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
-                           regions=args.regions, **({"tau": tuple(args.tau)} if args.tau else {}))
+                           regions=args.regions, confidence=args.confidence, **({"tau": tuple(args.tau)} if args.tau else {}))
     if args.steps is not None:
         config.model.steps = args.steps
     config.model.backbone = args.backbone
@@ -275,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "an EfficientNet-Lite0 encoder with ImageNet weights (slower)")
     p.add_argument("--steps", type=int, metavar="N",
                    help="model training steps per round (default 150)")
+    p.add_argument("--confidence", choices=CONFIDENCES, default="model",
+                   help="what A²LC's queries judge labels by: model (default), the "
+                        "segmentation model's probabilities with the authors' a_ABC; "
+                        "out_of_fold, boosted trees on region statistics, each image "
+                        "judged by trees that never saw it (more wrong labels found per "
+                        "query, smaller regions: see docs/ALGORITHM.md)")
     regions_args(p)
 
     p = add("export", "Write a session's current labels in a format that training code "

@@ -34,19 +34,21 @@ from voc_dataset import make_voc_dataset  # noqa: E402
 
 DATASETS = {"demo": make_demo_dataset, "mni": make_mni_dataset, "voc": make_voc_dataset}
 
-#: row label → (method, the paper's LCM)
+#: row label → (method, the paper's LCM, A²LC's confidence)
 VARIANTS = {
-    "ALC": ("alc", False),
-    "ABC (no LCM)": ("abc", False),
-    "LCM (ALC ranking)": ("lcm", False),
-    "A²LC": ("a2lc", False),
-    "A²LC, paper's LCM": ("a2lc", True),
+    "ALC": ("alc", False, "model"),
+    "ABC (no LCM)": ("abc", False, "model"),
+    "LCM (ALC ranking)": ("lcm", False, "model"),
+    "A²LC": ("a2lc", False, "model"),
+    "A²LC, paper's LCM": ("a2lc", True, "model"),
+    "ABC, out of fold": ("abc", False, "out_of_fold"),
+    "A²LC, out of fold": ("a2lc", False, "out_of_fold"),
 }
 
 
-def run(dataset: Path, out: Path, method: str, paper: bool, seed: int, rounds: int,
-        budget: int, steps: int | None) -> list[dict]:
-    config = SessionConfig(method=method, budget=budget, seed=seed)
+def run(dataset: Path, out: Path, method: str, paper: bool, confidence: str, seed: int,
+        rounds: int, budget: int, steps: int | None) -> list[dict]:
+    config = SessionConfig(method=method, budget=budget, seed=seed, confidence=confidence)
     config.lcm.paper = paper
     if steps:
         config.model.steps = steps
@@ -133,7 +135,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps of the segmentation model per round "
                              "(default: the session's)")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS)[:5],
+                        choices=list(VARIANTS))
     args = parser.parse_args()
 
     out = args.out / args.dataset
@@ -142,11 +145,12 @@ def main() -> None:
         DATASETS[args.dataset](dataset)
     results = {}
     for name in args.variants:
-        method, paper = VARIANTS[name]
+        method, paper, confidence = VARIANTS[name]
         for seed in args.seeds:
-            folder = out / f"{method}{'-paper' if paper else ''}_seed{seed}"
-            history = run(dataset, folder, method, paper, seed, args.rounds, args.budget,
-                          args.steps)
+            oof = "-oof" if confidence == "out_of_fold" else ""
+            folder = out / f"{method}{'-paper' if paper else ''}{oof}_seed{seed}"
+            history = run(dataset, folder, method, paper, confidence, seed, args.rounds,
+                          args.budget, args.steps)
             results.setdefault(name, []).append(history)
             print(f"{name} seed {seed}: " + " ".join(f"{h['data_miou']:.1f}" for h in history),
                   flush=True)

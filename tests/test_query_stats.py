@@ -72,3 +72,21 @@ def test_simulate_reports_the_hit_rate(tmp_path, capsys):
     assert record["wrong_share"] == pytest.approx(share, abs=0.01)
     assert record["manual_changes"] == hits
     assert record["hit_rate"] == pytest.approx(100 * hits / 6 / share, abs=0.01)
+
+
+def test_simulate_out_of_fold_asks_the_most_doubted_regions(tmp_path):
+    demo = make_demo_dataset(tmp_path / "demo", n_images=4, size=(48, 64), seed=3)
+    out = tmp_path / "run"
+    assert main(["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "5",
+                 "--steps", "5", "--confidence", "out_of_fold", "--out", str(out), "-q"]) == 0
+    s = acq.RegionSummary.load(out / "work" / "round_01_regions.npz")
+    assert s.oof_prob.shape == (len(s), 12)
+    # Naive reference: each region's doubt from its own pixels' labels.
+    doubt = []
+    for image, region, prob in zip(s.image, s.ids, s.oof_prob):
+        name = sorted(p.stem for p in (demo / "images").glob("*.png"))[image]
+        labels = np.asarray(Image.open(demo / "labels" / f"{name}.png"))
+        pixels = labels[np.load(demo / "regions" / f"{name}.npy") == region]
+        doubt.append(np.mean([1 - (prob.max() if v == IGNORE else prob[v]) for v in pixels]))
+    queries = json.loads((out / "log" / "round_01.json").read_text())["queries"]
+    assert [q["row"] for q in queries] == list(np.argsort(-np.array(doubt), kind="stable")[:5])

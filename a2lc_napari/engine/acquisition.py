@@ -65,6 +65,9 @@ class RegionSummary:
         Where the region is and how textured: mean absolute horizontal and
         vertical gradient of its grey values (/ 255), and its centroid as
         (row / H, col / W), when the image was given.
+    oof_prob : (R, K) float32 or None
+        Class probabilities of each region from a classifier that never saw
+        its image (:mod:`~a2lc_napari.engine.region_classifier`), when made.
     """
 
     image: np.ndarray
@@ -80,6 +83,7 @@ class RegionSummary:
     gt_agree: np.ndarray | None = None
     appearance: np.ndarray | None = None
     layout: np.ndarray | None = None
+    oof_prob: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -354,14 +358,33 @@ def class_counts(summary: RegionSummary, exclude: np.ndarray | None = None) -> n
     return hist.sum(axis=0)
 
 
+def label_doubt(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
+    """(R,) float64 mean of ``a_CIL`` over each region when ``f`` is one
+    vector per region, ``prob`` (R, K).
+
+    A pixel labelled c has ``a_CIL = 1 - prob[m, c]``; an ignore pixel
+    (``ỹ = argmax prob``) ``1 - max prob``. ``label_hist`` (R, K + 1)
+    counts the current labels per region, ignore last. A region whose
+    pixels all carry one label c scores ``1 - prob[m, c]``: confident
+    learning's self-confidence, turned into doubt.
+    """
+    prob = np.asarray(prob, dtype=np.float64)
+    doubt = (label_hist[:, :-1] * (1.0 - prob)).sum(axis=1)
+    doubt += label_hist[:, -1] * (1.0 - prob.max(axis=1))
+    return doubt / np.maximum(label_hist.sum(axis=1), 1)
+
+
 def region_scores(summary: RegionSummary, ranking: str,
                   exclude: np.ndarray | None = None) -> np.ndarray:
-    """(R,) float64 acquisition score: ``"sim"`` (ALC's a_SIM) or ``"abc"``
-    (A²LC's a_ABC, class counts taken over regions not in ``exclude``)."""
+    """(R,) float64 acquisition score: ``"sim"`` (ALC's a_SIM), ``"abc"``
+    (A²LC's a_ABC, class counts taken over regions not in ``exclude``) or
+    ``"doubt"`` (:func:`label_doubt` of ``summary.oof_prob``)."""
     if ranking == "sim":
         return summary.sim
     if ranking == "abc":
         return summary.abc_score(abc_class_weights(class_counts(summary, exclude)))
+    if ranking == "doubt":
+        return label_doubt(summary.oof_prob, summary.label_hist)
     raise ValueError(f"unknown ranking {ranking!r}")
 
 

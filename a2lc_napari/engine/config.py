@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .methods import METHODS
+from .methods import CONFIDENCES, METHODS
 from .regions import RegionsConfig
 
 #: Values of ``ModelConfig.backbone``.
@@ -58,7 +58,8 @@ class LCMConfig:
     each answer to its k-th nearest other answer (0 neighbours: no such gate).
     ``confusion_gate``: the change old → new must be one that some answer
     made. ``appearance``: features hold the region's colour and the model's
-    decoder features besides its mean probabilities.
+    decoder features besides its mean probabilities; ``out_of_fold``: and
+    its out-of-fold probabilities, in sessions whose ranking made them.
 
     ``target_precision``: the reach and τ (one of ``thresholds``) are those
     whose precision estimated on held-out answers (``folds``-fold
@@ -80,6 +81,7 @@ class LCMConfig:
     reaches: tuple[float, ...] = (0.5, 0.75)
     confusion_gate: bool = True
     appearance: bool = True
+    out_of_fold: bool = False
     target_precision: float | None = 0.9
     thresholds: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
     folds: int = 5
@@ -99,6 +101,9 @@ class SessionConfig:
 
     ``tau`` holds the LCM confidence threshold per round; the last value
     holds for all later rounds. ``regions`` says where the regions come from.
+    ``confidence`` (one of :data:`~a2lc_napari.engine.methods.CONFIDENCES`)
+    says which probabilities A²LC's ranking judges labels by
+    (:func:`~a2lc_napari.engine.methods.query_ranking`).
     """
 
     method: str = "a2lc"
@@ -108,10 +113,14 @@ class SessionConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     lcm: LCMConfig = field(default_factory=LCMConfig)
     regions: RegionsConfig = field(default_factory=RegionsConfig)
+    confidence: str = "model"
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose from {sorted(METHODS)}")
+        if self.confidence not in CONFIDENCES:
+            raise ValueError(f"unknown confidence {self.confidence!r}; choose from "
+                             f"{CONFIDENCES}")
         if self.budget < 1:
             raise ValueError("the budget must be at least one query per round")
         self.tau = tuple(float(t) for t in self.tau)

@@ -35,11 +35,12 @@ from .io import read_label, write_json, write_label
 from .label_changes import LabelChange, read_changes, write_changes
 from . import lcm_proposal
 from .lcm import select_updates, train_lcm
-from .methods import METHODS
+from .methods import METHODS, query_ranking
 from .metrics import class_iou, class_pixels, confusion, mean_iou
 from .model import train_segmenter
 from .progress import Progress, Steps
 from .query_stats import hit_rate, wrong_share
+from .region_classifier import summary_probabilities
 from .regions import region_values
 from .session_folder import SessionFolder
 from .session_lock import WriterLock, lock_session
@@ -419,11 +420,17 @@ class Session:
                 representative=self.method.ranking == "sim", image=image, features=features))
             yield Progress(i + 1, len(ds.names), "Ranking regions")
         summary = acq.RegionSummary.concatenate(parts)
+        ranking = query_ranking(self.method, cfg.confidence)
+        if ranking == "doubt":
+            summary.oof_prob = summary_probabilities(summary, ds.classes.num_classes,
+                                                     ds.classes.ignore_index,
+                                                     seed=cfg.seed * 1000 + self.round)
         summary.save(self.folder.summary(self.round))
         with self._lock:
             self._summary = summary
             queries = pick_queries(summary, self._manual_mask(summary, self.state.manual),
-                                   self.method, cfg.budget, ds.names, ds.classes.ignore_index)
+                                   self.method, cfg.budget, ds.names, ds.classes.ignore_index,
+                                   ranking)
             self.state.queries, self.state.phase = queries, "query"
             self.state.lcm_rejected = []
             self._save()
@@ -780,10 +787,11 @@ class Session:
 # ---- the pure steps of a round ---------------------------------------------------------
 
 def pick_queries(summary: acq.RegionSummary, manual: np.ndarray, method, budget: int,
-                 names: list[str], ignore_index: int) -> list[Query]:
+                 names: list[str], ignore_index: int, ranking: str | None = None
+                 ) -> list[Query]:
     """The round's queries: the ``budget`` best-ranked regions not in
-    ``manual`` (R,) bool, best first."""
-    score = acq.region_scores(summary, method.ranking, manual)
+    ``manual`` (R,) bool, best first, by ``ranking`` (default: the method's)."""
+    score = acq.region_scores(summary, ranking or method.ranking, manual)
     current = summary.majority_label(ignore_index)
     return [Query(index=j, image=names[summary.image[r]], region=int(summary.ids[r]),
                   row=int(r), label=int(current[r]), score=float(score[r]),
