@@ -58,8 +58,7 @@ class LCMConfig:
     each answer to its k-th nearest other answer (0 neighbours: no such gate).
     ``confusion_gate``: the change old → new must be one that some answer
     made. ``appearance``: features hold the region's colour and the model's
-    decoder features besides its mean probabilities; ``out_of_fold``: and
-    its out-of-fold probabilities, in sessions whose ranking made them.
+    decoder features besides its mean probabilities.
 
     ``target_precision``: the reach and τ (one of ``thresholds``) are those
     whose precision estimated on held-out answers (``folds``-fold
@@ -81,7 +80,6 @@ class LCMConfig:
     reaches: tuple[float, ...] = (0.5, 0.75)
     confusion_gate: bool = True
     appearance: bool = True
-    out_of_fold: bool = False
     target_precision: float | None = 0.9
     thresholds: tuple[float, ...] = (0.5, 0.7, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999)
     folds: int = 5

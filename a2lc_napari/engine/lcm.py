@@ -167,29 +167,23 @@ def _probabilities(mlp: nn.Module, features: np.ndarray) -> tuple[np.ndarray, np
     return pred.numpy().astype(np.int64), conf.numpy()
 
 
-def lcm_features(mean_prob: np.ndarray, appearance: np.ndarray | None = None,
-                 oof_prob: np.ndarray | None = None) -> np.ndarray:
+def lcm_features(mean_prob: np.ndarray, appearance: np.ndarray | None = None) -> np.ndarray:
     """(R, F) float32 region features for our LCM, standardised over the R regions.
 
     Each column gets zero mean and unit variance; each group of columns
     (the K mean probabilities, the 6 colour statistics, the decoder
-    features, the K out-of-fold probabilities) is then divided by the
-    square root of its width, so that every group weighs the same in a
-    distance whatever its width.
+    features) is then divided by the square root of its width, so that
+    every group weighs the same in a distance whatever its width.
 
     Parameters
     ----------
     mean_prob : (R, K) float
     appearance : (R, 6 + C) float, optional
         :attr:`RegionSummary.appearance`.
-    oof_prob : (R, K) float, optional
-        :attr:`RegionSummary.oof_prob`.
     """
     groups = [np.asarray(mean_prob, dtype=np.float64)]
     if appearance is not None:
         groups += [appearance[:, :6], appearance[:, 6:]]
-    if oof_prob is not None:
-        groups.append(np.asarray(oof_prob, dtype=np.float64))
     out = []
     for g in groups:
         if g.shape[1] == 0:

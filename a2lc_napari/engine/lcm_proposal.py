@@ -47,11 +47,8 @@ class Examples:
 
 
 def region_features(summary: acq.RegionSummary, config: LCMConfig) -> np.ndarray:
-    """(R, F) float32 :func:`~a2lc_napari.engine.lcm.lcm_features` of a round's
-    regions (with their out-of-fold probabilities where the round made them
-    and ``config.out_of_fold``)."""
-    return lcm_features(summary.mean_prob, summary.appearance if config.appearance else None,
-                        summary.oof_prob if config.out_of_fold else None)
+    """(R, F) float32 :func:`~a2lc_napari.engine.lcm.lcm_features` of a round's regions."""
+    return lcm_features(summary.mean_prob, summary.appearance if config.appearance else None)
 
 
 def examples(summary: acq.RegionSummary, rows: np.ndarray, old: np.ndarray,
