@@ -74,7 +74,9 @@ class LCMProposal:
     expected to be right, in percent, from ``held_out_changes`` changes it
     would have made to answered regions held out of its training (None
     where not estimated); ``lower_precision`` the precision those vouch for
-    with 90% confidence (:meth:`~a2lc_napari.engine.lcm_precision.Gate.lower_bound`).
+    with 90% confidence (:meth:`~a2lc_napari.engine.lcm_precision.Gate.lower_bound`);
+    ``reason``, in plain words, why it proposes nothing and what would let
+    it (None when it chose a τ).
     """
 
     updates: list[LCMUpdate] = field(default_factory=list)
@@ -83,6 +85,7 @@ class LCMProposal:
     estimated_precision: float | None = None
     held_out_changes: int = 0
     lower_precision: float | None = None
+    reason: str | None = None
 
 
 @dataclass
