@@ -123,7 +123,8 @@ def cmd_simulate(args) -> None:
     from .engine.session import simulate, start_session
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
-                           regions=args.regions, confidence=args.confidence, **({"tau": tuple(args.tau)} if args.tau else {}))
+                           regions=args.regions, confidence=args.confidence,
+                           **({"tau": tuple(args.tau)} if args.tau else {}))
     if args.steps is not None:
         config.model.steps = args.steps
     config.model.backbone = args.backbone
