@@ -10,8 +10,9 @@ from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
 from .engine.export import EXPORT_FORMATS, IMAGE_MODES
 from .engine.io import user_cache, write_json
-from .engine.methods import METHODS
+from .engine.methods import CONFIDENCES, METHODS
 from .engine.progress import drive
+from .engine.query_stats import right_per_correction
 from .engine.region_cache import make_region_cache
 from .engine.region_files import REGION_FILE_KINDS
 from .engine.regions import (
@@ -132,7 +133,8 @@ def cmd_simulate(args) -> None:
     from .engine.session import simulate, start_session
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
-                           regions=args.regions, **({"tau": tuple(args.tau)} if args.tau else {}))
+                           regions=args.regions, confidence=args.confidence,
+                           **({"tau": tuple(args.tau)} if args.tau else {}))
     if args.steps is not None:
         config.model.steps = args.steps
     config.model.backbone = args.backbone
@@ -162,17 +164,20 @@ def cmd_simulate(args) -> None:
     print(f"Corrected labels in {args.out / 'labels'}, metrics in {args.out / 'metrics.json'}")
 
 
-TABLE_HEAD = (f"{'round':>5} {'data mIoU %':>11} {'queries':>7} {'manual':>6} {'LCM':>5} "
-              f"{'LCM ok':>6} {'LCM est. %':>10} {'at least %':>10} {'τ':>6}")
+TABLE_HEAD = (f"{'round':>5} {'data mIoU %':>11} {'queries':>7} {'manual':>6} "
+              f"{'wrong %':>7} {'hit ×':>5} {'LCM':>5} {'LCM ok':>6} {'ok/manual':>9} "
+              f"{'LCM est. %':>10} {'at least %':>10} {'τ':>6}")
 
 
 def format_row(h) -> str:
     """One round's row of the ``simulate`` table (``h``: a RoundRecord)."""
-    est, low = ("–" if p is None else f"{p:.1f}"
-                for p in (h.lcm_estimated_precision, h.lcm_lower_precision))
+    est, low, wrong, hit, per = ("–" if p is None else f"{p:.1f}" for p in (
+        h.lcm_estimated_precision, h.lcm_lower_precision, h.wrong_share, h.hit_rate,
+        right_per_correction(h.lcm_correct, h.manual_changes) if h.round else None))
     tau = "–" if h.lcm_tau is None else f"{h.lcm_tau:g}"
     return (f"{h.round:>5} {h.data_miou:>11.2f} {h.queries:>7} {h.manual_changes:>6} "
-            f"{h.lcm_changes:>5} {h.lcm_correct:>6} {est:>10} {low:>10} {tau:>6}")
+            f"{wrong:>7} {hit:>5} {h.lcm_changes:>5} {h.lcm_correct:>6} {per:>9} "
+            f"{est:>10} {low:>10} {tau:>6}")
 
 
 def format_table(method: str, history: list) -> str:
@@ -302,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "an EfficientNet-Lite0 encoder with ImageNet weights (slower)")
     p.add_argument("--steps", type=int, metavar="N",
                    help="model training steps per round (default 150)")
+    p.add_argument("--confidence", choices=CONFIDENCES, default="model",
+                   help="what A²LC's queries judge labels by: model (default), the "
+                        "segmentation model's probabilities with the authors' a_ABC; "
+                        "out_of_fold, boosted trees on region statistics, each image "
+                        "judged by trees that never saw it (more wrong labels found per "
+                        "query, smaller regions: see docs/ALGORITHM.md)")
     regions_args(p)
 
     p = add("export", "Write a session's current labels in a format that training code "

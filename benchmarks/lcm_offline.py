@@ -1,7 +1,8 @@
 """The LCM's precision, round by round, on answers that the LCM does not
 feed back: a quick check of its ingredients.
 
-Runs ``--rounds`` rounds of ABC ranking with ``--budget`` region queries
+Runs ``--rounds`` rounds of A²LC's ranking (``--confidence``, as a session's)
+with ``--budget`` region queries
 answered from the ground truth (majority class) and written to the labels,
 no LCM applied; the model retrains each round. At each round our LCM
 proposes from the answers so far (as a session does), and the paper's LCM
@@ -22,8 +23,10 @@ from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.config import LCMConfig, ModelConfig
 from a2lc_napari.engine.lcm import select_updates, train_lcm
 from a2lc_napari.engine.lcm_proposal import examples, propose, region_features
+from a2lc_napari.engine.methods import CONFIDENCES, METHODS, query_ranking
 from a2lc_napari.engine.model import train_segmenter
 from a2lc_napari.engine.progress import drive
+from a2lc_napari.engine.region_classifier import summary_probabilities
 from a2lc_napari.engine.regions import region_values
 
 
@@ -39,6 +42,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--confidence", choices=CONFIDENCES, default="model")
     parser.add_argument("--set", nargs="*", default=[], metavar="FIELD=VALUE",
                         help="LCMConfig fields of our LCM, e.g. neighbours=3 reaches=0.5,1")
     args = parser.parse_args()
@@ -70,9 +74,12 @@ def main() -> None:
                                              image_index=i, representative=False,
                                              image=image, features=feats))
         s = acq.RegionSummary.concatenate(parts)
+        ranking = query_ranking(METHODS["a2lc"], args.confidence)
+        if ranking == "doubt":
+            s.oof_prob = summary_probabilities(s, k, ign, seed=args.seed * 1000 + r)
         keys = s.keys()
         manual = np.isin(keys, list(asked))
-        rows = acq.rank(acq.region_scores(s, "abc", manual), manual)[:args.budget]
+        rows = acq.rank(acq.region_scores(s, ranking, manual), manual)[:args.budget]
         current = s.majority_label(ign)
         gt = acq.majority(s.gt_hist, ign)
         old, answers = current[rows].copy(), gt[rows]

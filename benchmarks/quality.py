@@ -1,5 +1,7 @@
-"""Quality: data mIoU per round of ALC, ABC, LCM and A²LC, and what the LCM
-did in each round (changes, measured and estimated precision, τ).
+"""Quality: data mIoU per round of ALC, ABC, LCM and A²LC, how well each
+round's queries found wrong labels (hit rate), and what the LCM did in each
+round (changes, measured and estimated precision, right changes per
+correction by hand, τ).
 
 Same budget for every method, several seeds. Three datasets: the synthetic
 sample (``--dataset demo``), slices of the MNI152 brain template with
@@ -22,6 +24,7 @@ import numpy as np
 
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.progress import drive
+from a2lc_napari.engine.query_stats import right_per_correction
 from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.session import simulate, start_session
 
@@ -31,19 +34,21 @@ from voc_dataset import make_voc_dataset  # noqa: E402
 
 DATASETS = {"demo": make_demo_dataset, "mni": make_mni_dataset, "voc": make_voc_dataset}
 
-#: row label → (method, the paper's LCM)
+#: row label → (method, the paper's LCM, A²LC's confidence)
 VARIANTS = {
-    "ALC": ("alc", False),
-    "ABC (no LCM)": ("abc", False),
-    "LCM (ALC ranking)": ("lcm", False),
-    "A²LC": ("a2lc", False),
-    "A²LC, paper's LCM": ("a2lc", True),
+    "ALC": ("alc", False, "model"),
+    "ABC (no LCM)": ("abc", False, "model"),
+    "LCM (ALC ranking)": ("lcm", False, "model"),
+    "A²LC": ("a2lc", False, "model"),
+    "A²LC, paper's LCM": ("a2lc", True, "model"),
+    "ABC, out of fold": ("abc", False, "out_of_fold"),
+    "A²LC, out of fold": ("a2lc", False, "out_of_fold"),
 }
 
 
-def run(dataset: Path, out: Path, method: str, paper: bool, seed: int, rounds: int,
-        budget: int, steps: int | None) -> list[dict]:
-    config = SessionConfig(method=method, budget=budget, seed=seed)
+def run(dataset: Path, out: Path, method: str, paper: bool, confidence: str, seed: int,
+        rounds: int, budget: int, steps: int | None) -> list[dict]:
+    config = SessionConfig(method=method, budget=budget, seed=seed, confidence=confidence)
     config.lcm.paper = paper
     if steps:
         config.model.steps = steps
@@ -69,6 +74,25 @@ def miou_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
     for name, runs in results.items():
         cells = [_mean_std([hist[r]["data_miou"] for hist in runs]) for r in range(rounds + 1)]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def hit_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
+    """Per variant and round: the share of wrong regions among those that
+    could be queried and the query hit rate (× random), mean ± std over
+    runs; corrections by hand and, with an LCM, its right changes per
+    correction (pooled over runs)."""
+    lines = ["| method | round | wrong regions % | hit rate (× random) | corrections "
+             "| LCM right per correction |", "|---|---|---|---|---|---|"]
+    for name, runs in results.items():
+        for r in range(1, rounds + 1):
+            fixed = sum(hist[r]["manual_changes"] for hist in runs)
+            right = sum(hist[r]["lcm_correct"] for hist in runs)
+            per = right_per_correction(right, fixed)
+            per = "–" if per is None or VARIANTS[name][0] not in ("lcm", "a2lc") else f"{per:.2f}"
+            lines.append(f"| {name} | {r} | {_mean_std([h[r].get('wrong_share') for h in runs])} "
+                         f"| {_mean_std([h[r].get('hit_rate') for h in runs])} | "
+                         f"{' / '.join(str(h[r]['manual_changes']) for h in runs)} | {per} |")
     return "\n".join(lines)
 
 
@@ -111,7 +135,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None,
                         help="training steps of the segmentation model per round "
                              "(default: the session's)")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS)[:5],
+                        choices=list(VARIANTS))
     args = parser.parse_args()
 
     out = args.out / args.dataset
@@ -120,11 +145,12 @@ def main() -> None:
         DATASETS[args.dataset](dataset)
     results = {}
     for name in args.variants:
-        method, paper = VARIANTS[name]
+        method, paper, confidence = VARIANTS[name]
         for seed in args.seeds:
-            folder = out / f"{method}{'-paper' if paper else ''}_seed{seed}"
-            history = run(dataset, folder, method, paper, seed, args.rounds, args.budget,
-                          args.steps)
+            oof = "-oof" if confidence == "out_of_fold" else ""
+            folder = out / f"{method}{'-paper' if paper else ''}{oof}_seed{seed}"
+            history = run(dataset, folder, method, paper, confidence, seed, args.rounds,
+                          args.budget, args.steps)
             results.setdefault(name, []).append(history)
             print(f"{name} seed {seed}: " + " ".join(f"{h['data_miou']:.1f}" for h in history),
                   flush=True)
@@ -136,6 +162,10 @@ def main() -> None:
           "changes; estimated precision and its lower bound mean ± std; held-out "
           "changes, τ and reach per seed)\n")
     print(lcm_table(results, args.rounds))
+    print("\nQueries: wrong regions among those that could be queried, hit rate "
+          "(mean ± std over seeds), corrections by hand per seed, the LCM's right "
+          "changes per correction (all seeds)\n")
+    print(hit_table(results, args.rounds))
     (out / "quality.json").write_text(json.dumps(results, indent=1))
 
 

@@ -124,3 +124,37 @@ def test_no_tau_until_enough_answers_confirmed_their_label():
     keep = (which == 0) | ((which == 1) & (np.cumsum(which == 1) <= 4))  # 4 confirmations
     assert threshold_for(x[keep], old[keep], answers[keep], 3, config,
                          fixed_tau=0.99) == Gate(reach=1.0)
+
+
+def test_silence_reason_says_what_is_missing():
+    from a2lc_napari.engine.lcm_proposal import silence_reason
+
+    config = LCMConfig()
+    assert "No answer" in silence_reason(np.array([0]), np.array([0]), config)
+    # 3 of 8 answers confirmed their label: 5 are needed.
+    old, answers = np.array([0, 0, 1, 1, 2, 0, 1, 2]), np.array([0, 0, 1, 0, 0, 1, 2, 0])
+    text = silence_reason(old, answers, config)
+    assert "Only 3 of the 8 answers" in text and "5 are needed" in text
+    # Enough confirmations: the held-out precision fell short of 90%.
+    old, answers = np.array([0] * 6 + [1] * 2), np.array([0] * 6 + [0] * 2)
+    assert "at least 90%" in silence_reason(old, answers, config)
+
+
+def test_a_silent_proposal_carries_its_reason():
+    from a2lc_napari.engine import acquisition as acq
+    from a2lc_napari.engine.lcm_proposal import propose
+
+    n = 12
+    rng = np.random.default_rng(0)
+    hist = np.zeros((n, 3), np.int64)
+    hist[:, 0] = 5
+    s = acq.RegionSummary(image=np.zeros(n, np.int32), ids=np.arange(1, n + 1, dtype=np.int32),
+                          size=hist.sum(1), label_hist=hist, abc_parts=np.zeros((n, 2)),
+                          mean_prob=rng.random((n, 2)).astype(np.float32))
+    current = np.zeros(n, np.int64)
+    rows = np.arange(6)  # six answers, all corrections 0 -> 1: none confirmed
+    current[rows] = 1
+    p = propose(s, current, np.ones(n, bool), (rows, np.zeros(6, np.int64), np.ones(6, np.int64)),
+                [], ["a"], 2, 255, 0.99, LCMConfig(appearance=False))
+    assert p.tau is None and not p.updates
+    assert "Only 0 of the 6 answers" in p.reason

@@ -54,10 +54,20 @@ class RegionSummary:
         Like ``label_hist`` for the ground truth, when known.
     gt_pixel : (R,) int64 or None
         Ground truth at ``pixel``, when known.
+    gt_agree : (R,) int64 or None
+        Labelled pixels whose current label is the ground truth's, when
+        known: with ``label_hist``, the annotator's ``acc(m)``.
     appearance : (R, 6 + C) float32 or None
         What the region looks like, for the LCM: mean and standard
         deviation of its colour (RGB / 255), then the mean of the model's C
         decoder features over it, when the image was given.
+    layout : (R, 4) float32 or None
+        Where the region is and how textured: mean absolute horizontal and
+        vertical gradient of its grey values (/ 255), and its centroid as
+        (row / H, col / W), when the image was given.
+    oof_prob : (R, K) float32 or None
+        Class probabilities of each region from a classifier that never saw
+        its image (:mod:`~a2lc_napari.engine.region_classifier`), when made.
     """
 
     image: np.ndarray
@@ -70,7 +80,10 @@ class RegionSummary:
     pixel: np.ndarray | None = None
     gt_hist: np.ndarray | None = None
     gt_pixel: np.ndarray | None = None
+    gt_agree: np.ndarray | None = None
     appearance: np.ndarray | None = None
+    layout: np.ndarray | None = None
+    oof_prob: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -228,6 +241,18 @@ def region_appearance(image: np.ndarray, features: np.ndarray | None,
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+def region_layout(image: np.ndarray, reg: np.ndarray, n_bins: int) -> np.ndarray:
+    """(n_bins, 4) float32 per bin of ``reg`` (H·W,): mean absolute
+    horizontal and vertical gradient of the grey image (/ 255), centroid
+    row / H and column / W. ``image`` is (H, W, 3) uint8."""
+    h, w = image.shape[:2]
+    grey = image.astype(np.float32).mean(axis=2) / 255.0
+    gy, gx = np.gradient(grey)
+    rows, cols = np.divmod(np.arange(h * w), w)
+    values = np.stack([np.abs(gx).ravel(), np.abs(gy).ravel(), rows / h, cols / w])
+    return region_means(values, reg, n_bins).astype(np.float32)
+
+
 def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
                     ignore_index: int, gt: np.ndarray | None = None,
                     image_index: int = 0, representative: bool = True,
@@ -252,7 +277,8 @@ def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
         Also find ALC's representative pixels and ``a_SIM`` (one more pass
         over ``probs``); otherwise ``sim``, ``pixel`` and ``gt_pixel`` are None.
     image : (H, W, 3) uint8, optional
-        The image, for :attr:`RegionSummary.appearance` (None without it).
+        The image, for :attr:`RegionSummary.appearance` and
+        :attr:`RegionSummary.layout` (None without it).
     features : (C, H, W) float32, optional
         The model's decoder features (:meth:`Segmenter.predict`), pooled
         into the appearance; needs ``image``.
@@ -288,8 +314,11 @@ def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
     )
     if gt is not None:
         out.gt_hist = gt_hist[keep]
+        agree = (lab == g) & (lab < num_classes)
+        out.gt_agree = np.bincount(reg, weights=agree, minlength=n_bins)[keep].astype(np.int64)
     if image is not None:
         out.appearance = region_appearance(image, features, reg, n_bins)[keep]
+        out.layout = region_layout(image, reg, n_bins)[keep]
     if representative:
         first = _representative_pass(p, reg, unit_in, n_bins, bounds)[keep]
         unit_rep = _unit_rows(p[:, first].T.astype(np.float64))
@@ -335,14 +364,33 @@ def class_counts(summary: RegionSummary, exclude: np.ndarray | None = None) -> n
     return hist.sum(axis=0)
 
 
+def label_doubt(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
+    """(R,) float64 mean of ``a_CIL`` over each region when ``f`` is one
+    vector per region, ``prob`` (R, K).
+
+    A pixel labelled c has ``a_CIL = 1 - prob[m, c]``; an ignore pixel
+    (``ỹ = argmax prob``) ``1 - max prob``. ``label_hist`` (R, K + 1)
+    counts the current labels per region, ignore last. A region whose
+    pixels all carry one label c scores ``1 - prob[m, c]``: confident
+    learning's self-confidence, turned into doubt.
+    """
+    prob = np.asarray(prob, dtype=np.float64)
+    doubt = (label_hist[:, :-1] * (1.0 - prob)).sum(axis=1)
+    doubt += label_hist[:, -1] * (1.0 - prob.max(axis=1))
+    return doubt / np.maximum(label_hist.sum(axis=1), 1)
+
+
 def region_scores(summary: RegionSummary, ranking: str,
                   exclude: np.ndarray | None = None) -> np.ndarray:
-    """(R,) float64 acquisition score: ``"sim"`` (ALC's a_SIM) or ``"abc"``
-    (A²LC's a_ABC, class counts taken over regions not in ``exclude``)."""
+    """(R,) float64 acquisition score: ``"sim"`` (ALC's a_SIM), ``"abc"``
+    (A²LC's a_ABC, class counts taken over regions not in ``exclude``) or
+    ``"doubt"`` (:func:`label_doubt` of ``summary.oof_prob``)."""
     if ranking == "sim":
         return summary.sim
     if ranking == "abc":
         return summary.abc_score(abc_class_weights(class_counts(summary, exclude)))
+    if ranking == "doubt":
+        return label_doubt(summary.oof_prob, summary.label_hist)
     raise ValueError(f"unknown ranking {ranking!r}")
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from .methods import METHODS
+from .methods import CONFIDENCES, METHODS
 from .regions import RegionsConfig
 
 #: Values of ``ModelConfig.backbone``.
@@ -99,6 +99,9 @@ class SessionConfig:
 
     ``tau`` holds the LCM confidence threshold per round; the last value
     holds for all later rounds. ``regions`` says where the regions come from.
+    ``confidence`` (one of :data:`~a2lc_napari.engine.methods.CONFIDENCES`)
+    says which probabilities A²LC's ranking judges labels by
+    (:func:`~a2lc_napari.engine.methods.query_ranking`).
     """
 
     method: str = "a2lc"
@@ -108,10 +111,14 @@ class SessionConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     lcm: LCMConfig = field(default_factory=LCMConfig)
     regions: RegionsConfig = field(default_factory=RegionsConfig)
+    confidence: str = "model"
 
     def __post_init__(self):
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose from {sorted(METHODS)}")
+        if self.confidence not in CONFIDENCES:
+            raise ValueError(f"unknown confidence {self.confidence!r}; choose from "
+                             f"{CONFIDENCES}")
         if self.budget < 1:
             raise ValueError("the budget must be at least one query per round")
         self.tau = tuple(float(t) for t in self.tau)

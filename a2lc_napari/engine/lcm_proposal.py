@@ -66,6 +66,26 @@ def examples(summary: acq.RegionSummary, rows: np.ndarray, old: np.ndarray,
                     summary.mean_prob[rows].argmax(axis=1).astype(np.int64))
 
 
+def silence_reason(old: np.ndarray, answers: np.ndarray, config: LCMConfig) -> str:
+    """Why the LCM chose no τ, in plain words, and what would let it.
+
+    ``old`` and ``answers`` (n,) are the answered regions' labels before
+    the answer and their answers, every round's (answers "ignore" left out).
+    """
+    if len(answers) < 2:
+        return "No answer gave a class yet: the LCM learns from the answers."
+    confirmed = int(np.count_nonzero(np.asarray(old) == np.asarray(answers)))
+    target = 100 * (config.target_precision or 0)
+    if confirmed < config.min_support:
+        return (f"Only {confirmed} of the {len(answers)} answers so far confirmed a "
+                f"label, and {config.min_support} are needed to see how often the LCM "
+                f"would change a right one. Answering more queries lets it propose.")
+    return (f"Among the answers held out of its training, no confidence threshold "
+            f"made at least {target:.0f}% of its changes right on {config.min_support} "
+            f"or more of them. More answers, on regions like those it would change, "
+            f"let it propose.")
+
+
 def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarray,
             this_round: tuple[np.ndarray, np.ndarray, np.ndarray],
             past: Iterable[Examples], names: Sequence[str], num_classes: int,
@@ -99,14 +119,16 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
     train = Examples.concatenate([examples(summary, *this_round, ignore_index, config,
                                            features), *past])
     if len(train.answers) < 2:
-        return LCMProposal()
+        return LCMProposal(reason=silence_reason(train.old, train.answers, config))
     gate = threshold_for(train.features, train.old, train.answers, num_classes, config,
                          fixed_tau, train.model_class, seed=seed)
     lower = gate.lower_bound()
     proposal = LCMProposal(
         tau=gate.tau, reach=gate.reach, held_out_changes=gate.changes,
         estimated_precision=None if gate.precision is None else round(100 * gate.precision, 2),
-        lower_precision=None if lower is None else round(100 * lower, 2))
+        lower_precision=None if lower is None else round(100 * lower, 2),
+        reason=None if gate.tau is not None else silence_reason(train.old, train.answers,
+                                                                config))
     if gate.tau is None or not eligible.any():
         return proposal
     rows = np.flatnonzero(eligible)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 class Method:
     """How a method ranks, asks and propagates."""
 
-    ranking: str        # "sim" (ALC's a_SIM) or "abc" (A²LC's a_ABC)
+    ranking: str        # "sim" (ALC's a_SIM) or "abc" (A²LC's a_ABC; see query_ranking)
     region_query: bool  # region query (majority) rather than pixel query (x_m)
     lcm: bool           # run the Label Correction Module after the answers
     title: str          # what a person reads
@@ -24,3 +24,21 @@ METHODS = {
     "abc": Method("abc", region_query=True, lcm=False, title="A²LC's queries, no LCM"),
     "lcm": Method("sim", region_query=False, lcm=True, title="ALC's queries + LCM"),
 }
+
+
+#: Values of ``SessionConfig.confidence``: where A²LC's ranking takes the
+#: probabilities that judge a region's label.
+CONFIDENCES = ("out_of_fold", "model")
+
+
+def query_ranking(method: Method, confidence: str) -> str:
+    """The acquisition score a session ranks by
+    (:func:`~a2lc_napari.engine.acquisition.region_scores`): with
+    ``"out_of_fold"`` confidence, A²LC's queries go to the regions whose
+    label out-of-fold region probabilities doubt most (``"doubt"``); with
+    ``"model"``, to the authors' ``a_ABC`` over the segmentation model's
+    probabilities. ALC's ranking is always the authors' ``a_SIM``.
+    """
+    if method.ranking == "abc" and confidence == "out_of_fold":
+        return "doubt"
+    return method.ranking

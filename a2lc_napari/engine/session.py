@@ -35,11 +35,13 @@ from .io import read_label, write_json, write_label
 from .label_changes import LabelChange, read_changes, write_changes
 from . import lcm_proposal
 from .lcm import select_updates, train_lcm
-from .methods import METHODS
+from .methods import METHODS, query_ranking
 from .metrics import class_iou, class_pixels, confusion, mean_iou
 from .model import train_segmenter
 from .progress import Progress, Steps
+from .query_stats import hit_rate, wrong_share
 from .region_cache import make_region_cache
+from .region_classifier import summary_probabilities
 from .regions import region_values
 from .session_folder import SessionFolder
 from .session_lock import WriterLock, lock_session
@@ -416,11 +418,17 @@ class Session:
                 representative=self.method.ranking == "sim", image=image, features=features))
             yield Progress(i + 1, len(ds.names), "Ranking regions")
         summary = acq.RegionSummary.concatenate(parts)
+        ranking = query_ranking(self.method, cfg.confidence)
+        if ranking == "doubt":
+            summary.oof_prob = summary_probabilities(summary, ds.classes.num_classes,
+                                                     ds.classes.ignore_index,
+                                                     seed=cfg.seed * 1000 + self.round)
         summary.save(self.folder.summary(self.round))
         with self._lock:
             self._summary = summary
             queries = pick_queries(summary, self._manual_mask(summary, self.state.manual),
-                                   self.method, cfg.budget, ds.names, ds.classes.ignore_index)
+                                   self.method, cfg.budget, ds.names, ds.classes.ignore_index,
+                                   ranking)
             self.state.queries, self.state.phase = queries, "query"
             self.state.lcm_rejected = []
             self._save()
@@ -677,9 +685,11 @@ class Session:
         yield Progress(2, 2, "Applying LCM updates")
 
         answered = self.state.answered()
+        corrections = sum(q.rewrite for q in answered)
+        wrong = self._wrong_share()
         record = RoundRecord(
             round=self.round, queries=len(answered),
-            manual_changes=sum(q.rewrite for q in answered),
+            manual_changes=corrections,
             hand_pixels=self.state.hand_pixels, lcm_changes=len(updates),
             lcm_correct=sum(bool(u.correct) for u in updates),
             lcm_rejected=len(self.state.lcm_rejected),
@@ -687,6 +697,8 @@ class Session:
             lcm_estimated_precision=proposal.estimated_precision,
             lcm_held_out_changes=proposal.held_out_changes,
             lcm_lower_precision=proposal.lower_precision,
+            wrong_share=_rounded(wrong),
+            hit_rate=_rounded(hit_rate(corrections, len(answered), wrong)),
             **(yield from self._label_metrics()))
         if self.dataset.has_gt and updates:
             record.lcm_precision = round(100 * record.lcm_correct / len(updates), 2)
@@ -711,6 +723,13 @@ class Session:
         return record
 
     # ---- measuring and exporting -------------------------------------------------
+
+    def _wrong_share(self) -> float | None:
+        """Percentage of wrong regions among those this round could query."""
+        with self._lock:
+            exclude = self._manual_mask(self.summary, self.state.manual)
+            exclude[[q.row for q in self.state.queries]] = False
+        return wrong_share(self.summary, exclude)
 
     def _label_metrics(self) -> Steps[dict]:
         """Pixels per class of the current labels and, with ground truth, their
@@ -764,10 +783,11 @@ class Session:
 # ---- the pure steps of a round ---------------------------------------------------------
 
 def pick_queries(summary: acq.RegionSummary, manual: np.ndarray, method, budget: int,
-                 names: list[str], ignore_index: int) -> list[Query]:
+                 names: list[str], ignore_index: int, ranking: str | None = None
+                 ) -> list[Query]:
     """The round's queries: the ``budget`` best-ranked regions not in
-    ``manual`` (R,) bool, best first."""
-    score = acq.region_scores(summary, method.ranking, manual)
+    ``manual`` (R,) bool, best first, by ``ranking`` (default: the method's)."""
+    score = acq.region_scores(summary, ranking or method.ranking, manual)
     current = summary.majority_label(ignore_index)
     return [Query(index=j, image=names[summary.image[r]], region=int(summary.ids[r]),
                   row=int(r), label=int(current[r]), score=float(score[r]),
@@ -811,6 +831,10 @@ def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.
                       confidence=float(upd.confidence[r]),
                       correct=None if gt is None else bool(gt[r] == upd.predicted[r]))
             for r in np.flatnonzero(upd.update)]
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
 
 
 def _str_or_none(path) -> str | None:

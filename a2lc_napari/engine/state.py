@@ -74,7 +74,9 @@ class LCMProposal:
     expected to be right, in percent, from ``held_out_changes`` changes it
     would have made to answered regions held out of its training (None
     where not estimated); ``lower_precision`` the precision those vouch for
-    with 90% confidence (:meth:`~a2lc_napari.engine.lcm_precision.Gate.lower_bound`).
+    with 90% confidence (:meth:`~a2lc_napari.engine.lcm_precision.Gate.lower_bound`);
+    ``reason``, in plain words, why it proposes nothing and what would let
+    it (None when it chose a τ).
     """
 
     updates: list[LCMUpdate] = field(default_factory=list)
@@ -83,11 +85,18 @@ class LCMProposal:
     estimated_precision: float | None = None
     held_out_changes: int = 0
     lower_precision: float | None = None
+    reason: str | None = None
 
 
 @dataclass
 class RoundRecord:
-    """Counts and metrics of a finished round (round 0: the pseudo-labels)."""
+    """Counts and metrics of a finished round (round 0: the pseudo-labels).
+
+    With ground truth, ``wrong_share`` is the percentage of wrong regions
+    among those the round could query, and ``hit_rate`` the share of its
+    queries that changed a label as a multiple of it
+    (:mod:`~a2lc_napari.engine.query_stats`).
+    """
 
     round: int
     queries: int
@@ -104,6 +113,8 @@ class RoundRecord:
     lcm_held_out_changes: int = 0
     lcm_lower_precision: float | None = None
     lcm_precision: float | None = None
+    wrong_share: float | None = None
+    hit_rate: float | None = None
     data_miou: float | None = None
     class_iou: dict[str, float | None] | None = None
 

@@ -1,0 +1,94 @@
+"""Out-of-fold region probabilities: a model that sees the label errors
+instead of learning them (ALGORITHM.md, "Confidence in a region's label").
+
+The segmentation model is trained on the noisy labels of the very images
+it then judges, so it learns their errors as well as the truth. Here, as in
+confident learning, boosted trees on a few statistics per region are
+trained on the current region labels of some images and judge the regions
+of the others: each region gets class probabilities from a model that
+never saw its image. The ranking then asks first about the regions whose
+own labels these probabilities doubt most
+(:func:`~a2lc_napari.engine.acquisition.label_doubt`).
+"""
+from __future__ import annotations
+
+import numpy as np
+from sklearn.ensemble import HistGradientBoostingClassifier
+
+from .acquisition import RegionSummary
+
+#: Boosting iterations of each fold's classifier.
+ITERATIONS = 100
+
+
+def region_statistics(summary: RegionSummary) -> np.ndarray:
+    """(R, 11) float32 per region: colour mean and standard deviation,
+    mean absolute gradient (x, y), centroid (row, column) and log area.
+
+    Needs the summary's ``appearance`` and ``layout`` (made with the image).
+    """
+    if summary.appearance is None or summary.layout is None:
+        raise ValueError("region statistics need the regions' appearance and layout "
+                         "(summarize_image with the image)")
+    return np.concatenate([summary.appearance[:, :6], summary.layout,
+                           np.log(summary.size.astype(np.float64))[:, None]],
+                          axis=1).astype(np.float32)
+
+
+def summary_probabilities(summary: RegionSummary, num_classes: int, ignore_index: int,
+                          folds: int = 5, seed: int = 0) -> np.ndarray:
+    """(R, K) float32 :func:`out_of_fold_probabilities` of a round's regions
+    from their :func:`region_statistics`, trained on their current majority
+    labels (answers included), ``folds`` folds of images."""
+    labels = summary.majority_label(ignore_index)
+    return out_of_fold_probabilities(region_statistics(summary), labels,
+                                     image_folds(summary.image, folds, seed), num_classes,
+                                     seed=seed).astype(np.float32)
+
+
+def image_folds(image: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
+    """(R,) int64 fold of each region: the images, shuffled with ``seed``,
+    dealt into ``folds`` folds (at most one per image), so that a fold
+    holds whole images."""
+    images = np.unique(image)
+    fold_of = np.random.default_rng(seed).permutation(len(images)) % min(folds, len(images))
+    return fold_of[np.searchsorted(images, image)]
+
+
+def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, fold: np.ndarray,
+                              num_classes: int, seed: int = 0) -> np.ndarray:
+    """Class probabilities of each region from a classifier trained on the
+    other folds' regions.
+
+    Parameters
+    ----------
+    features : (R, F) float
+    labels : (R,) int
+        The regions' current labels; values >= ``num_classes`` (ignore) are
+        not trained on (their regions are still judged).
+    fold : (R,) int
+        Fold of each region (:func:`image_folds`).
+
+    Returns
+    -------
+    (R, K) float64
+        Rows sum to 1; a class absent from a fold's training regions gets 0
+        there. A fold whose training regions hold a single class gives it
+        probability 1; with no training region at all, uniform.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    out = np.full((len(labels), num_classes), 1.0 / num_classes)
+    for f in np.unique(fold):
+        test = fold == f
+        train = ~test & (labels < num_classes)
+        classes = np.unique(labels[train])
+        if len(classes) == 0:
+            continue
+        out[test] = 0.0
+        if len(classes) == 1:
+            out[test, classes[0]] = 1.0
+            continue
+        clf = HistGradientBoostingClassifier(max_iter=ITERATIONS, random_state=seed)
+        clf.fit(features[train], labels[train])
+        out[np.ix_(test, clf.classes_)] = clf.predict_proba(features[test])
+    return out

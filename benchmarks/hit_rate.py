@@ -1,0 +1,103 @@
+"""Round-1 query hit rate of several rankings, side by side, on one trained model.
+
+Trains the segmentation model once on the pseudo-labels (a session's
+round 1), summarises every region, then ranks the regions each way and
+prints the share of wrong regions (the annotator's ``acc <= 0.5``) among
+the top ``--budget`` and 5 × that many, as a multiple of random picks:
+
+- ALC: ``a_SIM`` over the model's probabilities (the authors' rule);
+- ABC, model: ``a_ABC`` over the model's probabilities (the authors' rule);
+- ABC, out of fold: ``a_ABC`` with ``f`` the out-of-fold region
+  probabilities (:mod:`~a2lc_napari.engine.region_classifier`), one vector
+  per region;
+- doubt, out of fold: the mean ``a_CIL`` over each region with the same
+  ``f`` (:func:`~a2lc_napari.engine.acquisition.label_doubt`), no class
+  weights and no sum over pixels: what an A²LC session ranks by.
+
+The summary is kept in ``--out``, so a rerun skips the training.
+
+    python benchmarks/hit_rate.py DATASET --out runs/hit_rate/NAME [--budget 30]
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from a2lc_napari.engine import acquisition as acq
+from a2lc_napari.engine import region_classifier as rc
+from a2lc_napari.engine.config import ModelConfig
+from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.model import train_segmenter
+from a2lc_napari.engine.progress import drive
+from a2lc_napari.engine.query_stats import wrong_regions
+
+
+def summarise(dataset: Path, out: Path, seed: int, steps: int) -> acq.RegionSummary:
+    path = out / f"summary_seed{seed}_steps{steps}.npz"
+    if path.exists():
+        return acq.RegionSummary.load(path)
+    ds = open_dataset(dataset)
+    ign, k = ds.classes.ignore_index, ds.classes.num_classes
+    seg = drive(train_segmenter(lambda n: (ds.image(n), ds.labels(n)), ds.names, k, ign,
+                                ModelConfig(steps=steps), seed=seed * 1000 + 1), quiet=True)
+    parts = []
+    for i, n in enumerate(ds.names):
+        image = ds.image(n)
+        probs, feats = seg.predict(image, features=True)
+        parts.append(acq.summarize_image(probs, ds.labels(n), ds.regions(n), ign, gt=ds.gt(n),
+                                         image_index=i, image=image, features=feats))
+    s = acq.RegionSummary.concatenate(parts)
+    out.mkdir(parents=True, exist_ok=True)
+    s.save(path)
+    return s
+
+
+def constant_f_parts(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
+    """``RegionSummary.abc_parts`` when ``f`` is one vector ``prob`` (R, K)
+    per region: ``cos = 1``, and each pixel's ``a_CIL`` goes to its label's
+    class (an ignore pixel's to ``argmax prob``)."""
+    parts = label_hist[:, :-1] * (1.0 - prob)
+    rows, top = np.arange(len(prob)), prob.argmax(axis=1)
+    parts[rows, top] += label_hist[:, -1] * (1.0 - prob[rows, top])
+    return parts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("dataset", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--budget", type=int, default=30)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--steps", type=int, default=ModelConfig.steps)
+    args = parser.parse_args()
+    ds = open_dataset(args.dataset)
+    ign, k = ds.classes.ignore_index, ds.classes.num_classes
+    s = summarise(args.dataset, args.out, args.seed, args.steps)
+    wrong = wrong_regions(s)
+    model_abc = acq.region_scores(s, "abc")
+    s.oof_prob = rc.summary_probabilities(s, k, ign, seed=args.seed)
+    s.abc_parts = constant_f_parts(s.oof_prob, s.label_hist)
+    scores = {
+        "ALC (model)": acq.region_scores(s, "sim"),
+        "ABC (model)": model_abc,
+        "ABC (out of fold)": acq.region_scores(s, "abc"),
+        "doubt (out of fold)": acq.region_scores(s, "doubt"),
+    }
+    print(f"{len(s)} regions, {100 * wrong.mean():.1f}% wrong (limit "
+          f"{1 / wrong.mean():.1f}× random); model: {args.steps} steps, seed {args.seed}\n")
+    print(f"| ranking | top {args.budget} | × random | top {5 * args.budget} | × random |\n"
+          "|---|---|---|---|---|")
+    for name, score in scores.items():
+        order = acq.rank(score)
+        cells = []
+        for b in (args.budget, 5 * args.budget):
+            hit = wrong[order[:b]].mean()
+            cells += [f"{wrong[order[:b]].sum()} of {b}", f"{hit / wrong.mean():.2f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

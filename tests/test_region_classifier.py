@@ -1,0 +1,96 @@
+"""Out-of-fold region probabilities and the ranking by doubt, on hand-made regions."""
+import numpy as np
+import pytest
+
+from a2lc_napari.engine import acquisition as acq
+from a2lc_napari.engine.methods import METHODS, query_ranking
+from a2lc_napari.engine.region_classifier import (
+    image_folds,
+    out_of_fold_probabilities,
+    region_statistics,
+)
+
+
+def _two_clusters(n_images=6, per_image=20, seed=0):
+    """Dark regions labelled 0, bright ones 1, as one feature each."""
+    rng = np.random.default_rng(seed)
+    image = np.repeat(np.arange(n_images), per_image)
+    bright = rng.random(len(image)) < 0.5
+    features = (bright + rng.normal(0, 0.05, len(image)))[:, None]
+    return features, bright.astype(np.int64), image
+
+
+def test_image_folds_keep_images_whole():
+    image = np.array([3, 3, 7, 7, 7, 9, 12, 12])
+    fold = image_folds(image, 2, seed=1)
+    for i in np.unique(image):
+        assert len(set(fold[image == i])) == 1
+    assert set(fold) == {0, 1}
+    assert set(image_folds(np.array([5, 5]), 5)) == {0}  # one image: one fold
+
+
+def test_a_mislabelled_region_is_doubted():
+    features, labels, image = _two_clusters()
+    labels[7] = 1 - labels[7]  # one label error
+    prob = out_of_fold_probabilities(features, labels, image_folds(image, 3), 2)
+    np.testing.assert_allclose(prob.sum(axis=1), 1)
+    own = prob[np.arange(len(labels)), labels]
+    assert own[7] < 0.5 and np.argsort(own)[0] == 7
+
+
+def test_a_region_is_judged_without_its_own_image():
+    # Flipping every label of image 0 changes nothing of image 0's
+    # probabilities: its regions never trained the trees that judge them.
+    features, labels, image = _two_clusters()
+    fold = image_folds(image, 3)
+    before = out_of_fold_probabilities(features, labels, fold, 2)
+    flipped = labels.copy()
+    flipped[image == 0] = 1 - flipped[image == 0]
+    after = out_of_fold_probabilities(features, flipped, fold, 2)
+    np.testing.assert_array_equal(after[image == 0], before[image == 0])
+    assert not np.array_equal(after[image != 0], before[image != 0])
+
+
+def test_ignore_labels_are_judged_not_learnt_and_degenerate_folds():
+    features = np.array([[0.0], [0.1], [1.0], [1.1]])
+    labels = np.array([0, 255, 0, 0])
+    fold = np.array([0, 0, 1, 1])
+    prob = out_of_fold_probabilities(features, labels, fold, 3)
+    # Each fold trains on the other's one class only: probability 1 for it.
+    np.testing.assert_array_equal(prob, [[1, 0, 0]] * 4)
+    prob = out_of_fold_probabilities(features, np.full(4, 255), fold, 4)
+    np.testing.assert_array_equal(prob, np.full((4, 4), 0.25))  # nothing to learn
+
+
+def test_label_doubt_is_the_mean_a_cil_of_one_vector_per_region():
+    prob = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    # Region 0: 4 pixels of class 0. Region 1: 2 of class 0, 2 of class 1.
+    # Region 2: 1 of class 1, 3 ignore (those take argmax prob = class 0).
+    hist = np.array([[4, 0, 0], [2, 2, 0], [0, 1, 3]])
+    doubt = acq.label_doubt(prob, hist)
+    np.testing.assert_allclose(doubt, [0.1, (2 * 0.8 + 2 * 0.2) / 4,
+                                       (0.6 + 3 * 0.4) / 4])
+
+
+def test_region_statistics_from_a_summary():
+    image = np.zeros((4, 6, 3), np.uint8)
+    image[:, 3:] = 255  # region 2 bright, an edge between the regions
+    regions = np.where(np.arange(6) < 3, 1, 2)[None].repeat(4, 0).astype(np.int32)
+    probs = np.full((2, 4, 6), 0.5, np.float32)
+    s = acq.summarize_image(probs, np.zeros((4, 6), np.uint8), regions, 255, image=image)
+    stats = region_statistics(s)
+    assert stats.shape == (2, 11)
+    np.testing.assert_allclose(stats[:, :3], [[0, 0, 0], [1, 1, 1]])  # colour mean
+    np.testing.assert_allclose(stats[:, 9], [1 / 6, 4 / 6])  # centroid column (0-2, 3-5)
+    np.testing.assert_allclose(stats[:, 8], 1.5 / 4)  # centroid row
+    # np.gradient: columns 2 and 3 see half the step, the others none.
+    np.testing.assert_allclose(stats[:, 6], [0.5 / 3, 0.5 / 3])
+    np.testing.assert_allclose(stats[:, 10], np.log(12))
+    with pytest.raises(ValueError, match="appearance"):
+        region_statistics(acq.summarize_image(probs, np.zeros((4, 6), np.uint8), regions, 255))
+
+
+def test_query_ranking():
+    assert query_ranking(METHODS["a2lc"], "out_of_fold") == "doubt"
+    assert query_ranking(METHODS["abc"], "model") == "abc"
+    assert query_ranking(METHODS["alc"], "out_of_fold") == "sim"
