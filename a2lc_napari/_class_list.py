@@ -31,8 +31,9 @@ def _swatch(rgb) -> QIcon:
 class ClassList(QListWidget):
     """Classes to answer with, numbered 1-9, 0 for the first ten (the keys),
     and "ignore" last; each also shows its label id, the number napari's
-    brush shows for it (the keys start at 1, the ids at 0). Emits :attr:`answered` with a class id (or the ignore
-    value), :attr:`moved` with -1 (previous) or +1 (skip), and
+    brush shows for it (the keys start at 1, the ids at 0). Emits
+    :attr:`answered` with a class id (or the ignore value), :attr:`moved`
+    with -1 (previous) or +1 (skip), and
     :attr:`undo_requested` with True (undo) or False (redo)."""
 
     answered = Signal(int)

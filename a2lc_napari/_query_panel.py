@@ -64,8 +64,8 @@ class QueryPanel(QGroupBox):
 
     def ask(self, text: str, selected: int | None, where: str) -> None:
         """Show a question (rich text) about the image ``where`` says, with
-        class ``selected`` preselected (None: the one selected stays), and take the keyboard focus so that
-        the keys answer it."""
+        class ``selected`` preselected (None: the one selected stays), and
+        take the keyboard focus so that the keys answer it."""
         self.question.setText(text)
         self.where.setText(where)
         if selected is not None:

@@ -105,7 +105,7 @@ def lcm_table(results: dict[str, list[list[dict]]], rounds: int) -> str:
              "| at least (90%) | held-out changes | τ | reach |",
              "|---|---|---|---|---|---|---|---|---|"]
     for name, runs in results.items():
-        if not VARIANTS[name][0] in ("lcm", "a2lc"):
+        if VARIANTS[name][0] not in ("lcm", "a2lc"):
             continue
         for r in range(1, rounds + 1):
             made = [hist[r]["lcm_changes"] for hist in runs]

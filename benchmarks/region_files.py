@@ -107,7 +107,7 @@ def main():
     for kind, path in inputs.items():
         files = RegionFiles(path, lambda key: "img" if key.split(".")[0] == "img" else None)
         t_decode = best(decode_only(kind, path))
-        t_map = best(lambda: files.region_map("img", SHAPE, Path("img.png")))
+        t_map = best(lambda files=files: files.region_map("img", SHAPE, Path("img.png")))
         regions = files.region_map("img", SHAPE, Path("img.png"))
         print(f"| {kind} | {t_decode:.2f} | {t_map:.2f} | {t_map / t_decode:.1f}× |")
     image = np.random.default_rng(1).integers(0, 256, (*SHAPE, 3), dtype=np.uint8)

@@ -66,7 +66,7 @@ def main(out: Path) -> None:
     for _ in range(len(session.queries) - 1):
         q = session.queries[widget.query_index]
         QTest.keyClick(widget.panel.class_list, Qt.Key_Return)  # confirm each
-        wait_until(lambda: not widget.busy and widget.query_index is not None
+        wait_until(lambda q=q: not widget.busy and widget.query_index is not None
                    and session.queries[q.index].answer is not None)
     wait_until(lambda: not widget.runner.lcm_busy and widget.review.table.rowCount() > 0)
     table = widget.review.table

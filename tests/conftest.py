@@ -28,6 +28,7 @@ from segment_anything.modeling import (
 
 from a2lc_napari.engine import sam as sam_module
 from a2lc_napari.engine.classes import VOC_CLASSES, ClassSet
+from a2lc_napari.engine.demo import make_demo_dataset
 
 # One Qt binding per process: napari (through qtpy) and pytest-qt both follow
 # QT_API, PyQt5 unless told (pytest-qt alone would prefer PyQt6 where both
@@ -152,6 +153,13 @@ def tiny_sam(width=32, seed=0):
         transformer=TwoWayTransformer(depth=1, embedding_dim=prompt_dim, mlp_dim=32,
                                       num_heads=2))
     return Sam(image_encoder=encoder, prompt_encoder=prompt, mask_decoder=decoder).eval()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """A small sample dataset (6 images of 64 x 80), made once per module."""
+    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", n_images=6,
+                             size=(64, 80), seed=3)
 
 
 @pytest.fixture

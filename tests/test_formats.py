@@ -265,7 +265,8 @@ def test_voc_images_of_no_kind_we_read(make_voc, tmp_path):
 
 def test_labelmap_errors(tmp_path):
     path = tmp_path / "labelmap.txt"
-    for text, problem in [("a:1,2::\n", "no colour"), ("a:1,2,3::\nb:::\n", "no colour"), ("a:1,2,3::\nb:1,2,3::\n", "colour"),
+    for text, problem in [("a:1,2::\n", "no colour"), ("a:1,2,3::\nb:::\n", "no colour"),
+                          ("a:1,2,3::\nb:1,2,3::\n", "colour"),
                           ("a:1,2,3::\na:4,5,6::\n", "second time"), ("# only\n", "no labels")]:
         path.write_text(text)
         with pytest.raises(DatasetError, match=problem):

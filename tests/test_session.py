@@ -8,16 +8,9 @@ import pytest
 
 from a2lc_napari.engine.config import LCMConfig, ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import open_dataset
-from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.session import Session, simulate, start_session
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", n_images=6,
-                             size=(64, 80), seed=3)
 
 
 def tiny_config(method="a2lc", **kw):

@@ -21,7 +21,7 @@ from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAY
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
 from a2lc_napari.engine.config import ModelConfig
-from a2lc_napari.engine.demo import demo_classes, make_demo_dataset
+from a2lc_napari.engine.demo import demo_classes
 from a2lc_napari.engine.sam import SamRegions, load_sam
 
 WIDGET = "A²LC label correction"
@@ -35,12 +35,6 @@ def plugin(npe2pm):
     installed distribution (its entry point and manifest)."""
     npe2pm.register(PluginManifest.from_distribution("a2lc-napari"))
     return npe2pm
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    return make_demo_dataset(tmp_path_factory.mktemp("demo") / "demo", n_images=6,
-                             size=(64, 80), seed=3)
 
 
 def open_from_menu(viewer):

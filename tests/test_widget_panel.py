@@ -5,7 +5,7 @@ import numpy as np
 from qtpy.QtCore import Qt
 
 from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER
-from test_widget import (WAIT, button, demo, open_from_menu, plugin, press,  # noqa: F401
+from test_widget import (WAIT, button, open_from_menu, plugin, press,  # noqa: F401
                          start, wait_idle, wait_written)
 
 
@@ -22,7 +22,8 @@ def test_progress_and_cancel_in_sight_on_a_small_screen_and_the_image_while_trai
                     timeout=WAIT)
     cancel = widget.cancel_button
     for part in (cancel, widget.progress, widget.status):  # whole, not scrolled away
-        qtbot.waitUntil(lambda: part.visibleRegion().boundingRect().size() == part.size(),
+        qtbot.waitUntil(lambda part=part: part.visibleRegion().boundingRect().size()
+                        == part.size(),
                         timeout=5000)
     assert cancel.isEnabled()
     # The first image and its pseudo-labels, while the model trains.

@@ -9,7 +9,7 @@ from qtpy.QtGui import QWheelEvent
 from qtpy.QtWidgets import QApplication
 
 from a2lc_napari._layers import IMAGE_LAYER, QUERY_LAYER, outlines_of
-from test_widget import (WAIT, button, demo, plugin, press, start,  # noqa: F401
+from test_widget import (WAIT, button, plugin, press, start,  # noqa: F401
                          wait_for_query, wait_idle)
 
 

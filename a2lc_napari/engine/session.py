@@ -607,7 +607,8 @@ class Session:
         if not changes:
             return None
         applied = [u for u in changes if u in self.state.lcm_applied]
-        return self._record("lcm_reject", self._lcm_changes(applied, reverse=True), changes=changes, applied_removed=applied,
+        return self._record("lcm_reject", self._lcm_changes(applied, reverse=True),
+                            changes=changes, applied_removed=applied,
                             rejected_added=[list(u.key) for u in changes
                                             if list(u.key) not in self.state.lcm_rejected])
 
@@ -621,7 +622,8 @@ class Session:
             return None
         applied = [u for u in changes if u in self.state.lcm_applied]
         return self._record("lcm_accept",
-                            self._lcm_changes([u for u in changes if u not in applied]), changes=changes, applied_removed=applied,
+                            self._lcm_changes([u for u in changes if u not in applied]),
+                            changes=changes, applied_removed=applied,
                             manual_added=self._new_manual(u.key for u in changes))
 
     def _lcm_changes(self, updates: list[LCMUpdate], reverse: bool = False
