@@ -273,39 +273,41 @@ def test_labelmap_errors(tmp_path):
             read_labelmap(path)
 
 
+def region_error(dataset, source) -> DatasetError:
+    """The error that checking ``dataset`` with regions from the files in
+    ``source`` stops on."""
+    ds = open_dataset(dataset)
+    ds.use_regions(RegionsConfig("files", path=str(source)))
+    with pytest.raises(DatasetError) as e:
+        list(ds.check())
+    return e.value
+
+
 def test_rle_of_the_wrong_size(two_images, tmp_path):
     wrong = np.zeros((SHAPE[0] + 1, SHAPE[1]), bool)
     wrong[0, 0] = True
     write_amg_rle(tmp_path / "rle", "a", [wrong])
     write_amg_rle(tmp_path / "rle", "b", [])
-    ds = open_dataset(two_images)
-    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "rle")))
-    with pytest.raises(DatasetError) as e:
-        list(ds.check())
-    assert e.value.path == tmp_path / "rle" / "a.json"
-    assert "[13, 16]" in str(e.value) and "[12, 16]" in str(e.value)
+    error = region_error(two_images, tmp_path / "rle")
+    assert error.path == tmp_path / "rle" / "a.json"
+    assert "[13, 16]" in str(error) and "[12, 16]" in str(error)
 
 
 def test_mask_folder_missing_an_image(two_images, tmp_path):
     write_amg(tmp_path / "amg", "a", known_masks())
-    ds = open_dataset(two_images)
-    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "amg")))
-    with pytest.raises(DatasetError) as e:
-        list(ds.check())  # sub/b has no folder: found before any region is made
-    assert e.value.path == tmp_path / "amg"
-    assert "b.png" in str(e.value) and "'sub/b'" in str(e.value)
+    # sub/b has no folder: found before any region is made
+    error = region_error(two_images, tmp_path / "amg")
+    assert error.path == tmp_path / "amg"
+    assert "b.png" in str(error) and "'sub/b'" in str(error)
 
 
 def test_mask_listed_but_missing(two_images, tmp_path):
     write_amg(tmp_path / "amg", "a", known_masks())
     write_amg(tmp_path / "amg", "b", [])
     (tmp_path / "amg" / "a" / "1.png").unlink()
-    ds = open_dataset(two_images)
-    ds.use_regions(RegionsConfig("files", path=str(tmp_path / "amg")))
-    with pytest.raises(DatasetError) as e:
-        list(ds.check())
-    assert e.value.path == tmp_path / "amg" / "a" / "1.png"
-    assert "metadata.csv" in str(e.value)
+    error = region_error(two_images, tmp_path / "amg")
+    assert error.path == tmp_path / "amg" / "a" / "1.png"
+    assert "metadata.csv" in str(error)
 
 
 @pytest.mark.parametrize("kind", ["amg", "amg_rle", "amg_no_id"])
@@ -319,12 +321,9 @@ def test_no_mask_at_all_stops_naming_the_file(two_images, tmp_path, kind):
     if kind == "amg_no_id":
         (source / "a" / "metadata.csv").write_text("")
     bad = source / ("a.json" if kind == "amg_rle" else "a/metadata.csv")
-    ds = open_dataset(two_images)
-    ds.use_regions(RegionsConfig("files", path=str(source)))
-    with pytest.raises(DatasetError) as e:
-        list(ds.check())
-    assert e.value.path == bad
-    assert ("id column" if kind == "amg_no_id" else "no mask") in str(e.value)
+    error = region_error(two_images, source)
+    assert error.path == bad
+    assert ("id column" if kind == "amg_no_id" else "no mask") in str(error)
 
 
 def test_uncompressed_rle_counts_must_cover_the_image(two_images, tmp_path):
@@ -333,13 +332,12 @@ def test_uncompressed_rle_counts_must_cover_the_image(two_images, tmp_path):
     short = {"size": list(SHAPE), "counts": [5, 10, 20]}
     for name, rle in (("a", short), ("b", good)):
         (tmp_path / "rle" / f"{name}.json").write_text(json.dumps([{"segmentation": rle}]))
+    error = region_error(two_images, tmp_path / "rle")
+    assert error.path == tmp_path / "rle" / "a.json"
+    assert "add up to 35" in str(error) and "192" in str(error)
+    (tmp_path / "rle" / "a.json").write_text(json.dumps([{"segmentation": good}]))
     ds = open_dataset(two_images)
     ds.use_regions(RegionsConfig("files", path=str(tmp_path / "rle")))
-    with pytest.raises(DatasetError) as e:
-        list(ds.check())
-    assert e.value.path == tmp_path / "rle" / "a.json"
-    assert "add up to 35" in str(e.value) and "192" in str(e.value)
-    (tmp_path / "rle" / "a.json").write_text(json.dumps([{"segmentation": good}]))
     list(ds.check())
     column = np.zeros(SHAPE, bool)  # column-major runs: 5 off, 10 on
     column.T.flat[5:15] = True
