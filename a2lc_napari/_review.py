@@ -41,9 +41,10 @@ def how_sure(proposal, target: float | None) -> str:
     (None: the session's fixed τ)."""
     if proposal is None:
         return ""
-    if proposal.tau is None:
-        return (f"The LCM proposes nothing: the answers so far cannot vouch that "
-                f"{100 * target:.0f}% of its changes would be right.")
+    if proposal.tau is None:  # with the engine's reason: why, and what would let it
+        return " ".join([f"The LCM proposes nothing: the answers so far cannot vouch that "
+                         f"{100 * target:.0f}% of its changes would be right."]
+                        + ([proposal.reason] if proposal.reason else []))
     if proposal.estimated_precision is None:
         return f"The LCM changes regions at confidence ≥ {proposal.tau:g}; no estimate."
     n = proposal.held_out_changes

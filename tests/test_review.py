@@ -9,6 +9,9 @@ from a2lc_napari.engine.state import LCMProposal, LCMUpdate
 def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
     assert how_sure(None, 0.9) == ""
     assert "cannot vouch that 90%" in how_sure(LCMProposal(tau=None), 0.9)
+    assert how_sure(LCMProposal(tau=None, reason="Answering more lets it propose."), 0.9) == (
+        "The LCM proposes nothing: the answers so far cannot vouch that 90% of its changes "
+        "would be right. Answering more lets it propose.")
     assert how_sure(LCMProposal(tau=0.8, reach=0.5, estimated_precision=96.43,
                                 held_out_changes=28, lower_precision=88.2), 0.9) == (
         "It expects 96% of its proposals to be right, and at least 88%: 27 of the 28 "
