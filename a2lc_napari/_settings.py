@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from magicgui.widgets import (
+    CheckBox,
     ComboBox,
     Container,
     FileEdit,
@@ -59,6 +60,7 @@ class SettingsForm(Container):
                      filter="*.pth"),
             ComboBox(name="sam_mode", label="SAM mode", choices=list(SAM_MODES)),
             FileEdit(name="region_files", label="Region files", mode="r"),
+            CheckBox(name="background_is_ignore", text="Background is unlabelled"),
             PushButton(name="start", text=START_TEXT),
         ])
         self.tau.tooltip = "LCM confidence threshold per round; the last holds afterwards"
@@ -73,6 +75,10 @@ class SettingsForm(Container):
                                 "files: masks or region maps another program wrote")
         self.region_files.tooltip = ("a folder of region maps or of SAM's amg.py masks, "
                                      "or a COCO or amg.py RLE JSON file")
+        self.background_is_ignore.tooltip = (
+            "read a labelmap.txt's background as unlabelled (ignore), as CVAT and datumaro "
+            "paint unannotated pixels background:0,0,0; where background names no class, "
+            "it is unlabelled anyway")
         self.dataset.changed.connect(self._suggest_session_dir)
         self.regions.changed.connect(self._show_sam_settings)
         self.lcm.changed.connect(self._show_lcm_settings)
@@ -132,7 +138,8 @@ class SettingsForm(Container):
             regions=RegionsConfig(source=self.regions.value,
                                   sam_checkpoint=str(self.sam_checkpoint.value) if sam
                                   else None, sam_mode=self.sam_mode.value,
-                                  path=str(self.region_files.value) if files else None))
+                                  path=str(self.region_files.value) if files else None),
+            background_is_ignore=self.background_is_ignore.value)
 
     def show_config(self, config: SessionConfig) -> None:
         self.method.value = config.method
@@ -152,6 +159,7 @@ class SettingsForm(Container):
         self.sam_mode.value = config.regions.sam_mode
         if config.regions.path:
             self.region_files.value = config.regions.path
+        self.background_is_ignore.value = config.background_is_ignore
 
     def lock(self) -> None:
         """A session runs: its settings are its own now (the review limit stays free)."""

@@ -134,6 +134,7 @@ def cmd_simulate(args) -> None:
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
                            regions=args.regions, confidence=args.confidence,
+                           background_is_ignore=args.background_is_ignore,
                            **({"tau": tuple(args.tau)} if args.tau else {}))
     if args.steps is not None:
         config.model.steps = args.steps
@@ -141,7 +142,8 @@ def cmd_simulate(args) -> None:
     config.lcm.paper = args.paper_lcm
     config.lcm.target_precision = None if args.tau else args.target_precision
     resuming = (args.out / "session.json").exists()
-    if not resuming and not open_dataset(args.dataset, labels_dir=args.labels).has_gt:
+    if not resuming and not open_dataset(args.dataset, labels_dir=args.labels,
+                                         background_is_ignore=args.background_is_ignore).has_gt:
         raise DatasetError(args.dataset, "has no ground truth (gt/); the simulated "
                            "annotator needs it")
     # The session holds the folder's writer lock until this command ends.
@@ -212,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--labels", type=Path, metavar="DIR",
                        help="read the noisy labels from DIR/NAME.png instead; a VOC or "
                             "Cityscapes folder's own labels then serve as ground truth")
+        p.add_argument("--background-is-ignore", action="store_true",
+                       help="read a labelmap.txt's background entry as ignore even where it "
+                            "names a class (CVAT and datumaro paint unannotated pixels "
+                            "background:0,0,0; where background names no class it is "
+                            "ignore anyway)")
         p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
     def regions_args(p):
@@ -271,11 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="alc: look-ahead score a_SIM with a representative pixel; "
                         "a2lc: class-balanced score a_ABC")
     p.add_argument("--top", type=int, metavar="K", help="keep only the best K regions")
-    p.add_argument("--background-is-ignore", action="store_true",
-                   help="read a labelmap.txt's background entry as ignore even where it "
-                        "names a class (CVAT and datumaro paint unannotated pixels "
-                        "background:0,0,0; where background names no class it is ignore "
-                        "anyway)")
     regions_args(p)
     parallel_args(p)
     p.add_argument("--json", type=Path, required=True, metavar="OUT",

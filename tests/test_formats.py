@@ -426,6 +426,26 @@ def test_regions_for_one_image_twice(two_images, tmp_path):
     assert e.value.path == tmp_path / "rle"
 
 
+def test_a_session_keeps_background_is_ignore(make_voc, tmp_path):
+    """A session made on a CVAT folder with background_is_ignore reads its
+    background as ignore, and so does the same session reopened."""
+    from a2lc_napari.engine.config import SessionConfig
+    from a2lc_napari.engine.progress import drive
+    from a2lc_napari.engine.session import Session, start_session
+
+    root = write_cvat(make_voc, COLORS, {"img1": RNG.integers(0, 3, SHAPE, dtype=np.uint8)})
+    config = SessionConfig(method="abc", budget=1, regions=RegionsConfig("slic"),
+                           background_is_ignore=True)
+    with drive(start_session(tmp_path / "session", root, config), quiet=True) as session:
+        assert session.dataset.classes.names == ("crack", "rust")
+        labels = session.labels("img1")
+    written = session.dataset.labels("img1")
+    assert labels.max() == 255 and (labels == written).all()
+    with Session.open(tmp_path / "session", read_only=True) as again:
+        assert again.dataset.classes.names == ("crack", "rust")
+        assert (again.labels("img1") == labels).all()
+
+
 def test_rank_background_is_ignore(make_voc, tmp_path, monkeypatch, capsys):
     """`a2lc rank --background-is-ignore` on a CVAT folder: two classes, not three."""
     from a2lc_napari.cli import main

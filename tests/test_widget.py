@@ -162,6 +162,9 @@ def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
         widget.settings.config()
     s.region_files.value = tmp_path / "masks"
     assert widget.settings.config().regions.path == str(tmp_path / "masks")
+    assert not widget.settings.config().background_is_ignore
+    s.background_is_ignore.native.click()  # as a person ticks it
+    assert widget.settings.config().background_is_ignore
     s.dataset.value = tmp_path / "data"
     assert s.session_dir.value == tmp_path / "data_a2lc"
 

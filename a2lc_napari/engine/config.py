@@ -102,6 +102,9 @@ class SessionConfig:
     ``confidence`` (one of :data:`~a2lc_napari.engine.methods.CONFIDENCES`)
     says which probabilities A²LC's ranking judges labels by
     (:func:`~a2lc_napari.engine.methods.query_ranking`).
+    ``background_is_ignore`` reads a labelmap.txt's ``background`` entry as
+    the ignore value even where it names a class (CVAT and datumaro paint
+    unannotated pixels ``background:0,0,0``).
     """
 
     method: str = "a2lc"
@@ -112,6 +115,7 @@ class SessionConfig:
     lcm: LCMConfig = field(default_factory=LCMConfig)
     regions: RegionsConfig = field(default_factory=RegionsConfig)
     confidence: str = "model"
+    background_is_ignore: bool = False
 
     def __post_init__(self):
         if self.method not in METHODS:

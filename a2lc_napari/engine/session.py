@@ -206,9 +206,10 @@ class Session:
             state = state_from_json(data)
         except (KeyError, TypeError, ValueError) as e:
             raise DatasetError(path, f"is malformed ({e})") from None
-        dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
-                               region_cache=folder.regions_dir)
         config = state.config
+        dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
+                               region_cache=folder.regions_dir,
+                               background_is_ignore=config.background_is_ignore)
         dataset.use_regions(config.regions)
         return cls(folder.root, dataset, config, state, writer)
 
@@ -864,7 +865,8 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
         return session
     if out.is_dir():  # another writer creating a session here: refused before the checks
         lock_session(out).release()
-    data = open_dataset(dataset, labels_dir=labels_dir)
+    data = open_dataset(dataset, labels_dir=labels_dir,
+                        background_is_ignore=config.background_is_ignore)
     yield from data.check()
     return (yield from Session.create(out, data, config))
 
