@@ -101,9 +101,9 @@ class Journal:
     def _apply_deltas(self, event: Event, reverse: bool) -> None:
         """Make (or take back) an event's effects on the state, not its pixels."""
         state = self.state
-        for index, *before_after in event.answers:
-            q = state.queries[index]
-            q.answer, q.rewrite = before_after[:2] if reverse else before_after[2:]
+        for change in event.answers:
+            q = state.queries[change.index]
+            q.answer, q.rewrite = change.before if reverse else change.after
         made, unmade = event.manual_added, event.manual_removed
         if reverse:
             made, unmade = unmade, made

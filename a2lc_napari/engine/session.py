@@ -48,6 +48,7 @@ from .session_folder import SessionFolder
 from .session_lock import WriterLock, lock_session
 from .state import (
     FORMAT,
+    AnswerChange,
     Event,
     LCMProposal,
     LCMUpdate,
@@ -402,7 +403,7 @@ class Session:
         by_image: dict[str, list[int]] = {}
         for i in answers:
             by_image.setdefault(queries[i].image, []).append(i)
-        changes, rows = {}, []
+        changes, deltas = {}, []
         for image, indices in by_image.items():  # one image's labels in memory at a time
             labels, regions = self.labels(image), self.dataset.regions(image)
             for i in indices:
@@ -410,11 +411,11 @@ class Session:
                 mask = regions == q.region
                 hist = class_pixels(labels[mask], k, ignore)[None]
                 rewrites = bool(cls != acq.majority(hist, ignore)[0] or i in rewrite)
-                rows.append([i, q.answer, q.rewrite, int(cls), rewrites])
+                deltas.append(AnswerChange(i, q.answer, q.rewrite, int(cls), rewrites))
                 if rewrites:
                     labels[mask] = cls
             changes[image] = self._diff(image, labels)
-        return self._journal.record("answer", changes, answers=rows,
+        return self._journal.record("answer", changes, answers=deltas,
                                     manual_added=self._new_manual(
                                         (queries[i].image, queries[i].region) for i in answers))
 
@@ -432,7 +433,7 @@ class Session:
         # This round's answers to it since it was last unanswered, newest first.
         answers = []
         for e in reversed(self.state.journal):
-            rows = [a for a in e.answers if a[0] == index]
+            rows = [a for a in e.answers if a.index == index]
             if e.round != self.round or (rows and e.kind == "unanswer"):
                 break
             if rows and not e.undone:
@@ -446,7 +447,7 @@ class Session:
         key = [q.image, q.region]
         made_manual = any(key in e.manual_added for e in answers)
         return self._journal.record("unanswer", {q.image: self._diff(q.image, labels)},
-                                    answers=[[index, q.answer, q.rewrite, None, False]],
+                                    answers=[AnswerChange(index, q.answer, q.rewrite, None, False)],
                                     manual_removed=[key] if made_manual else [])
 
     def _check_classes(self, values: Iterable[int], what: str) -> None:
