@@ -196,6 +196,26 @@ def test_undoing_an_answer_keeps_an_earlier_stroke(demo, tmp_path):
     assert resumed.is_manual(q.image, q.region)  # the stroke made it manual
 
 
+def test_answers_are_saved_as_rows_and_undone_after_a_reopen(demo, tmp_path):
+    """session.json keeps each answer's change as the row ``[query, answer
+    before, rewrite before, answer after, rewrite after]`` that sessions
+    saved before hold, and a reopened session undoes it."""
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    q, _ = queried_region(session)
+    before = session.labels(q.image)
+    other = (q.label + 1) % session.dataset.classes.num_classes
+    session.answer({0: other})
+    rewrite = session.queries[0].rewrite
+    session.close()
+    saved = json.loads((tmp_path / "run" / "session.json").read_text())
+    assert saved["journal"][-1]["answers"] == [[0, None, False, other, rewrite]]
+    with Session.open(tmp_path / "run") as resumed:
+        assert resumed.undo().query == 0
+        assert resumed.queries[0].answer is None
+        np.testing.assert_array_equal(resumed.labels(q.image), before)
+
+
 def test_unanswer_gives_back_the_pixels_before_that_answer(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config())
     drive(session.prepare_round(), quiet=True)

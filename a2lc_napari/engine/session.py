@@ -7,7 +7,7 @@ through three phases, driven step by step: :meth:`Session.prepare_round`
 query, :meth:`Session.finish_round` (LCM, metrics, log: next round).
 
 Every change to the labels is an event of one journal
-(:class:`~a2lc_napari.engine.state.Event`), saved with the pixels it
+(:class:`~a2lc_napari.engine.journal.Journal`), saved with the pixels it
 changed, so that :meth:`Session.undo` and :meth:`Session.redo` follow the
 order in which the person acted, across images. Labels are written before
 the state that records them, and both atomically: a kill loses at most the
@@ -32,7 +32,8 @@ from .dataset import Dataset, open_dataset
 from .errors import DatasetError
 from .export import export_labels
 from .io import read_label, write_json, write_label
-from .label_changes import LabelChange, read_changes, write_changes
+from .journal import Journal
+from .label_changes import LabelChange, read_changes
 from . import lcm_proposal
 from .lcm import select_updates, train_lcm
 from .methods import METHODS, query_ranking
@@ -47,6 +48,7 @@ from .session_folder import SessionFolder
 from .session_lock import WriterLock, lock_session
 from .state import (
     FORMAT,
+    AnswerChange,
     Event,
     LCMProposal,
     LCMUpdate,
@@ -104,6 +106,12 @@ class Session:
         # Cityscapes size. This session is its folder's only writer.
         self._labels: OrderedDict[str, np.ndarray] = OrderedDict()
         self._labels_lock = threading.Lock()
+
+    @property
+    def _journal(self) -> Journal:
+        # Made at each use: a journal kept here would hold the session in a
+        # reference cycle, and a session dropped would keep its folder locked.
+        return Journal(self.state, self.folder, self.labels, self._write_labels, self._save)
 
     @property
     def out(self) -> Path:
@@ -183,7 +191,7 @@ class Session:
         writer = lock_session(folder.root)
         try:
             session = cls._read(folder, writer)
-            session._roll_back_unrecorded()
+            session._journal.roll_back_unrecorded()
             return session
         except BaseException:
             writer.release()
@@ -290,63 +298,11 @@ class Session:
             self._summary = acq.RegionSummary.load(self.folder.summary(self.round))
         return self._summary
 
-    # ---- the journal: every change to the labels, undoable ----------------------
+    # ---- changes to the labels, undoable (kept by the journal) -----------------------
 
     def _diff(self, name: str, new: np.ndarray) -> LabelChange:
         """The change from image ``name``'s labels on disk to ``new`` (H, W)."""
         return LabelChange.between(self.labels(name), np.asarray(new, dtype=np.uint8))
-
-    def _record(self, kind: str, pixels: dict[str, LabelChange] | None = None,
-                **deltas) -> Event:
-        """Make the label changes ``pixels`` (``{image: change}``), add the event that
-        made them to the journal, apply its ``deltas`` to the state and save.
-
-        Call with the lock held. The pixels go to disk first (journal file,
-        then labels), the state last: an event whose pixels were written
-        but which a kill left unrecorded is rolled back by the next
-        :meth:`open` (:meth:`_roll_back_unrecorded`).
-        """
-        seq = len(self.state.journal)
-        changes = {name: c for name, c in (pixels or {}).items() if c}
-        if changes:
-            write_changes(self.folder.journal(seq), changes)
-            for name, change in changes.items():
-                self._write_labels(name, change.applied(self.labels(name)))
-        event = Event(seq=seq, kind=kind, round=self.round, images=tuple(changes), **deltas)
-        self._apply_deltas(event, reverse=False)
-        self.state.journal.append(event)
-        self.state.undo_stack.append(seq)
-        self.state.redo_stack.clear()
-        self._save()
-        return event
-
-    def _roll_back_unrecorded(self) -> None:
-        """Take back the pixels of an event that a kill stopped before its
-        state was saved (its journal file exists, its event does not)."""
-        path = self.folder.journal(len(self.state.journal))
-        for name, change in read_changes(path).items():
-            self._write_labels(name, change.applied(self.labels(name), reverse=True))
-        path.unlink(missing_ok=True)
-
-    def _apply_deltas(self, event: Event, reverse: bool) -> None:
-        """Make (or take back) an event's effects on the state, not its pixels."""
-        state = self.state
-        for index, *before_after in event.answers:
-            q = state.queries[index]
-            q.answer, q.rewrite = before_after[:2] if reverse else before_after[2:]
-        made, unmade = event.manual_added, event.manual_removed
-        if reverse:
-            made, unmade = unmade, made
-        for image, region in unmade:
-            state.manual[image].remove(region)
-        for image, region in made:
-            state.manual.setdefault(image, []).append(region)
-        for pair in event.rejected_added:
-            state.lcm_rejected.remove(pair) if reverse else state.lcm_rejected.append(pair)
-        added, removed = event.applied_added, event.applied_removed
-        if reverse:
-            added, removed = removed, added
-        state.lcm_applied = [u for u in state.lcm_applied if u not in removed] + list(added)
 
     def _new_manual(self, pairs: Iterable[tuple[str, int]]) -> list[list]:
         """The ``[image, region]`` pairs not yet manual, each once."""
@@ -358,18 +314,11 @@ class Session:
 
     @property
     def can_undo(self) -> bool:
-        return self._undoable(self.state.undo_stack)
+        return self._journal.can_undo
 
     @property
     def can_redo(self) -> bool:
-        return self._undoable(self.state.redo_stack)
-
-    def _undoable(self, stack: list[int]) -> bool:
-        if not stack:
-            return False
-        event = self.state.journal[stack[-1]]
-        # Answers change the queries: only while the round takes answers.
-        return not event.answers or (event.round == self.round and self.phase == "query")
+        return self._journal.can_redo
 
     @_locked
     @_writes
@@ -377,25 +326,13 @@ class Session:
         """Take back the last change, on whatever image it was; None when
         there is nothing to undo. Undo reaches back to the LCM's changes at
         the end of the last round: answers of finished rounds are final."""
-        return self._step(self.state.undo_stack, self.state.redo_stack, reverse=True)
+        return self._journal.undo()
 
     @_locked
     @_writes
     def redo(self) -> Event | None:
         """Make the last undone change again; None when there is none."""
-        return self._step(self.state.redo_stack, self.state.undo_stack, reverse=False)
-
-    def _step(self, source: list[int], target: list[int], reverse: bool) -> Event | None:
-        if not self._undoable(source):
-            return None
-        event = self.state.journal[source.pop()]
-        for name, change in read_changes(self.folder.journal(event.seq)).items():
-            self._write_labels(name, change.applied(self.labels(name), reverse=reverse))
-        self._apply_deltas(event, reverse=reverse)
-        event.undone = reverse
-        target.append(event.seq)
-        self._save()
-        return event
+        return self._journal.redo()
 
     # ---- one round ------------------------------------------------------------
 
@@ -467,7 +404,7 @@ class Session:
         by_image: dict[str, list[int]] = {}
         for i in answers:
             by_image.setdefault(queries[i].image, []).append(i)
-        changes, rows = {}, []
+        changes, deltas = {}, []
         for image, indices in by_image.items():  # one image's labels in memory at a time
             labels, regions = self.labels(image), self.dataset.regions(image)
             for i in indices:
@@ -475,12 +412,13 @@ class Session:
                 mask = regions == q.region
                 hist = class_pixels(labels[mask], k, ignore)[None]
                 rewrites = bool(cls != acq.majority(hist, ignore)[0] or i in rewrite)
-                rows.append([i, q.answer, q.rewrite, int(cls), rewrites])
+                deltas.append(AnswerChange(i, q.answer, q.rewrite, int(cls), rewrites))
                 if rewrites:
                     labels[mask] = cls
             changes[image] = self._diff(image, labels)
-        return self._record("answer", changes, answers=rows, manual_added=self._new_manual(
-            (queries[i].image, queries[i].region) for i in answers))
+        return self._journal.record("answer", changes, answers=deltas,
+                                    manual_added=self._new_manual(
+                                        (queries[i].image, queries[i].region) for i in answers))
 
     @_locked
     @_writes
@@ -496,7 +434,7 @@ class Session:
         # This round's answers to it since it was last unanswered, newest first.
         answers = []
         for e in reversed(self.state.journal):
-            rows = [a for a in e.answers if a[0] == index]
+            rows = [a for a in e.answers if a.index == index]
             if e.round != self.round or (rows and e.kind == "unanswer"):
                 break
             if rows and not e.undone:
@@ -509,9 +447,9 @@ class Session:
                 labels = change.restricted(mask).applied(labels, reverse=True)
         key = [q.image, q.region]
         made_manual = any(key in e.manual_added for e in answers)
-        return self._record("unanswer", {q.image: self._diff(q.image, labels)},
-                            answers=[[index, q.answer, q.rewrite, None, False]],
-                            manual_removed=[key] if made_manual else [])
+        return self._journal.record("unanswer", {q.image: self._diff(q.image, labels)},
+                                    answers=[AnswerChange(index, q.answer, q.rewrite, None, False)],
+                                    manual_removed=[key] if made_manual else [])
 
     def _check_classes(self, values: Iterable[int], what: str) -> None:
         """Refuse values that are neither a class id nor the ignore value."""
@@ -543,8 +481,8 @@ class Session:
         self._check_classes(np.unique(labels[changed]), f"labels painted on {name}:")
         touched = np.unique(self.dataset.regions(name)[changed])
         self.state.hand_pixels += count
-        self._record("hand_edit", {name: self._diff(name, labels)},
-                     manual_added=self._new_manual((name, int(r)) for r in touched))
+        self._journal.record("hand_edit", {name: self._diff(name, labels)},
+                             manual_added=self._new_manual((name, int(r)) for r in touched))
         return count
 
     # ---- the LCM -----------------------------------------------------------------
@@ -608,10 +546,10 @@ class Session:
         if not changes:
             return None
         applied = [u for u in changes if u in self.state.lcm_applied]
-        return self._record("lcm_reject", self._lcm_changes(applied, reverse=True),
-                            changes=changes, applied_removed=applied,
-                            rejected_added=[list(u.key) for u in changes
-                                            if list(u.key) not in self.state.lcm_rejected])
+        return self._journal.record("lcm_reject", self._lcm_changes(applied, reverse=True),
+                                    changes=changes, applied_removed=applied,
+                                    rejected_added=[list(u.key) for u in changes
+                                                    if list(u.key) not in self.state.lcm_rejected])
 
     @_locked
     @_writes
@@ -622,10 +560,10 @@ class Session:
         if not changes:
             return None
         applied = [u for u in changes if u in self.state.lcm_applied]
-        return self._record("lcm_accept",
-                            self._lcm_changes([u for u in changes if u not in applied]),
-                            changes=changes, applied_removed=applied,
-                            manual_added=self._new_manual(u.key for u in changes))
+        return self._journal.record("lcm_accept",
+                                    self._lcm_changes([u for u in changes if u not in applied]),
+                                    changes=changes, applied_removed=applied,
+                                    manual_added=self._new_manual(u.key for u in changes))
 
     def _lcm_changes(self, updates: list[LCMUpdate], reverse: bool = False
                      ) -> dict[str, LabelChange]:
@@ -683,8 +621,9 @@ class Session:
                 # Answers of a finished round are final: undo reaches back to here.
                 self.state.undo_stack.clear()
                 if updates or self.state.lcm_applied:
-                    self._record("lcm_apply", self._lcm_changes(updates), changes=updates,
-                                 applied_added=updates, applied_removed=self.lcm_applied)
+                    self._journal.record("lcm_apply", self._lcm_changes(updates),
+                                         changes=updates, applied_added=updates,
+                                         applied_removed=self.lcm_applied)
         yield Progress(2, 2, "Applying LCM updates")
 
         answered = self.state.answered()

@@ -9,7 +9,7 @@ saved.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, astuple, dataclass, field
 
 from .config import SessionConfig
 
@@ -119,18 +119,38 @@ class RoundRecord:
     class_iou: dict[str, float | None] | None = None
 
 
+@dataclass(frozen=True)
+class AnswerChange:
+    """What an event did to query ``index``: its ``answer`` and ``rewrite``
+    (:class:`Query`) before and after. Saved as the row ``[index, answer
+    before, rewrite before, answer after, rewrite after]``."""
+
+    index: int
+    answer_before: int | None
+    rewrite_before: bool
+    answer_after: int | None
+    rewrite_after: bool
+
+    @property
+    def before(self) -> tuple[int | None, bool]:
+        return self.answer_before, self.rewrite_before
+
+    @property
+    def after(self) -> tuple[int | None, bool]:
+        return self.answer_after, self.rewrite_after
+
+
 @dataclass
 class Event:
     """One change to the labels or to what the session knows of them.
 
     An event holds its effects as deltas, so that undo reverses them and
     redo repeats them: the pixels of ``images`` before and after (kept in
-    the journal folder under ``seq``); ``answers`` rows ``[query index,
-    answer before, rewrite before, answer after, rewrite after]``; the
-    ``[image, region]`` pairs made manual or no longer manual
-    (``manual_added``, ``manual_removed``) or rejected for the round
-    (``rejected_added``); LCM changes put in place or taken out of it
-    (``applied_added``, ``applied_removed``). ``changes`` are the LCM
+    the journal folder under ``seq``); the queries' answers before and
+    after (``answers``); the ``[image, region]`` pairs made manual or no
+    longer manual (``manual_added``, ``manual_removed``) or rejected for
+    the round (``rejected_added``); LCM changes put in place or taken out
+    of it (``applied_added``, ``applied_removed``). ``changes`` are the LCM
     updates an ``lcm_*`` event is about. ``undone`` is True while undone.
     """
 
@@ -138,7 +158,7 @@ class Event:
     kind: str
     round: int
     images: tuple[str, ...] = ()
-    answers: list[list] = field(default_factory=list)
+    answers: list[AnswerChange] = field(default_factory=list)
     manual_added: list[list] = field(default_factory=list)
     manual_removed: list[list] = field(default_factory=list)
     rejected_added: list[list] = field(default_factory=list)
@@ -150,7 +170,7 @@ class Event:
     @property
     def query(self) -> int | None:
         """The query index of an answer event (the first, if several)."""
-        return self.answers[0][0] if self.answers else None
+        return self.answers[0].index if self.answers else None
 
 
 @dataclass
@@ -188,7 +208,10 @@ _UPDATE_LISTS = ("applied_added", "applied_removed", "changes")
 
 
 def state_to_json(state: SessionState) -> dict:
-    return {"format": FORMAT, **asdict(state)}
+    data = {"format": FORMAT, **asdict(state)}
+    for event, saved in zip(state.journal, data["journal"]):
+        saved["answers"] = [list(astuple(a)) for a in event.answers]  # rows, as format 2 saves them
+    return data
 
 
 def state_from_json(data: dict) -> SessionState:
@@ -201,6 +224,7 @@ def state_from_json(data: dict) -> SessionState:
     data["lcm_applied"] = [LCMUpdate(**u) for u in data["lcm_applied"]]
     data["history"] = [RoundRecord(**h) for h in data["history"]]
     data["journal"] = [Event(**{**e, "images": tuple(e["images"]),
+                                "answers": [AnswerChange(*row) for row in e["answers"]],
                                 **{k: [LCMUpdate(**u) for u in e[k]] for k in _UPDATE_LISTS}})
                        for e in data["journal"]]
     return SessionState(**data)
