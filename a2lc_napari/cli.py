@@ -348,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
                          "workers are its own")
     try:
         args.func(args)
-    except DatasetError as e:
+    except (DatasetError, ConnectionError) as e:  # a file, or a cluster, to fix
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -89,6 +89,15 @@ def test_workers_and_scheduler_exclude_each_other(demo_probs, tmp_path, capsys):
     assert "exclude each other" in capsys.readouterr().err
 
 
+def test_an_unreachable_scheduler_is_one_plain_error(demo_probs, tmp_path, capsys):
+    demo, probs = demo_probs
+    assert main(["rank", str(demo), "--probs", str(probs), "--method", "alc", "--json",
+                 str(tmp_path / "r.json"), "--scheduler", "tcp://127.0.0.1:9"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+    assert "Traceback" not in err and not (tmp_path / "r.json").exists()
+
+
 def square(x):
     return x * x
 

@@ -23,6 +23,9 @@ from contextlib import contextmanager
 from importlib import import_module
 from multiprocessing import get_context
 
+#: How long to try reaching a Dask scheduler before saying it cannot be reached (s).
+CONNECT_TIMEOUT_S = 10
+
 #: Environment variables that fix a worker's thread pools at one thread.
 ONE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                      "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")}
@@ -85,7 +88,13 @@ def executor(workers: int | None = None, scheduler: str | None = None,
             raise ImportError("running on a Dask cluster needs the 'distributed' package: "
                               "pip install 'a2lc-napari[cluster]'") from None
 
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except OSError as e:
+            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} "
+                                  f"within {CONNECT_TIMEOUT_S} s: is it running, and is "
+                                  f"the address right? ({e})") from None
+        with client:
             yield client.get_executor()
         return
     workers = cpu_count() if workers is None else workers
