@@ -46,14 +46,29 @@ def how_sure(proposal, target: float | None) -> str:
                          f"{100 * target:.0f}% of its changes would be right."]
                         + ([proposal.reason] if proposal.reason else []))
     if proposal.estimated_precision is None:
-        return f"The LCM changes regions at confidence ≥ {proposal.tau:g}; no estimate."
+        return (f"The LCM changes regions at confidence ≥ {proposal.tau:g}, but it would "
+                f"have changed none of the answers held out of its training: nothing "
+                f"vouches for its changes.")
     n = proposal.held_out_changes
     right = round(proposal.estimated_precision * n / 100)
-    return (f"It expects {proposal.estimated_precision:.0f}% of its proposals to be "
-            f"right, and at least {proposal.lower_precision:.0f}%: "
-            f"{f'all {n}' if right == n else f'{right} of the {n}'} answers it would "
-            f"have changed, held out of its training, came out right "
-            f"(confidence ≥ {proposal.tau:g}).")
+    expects = (f"It expects {proposal.estimated_precision:.0f}% of its proposals to be "
+               f"right, and at least {proposal.lower_precision:.0f}%: "
+               f"{f'all {n}' if right == n else f'{right} of the {n}'} answers it would "
+               f"have changed, held out of its training, came out right "
+               f"(confidence ≥ {proposal.tau:g}).")
+    return " ".join(filter(None, (expects, vouched(proposal))))
+
+
+def vouched(proposal) -> str:
+    """How many of ``proposal``'s changes the held-out answers vouch for
+    (its lower precision bound times their number), in a sentence; empty
+    without changes or an estimate."""
+    count = len(proposal.updates)
+    if not count or proposal.lower_precision is None:
+        return ""
+    sure = int(proposal.lower_precision * count / 100)
+    return (f"The answers vouch for at least {sure} of its {count} "
+            f"proposal{'s' if count != 1 else ''}.")
 
 
 class _Number(QTableWidgetItem):

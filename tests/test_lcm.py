@@ -8,7 +8,7 @@ from torch import nn
 from a2lc_napari.engine.config import LCMConfig
 from a2lc_napari.engine.lcm import (Decisions, answer_spacings,
                                     class_balance_weights, confusions_seen, decide,
-                                    lcm_features, make_mlp, neighbour_votes, reach_of,
+                                    lcm_features, make_mlp, neighbour_agreement, reach_of,
                                     select_updates, tail_classes, train_lcm)
 
 IGNORE = 255
@@ -115,17 +115,25 @@ def test_alpha_sets_tail_size(alpha, expected):
 
 # ---- our LCM: features and the similarity gate ----------------------------------
 
-def test_neighbour_votes_by_hand():
-    # answers on a line: x = 0, 1, 2 answered 4; x = 10, 11 answered 5, x = 12 answered 4
-    train = np.array([[0.0], [1.0], [2.0], [10.0], [11.0], [12.0]], np.float32)
-    answers = np.array([4, 4, 4, 5, 5, 4])
-    votes, dist = neighbour_votes(train, answers, np.array([[0.9], [10.4], [6.0]]), k=2)
-    # 0.9: nearest 1 (0.1) and 0 (0.9), both 4; 10.4: 10 and 11, both 5;
-    # 6.0: 2 (4.0) answered 4 and 10 (4.0) answered 5 -> disagree
-    assert votes.tolist() == [4, 5, -1]
-    np.testing.assert_allclose(dist, [0.9, 0.6, 4.0], rtol=1e-6)
-    votes, _ = neighbour_votes(train, answers, np.array([[10.9]]), k=3)
-    assert votes.tolist() == [-1]  # 11 and 10 say 5, 12 says 4
+def test_neighbour_agreement_by_hand():
+    # answers on a line: x = 0, 1 were labelled 0 and answered 2; x = 2 was
+    # labelled 1 and answered 2; x = 10, 11 were labelled 1 and answered 1
+    train = np.array([[0.0], [1.0], [2.0], [10.0], [11.0]], np.float32)
+    old, answers = np.array([0, 0, 1, 1, 1]), np.array([2, 2, 2, 1, 1])
+    queries = np.array([[0.5], [10.5], [2.0]], np.float32)
+    current, predicted = np.array([0, 0, 255]), np.array([2, 2, 2])
+    agree, dist = neighbour_agreement(train, old, answers, queries, current, predicted,
+                                      num_classes=3, k=2)
+    # 0.5: pooled 0, 1 say 2 (2 of 2); labelled 0: 0, 1 say 2 (2 of 2) -> 4 / 4
+    # 10.5: pooled 10, 11 say 1 (0 of 2); labelled 0: 1, 0 say 2 (2 of 2) -> 2 / 4
+    # 2.0: pooled 2, 1 say 2; nothing answered was unlabelled -> the pooled alone, 2 / 2
+    np.testing.assert_allclose(agree, [1.0, 0.5, 1.0])
+    np.testing.assert_allclose(dist, [0.5, 0.5, 1.0])
+    # k above the answers: the pooled 5 hold three 2s, the two labelled 0 both say 2
+    agree, dist = neighbour_agreement(train, old, answers, queries[:1], current[:1],
+                                      predicted[:1], num_classes=3, k=10)
+    np.testing.assert_allclose(agree, [5 / 7])
+    np.testing.assert_allclose(dist, [10.5])
 
 
 def test_answer_spacings_are_the_kth_neighbour_distances():

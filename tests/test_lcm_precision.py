@@ -4,7 +4,8 @@ import pytest
 
 from a2lc_napari.engine.config import LCMConfig
 from a2lc_napari.engine.lcm_precision import (Gate, HeldOut, choose_gate, choose_tau,
-                                              held_out_decisions, precision_curve,
+                                              held_out_decisions, paper_held_out,
+                                              precision_curve,
                                               threshold_for)
 
 THRESHOLDS = (0.5, 0.8, 0.9, 0.99)
@@ -158,3 +159,30 @@ def test_a_silent_proposal_carries_its_reason():
                 [], ["a"], 2, 255, 0.99, LCMConfig(appearance=False))
     assert p.tau is None and not p.updates
     assert "Only 0 of the 6 answers" in p.reason
+
+
+def test_paper_held_out_counts_right_and_wrong_changes():
+    # Four classes; 6 regions that look like class 0 were labelled 1 and
+    # answered 0, 4 that look like class 1 were labelled 1 and confirmed.
+    # No answer says 2 or 3: they are J2's tail, 2 the rarest (J3).
+    rng = np.random.default_rng(0)
+    look0, look1 = [0.9, 0.1, 0, 0], [0.1, 0.9, 0, 0]
+    x = (np.array([look0] * 6 + [look1] * 4) + rng.normal(0, 0.01, (10, 4))).astype(np.float32)
+    answers = np.array([0] * 6 + [1] * 4)
+    old = np.ones(10, int)
+    gate = paper_held_out(x, old, answers, 4, LCMConfig(paper=True), tau=0.9)
+    # Each held-out region is judged by an MLP that learnt the others:
+    # the six corrections are changed back to 0, the confirmations kept.
+    assert (gate.right, gate.changes) == (6, 6)
+    # Had the six been labelled 0 already, there is nothing to change.
+    gate = paper_held_out(x, np.where(answers == 0, 0, 1), answers, 4,
+                          LCMConfig(paper=True), tau=0.9)
+    assert (gate.right, gate.changes) == (0, 0)
+    # One more region looks like class 0 but is a confirmed 1: held out,
+    # it is changed to 0, wrongly.
+    x7 = np.vstack([x, x[:1]])
+    old7, answers7 = np.ones(11, int), np.append(answers, 1)
+    gate = paper_held_out(x7, old7, answers7, 4, LCMConfig(paper=True), tau=0.5)
+    assert (gate.right, gate.changes) == (6, 7)
+    assert paper_held_out(x[:1], old[:1], answers[:1], 4, LCMConfig(paper=True),
+                          tau=0.9).changes == 0

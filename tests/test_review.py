@@ -20,7 +20,13 @@ def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
     assert "at least 75%: all 8 answers" in how_sure(
         LCMProposal(tau=0.5, reach=0.5, estimated_precision=100.0, held_out_changes=8,
                     lower_precision=74.99), 0.9)
-    assert "no estimate" in how_sure(LCMProposal(tau=0.99), 0.9)  # the paper's LCM
+    # The paper's LCM at its fixed τ: what the held-out answers vouch for, or that none do
+    assert how_sure(LCMProposal(tau=0.99), 0.9).endswith("nothing vouches for its changes.")
+    change = LCMUpdate(image="a", region=1, old=0, new=1, confidence=0.999)
+    assert how_sure(LCMProposal([change] * 40, tau=0.99, estimated_precision=60.0,
+                                held_out_changes=10, lower_precision=35.5), 0.9).endswith(
+        "came out right (confidence ≥ 0.99). The answers vouch for at least 14 of its 40 "
+        "proposals.")
 
 
 def review_of(qtbot, changes, classes):

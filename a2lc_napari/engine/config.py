@@ -51,11 +51,13 @@ class LCMConfig:
 
     ``agree_with_model`` (J4): the LCM's class must also be the
     segmentation model's class for the region (the argmax of its mean
-    probability). ``neighbours``: the k answered regions nearest in feature
-    space (among those that had the region's label) must all have been
-    answered with the LCM's class, the k-th no farther than answers are from
-    each other: than one of the ``reaches``, quantiles of the distance from
-    each answer to its k-th nearest other answer (0 neighbours: no such gate).
+    probability). ``neighbours``: of the k answered regions nearest in
+    feature space, and of the up to k nearest among those that had the
+    region's label, at least the share ``agreement`` must have been answered
+    with the LCM's class (both counted together: a label with few answers
+    weighs little), the k-th nearest no farther than answers are from each
+    other: than one of the ``reaches``, quantiles of the distance from each
+    answer to its k-th nearest other answer (0 neighbours: no such gate).
     ``confusion_gate``: the change old → new must be one that some answer
     made. ``appearance``: features hold the region's colour and the model's
     decoder features besides its mean probabilities.
@@ -76,7 +78,7 @@ class LCMConfig:
     alpha: float = 0.5
     agree_with_model: bool = True
     paper: bool = False
-    neighbours: int = 5
+    neighbours: int = 3
     reaches: tuple[float, ...] = (0.5, 0.75)
     confusion_gate: bool = True
     appearance: bool = True
@@ -85,6 +87,7 @@ class LCMConfig:
     folds: int = 5
     min_support: int = 5
     full_batch_steps: int = 200
+    agreement: float = 1.0
 
     def __post_init__(self):
         # Tuples even when read back from JSON.

@@ -5,7 +5,7 @@ Two variants share STEP 1's MLP. The paper's (``LCMConfig.paper``): this
 round's answers, mean probabilities as features, criteria J1-J3 at a fixed
 τ (:func:`select_updates`). Ours (default): every answer so far, richer
 region features (:func:`lcm_features`), and a change must also be
-supported by answers nearby in feature space (:func:`neighbour_votes`), be
+supported by answers nearby in feature space (:func:`neighbour_agreement`), be
 a confusion the answers showed (:func:`confusions_seen`) and agree with the
 segmentation model (J4) (all in :func:`decide`); τ is then chosen from the
 precision estimated on held-out answers
@@ -194,63 +194,64 @@ def lcm_features(mean_prob: np.ndarray, appearance: np.ndarray | None = None) ->
     return np.concatenate(out, axis=1).astype(np.float32)
 
 
-def neighbour_votes(train: np.ndarray, answers: np.ndarray, queries: np.ndarray,
-                    k: int, chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-    """The class that the ``k`` nearest answered regions agree on.
+def neighbour_agreement(train: np.ndarray, train_old: np.ndarray, answers: np.ndarray,
+                        queries: np.ndarray, current: np.ndarray, predicted: np.ndarray,
+                        num_classes: int, k: int,
+                        chunk: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """How far the nearest answers agree with the LCM's class: the
+    per-label evidence shrunk toward the pooled one.
+
+    Two neighbourhoods of each query vote: its ``k`` nearest answered
+    regions (pooled: what regions looking like it turned out to be), and its
+    up to ``k`` nearest answered regions that had its current label (what
+    regions labelled like it, and looking like it, turned out to be). A
+    label with few answers thus weighs little, and none at all where no
+    answered region had it, instead of silencing the gate.
 
     Parameters
     ----------
     train : (n, F) float
-        Features of the answered regions.
+        Features of the answered regions (n >= 1).
+    train_old : (n,) int
+        Their labels before the answer; labels >= ``num_classes`` (ignore)
+        form one group.
     answers : (n,) int
         Their answered classes.
     queries : (M, F) float
+    current : (M,) int
+        The queries' current labels.
+    predicted : (M,) int
+        The class each query would change to.
     k : int
-        At most n.
 
     Returns
     -------
-    votes : (M,) int64
-        The answer shared by all k nearest answered regions (Euclidean
-        distance), -1 where they disagree.
+    agreement : (M,) float64
+        The share of the votes of both neighbourhoods (the pooled one
+        counted whole, ``min(k, n)`` votes) that are ``predicted``.
     distance : (M,) float32
-        Distance to the k-th nearest.
+        Distance to the ``min(k, n)``-th nearest answered region.
     """
     train_t = torch.as_tensor(train, dtype=torch.float32)
     answers = np.asarray(answers, dtype=np.int64)
-    votes, dist = [], []
-    for start in range(0, len(queries), chunk):
-        q = torch.as_tensor(queries[start:start + chunk], dtype=torch.float32)
-        d, idx = torch.cdist(q, train_t).topk(k, dim=1, largest=False)
-        near = answers[idx.numpy()]
-        votes.append(np.where((near == near[:, :1]).all(axis=1), near[:, 0], -1))
-        dist.append(d[:, -1].numpy())
-    if not votes:
-        return np.empty(0, np.int64), np.empty(0, np.float32)
-    return np.concatenate(votes), np.concatenate(dist).astype(np.float32)
-
-
-def same_label_votes(train: np.ndarray, train_old: np.ndarray, answers: np.ndarray,
-                     queries: np.ndarray, current: np.ndarray, num_classes: int,
-                     k: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`neighbour_votes` among the answered regions that had the
-    query's current label: what the answers say regions labelled like this
-    one, and looking like it, really are (a region labelled "sidewalk" is
-    judged by answered regions that were labelled "sidewalk").
-
-    Labels >= ``num_classes`` (ignore) form one group. A query whose group
-    has fewer than ``k`` answers gets vote -1 and distance inf.
-    """
     group = np.minimum(np.asarray(train_old, dtype=np.int64), num_classes)
     query_group = np.minimum(np.asarray(current, dtype=np.int64), num_classes)
-    votes = np.full(len(queries), -1, np.int64)
-    dist = np.full(len(queries), np.inf, np.float32)
-    for g in np.unique(query_group):
-        mine, theirs = query_group == g, group == g
-        if theirs.sum() >= k:
-            votes[mine], dist[mine] = neighbour_votes(train[theirs], answers[theirs],
-                                                      queries[mine], k)
-    return votes, dist
+    predicted = np.asarray(predicted, dtype=np.int64)
+    k = min(k, len(answers))
+    agree = np.zeros(len(queries))
+    dist = np.zeros(len(queries), np.float32)
+    for start in range(0, len(queries), chunk):
+        part = slice(start, start + chunk)
+        d = torch.cdist(torch.as_tensor(queries[part], dtype=torch.float32), train_t)
+        near_d, near = d.topk(k, dim=1, largest=False)
+        votes = (answers[near.numpy()] == predicted[part, None]).sum(axis=1)
+        other = torch.as_tensor(group[None, :] != query_group[part, None])
+        same_d, same = d.masked_fill(other, np.inf).topk(k, dim=1, largest=False)
+        counted = np.isfinite(same_d.numpy())
+        same_votes = ((answers[same.numpy()] == predicted[part, None]) & counted).sum(axis=1)
+        agree[part] = (votes + same_votes) / (k + counted.sum(axis=1))
+        dist[part] = near_d[:, -1].numpy()
+    return agree, dist
 
 
 def confusions_seen(old: np.ndarray, answers: np.ndarray, num_classes: int) -> np.ndarray:
@@ -326,9 +327,9 @@ def decide(train: np.ndarray, train_old: np.ndarray, answers: np.ndarray,
     reach = np.zeros(len(pred))
     if config.neighbours:
         k = config.neighbours
-        votes, dist = same_label_votes(train, train_old, answers, candidates, current,
-                                       num_classes, k)
-        ok &= votes == pred
+        agree, dist = neighbour_agreement(train, train_old, answers, candidates, current,
+                                          pred, num_classes, k)
+        ok &= agree >= config.agreement
         reach = reach_of(dist, answer_spacings(train, k), config.reaches)
     if config.confusion_gate:
         seen = confusions_seen(train_old, answers, num_classes)

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.stats import beta
 
 from .config import LCMConfig
-from .lcm import decide
+from .lcm import decide, select_updates, train_lcm
 
 
 @dataclass
@@ -116,6 +116,44 @@ def held_out_decisions(features: np.ndarray, old: np.ndarray, answers: np.ndarra
         conf[test], change[test], reach[test] = d.confidence, d.supported, d.reach
         right[test] = d.supported & (d.predicted == answers[test])
     return HeldOut(conf, change, right, reach)
+
+
+def paper_held_out(mean_prob: np.ndarray, old: np.ndarray, answers: np.ndarray,
+                   num_classes: int, config: LCMConfig, tau: float, seed: int = 0) -> Gate:
+    """How often the paper's LCM (J1-J3 at ``tau``) changes answered
+    regions rightly, each judged by an MLP trained on the other folds.
+
+    What the widget says before applying the paper's LCM: how many of its
+    changes these held-out answers vouch for.
+
+    Parameters
+    ----------
+    mean_prob : (n, K) float32
+        Mean probabilities of this round's answered regions (its features).
+    old : (n,) int
+        Their labels before the answer (ignore allowed).
+    answers : (n,) int
+        Their answered classes (no ignore).
+
+    Returns
+    -------
+    Gate
+        At ``tau``: the held-out changes and the right ones (none with
+        fewer than 2 answers).
+    """
+    n = len(answers)
+    folds = min(config.folds, n)
+    right = changes = 0
+    fold = np.random.default_rng(seed).permutation(n) % max(folds, 1)
+    for f in range(folds if folds >= 2 else 0):
+        test, train = fold == f, fold != f
+        mlp = train_lcm(mean_prob[train], answers[train], num_classes, config, seed=seed + f)
+        u = select_updates(mlp, mean_prob[test], old[test], np.ones(test.sum(), bool),
+                           np.bincount(answers[train], minlength=num_classes), tau,
+                           config.alpha)
+        changes += int(u.update.sum())
+        right += int((u.update & (u.predicted == answers[test])).sum())
+    return Gate(tau, np.inf, right, changes)
 
 
 def precision_curve(held: HeldOut, thresholds,
