@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -31,8 +30,9 @@ from .config import LCMConfig, SessionConfig
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
 from .export import export_labels
-from .io import read_label, write_json, write_label
+from .io import write_json, write_label
 from .journal import Journal
+from .label_store import LabelStore
 from .label_changes import LabelChange, read_changes
 from . import lcm_proposal
 from .lcm import select_updates, train_lcm
@@ -58,10 +58,6 @@ from .state import (
     state_from_json,
     state_to_json,
 )
-
-#: Images whose current labels a session keeps in memory.
-CACHED_LABELS = 4
-
 
 def _locked(method):
     """Run a method under the session's lock: the napari widget saves hand
@@ -101,17 +97,11 @@ class Session:
         self._summary: acq.RegionSummary | None = None
         self._lock = threading.RLock()
         self._writer = writer
-        # The labels of the last images read or written: one answer reads
-        # its image's labels several times, and a PNG decode is slow at
-        # Cityscapes size. This session is its folder's only writer.
-        self._labels: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._labels_lock = threading.Lock()
-
-    @property
-    def _journal(self) -> Journal:
-        # Made at each use: a journal kept here would hold the session in a
-        # reference cycle, and a session dropped would keep its folder locked.
-        return Journal(self.state, self.folder, self.labels, self._write_labels, self._save)
+        self._store = LabelStore(self.folder, dataset.classes)
+        # Saves through a function of the folder and state, not a method: a
+        # journal holding the session would keep a dropped session's folder locked.
+        self._journal = Journal(state, self.folder, self._store,
+                                functools.partial(_save_state, self.folder, state))
 
     @property
     def out(self) -> Path:
@@ -252,25 +242,7 @@ class Session:
 
     def labels(self, name: str) -> np.ndarray:
         """(H, W) uint8 current labels of an image (a copy)."""
-        with self._labels_lock:
-            labels = self._labels.get(name)
-            if labels is not None:
-                self._labels.move_to_end(name)
-                return labels.copy()
-        labels = read_label(self.folder.labels(name))
-        self._keep_labels(name, labels)
-        return labels.copy()
-
-    def _keep_labels(self, name: str, labels: np.ndarray) -> None:
-        with self._labels_lock:
-            self._labels[name] = labels
-            self._labels.move_to_end(name)
-            while len(self._labels) > CACHED_LABELS:
-                self._labels.popitem(last=False)
-
-    def _write_labels(self, name: str, labels: np.ndarray) -> None:
-        write_label(self.folder.labels(name), labels, self.dataset.classes)
-        self._keep_labels(name, labels)
+        return self._store.labels(name)
 
     def is_manual(self, image: str, region: int) -> bool:
         return region in self.state.manual.get(image, ())
@@ -281,7 +253,7 @@ class Session:
 
     @_locked
     def _save(self) -> None:
-        write_json(self.folder.state, state_to_json(self.state))
+        _save_state(self.folder, self.state)
 
     def _manual_mask(self, summary: acq.RegionSummary, manual: dict[str, list[int]]
                      ) -> np.ndarray:
@@ -773,6 +745,10 @@ def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.
                       confidence=float(upd.confidence[r]),
                       correct=None if gt is None else bool(gt[r] == upd.predicted[r]))
             for r in np.flatnonzero(upd.update)]
+
+
+def _save_state(folder: SessionFolder, state: SessionState) -> None:
+    write_json(folder.state, state_to_json(state))
 
 
 def _rounded(value: float | None) -> float | None:
