@@ -37,12 +37,13 @@ from .label_changes import LabelChange, read_changes
 from . import lcm_proposal
 from .lcm import select_updates, train_lcm
 from .methods import METHODS, query_ranking
-from .metrics import class_iou, class_pixels, confusion, mean_iou
+from .metrics import class_pixels
 from .model import train_segmenter
 from .progress import Progress, Steps
-from .query_stats import hit_rate, wrong_share
+from .query_stats import wrong_share
 from .region_cache import make_region_cache
-from .region_classifier import summary_probabilities
+from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_record,
+                     summarize_regions)
 from .regions import region_values
 from .session_folder import SessionFolder
 from .session_lock import WriterLock, lock_session
@@ -161,7 +162,7 @@ class Session:
                              labels_dir=_str_or_none(dataset.labels_dir),
                              config=config)
         session = cls(folder.root, dataset, config, state, writer)
-        stats = yield from session._label_metrics()
+        stats = yield from label_metrics(dataset, session.labels)
         state.history.append(RoundRecord(round=0, queries=0, manual_changes=0, hand_pixels=0,
                                          lcm_changes=0, lcm_correct=0, **stats))
         session._save()
@@ -257,11 +258,7 @@ class Session:
 
     def _manual_mask(self, summary: acq.RegionSummary, manual: dict[str, list[int]]
                      ) -> np.ndarray:
-        name_index = {n: i for i, n in enumerate(self.dataset.names)}
-        image = [name_index[n] for n, ids in manual.items() for _ in ids]
-        ids = [r for ids in manual.values() for r in ids]
-        return np.isin(summary.keys(), acq.region_keys(np.array(image, dtype=np.int64),
-                                                        np.array(ids, dtype=np.int64)))
+        return manual_mask(summary, manual, self.dataset.names)
 
     @property
     def summary(self) -> acq.RegionSummary:
@@ -318,21 +315,9 @@ class Session:
             lambda n: (ds.image(n), self.labels(n)), ds.names, ds.classes.num_classes,
             ds.classes.ignore_index, cfg.model, seed=cfg.seed * 1000 + self.round)
         segmenter.save(self.folder.model)
-        parts = []
-        for i, name in enumerate(ds.names):
-            image = ds.image(name)
-            probs, features = segmenter.predict(image, features=True)
-            parts.append(acq.summarize_image(
-                probs, self.labels(name), ds.regions(name),
-                ds.classes.ignore_index, gt=ds.gt(name), image_index=i,
-                representative=self.method.ranking == "sim", image=image, features=features))
-            yield Progress(i + 1, len(ds.names), "Ranking regions")
-        summary = acq.RegionSummary.concatenate(parts)
         ranking = query_ranking(self.method, cfg.confidence)
-        if ranking == "doubt":
-            summary.oof_prob = summary_probabilities(summary, ds.classes.num_classes,
-                                                     ds.classes.ignore_index,
-                                                     seed=cfg.seed * 1000 + self.round)
+        summary = yield from summarize_regions(segmenter, ds, self.labels, ranking,
+                                               seed=cfg.seed * 1000 + self.round)
         summary.save(self.folder.summary(self.round))
         with self._lock:
             self._summary = summary
@@ -574,6 +559,20 @@ class Session:
         may go on, and a region edited while the LCM runs is left to the
         person. Returns the round's record (also appended to :attr:`history`).
         """
+        self._freeze_answers()
+        proposal = self.propose_lcm()
+        yield Progress(1, 2, "Running the LCM")
+        updates = self._apply_lcm(proposal)
+        yield Progress(2, 2, "Applying LCM updates")
+        record = round_record(self.state, proposal, updates, self._wrong_share(),
+                              (yield from label_metrics(self.dataset, self.labels)),
+                              self.dataset.has_gt)
+        write_json(self.folder.log(self.round), round_log(self.state, proposal, updates, record))
+        self._next_round(record)
+        return record
+
+    def _freeze_answers(self) -> None:
+        """Phase ``"lcm"``: this round takes no more answers."""
         with self._lock:
             if self.phase == "query":
                 # Unanswered (skipped) queries stay as they are, and stay askable.
@@ -581,50 +580,25 @@ class Session:
                 self._save()
             if self.phase != "lcm":
                 raise RuntimeError(f"round {self.round} has not been prepared")
-        proposal = self.propose_lcm()
-        yield Progress(1, 2, "Running the LCM")
+
+    def _apply_lcm(self, proposal: LCMProposal) -> list[LCMUpdate]:
+        """Write the ``proposal``'s updates (one journal event); the updates written."""
         with self._lock:
             last = self.state.journal[-1] if self.state.journal else None
             if last is not None and last.kind == "lcm_apply" and last.round == self.round:
-                updates = last.changes  # applied before a stop; resumed here
-            else:
-                # Re-checked now: a region edited by hand meanwhile stays the person's.
-                updates = [u for u in proposal.updates if not self.is_manual(*u.key)]
-                # Answers of a finished round are final: undo reaches back to here.
-                self.state.undo_stack.clear()
-                if updates or self.state.lcm_applied:
-                    self._journal.record("lcm_apply", self._lcm_changes(updates),
-                                         changes=updates, applied_added=updates,
-                                         applied_removed=self.lcm_applied)
-        yield Progress(2, 2, "Applying LCM updates")
+                return last.changes  # applied before a stop; resumed here
+            # Re-checked now: a region edited by hand meanwhile stays the person's.
+            updates = [u for u in proposal.updates if not self.is_manual(*u.key)]
+            # Answers of a finished round are final: undo reaches back to here.
+            self.state.undo_stack.clear()
+            if updates or self.state.lcm_applied:
+                self._journal.record("lcm_apply", self._lcm_changes(updates),
+                                     changes=updates, applied_added=updates,
+                                     applied_removed=self.lcm_applied)
+            return updates
 
-        answered = self.state.answered()
-        corrections = sum(q.rewrite for q in answered)
-        wrong = self._wrong_share()
-        record = RoundRecord(
-            round=self.round, queries=len(answered),
-            manual_changes=corrections,
-            hand_pixels=self.state.hand_pixels, lcm_changes=len(updates),
-            lcm_correct=sum(bool(u.correct) for u in updates),
-            lcm_rejected=len(self.state.lcm_rejected),
-            lcm_tau=proposal.tau, lcm_reach=proposal.reach,
-            lcm_estimated_precision=proposal.estimated_precision,
-            lcm_held_out_changes=proposal.held_out_changes,
-            lcm_lower_precision=proposal.lower_precision,
-            wrong_share=_rounded(wrong),
-            hit_rate=_rounded(hit_rate(corrections, len(answered), wrong)),
-            **(yield from self._label_metrics()))
-        if self.dataset.has_gt and updates:
-            record.lcm_precision = round(100 * record.lcm_correct / len(updates), 2)
-        write_json(self.folder.log(self.round), {
-            "round": self.round, "method": self.config.method,
-            "tau": proposal.tau, "reach": proposal.reach,
-            "estimated_precision": proposal.estimated_precision,
-            "held_out_changes": proposal.held_out_changes,
-            "lower_precision": proposal.lower_precision,
-            "queries": [asdict(q) for q in self.state.queries],
-            "lcm_updates": [asdict(u) for u in updates],
-            "lcm_rejected": self.state.lcm_rejected, "metrics": asdict(record)})
+    def _next_round(self, record: RoundRecord) -> None:
+        """Keep the finished round's ``record``, open the next round's training."""
         with self._lock:
             self.state.history.append(record)
             self.state.round += 1
@@ -634,7 +608,6 @@ class Session:
         if self.dataset.has_gt:
             write_json(self.folder.metrics, {"method": self.config.method,
                                              "rounds": [asdict(h) for h in self.history]})
-        return record
 
     # ---- measuring and exporting -------------------------------------------------
 
@@ -644,27 +617,6 @@ class Session:
             exclude = self._manual_mask(self.summary, self.state.manual)
             exclude[[q.row for q in self.state.queries]] = False
         return wrong_share(self.summary, exclude)
-
-    def _label_metrics(self) -> Steps[dict]:
-        """Pixels per class of the current labels and, with ground truth, their
-        data mIoU and per-class IoU."""
-        classes = self.dataset.classes
-        conf = np.zeros((classes.num_classes + 1, classes.num_classes), dtype=np.int64)
-        pixels = np.zeros(classes.num_classes + 1, dtype=np.int64)  # last: ignore
-        for i, name in enumerate(self.dataset.names):
-            labels = self.labels(name)
-            pixels += class_pixels(labels, classes.num_classes, classes.ignore_index)
-            if self.dataset.has_gt:
-                conf += confusion(labels, self.dataset.gt(name), classes.num_classes,
-                                  classes.ignore_index)
-            yield Progress(i + 1, len(self.dataset.names), "Measuring labels")
-        out = {"class_pixels": pixels[:-1].tolist(), "ignore_pixels": int(pixels[-1])}
-        if self.dataset.has_gt:
-            iou = class_iou(conf)
-            out.update(data_miou=round(mean_iou(conf), 3),
-                       class_iou={n: None if np.isnan(v) else round(float(v) * 100, 3)
-                                  for n, v in zip(classes.names, iou)})
-        return out
 
     def export(self, folder: Path, format: str = "palette", overwrite: bool = False,
                images: str = "copy") -> Steps[Path]:
@@ -695,19 +647,6 @@ class Session:
 
 
 # ---- the pure steps of a round ---------------------------------------------------------
-
-def pick_queries(summary: acq.RegionSummary, manual: np.ndarray, method, budget: int,
-                 names: list[str], ignore_index: int, ranking: str | None = None
-                 ) -> list[Query]:
-    """The round's queries: the ``budget`` best-ranked regions not in
-    ``manual`` (R,) bool, best first, by ``ranking`` (default: the method's)."""
-    score = acq.region_scores(summary, ranking or method.ranking, manual)
-    current = summary.majority_label(ignore_index)
-    return [Query(index=j, image=names[summary.image[r]], region=int(summary.ids[r]),
-                  row=int(r), label=int(current[r]), score=float(score[r]),
-                  pixel=None if method.region_query else tuple(summary.pixel[r].tolist()))
-            for j, r in enumerate(acq.rank(score, manual)[:budget])]
-
 
 def plurality_label(hist: np.ndarray, ignore_index: int) -> np.ndarray:
     """(R,) int64 most frequent value per row of a (R, K + 1) label histogram,
@@ -749,10 +688,6 @@ def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.
 
 def _save_state(folder: SessionFolder, state: SessionState) -> None:
     write_json(folder.state, state_to_json(state))
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
 
 
 def _str_or_none(path) -> str | None:
