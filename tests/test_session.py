@@ -486,7 +486,7 @@ def test_a_home_relative_labels_folder_resumes(demo, tmp_path, monkeypatch):
 
 
 def test_the_lcm_counts_ignore_as_a_vote():
-    from a2lc_napari.engine.session import plurality_label
+    from a2lc_napari.engine.lcm_round import plurality_label
 
     hist = np.array([[3, 1, 0, 6],    # mostly unlabelled: ignore
                      [3, 1, 0, 2],    # class 0

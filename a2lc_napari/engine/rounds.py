@@ -7,7 +7,7 @@ ones, so that a benchmark measures the product.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 
 import numpy as np
@@ -46,14 +46,20 @@ def summarize_regions(segmenter: Segmenter, dataset: Dataset,
     return summary
 
 
+def region_mask(summary: acq.RegionSummary, pairs: Iterable[tuple[str, int]],
+                names: list[str]) -> np.ndarray:
+    """(R,) bool: the summary's regions among the ``(image, region)`` ``pairs``."""
+    name_index = {n: i for i, n in enumerate(names)}
+    pairs = list(pairs)
+    image = np.array([name_index[n] for n, _ in pairs], dtype=np.int64)
+    ids = np.array([r for _, r in pairs], dtype=np.int64)
+    return np.isin(summary.keys(), acq.region_keys(image, ids))
+
+
 def manual_mask(summary: acq.RegionSummary, manual: dict[str, list[int]],
                 names: list[str]) -> np.ndarray:
     """(R,) bool: the summary's regions in ``manual`` (``{image: [region]}``)."""
-    name_index = {n: i for i, n in enumerate(names)}
-    image = [name_index[n] for n, ids in manual.items() for _ in ids]
-    ids = [r for ids in manual.values() for r in ids]
-    return np.isin(summary.keys(), acq.region_keys(np.array(image, dtype=np.int64),
-                                                    np.array(ids, dtype=np.int64)))
+    return region_mask(summary, ((n, r) for n, ids in manual.items() for r in ids), names)
 
 
 def pick_queries(summary: acq.RegionSummary, manual: np.ndarray, method: Method, budget: int,

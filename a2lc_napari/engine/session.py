@@ -19,14 +19,14 @@ import functools
 import json
 import threading
 from collections.abc import Iterable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from . import acquisition as acq
 from .annotator import simulated_answer
-from .config import LCMConfig, SessionConfig
+from .config import SessionConfig
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
 from .export import export_labels
@@ -34,8 +34,7 @@ from .io import write_json, write_label
 from .journal import Journal
 from .label_store import LabelStore
 from .label_changes import LabelChange, read_changes
-from . import lcm_proposal
-from .lcm import select_updates, train_lcm
+from .lcm_round import LCMInputs, labels_before_lcm, lcm_label_changes, propose_round
 from .methods import METHODS, query_ranking
 from .metrics import class_pixels
 from .model import train_segmenter
@@ -44,7 +43,6 @@ from .query_stats import wrong_share
 from .region_cache import make_region_cache
 from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_record,
                      summarize_regions)
-from .regions import region_values
 from .session_folder import SessionFolder
 from .session_lock import WriterLock, lock_session
 from .state import (
@@ -444,14 +442,6 @@ class Session:
 
     # ---- the LCM -----------------------------------------------------------------
 
-    def _lcm_inputs(self) -> tuple[list[Query], dict[str, list[int]], set]:
-        """A consistent copy of what the LCM reads: answered queries, manual
-        regions, rejected regions."""
-        with self._lock:
-            return ([replace(q) for q in self.state.answered()],
-                    {k: list(v) for k, v in self.state.manual.items()},
-                    {tuple(p) for p in self.state.lcm_rejected})
-
     def propose_lcm(self) -> LCMProposal:
         """The LCM updates that the answers so far would make, written nowhere.
 
@@ -460,38 +450,10 @@ class Session:
         """
         if not self.method.lcm:
             return LCMProposal()
-        return self._lcm_proposal(*self._lcm_inputs())
-
-    def _lcm_proposal(self, answered: list[Query], manual: dict[str, list[int]],
-                      rejected: set) -> LCMProposal:
-        s, classes = self.summary, self.dataset.classes
-        eligible = ~self._manual_mask(s, manual)  # this round's queries are manual by now
-        tau = self.config.tau_for(self.round)
-        seed = self.config.seed * 1000 + self.round
-        if self.config.lcm.paper:
-            updates = lcm_updates(s, answered, eligible, self.dataset.names,
-                                  classes.num_classes, classes.ignore_index, tau,
-                                  self.config.lcm, seed=seed)
-            return LCMProposal([u for u in updates if u.key not in rejected], tau=tau)
-        current = plurality_label(s.label_hist, classes.ignore_index)
-        this_round = tuple(np.array([getattr(q, f) for q in answered], dtype=np.int64)
-                           for f in ("row", "label", "answer"))
-        current[this_round[0]] = this_round[2]
-        eligible &= ~np.isin(s.keys(), [acq.region_keys(self.dataset.names.index(i), r)
-                                        for i, r in rejected])
-        return lcm_proposal.propose(
-            s, current, eligible, this_round, self._past_examples(), self.dataset.names,
-            classes.num_classes, classes.ignore_index, tau, self.config.lcm, seed=seed)
-
-    def _past_examples(self):
-        """The answers of every earlier round, with their regions' features then."""
-        for r in range(1, self.round):
-            queries = [q for q in self.round_log(r)["queries"] if q["answer"] is not None]
-            yield lcm_proposal.examples(
-                acq.RegionSummary.load(self.folder.summary(r)),
-                *(np.array([q[f] for q in queries], dtype=np.int64)
-                  for f in ("row", "label", "answer")),
-                self.dataset.classes.ignore_index, self.config.lcm)
+        with self._lock:
+            inputs = LCMInputs.copy_of(self.state)
+        return propose_round(self.summary, inputs, self.dataset.names, self.dataset.classes,
+                             self.round, self.config, self.folder)
 
     @_locked
     @_writes
@@ -524,32 +486,12 @@ class Session:
 
     def _lcm_changes(self, updates: list[LCMUpdate], reverse: bool = False
                      ) -> dict[str, LabelChange]:
-        """The label changes of the images ``updates`` touch: each region
-        written whole with its new class, or (``reverse``) given back the
-        pixels it had before the LCM's change."""
-        changes = {}
-        for image in {u.image for u in updates}:
-            here = [u for u in updates if u.image == image]
-            labels = self.labels(image)
-            regions = self.dataset.regions(image)
-            if reverse:
-                before = self._pixels_before_lcm(image)
-                mask = np.isin(regions, [u.region for u in here])
-                labels[mask] = before[mask]
-            else:
-                new = region_values(regions, [u.region for u in here], [u.new for u in here])
-                labels[new >= 0] = new[new >= 0]
-            changes[image] = self._diff(image, labels)
-        return changes
+        """The label changes that write ``updates`` or (``reverse``) take them back."""
+        return lcm_label_changes(updates, self.labels, self.dataset.regions,
+                                 self._labels_before_lcm if reverse else None)
 
-    def _pixels_before_lcm(self, image: str) -> np.ndarray:
-        """(H, W) uint8 labels of ``image`` with the last round's LCM
-        application taken back (other later changes kept)."""
-        apply = next(e for e in reversed(self.state.journal)
-                     if e.kind == "lcm_apply" and not e.undone)
-        change = read_changes(self.folder.journal(apply.seq)).get(image)
-        labels = self.labels(image)
-        return labels if change is None else change.applied(labels, reverse=True)
+    def _labels_before_lcm(self, image: str) -> np.ndarray:
+        return labels_before_lcm(self.labels(image), image, self.state.journal, self.folder)
 
     @_writes
     def finish_round(self) -> Steps[RoundRecord]:
@@ -647,44 +589,6 @@ class Session:
 
 
 # ---- the pure steps of a round ---------------------------------------------------------
-
-def plurality_label(hist: np.ndarray, ignore_index: int) -> np.ndarray:
-    """(R,) int64 most frequent value per row of a (R, K + 1) label histogram,
-    ignore (the last column) voting too: the LCM's region label, so that a
-    region mostly unlabelled counts as unlabelled and the LCM may fill it.
-    Ties go to the lowest class."""
-    out = hist.argmax(axis=1)
-    out[out == hist.shape[1] - 1] = ignore_index
-    return out
-
-
-def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.ndarray,
-                names: list[str], num_classes: int, ignore_index: int, tau: float,
-                config: LCMConfig, seed: int) -> list[LCMUpdate]:
-    """LCM STEP 1 + STEP 2 on the answered queries: the updates to write.
-
-    ``eligible`` (R,) bool marks the regions that may change.
-    """
-    rows = np.array([q.row for q in answered], dtype=np.int64)
-    answers = np.array([q.answer for q in answered], dtype=np.int64)
-    # An answered region holds its answer now (rewritten or confirmed).
-    current = plurality_label(summary.label_hist, ignore_index)
-    current[rows] = answers
-    valid = answers != ignore_index
-    if not valid.any():
-        return []
-    mlp = train_lcm(summary.mean_prob[rows[valid]], answers[valid], num_classes, config,
-                    seed=seed)
-    upd = select_updates(mlp, summary.mean_prob, current, eligible,
-                         np.bincount(answers[valid], minlength=num_classes), tau,
-                         config.alpha)
-    gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
-    return [LCMUpdate(image=names[summary.image[r]], region=int(summary.ids[r]),
-                      old=int(current[r]), new=int(upd.predicted[r]),
-                      confidence=float(upd.confidence[r]),
-                      correct=None if gt is None else bool(gt[r] == upd.predicted[r]))
-            for r in np.flatnonzero(upd.update)]
-
 
 def _save_state(folder: SessionFolder, state: SessionState) -> None:
     write_json(folder.state, state_to_json(state))
