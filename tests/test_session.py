@@ -10,7 +10,8 @@ from a2lc_napari.engine.config import LCMConfig, ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.session import Session, simulate, start_session
+from a2lc_napari.engine.driver import simulate, start_session
+from a2lc_napari.engine.session import Session
 
 
 def tiny_config(method="a2lc", **kw):

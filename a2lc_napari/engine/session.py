@@ -43,7 +43,7 @@ from .query_stats import wrong_share
 from .region_cache import make_region_cache
 from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_record,
                      summarize_regions)
-from .session_folder import SessionFolder
+from .session_folder import SessionFolder, saved_path
 from .session_lock import WriterLock, lock_session
 from .state import (
     FORMAT,
@@ -157,7 +157,7 @@ class Session:
             write_label(folder.labels(name), dataset.labels(name), dataset.classes)
             yield Progress(i + 1, len(names), "Copying pseudo-labels")
         state = SessionState(dataset=str(dataset.root.resolve()),
-                             labels_dir=_str_or_none(dataset.labels_dir),
+                             labels_dir=saved_path(dataset.labels_dir),
                              config=config)
         session = cls(folder.root, dataset, config, state, writer)
         stats = yield from label_metrics(dataset, session.labels)
@@ -588,60 +588,5 @@ class Session:
             image_of=ds.image_path, images=images, provenance=provenance))
 
 
-# ---- the pure steps of a round ---------------------------------------------------------
-
 def _save_state(folder: SessionFolder, state: SessionState) -> None:
     write_json(folder.state, state_to_json(state))
-
-
-def _str_or_none(path) -> str | None:
-    return None if path is None else str(Path(path).expanduser().resolve())
-
-
-def start_session(out: Path, dataset: Path, config: SessionConfig,
-                  labels_dir: Path | None = None) -> Steps[Session]:
-    """Resume the session in ``out``, or check the dataset and create one.
-
-    A session in ``out`` keeps its own settings (``config`` only serves a new
-    one); a session on another dataset or label folder is refused.
-    """
-    out = Path(out).expanduser()
-    if SessionFolder(out).state.exists():
-        session = Session.open(out)
-        root = Path(dataset).expanduser().resolve()
-        labels = _str_or_none(labels_dir)
-        if (session.dataset.root, _str_or_none(session.dataset.labels_dir)) != (root, labels):
-            session.close()
-            raise DatasetError(session.folder.state,
-                               f"holds a session on {session.dataset.root}"
-                               f"{'' if labels is None else ' with other labels'}, not on "
-                               f"{root}; choose another session folder")
-        return session
-    if out.is_dir():  # another writer creating a session here: refused before the checks
-        lock_session(out).release()
-    data = open_dataset(dataset, labels_dir=labels_dir,
-                        background_is_ignore=config.background_is_ignore)
-    yield from data.check()
-    return (yield from Session.create(out, data, config))
-
-
-def simulate(session: Session, rounds: int, on_round=None) -> Steps[list[RoundRecord]]:
-    """Run rounds up to ``rounds`` with the simulated annotator; resumes
-    wherever the session stands. ``on_round(record)`` is called as each
-    round ends. Returns the history."""
-    while session.round <= rounds:
-        if session.phase == "train":
-            yield from session.prepare_round()
-        if session.phase == "query":
-            answers, rewrite = {}, []
-            for q in session.queries:
-                if q.answer is None:
-                    answers[q.index], rewrites = session.simulated_answer(q)
-                    if rewrites:
-                        rewrite.append(q.index)
-            if answers:
-                session.answer(answers, rewrite)
-        record = yield from session.finish_round()
-        if on_round is not None:
-            on_round(record)
-    return session.history
