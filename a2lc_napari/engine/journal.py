@@ -59,14 +59,6 @@ class Journal:
             self.store.write(name, change.applied(self.store.labels(name), reverse=True))
         path.unlink(missing_ok=True)
 
-    @property
-    def can_undo(self) -> bool:
-        return self._undoable(self.state.undo_stack)
-
-    @property
-    def can_redo(self) -> bool:
-        return self._undoable(self.state.redo_stack)
-
     def undo(self) -> Event | None:
         """Take back the last change; None when there is nothing to undo."""
         return self._step(self.state.undo_stack, self.state.redo_stack, reverse=True)

@@ -33,7 +33,7 @@ from .export import export_labels
 from .io import write_json, write_label
 from .journal import Journal
 from .label_store import LabelStore
-from .label_changes import LabelChange, read_changes
+from .label_changes import LabelChange
 from .lcm_round import LCMInputs, labels_before_lcm, lcm_label_changes, propose_round
 from .methods import METHODS, query_ranking
 from .metrics import class_pixels
@@ -59,8 +59,8 @@ from .state import (
 )
 
 def _locked(method):
-    """Run a method under the session's lock: the napari widget saves hand
-    edits from its main thread while a worker thread runs a round step."""
+    """Run a method under the session's lock: the step worker, the writer
+    thread and the LCM worker call one session at the same time."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
         with self._lock:
@@ -279,14 +279,6 @@ class Session:
                 out.append([image, int(region)])
         return out
 
-    @property
-    def can_undo(self) -> bool:
-        return self._journal.can_undo
-
-    @property
-    def can_redo(self) -> bool:
-        return self._journal.can_redo
-
     @_locked
     @_writes
     def undo(self) -> Event | None:
@@ -374,37 +366,6 @@ class Session:
         return self._journal.record("answer", changes, answers=deltas,
                                     manual_added=self._new_manual(
                                         (queries[i].image, queries[i].region) for i in answers))
-
-    @_locked
-    @_writes
-    def unanswer(self, index: int) -> Event | None:
-        """Take back the answer to query ``index`` alone: its region gets back
-        the pixels it had before that answer (where nothing changed them
-        since). Prefer :meth:`undo`, which follows the order of events."""
-        if self.phase != "query":
-            raise RuntimeError("no queries are open")
-        q = self.state.queries[index]
-        if q.answer is None:
-            return None
-        # This round's answers to it since it was last unanswered, newest first.
-        answers = []
-        for e in reversed(self.state.journal):
-            rows = [a for a in e.answers if a.index == index]
-            if e.round != self.round or (rows and e.kind == "unanswer"):
-                break
-            if rows and not e.undone:
-                answers.append(e)
-        mask = self.dataset.regions(q.image) == q.region
-        labels = self.labels(q.image)
-        for e in answers:
-            change = read_changes(self.folder.journal(e.seq)).get(q.image)
-            if change is not None:
-                labels = change.restricted(mask).applied(labels, reverse=True)
-        key = [q.image, q.region]
-        made_manual = any(key in e.manual_added for e in answers)
-        return self._journal.record("unanswer", {q.image: self._diff(q.image, labels)},
-                                    answers=[AnswerChange(index, q.answer, q.rewrite, None, False)],
-                                    manual_removed=[key] if made_manual else [])
 
     def _check_classes(self, values: Iterable[int], what: str) -> None:
         """Refuse values that are neither a class id nor the ignore value."""
