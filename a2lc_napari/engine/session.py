@@ -26,6 +26,7 @@ import numpy as np
 
 from . import acquisition as acq
 from .annotator import simulated_answer
+from .answers import answer_changes, check_classes, new_manual
 from .config import SessionConfig
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
@@ -36,7 +37,6 @@ from .label_store import LabelStore
 from .label_changes import LabelChange
 from .lcm_round import LCMInputs, labels_before_lcm, lcm_label_changes, propose_round
 from .methods import METHODS, query_ranking
-from .metrics import class_pixels
 from .model import train_segmenter
 from .progress import Progress, Steps
 from .query_stats import wrong_share
@@ -46,15 +46,13 @@ from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_
 from .session_folder import SessionFolder, saved_path
 from .session_lock import WriterLock, lock_session
 from .state import (
-    FORMAT,
-    AnswerChange,
     Event,
     LCMProposal,
     LCMUpdate,
     Query,
     RoundRecord,
     SessionState,
-    state_from_json,
+    read_state,
     state_to_json,
 )
 
@@ -188,21 +186,7 @@ class Session:
 
     @classmethod
     def _read(cls, folder: SessionFolder, writer: WriterLock | None) -> "Session":
-        path = folder.state
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise DatasetError(path, "missing: this folder holds no session") from None
-        except json.JSONDecodeError as e:
-            raise DatasetError(path, f"is corrupt ({e})") from None
-        if data.get("format") != FORMAT:
-            raise DatasetError(path, f"has format {data.get('format')}; this version reads "
-                               f"format {FORMAT}: finish it with the version that made it, "
-                               "or start a new session")
-        try:
-            state = state_from_json(data)
-        except (KeyError, TypeError, ValueError) as e:
-            raise DatasetError(path, f"is malformed ({e})") from None
+        state = read_state(folder.state)
         config = state.config
         dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
                                region_cache=folder.regions_dir,
@@ -272,12 +256,7 @@ class Session:
         return LabelChange.between(self.labels(name), np.asarray(new, dtype=np.uint8))
 
     def _new_manual(self, pairs: Iterable[tuple[str, int]]) -> list[list]:
-        """The ``[image, region]`` pairs not yet manual, each once."""
-        out = []
-        for image, region in pairs:
-            if region != 0 and not self.is_manual(image, region) and [image, region] not in out:
-                out.append([image, int(region)])
-        return out
+        return new_manual(pairs, self.state.manual)
 
     @_locked
     @_writes
@@ -344,36 +323,13 @@ class Session:
         """
         if self.phase != "query":
             raise RuntimeError("no queries are open")
-        self._check_classes(answers.values(), "answer")
-        rewrite = set(rewrite)
+        check_classes(answers.values(), self.dataset.classes, "answer")
         queries = self.state.queries
-        ignore, k = self.dataset.classes.ignore_index, self.dataset.classes.num_classes
-        by_image: dict[str, list[int]] = {}
-        for i in answers:
-            by_image.setdefault(queries[i].image, []).append(i)
-        changes, deltas = {}, []
-        for image, indices in by_image.items():  # one image's labels in memory at a time
-            labels, regions = self.labels(image), self.dataset.regions(image)
-            for i in indices:
-                q, cls = queries[i], answers[i]
-                mask = regions == q.region
-                hist = class_pixels(labels[mask], k, ignore)[None]
-                rewrites = bool(cls != acq.majority(hist, ignore)[0] or i in rewrite)
-                deltas.append(AnswerChange(i, q.answer, q.rewrite, int(cls), rewrites))
-                if rewrites:
-                    labels[mask] = cls
-            changes[image] = self._diff(image, labels)
+        changes, deltas = answer_changes(answers, set(rewrite), queries, self.labels,
+                                         self.dataset.regions, self.dataset.classes)
         return self._journal.record("answer", changes, answers=deltas,
                                     manual_added=self._new_manual(
                                         (queries[i].image, queries[i].region) for i in answers))
-
-    def _check_classes(self, values: Iterable[int], what: str) -> None:
-        """Refuse values that are neither a class id nor the ignore value."""
-        ignore, k = self.dataset.classes.ignore_index, self.dataset.classes.num_classes
-        bad = sorted({int(v) for v in values if not (0 <= v < k or v == ignore)})
-        if bad:
-            raise ValueError(f"{what} {', '.join(map(str, bad))}: neither a class id "
-                             f"(0-{k - 1}) nor ignore ({ignore}); nothing was saved")
 
     @_locked
     @_writes
@@ -394,7 +350,8 @@ class Session:
         count = int(changed.sum())
         if not count:
             return 0
-        self._check_classes(np.unique(labels[changed]), f"labels painted on {name}:")
+        check_classes(np.unique(labels[changed]), self.dataset.classes,
+                      f"labels painted on {name}:")
         touched = np.unique(self.dataset.regions(name)[changed])
         self.state.hand_pixels += count
         self._journal.record("hand_edit", {name: self._diff(name, labels)},

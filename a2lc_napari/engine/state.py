@@ -9,9 +9,12 @@ saved.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, astuple, dataclass, field
+from pathlib import Path
 
 from .config import SessionConfig
+from .errors import DatasetError
 
 #: Version of ``session.json``; older versions are refused with a message.
 FORMAT = 2
@@ -228,3 +231,23 @@ def state_from_json(data: dict) -> SessionState:
                                 **{k: [LCMUpdate(**u) for u in e[k]] for k in _UPDATE_LISTS}})
                        for e in data["journal"]]
     return SessionState(**data)
+
+
+def read_state(path: Path) -> SessionState:
+    """The state saved in ``session.json`` at ``path``; a
+    :class:`~a2lc_napari.engine.errors.DatasetError` naming it when it is
+    missing, corrupt, malformed or of another format."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(path, "missing: this folder holds no session") from None
+    except json.JSONDecodeError as e:
+        raise DatasetError(path, f"is corrupt ({e})") from None
+    if data.get("format") != FORMAT:
+        raise DatasetError(path, f"has format {data.get('format')}; this version reads "
+                           f"format {FORMAT}: finish it with the version that made it, "
+                           "or start a new session")
+    try:
+        return state_from_json(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DatasetError(path, f"is malformed ({e})") from None
