@@ -134,5 +134,17 @@ def round_log(state: SessionState, proposal: LCMProposal, updates: list[LCMUpdat
             "lcm_rejected": state.lcm_rejected, "metrics": asdict(record)}
 
 
+def session_totals(state: SessionState) -> dict:
+    """What a session's rounds did so far, the open round's answers and
+    paint included, in words (an export's provenance)."""
+    done, answered = state.history[1:], state.answered()
+    return {"rounds finished": len(done),
+            "queries answered": sum(r.queries for r in done) + len(answered),
+            "labels changed by answers": (sum(r.manual_changes for r in done)
+                                          + sum(q.rewrite for q in answered)),
+            "pixels painted by hand": sum(r.hand_pixels for r in done) + state.hand_pixels,
+            "regions changed by the LCM": sum(r.lcm_changes for r in done)}
+
+
 def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)

@@ -42,7 +42,7 @@ from .progress import Progress, Steps
 from .query_stats import wrong_share
 from .region_cache import make_region_cache
 from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_record,
-                     summarize_regions)
+                     session_totals, summarize_regions)
 from .session_folder import SessionFolder, saved_path
 from .session_lock import WriterLock, lock_session
 from .state import (
@@ -55,6 +55,7 @@ from .state import (
     read_state,
     state_to_json,
 )
+
 
 def _locked(method):
     """Run a method under the session's lock: the step worker, the writer
@@ -489,18 +490,11 @@ class Session:
         if folder.is_relative_to(self.out.resolve()):
             raise DatasetError(folder, "is inside the session folder; choose a folder "
                                "outside it")
-        ds, done = self.dataset, self.history[1:]
-        answered = self.state.answered()
+        ds = self.dataset
         provenance = {
             "dataset": ds.root, "pseudo-labels": ds.labels_dir or "the dataset's own",
             "session": self.out.resolve(), "method": self.config.method,
-            "rounds finished": len(done),
-            "queries answered": sum(r.queries for r in done) + len(answered),
-            "labels changed by answers": (sum(r.manual_changes for r in done)
-                                          + sum(q.rewrite for q in answered)),
-            "pixels painted by hand": (sum(r.hand_pixels for r in done)
-                                       + self.state.hand_pixels),
-            "regions changed by the LCM": sum(r.lcm_changes for r in done)}
+            **session_totals(self.state)}
         return (yield from export_labels(
             folder, ds.names, self.labels, ds.classes, ds.root, format, overwrite,
             image_of=ds.image_path, images=images, provenance=provenance))
