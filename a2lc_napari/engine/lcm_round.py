@@ -1,6 +1,6 @@
 """The LCM in a session's round: what it reads from the session, the paper's
-variant beside ours (:mod:`~a2lc_napari.engine.lcm_proposal`), and the
-label changes its updates make.
+variant beside ours (:mod:`~a2lc_napari.engine.lcm_proposal`), the label
+changes its updates make, and the person's review of them.
 
 Both variants follow one rule for the regions they may change: neither a
 manual region (answered, painted or accepted) nor one the person rejected
@@ -17,7 +17,9 @@ import numpy as np
 from . import acquisition as acq
 from . import lcm_proposal
 from .classes import ClassSet
+from .answers import new_manual
 from .config import LCMConfig, SessionConfig
+from .journal import Journal
 from .label_changes import LabelChange, read_changes
 from .lcm import select_updates, train_lcm
 from .regions import region_values
@@ -144,8 +146,35 @@ def lcm_label_changes(updates: Iterable[LCMUpdate], labels: Callable[[str], np.n
     return changes
 
 
-def labels_before_lcm(labels: np.ndarray, image: str, journal: list[Event],
-                      folder: SessionFolder) -> np.ndarray:
+def record_lcm_review(journal: Journal, regions: Callable[[str], np.ndarray],
+                      changes: list[LCMUpdate], accept: bool) -> Event | None:
+    """Record the person's review of LCM ``changes`` (None when there is none).
+
+    Accepted, the regions take the new class (at once, if not applied yet)
+    and become manual. Rejected, they are never proposed again this round,
+    and those already applied get back the pixels they had before.
+    """
+    if not changes:
+        return None
+    state, store = journal.state, journal.store
+    applied = [u for u in changes if u in state.lcm_applied]
+    if accept:
+        return journal.record(
+            "lcm_accept", lcm_label_changes([u for u in changes if u not in applied],
+                                            store.labels, regions),
+            changes=changes, applied_removed=applied,
+            manual_added=new_manual((u.key for u in changes), state.manual))
+
+    def before(image: str) -> np.ndarray:
+        return _labels_before_lcm(store.labels(image), image, state.journal, journal.folder)
+    return journal.record(
+        "lcm_reject", lcm_label_changes(applied, store.labels, regions, before),
+        changes=changes, applied_removed=applied,
+        rejected_added=[list(u.key) for u in changes if list(u.key) not in state.lcm_rejected])
+
+
+def _labels_before_lcm(labels: np.ndarray, image: str, journal: list[Event],
+                       folder: SessionFolder) -> np.ndarray:
     """(H, W) uint8 ``labels`` of ``image`` with the last LCM application of
     the ``journal`` taken back (other later changes kept)."""
     apply = next(e for e in reversed(journal) if e.kind == "lcm_apply" and not e.undone)

@@ -35,7 +35,7 @@ from .io import write_json, write_label
 from .journal import Journal
 from .label_store import LabelStore
 from .label_changes import LabelChange
-from .lcm_round import LCMInputs, labels_before_lcm, lcm_label_changes, propose_round
+from .lcm_round import LCMInputs, lcm_label_changes, propose_round, record_lcm_review
 from .methods import METHODS, query_ranking
 from .model import train_segmenter
 from .progress import Progress, Steps
@@ -380,37 +380,16 @@ class Session:
         """The person rejects LCM changes: never proposed again for those
         regions in this round; changes already applied are taken back (the
         regions get back the pixels they had before)."""
-        changes = list(changes)
-        if not changes:
-            return None
-        applied = [u for u in changes if u in self.state.lcm_applied]
-        return self._journal.record("lcm_reject", self._lcm_changes(applied, reverse=True),
-                                    changes=changes, applied_removed=applied,
-                                    rejected_added=[list(u.key) for u in changes
-                                                    if list(u.key) not in self.state.lcm_rejected])
+        return record_lcm_review(self._journal, self.dataset.regions, list(changes),
+                                 accept=False)
 
     @_locked
     @_writes
     def accept_lcm(self, changes: Iterable[LCMUpdate]) -> Event | None:
         """The person confirms LCM changes: the regions take the new class (at
         once, if not applied yet) and become manual."""
-        changes = list(changes)
-        if not changes:
-            return None
-        applied = [u for u in changes if u in self.state.lcm_applied]
-        return self._journal.record("lcm_accept",
-                                    self._lcm_changes([u for u in changes if u not in applied]),
-                                    changes=changes, applied_removed=applied,
-                                    manual_added=self._new_manual(u.key for u in changes))
-
-    def _lcm_changes(self, updates: list[LCMUpdate], reverse: bool = False
-                     ) -> dict[str, LabelChange]:
-        """The label changes that write ``updates`` or (``reverse``) take them back."""
-        return lcm_label_changes(updates, self.labels, self.dataset.regions,
-                                 self._labels_before_lcm if reverse else None)
-
-    def _labels_before_lcm(self, image: str) -> np.ndarray:
-        return labels_before_lcm(self.labels(image), image, self.state.journal, self.folder)
+        return record_lcm_review(self._journal, self.dataset.regions, list(changes),
+                                 accept=True)
 
     @_writes
     def finish_round(self) -> Steps[RoundRecord]:
@@ -453,7 +432,8 @@ class Session:
             # Answers of a finished round are final: undo reaches back to here.
             self.state.undo_stack.clear()
             if updates or self.state.lcm_applied:
-                self._journal.record("lcm_apply", self._lcm_changes(updates),
+                self._journal.record("lcm_apply",
+                                     lcm_label_changes(updates, self.labels, self.dataset.regions),
                                      changes=updates, applied_added=updates,
                                      applied_removed=self.lcm_applied)
             return updates
