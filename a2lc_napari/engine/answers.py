@@ -15,7 +15,7 @@ from . import acquisition as acq
 from .classes import ClassSet
 from .label_changes import LabelChange
 from .metrics import class_pixels
-from .state import AnswerChange, Query
+from .state import AnswerChange, Query, RegionKey
 
 
 def check_classes(values: Iterable[int], classes: ClassSet, what: str) -> None:
@@ -27,12 +27,14 @@ def check_classes(values: Iterable[int], classes: ClassSet, what: str) -> None:
                          f"(0-{k - 1}) nor ignore ({ignore}); nothing was saved")
 
 
-def new_manual(pairs: Iterable[tuple[str, int]], manual: dict[str, list[int]]) -> list[list]:
-    """The ``[image, region]`` pairs not yet in ``manual`` (nor region 0), each once."""
+def new_manual(pairs: Iterable[tuple[str, int]], manual: dict[str, list[int]]
+               ) -> list[RegionKey]:
+    """The ``(image, region)`` pairs not yet in ``manual`` (nor region 0), each once."""
     out = []
     for image, region in pairs:
-        if region != 0 and region not in manual.get(image, ()) and [image, region] not in out:
-            out.append([image, int(region)])
+        key = RegionKey(image, int(region))
+        if region != 0 and region not in manual.get(image, ()) and key not in out:
+            out.append(key)
     return out
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from .label_changes import LabelChange, read_changes, write_changes
 from .label_store import LabelStore
 from .session_folder import SessionFolder
-from .state import Event, SessionState
+from .state import Event, EventKind, SessionState
 
 
 class Journal:
@@ -32,7 +32,7 @@ class Journal:
         self.state, self.folder, self.store = state, folder, store
         self._save = save
 
-    def record(self, kind: str, pixels: dict[str, LabelChange] | None = None,
+    def record(self, kind: EventKind, pixels: dict[str, LabelChange] | None = None,
                **deltas) -> Event:
         """Make the label changes ``pixels`` (``{image: change}``), add the event that
         made them, apply its ``deltas`` to the state and save."""

@@ -25,7 +25,7 @@ from .lcm import select_updates, train_lcm
 from .regions import region_values
 from .rounds import manual_mask, region_mask
 from .session_folder import SessionFolder
-from .state import Event, LCMProposal, LCMUpdate, Query, SessionState
+from .state import Event, LCMProposal, LCMUpdate, Query, RegionKey, SessionState
 
 
 @dataclass(frozen=True)
@@ -170,7 +170,7 @@ def record_lcm_review(journal: Journal, regions: Callable[[str], np.ndarray],
     return journal.record(
         "lcm_reject", lcm_label_changes(applied, store.labels, regions, before),
         changes=changes, applied_removed=applied,
-        rejected_added=[list(u.key) for u in changes if list(u.key) not in state.lcm_rejected])
+        rejected_added=[RegionKey(*u.key) for u in changes if u.key not in state.lcm_rejected])
 
 
 def _labels_before_lcm(labels: np.ndarray, image: str, journal: list[Event],

@@ -45,16 +45,8 @@ from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_
                      session_totals, summarize_regions)
 from .session_folder import SessionFolder, saved_path
 from .session_lock import WriterLock, lock_session
-from .state import (
-    Event,
-    LCMProposal,
-    LCMUpdate,
-    Query,
-    RoundRecord,
-    SessionState,
-    read_state,
-    state_to_json,
-)
+from .state import (Event, LCMProposal, LCMUpdate, Phase, Query, RegionKey, RoundRecord,
+                    SessionState, read_state, state_to_json)
 
 
 def _locked(method):
@@ -202,7 +194,7 @@ class Session:
         return self.state.round
 
     @property
-    def phase(self) -> str:
+    def phase(self) -> Phase:
         """``"train"``, ``"query"`` or ``"lcm"``."""
         return self.state.phase
 
@@ -239,10 +231,6 @@ class Session:
     def _save(self) -> None:
         _save_state(self.folder, self.state)
 
-    def _manual_mask(self, summary: acq.RegionSummary, manual: dict[str, list[int]]
-                     ) -> np.ndarray:
-        return manual_mask(summary, manual, self.dataset.names)
-
     @property
     def summary(self) -> acq.RegionSummary:
         """This round's per-region summaries (after :meth:`prepare_round`)."""
@@ -252,11 +240,7 @@ class Session:
 
     # ---- changes to the labels, undoable (kept by the journal) -----------------------
 
-    def _diff(self, name: str, new: np.ndarray) -> LabelChange:
-        """The change from image ``name``'s labels on disk to ``new`` (H, W)."""
-        return LabelChange.between(self.labels(name), np.asarray(new, dtype=np.uint8))
-
-    def _new_manual(self, pairs: Iterable[tuple[str, int]]) -> list[list]:
+    def _new_manual(self, pairs: Iterable[tuple[str, int]]) -> list[RegionKey]:
         return new_manual(pairs, self.state.manual)
 
     @_locked
@@ -291,7 +275,7 @@ class Session:
         summary.save(self.folder.summary(self.round))
         with self._lock:
             self._summary = summary
-            queries = pick_queries(summary, self._manual_mask(summary, self.state.manual),
+            queries = pick_queries(summary, manual_mask(summary, self.state.manual, ds.names),
                                    self.method, cfg.budget, ds.names, ds.classes.ignore_index,
                                    ranking)
             self.state.queries, self.state.phase = queries, "query"
@@ -355,7 +339,7 @@ class Session:
                       f"labels painted on {name}:")
         touched = np.unique(self.dataset.regions(name)[changed])
         self.state.hand_pixels += count
-        self._journal.record("hand_edit", {name: self._diff(name, labels)},
+        self._journal.record("hand_edit", {name: LabelChange.between(old, labels.astype(np.uint8))},
                              manual_added=self._new_manual((name, int(r)) for r in touched))
         return count
 
@@ -455,7 +439,7 @@ class Session:
     def _wrong_share(self) -> float | None:
         """Percentage of wrong regions among those this round could query."""
         with self._lock:
-            exclude = self._manual_mask(self.summary, self.state.manual)
+            exclude = manual_mask(self.summary, self.state.manual, self.dataset.names)
             exclude[[q.row for q in self.state.queries]] = False
         return wrong_share(self.summary, exclude)
 
