@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from magicgui.widgets import ComboBox, Container, FileEdit
+from napari.utils.notifications import show_error
 from qtpy.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QVBoxLayout
 
 from .engine.export import EXPORT_FORMATS
@@ -67,3 +68,22 @@ def confirm_export(parent, folder: Path) -> bool | None:
     if QMessageBox.question(parent, "Export labels", question) != QMessageBox.Yes:
         return None
     return folder.exists()
+
+
+def ask_export(parent) -> tuple[Path, str, bool] | None:
+    """The export dialog, then whatever needs asking: the folder, the format
+    and whether files may be overwritten; None when the person gives up
+    (a mistake is shown as a napari notification)."""
+    dialog = ExportDialog(parent)
+    if not dialog.exec_():
+        return None
+    folder, format = dialog.choice()
+    if folder is None:
+        show_error("Choose a folder to export the labels to.")
+        return None
+    try:
+        overwrite = confirm_export(parent, folder)
+    except ValueError as e:
+        show_error(str(e))
+        return None
+    return None if overwrite is None else (folder, format, overwrite)

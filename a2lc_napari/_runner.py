@@ -51,11 +51,11 @@ def keep_long_lived() -> None:
 
 
 def open_session(session_dir, dataset, config):
-    """:func:`~a2lc_napari.engine.session.start_session`, imported in the
+    """:func:`~a2lc_napari.engine.driver.start_session`, imported in the
     worker that runs it: the engine (torch, numba) takes a second or more
     to import, which would freeze napari in its main thread. Not at the
     widget's opening: a worker still running when a script ends aborts it."""
-    from .engine.session import start_session
+    from .engine.driver import start_session
 
     keep_long_lived()
     session = yield from start_session(session_dir, dataset, config)

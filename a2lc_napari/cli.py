@@ -130,7 +130,7 @@ def cmd_rank(args) -> None:
 
 def cmd_simulate(args) -> None:
     from .engine.config import SessionConfig
-    from .engine.session import simulate, start_session
+    from .engine.driver import simulate, start_session
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
                            regions=args.regions, confidence=args.confidence,

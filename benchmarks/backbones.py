@@ -16,7 +16,8 @@ from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.config import ModelConfig, SessionConfig
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.session import Session, simulate
+from a2lc_napari.engine.driver import simulate
+from a2lc_napari.engine.session import Session
 
 #: (backbone, training steps per round)
 SETTINGS = [("scratch", 150), ("efficientnet_lite0", 40), ("efficientnet_lite0", 150)]

@@ -26,8 +26,8 @@ from a2lc_napari.engine.lcm_proposal import examples, propose, region_features
 from a2lc_napari.engine.methods import CONFIDENCES, METHODS, query_ranking
 from a2lc_napari.engine.model import train_segmenter
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.region_classifier import summary_probabilities
 from a2lc_napari.engine.regions import region_values
+from a2lc_napari.engine.rounds import pick_queries, summarize_regions
 
 
 def _precision(updates_right: list[bool]) -> str:
@@ -66,20 +66,15 @@ def main() -> None:
         seg = drive(train_segmenter(lambda n: (ds.image(n), labels[n]), ds.names, k, ign,
                                     ModelConfig(steps=args.steps),
                                     seed=args.seed * 1000 + r), quiet=True)
-        parts = []
-        for i, n in enumerate(ds.names):
-            image = ds.image(n)
-            probs, feats = seg.predict(image, features=True)
-            parts.append(acq.summarize_image(probs, labels[n], ds.regions(n), ign, gt=ds.gt(n),
-                                             image_index=i, representative=False,
-                                             image=image, features=feats))
-        s = acq.RegionSummary.concatenate(parts)
-        ranking = query_ranking(METHODS["a2lc"], args.confidence)
-        if ranking == "doubt":
-            s.oof_prob = summary_probabilities(s, k, ign, seed=args.seed * 1000 + r)
+        # The session's own steps: summarise, rank, pick.
+        method = METHODS["a2lc"]
+        ranking = query_ranking(method, args.confidence)
+        s = drive(summarize_regions(seg, ds, labels.__getitem__, ranking,
+                                    seed=args.seed * 1000 + r), quiet=True)
         keys = s.keys()
         manual = np.isin(keys, list(asked))
-        rows = acq.rank(acq.region_scores(s, ranking, manual), manual)[:args.budget]
+        rows = np.array([q.row for q in pick_queries(s, manual, method, args.budget, ds.names,
+                                                     ign, ranking)], dtype=np.int64)
         current = s.majority_label(ign)
         gt = acq.majority(s.gt_hist, ign)
         old, answers = current[rows].copy(), gt[rows]

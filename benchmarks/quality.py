@@ -26,7 +26,7 @@ from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.query_stats import right_per_correction
 from a2lc_napari.engine.config import SessionConfig
-from a2lc_napari.engine.session import simulate, start_session
+from a2lc_napari.engine.driver import simulate, start_session
 
 sys.path.insert(0, str(Path(__file__).parent))
 from mni_dataset import make_mni_dataset  # noqa: E402

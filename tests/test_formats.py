@@ -431,7 +431,8 @@ def test_a_session_keeps_background_is_ignore(make_voc, tmp_path):
     background as ignore, and so does the same session reopened."""
     from a2lc_napari.engine.config import SessionConfig
     from a2lc_napari.engine.progress import drive
-    from a2lc_napari.engine.session import Session, start_session
+    from a2lc_napari.engine.driver import start_session
+    from a2lc_napari.engine.session import Session
 
     root = write_cvat(make_voc, COLORS, {"img1": RNG.integers(0, 3, SHAPE, dtype=np.uint8)})
     config = SessionConfig(method="abc", budget=1, regions=RegionsConfig("slic"),

@@ -18,7 +18,7 @@ from a2lc_napari.engine.regions import (
     paint_masks,
     superpixel_regions,
 )
-from a2lc_napari.engine.session import start_session
+from a2lc_napari.engine.driver import start_session
 
 
 @pytest.fixture(autouse=True)

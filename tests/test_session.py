@@ -10,7 +10,8 @@ from a2lc_napari.engine.config import LCMConfig, ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.progress import drive
-from a2lc_napari.engine.session import Session, simulate, start_session
+from a2lc_napari.engine.driver import simulate, start_session
+from a2lc_napari.engine.session import Session
 
 
 def tiny_config(method="a2lc", **kw):
@@ -216,7 +217,7 @@ def test_answers_are_saved_as_rows_and_undone_after_a_reopen(demo, tmp_path):
         np.testing.assert_array_equal(resumed.labels(q.image), before)
 
 
-def test_unanswer_gives_back_the_pixels_before_that_answer(demo, tmp_path):
+def test_answering_again_replaces_the_answer_and_undo_takes_each_back(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config())
     drive(session.prepare_round(), quiet=True)
     q, mask = queried_region(session)
@@ -226,9 +227,9 @@ def test_unanswer_gives_back_the_pixels_before_that_answer(demo, tmp_path):
     session.answer({0: q.label})  # answering again replaces the answer
     assert (session.labels(q.image)[mask] == q.label).all()
     session.answer({0: other})
-    session.unanswer(0)  # all of this round's answers to it
+    assert [session.undo().query for _ in range(3)] == [0, 0, 0]  # all of its answers
     np.testing.assert_array_equal(session.labels(q.image), before)
-    assert session.unanswer(0) is None
+    assert session.undo() is None
     resumed = Session.open(tmp_path / "run", read_only=True)
     assert resumed.queries[0].answer is None
     assert not resumed.is_manual(q.image, q.region)
@@ -253,7 +254,7 @@ def test_undo_and_redo_follow_the_order_of_events_across_images(demo, tmp_path):
     kinds = [(e.kind, e.images) for e in iter(session.undo, None)]
     assert kinds == [("hand_edit", (a.image,)), ("answer", (b.image,)),
                      ("answer", (a.image,))]
-    assert not session.can_undo
+    assert session.undo() is None
     for n in start:
         np.testing.assert_array_equal(session.labels(n), start[n])
     assert all(q.answer is None for q in session.queries)
@@ -265,7 +266,7 @@ def test_undo_and_redo_follow_the_order_of_events_across_images(demo, tmp_path):
     assert Session.open(tmp_path / "run", read_only=True).state == session.state
     session.undo()
     session.answer({a.index: a.label})  # a new event ends what could be redone
-    assert not session.can_redo
+    assert session.redo() is None
 
 
 def test_edited_regions_become_manual(demo, tmp_path):
@@ -354,7 +355,7 @@ def test_reviewing_the_lcm(demo, tmp_path):
     assert {second, third} <= set(session.lcm_applied)
     assert not session.is_manual(*third.key)
     assert session.undo().kind == "lcm_apply"  # the round's LCM changes, all at once
-    assert session.lcm_applied == [] and not session.can_undo
+    assert session.lcm_applied == [] and session.undo() is None
     log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
     assert log["lcm_rejected"] == [list(first.key)]
 def test_export_writes_palette_pngs_and_classes(demo, tmp_path):
@@ -486,7 +487,7 @@ def test_a_home_relative_labels_folder_resumes(demo, tmp_path, monkeypatch):
 
 
 def test_the_lcm_counts_ignore_as_a_vote():
-    from a2lc_napari.engine.session import plurality_label
+    from a2lc_napari.engine.lcm_round import plurality_label
 
     hist = np.array([[3, 1, 0, 6],    # mostly unlabelled: ignore
                      [3, 1, 0, 2],    # class 0

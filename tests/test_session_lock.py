@@ -15,7 +15,8 @@ from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.config import SessionConfig
-from a2lc_napari.engine.session import Session, start_session
+from a2lc_napari.engine.driver import start_session
+from a2lc_napari.engine.session import Session
 from a2lc_napari.engine.session_lock import SessionInUse, lock_session
 
 HOLD = """

@@ -12,30 +12,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from .label_changes import LabelChange, read_changes, write_changes
+from .label_store import LabelStore
 from .session_folder import SessionFolder
-from .state import Event, SessionState
+from .state import Event, EventKind, SessionState
 
 
 class Journal:
     """Records events on a session's state and labels, and undoes and redoes them.
 
-    It works on ``state`` in place and writes through the session:
-    ``labels(name)`` gives (H, W) uint8 current labels (a copy),
-    ``write_labels(name, labels)`` writes them atomically, ``save()``
-    writes the state. The caller holds the session's lock.
+    It works on ``state`` in place, writes the labels through ``store``,
+    and ``save()`` writes the state. It holds no reference to the session
+    (a cycle would keep a dropped session's folder locked). The caller
+    holds the session's lock.
     """
 
-    def __init__(self, state: SessionState, folder: SessionFolder,
-                 labels: Callable[[str], np.ndarray],
-                 write_labels: Callable[[str, np.ndarray], None],
+    def __init__(self, state: SessionState, folder: SessionFolder, store: LabelStore,
                  save: Callable[[], None]):
-        self.state, self.folder = state, folder
-        self._labels, self._write_labels, self._save = labels, write_labels, save
+        self.state, self.folder, self.store = state, folder, store
+        self._save = save
 
-    def record(self, kind: str, pixels: dict[str, LabelChange] | None = None,
+    def record(self, kind: EventKind, pixels: dict[str, LabelChange] | None = None,
                **deltas) -> Event:
         """Make the label changes ``pixels`` (``{image: change}``), add the event that
         made them, apply its ``deltas`` to the state and save."""
@@ -44,7 +41,7 @@ class Journal:
         if changes:
             write_changes(self.folder.journal(seq), changes)
             for name, change in changes.items():
-                self._write_labels(name, change.applied(self._labels(name)))
+                self.store.write(name, change.applied(self.store.labels(name)))
         event = Event(seq=seq, kind=kind, round=self.state.round, images=tuple(changes),
                       **deltas)
         self._apply_deltas(event, reverse=False)
@@ -59,16 +56,8 @@ class Journal:
         state was saved (its journal file exists, its event does not)."""
         path = self.folder.journal(len(self.state.journal))
         for name, change in read_changes(path).items():
-            self._write_labels(name, change.applied(self._labels(name), reverse=True))
+            self.store.write(name, change.applied(self.store.labels(name), reverse=True))
         path.unlink(missing_ok=True)
-
-    @property
-    def can_undo(self) -> bool:
-        return self._undoable(self.state.undo_stack)
-
-    @property
-    def can_redo(self) -> bool:
-        return self._undoable(self.state.redo_stack)
 
     def undo(self) -> Event | None:
         """Take back the last change; None when there is nothing to undo."""
@@ -91,7 +80,7 @@ class Journal:
             return None
         event = self.state.journal[source.pop()]
         for name, change in read_changes(self.folder.journal(event.seq)).items():
-            self._write_labels(name, change.applied(self._labels(name), reverse=reverse))
+            self.store.write(name, change.applied(self.store.labels(name), reverse=reverse))
         self._apply_deltas(event, reverse=reverse)
         event.undone = reverse
         target.append(event.seq)

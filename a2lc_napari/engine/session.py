@@ -18,54 +18,40 @@ from __future__ import annotations
 import functools
 import json
 import threading
-from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
 from . import acquisition as acq
 from .annotator import simulated_answer
-from .config import LCMConfig, SessionConfig
+from .answers import answer_changes, check_classes, new_manual
+from .config import SessionConfig
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
 from .export import export_labels
-from .io import read_label, write_json, write_label
+from .io import write_json, write_label
 from .journal import Journal
-from .label_changes import LabelChange, read_changes
-from . import lcm_proposal
-from .lcm import select_updates, train_lcm
+from .label_store import LabelStore
+from .label_changes import LabelChange
+from .lcm_round import LCMInputs, lcm_label_changes, propose_round, record_lcm_review
 from .methods import METHODS, query_ranking
-from .metrics import class_iou, class_pixels, confusion, mean_iou
 from .model import train_segmenter
 from .progress import Progress, Steps
-from .query_stats import hit_rate, wrong_share
+from .query_stats import wrong_share
 from .region_cache import make_region_cache
-from .region_classifier import summary_probabilities
-from .regions import region_values
-from .session_folder import SessionFolder
+from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_record,
+                     session_totals, summarize_regions)
+from .session_folder import SessionFolder, saved_path
 from .session_lock import WriterLock, lock_session
-from .state import (
-    FORMAT,
-    AnswerChange,
-    Event,
-    LCMProposal,
-    LCMUpdate,
-    Query,
-    RoundRecord,
-    SessionState,
-    state_from_json,
-    state_to_json,
-)
-
-#: Images whose current labels a session keeps in memory.
-CACHED_LABELS = 4
+from .state import (Event, LCMProposal, LCMUpdate, Phase, Query, RegionKey, RoundRecord,
+                    SessionState, read_state, state_to_json)
 
 
 def _locked(method):
-    """Run a method under the session's lock: the napari widget saves hand
-    edits from its main thread while a worker thread runs a round step."""
+    """Run a method under the session's lock: the step worker, the writer
+    thread and the LCM worker call one session at the same time."""
     @functools.wraps(method)
     def run(self, *args, **kwargs):
         with self._lock:
@@ -101,17 +87,11 @@ class Session:
         self._summary: acq.RegionSummary | None = None
         self._lock = threading.RLock()
         self._writer = writer
-        # The labels of the last images read or written: one answer reads
-        # its image's labels several times, and a PNG decode is slow at
-        # Cityscapes size. This session is its folder's only writer.
-        self._labels: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._labels_lock = threading.Lock()
-
-    @property
-    def _journal(self) -> Journal:
-        # Made at each use: a journal kept here would hold the session in a
-        # reference cycle, and a session dropped would keep its folder locked.
-        return Journal(self.state, self.folder, self.labels, self._write_labels, self._save)
+        self._store = LabelStore(self.folder, dataset.classes)
+        # Saves through a function of the folder and state, not a method: a
+        # journal holding the session would keep a dropped session's folder locked.
+        self._journal = Journal(state, self.folder, self._store,
+                                functools.partial(_save_state, self.folder, state))
 
     @property
     def out(self) -> Path:
@@ -168,10 +148,10 @@ class Session:
             write_label(folder.labels(name), dataset.labels(name), dataset.classes)
             yield Progress(i + 1, len(names), "Copying pseudo-labels")
         state = SessionState(dataset=str(dataset.root.resolve()),
-                             labels_dir=_str_or_none(dataset.labels_dir),
+                             labels_dir=saved_path(dataset.labels_dir),
                              config=config)
         session = cls(folder.root, dataset, config, state, writer)
-        stats = yield from session._label_metrics()
+        stats = yield from label_metrics(dataset, session.labels)
         state.history.append(RoundRecord(round=0, queries=0, manual_changes=0, hand_pixels=0,
                                          lcm_changes=0, lcm_correct=0, **stats))
         session._save()
@@ -199,21 +179,7 @@ class Session:
 
     @classmethod
     def _read(cls, folder: SessionFolder, writer: WriterLock | None) -> "Session":
-        path = folder.state
-        try:
-            data = json.loads(path.read_text())
-        except FileNotFoundError:
-            raise DatasetError(path, "missing: this folder holds no session") from None
-        except json.JSONDecodeError as e:
-            raise DatasetError(path, f"is corrupt ({e})") from None
-        if data.get("format") != FORMAT:
-            raise DatasetError(path, f"has format {data.get('format')}; this version reads "
-                               f"format {FORMAT}: finish it with the version that made it, "
-                               "or start a new session")
-        try:
-            state = state_from_json(data)
-        except (KeyError, TypeError, ValueError) as e:
-            raise DatasetError(path, f"is malformed ({e})") from None
+        state = read_state(folder.state)
         config = state.config
         dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
                                region_cache=folder.regions_dir,
@@ -228,7 +194,7 @@ class Session:
         return self.state.round
 
     @property
-    def phase(self) -> str:
+    def phase(self) -> Phase:
         """``"train"``, ``"query"`` or ``"lcm"``."""
         return self.state.phase
 
@@ -252,25 +218,7 @@ class Session:
 
     def labels(self, name: str) -> np.ndarray:
         """(H, W) uint8 current labels of an image (a copy)."""
-        with self._labels_lock:
-            labels = self._labels.get(name)
-            if labels is not None:
-                self._labels.move_to_end(name)
-                return labels.copy()
-        labels = read_label(self.folder.labels(name))
-        self._keep_labels(name, labels)
-        return labels.copy()
-
-    def _keep_labels(self, name: str, labels: np.ndarray) -> None:
-        with self._labels_lock:
-            self._labels[name] = labels
-            self._labels.move_to_end(name)
-            while len(self._labels) > CACHED_LABELS:
-                self._labels.popitem(last=False)
-
-    def _write_labels(self, name: str, labels: np.ndarray) -> None:
-        write_label(self.folder.labels(name), labels, self.dataset.classes)
-        self._keep_labels(name, labels)
+        return self._store.labels(name)
 
     def is_manual(self, image: str, region: int) -> bool:
         return region in self.state.manual.get(image, ())
@@ -281,15 +229,7 @@ class Session:
 
     @_locked
     def _save(self) -> None:
-        write_json(self.folder.state, state_to_json(self.state))
-
-    def _manual_mask(self, summary: acq.RegionSummary, manual: dict[str, list[int]]
-                     ) -> np.ndarray:
-        name_index = {n: i for i, n in enumerate(self.dataset.names)}
-        image = [name_index[n] for n, ids in manual.items() for _ in ids]
-        ids = [r for ids in manual.values() for r in ids]
-        return np.isin(summary.keys(), acq.region_keys(np.array(image, dtype=np.int64),
-                                                        np.array(ids, dtype=np.int64)))
+        _save_state(self.folder, self.state)
 
     @property
     def summary(self) -> acq.RegionSummary:
@@ -300,25 +240,8 @@ class Session:
 
     # ---- changes to the labels, undoable (kept by the journal) -----------------------
 
-    def _diff(self, name: str, new: np.ndarray) -> LabelChange:
-        """The change from image ``name``'s labels on disk to ``new`` (H, W)."""
-        return LabelChange.between(self.labels(name), np.asarray(new, dtype=np.uint8))
-
-    def _new_manual(self, pairs: Iterable[tuple[str, int]]) -> list[list]:
-        """The ``[image, region]`` pairs not yet manual, each once."""
-        out = []
-        for image, region in pairs:
-            if region != 0 and not self.is_manual(image, region) and [image, region] not in out:
-                out.append([image, int(region)])
-        return out
-
-    @property
-    def can_undo(self) -> bool:
-        return self._journal.can_undo
-
-    @property
-    def can_redo(self) -> bool:
-        return self._journal.can_redo
+    def _new_manual(self, pairs: Iterable[tuple[str, int]]) -> list[RegionKey]:
+        return new_manual(pairs, self.state.manual)
 
     @_locked
     @_writes
@@ -346,25 +269,13 @@ class Session:
             lambda n: (ds.image(n), self.labels(n)), ds.names, ds.classes.num_classes,
             ds.classes.ignore_index, cfg.model, seed=cfg.seed * 1000 + self.round)
         segmenter.save(self.folder.model)
-        parts = []
-        for i, name in enumerate(ds.names):
-            image = ds.image(name)
-            probs, features = segmenter.predict(image, features=True)
-            parts.append(acq.summarize_image(
-                probs, self.labels(name), ds.regions(name),
-                ds.classes.ignore_index, gt=ds.gt(name), image_index=i,
-                representative=self.method.ranking == "sim", image=image, features=features))
-            yield Progress(i + 1, len(ds.names), "Ranking regions")
-        summary = acq.RegionSummary.concatenate(parts)
         ranking = query_ranking(self.method, cfg.confidence)
-        if ranking == "doubt":
-            summary.oof_prob = summary_probabilities(summary, ds.classes.num_classes,
-                                                     ds.classes.ignore_index,
-                                                     seed=cfg.seed * 1000 + self.round)
+        summary = yield from summarize_regions(segmenter, ds, self.labels, ranking,
+                                               seed=cfg.seed * 1000 + self.round)
         summary.save(self.folder.summary(self.round))
         with self._lock:
             self._summary = summary
-            queries = pick_queries(summary, self._manual_mask(summary, self.state.manual),
+            queries = pick_queries(summary, manual_mask(summary, self.state.manual, ds.names),
                                    self.method, cfg.budget, ds.names, ds.classes.ignore_index,
                                    ranking)
             self.state.queries, self.state.phase = queries, "query"
@@ -397,67 +308,13 @@ class Session:
         """
         if self.phase != "query":
             raise RuntimeError("no queries are open")
-        self._check_classes(answers.values(), "answer")
-        rewrite = set(rewrite)
+        check_classes(answers.values(), self.dataset.classes, "answer")
         queries = self.state.queries
-        ignore, k = self.dataset.classes.ignore_index, self.dataset.classes.num_classes
-        by_image: dict[str, list[int]] = {}
-        for i in answers:
-            by_image.setdefault(queries[i].image, []).append(i)
-        changes, deltas = {}, []
-        for image, indices in by_image.items():  # one image's labels in memory at a time
-            labels, regions = self.labels(image), self.dataset.regions(image)
-            for i in indices:
-                q, cls = queries[i], answers[i]
-                mask = regions == q.region
-                hist = class_pixels(labels[mask], k, ignore)[None]
-                rewrites = bool(cls != acq.majority(hist, ignore)[0] or i in rewrite)
-                deltas.append(AnswerChange(i, q.answer, q.rewrite, int(cls), rewrites))
-                if rewrites:
-                    labels[mask] = cls
-            changes[image] = self._diff(image, labels)
+        changes, deltas = answer_changes(answers, set(rewrite), queries, self.labels,
+                                         self.dataset.regions, self.dataset.classes)
         return self._journal.record("answer", changes, answers=deltas,
                                     manual_added=self._new_manual(
                                         (queries[i].image, queries[i].region) for i in answers))
-
-    @_locked
-    @_writes
-    def unanswer(self, index: int) -> Event | None:
-        """Take back the answer to query ``index`` alone: its region gets back
-        the pixels it had before that answer (where nothing changed them
-        since). Prefer :meth:`undo`, which follows the order of events."""
-        if self.phase != "query":
-            raise RuntimeError("no queries are open")
-        q = self.state.queries[index]
-        if q.answer is None:
-            return None
-        # This round's answers to it since it was last unanswered, newest first.
-        answers = []
-        for e in reversed(self.state.journal):
-            rows = [a for a in e.answers if a.index == index]
-            if e.round != self.round or (rows and e.kind == "unanswer"):
-                break
-            if rows and not e.undone:
-                answers.append(e)
-        mask = self.dataset.regions(q.image) == q.region
-        labels = self.labels(q.image)
-        for e in answers:
-            change = read_changes(self.folder.journal(e.seq)).get(q.image)
-            if change is not None:
-                labels = change.restricted(mask).applied(labels, reverse=True)
-        key = [q.image, q.region]
-        made_manual = any(key in e.manual_added for e in answers)
-        return self._journal.record("unanswer", {q.image: self._diff(q.image, labels)},
-                                    answers=[AnswerChange(index, q.answer, q.rewrite, None, False)],
-                                    manual_removed=[key] if made_manual else [])
-
-    def _check_classes(self, values: Iterable[int], what: str) -> None:
-        """Refuse values that are neither a class id nor the ignore value."""
-        ignore, k = self.dataset.classes.ignore_index, self.dataset.classes.num_classes
-        bad = sorted({int(v) for v in values if not (0 <= v < k or v == ignore)})
-        if bad:
-            raise ValueError(f"{what} {', '.join(map(str, bad))}: neither a class id "
-                             f"(0-{k - 1}) nor ignore ({ignore}); nothing was saved")
 
     @_locked
     @_writes
@@ -478,22 +335,15 @@ class Session:
         count = int(changed.sum())
         if not count:
             return 0
-        self._check_classes(np.unique(labels[changed]), f"labels painted on {name}:")
+        check_classes(np.unique(labels[changed]), self.dataset.classes,
+                      f"labels painted on {name}:")
         touched = np.unique(self.dataset.regions(name)[changed])
         self.state.hand_pixels += count
-        self._journal.record("hand_edit", {name: self._diff(name, labels)},
+        self._journal.record("hand_edit", {name: LabelChange.between(old, labels.astype(np.uint8))},
                              manual_added=self._new_manual((name, int(r)) for r in touched))
         return count
 
     # ---- the LCM -----------------------------------------------------------------
-
-    def _lcm_inputs(self) -> tuple[list[Query], dict[str, list[int]], set]:
-        """A consistent copy of what the LCM reads: answered queries, manual
-        regions, rejected regions."""
-        with self._lock:
-            return ([replace(q) for q in self.state.answered()],
-                    {k: list(v) for k, v in self.state.manual.items()},
-                    {tuple(p) for p in self.state.lcm_rejected})
 
     def propose_lcm(self) -> LCMProposal:
         """The LCM updates that the answers so far would make, written nowhere.
@@ -503,38 +353,10 @@ class Session:
         """
         if not self.method.lcm:
             return LCMProposal()
-        return self._lcm_proposal(*self._lcm_inputs())
-
-    def _lcm_proposal(self, answered: list[Query], manual: dict[str, list[int]],
-                      rejected: set) -> LCMProposal:
-        s, classes = self.summary, self.dataset.classes
-        eligible = ~self._manual_mask(s, manual)  # this round's queries are manual by now
-        tau = self.config.tau_for(self.round)
-        seed = self.config.seed * 1000 + self.round
-        if self.config.lcm.paper:
-            updates = lcm_updates(s, answered, eligible, self.dataset.names,
-                                  classes.num_classes, classes.ignore_index, tau,
-                                  self.config.lcm, seed=seed)
-            return LCMProposal([u for u in updates if u.key not in rejected], tau=tau)
-        current = plurality_label(s.label_hist, classes.ignore_index)
-        this_round = tuple(np.array([getattr(q, f) for q in answered], dtype=np.int64)
-                           for f in ("row", "label", "answer"))
-        current[this_round[0]] = this_round[2]
-        eligible &= ~np.isin(s.keys(), [acq.region_keys(self.dataset.names.index(i), r)
-                                        for i, r in rejected])
-        return lcm_proposal.propose(
-            s, current, eligible, this_round, self._past_examples(), self.dataset.names,
-            classes.num_classes, classes.ignore_index, tau, self.config.lcm, seed=seed)
-
-    def _past_examples(self):
-        """The answers of every earlier round, with their regions' features then."""
-        for r in range(1, self.round):
-            queries = [q for q in self.round_log(r)["queries"] if q["answer"] is not None]
-            yield lcm_proposal.examples(
-                acq.RegionSummary.load(self.folder.summary(r)),
-                *(np.array([q[f] for q in queries], dtype=np.int64)
-                  for f in ("row", "label", "answer")),
-                self.dataset.classes.ignore_index, self.config.lcm)
+        with self._lock:
+            inputs = LCMInputs.copy_of(self.state)
+        return propose_round(self.summary, inputs, self.dataset.names, self.dataset.classes,
+                             self.round, self.config, self.folder)
 
     @_locked
     @_writes
@@ -542,57 +364,16 @@ class Session:
         """The person rejects LCM changes: never proposed again for those
         regions in this round; changes already applied are taken back (the
         regions get back the pixels they had before)."""
-        changes = list(changes)
-        if not changes:
-            return None
-        applied = [u for u in changes if u in self.state.lcm_applied]
-        return self._journal.record("lcm_reject", self._lcm_changes(applied, reverse=True),
-                                    changes=changes, applied_removed=applied,
-                                    rejected_added=[list(u.key) for u in changes
-                                                    if list(u.key) not in self.state.lcm_rejected])
+        return record_lcm_review(self._journal, self.dataset.regions, list(changes),
+                                 accept=False)
 
     @_locked
     @_writes
     def accept_lcm(self, changes: Iterable[LCMUpdate]) -> Event | None:
         """The person confirms LCM changes: the regions take the new class (at
         once, if not applied yet) and become manual."""
-        changes = list(changes)
-        if not changes:
-            return None
-        applied = [u for u in changes if u in self.state.lcm_applied]
-        return self._journal.record("lcm_accept",
-                                    self._lcm_changes([u for u in changes if u not in applied]),
-                                    changes=changes, applied_removed=applied,
-                                    manual_added=self._new_manual(u.key for u in changes))
-
-    def _lcm_changes(self, updates: list[LCMUpdate], reverse: bool = False
-                     ) -> dict[str, LabelChange]:
-        """The label changes of the images ``updates`` touch: each region
-        written whole with its new class, or (``reverse``) given back the
-        pixels it had before the LCM's change."""
-        changes = {}
-        for image in {u.image for u in updates}:
-            here = [u for u in updates if u.image == image]
-            labels = self.labels(image)
-            regions = self.dataset.regions(image)
-            if reverse:
-                before = self._pixels_before_lcm(image)
-                mask = np.isin(regions, [u.region for u in here])
-                labels[mask] = before[mask]
-            else:
-                new = region_values(regions, [u.region for u in here], [u.new for u in here])
-                labels[new >= 0] = new[new >= 0]
-            changes[image] = self._diff(image, labels)
-        return changes
-
-    def _pixels_before_lcm(self, image: str) -> np.ndarray:
-        """(H, W) uint8 labels of ``image`` with the last round's LCM
-        application taken back (other later changes kept)."""
-        apply = next(e for e in reversed(self.state.journal)
-                     if e.kind == "lcm_apply" and not e.undone)
-        change = read_changes(self.folder.journal(apply.seq)).get(image)
-        labels = self.labels(image)
-        return labels if change is None else change.applied(labels, reverse=True)
+        return record_lcm_review(self._journal, self.dataset.regions, list(changes),
+                                 accept=True)
 
     @_writes
     def finish_round(self) -> Steps[RoundRecord]:
@@ -602,6 +383,20 @@ class Session:
         may go on, and a region edited while the LCM runs is left to the
         person. Returns the round's record (also appended to :attr:`history`).
         """
+        self._freeze_answers()
+        proposal = self.propose_lcm()
+        yield Progress(1, 2, "Running the LCM")
+        updates = self._apply_lcm(proposal)
+        yield Progress(2, 2, "Applying LCM updates")
+        record = round_record(self.state, proposal, updates, self._wrong_share(),
+                              (yield from label_metrics(self.dataset, self.labels)),
+                              self.dataset.has_gt)
+        write_json(self.folder.log(self.round), round_log(self.state, proposal, updates, record))
+        self._next_round(record)
+        return record
+
+    def _freeze_answers(self) -> None:
+        """Phase ``"lcm"``: this round takes no more answers."""
         with self._lock:
             if self.phase == "query":
                 # Unanswered (skipped) queries stay as they are, and stay askable.
@@ -609,50 +404,26 @@ class Session:
                 self._save()
             if self.phase != "lcm":
                 raise RuntimeError(f"round {self.round} has not been prepared")
-        proposal = self.propose_lcm()
-        yield Progress(1, 2, "Running the LCM")
+
+    def _apply_lcm(self, proposal: LCMProposal) -> list[LCMUpdate]:
+        """Write the ``proposal``'s updates (one journal event); the updates written."""
         with self._lock:
             last = self.state.journal[-1] if self.state.journal else None
             if last is not None and last.kind == "lcm_apply" and last.round == self.round:
-                updates = last.changes  # applied before a stop; resumed here
-            else:
-                # Re-checked now: a region edited by hand meanwhile stays the person's.
-                updates = [u for u in proposal.updates if not self.is_manual(*u.key)]
-                # Answers of a finished round are final: undo reaches back to here.
-                self.state.undo_stack.clear()
-                if updates or self.state.lcm_applied:
-                    self._journal.record("lcm_apply", self._lcm_changes(updates),
-                                         changes=updates, applied_added=updates,
-                                         applied_removed=self.lcm_applied)
-        yield Progress(2, 2, "Applying LCM updates")
+                return last.changes  # applied before a stop; resumed here
+            # Re-checked now: a region edited by hand meanwhile stays the person's.
+            updates = [u for u in proposal.updates if not self.is_manual(*u.key)]
+            # Answers of a finished round are final: undo reaches back to here.
+            self.state.undo_stack.clear()
+            if updates or self.state.lcm_applied:
+                self._journal.record("lcm_apply",
+                                     lcm_label_changes(updates, self.labels, self.dataset.regions),
+                                     changes=updates, applied_added=updates,
+                                     applied_removed=self.lcm_applied)
+            return updates
 
-        answered = self.state.answered()
-        corrections = sum(q.rewrite for q in answered)
-        wrong = self._wrong_share()
-        record = RoundRecord(
-            round=self.round, queries=len(answered),
-            manual_changes=corrections,
-            hand_pixels=self.state.hand_pixels, lcm_changes=len(updates),
-            lcm_correct=sum(bool(u.correct) for u in updates),
-            lcm_rejected=len(self.state.lcm_rejected),
-            lcm_tau=proposal.tau, lcm_reach=proposal.reach,
-            lcm_estimated_precision=proposal.estimated_precision,
-            lcm_held_out_changes=proposal.held_out_changes,
-            lcm_lower_precision=proposal.lower_precision,
-            wrong_share=_rounded(wrong),
-            hit_rate=_rounded(hit_rate(corrections, len(answered), wrong)),
-            **(yield from self._label_metrics()))
-        if self.dataset.has_gt and updates:
-            record.lcm_precision = round(100 * record.lcm_correct / len(updates), 2)
-        write_json(self.folder.log(self.round), {
-            "round": self.round, "method": self.config.method,
-            "tau": proposal.tau, "reach": proposal.reach,
-            "estimated_precision": proposal.estimated_precision,
-            "held_out_changes": proposal.held_out_changes,
-            "lower_precision": proposal.lower_precision,
-            "queries": [asdict(q) for q in self.state.queries],
-            "lcm_updates": [asdict(u) for u in updates],
-            "lcm_rejected": self.state.lcm_rejected, "metrics": asdict(record)})
+    def _next_round(self, record: RoundRecord) -> None:
+        """Keep the finished round's ``record``, open the next round's training."""
         with self._lock:
             self.state.history.append(record)
             self.state.round += 1
@@ -662,37 +433,15 @@ class Session:
         if self.dataset.has_gt:
             write_json(self.folder.metrics, {"method": self.config.method,
                                              "rounds": [asdict(h) for h in self.history]})
-        return record
 
     # ---- measuring and exporting -------------------------------------------------
 
     def _wrong_share(self) -> float | None:
         """Percentage of wrong regions among those this round could query."""
         with self._lock:
-            exclude = self._manual_mask(self.summary, self.state.manual)
+            exclude = manual_mask(self.summary, self.state.manual, self.dataset.names)
             exclude[[q.row for q in self.state.queries]] = False
         return wrong_share(self.summary, exclude)
-
-    def _label_metrics(self) -> Steps[dict]:
-        """Pixels per class of the current labels and, with ground truth, their
-        data mIoU and per-class IoU."""
-        classes = self.dataset.classes
-        conf = np.zeros((classes.num_classes + 1, classes.num_classes), dtype=np.int64)
-        pixels = np.zeros(classes.num_classes + 1, dtype=np.int64)  # last: ignore
-        for i, name in enumerate(self.dataset.names):
-            labels = self.labels(name)
-            pixels += class_pixels(labels, classes.num_classes, classes.ignore_index)
-            if self.dataset.has_gt:
-                conf += confusion(labels, self.dataset.gt(name), classes.num_classes,
-                                  classes.ignore_index)
-            yield Progress(i + 1, len(self.dataset.names), "Measuring labels")
-        out = {"class_pixels": pixels[:-1].tolist(), "ignore_pixels": int(pixels[-1])}
-        if self.dataset.has_gt:
-            iou = class_iou(conf)
-            out.update(data_miou=round(mean_iou(conf), 3),
-                       class_iou={n: None if np.isnan(v) else round(float(v) * 100, 3)
-                                  for n, v in zip(classes.names, iou)})
-        return out
 
     def export(self, folder: Path, format: str = "palette", overwrite: bool = False,
                images: str = "copy") -> Steps[Path]:
@@ -705,128 +454,15 @@ class Session:
         if folder.is_relative_to(self.out.resolve()):
             raise DatasetError(folder, "is inside the session folder; choose a folder "
                                "outside it")
-        ds, done = self.dataset, self.history[1:]
-        answered = self.state.answered()
+        ds = self.dataset
         provenance = {
             "dataset": ds.root, "pseudo-labels": ds.labels_dir or "the dataset's own",
             "session": self.out.resolve(), "method": self.config.method,
-            "rounds finished": len(done),
-            "queries answered": sum(r.queries for r in done) + len(answered),
-            "labels changed by answers": (sum(r.manual_changes for r in done)
-                                          + sum(q.rewrite for q in answered)),
-            "pixels painted by hand": (sum(r.hand_pixels for r in done)
-                                       + self.state.hand_pixels),
-            "regions changed by the LCM": sum(r.lcm_changes for r in done)}
+            **session_totals(self.state)}
         return (yield from export_labels(
             folder, ds.names, self.labels, ds.classes, ds.root, format, overwrite,
             image_of=ds.image_path, images=images, provenance=provenance))
 
 
-# ---- the pure steps of a round ---------------------------------------------------------
-
-def pick_queries(summary: acq.RegionSummary, manual: np.ndarray, method, budget: int,
-                 names: list[str], ignore_index: int, ranking: str | None = None
-                 ) -> list[Query]:
-    """The round's queries: the ``budget`` best-ranked regions not in
-    ``manual`` (R,) bool, best first, by ``ranking`` (default: the method's)."""
-    score = acq.region_scores(summary, ranking or method.ranking, manual)
-    current = summary.majority_label(ignore_index)
-    return [Query(index=j, image=names[summary.image[r]], region=int(summary.ids[r]),
-                  row=int(r), label=int(current[r]), score=float(score[r]),
-                  pixel=None if method.region_query else tuple(summary.pixel[r].tolist()))
-            for j, r in enumerate(acq.rank(score, manual)[:budget])]
-
-
-def plurality_label(hist: np.ndarray, ignore_index: int) -> np.ndarray:
-    """(R,) int64 most frequent value per row of a (R, K + 1) label histogram,
-    ignore (the last column) voting too: the LCM's region label, so that a
-    region mostly unlabelled counts as unlabelled and the LCM may fill it.
-    Ties go to the lowest class."""
-    out = hist.argmax(axis=1)
-    out[out == hist.shape[1] - 1] = ignore_index
-    return out
-
-
-def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.ndarray,
-                names: list[str], num_classes: int, ignore_index: int, tau: float,
-                config: LCMConfig, seed: int) -> list[LCMUpdate]:
-    """LCM STEP 1 + STEP 2 on the answered queries: the updates to write.
-
-    ``eligible`` (R,) bool marks the regions that may change.
-    """
-    rows = np.array([q.row for q in answered], dtype=np.int64)
-    answers = np.array([q.answer for q in answered], dtype=np.int64)
-    # An answered region holds its answer now (rewritten or confirmed).
-    current = plurality_label(summary.label_hist, ignore_index)
-    current[rows] = answers
-    valid = answers != ignore_index
-    if not valid.any():
-        return []
-    mlp = train_lcm(summary.mean_prob[rows[valid]], answers[valid], num_classes, config,
-                    seed=seed)
-    upd = select_updates(mlp, summary.mean_prob, current, eligible,
-                         np.bincount(answers[valid], minlength=num_classes), tau,
-                         config.alpha)
-    gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
-    return [LCMUpdate(image=names[summary.image[r]], region=int(summary.ids[r]),
-                      old=int(current[r]), new=int(upd.predicted[r]),
-                      confidence=float(upd.confidence[r]),
-                      correct=None if gt is None else bool(gt[r] == upd.predicted[r]))
-            for r in np.flatnonzero(upd.update)]
-
-
-def _rounded(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
-
-
-def _str_or_none(path) -> str | None:
-    return None if path is None else str(Path(path).expanduser().resolve())
-
-
-def start_session(out: Path, dataset: Path, config: SessionConfig,
-                  labels_dir: Path | None = None) -> Steps[Session]:
-    """Resume the session in ``out``, or check the dataset and create one.
-
-    A session in ``out`` keeps its own settings (``config`` only serves a new
-    one); a session on another dataset or label folder is refused.
-    """
-    out = Path(out).expanduser()
-    if SessionFolder(out).state.exists():
-        session = Session.open(out)
-        root = Path(dataset).expanduser().resolve()
-        labels = _str_or_none(labels_dir)
-        if (session.dataset.root, _str_or_none(session.dataset.labels_dir)) != (root, labels):
-            session.close()
-            raise DatasetError(session.folder.state,
-                               f"holds a session on {session.dataset.root}"
-                               f"{'' if labels is None else ' with other labels'}, not on "
-                               f"{root}; choose another session folder")
-        return session
-    if out.is_dir():  # another writer creating a session here: refused before the checks
-        lock_session(out).release()
-    data = open_dataset(dataset, labels_dir=labels_dir,
-                        background_is_ignore=config.background_is_ignore)
-    yield from data.check()
-    return (yield from Session.create(out, data, config))
-
-
-def simulate(session: Session, rounds: int, on_round=None) -> Steps[list[RoundRecord]]:
-    """Run rounds up to ``rounds`` with the simulated annotator; resumes
-    wherever the session stands. ``on_round(record)`` is called as each
-    round ends. Returns the history."""
-    while session.round <= rounds:
-        if session.phase == "train":
-            yield from session.prepare_round()
-        if session.phase == "query":
-            answers, rewrite = {}, []
-            for q in session.queries:
-                if q.answer is None:
-                    answers[q.index], rewrites = session.simulated_answer(q)
-                    if rewrites:
-                        rewrite.append(q.index)
-            if answers:
-                session.answer(answers, rewrite)
-        record = yield from session.finish_round()
-        if on_round is not None:
-            on_round(record)
-    return session.history
+def _save_state(folder: SessionFolder, state: SessionState) -> None:
+    write_json(folder.state, state_to_json(state))

@@ -52,3 +52,8 @@ class SessionFolder:
 
     def journal(self, seq: int) -> Path:
         return self.root / "work" / "journal" / f"{seq:06d}.npz"
+
+
+def saved_path(path) -> str | None:
+    """A folder as ``session.json`` names it: absolute, ``~`` expanded (None stays None)."""
+    return None if path is None else str(Path(path).expanduser().resolve())

@@ -9,18 +9,32 @@ saved.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, astuple, dataclass, field
+from pathlib import Path
+from typing import Literal, NamedTuple, get_args
 
 from .config import SessionConfig
+from .errors import DatasetError
 
 #: Version of ``session.json``; older versions are refused with a message.
 FORMAT = 2
 
 #: Phases of a round: train θ and rank, answer queries, apply the LCM.
-PHASES = ("train", "query", "lcm")
+Phase = Literal["train", "query", "lcm"]
+PHASES: tuple[Phase, ...] = get_args(Phase)
 
 #: Kinds of journal events: what changed the labels (or the review of them).
-EVENT_KINDS = ("answer", "unanswer", "hand_edit", "lcm_apply", "lcm_accept", "lcm_reject")
+#: ("unanswer": an answer taken back alone, in sessions of earlier versions.)
+EventKind = Literal["answer", "unanswer", "hand_edit", "lcm_apply", "lcm_accept", "lcm_reject"]
+EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
+
+
+class RegionKey(NamedTuple):
+    """One region of one image; saved as the row ``[image, region]``."""
+
+    image: str
+    region: int
 
 
 
@@ -147,7 +161,7 @@ class Event:
     An event holds its effects as deltas, so that undo reverses them and
     redo repeats them: the pixels of ``images`` before and after (kept in
     the journal folder under ``seq``); the queries' answers before and
-    after (``answers``); the ``[image, region]`` pairs made manual or no
+    after (``answers``); the regions made manual or no
     longer manual (``manual_added``, ``manual_removed``) or rejected for
     the round (``rejected_added``); LCM changes put in place or taken out
     of it (``applied_added``, ``applied_removed``). ``changes`` are the LCM
@@ -155,13 +169,13 @@ class Event:
     """
 
     seq: int
-    kind: str
+    kind: EventKind
     round: int
     images: tuple[str, ...] = ()
     answers: list[AnswerChange] = field(default_factory=list)
-    manual_added: list[list] = field(default_factory=list)
-    manual_removed: list[list] = field(default_factory=list)
-    rejected_added: list[list] = field(default_factory=list)
+    manual_added: list[RegionKey] = field(default_factory=list)
+    manual_removed: list[RegionKey] = field(default_factory=list)
+    rejected_added: list[RegionKey] = field(default_factory=list)
     applied_added: list[LCMUpdate] = field(default_factory=list)
     applied_removed: list[LCMUpdate] = field(default_factory=list)
     changes: list[LCMUpdate] = field(default_factory=list)
@@ -180,8 +194,8 @@ class SessionState:
     ``manual`` maps an image to the regions corrected by hand (answered,
     painted or confirmed): they are never queried or changed by the LCM
     again. ``lcm_applied`` are the LCM's changes of the last finished round
-    still in place (for review); ``lcm_rejected`` the ``[image, region]``
-    pairs the person rejected this round, never proposed again in it.
+    still in place (for review); ``lcm_rejected`` the regions the person
+    rejected this round, never proposed again in it.
     ``undo_stack`` and ``redo_stack`` hold event numbers, newest last.
     """
 
@@ -189,11 +203,11 @@ class SessionState:
     labels_dir: str | None
     config: SessionConfig
     round: int = 1
-    phase: str = "train"
+    phase: Phase = "train"
     queries: list[Query] = field(default_factory=list)
     manual: dict[str, list[int]] = field(default_factory=dict)
     lcm_applied: list[LCMUpdate] = field(default_factory=list)
-    lcm_rejected: list[list] = field(default_factory=list)
+    lcm_rejected: list[RegionKey] = field(default_factory=list)
     hand_pixels: int = 0
     history: list[RoundRecord] = field(default_factory=list)
     journal: list[Event] = field(default_factory=list)
@@ -205,6 +219,7 @@ class SessionState:
 
 
 _UPDATE_LISTS = ("applied_added", "applied_removed", "changes")
+_REGION_LISTS = ("manual_added", "manual_removed", "rejected_added")
 
 
 def state_to_json(state: SessionState) -> dict:
@@ -219,12 +234,42 @@ def state_from_json(data: dict) -> SessionState:
     data = dict(data)
     data.pop("format")
     data["config"] = SessionConfig.from_json(data["config"])
+    _check_word(data["phase"], PHASES, "phase")
     data["queries"] = [Query(**{**q, "pixel": tuple(q["pixel"]) if q["pixel"] else None})
                        for q in data["queries"]]
     data["lcm_applied"] = [LCMUpdate(**u) for u in data["lcm_applied"]]
     data["history"] = [RoundRecord(**h) for h in data["history"]]
+    data["lcm_rejected"] = [RegionKey(*p) for p in data["lcm_rejected"]]
+    for e in data["journal"]:
+        _check_word(e["kind"], EVENT_KINDS, "event kind")
     data["journal"] = [Event(**{**e, "images": tuple(e["images"]),
                                 "answers": [AnswerChange(*row) for row in e["answers"]],
-                                **{k: [LCMUpdate(**u) for u in e[k]] for k in _UPDATE_LISTS}})
+                                **{k: [LCMUpdate(**u) for u in e[k]] for k in _UPDATE_LISTS},
+                                **{k: [RegionKey(*p) for p in e[k]] for k in _REGION_LISTS}})
                        for e in data["journal"]]
     return SessionState(**data)
+
+
+def _check_word(word: str, words: tuple[str, ...], what: str) -> None:
+    if word not in words:
+        raise ValueError(f"{what} {word!r} is none of {', '.join(words)}")
+
+
+def read_state(path: Path) -> SessionState:
+    """The state saved in ``session.json`` at ``path``; a
+    :class:`~a2lc_napari.engine.errors.DatasetError` naming it when it is
+    missing, corrupt, malformed or of another format."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DatasetError(path, "missing: this folder holds no session") from None
+    except json.JSONDecodeError as e:
+        raise DatasetError(path, f"is corrupt ({e})") from None
+    if data.get("format") != FORMAT:
+        raise DatasetError(path, f"has format {data.get('format')}; this version reads "
+                           f"format {FORMAT}: finish it with the version that made it, "
+                           "or start a new session")
+    try:
+        return state_from_json(data)
+    except (KeyError, TypeError, ValueError) as e:
+        raise DatasetError(path, f"is malformed ({e})") from None

@@ -1,0 +1,150 @@
+"""Showing queries and images on the canvas, their images read ahead.
+
+The view keeps which query the panel asks (:attr:`QueryView.query_index`)
+and says when the canvas no longer shows it (see ``_on_screen.py``).
+"""
+from __future__ import annotations
+
+from qtpy.QtCore import QObject, QTimer, Signal
+
+from ._on_screen import where_text
+
+
+class QueryView(QObject):
+    """Shows queries and images, reading their images ahead of time.
+
+    ``presenter`` (the :class:`~a2lc_napari._layers.LayerPresenter`) is set
+    once a session is open. Signals: :attr:`query_shown` (query index) once
+    a query is drawn and can be answered, :attr:`image_shown` when the canvas
+    shows another image (the LCM's changes to draw on it),
+    :attr:`labels_added` (the new labels layer: its strokes are the
+    session's).
+    """
+
+    query_shown = Signal(int)
+    image_shown = Signal()
+    labels_added = Signal(object)
+
+    def __init__(self, runner, panel, parent=None):
+        super().__init__(parent)
+        self.runner, self.panel = runner, panel
+        self.presenter = None
+        self.query_index: int | None = None  # the query shown, answerable
+        self.wanted: int | None = None  # the query to show once its image is read
+        # Whether the canvas still shows the query, once the camera settles.
+        self._screen_timer = QTimer(self, singleShot=True, interval=50)
+        self._screen_timer.timeout.connect(self._check_screen)
+
+    @property
+    def session(self):
+        return self.runner.session
+
+    def camera_moved(self, _event=None) -> None:
+        self._screen_timer.start()
+
+    def stop(self) -> None:
+        self._screen_timer.stop()
+
+    def show_query(self, index: int, keep_class: bool = False) -> None:
+        """Show query ``index``: its image (read ahead when possible), its
+        region outlined, centred and zoomed; the panel takes the focus, its
+        class chosen anew unless ``keep_class``."""
+        q = self.session.queries[index]
+        self.wanted = index
+        if q.image != self.presenter.name:
+            self.query_index = None
+            self.panel.set_active(False)
+        self._read(q.image, lambda view: self._show_query_on(index, view, keep_class))
+
+    def _show_query_on(self, index: int, view, keep_class: bool = False) -> None:
+        session = self.session
+        if self.wanted != index or session.phase != "query":
+            return  # another query was asked for meanwhile
+        q = session.queries[index]
+        self._show_view(view)
+        self.presenter.show_query(q.region, q.pixel)
+        self.query_index = index
+        classes = session.dataset.classes
+        what = "region" if session.method.region_query else "region (pixel under the cross)"
+        answered = ("" if q.answer is None else
+                    f" — answered <b>{classes.name_of(q.answer)}</b>")
+        self.panel.ask(f"Round {session.round} · Query {index + 1} / {len(session.queries)}: "
+                       f"is this {what} <b>{classes.name_of(q.label)}</b>?{answered}",
+                       None if keep_class else q.label if q.answer is None else q.answer,
+                       where_text(session.dataset.names, q.image))
+        self.runner.views.prefetch(session, self._upcoming_images(index))
+        self.query_shown.emit(index)
+
+    def _upcoming_images(self, index: int) -> list[str]:
+        """The images of the next two unanswered queries and of the previous one."""
+        queries = self.session.queries
+        n = len(queries)
+        ahead = [queries[(index + k) % n] for k in range(1, n)]
+        names = [q.image for q in ahead if q.answer is None][:2]
+        return [*names, queries[(index - 1) % n].image]
+
+    def show_image(self, name: str, then=None) -> None:
+        """Show image ``name`` (read in a worker unless read ahead), then call ``then()``."""
+        def shown(view):
+            self._show_view(view)  # with the LCM's changes and the selected one's caption
+            if then is not None:
+                then()
+        self._read(name, shown)
+
+    def _read(self, name: str, then) -> None:
+        """``then(view)`` with image ``name`` read, once the layers exist."""
+        self.runner.views.get(self.session, name,
+                              lambda view: self.presenter.when_ready(lambda: then(view)))
+
+    def _show_view(self, view) -> None:
+        if view.name == self.presenter.name:
+            return
+        if self.presenter.show_image(view):  # a new labels layer
+            self.labels_added.emit(self.presenter.labels_layer)
+        self.image_shown.emit()
+        self._screen_timer.start()
+
+    def hide_query(self) -> None:
+        """No query answerable, none wanted, no outline (a round ends)."""
+        self.query_index = self.wanted = None
+        self.presenter.hide_query()
+
+    # ---- the query on screen (see _on_screen.py) -----------------------------------
+
+    def can_answer(self) -> bool:
+        """Whether the panel's query takes an answer: no step runs, the round asks."""
+        return (not self.runner.busy and self.session is not None
+                and self.session.phase == "query" and self.query_index is not None)
+
+    def query_on_screen(self) -> bool:
+        """Whether the canvas shows the panel's query: its image, its outline,
+        its region in view. Answers are accepted only then."""
+        if self.query_index is None or self.presenter is None:
+            return False
+        q = self.session.queries[self.query_index]
+        return self.presenter.shows(q.image, q.region)
+
+    def _check_screen(self) -> None:
+        """Tell the person when the canvas no longer shows the query."""
+        if self.query_index is None or self.session is None:
+            return
+        q = self.session.queries[self.query_index]
+        shown = None
+        if not self.query_on_screen():
+            shown = ("another part of the image" if self.presenter.name == q.image
+                     else f"image {self.presenter.name}")
+        self.panel.show_elsewhere(where_text(self.session.dataset.names, q.image), shown)
+
+    def recall(self) -> None:
+        """Esc on the canvas, a click on the question: the query shown again
+        if the canvas moved away from it, and the keys back to the panel."""
+        if not self.can_answer():
+            return
+        if not self.query_on_screen():
+            self.show_query(self.query_index, keep_class=True)
+        self.panel.set_active(True)
+
+    def move(self, step: int) -> None:
+        """Show the previous (-1) or next (+1) query without answering."""
+        if self.can_answer():
+            self.show_query((self.query_index + step) % len(self.session.queries))

@@ -1,0 +1,167 @@
+"""The round flow: train and rank, ask the queries, finish with the LCM, again.
+
+Each long step runs in the session runner's step worker; the flow takes
+the next one when a step ends, and before the LCM changes more regions
+than the settings allow without a look, it asks (:attr:`RoundFlow.confirm`).
+"""
+from __future__ import annotations
+
+from qtpy.QtCore import QObject, Signal
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+from ._summary import class_chart
+
+
+def plural(n: int, word: str) -> str:
+    """"1 region", "2 regions"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+class RoundFlow(QObject):
+    """Takes the session from round to round.
+
+    ``presenter`` is set once a session is open; ``proposed()`` gives the
+    number of changes the LCM proposes now. Signals: :attr:`proposal_reset`
+    (a round opens or ends: the LCM's proposal is no longer current),
+    :attr:`review_changed` (the LCM's changes to show again), :attr:`failed`
+    (an answer could not be written: the message).
+    """
+
+    proposal_reset = Signal()
+    review_changed = Signal()
+    failed = Signal(str)
+
+    def __init__(self, runner, panel, view, sync, summary, review, review_above, proposed,
+                 parent=None):
+        super().__init__(parent)
+        self.runner, self.panel, self.view, self.sync = runner, panel, view, sync
+        self.summary, self.review = summary, review
+        self.review_above, self.proposed = review_above, proposed
+        self.presenter = None
+        self._answering: set[int] = set()  # queries whose answers are being written
+        self.confirm = QWidget()  # "apply N LCM changes?" before a round ends
+        self.confirm_text = QLabel()
+        self.confirm_text.setWordWrap(True)
+        apply_all, review_first = QPushButton("Apply them"), QPushButton("Review first")
+        apply_all.clicked.connect(lambda: self.finish_round(confirmed=True))
+        review_first.clicked.connect(self._review_first)
+        row = QHBoxLayout(self.confirm)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.confirm_text, 1)
+        row.addWidget(apply_all)
+        row.addWidget(review_first)
+        self.confirm.setVisible(False)
+
+    @property
+    def session(self):
+        return self.runner.session
+
+    def show_history(self) -> None:
+        """The round table and the class chart (drawn in a worker)."""
+        self.summary.setVisible(True)
+        history = list(self.session.history)
+        self.summary.show_table(history)
+        self.runner.beside(class_chart, history, self.session.dataset.classes,
+                           then=self._show_chart)
+
+    def _show_chart(self, rgba) -> None:
+        if rgba is not None:  # else drawing it failed, and the status line says so
+            self.summary.show_chart(rgba)
+
+    def next_step(self) -> None:
+        """Take the session's next step: train and rank, ask, or finish a round."""
+        if self.runner.busy:  # Start / resume pressed while the layers were being added
+            return
+        session = self.session
+        phase, round_ = session.phase, session.round
+        if phase == "train":
+            self.view.query_index = None
+            if self.presenter.name is not None:
+                self.presenter.hide_query()
+            self.panel.say(f"Round {round_}: training the model on the current labels "
+                           "and ranking the regions…")
+            if self.presenter.name is None:  # the canvas shows an image meanwhile, not black
+                self.view.show_image(session.dataset.names[0])
+            self.runner.run(session.prepare_round(), self._on_prepared,
+                            f"Preparing round {round_}")
+        elif phase == "query":
+            self._on_prepared(None)
+        else:
+            self.finish_round(confirmed=True)
+
+    def _on_prepared(self, _) -> None:
+        q = self.session.next_query() or self.session.queries[0]
+        self.proposal_reset.emit()
+        self.view.show_query(q.index)
+        self.runner.propose_lcm()
+        self.review_changed.emit()
+
+    def answer(self, cls: int) -> None:
+        """Answer the shown query with class ``cls`` and show the next one at
+        once; the answer is written meanwhile. Once the last one is written,
+        finish the round."""
+        view = self.view
+        if not view.can_answer():
+            return
+        if not view.query_on_screen():  # the first key brings it back, the next answers
+            view.recall()
+            return
+        session, index = self.session, view.query_index
+        self._answering.add(index)
+        self.runner.write(session.answer, {index: cls},
+                          then=lambda event: self._answered(index, event),
+                          failed=lambda message: self._answer_failed(index, message))
+        queries, n = session.queries, len(session.queries)
+        left = [(index + k) % n for k in range(1, n)
+                if queries[(index + k) % n].answer is None
+                and (index + k) % n not in self._answering]
+        if left:
+            view.show_query(left[0])
+        # else the round ends once the answers are written (_answered)
+
+    def _answered(self, index: int, event) -> None:
+        self._answering.discard(index)
+        self.sync.changed(event.images)
+        if not self._answering and self.session.next_query() is None:
+            self.finish_round()
+
+    def _answer_failed(self, index: int, message: str) -> None:
+        self._answering.discard(index)
+        self.view.wanted = index
+        self.failed.emit(message)
+
+    def finish_round(self, confirmed: bool = False) -> None:
+        """Apply the LCM, measure and log the round, then prepare the next one.
+
+        Above the settings' limit of LCM changes, first say how many and let
+        the person review them or apply them (``confirmed``)."""
+        session = self.session
+        if self.runner.busy or session is None:
+            return
+        if self.runner.writing:  # after the answers and strokes still being written
+            self.runner.after_writes(lambda: self.finish_round(confirmed))
+            return
+        count = self.proposed()
+        if not confirmed and session.phase == "query" and count > self.review_above.value:
+            self.confirm_text.setText(f"The LCM will change {plural(count, 'region')} "
+                                      "at the end of this round.")
+            self.confirm.setVisible(True)
+            return
+        self.confirm.setVisible(False)
+        self.view.hide_query()
+        self.panel.say(f"Round {session.round}: applying the LCM…")
+        self.runner.run(session.finish_round(), self._on_finished,
+                        f"Finishing round {session.round}")
+
+    def _review_first(self) -> None:
+        self.confirm.setVisible(False)
+        self.review.table.setFocus()
+        if self.review.changes:
+            self.review.table.setCurrentCell(0, 0)
+
+    def _on_finished(self, _record) -> None:
+        self.proposal_reset.emit()
+        self.sync.changed(self.session.dataset.names)  # the LCM may have changed any
+        self.show_history()
+        self.review_changed.emit()
+        self.next_step()

@@ -1,0 +1,67 @@
+"""What an answer or a hand edit does to the labels, before the journal records it.
+
+Pure functions of arrays and of the round's queries: the session
+(:meth:`~a2lc_napari.engine.session.Session.answer`,
+:meth:`~a2lc_napari.engine.session.Session.edit_labels`) checks the phase,
+holds the lock and records the result.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from . import acquisition as acq
+from .classes import ClassSet
+from .label_changes import LabelChange
+from .metrics import class_pixels
+from .state import AnswerChange, Query, RegionKey
+
+
+def check_classes(values: Iterable[int], classes: ClassSet, what: str) -> None:
+    """Refuse (ValueError) values that are neither a class id nor the ignore value."""
+    ignore, k = classes.ignore_index, classes.num_classes
+    bad = sorted({int(v) for v in values if not (0 <= v < k or v == ignore)})
+    if bad:
+        raise ValueError(f"{what} {', '.join(map(str, bad))}: neither a class id "
+                         f"(0-{k - 1}) nor ignore ({ignore}); nothing was saved")
+
+
+def new_manual(pairs: Iterable[tuple[str, int]], manual: dict[str, list[int]]
+               ) -> list[RegionKey]:
+    """The ``(image, region)`` pairs not yet in ``manual`` (nor region 0), each once."""
+    out = []
+    for image, region in pairs:
+        key = RegionKey(image, int(region))
+        if region != 0 and region not in manual.get(image, ()) and key not in out:
+            out.append(key)
+    return out
+
+
+def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Query],
+                   labels: Callable[[str], np.ndarray], regions: Callable[[str], np.ndarray],
+                   classes: ClassSet) -> tuple[dict[str, LabelChange], list[AnswerChange]]:
+    """The label changes of ``answers`` ``{query index: class (or ignore)}``
+    and what they do to the queries.
+
+    A region whose answer differs from its majority label in ``labels(image)``
+    ((H, W) uint8, a copy) is written whole with the answer; one whose answer
+    is its majority label keeps its pixels, unless its index is in ``rewrite``.
+    """
+    ignore, k = classes.ignore_index, classes.num_classes
+    by_image: dict[str, list[int]] = {}
+    for i in answers:
+        by_image.setdefault(queries[i].image, []).append(i)
+    changes, deltas = {}, []
+    for image, indices in by_image.items():  # one image's labels in memory at a time
+        new, region_map = labels(image), regions(image)
+        for i in indices:
+            q, cls = queries[i], answers[i]
+            mask = region_map == q.region
+            hist = class_pixels(new[mask], k, ignore)[None]
+            rewrites = bool(cls != acq.majority(hist, ignore)[0] or i in rewrite)
+            deltas.append(AnswerChange(i, q.answer, q.rewrite, int(cls), rewrites))
+            if rewrites:
+                new[mask] = cls
+        changes[image] = LabelChange.between(labels(image), new)
+    return changes, deltas

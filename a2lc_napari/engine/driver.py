@@ -1,0 +1,65 @@
+"""Opening a session and driving its rounds: :func:`start_session` resumes
+the session in a folder or creates one, :func:`simulate` answers its
+queries with the simulated annotator, round after round.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import SessionConfig
+from .dataset import open_dataset
+from .errors import DatasetError
+from .progress import Steps
+from .session import Session
+from .session_folder import SessionFolder, saved_path
+from .session_lock import lock_session
+from .state import RoundRecord
+
+
+def start_session(out: Path, dataset: Path, config: SessionConfig,
+                  labels_dir: Path | None = None) -> Steps[Session]:
+    """Resume the session in ``out``, or check the dataset and create one.
+
+    A session in ``out`` keeps its own settings (``config`` only serves a new
+    one); a session on another dataset or label folder is refused.
+    """
+    out = Path(out).expanduser()
+    if SessionFolder(out).state.exists():
+        session = Session.open(out)
+        root = Path(dataset).expanduser().resolve()
+        labels = saved_path(labels_dir)
+        if (session.dataset.root, saved_path(session.dataset.labels_dir)) != (root, labels):
+            session.close()
+            raise DatasetError(session.folder.state,
+                               f"holds a session on {session.dataset.root}"
+                               f"{'' if labels is None else ' with other labels'}, not on "
+                               f"{root}; choose another session folder")
+        return session
+    if out.is_dir():  # another writer creating a session here: refused before the checks
+        lock_session(out).release()
+    data = open_dataset(dataset, labels_dir=labels_dir,
+                        background_is_ignore=config.background_is_ignore)
+    yield from data.check()
+    return (yield from Session.create(out, data, config))
+
+
+def simulate(session: Session, rounds: int, on_round=None) -> Steps[list[RoundRecord]]:
+    """Run rounds up to ``rounds`` with the simulated annotator; resumes
+    wherever the session stands. ``on_round(record)`` is called as each
+    round ends. Returns the history."""
+    while session.round <= rounds:
+        if session.phase == "train":
+            yield from session.prepare_round()
+        if session.phase == "query":
+            answers, rewrite = {}, []
+            for q in session.queries:
+                if q.answer is None:
+                    answers[q.index], rewrites = session.simulated_answer(q)
+                    if rewrites:
+                        rewrite.append(q.index)
+            if answers:
+                session.answer(answers, rewrite)
+        record = yield from session.finish_round()
+        if on_round is not None:
+            on_round(record)
+    return session.history

@@ -1,0 +1,56 @@
+"""A session's current labels: palette PNGs in its folder, the last few kept in memory.
+
+One answer reads its image's labels several times, and a PNG decode is
+slow at Cityscapes size, so the labels of the last images read or written
+stay in memory. The session is its folder's only writer, so the copy in
+memory is the one on disk.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from .classes import ClassSet
+from .io import read_label, write_label
+from .session_folder import SessionFolder
+
+#: Images whose current labels a session keeps in memory.
+CACHED_LABELS = 4
+
+
+class LabelStore:
+    """The current labels of a session's images, read and written by name.
+
+    Thread-safe: the step worker, the writer and the LCM worker read it at
+    the same time; only the session's writer thread writes.
+    """
+
+    def __init__(self, folder: SessionFolder, classes: ClassSet):
+        self.folder, self.classes = folder, classes
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def labels(self, name: str) -> np.ndarray:
+        """(H, W) uint8 current labels of image ``name`` (a copy)."""
+        with self._lock:
+            labels = self._cache.get(name)
+            if labels is not None:
+                self._cache.move_to_end(name)
+                return labels.copy()
+        labels = read_label(self.folder.labels(name))
+        self._keep(name, labels)
+        return labels.copy()
+
+    def write(self, name: str, labels: np.ndarray) -> None:
+        """Write (H, W) uint8 labels of image ``name``, atomically."""
+        write_label(self.folder.labels(name), labels, self.classes)
+        self._keep(name, labels)
+
+    def _keep(self, name: str, labels: np.ndarray) -> None:
+        with self._lock:
+            self._cache[name] = labels
+            self._cache.move_to_end(name)
+            while len(self._cache) > CACHED_LABELS:
+                self._cache.popitem(last=False)

@@ -1,0 +1,182 @@
+"""The LCM in a session's round: what it reads from the session, the paper's
+variant beside ours (:mod:`~a2lc_napari.engine.lcm_proposal`), the label
+changes its updates make, and the person's review of them.
+
+Both variants follow one rule for the regions they may change: neither a
+manual region (answered, painted or accepted) nor one the person rejected
+this round.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import acquisition as acq
+from . import lcm_proposal
+from .classes import ClassSet
+from .answers import new_manual
+from .config import LCMConfig, SessionConfig
+from .journal import Journal
+from .label_changes import LabelChange, read_changes
+from .lcm import select_updates, train_lcm
+from .regions import region_values
+from .rounds import manual_mask, region_mask
+from .session_folder import SessionFolder
+from .state import Event, LCMProposal, LCMUpdate, Query, RegionKey, SessionState
+
+
+@dataclass(frozen=True)
+class LCMInputs:
+    """What the LCM reads of a session, copied at one moment: the answered
+    queries, the manual regions (``{image: [region]}``) and the rejected
+    ``(image, region)`` pairs."""
+
+    answered: list[Query]
+    manual: dict[str, list[int]]
+    rejected: set[tuple[str, int]]
+
+    @classmethod
+    def copy_of(cls, state: SessionState) -> "LCMInputs":
+        """A copy of ``state``'s (the caller holds the session's lock)."""
+        return cls([replace(q) for q in state.answered()],
+                   {k: list(v) for k, v in state.manual.items()},
+                   {tuple(p) for p in state.lcm_rejected})
+
+
+def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str],
+                  classes: ClassSet, round_: int, config: SessionConfig,
+                  folder: SessionFolder) -> LCMProposal:
+    """The LCM's proposal in round ``round_`` (``summary``: its regions),
+    ours or, with ``config.lcm.paper``, the paper's; earlier rounds' answers
+    are read from ``folder``."""
+    eligible = ~(manual_mask(summary, inputs.manual, names)  # this round's queries too
+                 | region_mask(summary, inputs.rejected, names))
+    tau = config.tau_for(round_)
+    seed = config.seed * 1000 + round_
+    ignore = classes.ignore_index
+    if config.lcm.paper:
+        return LCMProposal(lcm_updates(summary, inputs.answered, eligible, names,
+                                       classes.num_classes, ignore, tau, config.lcm, seed),
+                           tau=tau)
+    current = plurality_label(summary.label_hist, ignore)
+    this_round = tuple(np.array([getattr(q, f) for q in inputs.answered], dtype=np.int64)
+                       for f in ("row", "label", "answer"))
+    current[this_round[0]] = this_round[2]
+    return lcm_proposal.propose(
+        summary, current, eligible, this_round,
+        past_examples(folder, round_, ignore, config.lcm), names,
+        classes.num_classes, ignore, tau, config.lcm, seed=seed)
+
+
+def past_examples(folder: SessionFolder, round_: int, ignore_index: int, config: LCMConfig
+                  ) -> Iterator[lcm_proposal.Examples]:
+    """The answers of every round before ``round_``, with their regions'
+    features then (from the rounds' logs and summaries in ``folder``)."""
+    for r in range(1, round_):
+        log = json.loads(folder.log(r).read_text())
+        queries = [q for q in log["queries"] if q["answer"] is not None]
+        yield lcm_proposal.examples(
+            acq.RegionSummary.load(folder.summary(r)),
+            *(np.array([q[f] for q in queries], dtype=np.int64)
+              for f in ("row", "label", "answer")),
+            ignore_index, config)
+
+
+def plurality_label(hist: np.ndarray, ignore_index: int) -> np.ndarray:
+    """(R,) int64 most frequent value per row of a (R, K + 1) label histogram,
+    ignore (the last column) voting too: the LCM's region label, so that a
+    region mostly unlabelled counts as unlabelled and the LCM may fill it.
+    Ties go to the lowest class."""
+    out = hist.argmax(axis=1)
+    out[out == hist.shape[1] - 1] = ignore_index
+    return out
+
+
+def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.ndarray,
+                names: list[str], num_classes: int, ignore_index: int, tau: float,
+                config: LCMConfig, seed: int) -> list[LCMUpdate]:
+    """The paper's LCM, STEP 1 + STEP 2 on the answered queries: the updates to write.
+
+    ``eligible`` (R,) bool marks the regions that may change.
+    """
+    rows = np.array([q.row for q in answered], dtype=np.int64)
+    answers = np.array([q.answer for q in answered], dtype=np.int64)
+    # An answered region holds its answer now (rewritten or confirmed).
+    current = plurality_label(summary.label_hist, ignore_index)
+    current[rows] = answers
+    valid = answers != ignore_index
+    if not valid.any():
+        return []
+    mlp = train_lcm(summary.mean_prob[rows[valid]], answers[valid], num_classes, config,
+                    seed=seed)
+    upd = select_updates(mlp, summary.mean_prob, current, eligible,
+                         np.bincount(answers[valid], minlength=num_classes), tau,
+                         config.alpha)
+    gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
+    return [LCMUpdate(image=names[summary.image[r]], region=int(summary.ids[r]),
+                      old=int(current[r]), new=int(upd.predicted[r]),
+                      confidence=float(upd.confidence[r]),
+                      correct=None if gt is None else bool(gt[r] == upd.predicted[r]))
+            for r in np.flatnonzero(upd.update)]
+
+
+def lcm_label_changes(updates: Iterable[LCMUpdate], labels: Callable[[str], np.ndarray],
+                      regions: Callable[[str], np.ndarray],
+                      before: Callable[[str], np.ndarray] | None = None
+                      ) -> dict[str, LabelChange]:
+    """The label changes of the images ``updates`` touch: each region written
+    whole with its new class or, given ``before(image)`` ((H, W) uint8), given
+    back its pixels there. ``labels(image)``: the current labels (a copy),
+    ``regions(image)``: the region map."""
+    updates = list(updates)
+    changes = {}
+    for image in {u.image for u in updates}:
+        here = [u for u in updates if u.image == image]
+        new, region_map = labels(image), regions(image)
+        if before is not None:
+            mask = np.isin(region_map, [u.region for u in here])
+            new[mask] = before(image)[mask]
+        else:
+            values = region_values(region_map, [u.region for u in here], [u.new for u in here])
+            new[values >= 0] = values[values >= 0]
+        changes[image] = LabelChange.between(labels(image), new)
+    return changes
+
+
+def record_lcm_review(journal: Journal, regions: Callable[[str], np.ndarray],
+                      changes: list[LCMUpdate], accept: bool) -> Event | None:
+    """Record the person's review of LCM ``changes`` (None when there is none).
+
+    Accepted, the regions take the new class (at once, if not applied yet)
+    and become manual. Rejected, they are never proposed again this round,
+    and those already applied get back the pixels they had before.
+    """
+    if not changes:
+        return None
+    state, store = journal.state, journal.store
+    applied = [u for u in changes if u in state.lcm_applied]
+    if accept:
+        return journal.record(
+            "lcm_accept", lcm_label_changes([u for u in changes if u not in applied],
+                                            store.labels, regions),
+            changes=changes, applied_removed=applied,
+            manual_added=new_manual((u.key for u in changes), state.manual))
+
+    def before(image: str) -> np.ndarray:
+        return _labels_before_lcm(store.labels(image), image, state.journal, journal.folder)
+    return journal.record(
+        "lcm_reject", lcm_label_changes(applied, store.labels, regions, before),
+        changes=changes, applied_removed=applied,
+        rejected_added=[RegionKey(*u.key) for u in changes if u.key not in state.lcm_rejected])
+
+
+def _labels_before_lcm(labels: np.ndarray, image: str, journal: list[Event],
+                       folder: SessionFolder) -> np.ndarray:
+    """(H, W) uint8 ``labels`` of ``image`` with the last LCM application of
+    the ``journal`` taken back (other later changes kept)."""
+    apply = next(e for e in reversed(journal) if e.kind == "lcm_apply" and not e.undone)
+    change = read_changes(folder.journal(apply.seq)).get(image)
+    return labels if change is None else change.applied(labels, reverse=True)

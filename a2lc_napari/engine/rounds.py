@@ -1,0 +1,150 @@
+"""The pure steps of a round: summarise the regions, pick the queries, measure
+the labels, and the round's record and log.
+
+Functions of arrays and of the dataset, without a session: the session's
+round (:mod:`~a2lc_napari.engine.session`) and the benchmarks call the same
+ones, so that a benchmark measures the product.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
+
+import numpy as np
+
+from . import acquisition as acq
+from .dataset import Dataset
+from .methods import Method
+from .metrics import class_iou, class_pixels, confusion, mean_iou
+from .model import Segmenter
+from .progress import Progress, Steps
+from .query_stats import hit_rate
+from .region_classifier import summary_probabilities
+from .state import LCMProposal, LCMUpdate, Query, RoundRecord, SessionState
+
+
+def summarize_regions(segmenter: Segmenter, dataset: Dataset,
+                      labels: Callable[[str], np.ndarray], ranking: str,
+                      seed: int) -> Steps[acq.RegionSummary]:
+    """Every region's summary under ``segmenter``'s prediction and the
+    current ``labels(name)`` ((H, W) uint8), with what ``ranking`` needs:
+    a representative pixel for ``"sim"``, out-of-fold probabilities for
+    ``"doubt"`` (drawn with ``seed``)."""
+    classes, parts = dataset.classes, []
+    for i, name in enumerate(dataset.names):
+        image = dataset.image(name)
+        probs, features = segmenter.predict(image, features=True)
+        parts.append(acq.summarize_image(
+            probs, labels(name), dataset.regions(name), classes.ignore_index,
+            gt=dataset.gt(name), image_index=i, representative=ranking == "sim",
+            image=image, features=features))
+        yield Progress(i + 1, len(dataset.names), "Ranking regions")
+    summary = acq.RegionSummary.concatenate(parts)
+    if ranking == "doubt":
+        summary.oof_prob = summary_probabilities(summary, classes.num_classes,
+                                                 classes.ignore_index, seed=seed)
+    return summary
+
+
+def region_mask(summary: acq.RegionSummary, pairs: Iterable[tuple[str, int]],
+                names: list[str]) -> np.ndarray:
+    """(R,) bool: the summary's regions among the ``(image, region)`` ``pairs``."""
+    name_index = {n: i for i, n in enumerate(names)}
+    pairs = list(pairs)
+    image = np.array([name_index[n] for n, _ in pairs], dtype=np.int64)
+    ids = np.array([r for _, r in pairs], dtype=np.int64)
+    return np.isin(summary.keys(), acq.region_keys(image, ids))
+
+
+def manual_mask(summary: acq.RegionSummary, manual: dict[str, list[int]],
+                names: list[str]) -> np.ndarray:
+    """(R,) bool: the summary's regions in ``manual`` (``{image: [region]}``)."""
+    return region_mask(summary, ((n, r) for n, ids in manual.items() for r in ids), names)
+
+
+def pick_queries(summary: acq.RegionSummary, manual: np.ndarray, method: Method, budget: int,
+                 names: list[str], ignore_index: int, ranking: str | None = None
+                 ) -> list[Query]:
+    """The round's queries: the ``budget`` best-ranked regions not in
+    ``manual`` (R,) bool, best first, by ``ranking`` (default: the method's)."""
+    score = acq.region_scores(summary, ranking or method.ranking, manual)
+    current = summary.majority_label(ignore_index)
+    return [Query(index=j, image=names[summary.image[r]], region=int(summary.ids[r]),
+                  row=int(r), label=int(current[r]), score=float(score[r]),
+                  pixel=None if method.region_query else tuple(summary.pixel[r].tolist()))
+            for j, r in enumerate(acq.rank(score, manual)[:budget])]
+
+
+def label_metrics(dataset: Dataset, labels: Callable[[str], np.ndarray]) -> Steps[dict]:
+    """Pixels per class of the current ``labels(name)`` and, with ground
+    truth, their data mIoU and per-class IoU: the fields of a
+    :class:`~a2lc_napari.engine.state.RoundRecord` they fill."""
+    classes = dataset.classes
+    conf = np.zeros((classes.num_classes + 1, classes.num_classes), dtype=np.int64)
+    pixels = np.zeros(classes.num_classes + 1, dtype=np.int64)  # last: ignore
+    for i, name in enumerate(dataset.names):
+        current = labels(name)
+        pixels += class_pixels(current, classes.num_classes, classes.ignore_index)
+        if dataset.has_gt:
+            conf += confusion(current, dataset.gt(name), classes.num_classes,
+                              classes.ignore_index)
+        yield Progress(i + 1, len(dataset.names), "Measuring labels")
+    out = {"class_pixels": pixels[:-1].tolist(), "ignore_pixels": int(pixels[-1])}
+    if dataset.has_gt:
+        iou = class_iou(conf)
+        out.update(data_miou=round(mean_iou(conf), 3),
+                   class_iou={n: None if np.isnan(v) else round(float(v) * 100, 3)
+                              for n, v in zip(classes.names, iou)})
+    return out
+
+
+def round_record(state: SessionState, proposal: LCMProposal, updates: list[LCMUpdate],
+                 wrong: float | None, metrics: dict, has_gt: bool) -> RoundRecord:
+    """The record of the round ``state`` is in, its answers in: the LCM's
+    ``proposal`` and the ``updates`` it applied, the share of ``wrong``
+    regions it could query (percent) and the labels' ``metrics``
+    (:func:`label_metrics`)."""
+    answered = state.answered()
+    corrections = sum(q.rewrite for q in answered)
+    correct = sum(bool(u.correct) for u in updates)
+    return RoundRecord(
+        round=state.round, queries=len(answered), manual_changes=corrections,
+        hand_pixels=state.hand_pixels, lcm_changes=len(updates), lcm_correct=correct,
+        lcm_rejected=len(state.lcm_rejected),
+        lcm_tau=proposal.tau, lcm_reach=proposal.reach,
+        lcm_estimated_precision=proposal.estimated_precision,
+        lcm_held_out_changes=proposal.held_out_changes,
+        lcm_lower_precision=proposal.lower_precision,
+        lcm_precision=round(100 * correct / len(updates), 2) if has_gt and updates else None,
+        wrong_share=_rounded(wrong),
+        hit_rate=_rounded(hit_rate(corrections, len(answered), wrong)),
+        **metrics)
+
+
+def round_log(state: SessionState, proposal: LCMProposal, updates: list[LCMUpdate],
+              record: RoundRecord) -> dict:
+    """The JSON log of a finished round: its queries, LCM updates, reviews and metrics."""
+    return {"round": state.round, "method": state.config.method,
+            "tau": proposal.tau, "reach": proposal.reach,
+            "estimated_precision": proposal.estimated_precision,
+            "held_out_changes": proposal.held_out_changes,
+            "lower_precision": proposal.lower_precision,
+            "queries": [asdict(q) for q in state.queries],
+            "lcm_updates": [asdict(u) for u in updates],
+            "lcm_rejected": state.lcm_rejected, "metrics": asdict(record)}
+
+
+def session_totals(state: SessionState) -> dict:
+    """What a session's rounds did so far, the open round's answers and
+    paint included, in words (an export's provenance)."""
+    done, answered = state.history[1:], state.answered()
+    return {"rounds finished": len(done),
+            "queries answered": sum(r.queries for r in done) + len(answered),
+            "labels changed by answers": (sum(r.manual_changes for r in done)
+                                          + sum(q.rewrite for q in answered)),
+            "pixels painted by hand": sum(r.hand_pixels for r in done) + state.hand_pixels,
+            "regions changed by the LCM": sum(r.lcm_changes for r in done)}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

@@ -1,0 +1,47 @@
+"""session.json: the typed state written and read back, rows as saved before,
+and the words it may hold."""
+import json
+
+import pytest
+
+from a2lc_napari.engine.config import SessionConfig
+from a2lc_napari.engine.errors import DatasetError
+from a2lc_napari.engine.io import write_json
+from a2lc_napari.engine.state import (Event, RegionKey, SessionState, read_state,
+                                      state_to_json)
+
+
+def saved_state(tmp_path, **changes):
+    """A session.json of a state with one hand edit and one rejected region."""
+    state = SessionState(dataset="/data", labels_dir=None, config=SessionConfig(),
+                         manual={"a": [3]}, lcm_rejected=[RegionKey("b", 7)],
+                         journal=[Event(seq=0, kind="hand_edit", round=1, images=("a",),
+                                        manual_added=[RegionKey("a", 3)])])
+    data = json.loads(json.dumps(state_to_json(state)))
+    for key, value in changes.items():
+        data[key] = value
+    path = tmp_path / "session.json"
+    write_json(path, data)
+    return state, path
+
+
+def test_region_rows_are_saved_as_image_region_lists_and_read_back_typed(tmp_path):
+    state, path = saved_state(tmp_path)
+    data = json.loads(path.read_text())
+    assert data["lcm_rejected"] == [["b", 7]]
+    assert data["journal"][0]["manual_added"] == [["a", 3]]
+    again = read_state(path)
+    assert again == state
+    assert again.lcm_rejected[0].region == 7 and again.journal[0].manual_added[0].image == "a"
+
+
+def test_an_unknown_phase_or_event_kind_is_refused_naming_the_file(tmp_path):
+    _, path = saved_state(tmp_path, phase="answering")
+    with pytest.raises(DatasetError, match="session.json.*malformed.*phase 'answering'"):
+        read_state(path)
+    state, path = saved_state(tmp_path)
+    data = json.loads(path.read_text())
+    data["journal"][0]["kind"] = "paint"
+    write_json(path, data)
+    with pytest.raises(DatasetError, match="session.json.*malformed.*event kind 'paint'"):
+        read_state(path)
