@@ -62,13 +62,19 @@ def how_sure(proposal, target: float | None) -> str:
 def vouched(proposal) -> str:
     """How many of ``proposal``'s changes the held-out answers vouch for
     (its lower precision bound times their number), in a sentence; empty
-    without changes or an estimate."""
+    without changes."""
     count = len(proposal.updates)
-    if not count or proposal.lower_precision is None:
+    if not count:
         return ""
+    if proposal.lower_precision is None:
+        return "The answers held out of its training vouch for none of them."
     sure = int(proposal.lower_precision * count / 100)
-    return (f"The answers vouch for at least {sure} of its {count} "
-            f"proposal{'s' if count != 1 else ''}.")
+    return f"The answers vouch for at least {sure} of its {plural(count, 'proposal')}."
+
+
+def plural(n: int, word: str) -> str:
+    """"1 region", "2 regions"."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 class _Number(QTableWidgetItem):

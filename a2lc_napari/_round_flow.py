@@ -9,19 +9,15 @@ from __future__ import annotations
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
+from ._review import plural, vouched
 from ._summary import class_chart
-
-
-def plural(n: int, word: str) -> str:
-    """"1 region", "2 regions"."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 class RoundFlow(QObject):
     """Takes the session from round to round.
 
     ``presenter`` is set once a session is open; ``proposed()`` gives the
-    number of changes the LCM proposes now. Signals: :attr:`proposal_reset`
+    LCM's proposal now (None before the first). Signals: :attr:`proposal_reset`
     (a round opens or ends: the LCM's proposal is no longer current),
     :attr:`review_changed` (the LCM's changes to show again), :attr:`failed`
     (an answer could not be written: the message).
@@ -141,10 +137,12 @@ class RoundFlow(QObject):
         if self.runner.writing:  # after the answers and strokes still being written
             self.runner.after_writes(lambda: self.finish_round(confirmed))
             return
-        count = self.proposed()
+        proposal = self.proposed()
+        count = len(proposal.updates) if proposal is not None else 0
         if not confirmed and session.phase == "query" and count > self.review_above.value:
-            self.confirm_text.setText(f"The LCM will change {plural(count, 'region')} "
-                                      "at the end of this round.")
+            self.confirm_text.setText(" ".join(filter(None, (
+                f"The LCM will change {plural(count, 'region')} at the end of this round.",
+                vouched(proposal)))))
             self.confirm.setVisible(True)
             return
         self.confirm.setVisible(False)

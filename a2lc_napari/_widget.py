@@ -36,8 +36,8 @@ from ._layers import LayerPresenter, warm_up
 from ._on_screen import EscapeKey, canvases
 from ._query_panel import QueryPanel
 from ._query_view import QueryView
-from ._review import ReviewPanel, how_sure
-from ._round_flow import RoundFlow, plural
+from ._review import ReviewPanel, how_sure, plural
+from ._round_flow import RoundFlow
 from ._runner import SessionRunner, keep_long_lived, open_session
 from ._settings import SettingsForm
 from ._summary import RoundSummary
@@ -90,7 +90,7 @@ class CorrectionWidget(QWidget):
         self.sync = CanvasSync(self.runner, self)
         self.flow = RoundFlow(self.runner, self.panel, self.view, self.sync, self.summary,
                               self.review, self.settings.review_above,
-                              lambda: len(self.proposal.updates) if self.proposal else 0, self)
+                              lambda: self.proposal, self)
         self.confirm, self.confirm_text = self.flow.confirm, self.flow.confirm_text
         self._wire()
 

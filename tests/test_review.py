@@ -1,7 +1,7 @@
 """What the LCM review tells a person of how sure the LCM is."""
 from qtpy.QtCore import QPoint, Qt
 
-from a2lc_napari._review import how_sure
+from a2lc_napari._review import how_sure, vouched
 from a2lc_napari.engine.classes import ClassSet
 from a2lc_napari.engine.state import LCMProposal, LCMUpdate
 
@@ -22,11 +22,14 @@ def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
                     lower_precision=74.99), 0.9)
     # The paper's LCM at its fixed τ: what the held-out answers vouch for, or that none do
     assert how_sure(LCMProposal(tau=0.99), 0.9).endswith("nothing vouches for its changes.")
+    assert vouched(LCMProposal(tau=0.99)) == ""
     change = LCMUpdate(image="a", region=1, old=0, new=1, confidence=0.999)
     assert how_sure(LCMProposal([change] * 40, tau=0.99, estimated_precision=60.0,
                                 held_out_changes=10, lower_precision=35.5), 0.9).endswith(
         "came out right (confidence ≥ 0.99). The answers vouch for at least 14 of its 40 "
         "proposals.")
+    assert vouched(LCMProposal([change], tau=0.99)) == (
+        "The answers held out of its training vouch for none of them.")
 
 
 def review_of(qtbot, changes, classes):

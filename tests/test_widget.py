@@ -476,6 +476,7 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
     assert widget.proposal.updates, "the LCM still proposes changes"
     assert widget.confirm.isVisibleTo(widget)  # ...after saying how many
     assert "region" in widget.confirm_text.text()
+    assert "vouch" in widget.confirm_text.text()  # ...and how many the answers vouch for
     button(widget, "Apply them").click()
     wait_for_query(qtbot, widget, round_=2)
     log = session.round_log(1)

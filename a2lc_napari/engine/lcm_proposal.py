@@ -16,7 +16,7 @@ import numpy as np
 from . import acquisition as acq
 from .config import LCMConfig
 from .lcm import decide, lcm_features
-from .lcm_precision import threshold_for
+from .lcm_precision import Gate, threshold_for
 from .state import LCMProposal, LCMUpdate
 
 
@@ -86,6 +86,16 @@ def silence_reason(old: np.ndarray, answers: np.ndarray, config: LCMConfig) -> s
             f"let it propose.")
 
 
+def held_out_report(gate: Gate, **fields) -> LCMProposal:
+    """An :class:`LCMProposal` (no updates yet) at ``gate``'s τ, with the
+    held-out evidence in percent; ``fields``: its other fields."""
+    lower = gate.lower_bound()
+    return LCMProposal(
+        tau=gate.tau, held_out_changes=gate.changes,
+        estimated_precision=None if gate.precision is None else round(100 * gate.precision, 2),
+        lower_precision=None if lower is None else round(100 * lower, 2), **fields)
+
+
 def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarray,
             this_round: tuple[np.ndarray, np.ndarray, np.ndarray],
             past: Iterable[Examples], names: Sequence[str], num_classes: int,
@@ -122,13 +132,8 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
         return LCMProposal(reason=silence_reason(train.old, train.answers, config))
     gate = threshold_for(train.features, train.old, train.answers, num_classes, config,
                          fixed_tau, train.model_class, seed=seed)
-    lower = gate.lower_bound()
-    proposal = LCMProposal(
-        tau=gate.tau, reach=gate.reach, held_out_changes=gate.changes,
-        estimated_precision=None if gate.precision is None else round(100 * gate.precision, 2),
-        lower_precision=None if lower is None else round(100 * lower, 2),
-        reason=None if gate.tau is not None else silence_reason(train.old, train.answers,
-                                                                config))
+    proposal = held_out_report(gate, reach=gate.reach, reason=None if gate.tau is not None
+                               else silence_reason(train.old, train.answers, config))
     if gate.tau is None or not eligible.any():
         return proposal
     rows = np.flatnonzero(eligible)

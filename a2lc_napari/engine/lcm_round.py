@@ -22,6 +22,7 @@ from .config import LCMConfig, SessionConfig
 from .journal import Journal
 from .label_changes import LabelChange, read_changes
 from .lcm import select_updates, train_lcm
+from .lcm_precision import paper_held_out
 from .regions import region_values
 from .rounds import manual_mask, region_mask
 from .session_folder import SessionFolder
@@ -58,9 +59,10 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
     seed = config.seed * 1000 + round_
     ignore = classes.ignore_index
     if config.lcm.paper:
-        return LCMProposal(lcm_updates(summary, inputs.answered, eligible, names,
-                                       classes.num_classes, ignore, tau, config.lcm, seed),
-                           tau=tau)
+        proposal = paper_estimate(summary, inputs.answered, classes, tau, config.lcm, seed)
+        proposal.updates = lcm_updates(summary, inputs.answered, eligible, names,
+                                       classes.num_classes, ignore, tau, config.lcm, seed)
+        return proposal
     current = plurality_label(summary.label_hist, ignore)
     this_round = tuple(np.array([getattr(q, f) for q in inputs.answered], dtype=np.int64)
                        for f in ("row", "label", "answer"))
@@ -69,6 +71,20 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
         summary, current, eligible, this_round,
         past_examples(folder, round_, ignore, config.lcm), names,
         classes.num_classes, ignore, tau, config.lcm, seed=seed)
+
+
+def paper_estimate(summary: acq.RegionSummary, answered: list[Query], classes: ClassSet,
+                   tau: float, config: LCMConfig, seed: int) -> LCMProposal:
+    """How sure the paper's LCM is at ``tau``: its changes to this round's
+    answers, each held out of its training
+    (:func:`~a2lc_napari.engine.lcm_precision.paper_held_out`), as a
+    proposal without updates."""
+    answered = [q for q in answered if q.answer != classes.ignore_index]
+    rows, old, answers = (np.array([getattr(q, f) for q in answered], dtype=np.int64)
+                          for f in ("row", "label", "answer"))
+    gate = paper_held_out(summary.mean_prob[rows], old, answers, classes.num_classes, config,
+                          tau, seed)
+    return lcm_proposal.held_out_report(gate)
 
 
 def past_examples(folder: SessionFolder, round_: int, ignore_index: int, config: LCMConfig
