@@ -7,7 +7,8 @@ answered from the ground truth (majority class) and written to the labels,
 no LCM applied; the model retrains each round. At each round our LCM
 proposes from the answers so far (as a session does), and the paper's LCM
 from that round's answers at τ = 0.99, then 0.999. Prints per round:
-changes, measured precision, estimated precision and τ.
+changes, measured precision, estimated precision, τ, and our LCM's right
+changes per correction by hand (answers that changed a label) so far.
 
     python benchmarks/lcm_offline.py DATASET [--set neighbours=3 appearance=0 ...]
 """
@@ -60,8 +61,10 @@ def main() -> None:
     ign, k = ds.classes.ignore_index, ds.classes.num_classes
     labels = {n: ds.labels(n) for n in ds.names}
     past, asked = [], set()
+    corrections = right_changes = 0
     print("| round | answers | ours: changes | measured | estimated | τ "
-          "| paper's: changes | measured |\n|---|---|---|---|---|---|---|---|")
+          "| right per correction, so far | paper's: changes | measured |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     for r in range(1, args.rounds + 1):
         seg = drive(train_segmenter(lambda n: (ds.image(n), labels[n]), ds.names, k, ign,
                                     ModelConfig(steps=args.steps),
@@ -94,12 +97,15 @@ def main() -> None:
                                 np.bincount(answers[valid], minlength=k),
                                 0.99 if r == 1 else 0.999, paper.alpha)
         right = list(gt[theirs.update] == theirs.predicted[theirs.update])
+        corrections += int(np.count_nonzero(old != answers))
+        right_changes += sum(bool(u.correct) for u in ours.updates)
         est = "–" if ours.estimated_precision is None else (
             f"{ours.estimated_precision:.0f}% (≥ {ours.lower_precision:.0f}%, "
             f"{ours.held_out_changes} held out)")
         print(f"| {r} | {len(asked)} | {len(ours.updates)} | "
               f"{_precision([u.correct for u in ours.updates])} | {est} | "
-              f"{'–' if ours.tau is None else ours.tau} | {len(right)} | {_precision(right)} |",
+              f"{'–' if ours.tau is None else ours.tau} | "
+              f"{right_changes / max(corrections, 1):.2f} | {len(right)} | {_precision(right)} |",
               flush=True)
         past.append(examples(s, rows, old, answers, ign, config, region_features(s, config)))
 
