@@ -45,7 +45,7 @@ from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_
 from .session_folder import SessionFolder
 from .session_files import make_session_files, read_session_files
 from .session_lock import WriterLock, lock_session
-from .state import (Event, LCMProposal, LCMUpdate, Phase, Query, RegionKey, RoundRecord,
+from .state import (Event, LCMProposal, LCMUpdate, Phase, Query, RoundRecord,
                     SessionState, state_to_json)
 
 
@@ -214,9 +214,6 @@ class Session:
 
     # ---- changes to the labels, undoable (kept by the journal) -----------------------
 
-    def _new_manual(self, pairs: Iterable[tuple[str, int]]) -> list[RegionKey]:
-        return new_manual(pairs, self.state.manual)
-
     @_locked
     @_writes
     def undo(self) -> Event | None:
@@ -287,8 +284,9 @@ class Session:
         changes, deltas = answer_changes(answers, set(rewrite), queries, self.labels,
                                          self.dataset.regions, self.dataset.classes)
         return self._journal.record("answer", changes, answers=deltas,
-                                    manual_added=self._new_manual(
-                                        (queries[i].image, queries[i].region) for i in answers))
+                                    manual_added=new_manual(
+                                        ((queries[i].image, queries[i].region) for i in answers),
+                                        self.state.manual))
 
     @_locked
     @_writes
@@ -314,7 +312,8 @@ class Session:
         touched = np.unique(self.dataset.regions(name)[changed])
         self.state.hand_pixels += count
         self._journal.record("hand_edit", {name: LabelChange.between(old, labels.astype(np.uint8))},
-                             manual_added=self._new_manual((name, int(r)) for r in touched))
+                             manual_added=new_manual(((name, int(r)) for r in touched),
+                                                     self.state.manual))
         return count
 
     # ---- the LCM -----------------------------------------------------------------
