@@ -132,10 +132,8 @@ def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.
                          np.bincount(answers[valid], minlength=num_classes), tau,
                          config.alpha)
     gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
-    return [LCMUpdate(image=names[summary.image[r]], region=int(summary.ids[r]),
-                      old=int(current[r]), new=int(upd.predicted[r]),
-                      confidence=float(upd.confidence[r]),
-                      correct=None if gt is None else bool(gt[r] == upd.predicted[r]))
+    return [LCMUpdate.of_row(summary, r, names, current[r], upd.predicted[r],
+                             upd.confidence[r], gt)
             for r in np.flatnonzero(upd.update)]
 
 

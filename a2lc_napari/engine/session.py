@@ -28,10 +28,10 @@ from . import acquisition as acq
 from .annotator import simulated_answer
 from .answers import answer_changes, check_classes, new_manual
 from .config import SessionConfig
-from .dataset import Dataset, open_dataset
+from .dataset import Dataset
 from .errors import DatasetError
 from .export import export_labels
-from .io import write_json, write_label
+from .io import write_json
 from .journal import Journal
 from .label_store import LabelStore
 from .label_changes import LabelChange
@@ -40,13 +40,13 @@ from .methods import METHODS, query_ranking
 from .model import train_segmenter
 from .progress import Progress, Steps
 from .query_stats import wrong_share
-from .region_cache import make_region_cache
 from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_record,
                      session_totals, summarize_regions)
-from .session_folder import SessionFolder, saved_path
+from .session_folder import SessionFolder
+from .session_files import make_session_files, read_session_files
 from .session_lock import WriterLock, lock_session
-from .state import (Event, LCMProposal, LCMUpdate, Phase, Query, RegionKey, RoundRecord,
-                    SessionState, read_state, state_to_json)
+from .state import (Event, LCMProposal, LCMUpdate, Phase, Query, RoundRecord,
+                    SessionState, state_to_json)
 
 
 def _locked(method):
@@ -128,34 +128,13 @@ class Session:
                                "written to")
         writer = lock_session(folder.root)
         try:
-            return (yield from cls._create(folder, dataset, config, writer))
+            state = yield from make_session_files(folder, dataset, config)
+            session = cls(folder.root, dataset, config, state, writer)
+            session._save()
+            return session
         except BaseException:  # a refusal, a failure, or a step generator closed early
             writer.release()
             raise
-
-    @classmethod
-    def _create(cls, folder: SessionFolder, dataset: Dataset, config: SessionConfig,
-                writer: WriterLock) -> Steps["Session"]:
-        if folder.state.exists():
-            raise DatasetError(folder.root, "already holds a session; open it to resume, "
-                               "or choose another output folder")
-        # Generated regions live in the session, so that open() finds the same ones.
-        # They are made here, once: SAM takes seconds to minutes per image.
-        dataset.use_regions(config.regions)
-        yield from make_region_cache(dataset, folder.regions_dir)
-        names = dataset.names
-        for i, name in enumerate(names):
-            write_label(folder.labels(name), dataset.labels(name), dataset.classes)
-            yield Progress(i + 1, len(names), "Copying pseudo-labels")
-        state = SessionState(dataset=str(dataset.root.resolve()),
-                             labels_dir=saved_path(dataset.labels_dir),
-                             config=config)
-        session = cls(folder.root, dataset, config, state, writer)
-        stats = yield from label_metrics(dataset, session.labels)
-        state.history.append(RoundRecord(round=0, queries=0, manual_changes=0, hand_pixels=0,
-                                         lcm_changes=0, lcm_correct=0, **stats))
-        session._save()
-        return session
 
     @classmethod
     def open(cls, out: Path, read_only: bool = False) -> "Session":
@@ -179,13 +158,8 @@ class Session:
 
     @classmethod
     def _read(cls, folder: SessionFolder, writer: WriterLock | None) -> "Session":
-        state = read_state(folder.state)
-        config = state.config
-        dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
-                               region_cache=folder.regions_dir,
-                               background_is_ignore=config.background_is_ignore)
-        dataset.use_regions(config.regions)
-        return cls(folder.root, dataset, config, state, writer)
+        dataset, state = read_session_files(folder)
+        return cls(folder.root, dataset, state.config, state, writer)
 
     # ---- state ----------------------------------------------------------------
 
@@ -239,9 +213,6 @@ class Session:
         return self._summary
 
     # ---- changes to the labels, undoable (kept by the journal) -----------------------
-
-    def _new_manual(self, pairs: Iterable[tuple[str, int]]) -> list[RegionKey]:
-        return new_manual(pairs, self.state.manual)
 
     @_locked
     @_writes
@@ -313,8 +284,9 @@ class Session:
         changes, deltas = answer_changes(answers, set(rewrite), queries, self.labels,
                                          self.dataset.regions, self.dataset.classes)
         return self._journal.record("answer", changes, answers=deltas,
-                                    manual_added=self._new_manual(
-                                        (queries[i].image, queries[i].region) for i in answers))
+                                    manual_added=new_manual(
+                                        ((queries[i].image, queries[i].region) for i in answers),
+                                        self.state.manual))
 
     @_locked
     @_writes
@@ -340,7 +312,8 @@ class Session:
         touched = np.unique(self.dataset.regions(name)[changed])
         self.state.hand_pixels += count
         self._journal.record("hand_edit", {name: LabelChange.between(old, labels.astype(np.uint8))},
-                             manual_added=self._new_manual((name, int(r)) for r in touched))
+                             manual_added=new_manual(((name, int(r)) for r in touched),
+                                                     self.state.manual))
         return count
 
     # ---- the LCM -----------------------------------------------------------------

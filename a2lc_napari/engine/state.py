@@ -12,10 +12,16 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, astuple, dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple, get_args
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
 
 from .config import SessionConfig
 from .errors import DatasetError
+
+if TYPE_CHECKING:  # for the types only: acquisition loads numba
+    import numpy as np
+
+    from .acquisition import RegionSummary
 
 #: Version of ``session.json``; older versions are refused with a message.
 FORMAT = 2
@@ -76,6 +82,15 @@ class LCMUpdate:
     @property
     def key(self) -> tuple[str, int]:
         return self.image, self.region
+
+    @classmethod
+    def of_row(cls, summary: RegionSummary, row: int, names: Sequence[str], old: int,
+               new: int, confidence: float, gt: np.ndarray | None) -> "LCMUpdate":
+        """The update of the region in ``summary``'s ``row``; ``gt``: (R,) the
+        ground truth's majority class per region, or None."""
+        return cls(image=names[summary.image[row]], region=int(summary.ids[row]),
+                   old=int(old), new=int(new), confidence=float(confidence),
+                   correct=None if gt is None else bool(gt[row] == new))
 
 
 @dataclass

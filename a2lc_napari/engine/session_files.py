@@ -1,0 +1,49 @@
+"""A session folder made and read back: the files a new session starts
+from, and the dataset and state a saved one resumes with (the paths are
+:mod:`~a2lc_napari.engine.session_folder`'s)."""
+from __future__ import annotations
+
+from .config import SessionConfig
+from .dataset import Dataset, open_dataset
+from .errors import DatasetError
+from .io import write_label
+from .label_store import LabelStore
+from .progress import Progress, Steps
+from .region_cache import make_region_cache
+from .rounds import label_metrics
+from .session_folder import SessionFolder, saved_path
+from .state import RoundRecord, SessionState, read_state
+
+
+def make_session_files(folder: SessionFolder, dataset: Dataset, config: SessionConfig
+                       ) -> Steps[SessionState]:
+    """Make every image's regions and copy the pseudo-labels into ``folder``
+    (which must hold no session); the new state, round 0 measured (not saved)."""
+    if folder.state.exists():
+        raise DatasetError(folder.root, "already holds a session; open it to resume, "
+                           "or choose another output folder")
+    # Generated regions live in the session, so that a resume finds the same ones.
+    # They are made here, once: SAM takes seconds to minutes per image.
+    dataset.use_regions(config.regions)
+    yield from make_region_cache(dataset, folder.regions_dir)
+    names = dataset.names
+    for i, name in enumerate(names):
+        write_label(folder.labels(name), dataset.labels(name), dataset.classes)
+        yield Progress(i + 1, len(names), "Copying pseudo-labels")
+    state = SessionState(dataset=str(dataset.root.resolve()),
+                         labels_dir=saved_path(dataset.labels_dir), config=config)
+    stats = yield from label_metrics(dataset, LabelStore(folder, dataset.classes).labels)
+    state.history.append(RoundRecord(round=0, queries=0, manual_changes=0, hand_pixels=0,
+                                     lcm_changes=0, lcm_correct=0, **stats))
+    return state
+
+
+def read_session_files(folder: SessionFolder) -> tuple[Dataset, SessionState]:
+    """The dataset and the state of the session saved in ``folder``."""
+    state = read_state(folder.state)
+    config = state.config
+    dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
+                           region_cache=folder.regions_dir,
+                           background_is_ignore=config.background_is_ignore)
+    dataset.use_regions(config.regions)
+    return dataset, state
