@@ -140,10 +140,7 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
     d = decide(train.features, train.old, train.answers, features[rows], current[rows],
                num_classes, config, summary.mean_prob[rows].argmax(axis=1), seed=seed)
     gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
-    for j in np.flatnonzero(d.changes(gate.tau, gate.reach)):
-        r, new = rows[j], int(d.predicted[j])
-        proposal.updates.append(LCMUpdate(
-            image=names[summary.image[r]], region=int(summary.ids[r]), old=int(current[r]),
-            new=new, confidence=float(d.confidence[j]),
-            correct=None if gt is None else bool(gt[r] == new)))
+    proposal.updates = [LCMUpdate.of_row(summary, rows[j], names, current[rows[j]],
+                                         d.predicted[j], d.confidence[j], gt)
+                        for j in np.flatnonzero(d.changes(gate.tau, gate.reach))]
     return proposal
