@@ -56,7 +56,16 @@ def how_sure(proposal, target: float | None) -> str:
                f"{f'all {n}' if right == n else f'{right} of the {n}'} answers it would "
                f"have changed, held out of its training, came out right "
                f"(confidence ≥ {proposal.tau:g}).")
-    return " ".join(filter(None, (expects, vouched(proposal))))
+    return " ".join(filter(None, (expects, vouched(proposal), checked(proposal))))
+
+
+def checked(proposal) -> str:
+    """What the person's checks of the LCM's proposals said, in a sentence;
+    empty before the first."""
+    if not proposal.checks:
+        return ""
+    return (f"Of its proposals you checked as queries, {proposal.checks_right} of "
+            f"{proposal.checks} were right.")
 
 
 def vouched(proposal) -> str:

@@ -168,7 +168,7 @@ def cmd_simulate(args) -> None:
 
 TABLE_HEAD = (f"{'round':>5} {'data mIoU %':>11} {'queries':>7} {'manual':>6} "
               f"{'wrong %':>7} {'hit ×':>5} {'LCM':>5} {'LCM ok':>6} {'ok/manual':>9} "
-              f"{'LCM est. %':>10} {'at least %':>10} {'τ':>6}")
+              f"{'LCM est. %':>10} {'at least %':>10} {'τ':>6} {'checked ok':>10}")
 
 
 def format_row(h) -> str:
@@ -177,9 +177,10 @@ def format_row(h) -> str:
         h.lcm_estimated_precision, h.lcm_lower_precision, h.wrong_share, h.hit_rate,
         right_per_correction(h.lcm_correct, h.manual_changes) if h.round else None))
     tau = "–" if h.lcm_tau is None else f"{h.lcm_tau:g}"
+    checked = f"{h.lcm_checks_right}/{h.lcm_checks}" if h.lcm_checks else "–"
     return (f"{h.round:>5} {h.data_miou:>11.2f} {h.queries:>7} {h.manual_changes:>6} "
             f"{wrong:>7} {hit:>5} {h.lcm_changes:>5} {h.lcm_correct:>6} {per:>9} "
-            f"{est:>10} {low:>10} {tau:>6}")
+            f"{est:>10} {low:>10} {tau:>6} {checked:>10}")
 
 
 def format_table(method: str, history: list) -> str:

@@ -28,6 +28,11 @@ def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
                                 held_out_changes=10, lower_precision=35.5), 0.9).endswith(
         "came out right (confidence ≥ 0.99). The answers vouch for at least 14 of its 40 "
         "proposals.")
+    assert how_sure(LCMProposal([change], tau=0.8, reach=0.5, estimated_precision=100.0,
+                                held_out_changes=8, lower_precision=75.0, checks=4,
+                                checks_right=3), 0.9).endswith(
+        "The answers vouch for at least 0 of its 1 proposal. Of its proposals you checked as "
+        "queries, 3 of 4 were right.")
     assert vouched(LCMProposal([change], tau=0.99)) == (
         "The answers held out of its training vouch for none of them.")
 

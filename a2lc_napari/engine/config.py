@@ -68,6 +68,11 @@ class LCMConfig:
     with the most right held-out changes, once at least ``min_support``
     answers confirmed their label; None: the session's fixed τ per round,
     at the first (strictest) reach.
+
+    ``checks``: from round 2, this many of a round's queries (at most half)
+    check our LCM: a random sample of the changes it proposes from the
+    earlier rounds' answers. Where their answers show its precision below
+    ``target_precision`` (90% confidence), it changes nothing.
     """
 
     hidden: tuple[int, ...] = (256, 128, 64)
@@ -88,6 +93,7 @@ class LCMConfig:
     min_support: int = 5
     full_batch_steps: int = 200
     agreement: float = 1.0
+    checks: int = 3
 
     def __post_init__(self):
         # Tuples even when read back from JSON.

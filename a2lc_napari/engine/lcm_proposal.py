@@ -16,6 +16,7 @@ import numpy as np
 from . import acquisition as acq
 from .config import LCMConfig
 from .lcm import decide, lcm_features
+from .lcm_checks import heed
 from .lcm_precision import Gate, threshold_for
 from .state import LCMProposal, LCMUpdate
 
@@ -100,7 +101,7 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
             this_round: tuple[np.ndarray, np.ndarray, np.ndarray],
             past: Iterable[Examples], names: Sequence[str], num_classes: int,
             ignore_index: int, fixed_tau: float, config: LCMConfig,
-            seed: int = 0) -> LCMProposal:
+            checked: tuple[int, int] = (0, 0), seed: int = 0) -> LCMProposal:
     """What our LCM changes this round, with τ and the estimated precision.
 
     Parameters
@@ -117,13 +118,19 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
         The answers of earlier rounds (:func:`examples` of each round).
     fixed_tau : float
         τ when ``config.target_precision`` is None.
+    checked : (checks, right)
+        The answered checks of its proposals so far
+        (:func:`~a2lc_napari.engine.lcm_checks.tally`). Where they show a
+        precision below the target (:func:`~a2lc_napari.engine.lcm_checks.below_target`),
+        it changes nothing (:func:`~a2lc_napari.engine.lcm_checks.heed`).
 
     Returns
     -------
     LCMProposal
         ``tau`` None (and no update) where no threshold reaches the target
-        precision; ``reach`` the neighbour gate's; ``estimated_precision``
-        and ``lower_precision`` in percent.
+        precision or the checks show it falls short; ``reach`` the
+        neighbour gate's; ``estimated_precision`` and ``lower_precision`` in
+        percent.
     """
     features = region_features(summary, config)
     train = Examples.concatenate([examples(summary, *this_round, ignore_index, config,
@@ -132,8 +139,11 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
         return LCMProposal(reason=silence_reason(train.old, train.answers, config))
     gate = threshold_for(train.features, train.old, train.answers, num_classes, config,
                          fixed_tau, train.model_class, seed=seed)
-    proposal = held_out_report(gate, reach=gate.reach, reason=None if gate.tau is not None
-                               else silence_reason(train.old, train.answers, config))
+    gate, reason = heed(gate, checked, config.target_precision)
+    if gate.tau is None and reason is None:
+        reason = silence_reason(train.old, train.answers, config)
+    proposal = held_out_report(gate, reach=gate.reach, reason=reason, checks=checked[0],
+                               checks_right=checked[1])
     if gate.tau is None or not eligible.any():
         return proposal
     rows = np.flatnonzero(eligible)

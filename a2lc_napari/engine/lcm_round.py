@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from . import acquisition as acq
-from . import lcm_proposal
+from . import lcm_checks, lcm_proposal
 from .classes import ClassSet
 from .answers import new_manual
 from .config import LCMConfig, SessionConfig
@@ -49,10 +49,11 @@ class LCMInputs:
 
 def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str],
                   classes: ClassSet, round_: int, config: SessionConfig,
-                  folder: SessionFolder) -> LCMProposal:
+                  folder: SessionFolder, heed_checks: bool = True) -> LCMProposal:
     """The LCM's proposal in round ``round_`` (``summary``: its regions),
     ours or, with ``config.lcm.paper``, the paper's; earlier rounds' answers
-    are read from ``folder``."""
+    are read from ``folder``. ``heed_checks``: our LCM changes nothing
+    where the checks so far show it falls short."""
     eligible = ~(manual_mask(summary, inputs.manual, names)  # this round's queries too
                  | region_mask(summary, inputs.rejected, names))
     tau = config.tau_for(round_)
@@ -67,10 +68,42 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
     this_round = tuple(np.array([getattr(q, f) for q in inputs.answered], dtype=np.int64)
                        for f in ("row", "label", "answer"))
     current[this_round[0]] = this_round[2]
+    checked = lcm_checks.tally([*past_checks(folder, round_),
+                                *((q.check, q.answer) for q in inputs.answered)],
+                               ignore) if heed_checks else (0, 0)
     return lcm_proposal.propose(
         summary, current, eligible, this_round,
         past_examples(folder, round_, ignore, config.lcm), names,
-        classes.num_classes, ignore, tau, config.lcm, seed=seed)
+        classes.num_classes, ignore, tau, config.lcm, checked=checked, seed=seed)
+
+
+def check_queries(summary: acq.RegionSummary, queries: list[Query], manual: dict[str, list[int]],
+                  names: list[str], classes: ClassSet, round_: int, config: SessionConfig,
+                  folder: SessionFolder) -> list[Query]:
+    """Round ``round_``'s queries, the last ``config.lcm.checks`` of them
+    checks of our LCM: a random sample of what it proposes now, from the
+    earlier rounds' answers (:func:`~a2lc_napari.engine.lcm_checks.with_checks`).
+    The ranking's picks alone in round 1, with the paper's LCM, or where it
+    proposes nothing."""
+    if round_ < 2 or config.lcm.paper or not config.lcm.checks:
+        return queries
+    # Not held back by earlier checks: new ones may show it has improved.
+    proposed = propose_round(summary, LCMInputs([], manual, set()), names, classes, round_,
+                             config, folder, heed_checks=False).updates
+    index = {key: row for row, key in enumerate(summary.keys())}
+    rows = np.array([index[acq.region_keys(names.index(u.image), u.region)] for u in proposed],
+                    dtype=np.int64)
+    labels = summary.majority_label(classes.ignore_index)[rows]
+    return lcm_checks.with_checks(queries, proposed, rows, labels, config.lcm.checks,
+                                  seed=config.seed * 1000 + round_)
+
+
+def past_checks(folder: SessionFolder, round_: int) -> Iterator[tuple[int | None, int | None]]:
+    """``(check, answer)`` of every query of the rounds before ``round_``
+    (from their logs in ``folder``; no check in a log written before checks)."""
+    for r in range(1, round_):
+        for q in json.loads(folder.log(r).read_text())["queries"]:
+            yield q.get("check"), q["answer"]
 
 
 def paper_estimate(summary: acq.RegionSummary, answered: list[Query], classes: ClassSet,

@@ -116,6 +116,7 @@ def round_record(state: SessionState, proposal: LCMProposal, updates: list[LCMUp
         lcm_held_out_changes=proposal.held_out_changes,
         lcm_lower_precision=proposal.lower_precision,
         lcm_precision=round(100 * correct / len(updates), 2) if has_gt and updates else None,
+        lcm_checks=proposal.checks, lcm_checks_right=proposal.checks_right,
         wrong_share=_rounded(wrong),
         hit_rate=_rounded(hit_rate(corrections, len(answered), wrong)),
         **metrics)

@@ -35,7 +35,8 @@ from .io import write_json
 from .journal import Journal
 from .label_store import LabelStore
 from .label_changes import LabelChange
-from .lcm_round import LCMInputs, lcm_label_changes, propose_round, record_lcm_review
+from .lcm_round import (LCMInputs, check_queries, lcm_label_changes, propose_round,
+                        record_lcm_review)
 from .methods import METHODS, query_ranking
 from .model import train_segmenter
 from .progress import Progress, Steps
@@ -249,6 +250,9 @@ class Session:
             queries = pick_queries(summary, manual_mask(summary, self.state.manual, ds.names),
                                    self.method, cfg.budget, ds.names, ds.classes.ignore_index,
                                    ranking)
+            if self.method.lcm:
+                queries = check_queries(summary, queries, self.state.manual, ds.names,
+                                        ds.classes, self.round, cfg, self.folder)
             self.state.queries, self.state.phase = queries, "query"
             self.state.lcm_rejected = []
             self._save()

@@ -54,6 +54,9 @@ class Query:
     None for a region query. ``answer`` is None until answered; ``rewrite``
     says that the answer rewrote the region's pixels (an answer equal to
     ``label`` only confirms them, unless the annotator says they are wrong).
+    ``check`` is the class the LCM proposed for the region where the query
+    checks the LCM (:mod:`~a2lc_napari.engine.lcm_checks`), None where the
+    ranking picked it.
     """
 
     index: int
@@ -65,6 +68,7 @@ class Query:
     pixel: tuple[int, int] | None = None
     answer: int | None = None
     rewrite: bool = False
+    check: int | None = None
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,9 @@ class LCMProposal:
     where not estimated); ``lower_precision`` the precision those vouch for
     with 90% confidence (:meth:`~a2lc_napari.engine.lcm_precision.Gate.lower_bound`);
     ``reason``, in plain words, why it proposes nothing and what would let
-    it (None when it chose a τ).
+    it (None when it chose a τ); ``checks`` the answered checks of its
+    proposals so far, all rounds, and ``checks_right`` those answered with
+    the class it had proposed.
     """
 
     updates: list[LCMUpdate] = field(default_factory=list)
@@ -115,6 +121,8 @@ class LCMProposal:
     held_out_changes: int = 0
     lower_precision: float | None = None
     reason: str | None = None
+    checks: int = 0
+    checks_right: int = 0
 
 
 @dataclass
@@ -124,7 +132,8 @@ class RoundRecord:
     With ground truth, ``wrong_share`` is the percentage of wrong regions
     among those the round could query, and ``hit_rate`` the share of its
     queries that changed a label as a multiple of it
-    (:mod:`~a2lc_napari.engine.query_stats`).
+    (:mod:`~a2lc_napari.engine.query_stats`). ``lcm_checks`` and
+    ``lcm_checks_right``: :attr:`LCMProposal.checks` and ``checks_right``.
     """
 
     round: int
@@ -142,6 +151,8 @@ class RoundRecord:
     lcm_held_out_changes: int = 0
     lcm_lower_precision: float | None = None
     lcm_precision: float | None = None
+    lcm_checks: int = 0
+    lcm_checks_right: int = 0
     wrong_share: float | None = None
     hit_rate: float | None = None
     data_miou: float | None = None

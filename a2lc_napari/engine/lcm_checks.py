@@ -1,0 +1,101 @@
+"""Checks of the LCM: a few of a round's queries on a random sample of the
+changes it proposes, whose answers say how often its changes are right.
+
+The held-out estimate (:mod:`~a2lc_napari.engine.lcm_precision`) comes from
+answers the ranking picked because they looked wrong, so it sees fewer
+right labels than the LCM's candidates hold. A random sample of the
+changes it proposes has no such bias; and since most of them are right,
+most checks correct a wrong label, as a query should.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+
+import numpy as np
+from scipy.stats import beta
+
+from .lcm_precision import Gate
+from .state import LCMUpdate, Query
+
+
+def with_checks(queries: Sequence[Query], proposed: Sequence[LCMUpdate], rows: np.ndarray,
+                labels: np.ndarray, count: int, seed: int) -> list[Query]:
+    """The round's queries with the last ones replaced by checks.
+
+    Parameters
+    ----------
+    queries : sequence of Query
+        The ranking's picks, best first.
+    proposed : sequence of LCMUpdate
+        What the LCM would change now.
+    rows, labels : (len(proposed),) int
+        Their rows in the round's summary, and their labels as a query
+        states them (the majority label).
+    count : int
+        Checks wanted: at most this many, and at most half the queries.
+    seed : int
+        The random sample's.
+
+    Returns
+    -------
+    list of Query
+        The first ``len(queries) - n`` picks, then ``n`` checks drawn at
+        random among the proposed changes of regions the ranking did not
+        pick (the regions the LCM may change), each with
+        ``check`` the class proposed and ``score`` the LCM's confidence in
+        it; indices renumbered.
+    """
+    picked = {(q.image, q.region) for q in queries}
+    free = [j for j, u in enumerate(proposed) if (u.image, u.region) not in picked]
+    count = min(count, len(queries) // 2, len(free))
+    sample = sorted(np.random.default_rng(seed).permutation(len(free))[:count])
+    checks = [Query(index=0, image=proposed[j].image, region=proposed[j].region,
+                    row=int(rows[j]), label=int(labels[j]), score=proposed[j].confidence,
+                    check=proposed[j].new) for j in (free[i] for i in sample)]
+    return [replace(q, index=i)
+            for i, q in enumerate([*queries[:len(queries) - count], *checks])]
+
+
+def tally(pairs: Iterable[tuple[int | None, int | None]], ignore_index: int) -> tuple[int, int]:
+    """Answered checks and the right ones, from ``(check, answer)`` pairs.
+
+    A pair counts where both are set and the answer is a class (not
+    ``ignore_index``); it is right where the answer is the class checked.
+
+    Returns
+    -------
+    checks, right : int
+    """
+    counted = [(c, a) for c, a in pairs if c is not None and a is not None and a != ignore_index]
+    return len(counted), sum(c == a for c, a in counted)
+
+
+def below_target(right: int, checks: int, target: float, confidence: float = 0.9) -> bool:
+    """Whether the checks show, with ``confidence``, a precision below
+    ``target``: the one-sided Clopper-Pearson upper bound of ``right`` of
+    ``checks`` is under it (0 right of 2 and 3 of 5 are; 1 of 2 and 4 of 5
+    are not)."""
+    if not checks or right == checks:
+        return False
+    return float(beta.ppf(confidence, right + 1, checks - right)) < target
+
+
+def heed(gate: Gate, checked: tuple[int, int], target: float | None
+         ) -> tuple[Gate, str | None]:
+    """``gate``, unless the checks show a precision below ``target``
+    (:func:`below_target`; None: no target, nothing to heed).
+
+    Returns
+    -------
+    gate : Gate
+        Without τ where the checks fall short: the LCM then changes nothing.
+    reason : str or None
+        Why, in plain words, where they fall short.
+    """
+    checks, right = checked
+    if gate.tau is None or target is None or not below_target(right, checks, target):
+        return gate, None
+    return (Gate(reach=gate.reach, right=gate.right, changes=gate.changes),
+            f"Of its proposals you checked, {right} of {checks} were right: too few to trust "
+            f"its changes. It proposes again once more checks come out right.")
