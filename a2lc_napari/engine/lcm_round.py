@@ -193,6 +193,26 @@ def lcm_label_changes(updates: Iterable[LCMUpdate], labels: Callable[[str], np.n
     return changes
 
 
+def record_lcm_apply(journal: Journal, regions: Callable[[str], np.ndarray],
+                     proposal: LCMProposal) -> list[LCMUpdate]:
+    """Write the ``proposal``'s updates at the end of the round (one journal
+    event); the updates written. A round stopped after writing them finds
+    them again. The caller holds the session's lock."""
+    state = journal.state
+    last = state.journal[-1] if state.journal else None
+    if last is not None and last.kind == "lcm_apply" and last.round == state.round:
+        return last.changes  # applied before a stop; resumed here
+    # Re-checked now: a region edited by hand meanwhile stays the person's.
+    updates = [u for u in proposal.updates if u.region not in state.manual.get(u.image, ())]
+    # Answers of a finished round are final: undo reaches back to here.
+    state.undo_stack.clear()
+    if updates or state.lcm_applied:
+        journal.record("lcm_apply", lcm_label_changes(updates, journal.store.labels, regions),
+                       changes=updates, applied_added=updates,
+                       applied_removed=list(state.lcm_applied))
+    return updates
+
+
 def record_lcm_review(journal: Journal, regions: Callable[[str], np.ndarray],
                       changes: list[LCMUpdate], accept: bool) -> Event | None:
     """Record the person's review of LCM ``changes`` (None when there is none).

@@ -18,7 +18,7 @@ from .methods import Method
 from .metrics import class_iou, class_pixels, confusion, mean_iou
 from .model import Segmenter
 from .progress import Progress, Steps
-from .query_stats import hit_rate
+from .query_stats import hit_rate, wrong_share
 from .region_classifier import summary_probabilities
 from .state import LCMProposal, LCMUpdate, Query, RoundRecord, SessionState
 
@@ -96,6 +96,15 @@ def label_metrics(dataset: Dataset, labels: Callable[[str], np.ndarray]) -> Step
                    class_iou={n: None if np.isnan(v) else round(float(v) * 100, 3)
                               for n, v in zip(classes.names, iou)})
     return out
+
+
+def queryable_wrong_share(summary: acq.RegionSummary, state: SessionState,
+                          names: list[str]) -> float | None:
+    """Percentage of wrong regions among those the round ``state`` is in
+    could query (not manual before it: its queries count)."""
+    exclude = manual_mask(summary, state.manual, names)
+    exclude[[q.row for q in state.queries]] = False
+    return wrong_share(summary, exclude)
 
 
 def round_record(state: SessionState, proposal: LCMProposal, updates: list[LCMUpdate],

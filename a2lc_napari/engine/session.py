@@ -35,14 +35,13 @@ from .io import write_json
 from .journal import Journal
 from .label_store import LabelStore
 from .label_changes import LabelChange
-from .lcm_round import (LCMInputs, check_queries, lcm_label_changes, propose_round,
+from .lcm_round import (LCMInputs, check_queries, propose_round, record_lcm_apply,
                         record_lcm_review)
 from .methods import METHODS, query_ranking
 from .model import train_segmenter
 from .progress import Progress, Steps
-from .query_stats import wrong_share
-from .rounds import (label_metrics, manual_mask, pick_queries, round_log, round_record,
-                     session_totals, summarize_regions)
+from .rounds import (label_metrics, manual_mask, pick_queries, queryable_wrong_share, round_log,
+                     round_record, session_totals, summarize_regions)
 from .session_folder import SessionFolder
 from .session_files import make_session_files, read_session_files
 from .session_lock import WriterLock, lock_session
@@ -365,7 +364,9 @@ class Session:
         yield Progress(1, 2, "Running the LCM")
         updates = self._apply_lcm(proposal)
         yield Progress(2, 2, "Applying LCM updates")
-        record = round_record(self.state, proposal, updates, self._wrong_share(),
+        with self._lock:
+            wrong = queryable_wrong_share(self.summary, self.state, self.dataset.names)
+        record = round_record(self.state, proposal, updates, wrong,
                               (yield from label_metrics(self.dataset, self.labels)),
                               self.dataset.has_gt)
         write_json(self.folder.log(self.round), round_log(self.state, proposal, updates, record))
@@ -383,21 +384,8 @@ class Session:
                 raise RuntimeError(f"round {self.round} has not been prepared")
 
     def _apply_lcm(self, proposal: LCMProposal) -> list[LCMUpdate]:
-        """Write the ``proposal``'s updates (one journal event); the updates written."""
         with self._lock:
-            last = self.state.journal[-1] if self.state.journal else None
-            if last is not None and last.kind == "lcm_apply" and last.round == self.round:
-                return last.changes  # applied before a stop; resumed here
-            # Re-checked now: a region edited by hand meanwhile stays the person's.
-            updates = [u for u in proposal.updates if not self.is_manual(*u.key)]
-            # Answers of a finished round are final: undo reaches back to here.
-            self.state.undo_stack.clear()
-            if updates or self.state.lcm_applied:
-                self._journal.record("lcm_apply",
-                                     lcm_label_changes(updates, self.labels, self.dataset.regions),
-                                     changes=updates, applied_added=updates,
-                                     applied_removed=self.lcm_applied)
-            return updates
+            return record_lcm_apply(self._journal, self.dataset.regions, proposal)
 
     def _next_round(self, record: RoundRecord) -> None:
         """Keep the finished round's ``record``, open the next round's training."""
@@ -413,12 +401,6 @@ class Session:
 
     # ---- measuring and exporting -------------------------------------------------
 
-    def _wrong_share(self) -> float | None:
-        """Percentage of wrong regions among those this round could query."""
-        with self._lock:
-            exclude = manual_mask(self.summary, self.state.manual, self.dataset.names)
-            exclude[[q.row for q in self.state.queries]] = False
-        return wrong_share(self.summary, exclude)
 
     def export(self, folder: Path, format: str = "palette", overwrite: bool = False,
                images: str = "copy") -> Steps[Path]:
