@@ -130,6 +130,7 @@ def cmd_rank(args) -> None:
 
 def cmd_simulate(args) -> None:
     from .engine.config import SessionConfig
+    from .engine.parallel import executor
     from .engine.session import simulate, start_session
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
@@ -147,8 +148,10 @@ def cmd_simulate(args) -> None:
         raise DatasetError(args.dataset, "has no ground truth (gt/); the simulated "
                            "annotator needs it")
     # The session holds the folder's writer lock until this command ends.
-    with drive(start_session(args.out, args.dataset, config, args.labels),
-               args.quiet) as session:
+    with executor(args.workers, args.scheduler,
+                  preload=("a2lc_napari.engine.inference",)) as pool, \
+            drive(start_session(args.out, args.dataset, config, args.labels, pool),
+                  args.quiet) as session:
         if session.config != config:
             raise DatasetError(args.out / "session.json",
                                "holds a session with other settings; use another --out "
@@ -162,7 +165,7 @@ def cmd_simulate(args) -> None:
                 print()  # below the progress bars
             print(format_row(record), flush=True)
 
-        drive(simulate(session, args.rounds, on_round=show), args.quiet)
+        drive(simulate(session, args.rounds, on_round=show, executor=pool), args.quiet)
     print(f"Corrected labels in {args.out / 'labels'}, metrics in {args.out / 'metrics.json'}")
 
 
@@ -316,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "judged by trees that never saw it (more wrong labels found per "
                         "query, smaller regions: see docs/ALGORITHM.md)")
     regions_args(p)
+    parallel_args(p)
 
     p = add("export", "Write a session's current labels in a format that training code "
             "or an annotation tool reads, with a README of where they came from.",

@@ -20,6 +20,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from . import lcm_proposal
 from .lcm import select_updates, train_lcm
 from .methods import METHODS, query_ranking
 from .metrics import class_iou, class_pixels, confusion, mean_iou
+from .inference import summarize_dataset
 from .model import train_segmenter
 from .progress import Progress, Steps
 from .query_stats import hit_rate, wrong_share
@@ -137,32 +139,33 @@ class Session:
     # ---- creating and opening -------------------------------------------------
 
     @classmethod
-    def create(cls, out: Path, dataset: Dataset, config: SessionConfig) -> Steps["Session"]:
+    def create(cls, out: Path, dataset: Dataset, config: SessionConfig,
+               executor: Executor | None = None) -> Steps["Session"]:
         """Start a session in ``out`` (must not hold one): make every image's
         regions, copy the pseudo-labels. Raises
         :class:`~a2lc_napari.engine.session_lock.SessionInUse` at once when
-        another writer holds ``out``."""
+        another writer holds ``out``. The regions are made on ``executor`` if given."""
         folder = SessionFolder(Path(out))
         if folder.root.resolve().is_relative_to(dataset.root.resolve()):
             raise DatasetError(folder.root, "is inside the dataset folder, which is never "
                                "written to")
         writer = lock_session(folder.root)
         try:
-            return (yield from cls._create(folder, dataset, config, writer))
+            return (yield from cls._create(folder, dataset, config, writer, executor))
         except BaseException:  # a refusal, a failure, or a step generator closed early
             writer.release()
             raise
 
     @classmethod
     def _create(cls, folder: SessionFolder, dataset: Dataset, config: SessionConfig,
-                writer: WriterLock) -> Steps["Session"]:
+                writer: WriterLock, executor: Executor | None) -> Steps["Session"]:
         if folder.state.exists():
             raise DatasetError(folder.root, "already holds a session; open it to resume, "
                                "or choose another output folder")
         # Generated regions live in the session, so that open() finds the same ones.
         # They are made here, once: SAM takes seconds to minutes per image.
         dataset.use_regions(config.regions)
-        yield from make_region_cache(dataset, folder.regions_dir)
+        yield from make_region_cache(dataset, folder.regions_dir, executor)
         names = dataset.names
         for i, name in enumerate(names):
             write_label(folder.labels(name), dataset.labels(name), dataset.classes)
@@ -337,8 +340,9 @@ class Session:
     # ---- one round ------------------------------------------------------------
 
     @_writes
-    def prepare_round(self) -> Steps[None]:
-        """Train θ on the current labels, summarise every region, pick the queries."""
+    def prepare_round(self, executor: Executor | None = None) -> Steps[None]:
+        """Train θ on the current labels, summarise every region (on
+        ``executor`` if given), pick the queries."""
         if self.phase != "train":
             raise RuntimeError(f"round {self.round} is already prepared")
         ds, cfg = self.dataset, self.config
@@ -346,16 +350,9 @@ class Session:
             lambda n: (ds.image(n), self.labels(n)), ds.names, ds.classes.num_classes,
             ds.classes.ignore_index, cfg.model, seed=cfg.seed * 1000 + self.round)
         segmenter.save(self.folder.model)
-        parts = []
-        for i, name in enumerate(ds.names):
-            image = ds.image(name)
-            probs, features = segmenter.predict(image, features=True)
-            parts.append(acq.summarize_image(
-                probs, self.labels(name), ds.regions(name),
-                ds.classes.ignore_index, gt=ds.gt(name), image_index=i,
-                representative=self.method.ranking == "sim", image=image, features=features))
-            yield Progress(i + 1, len(ds.names), "Ranking regions")
-        summary = acq.RegionSummary.concatenate(parts)
+        summary = yield from summarize_dataset(self.folder.model, cfg.model.device, ds,
+                                               self.folder.labels,
+                                               self.method.ranking == "sim", executor)
         ranking = query_ranking(self.method, cfg.confidence)
         if ranking == "doubt":
             summary.oof_prob = summary_probabilities(summary, ds.classes.num_classes,
@@ -784,8 +781,10 @@ def _str_or_none(path) -> str | None:
 
 
 def start_session(out: Path, dataset: Path, config: SessionConfig,
-                  labels_dir: Path | None = None) -> Steps[Session]:
-    """Resume the session in ``out``, or check the dataset and create one.
+                  labels_dir: Path | None = None,
+                  executor: Executor | None = None) -> Steps[Session]:
+    """Resume the session in ``out``, or check the dataset and create one
+    (the per-image checks and regions on ``executor`` if given).
 
     A session in ``out`` keeps its own settings (``config`` only serves a new
     one); a session on another dataset or label folder is refused.
@@ -806,17 +805,19 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
         lock_session(out).release()
     data = open_dataset(dataset, labels_dir=labels_dir,
                         background_is_ignore=config.background_is_ignore)
-    yield from data.check()
-    return (yield from Session.create(out, data, config))
+    yield from data.check(executor)
+    return (yield from Session.create(out, data, config, executor))
 
 
-def simulate(session: Session, rounds: int, on_round=None) -> Steps[list[RoundRecord]]:
+def simulate(session: Session, rounds: int, on_round=None,
+             executor: Executor | None = None) -> Steps[list[RoundRecord]]:
     """Run rounds up to ``rounds`` with the simulated annotator; resumes
     wherever the session stands. ``on_round(record)`` is called as each
-    round ends. Returns the history."""
+    round ends; each round's images run on ``executor`` if given. Returns
+    the history."""
     while session.round <= rounds:
         if session.phase == "train":
-            yield from session.prepare_round()
+            yield from session.prepare_round(executor)
         if session.phase == "query":
             answers, rewrite = {}, []
             for q in session.queries:
