@@ -131,6 +131,7 @@ def cmd_rank(args) -> None:
 def cmd_simulate(args) -> None:
     from .engine.config import SessionConfig
     from .engine.driver import simulate, start_session
+    from .engine.parallel import executor
 
     config = SessionConfig(method=args.method, budget=args.budget, seed=args.seed,
                            regions=args.regions, confidence=args.confidence,
@@ -147,8 +148,10 @@ def cmd_simulate(args) -> None:
         raise DatasetError(args.dataset, "has no ground truth (gt/); the simulated "
                            "annotator needs it")
     # The session holds the folder's writer lock until this command ends.
-    with drive(start_session(args.out, args.dataset, config, args.labels),
-               args.quiet) as session:
+    with executor(args.workers or 1, args.scheduler,
+                  preload=("a2lc_napari.engine.inference",)) as pool, \
+            drive(start_session(args.out, args.dataset, config, args.labels, pool),
+                  args.quiet) as session:
         if session.config != config:
             raise DatasetError(args.out / "session.json",
                                "holds a session with other settings; use another --out "
@@ -162,7 +165,7 @@ def cmd_simulate(args) -> None:
                 print()  # below the progress bars
             print(format_row(record), flush=True)
 
-        drive(simulate(session, args.rounds, on_round=show), args.quiet)
+        drive(simulate(session, args.rounds, on_round=show, executor=pool), args.quiet)
     print(f"Corrected labels in {args.out / 'labels'}, metrics in {args.out / 'metrics.json'}")
 
 
@@ -250,10 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
                             f"this joins the masks around it (default {MIN_GAP_AREA}; 0 "
                             "keeps every hole as regions of its own)")
 
-    def parallel_args(p):
+    def parallel_args(p, default: str):
         g = p.add_argument_group("where the per-image work runs (the results are the same)")
         g.add_argument("--workers", type=int, metavar="N",
-                       help="worker processes on this machine (default: one per core; 1: "
+                       help=f"worker processes on this machine (default: {default}; 1: "
                             "all in this process)")
         g.add_argument("--scheduler", metavar="ADDRESS",
                        help="run it on a Dask cluster instead, e.g. tcp://host:8786 (needs "
@@ -280,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "a2lc: class-balanced score a_ABC")
     p.add_argument("--top", type=int, metavar="K", help="keep only the best K regions")
     regions_args(p)
-    parallel_args(p)
+    parallel_args(p, "one per core")
     p.add_argument("--json", type=Path, required=True, metavar="OUT",
                    help="write the ranking here: a JSON list, best first")
 
@@ -317,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "judged by trees that never saw it (more wrong labels found per "
                         "query, smaller regions: see docs/ALGORITHM.md)")
     regions_args(p)
+    # 1 by default: on 2 cores a round's images ran no faster on workers
+    parallel_args(p, "1")
 
     p = add("export", "Write a session's current labels in a format that training code "
             "or an annotation tool reads, with a README of where they came from.",

@@ -15,12 +15,15 @@ changes per correction by hand (answers that changed a label) so far.
 from __future__ import annotations
 
 import argparse
+import tempfile
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 
 from a2lc_napari.engine import acquisition as acq
 from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.io import write_label
 from a2lc_napari.engine.config import LCMConfig, ModelConfig
 from a2lc_napari.engine.lcm import select_updates, train_lcm
 from a2lc_napari.engine.lcm_proposal import examples, propose, region_features
@@ -65,14 +68,19 @@ def main() -> None:
     print("| round | answers | ours: changes | measured | estimated | τ "
           "| right per correction, so far | paper's: changes | measured |\n"
           "|---|---|---|---|---|---|---|---|---|")
+    work = Path(tempfile.mkdtemp(prefix="lcm_offline_"))
     for r in range(1, args.rounds + 1):
         seg = drive(train_segmenter(lambda n: (ds.image(n), labels[n]), ds.names, k, ign,
                                     ModelConfig(steps=args.steps),
                                     seed=args.seed * 1000 + r), quiet=True)
-        # The session's own steps: summarise, rank, pick.
+        # The session's own steps: summarise (from the saved model and labels), rank, pick.
         method = METHODS["a2lc"]
         ranking = query_ranking(method, args.confidence)
-        s = drive(summarize_regions(seg, ds, labels.__getitem__, ranking,
+        seg.save(work / "model.pt")
+        for name, label in labels.items():
+            write_label(work / f"{name}.png", label, ds.classes)
+        s = drive(summarize_regions(work / "model.pt", None, ds,
+                                    lambda n: work / f"{n}.png", ranking,
                                     seed=args.seed * 1000 + r), quiet=True)
         keys = s.keys()
         manual = np.isin(keys, list(asked))

@@ -219,6 +219,27 @@ def test_appearance_matches_a_naive_reference():
         np.testing.assert_allclose(s.appearance[row], expected, rtol=1e-4, atol=1e-5)
 
 
+def test_layout_matches_a_naive_reference():
+    rng = np.random.default_rng(4)
+    h, w, k = 6, 7, 3
+    probs = rng.dirichlet(np.ones(k), (h, w)).transpose(2, 0, 1).astype(np.float32)
+    labels = rng.integers(0, k, (h, w)).astype(np.uint8)
+    regions = rng.choice([0, 2, 5, 9], (h, w)).astype(np.int32)
+    image = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
+    s = acq.summarize_image(probs, labels, regions, IGNORE, image=image)
+    grey = image.astype(np.float64).mean(axis=2) / 255
+    for row, rid in enumerate(s.ids):
+        mask = regions == rid
+        r, c = np.nonzero(mask)
+        # central differences inside, one-sided at the borders
+        gx = [(grey[i, min(j + 1, w - 1)] - grey[i, max(j - 1, 0)])
+              / (min(j + 1, w - 1) - max(j - 1, 0)) for i, j in zip(r, c)]
+        gy = [(grey[min(i + 1, h - 1), j] - grey[max(i - 1, 0), j])
+              / (min(i + 1, h - 1) - max(i - 1, 0)) for i, j in zip(r, c)]
+        expected = [np.abs(gx).mean(), np.abs(gy).mean(), (r / h).mean(), (c / w).mean()]
+        np.testing.assert_allclose(s.layout[row], expected, rtol=1e-5, atol=1e-6)
+
+
 def test_appearance_without_image_is_none_and_survives_a_round_trip(tmp_path):
     probs = np.full((2, 2, 2), 0.5, np.float32)
     labels = np.zeros((2, 2), np.uint8)

@@ -173,3 +173,37 @@ def test_a_bad_label_met_by_a_worker_while_checking_is_named(demo_probs, tmp_pat
     assert main(["rank", str(demo), "--probs", str(probs), "--method", "a2lc", "--json",
                  str(tmp_path / "r.json"), "-q", "--workers", "2"]) == 2
     assert f"{bad}: cannot be read" in capsys.readouterr().err
+
+
+def simulate_with(demo, out, *where):
+    """``a2lc simulate`` with SLIC regions made at Start: the bytes of every
+    region map, label map, round log and metrics file it wrote."""
+    assert main(["simulate", str(demo), "--method", "a2lc", "--rounds", "2", "--budget", "6",
+                 "--steps", "5", "--regions", "slic", "--out", str(out), "-q", *where]) == 0
+    files = sorted(p for sub in ("regions", "labels", "log") for p in (out / sub).iterdir())
+    return {p.relative_to(out): p.read_bytes() for p in [*files, out / "metrics.json"]}
+
+
+def test_a_session_on_worker_processes_equals_one_process(tmp_path):
+    demo = make_demo_dataset(tmp_path / "demo", n_images=4, size=(48, 64), seed=3)
+    one = simulate_with(demo, tmp_path / "one", "--workers", "1")
+    two = simulate_with(demo, tmp_path / "two", "--workers", "2")
+    assert sum(p.parts[0] == "regions" and p.suffix == ".npy" for p in one) == 4
+    assert sum(p.parts[0] == "log" for p in one) == 2
+    assert one.keys() == two.keys()
+    for path in one:
+        assert one[path] == two[path], path
+
+
+def test_a_session_on_a_dask_cluster_runs_each_image_there(tmp_path):
+    demo = make_demo_dataset(tmp_path / "demo", n_images=4, size=(48, 64), seed=3)
+    one = simulate_with(demo, tmp_path / "one", "--workers", "1")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client, \
+            distributed.get_task_stream(client) as stream:
+        on_cluster = simulate_with(demo, tmp_path / "dask", "--scheduler",
+                                   cluster.scheduler_address)
+    # each image was checked, got its regions, and was summarised in both rounds there
+    assert len(stream.data) == 4 * 4
+    assert on_cluster == {path: data for path, data in one.items()}

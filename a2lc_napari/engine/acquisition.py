@@ -218,10 +218,27 @@ def _unit_rows(a: np.ndarray) -> np.ndarray:
     return a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), 1e-12)
 
 
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def _region_sums(values, reg, n_bins, bounds):
+    """Per bin of ``reg``: the float64 sum of each of the C value rows."""
+    n_threads = len(bounds) - 1
+    sums = np.zeros((n_threads, n_bins, values.shape[0]))
+    for t in numba.prange(n_threads):
+        for i in range(bounds[t], bounds[t + 1]):
+            row = sums[t, reg[i]]
+            for c in range(values.shape[0]):
+                row[c] += values[c, i]
+    return sums.sum(axis=0)
+
+
 def region_means(values: np.ndarray, reg: np.ndarray, n_bins: int) -> np.ndarray:
-    """(n_bins, C) float64 mean of each of C value rows (C, N) per bin of
-    ``reg`` (N,) int; 0 for empty bins."""
-    sums = np.stack([np.bincount(reg, weights=v, minlength=n_bins) for v in values], axis=1)
+    """(n_bins, C) float64 mean of each of C value rows (C, N) float32 or
+    float64 per bin of ``reg`` (N,) int; 0 for empty bins.
+
+    One compiled pass over every row at once (one ``np.bincount`` per row
+    read the region ids C times), summed in :data:`BLOCKS` fixed blocks.
+    """
+    sums = _region_sums(values, reg, n_bins, _blocks(len(reg)))
     return sums / np.maximum(np.bincount(reg, minlength=n_bins), 1)[:, None]
 
 
@@ -232,9 +249,11 @@ def region_appearance(image: np.ndarray, features: np.ndarray | None,
 
     ``image`` is (H, W, 3) uint8, ``features`` (C, H, W) or None (C = 0).
     """
-    rgb = image.reshape(-1, 3).T / 255.0
-    mean = region_means(rgb, reg, n_bins)
-    std = np.sqrt(np.maximum(region_means(rgb * rgb, reg, n_bins) - mean * mean, 0))
+    # float64: E[x²] - E[x]² of a flat region must come out 0, not float32's noise
+    rgb = np.ascontiguousarray(image.reshape(-1, 3).T, dtype=np.float64) / 255
+    moments = region_means(np.concatenate([rgb, rgb * rgb]), reg, n_bins)
+    mean = moments[:, :3]
+    std = np.sqrt(np.maximum(moments[:, 3:] - mean * mean, 0))
     parts = [mean, std]
     if features is not None:
         parts.append(region_means(features.reshape(len(features), -1), reg, n_bins))
@@ -246,10 +265,11 @@ def region_layout(image: np.ndarray, reg: np.ndarray, n_bins: int) -> np.ndarray
     horizontal and vertical gradient of the grey image (/ 255), centroid
     row / H and column / W. ``image`` is (H, W, 3) uint8."""
     h, w = image.shape[:2]
-    grey = image.astype(np.float32).mean(axis=2) / 255.0
+    grey = image.astype(np.float32).mean(axis=2) / np.float32(255)
     gy, gx = np.gradient(grey)
-    rows, cols = np.divmod(np.arange(h * w), w)
-    values = np.stack([np.abs(gx).ravel(), np.abs(gy).ravel(), rows / h, cols / w])
+    rows = np.repeat(np.arange(h, dtype=np.float32) / np.float32(h), w)
+    cols = np.tile(np.arange(w, dtype=np.float32) / np.float32(w), h)
+    values = np.stack([np.abs(gx).ravel(), np.abs(gy).ravel(), rows, cols])
     return region_means(values, reg, n_bins).astype(np.float32)
 
 

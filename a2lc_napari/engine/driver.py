@@ -4,6 +4,7 @@ queries with the simulated annotator, round after round.
 """
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from pathlib import Path
 
 from .config import SessionConfig
@@ -17,8 +18,10 @@ from .state import RoundRecord
 
 
 def start_session(out: Path, dataset: Path, config: SessionConfig,
-                  labels_dir: Path | None = None) -> Steps[Session]:
-    """Resume the session in ``out``, or check the dataset and create one.
+                  labels_dir: Path | None = None,
+                  executor: Executor | None = None) -> Steps[Session]:
+    """Resume the session in ``out``, or check the dataset and create one
+    (the per-image checks and regions on ``executor`` if given).
 
     A session in ``out`` keeps its own settings (``config`` only serves a new
     one); a session on another dataset or label folder is refused.
@@ -39,17 +42,19 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
         lock_session(out).release()
     data = open_dataset(dataset, labels_dir=labels_dir,
                         background_is_ignore=config.background_is_ignore)
-    yield from data.check()
-    return (yield from Session.create(out, data, config))
+    yield from data.check(executor)
+    return (yield from Session.create(out, data, config, executor))
 
 
-def simulate(session: Session, rounds: int, on_round=None) -> Steps[list[RoundRecord]]:
+def simulate(session: Session, rounds: int, on_round=None,
+             executor: Executor | None = None) -> Steps[list[RoundRecord]]:
     """Run rounds up to ``rounds`` with the simulated annotator; resumes
     wherever the session stands. ``on_round(record)`` is called as each
-    round ends. Returns the history."""
+    round ends; each round's images run on ``executor`` if given. Returns
+    the history."""
     while session.round <= rounds:
         if session.phase == "train":
-            yield from session.prepare_round()
+            yield from session.prepare_round(executor)
         if session.phase == "query":
             answers, rewrite = {}, []
             for q in session.queries:

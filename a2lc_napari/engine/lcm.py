@@ -13,7 +13,6 @@ precision estimated on held-out answers
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,6 +20,7 @@ import torch
 from torch import nn
 
 from .config import LCMConfig
+from .model import one_thread
 from .optim import Adam
 
 
@@ -68,25 +68,13 @@ def train_lcm(features: np.ndarray, targets: np.ndarray, num_classes: int,
         epochs = max(config.epochs, -(-config.min_steps // -(-len(x) // batch_size)))
     else:
         batch_size, epochs = len(x), config.full_batch_steps
-    with _one_thread():
+    with one_thread():
         for _ in range(epochs):
             for batch in torch.randperm(len(x), generator=gen).split(batch_size):
                 opt.zero_grad()
                 loss_fn(mlp(x[batch]), y[batch]).backward()
                 opt.step()
     return mlp.eval()
-
-
-@contextmanager
-def _one_thread():
-    """Run torch on one thread: on tensors this small, more threads only wait
-    for each other (several times slower on a busy machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def tail_classes(answer_counts: np.ndarray, alpha: float) -> tuple[np.ndarray, int]:
@@ -160,7 +148,7 @@ def _probabilities(mlp: nn.Module, features: np.ndarray) -> tuple[np.ndarray, np
 
     The softmax is taken in float64: in float32 every p above 1 - 6e-8
     rounds to 1, so τ = 0.9999999 would pass confidences below it."""
-    with torch.no_grad(), _one_thread():
+    with torch.no_grad(), one_thread():
         logits = mlp(torch.as_tensor(features, dtype=torch.float32))
         p = torch.softmax(logits.double(), dim=1)
     conf, pred = p.max(dim=1)

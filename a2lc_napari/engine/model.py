@@ -13,6 +13,7 @@ costs about the same whatever the image size.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -151,6 +152,27 @@ def _param_groups(net: nn.Module, config: ModelConfig) -> list[dict]:
             {"params": [p for p in net.parameters() if id(p) not in ids], "lr": config.lr}]
 
 
+@contextmanager
+def one_thread():
+    """Run torch on one thread of this process meanwhile.
+
+    A convolution's sums are split among the threads that compute it, so
+    its last bits depend on how many there are; on one thread the model
+    gives the same probabilities in this process and on any worker
+    (:mod:`~a2lc_napari.engine.parallel`). The network works at a downscaled
+    size, where one thread costs little: the full-size steps after it
+    (resizing, softmax) give the same bits on any number of threads. The
+    LCM's MLP runs on one thread too: on tensors that small, more threads
+    only wait for each other.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def pick_device(name: str | None) -> torch.device:
     return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
 
@@ -185,8 +207,11 @@ class Segmenter:
         scale = _scale_for(shape, self.config.max_side)
         if scale < 1:
             x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True)
-        feats = self.net.features(x)
-        probs = torch.softmax(_logits(self.net.head, feats, shape)[0], dim=0).float().cpu().numpy()
+        with one_thread():
+            feats = self.net.features(x)
+            logits = self.net.head(feats)
+        logits = F.interpolate(logits, size=shape, mode="bilinear", align_corners=False)
+        probs = torch.softmax(logits[0], dim=0).float().cpu().numpy()
         if not features:
             return probs
         feats = F.interpolate(feats, size=shape, mode="bilinear", align_corners=False)

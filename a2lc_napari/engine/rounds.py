@@ -8,38 +8,35 @@ ones, so that a benchmark measures the product.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
 from . import acquisition as acq
 from .dataset import Dataset
 from .methods import Method
+from .inference import summarize_dataset
 from .metrics import class_iou, class_pixels, confusion, mean_iou
-from .model import Segmenter
 from .progress import Progress, Steps
 from .query_stats import hit_rate, wrong_share
 from .region_classifier import summary_probabilities
 from .state import LCMProposal, LCMUpdate, Query, RoundRecord, SessionState
 
 
-def summarize_regions(segmenter: Segmenter, dataset: Dataset,
-                      labels: Callable[[str], np.ndarray], ranking: str,
-                      seed: int) -> Steps[acq.RegionSummary]:
-    """Every region's summary under ``segmenter``'s prediction and the
-    current ``labels(name)`` ((H, W) uint8), with what ``ranking`` needs:
-    a representative pixel for ``"sim"``, out-of-fold probabilities for
-    ``"doubt"`` (drawn with ``seed``)."""
-    classes, parts = dataset.classes, []
-    for i, name in enumerate(dataset.names):
-        image = dataset.image(name)
-        probs, features = segmenter.predict(image, features=True)
-        parts.append(acq.summarize_image(
-            probs, labels(name), dataset.regions(name), classes.ignore_index,
-            gt=dataset.gt(name), image_index=i, representative=ranking == "sim",
-            image=image, features=features))
-        yield Progress(i + 1, len(dataset.names), "Ranking regions")
-    summary = acq.RegionSummary.concatenate(parts)
+def summarize_regions(model: Path, device: str | None, dataset: Dataset,
+                      label_path: Callable[[str], Path], ranking: str, seed: int,
+                      executor: Executor | None = None) -> Steps[acq.RegionSummary]:
+    """Every region's summary under the prediction of the model saved in
+    ``model`` and the current labels in ``label_path(name)``
+    (:func:`~a2lc_napari.engine.inference.summarize_dataset`, on
+    ``executor`` if given), with what ``ranking`` needs: a representative
+    pixel for ``"sim"``, out-of-fold probabilities for ``"doubt"`` (drawn
+    with ``seed``)."""
+    classes = dataset.classes
+    summary = yield from summarize_dataset(model, device, dataset, label_path,
+                                           ranking == "sim", executor)
     if ranking == "doubt":
         summary.oof_prob = summary_probabilities(summary, classes.num_classes,
                                                  classes.ignore_index, seed=seed)

@@ -19,6 +19,7 @@ import functools
 import json
 import threading
 from collections.abc import Iterable
+from concurrent.futures import Executor
 from dataclasses import asdict
 from pathlib import Path
 
@@ -117,9 +118,10 @@ class Session:
     # ---- creating and opening -------------------------------------------------
 
     @classmethod
-    def create(cls, out: Path, dataset: Dataset, config: SessionConfig) -> Steps["Session"]:
+    def create(cls, out: Path, dataset: Dataset, config: SessionConfig,
+               executor: Executor | None = None) -> Steps["Session"]:
         """Start a session in ``out`` (must not hold one): make every image's
-        regions, copy the pseudo-labels. Raises
+        regions (on ``executor`` if given), copy the pseudo-labels. Raises
         :class:`~a2lc_napari.engine.session_lock.SessionInUse` at once when
         another writer holds ``out``."""
         folder = SessionFolder(Path(out))
@@ -128,7 +130,7 @@ class Session:
                                "written to")
         writer = lock_session(folder.root)
         try:
-            state = yield from make_session_files(folder, dataset, config)
+            state = yield from make_session_files(folder, dataset, config, executor)
             session = cls(folder.root, dataset, config, state, writer)
             session._save()
             return session
@@ -231,8 +233,9 @@ class Session:
     # ---- one round ------------------------------------------------------------
 
     @_writes
-    def prepare_round(self) -> Steps[None]:
-        """Train θ on the current labels, summarise every region, pick the queries."""
+    def prepare_round(self, executor: Executor | None = None) -> Steps[None]:
+        """Train θ on the current labels, summarise every region (on
+        ``executor`` if given), pick the queries."""
         if self.phase != "train":
             raise RuntimeError(f"round {self.round} is already prepared")
         ds, cfg = self.dataset, self.config
@@ -241,8 +244,9 @@ class Session:
             ds.classes.ignore_index, cfg.model, seed=cfg.seed * 1000 + self.round)
         segmenter.save(self.folder.model)
         ranking = query_ranking(self.method, cfg.confidence)
-        summary = yield from summarize_regions(segmenter, ds, self.labels, ranking,
-                                               seed=cfg.seed * 1000 + self.round)
+        summary = yield from summarize_regions(self.folder.model, cfg.model.device, ds,
+                                               self.folder.labels, ranking,
+                                               cfg.seed * 1000 + self.round, executor)
         summary.save(self.folder.summary(self.round))
         with self._lock:
             self._summary = summary

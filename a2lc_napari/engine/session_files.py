@@ -3,6 +3,8 @@ from, and the dataset and state a saved one resumes with (the paths are
 :mod:`~a2lc_napari.engine.session_folder`'s)."""
 from __future__ import annotations
 
+from concurrent.futures import Executor
+
 from .config import SessionConfig
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
@@ -15,17 +17,18 @@ from .session_folder import SessionFolder, saved_path
 from .state import RoundRecord, SessionState, read_state
 
 
-def make_session_files(folder: SessionFolder, dataset: Dataset, config: SessionConfig
-                       ) -> Steps[SessionState]:
-    """Make every image's regions and copy the pseudo-labels into ``folder``
-    (which must hold no session); the new state, round 0 measured (not saved)."""
+def make_session_files(folder: SessionFolder, dataset: Dataset, config: SessionConfig,
+                       executor: Executor | None = None) -> Steps[SessionState]:
+    """Make every image's regions (on ``executor`` if given) and copy the
+    pseudo-labels into ``folder`` (which must hold no session); the new
+    state, round 0 measured (not saved)."""
     if folder.state.exists():
         raise DatasetError(folder.root, "already holds a session; open it to resume, "
                            "or choose another output folder")
     # Generated regions live in the session, so that a resume finds the same ones.
     # They are made here, once: SAM takes seconds to minutes per image.
     dataset.use_regions(config.regions)
-    yield from make_region_cache(dataset, folder.regions_dir)
+    yield from make_region_cache(dataset, folder.regions_dir, executor)
     names = dataset.names
     for i, name in enumerate(names):
         write_label(folder.labels(name), dataset.labels(name), dataset.classes)
