@@ -120,7 +120,6 @@ def test_unknown_backbone():
 
 
 def test_train_two_steps():
-    torch.set_num_threads(1)
     rng = np.random.default_rng(0)
     data = {n: (rng.integers(0, 256, (40, 56, 3), dtype=np.uint8),
                 rng.integers(0, 3, (40, 56), dtype=np.uint8)) for n in "ab"}
