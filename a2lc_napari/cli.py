@@ -313,12 +313,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "an EfficientNet-Lite0 encoder with ImageNet weights (slower)")
     p.add_argument("--steps", type=int, metavar="N",
                    help="model training steps per round (default 150)")
-    p.add_argument("--confidence", choices=CONFIDENCES, default="model",
-                   help="what A²LC's queries judge labels by: model (default), the "
-                        "segmentation model's probabilities with the authors' a_ABC; "
-                        "out_of_fold, boosted trees on region statistics, each image "
-                        "judged by trees that never saw it (more wrong labels found per "
-                        "query, smaller regions: see docs/ALGORITHM.md)")
+    p.add_argument("--confidence", choices=CONFIDENCES, default="both",
+                   help="what A²LC's queries judge labels by: model, the segmentation "
+                        "model's probabilities with the authors' a_ABC; out_of_fold, "
+                        "boosted trees on region statistics, each image judged by trees "
+                        "that never saw it (more wrong labels found per query, smaller "
+                        "regions); both (default), a_ABC times the trees' doubt in the "
+                        "region's label (see docs/ALGORITHM.md)")
     regions_args(p)
     # 1 by default: on 2 cores a round's images ran no faster on workers
     parallel_args(p, "1")

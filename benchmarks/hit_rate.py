@@ -12,7 +12,16 @@ the top ``--budget`` and 5 × that many, as a multiple of random picks:
   per region;
 - doubt, out of fold: the mean ``a_CIL`` over each region with the same
   ``f`` (:func:`~a2lc_napari.engine.acquisition.label_doubt`), no class
-  weights and no sum over pixels: what an A²LC session ranks by.
+  weights and no sum over pixels (``--confidence out_of_fold``);
+- ABC × doubt: the authors' ``a_ABC`` over the model's probabilities times
+  that doubt, what an A²LC session ranks by (``--confidence both``, the
+  default).
+
+Besides the wrong regions among the top picks, it prints the wrongly
+labelled pixels their answers would set right (the annotator writes the
+region's majority ground truth over it): a ranking can find more wrong
+regions per query and still set fewer pixels right, by asking about
+smaller ones.
 
 The summary is kept in ``--out``, so a rerun skips the training.
 
@@ -64,6 +73,14 @@ def constant_f_parts(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
     return parts
 
 
+def pixels_set_right(s: acq.RegionSummary, wrong: np.ndarray) -> np.ndarray:
+    """(R,) int64 labelled pixels an answer would set right: for a wrong
+    region, those of its majority ground-truth class not labelled so now."""
+    rows = np.arange(len(s))
+    answer = s.gt_hist[:, :-1].argmax(axis=1)
+    return np.where(wrong, s.gt_hist[rows, answer] - s.gt_agree, 0)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -79,23 +96,28 @@ def main() -> None:
     wrong = wrong_regions(s)
     model_abc = acq.region_scores(s, "abc")
     s.oof_prob = rc.summary_probabilities(s, k, ign, seed=args.seed)
+    model_abc_doubt = acq.region_scores(s, "abc_doubt")
     s.abc_parts = constant_f_parts(s.oof_prob, s.label_hist)
     scores = {
         "ALC (model)": acq.region_scores(s, "sim"),
         "ABC (model)": model_abc,
         "ABC (out of fold)": acq.region_scores(s, "abc"),
         "doubt (out of fold)": acq.region_scores(s, "doubt"),
+        "ABC (model) × doubt (out of fold)": model_abc_doubt,
     }
+    fixed = pixels_set_right(s, wrong)
     print(f"{len(s)} regions, {100 * wrong.mean():.1f}% wrong (limit "
           f"{1 / wrong.mean():.1f}× random); model: {args.steps} steps, seed {args.seed}\n")
-    print(f"| ranking | top {args.budget} | × random | top {5 * args.budget} | × random |\n"
-          "|---|---|---|---|---|")
+    print(f"| ranking | top {args.budget} | × random | pixels set right "
+          f"| top {5 * args.budget} | × random | pixels set right |\n"
+          "|---|---|---|---|---|---|---|")
     for name, score in scores.items():
         order = acq.rank(score)
         cells = []
         for b in (args.budget, 5 * args.budget):
             hit = wrong[order[:b]].mean()
-            cells += [f"{wrong[order[:b]].sum()} of {b}", f"{hit / wrong.mean():.2f}"]
+            cells += [f"{wrong[order[:b]].sum()} of {b}", f"{hit / wrong.mean():.2f}",
+                      f"{fixed[order[:b]].sum():,}"]
         print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
 
 

@@ -128,6 +128,21 @@ def test_abc_ranking_favours_rare_class_regions():
     assert acq.rank(score).tolist() == [1, 0]
 
 
+def test_abc_doubt_weights_a_abc_by_the_out_of_fold_doubt():
+    # Region 0: 90 pixels of class 0, a_ABC parts 9; region 1: 10 of class 1,
+    # parts 2. Class weights: n = (90, 10), KL = log 2 - H(0.9, 0.1).
+    s = _summary([[90, 0, 0], [0, 10, 0]], [[9.0, 0.0], [0.0, 2.0]])
+    s.oof_prob = np.array([[0.95, 0.05], [0.5, 0.5]], np.float32)
+    kl = 0.9 * np.log(0.9 / 0.5) + 0.1 * np.log(0.1 / 0.5)
+    w = np.array([(1 / 9) ** (kl ** 3), 1.0])  # rarest 1, others (n_min/n)^(KL³)
+    abc = np.array([9.0 * w[0], 2.0 * w[1]])
+    np.testing.assert_allclose(acq.region_scores(s, "abc"), abc)
+    # The trees doubt region 0's label at 0.05 and region 1's at 0.5.
+    np.testing.assert_allclose(acq.region_scores(s, "abc_doubt"), abc * [0.05, 0.5], rtol=1e-6)
+    assert acq.rank(acq.region_scores(s, "abc")).tolist() == [0, 1]
+    assert acq.rank(acq.region_scores(s, "abc_doubt")).tolist() == [1, 0]
+
+
 def test_rank_is_stable_and_excludes():
     score = np.array([0.5, 2.0, 0.5, 1.0])
     assert acq.rank(score).tolist() == [1, 3, 0, 2]

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from a2lc_napari.engine import acquisition as acq
+from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.methods import METHODS, query_ranking
 from a2lc_napari.engine.region_classifier import (
     image_folds,
@@ -92,5 +93,6 @@ def test_region_statistics_from_a_summary():
 
 def test_query_ranking():
     assert query_ranking(METHODS["a2lc"], "out_of_fold") == "doubt"
+    assert query_ranking(METHODS["a2lc"], SessionConfig().confidence) == "abc_doubt"
     assert query_ranking(METHODS["abc"], "model") == "abc"
     assert query_ranking(METHODS["alc"], "out_of_fold") == "sim"

@@ -403,12 +403,17 @@ def label_doubt(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
 def region_scores(summary: RegionSummary, ranking: str,
                   exclude: np.ndarray | None = None) -> np.ndarray:
     """(R,) float64 acquisition score: ``"sim"`` (ALC's a_SIM), ``"abc"``
-    (A²LC's a_ABC, class counts taken over regions not in ``exclude``) or
-    ``"doubt"`` (:func:`label_doubt` of ``summary.oof_prob``)."""
+    (A²LC's a_ABC, class counts taken over regions not in ``exclude``),
+    ``"doubt"`` (:func:`label_doubt` of ``summary.oof_prob``) or
+    ``"abc_doubt"`` (their product: the pixels' ``a_CIL`` weighted by how
+    much a model that never saw the image doubts the region's label)."""
     if ranking == "sim":
         return summary.sim
-    if ranking == "abc":
-        return summary.abc_score(abc_class_weights(class_counts(summary, exclude)))
+    if ranking in ("abc", "abc_doubt"):
+        score = summary.abc_score(abc_class_weights(class_counts(summary, exclude)))
+        if ranking == "abc":
+            return score
+        return score * label_doubt(summary.oof_prob, summary.label_hist)
     if ranking == "doubt":
         return label_doubt(summary.oof_prob, summary.label_hist)
     raise ValueError(f"unknown ranking {ranking!r}")

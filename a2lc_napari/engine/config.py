@@ -123,7 +123,7 @@ class SessionConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     lcm: LCMConfig = field(default_factory=LCMConfig)
     regions: RegionsConfig = field(default_factory=RegionsConfig)
-    confidence: str = "model"
+    confidence: str = "both"
     background_is_ignore: bool = False
 
     def __post_init__(self):

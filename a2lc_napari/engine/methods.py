@@ -27,18 +27,23 @@ METHODS = {
 
 
 #: Values of ``SessionConfig.confidence``: where A²LC's ranking takes the
-#: probabilities that judge a region's label.
-CONFIDENCES = ("out_of_fold", "model")
+#: probabilities that judge a region's label (see :func:`query_ranking`).
+CONFIDENCES = ("both", "model", "out_of_fold")
+
+#: What each confidence ranks A²LC's queries by
+#: (:func:`~a2lc_napari.engine.acquisition.region_scores`).
+_ABC_RANKING = {"both": "abc_doubt", "model": "abc", "out_of_fold": "doubt"}
 
 
 def query_ranking(method: Method, confidence: str) -> str:
     """The acquisition score a session ranks by
-    (:func:`~a2lc_napari.engine.acquisition.region_scores`): with
-    ``"out_of_fold"`` confidence, A²LC's queries go to the regions whose
-    label out-of-fold region probabilities doubt most (``"doubt"``); with
-    ``"model"``, to the authors' ``a_ABC`` over the segmentation model's
-    probabilities. ALC's ranking is always the authors' ``a_SIM``.
+    (:func:`~a2lc_napari.engine.acquisition.region_scores`). A²LC's queries
+    go, with ``"model"`` confidence, to the authors' ``a_ABC`` over the
+    segmentation model's probabilities (``"abc"``); with ``"out_of_fold"``,
+    to the regions whose label out-of-fold region probabilities doubt most
+    (``"doubt"``); with ``"both"`` (the default), to ``a_ABC`` times that
+    doubt (``"abc_doubt"``). ALC's ranking is always the authors' ``a_SIM``.
     """
-    if method.ranking == "abc" and confidence == "out_of_fold":
-        return "doubt"
+    if method.ranking == "abc":
+        return _ABC_RANKING[confidence]
     return method.ranking

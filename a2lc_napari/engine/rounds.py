@@ -32,12 +32,12 @@ def summarize_regions(model: Path, device: str | None, dataset: Dataset,
     ``model`` and the current labels in ``label_path(name)``
     (:func:`~a2lc_napari.engine.inference.summarize_dataset`, on
     ``executor`` if given), with what ``ranking`` needs: a representative
-    pixel for ``"sim"``, out-of-fold probabilities for ``"doubt"`` (drawn
-    with ``seed``)."""
+    pixel for ``"sim"``, out-of-fold probabilities for ``"doubt"`` and
+    ``"abc_doubt"`` (drawn with ``seed``)."""
     classes = dataset.classes
     summary = yield from summarize_dataset(model, device, dataset, label_path,
                                            ranking == "sim", executor)
-    if ranking == "doubt":
+    if ranking in ("doubt", "abc_doubt"):
         summary.oof_prob = summary_probabilities(summary, classes.num_classes,
                                                  classes.ignore_index, seed=seed)
     return summary
