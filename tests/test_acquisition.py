@@ -1,5 +1,9 @@
 """ALC / A²LC acquisition formulas against hand-computed cases and a naive
 per-region reference implementation."""
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -267,3 +271,43 @@ def test_appearance_without_image_is_none_and_survives_a_round_trip(tmp_path):
     s.save(tmp_path / "s.npz")
     np.testing.assert_array_equal(acq.RegionSummary.load(tmp_path / "s.npz").appearance,
                                   s.appearance)
+
+
+# Summaries of one fixed random image, saved to the .npz file named first.
+SUMMARIZE = """
+import sys
+import numpy as np
+from a2lc_napari.engine import acquisition as acq
+rng = np.random.default_rng(7)
+k, h, w = 12, 96, 128
+logits = rng.normal(size=(k, h, w)) * 2
+probs = (np.exp(logits) / np.exp(logits).sum(0)).astype(np.float32)
+labels = rng.integers(0, k, (h, w)).astype(np.uint8)
+labels[rng.random((h, w)) < 0.1] = 255
+regions = (np.arange(h)[:, None] // 12 * 16 + np.arange(w)[None] // 8).astype(np.int32) + 1
+s = acq.summarize_image(probs, labels, regions, 255, gt=rng.integers(0, k, (h, w)).astype(np.uint8),
+                        image=rng.integers(0, 256, (h, w, 3)).astype(np.uint8),
+                        features=rng.normal(size=(16, h, w)).astype(np.float32))
+s.save(sys.argv[1])
+"""
+
+
+def test_summaries_are_the_same_bits_compiled_afresh_or_loaded_from_the_cache(tmp_path):
+    """The compiled passes give the same bits whether a process compiles
+    them or loads them from the cache another one wrote, on any number of
+    threads: a session's processes and workers each do one or the other."""
+    def run(out, cache, **env):
+        subprocess.run([sys.executable, "-c", SUMMARIZE, str(tmp_path / out)], check=True,
+                       timeout=300, env={**os.environ, "NUMBA_CACHE_DIR": str(tmp_path / cache),
+                                         **env})
+        with np.load(tmp_path / out) as data:
+            return {name: data[name] for name in data.files}
+
+    compiled = run("compiled.npz", "cache")
+    assert list((tmp_path / "cache").rglob("*.nbc"))  # it wrote the cache ...
+    loaded = run("loaded.npz", "cache")  # ... that this one loads
+    worker = run("worker.npz", "cache", NUMBA_NUM_THREADS="1")
+    assert compiled.keys() == loaded.keys() == worker.keys()
+    assert {"abc_parts", "mean_prob", "sim", "appearance"} <= compiled.keys()
+    for name in compiled:
+        assert compiled[name].tobytes() == loaded[name].tobytes() == worker[name].tobytes(), name

@@ -42,3 +42,51 @@ def test_session_scale_prints_a_row_per_size_and_worker_count(tmp_path):
     assert rows == [["2", "1"], ["2", "2"], ["3", "1"], ["3", "2"]]
     assert (tmp_path / "session_3_2" / "log" / "round_01.json").is_file()
     assert "per extra image" in text
+
+
+def test_voc_object_regions_cover_every_pixel_one_per_object_and_split_large_ones(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    # A labelme-examples instance folder by hand: a bus over 40% of the
+    # photo, two people apart from it and from each other, background around.
+    folder, h, w = tmp_path / "photos", 240, 320
+    rows, cols = np.mgrid[0:h, 0:w]
+    rgb = np.dstack([rows, cols // 2, (rows + cols) // 4]).astype(np.uint8)
+    voc, objects = np.zeros((h, w), np.uint8), np.zeros((h, w), np.uint8)
+    for k, (voc_class, r0, r1, c0, c1) in enumerate(
+            [(6, 20, 200, 10, 180), (15, 40, 120, 220, 280), (15, 150, 220, 230, 300)], 1):
+        voc[r0:r1, c0:c1], objects[r0:r1, c0:c1] = voc_class, k
+        rgb[r0:r1, c0:c1] = (40 * k, 200 - 50 * k, 90)
+    for sub, array in (("SegmentationClassPNG", voc), ("SegmentationObjectPNG", objects)):
+        (folder / sub).mkdir(parents=True)
+        Image.fromarray(array).save(folder / sub / "scene.png")
+    (folder / "JPEGImages").mkdir()
+    Image.fromarray(rgb).save(folder / "JPEGImages" / "scene.jpg", quality=95)
+
+    out = tmp_path / "voc"
+    run_benchmark("voc_dataset.py", str(out), "--regions", "objects", "--labelme", str(folder))
+    for view in ("scene", "scene_mirror", "scene_crop_a", "scene_crop_b"):
+        regions = np.load(out / "regions" / f"{view}.npy")
+        labels = np.asarray(Image.open(out / "labels" / f"{view}.png"))
+        assert regions.shape == labels.shape
+        np.testing.assert_array_equal(np.unique(regions), np.arange(1, regions.max() + 1))
+        for r in np.unique(regions):  # one class (or ignore) per region
+            assert np.unique(labels[regions == r]).size == 1
+
+    regions = np.load(out / "regions" / "scene.npy")
+    ids = np.unique(regions)
+
+    def inside(mask):
+        """Regions with most of their pixels in ``mask``."""
+        return [r for r in ids if (mask[regions == r]).mean() > 0.5]
+
+    bus = objects == 1
+    parts = inside(bus)
+    assert len(parts) >= 2  # 42% of the photo: in parts
+    assert all((regions == r).sum() < 0.75 * bus.sum() for r in parts)
+    for person in (objects == 2, objects == 3):  # small: one region each
+        [region] = inside(person)
+        overlap = ((regions == region) & person).sum()
+        assert overlap / ((regions == region) | person).sum() > 0.5
+    assert len(inside(objects == 0)) >= 2  # the background in a few coarse superpixels

@@ -149,6 +149,15 @@ def test_fill_gaps_without_masks_is_slic_and_without_gaps_is_unchanged():
     np.testing.assert_array_equal(filled, full)
 
 
+def test_fill_gaps_cuts_the_gap_in_as_many_superpixels_as_asked():
+    rows, cols = np.mgrid[0:48, 0:64]
+    ramps = np.dstack([rows * 5, cols * 4, (rows + cols) * 2]).astype(np.uint8)
+    labels = np.zeros((48, 64), np.uint8)
+    nothing = np.zeros(labels.shape, np.int32)
+    assert fill_gaps(nothing, ramps, labels, n_segments=4).max() == 4
+    assert fill_gaps(nothing, ramps, labels).max() > 4  # the default: 16
+
+
 # ---- box prompts ------------------------------------------------------------------
 
 

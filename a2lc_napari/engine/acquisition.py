@@ -136,6 +136,9 @@ def majority(hist: np.ndarray, ignore_index: int) -> np.ndarray:
 
 #: Contiguous pixel blocks per image, each summed apart and in parallel: a
 #: fixed number, so that the sums do not depend on a machine's threads.
+#: The passes are compiled without ``fastmath``: it lets LLVM reorder sums,
+#: and a pass compiled in a process and one loaded from numba's cache are
+#: optimised differently, so their sums differed in the last bits.
 BLOCKS = 4
 
 
@@ -144,7 +147,7 @@ def _blocks(n_pix: int) -> np.ndarray:
     return np.linspace(0, n_pix, BLOCKS + 1).astype(np.int64)
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+@numba.njit(cache=True, parallel=True, error_model="numpy")
 def _region_tables(probs, labels, gt, reg, n_bins, bounds):
     """One pass over the pixels. Per region: pixels per predicted class,
     Σ f(x) split by predicted class, Σ g(x) split by ỹ(x), and histograms
@@ -186,7 +189,7 @@ def _region_tables(probs, labels, gt, reg, n_bins, bounds):
             label_hist.sum(axis=0), gt_hist.sum(axis=0))
 
 
-@numba.njit(cache=True, parallel=True, fastmath=True, error_model="numpy")
+@numba.njit(cache=True, parallel=True, error_model="numpy")
 def _representative_pass(probs, reg, unit_in, n_bins, bounds):
     """Per region: the first pixel (raster order) of highest cos(f(x), f(m'))."""
     num_classes = probs.shape[0]

@@ -180,7 +180,7 @@ def lcm_label_changes(updates: Iterable[LCMUpdate], labels: Callable[[str], np.n
     ``regions(image)``: the region map."""
     updates = list(updates)
     changes = {}
-    for image in {u.image for u in updates}:
+    for image in sorted({u.image for u in updates}):  # not a set's hash order
         here = [u for u in updates if u.image == image]
         new, region_map = labels(image), regions(image)
         if before is not None:

@@ -180,7 +180,7 @@ def paint_masks(masks: Iterable[np.ndarray], shape: tuple[int, int]) -> np.ndarr
 
 
 def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray,
-              min_area: int = MIN_GAP_AREA) -> np.ndarray:
+              min_area: int = MIN_GAP_AREA, n_segments: int | None = None) -> np.ndarray:
     """Give every pixel outside the regions a region of its own kind.
 
     A hole of the gap (a 4-connected piece of region id 0) smaller than
@@ -200,6 +200,9 @@ def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray,
         Pseudo-labels.
     min_area : int
         Smallest hole, in pixels, that gets regions of its own.
+    n_segments : int, optional
+        SLIC superpixels over the whole image, of which the gap keeps its
+        share (:func:`superpixel_regions`'s default when None).
 
     Returns
     -------
@@ -230,7 +233,7 @@ def fill_gaps(regions: np.ndarray, image: np.ndarray, labels: np.ndarray,
             filled[small] = filled[tuple(index[small] for index in nearest)]
             if not gap.any():
                 return filled
-    superpixels = np.where(gap, superpixel_regions(image, labels), 0)
+    superpixels = np.where(gap, superpixel_regions(image, labels, n_segments), 0)
     pieces = connected_components(superpixels, background=0, connectivity=1)
     filled[gap] = pieces[gap] + regions.max()
     return filled
