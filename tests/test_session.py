@@ -15,8 +15,10 @@ from a2lc_napari.engine.session import Session
 
 
 def tiny_config(method="a2lc", **kw):
-    """A fast config; the paper's LCM at a low τ, so that it changes something."""
+    """A fast config; the authors' ranking and the paper's LCM at a low τ, so
+    that it changes something."""
     return SessionConfig(method=method, budget=kw.pop("budget", 6), seed=1,
+                         confidence=kw.pop("confidence", "model"),
                          tau=kw.pop("tau", (0.5,)),
                          model=ModelConfig(width=8, crop=48, steps=8, batch_size=4),
                          lcm=LCMConfig(min_steps=100, paper=True, agree_with_model=False),
@@ -156,10 +158,11 @@ def test_resume_in_the_middle_of_the_queries(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config())
     drive(session.prepare_round(), quiet=True)
     first = session.next_query()
-    session.answer({first.index: session.simulated_answer(first)[0]})
+    answer = session.simulated_answer(first)[0]  # before: the answer rewrites the region
+    session.answer({first.index: answer})
     resumed = Session.open(tmp_path / "run", read_only=True)
     assert resumed.phase == "query"
-    assert resumed.queries[0].answer == session.simulated_answer(first)[0]
+    assert resumed.queries[0].answer == answer
     assert resumed.next_query().index == 1
 
 
