@@ -411,9 +411,11 @@ def test_a_stroke_made_while_the_round_finishes_survives(make_napari_viewer, qtb
     wait_idle(qtbot, widget)
 
 
-def assert_centred_on(viewer, widget, change):
-    """The viewer shows ``change``'s image, centred on its region, zoomed in."""
-    assert widget.image_name == change.image
+def assert_centred_on(viewer, qtbot, widget, change):
+    """The viewer shows ``change``'s image (once loaded, when another),
+    centred on its region, zoomed in."""
+    qtbot.waitUntil(lambda: widget.image_name == change.image and widget.runner.idle,
+                    timeout=WAIT)
     rows, cols = np.nonzero(widget.session.dataset.regions(change.image) == change.region)
     centre = viewer.scene.camera.center[-2:]
     assert rows.min() <= centre[0] <= rows.max() and cols.min() <= centre[1] <= cols.max()
@@ -440,13 +442,13 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
     assert table.rowCount() > 2, "the LCM proposes changes to walk, reject and accept"
     qtbot.keyClick(table, Qt.Key_Down)  # the arrow keys walk the changes
     assert table.currentRow() == 1
-    assert_centred_on(viewer, widget, widget.review.current())
+    assert_centred_on(viewer, qtbot, widget, widget.review.current())
     qtbot.keyClick(table, Qt.Key_Up)
     change = widget.review.current()
     assert widget.image_name == change.image
     viewer.reset_view()  # looked elsewhere; Enter goes back to the change
     qtbot.keyClick(table, Qt.Key_Return)
-    assert_centred_on(viewer, widget, change)
+    assert_centred_on(viewer, qtbot, widget, change)
     changed = viewer.layers[LCM_LAYER].data != session.dataset.classes.ignore_index
     assert changed.any() and not changed.all()  # outlined, unlike the labels
     ARTIFACTS.mkdir(exist_ok=True)
