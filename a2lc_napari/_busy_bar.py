@@ -2,11 +2,19 @@
 what scrolls, so that they are in sight whatever the screen."""
 from __future__ import annotations
 
+import time
+
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from .engine.progress import progress_text, seconds_left
 
 
 class BusyBar(QWidget):
-    """A status line, a progress bar and a Cancel button (enabled while busy)."""
+    """A status line, a progress bar and a Cancel button (enabled while busy).
+
+    The status line counts the step's items (images, training steps) and,
+    once some are done, the time left at the pace kept since the step began.
+    """
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -22,6 +30,7 @@ class BusyBar(QWidget):
         box.setContentsMargins(6, 6, 6, 0)
         box.addWidget(self.status)
         box.addLayout(row)
+        self._step = None  # (what, first done, when), the pace's start
 
     def set_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)
@@ -29,8 +38,14 @@ class BusyBar(QWidget):
             self.progress.setRange(0, 1)  # a step without a total left it "busy"
             self.progress.reset()
             self.status.setText("")
+            self._step = None
 
     def show_progress(self, what: str, done: int, total: int) -> None:
-        self.status.setText(f"{what}…")
+        now = time.monotonic()
+        if self._step is None or self._step[0] != what or done < self._step[1]:
+            self._step = (what, done, now)
+        _, first, since = self._step
+        self.status.setText(progress_text(what, done, total,
+                                          seconds_left(done, total, now - since, first)))
         self.progress.setMaximum(total)
         self.progress.setValue(done)

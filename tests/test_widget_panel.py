@@ -1,6 +1,9 @@
-"""The query panel as a person meets it: progress and Cancel in sight while
-the model trains (the canvas already showing an image), the class numbers
-beside napari's label ids, and the undo messages."""
+"""The query panel as a person meets it: progress, the time left and
+Cancel in sight while the model trains (the canvas already showing an
+image), the class numbers beside napari's label ids, and the undo
+messages."""
+import re
+
 import numpy as np
 from qtpy.QtCore import Qt
 
@@ -26,6 +29,9 @@ def test_progress_and_cancel_in_sight_on_a_small_screen_and_the_image_while_trai
                         == part.size(),
                         timeout=5000)
     assert cancel.isEnabled()
+    # How far training is, and the time left at its pace.
+    qtbot.waitUntil(lambda: bool(re.fullmatch(r"Training model… \d+ of 5000 · about .+ left",
+                                              widget.status.text())), timeout=WAIT)
     # The first image and its pseudo-labels, while the model trains.
     session = widget.session
     first = session.dataset.names[0]
