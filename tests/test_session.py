@@ -418,6 +418,19 @@ def test_a_session_begun_with_one_fixed_reach_resumes_with_it(demo, tmp_path):
     session.close()
 
 
+def test_a_session_begun_before_the_ranking_choice_resumes_with_the_authors_ranking(
+        demo, tmp_path):
+    new_session(demo, tmp_path / "run", tiny_config(confidence="both")).close()
+    path = tmp_path / "run" / "session.json"
+    state = json.loads(path.read_text())
+    assert state["config"]["confidence"] == "both"  # written: a new session keeps its own
+    del state["config"]["confidence"]
+    path.write_text(json.dumps(state))
+    session = Session.open(tmp_path / "run")
+    assert session.config.confidence == "model"
+    session.close()
+
+
 def test_tau_schedule():
     config = SessionConfig(tau=(0.9, 0.99))
     assert [config.tau_for(r) for r in (1, 2, 3)] == [0.9, 0.99, 0.99]

@@ -150,5 +150,7 @@ class SessionConfig:
         lcm = {k: tuple(v) if isinstance(v, list) else v for k, v in data["lcm"].items()}
         if "spacing_quantile" in lcm:  # a session begun with one fixed reach keeps it
             lcm["reaches"] = (lcm.pop("spacing_quantile"),)
+        # A session begun before the choice ranked by the authors' a_ABC, and keeps it.
+        data = {"confidence": "model", **data}
         return cls(**{**data, "model": ModelConfig(**data["model"]), "lcm": LCMConfig(**lcm),
                       "regions": RegionsConfig(**data["regions"])})
