@@ -445,7 +445,7 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
     assert_centred_on(viewer, qtbot, widget, widget.review.current())
     qtbot.keyClick(table, Qt.Key_Up)
     change = widget.review.current()
-    assert widget.image_name == change.image
+    qtbot.waitUntil(lambda: widget.image_name == change.image, timeout=WAIT)
     viewer.reset_view()  # looked elsewhere; Enter goes back to the change
     qtbot.keyClick(table, Qt.Key_Return)
     assert_centred_on(viewer, qtbot, widget, change)
