@@ -23,7 +23,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .allocator import fix_mmap_threshold
 from .config import ModelConfig
 from .efficientnet_lite import EfficientNetLite0Encoder, load_lite0_weights
 from .io import atomic_path
@@ -280,7 +279,6 @@ def train_segmenter(load: Callable[[str], tuple[np.ndarray, np.ndarray]],
     Progress
         After every optimiser step. Returns the trained :class:`Segmenter`.
     """
-    fix_mmap_threshold()  # each sample frees an image-sized buffer
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     device = pick_device(config.device)
