@@ -16,3 +16,15 @@ def test_predict_with_features_shapes_and_same_probabilities():
     assert feats.dtype == np.float32 and np.isfinite(feats).all()
     np.testing.assert_array_equal(probs, seg.predict(image))
     np.testing.assert_allclose(probs.sum(0), 1, rtol=1e-5)
+
+
+def test_the_same_model_saved_twice_is_the_same_bytes_and_loads_back(tmp_path):
+    torch.manual_seed(0)
+    config = ModelConfig(width=8, max_side=32, device="cpu")
+    seg = Segmenter(build_net(3, config), 3, config)
+    seg.save(tmp_path / "a" / "model.pt")
+    seg.save(tmp_path / "b" / "model.pt")
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+    image = np.random.default_rng(0).integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    loaded = Segmenter.load(tmp_path / "a" / "model.pt", device="cpu")
+    np.testing.assert_array_equal(loaded.predict(image), seg.predict(image))

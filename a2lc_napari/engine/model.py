@@ -218,9 +218,12 @@ class Segmenter:
         return probs, feats[0].float().cpu().numpy()
 
     def save(self, path: Path) -> None:
-        with atomic_path(path) as tmp:
+        # Saved through a file object: torch names the archive inside after
+        # a path's file name, which is the temporary one here, so two saves
+        # of the same model would differ in bytes.
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
             torch.save({"state": self.net.state_dict(), "num_classes": self.num_classes,
-                        "config": asdict(self.config)}, tmp)
+                        "config": asdict(self.config)}, f)
 
     @classmethod
     def load(cls, path: Path, device: str | None = None) -> "Segmenter":
