@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .allocator import release_free_memory
 from .config import ModelConfig
 from .efficientnet_lite import EfficientNetLite0Encoder, load_lite0_weights
 from .io import atomic_path
@@ -298,6 +299,7 @@ def train_segmenter(load: Callable[[str], tuple[np.ndarray, np.ndarray]],
         if i in cache:
             return cache[i]
         pair = _downscale(*load(names[i]), config.max_side)
+        release_free_memory()  # the full-size image's pages, which the kept pair would pin
         if cached_bytes + pair[0].nbytes + pair[1].nbytes <= cache_bytes:
             cache[i] = pair
             cached_bytes += pair[0].nbytes + pair[1].nbytes
