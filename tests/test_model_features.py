@@ -1,4 +1,5 @@
-"""The segmentation model's per-pixel decoder features, beside its probabilities."""
+"""The segmentation model's per-pixel decoder features, beside its
+probabilities, and the model saved and loaded back."""
 import numpy as np
 import torch
 
@@ -6,11 +7,19 @@ from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.model import Segmenter, build_net
 
 
-def test_predict_with_features_shapes_and_same_probabilities():
+def small_model() -> Segmenter:
+    """A random-weight model of 3 classes, the same on every call."""
     torch.manual_seed(0)
     config = ModelConfig(width=8, max_side=32, device="cpu")
-    seg = Segmenter(build_net(3, config), 3, config)
-    image = np.random.default_rng(0).integers(0, 256, (40, 50, 3)).astype(np.uint8)
+    return Segmenter(build_net(3, config), 3, config)
+
+
+def random_image() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (40, 50, 3)).astype(np.uint8)
+
+
+def test_predict_with_features_shapes_and_same_probabilities():
+    seg, image = small_model(), random_image()
     probs, feats = seg.predict(image, features=True)
     assert probs.shape == (3, 40, 50) and feats.shape == (8, 40, 50)
     assert feats.dtype == np.float32 and np.isfinite(feats).all()
@@ -19,12 +28,9 @@ def test_predict_with_features_shapes_and_same_probabilities():
 
 
 def test_the_same_model_saved_twice_is_the_same_bytes_and_loads_back(tmp_path):
-    torch.manual_seed(0)
-    config = ModelConfig(width=8, max_side=32, device="cpu")
-    seg = Segmenter(build_net(3, config), 3, config)
+    seg = small_model()
     seg.save(tmp_path / "a" / "model.pt")
     seg.save(tmp_path / "b" / "model.pt")
     assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
-    image = np.random.default_rng(0).integers(0, 256, (40, 50, 3)).astype(np.uint8)
     loaded = Segmenter.load(tmp_path / "a" / "model.pt", device="cpu")
-    np.testing.assert_array_equal(loaded.predict(image), seg.predict(image))
+    np.testing.assert_array_equal(loaded.predict(random_image()), seg.predict(random_image()))
