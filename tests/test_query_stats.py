@@ -87,6 +87,6 @@ def test_simulate_out_of_fold_asks_the_most_doubted_regions(tmp_path):
         name = sorted(p.stem for p in (demo / "images").glob("*.png"))[image]
         labels = np.asarray(Image.open(demo / "labels" / f"{name}.png"))
         pixels = labels[np.load(demo / "regions" / f"{name}.npy") == region]
-        doubt.append(np.mean([1 - (prob.max() if v == IGNORE else prob[v]) for v in pixels]))
+        doubt.append(np.mean([1.0 if v == IGNORE else 1 - prob[v] for v in pixels]))
     queries = json.loads((out / "log" / "round_01.json").read_text())["queries"]
     assert [q["row"] for q in queries] == list(np.argsort(-np.array(doubt), kind="stable")[:5])

@@ -392,14 +392,13 @@ def label_doubt(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
     vector per region, ``prob`` (R, K).
 
     A pixel labelled c has ``a_CIL = 1 - prob[m, c]``; an ignore pixel
-    (``ỹ = argmax prob``) ``1 - max prob``. ``label_hist`` (R, K + 1)
-    counts the current labels per region, ignore last. A region whose
-    pixels all carry one label c scores ``1 - prob[m, c]``: confident
+    has no label that could be right, so its doubt is 1. ``label_hist``
+    (R, K + 1) counts the current labels per region, ignore last. A region
+    whose pixels all carry one label c scores ``1 - prob[m, c]``: confident
     learning's self-confidence, turned into doubt.
     """
     prob = np.asarray(prob, dtype=np.float64)
-    doubt = (label_hist[:, :-1] * (1.0 - prob)).sum(axis=1)
-    doubt += label_hist[:, -1] * (1.0 - prob.max(axis=1))
+    doubt = (label_hist[:, :-1] * (1.0 - prob)).sum(axis=1) + label_hist[:, -1]
     return doubt / np.maximum(label_hist.sum(axis=1), 1)
 
 
