@@ -64,11 +64,10 @@ def test_ignore_labels_are_judged_not_learnt_and_degenerate_folds():
 
 
 def test_label_doubt_is_the_mean_a_cil_of_one_vector_per_region():
-    prob = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    prob = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [1.0, 0.0]])
     # Region 0: 4 pixels of class 0. Region 1: 2 of class 0, 2 of class 1.
     # Region 2: 1 of class 1, 3 ignore (no label that could be right: doubt 1).
     # Region 3: all ignore, however sure the trees are of a class there.
-    prob = np.vstack([prob, [[1.0, 0.0]]])
     hist = np.array([[4, 0, 0], [2, 2, 0], [0, 1, 3], [0, 0, 5]])
     doubt = acq.label_doubt(prob, hist)
     np.testing.assert_allclose(doubt, [0.1, (2 * 0.8 + 2 * 0.2) / 4,
