@@ -68,7 +68,8 @@ class QueryView(QObject):
         what = "region" if session.method.region_query else "region (pixel under the cross)"
         answered = ("" if q.answer is None else
                     f" — answered <b>{classes.name_of(q.answer)}</b>")
-        self.panel.ask(f"Round {session.round} · Query {index + 1} / {len(session.queries)}: "
+        count = len(session.queries) + session.checks_due
+        self.panel.ask(f"Round {session.round} · Query {index + 1} / {count}: "
                        f"is this {what} <b>{classes.name_of(q.label)}</b>?{answered}",
                        None if keep_class else q.label if q.answer is None else q.answer,
                        where_text(session.dataset.names, q.image))

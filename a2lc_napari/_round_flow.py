@@ -1,4 +1,5 @@
-"""The round flow: train and rank, ask the queries, finish with the LCM, again.
+"""The round flow: train and rank, ask the queries, then the checks of the
+LCM, finish with the LCM, again.
 
 Each long step runs in the session runner's step worker; the flow takes
 the next one when a step ends, and before the LCM changes more regions
@@ -86,16 +87,19 @@ class RoundFlow(QObject):
             self.finish_round(confirmed=True)
 
     def _on_prepared(self, _) -> None:
-        q = self.session.next_query() or self.session.queries[0]
+        session = self.session
         self.proposal_reset.emit()
-        self.view.show_query(q.index)
+        if session.next_query() is None and session.checks_due:  # resumed with all answered
+            self._ask_checks()
+            return
+        self.view.show_query((session.next_query() or session.queries[0]).index)
         self.runner.propose_lcm()
         self.review_changed.emit()
 
     def answer(self, cls: int) -> None:
         """Answer the shown query with class ``cls`` and show the next one at
         once; the answer is written meanwhile. Once the last one is written,
-        finish the round."""
+        ask the round's checks of the LCM, then finish the round."""
         view = self.view
         if not view.can_answer():
             return
@@ -119,6 +123,30 @@ class RoundFlow(QObject):
         self._answering.discard(index)
         self.sync.changed(event.images)
         if not self._answering and self.session.next_query() is None:
+            if self.session.checks_due:
+                self._ask_checks()
+            else:
+                self.finish_round()
+
+    def _ask_checks(self) -> None:
+        """Add the round's last queries, those that check the LCM, and show
+        the first; finish the round where none could be added."""
+        if self.runner.busy:
+            return
+        if self.runner.writing:  # after the answers still being written
+            self.runner.after_writes(self._ask_checks)
+            return
+        session = self.session
+        self.panel.say(f"Round {session.round}: choosing its last {session.checks_due} "
+                       "queries, checks of what the LCM would change…")
+        self.runner.run(session.ask_checks(), self._on_checks,
+                        f"Choosing round {session.round}'s checks")
+
+    def _on_checks(self, added) -> None:
+        if added:
+            self.view.show_query(added[0].index)
+            self.runner.propose_lcm()
+        else:
             self.finish_round()
 
     def _answer_failed(self, index: int, message: str) -> None:

@@ -1,6 +1,6 @@
 """Checks of the LCM: a random sample of its proposals asked as queries,
 their tally, and the rule that stops it when they show it falls short."""
-import json
+import math
 
 import numpy as np
 import pytest
@@ -9,8 +9,9 @@ from scipy.stats import beta
 from a2lc_napari.engine.config import LCMConfig, ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.driver import simulate
-from a2lc_napari.engine.lcm_checks import below_target, heed, tally, with_checks
+from a2lc_napari.engine.lcm_checks import below_target, draw_checks, heed, tally
 from a2lc_napari.engine.lcm_precision import Gate
+from a2lc_napari.engine.lcm_round import checks_due
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.session import Session
 from a2lc_napari.engine.state import LCMUpdate, Query
@@ -21,18 +22,16 @@ def ranked(n):
             for i in range(n)]
 
 
-def test_checks_replace_the_last_picks_with_a_sample_of_the_proposals():
-    queries = ranked(6)
-    # Proposed: regions 2 and 5 of image a (the ranking picked them), 7 of a, 1-3 of b
+def test_checks_are_a_sample_of_the_proposals_the_queries_do_not_hold():
+    queries = ranked(4)
+    # Proposed: regions 2 and 3 of image a (already queried), 7 of a, 1-3 of b
     proposed = [LCMUpdate("a", 2, 0, 1, 0.9), LCMUpdate("a", 7, 0, 3, 0.91),
-                LCMUpdate("b", 1, 2, 4, 0.92), LCMUpdate("a", 5, 0, 1, 0.9),
+                LCMUpdate("b", 1, 2, 4, 0.92), LCMUpdate("a", 3, 0, 1, 0.9),
                 LCMUpdate("b", 2, 2, 4, 0.94), LCMUpdate("b", 3, 1, 4, 0.95)]
     rows, labels = np.arange(10, 16), np.array([0, 0, 2, 0, 2, 9])
-    out = with_checks(queries, proposed, rows, labels, count=2, seed=0)
-    assert [q.index for q in out] == list(range(6))
-    assert out[:4] == queries[:4]  # the ranking's four best, as they were
-    checks = out[4:]
-    # drawn from the four proposals the ranking did not pick, none twice
+    checks = draw_checks(queries, proposed, rows, labels, count=2, seed=0)
+    assert [q.index for q in checks] == [4, 5]  # asked after the four queries
+    # drawn from the four proposals not queried, none twice
     free = {("a", 7): (11, 0, 3, 0.91), ("b", 1): (12, 2, 4, 0.92),
             ("b", 2): (14, 2, 4, 0.94), ("b", 3): (15, 9, 4, 0.95)}
     assert len({(q.image, q.region) for q in checks}) == 2
@@ -40,22 +39,28 @@ def test_checks_replace_the_last_picks_with_a_sample_of_the_proposals():
         assert (q.row, q.label, q.check, q.score) == free[(q.image, q.region)]
         assert q.answer is None
     # another seed, another sample; the same seed, the same one
-    samples = {tuple((q.image, q.region) for q in with_checks(queries, proposed, rows, labels,
-                                                              2, seed)[4:])
+    samples = {tuple((q.image, q.region) for q in draw_checks(queries, proposed, rows, labels,
+                                                              2, seed))
                for seed in range(20)}
     assert len(samples) > 1
-    assert with_checks(queries, proposed, rows, labels, 2, 0) == out
+    assert draw_checks(queries, proposed, rows, labels, 2, 0) == checks
 
 
-def test_no_more_checks_than_half_the_queries_or_the_proposals():
-    queries = ranked(3)
+def test_no_more_checks_than_asked_for_or_proposed():
     proposed = [LCMUpdate("b", r, 0, 1, 0.9) for r in range(1, 6)]
     rows, labels = np.arange(5), np.zeros(5, int)
-    assert sum(q.check is not None for q in with_checks(queries, proposed, rows, labels,
-                                                        3, 0)) == 1  # half of 3
-    out = with_checks(ranked(6), proposed[:1], rows[:1], labels[:1], 3, 0)
-    assert out[:5] == ranked(6)[:5] and out[5].check == 1  # one proposal: one check
-    assert with_checks(ranked(6), [], rows[:0], labels[:0], 3, 0) == ranked(6)
+    assert len(draw_checks(ranked(3), proposed, rows, labels, 3, 0)) == 3
+    (only,) = draw_checks(ranked(6), proposed[:1], rows[:1], labels[:1], 3, 0)
+    assert (only.index, only.region, only.check) == (6, 1, 1)  # one proposal: one check
+    assert draw_checks(ranked(6), [], rows[:0], labels[:0], 3, 0) == []
+
+
+def test_a_quarter_of_the_budget_is_kept_for_the_checks_of_our_lcm():
+    assert checks_due(SessionConfig(budget=40), lcm=True) == 10
+    assert checks_due(SessionConfig(budget=8), lcm=True) == LCMConfig().checks == 3
+    assert checks_due(SessionConfig(budget=5, lcm=LCMConfig(checks=3)), lcm=True) == 2  # half
+    assert checks_due(SessionConfig(budget=40), lcm=False) == 0
+    assert checks_due(SessionConfig(budget=40, lcm=LCMConfig(paper=True)), lcm=True) == 0
 
 
 def test_tally_counts_answered_checks_with_a_class():
@@ -84,25 +89,37 @@ def test_checks_that_fall_short_stop_the_lcm():
     assert heed(Gate(reach=0.5), (5, 0), 0.9) == (Gate(reach=0.5), None)  # nothing to stop
 
 
-def test_a_session_checks_the_lcm_from_round_2(demo, tmp_path):
+def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path):
     # Our LCM at a fixed τ of 0 with its gates off, so that it proposes
-    config = SessionConfig(method="a2lc", budget=6, seed=1, tau=(0.0,),
+    config = SessionConfig(method="a2lc", budget=20, seed=1, tau=(0.0,),
                            model=ModelConfig(width=8, crop=48, steps=8, batch_size=4),
                            lcm=LCMConfig(target_precision=None, neighbours=0,
                                          confusion_gate=False, agree_with_model=False,
-                                         full_batch_steps=20, checks=2))
+                                         full_batch_steps=20, checks=2, checks_share=0.015))
     session = drive(Session.create(tmp_path / "run", open_dataset(demo, region_cache=tmp_path
                                                                   / "regions"), config),
                     quiet=True)
+    drive(session.prepare_round(), quiet=True)
+    assert len(session.queries) == 15 and session.checks_due == 5  # a quarter kept
+    ranked = [(q.image, q.region) for q in session.queries]
+    assert drive(session.ask_checks(), quiet=True) == []  # not while queries are open
+    session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
+    proposed = {(u.image, u.region): u.new for u in session.propose_lcm().updates}
+    count = math.ceil(0.015 * len(proposed))  # checks_share of the changes
+    assert 2 < count < 5, "the LCM proposes enough for more checks than the fewest"
+    added = drive(session.ask_checks(), quiet=True)
+    assert [q.index for q in added] == list(range(15, 20)) and session.queries[15:] == added
+    for q in added[:count]:  # what the LCM proposes from this round's answers
+        assert q.check == proposed[(q.image, q.region)]
+    # the room left: more regions of the ranking, each asked once
+    assert [q.check for q in added[count:]] == [None] * (5 - count)
+    assert len({*ranked, *((q.image, q.region) for q in added)}) == 20
+    assert session.checks_due == 0 and drive(session.ask_checks(), quiet=True) == []
     history = drive(simulate(session, 2), quiet=True)
-    logs = [json.loads((tmp_path / "run" / "log" / f"round_{r:02d}.json").read_text())
-            for r in (1, 2)]
-    assert all(q["check"] is None for q in logs[0]["queries"])  # none in round 1
-    second = logs[1]["queries"]
-    assert len(second) == 6
-    assert [q["check"] is not None for q in second] == [False] * 4 + [True] * 2
-    # a check is an ordinary query, answered by the annotator
-    assert all(q["answer"] is not None for q in second)
-    checks, right = tally([(q["check"], q["answer"]) for q in second], 255)
-    assert (history[2].lcm_checks, history[2].lcm_checks_right) == (checks, right)
-    assert checks == 2
+    for r in (1, 2):
+        queries = session.round_log(r)["queries"]
+        assert len(queries) == 20 and all(q["answer"] is not None for q in queries)
+        assert all(q["check"] is None for q in queries[:15])
+    checks = tally([(q["check"], q["answer"]) for q in session.round_log(1)["queries"]], 255)
+    assert (history[1].lcm_checks, history[1].lcm_checks_right) == checks  # history[0]: the start
+    assert checks[0] == count

@@ -317,6 +317,30 @@ def test_alc_marks_the_query_pixel_and_has_no_lcm_layers(make_napari_viewer, qtb
     wait_idle(qtbot, widget)
 
 
+def test_the_checks_of_the_lcm_are_asked_after_the_round_s_answers(make_napari_viewer, qtbot,
+                                                                  demo, tmp_path):
+    """Our LCM: 2 of a budget of 4 are asked once the first 2 are answered (a
+    sample of what it would change, or the next ranked regions); the panel
+    counts all 4 from the start, and the round ends after the last."""
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=4, tau=None)
+    session = widget.session
+    assert len(session.queries) == 2
+    for k in range(4):
+        qtbot.waitUntil(lambda k=k: f"Round 1 · Query {k + 1} / 4" in widget.panel.question.text()
+                        and widget.query_index == k and not widget.busy, timeout=WAIT)
+        if k == 2:
+            ARTIFACTS.mkdir(exist_ok=True)
+            Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(
+                ARTIFACTS / "checks.png")
+        press(widget, qtbot, Qt.Key_Return)
+    wait_for_query(qtbot, widget, round_=2)
+    queries = session.round_log(1)["queries"]
+    assert len(queries) == 4 and all(q["answer"] is not None for q in queries)
+    assert len({(q["image"], q["region"]) for q in queries}) == 4
+    wait_idle(qtbot, widget)
+
+
 def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tmp_path,
                                             recwarn):
     viewer = make_napari_viewer()

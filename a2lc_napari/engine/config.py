@@ -69,9 +69,12 @@ class LCMConfig:
     answers confirmed their label; None: the session's fixed τ per round,
     at the first (strictest) reach.
 
-    ``checks``: from round 2, this many of a round's queries (at most half)
-    check our LCM: a random sample of the changes it proposes from the
-    earlier rounds' answers. Where their answers show its precision below
+    Checks of our LCM: once a round's other queries are answered, a random
+    sample of the changes it proposes from the answers so far, one for
+    every ``1 / checks_share`` of them and at least ``checks``, is asked
+    in a quarter of the round's budget, kept for them (at least ``checks``
+    of it, at most half); the next regions of the ranking fill what they
+    leave. Where the checks' answers show its precision below
     ``target_precision`` (90% confidence), it changes nothing.
     """
 
@@ -94,6 +97,7 @@ class LCMConfig:
     full_batch_steps: int = 200
     agreement: float = 1.0
     checks: int = 3
+    checks_share: float = 0.1
 
     def __post_init__(self):
         # Tuples even when read back from JSON.

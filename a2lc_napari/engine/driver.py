@@ -56,15 +56,22 @@ def simulate(session: Session, rounds: int, on_round=None,
         if session.phase == "train":
             yield from session.prepare_round(executor)
         if session.phase == "query":
-            answers, rewrite = {}, []
-            for q in session.queries:
-                if q.answer is None:
-                    answers[q.index], rewrites = session.simulated_answer(q)
-                    if rewrites:
-                        rewrite.append(q.index)
-            if answers:
-                session.answer(answers, rewrite)
+            _answer_open_queries(session)
+            if (yield from session.ask_checks()):
+                _answer_open_queries(session)
         record = yield from session.finish_round()
         if on_round is not None:
             on_round(record)
     return session.history
+
+
+def _answer_open_queries(session: Session) -> None:
+    """The simulated annotator's answers to the round's unanswered queries."""
+    answers, rewrite = {}, []
+    for q in session.queries:
+        if q.answer is None:
+            answers[q.index], rewrites = session.simulated_answer(q)
+            if rewrites:
+                rewrite.append(q.index)
+    if answers:
+        session.answer(answers, rewrite)

@@ -1,5 +1,6 @@
-"""Checks of the LCM: a few of a round's queries on a random sample of the
-changes it proposes, whose answers say how often its changes are right.
+"""Checks of the LCM: a round's last few queries, on a random sample of the
+changes it proposes from the round's answers, whose answers say how often
+its changes are right before it makes them.
 
 The held-out estimate (:mod:`~a2lc_napari.engine.lcm_precision`) comes from
 answers the ranking picked because they looked wrong, so it sees fewer
@@ -10,7 +11,6 @@ most checks correct a wrong label, as a query should.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 import numpy as np
 from scipy.stats import beta
@@ -19,42 +19,40 @@ from .lcm_precision import Gate
 from .state import LCMUpdate, Query
 
 
-def with_checks(queries: Sequence[Query], proposed: Sequence[LCMUpdate], rows: np.ndarray,
+def draw_checks(queries: Sequence[Query], proposed: Sequence[LCMUpdate], rows: np.ndarray,
                 labels: np.ndarray, count: int, seed: int) -> list[Query]:
-    """The round's queries with the last ones replaced by checks.
+    """Checks to ask after a round's queries: a random sample of the
+    changes the LCM proposes from their answers.
 
     Parameters
     ----------
     queries : sequence of Query
-        The ranking's picks, best first.
+        The round's queries so far.
     proposed : sequence of LCMUpdate
         What the LCM would change now.
     rows, labels : (len(proposed),) int
         Their rows in the round's summary, and their labels as a query
         states them (the majority label).
     count : int
-        Checks wanted: at most this many, and at most half the queries.
+        Checks wanted: at most this many.
     seed : int
         The random sample's.
 
     Returns
     -------
     list of Query
-        The first ``len(queries) - n`` picks, then ``n`` checks drawn at
-        random among the proposed changes of regions the ranking did not
-        pick (the regions the LCM may change), each with
-        ``check`` the class proposed and ``score`` the LCM's confidence in
-        it; indices renumbered.
+        Up to ``count`` checks drawn at random among the proposed changes
+        of regions not among ``queries``, each with ``check`` the class
+        proposed and ``score`` the LCM's confidence in it, indexed after
+        ``queries``.
     """
-    picked = {(q.image, q.region) for q in queries}
-    free = [j for j, u in enumerate(proposed) if (u.image, u.region) not in picked]
-    count = min(count, len(queries) // 2, len(free))
+    asked = {(q.image, q.region) for q in queries}
+    free = [j for j, u in enumerate(proposed) if (u.image, u.region) not in asked]
     sample = sorted(np.random.default_rng(seed).permutation(len(free))[:count])
-    checks = [Query(index=0, image=proposed[j].image, region=proposed[j].region,
-                    row=int(rows[j]), label=int(labels[j]), score=proposed[j].confidence,
-                    check=proposed[j].new) for j in (free[i] for i in sample)]
-    return [replace(q, index=i)
-            for i, q in enumerate([*queries[:len(queries) - count], *checks])]
+    return [Query(index=len(queries) + i, image=proposed[j].image, region=proposed[j].region,
+                  row=int(rows[j]), label=int(labels[j]), score=proposed[j].confidence,
+                  check=proposed[j].new)
+            for i, j in enumerate(free[k] for k in sample)]
 
 
 def tally(pairs: Iterable[tuple[int | None, int | None]], ignore_index: int) -> tuple[int, int]:

@@ -9,6 +9,7 @@ this round.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 
@@ -77,24 +78,32 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
         classes.num_classes, ignore, tau, config.lcm, checked=checked, seed=seed)
 
 
-def check_queries(summary: acq.RegionSummary, queries: list[Query], manual: dict[str, list[int]],
-                  names: list[str], classes: ClassSet, round_: int, config: SessionConfig,
-                  folder: SessionFolder) -> list[Query]:
-    """Round ``round_``'s queries, the last ``config.lcm.checks`` of them
-    checks of our LCM: a random sample of what it proposes now, from the
-    earlier rounds' answers (:func:`~a2lc_napari.engine.lcm_checks.with_checks`).
-    The ranking's picks alone in round 1, with the paper's LCM, or where it
-    proposes nothing."""
-    if round_ < 2 or config.lcm.paper or not config.lcm.checks:
-        return queries
+def checks_due(config: SessionConfig, lcm: bool) -> int:
+    """How many of a round's ``config.budget`` queries are kept for the
+    checks of our LCM (``lcm``: the method runs one): a quarter, at least
+    ``config.lcm.checks`` and at most half; none with the paper's LCM."""
+    if not lcm or config.lcm.paper:
+        return 0
+    return min(max(config.lcm.checks, config.budget // 4), config.budget // 2)
+
+
+def round_checks(summary: acq.RegionSummary, queries: list[Query], inputs: LCMInputs,
+                 names: list[str], classes: ClassSet, round_: int, config: SessionConfig,
+                 folder: SessionFolder, room: int) -> list[Query]:
+    """Checks of our LCM to ask after ``queries``: a random sample of what
+    it proposes from the answers so far, this round's (``inputs``) among
+    them (:func:`~a2lc_napari.engine.lcm_checks.draw_checks`), one for every
+    ``1 / config.lcm.checks_share`` changes, at least ``config.lcm.checks``
+    and at most ``room``: the more it would change, the surer the checks."""
     # Not held back by earlier checks: new ones may show it has improved.
-    proposed = propose_round(summary, LCMInputs([], manual, set()), names, classes, round_,
-                             config, folder, heed_checks=False).updates
+    proposed = propose_round(summary, inputs, names, classes, round_, config, folder,
+                             heed_checks=False).updates
     index = {key: row for row, key in enumerate(summary.keys())}
     rows = np.array([index[acq.region_keys(names.index(u.image), u.region)] for u in proposed],
                     dtype=np.int64)
     labels = summary.majority_label(classes.ignore_index)[rows]
-    return lcm_checks.with_checks(queries, proposed, rows, labels, config.lcm.checks,
+    count = min(room, max(config.lcm.checks, math.ceil(config.lcm.checks_share * len(proposed))))
+    return lcm_checks.draw_checks(queries, proposed, rows, labels, count,
                                   seed=config.seed * 1000 + round_)
 
 

@@ -4,7 +4,9 @@ The folder (:mod:`~a2lc_napari.engine.session_folder`) holds everything, so
 a session stopped at any moment resumes where it stopped. A round goes
 through three phases, driven step by step: :meth:`Session.prepare_round`
 (train θ, predict, rank: phase ``"query"``), one :meth:`Session.answer` per
-query, :meth:`Session.finish_round` (LCM, metrics, log: next round).
+query, then :meth:`Session.ask_checks` (a few more queries that check the
+LCM) and their answers, :meth:`Session.finish_round` (LCM, metrics, log:
+next round).
 
 Every change to the labels is an event of one journal
 (:class:`~a2lc_napari.engine.journal.Journal`), saved with the pixels it
@@ -20,7 +22,7 @@ import json
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -36,8 +38,8 @@ from .io import write_json
 from .journal import Journal
 from .label_store import LabelStore
 from .label_changes import LabelChange
-from .lcm_round import (LCMInputs, check_queries, propose_round, record_lcm_apply,
-                        record_lcm_review)
+from .lcm_round import (LCMInputs, checks_due, propose_round, record_lcm_apply,
+                        record_lcm_review, round_checks)
 from .methods import METHODS, query_ranking
 from .model import train_segmenter
 from .progress import Progress, Steps
@@ -188,6 +190,11 @@ class Session:
         yet accepted or rejected."""
         return list(self.state.lcm_applied)
 
+    @property
+    def checks_due(self) -> int:
+        """Queries kept for the end of this round, that :meth:`ask_checks` adds."""
+        return self.state.checks_due
+
     def next_query(self) -> Query | None:
         """The first unanswered query of this round, or None."""
         return next((q for q in self.state.queries if q.answer is None), None)
@@ -248,17 +255,52 @@ class Session:
                                                self.folder.labels, ranking,
                                                cfg.seed * 1000 + self.round, executor)
         summary.save(self.folder.summary(self.round))
+        due = checks_due(cfg, self.method.lcm)
         with self._lock:
             self._summary = summary
-            queries = pick_queries(summary, manual_mask(summary, self.state.manual, ds.names),
-                                   self.method, cfg.budget, ds.names, ds.classes.ignore_index,
-                                   ranking)
-            if self.method.lcm:
-                queries = check_queries(summary, queries, self.state.manual, ds.names,
-                                        ds.classes, self.round, cfg, self.folder)
-            self.state.queries, self.state.phase = queries, "query"
+            self.state.queries = pick_queries(
+                summary, manual_mask(summary, self.state.manual, ds.names), self.method,
+                cfg.budget - due, ds.names, ds.classes.ignore_index, ranking)
+            self.state.checks_due, self.state.phase = due, "query"
             self.state.lcm_rejected = []
             self._save()
+
+    @_writes
+    def ask_checks(self) -> Steps[list[Query]]:
+        """Once the round's queries are answered, add :attr:`checks_due`
+        more: checks of the LCM, a random sample of the changes it proposes
+        from the answers so far, this round's among them, as many as it
+        proposes enough for (:func:`~a2lc_napari.engine.lcm_round.round_checks`),
+        then the next regions of the ranking. Before its changes are made,
+        the checks' answers show whether it may make them.
+
+        Returns the queries added: none while a query is open, or once added.
+        """
+        with self._lock:
+            if self.phase != "query" or not self.checks_due or self.next_query() is not None:
+                return []
+            inputs = LCMInputs.copy_of(self.state)
+        ds, cfg = self.dataset, self.config
+        yield Progress(0, 1, "Choosing queries that check the LCM")
+        checks = round_checks(self.summary, self.queries, inputs, ds.names, ds.classes,
+                              self.round, cfg, self.folder, self.checks_due)
+        with self._lock:
+            queries = self.state.queries
+            # a region painted meanwhile is the person's
+            added = [q for q in checks if not self.is_manual(q.image, q.region)]
+            if len(added) < self.checks_due:
+                taken = manual_mask(self.summary, self.state.manual, ds.names)
+                taken[[q.row for q in [*queries, *added]]] = True
+                added += pick_queries(self.summary, taken, self.method,
+                                      self.checks_due - len(added), ds.names,
+                                      ds.classes.ignore_index,
+                                      query_ranking(self.method, cfg.confidence))
+            added = [replace(q, index=len(queries) + i) for i, q in enumerate(added)]
+            self.state.queries = [*queries, *added]
+            self.state.checks_due = 0
+            self._save()
+        yield Progress(1, 1, "Choosing queries that check the LCM")
+        return added
 
     def simulated_answer(self, query: Query) -> tuple[int, bool]:
         """The ground truth's answer to ``query`` and whether it rewrites the

@@ -221,7 +221,9 @@ class SessionState:
     painted or confirmed): they are never queried or changed by the LCM
     again. ``lcm_applied`` are the LCM's changes of the last finished round
     still in place (for review); ``lcm_rejected`` the regions the person
-    rejected this round, never proposed again in it.
+    rejected this round, never proposed again in it. ``checks_due``: the
+    queries kept for the round's end, where the LCM is checked, still to
+    add (:meth:`~a2lc_napari.engine.session.Session.ask_checks`).
     ``undo_stack`` and ``redo_stack`` hold event numbers, newest last.
     """
 
@@ -231,6 +233,7 @@ class SessionState:
     round: int = 1
     phase: Phase = "train"
     queries: list[Query] = field(default_factory=list)
+    checks_due: int = 0
     manual: dict[str, list[int]] = field(default_factory=dict)
     lcm_applied: list[LCMUpdate] = field(default_factory=list)
     lcm_rejected: list[RegionKey] = field(default_factory=list)
