@@ -101,7 +101,7 @@ def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path
                     quiet=True)
     drive(session.prepare_round(), quiet=True)
     assert len(session.queries) == 15 and session.checks_due == 5  # a quarter kept
-    ranked = [(q.image, q.region) for q in session.queries]
+    first = [(q.image, q.region) for q in session.queries]
     assert drive(session.ask_checks(), quiet=True) == []  # not while queries are open
     session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
     proposed = {(u.image, u.region): u.new for u in session.propose_lcm().updates}
@@ -113,7 +113,7 @@ def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path
         assert q.check == proposed[(q.image, q.region)]
     # the room left: more regions of the ranking, each asked once
     assert [q.check for q in added[count:]] == [None] * (5 - count)
-    assert len({*ranked, *((q.image, q.region) for q in added)}) == 20
+    assert len({*first, *((q.image, q.region) for q in added)}) == 20
     assert session.checks_due == 0 and drive(session.ask_checks(), quiet=True) == []
     history = drive(simulate(session, 2), quiet=True)
     for r in (1, 2):
