@@ -85,7 +85,9 @@ class CanvasSync(QObject):
         self._step(undo=False)
 
     def _step(self, undo: bool) -> None:
-        if self.session is None or self.runner.busy:
+        # Also while a step runs: the session's lock orders the two, and the
+        # journal keeps a round's answers from being taken back once it ends.
+        if self.session is None:
             return
         self.runner.write(self.session.undo if undo else self.session.redo,
                           then=lambda event: self.stepped.emit(event, undo))

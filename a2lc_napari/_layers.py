@@ -223,15 +223,15 @@ class LayerPresenter:
             self.viewer.layers.remove(name)
         kind, _, kwargs = self.specs[name]
         layer = getattr(self.viewer, f"add_{kind}")(data, name=name, **kwargs)
-        if kind == "labels":
-            self._bind_undo(layer)
+        self._bind_undo(layer)  # whichever is selected (the last added: the caption's points)
         return layer
 
     def _bind_undo(self, layer) -> None:
-        """Ctrl+Z / Ctrl+Shift+Z on the canvas take back the session's last
-        change, not the layer's: napari's own history of a labels layer also
-        holds the presenter's edits, which the session's journal undoes. (So
-        napari's history is never replayed; it keeps its last 100 edits.)"""
+        """Ctrl+Z / Ctrl+Shift+Z on the canvas, with any of the widget's layers
+        selected, take back the session's last change, not the layer's:
+        napari's own history of a labels layer also holds the presenter's
+        edits, which the session's journal undoes. (So napari's history is
+        never replayed; it keeps its last 100 edits.)"""
         if self.undo is not None:
             layer.bind_key(KeyMod.CtrlCmd | KeyCode.KeyZ, lambda _: self.undo(),
                            overwrite=True)

@@ -312,10 +312,11 @@ class CorrectionWidget(QWidget):
         self.sync.redo()
 
     def _stepped(self, event, undo: bool) -> None:
-        self.status.setText("" if event is not None else
-                            "Nothing to undo." if undo else "Nothing to redo.")
         if event is None:
+            self.status.setText("Nothing to undo." if undo else "Nothing to redo.")
             return
+        if not self.busy:  # else the status line says how far the step is
+            self.status.setText("")
         self.sync.changed(event.images)
         self._show_review()
         if event.query is not None and self.session.phase == "query":
@@ -356,8 +357,9 @@ class CorrectionWidget(QWidget):
             self.show_image(change.image, zoom)
 
     def decide(self, changes: list, accept: bool) -> None:
-        """Accept or reject LCM changes (one journal event)."""
-        if self.busy or not changes:
+        """Accept or reject LCM changes (one journal event), also while a step
+        runs: the LCM applies none the person has decided on."""
+        if not changes:
             return
         session = self.session
         self.runner.write(session.accept_lcm if accept else session.reject_lcm, changes,

@@ -361,6 +361,36 @@ def test_reviewing_the_lcm(demo, tmp_path):
     assert session.lcm_applied == [] and session.undo() is None
     log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
     assert log["lcm_rejected"] == [list(first.key)]
+
+
+def test_lcm_changes_decided_while_a_step_runs_are_kept(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config(tau=(0.3,), budget=10))
+    drive(session.prepare_round(), quiet=True)
+    answer_all(session)
+    proposed = session.propose_lcm().updates
+    assert len(proposed) >= 3
+    finishing = session.finish_round()
+    next(finishing)  # the LCM has proposed; its changes are not made yet
+    rejected, accepted = proposed[:2]
+    before = session.labels(rejected.image)
+    session.reject_lcm([rejected])
+    session.accept_lcm([accepted])
+    drive(finishing, quiet=True)
+    assert rejected not in session.lcm_applied and accepted not in session.lcm_applied
+    mask = session.dataset.regions(rejected.image) == rejected.region
+    np.testing.assert_array_equal(session.labels(rejected.image)[mask], before[mask])
+    assert session.is_manual(*accepted.key)
+    assert session.round_log(1)["lcm_rejected"] == [list(rejected.key)]
+
+    applied = session.lcm_applied[0]
+    session.reject_lcm([applied])  # while round 2's model trains: round 2's rejection
+    drive(session.prepare_round(), quiet=True)
+    answer_all(session)
+    assert applied.key not in [u.key for u in session.propose_lcm().updates]
+    drive(session.finish_round(), quiet=True)
+    assert session.round_log(2)["lcm_rejected"] == [list(applied.key)]
+
+
 def test_export_writes_palette_pngs_and_classes(demo, tmp_path):
     from PIL import Image
 

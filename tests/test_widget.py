@@ -435,6 +435,38 @@ def test_a_stroke_made_while_the_round_finishes_survives(make_napari_viewer, qtb
     wait_idle(qtbot, widget)
 
 
+def test_an_applied_change_rejected_while_the_next_model_trains(make_napari_viewer, qtbot,
+                                                                demo, tmp_path):
+    viewer = make_napari_viewer()
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=3, tau="0.2",
+                   review_above=1000)
+    session = widget.session
+    for _ in range(len(session.queries) - 1):
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    press(widget, qtbot, Qt.Key_Return)  # the last answer: round 1 ends, round 2 trains
+    table = widget.review.table
+    qtbot.waitUntil(lambda: widget.busy and session.phase == "train"
+                    and table.rowCount() > 0, timeout=WAIT)
+    table.setFocus()
+    table.setCurrentCell(0, 0)
+    change = widget.review.current()
+    assert change in session.lcm_applied  # applied at the end of round 1
+    assert widget.busy  # the model of round 2 still trains
+    qtbot.keyClick(table, Qt.Key_R)  # reject it meanwhile
+    wait_for_query(qtbot, widget, round_=2)
+    mask = session.dataset.regions(change.image) == change.region
+    # The region has its pseudo-labels back (no answer or stroke touched it),
+    # and the LCM neither keeps nor proposes the change again this round.
+    np.testing.assert_array_equal(session.labels(change.image)[mask],
+                                  session.dataset.labels(change.image)[mask])
+    assert change.key not in [u.key for u in session.lcm_applied]
+    qtbot.waitUntil(lambda: not widget.runner.lcm_busy and widget.proposal is not None,
+                    timeout=WAIT)
+    assert change.key not in [u.key for u in widget.proposal.updates]
+    wait_idle(qtbot, widget)
+
+
 def assert_centred_on(viewer, qtbot, widget, change):
     """The viewer shows ``change``'s image (once loaded, when another),
     centred on its region, zoomed in."""

@@ -1,6 +1,6 @@
 """The query panel as a person meets it: progress, the time left and
 Cancel in sight while the model trains (the canvas already showing an
-image), the class numbers beside napari's label ids, and the undo
+image, to paint and undo on), the class numbers beside napari's label ids, and the undo
 messages."""
 import re
 
@@ -12,7 +12,7 @@ from test_widget import (WAIT, button, open_from_menu, plugin, press,  # noqa: F
                          start, wait_idle, wait_written)
 
 
-def test_progress_and_cancel_in_sight_on_a_small_screen_and_the_image_while_training(
+def test_progress_cancel_the_image_a_stroke_and_undo_while_the_model_trains(
         make_napari_viewer, qtbot, demo, tmp_path):
     viewer = make_napari_viewer(show=True)
     widget = open_from_menu(viewer)
@@ -39,6 +39,20 @@ def test_progress_and_cancel_in_sight_on_a_small_screen_and_the_image_while_trai
                                            session.dataset.image(first))
                     and np.array_equal(viewer.layers[LABELS_LAYER].data, session.labels(first))
                     and viewer.layers[LABELS_LAYER].visible, timeout=WAIT)
+    # A stroke while it trains is saved, and Ctrl+Z on the canvas takes it back.
+    layer = viewer.layers[LABELS_LAYER]
+    layer.brush_size = 3
+    layer.paint((10, 10), 7)  # what a brush click does
+    painted, pseudo = layer.data.copy(), session.dataset.labels(first)
+    assert not np.array_equal(painted, pseudo)
+    qtbot.waitUntil(lambda: np.array_equal(session.labels(first), painted), timeout=WAIT)
+    canvas = viewer.window._qt_viewer.canvas.native  # the caption's points selected
+    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: np.array_equal(session.labels(first), pseudo)
+                    and np.array_equal(layer.data, pseudo), timeout=WAIT)
+    qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # and redo
+    qtbot.waitUntil(lambda: np.array_equal(session.labels(first), painted)
+                    and np.array_equal(layer.data, painted), timeout=WAIT)
     assert widget.busy  # still training
     qtbot.mouseClick(cancel, Qt.LeftButton)
     qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT)

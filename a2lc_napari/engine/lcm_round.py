@@ -211,8 +211,10 @@ def record_lcm_apply(journal: Journal, regions: Callable[[str], np.ndarray],
     last = state.journal[-1] if state.journal else None
     if last is not None and last.kind == "lcm_apply" and last.round == state.round:
         return last.changes  # applied before a stop; resumed here
-    # Re-checked now: a region edited by hand meanwhile stays the person's.
-    updates = [u for u in proposal.updates if u.region not in state.manual.get(u.image, ())]
+    # Re-checked now: a region edited, accepted or rejected meanwhile stays the person's.
+    rejected = {tuple(p) for p in state.lcm_rejected}
+    updates = [u for u in proposal.updates
+               if u.region not in state.manual.get(u.image, ()) and u.key not in rejected]
     # Answers of a finished round are final: undo reaches back to here.
     state.undo_stack.clear()
     if updates or state.lcm_applied:

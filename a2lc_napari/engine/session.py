@@ -262,7 +262,6 @@ class Session:
                 summary, manual_mask(summary, self.state.manual, ds.names), self.method,
                 cfg.budget - due, ds.names, ds.classes.ignore_index, ranking)
             self.state.checks_due, self.state.phase = due, "query"
-            self.state.lcm_rejected = []
             self._save()
 
     @_writes
@@ -439,6 +438,8 @@ class Session:
             self.state.history.append(record)
             self.state.round += 1
             self.state.phase, self.state.queries, self.state.hand_pixels = "train", [], 0
+            # Rejections from here on, while the next model trains, are the next round's.
+            self.state.lcm_rejected = []
             self._summary = None
             self._save()
         if self.dataset.has_gt:

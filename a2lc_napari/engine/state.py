@@ -221,7 +221,8 @@ class SessionState:
     painted or confirmed): they are never queried or changed by the LCM
     again. ``lcm_applied`` are the LCM's changes of the last finished round
     still in place (for review); ``lcm_rejected`` the regions the person
-    rejected this round, never proposed again in it. ``checks_due``: the
+    rejected this round (from the end of the last one: while its model
+    trained too), never proposed or applied again in it. ``checks_due``: the
     queries kept for the round's end, where the LCM is checked, still to
     add (:meth:`~a2lc_napari.engine.session.Session.ask_checks`).
     ``undo_stack`` and ``redo_stack`` hold event numbers, newest last.
