@@ -54,9 +54,8 @@ def summarise(dataset: Path, out: Path, seed: int, steps: int) -> acq.RegionSumm
     parts = []
     for i, n in enumerate(ds.names):
         image = ds.image(n)
-        probs, feats = seg.predict(image, features=True)
-        parts.append(acq.summarize_image(probs, ds.labels(n), ds.regions(n), ign, gt=ds.gt(n),
-                                         image_index=i, image=image, features=feats))
+        parts.append(acq.summarize_image(seg.output(image), ds.labels(n), ds.regions(n), ign,
+                                         gt=ds.gt(n), image_index=i, image=image))
     s = acq.RegionSummary.concatenate(parts)
     out.mkdir(parents=True, exist_ok=True)
     s.save(path)

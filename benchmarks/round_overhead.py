@@ -5,11 +5,13 @@ object-level regions given), starts a session and runs one round of A²LC
 with the simulated annotator, timing each step of the round as the
 session reports it. Then, in the same process, it times per image: the
 network's forward pass alone (the downscaled input through the network,
-as a round runs it: on one thread), the model's whole output at image size
-(``Segmenter.predict``: probabilities and decoder features), reading the
-image, labels, regions and ground truth, and the region summaries; and the
-round's per-image work (inference and summaries) in this process and on
-one worker process per core. Prints Markdown tables.
+as a round runs it: on one thread), the region summaries as a round makes
+them (the network's output resized pixel by pixel as the regions are
+summed), and beside them the way before: the model's whole output at
+image size (``Segmenter.predict``: probabilities and decoder features),
+then the summaries from it; reading the image, labels, regions and ground
+truth; and the round's per-image work (inference and summaries) in this
+process and on one worker process per core. Prints Markdown tables.
 
     python benchmarks/round_overhead.py --images 8 --out runs/round_overhead
 """
@@ -88,12 +90,14 @@ def step_times(ds, model, label_path, name: str) -> dict[str, float]:
 
     _, labels, regions, gt = read()
     probs, feats = model.predict(image, features=True)
+    summarize = partial(acq.summarize_image, labels=labels, regions=regions,
+                        ignore_index=ds.classes.ignore_index, gt=gt, representative=False,
+                        image=image)
     return {"forward": best(partial(forward, model, image)),
+            "resized": best(lambda: summarize(model.output(image))),
             "predict": best(partial(model.predict, image, features=True)),
-            "read": best(read),
-            "summaries": best(partial(acq.summarize_image, probs, labels, regions,
-                                      ds.classes.ignore_index, gt=gt, representative=False,
-                                      image=image, features=feats))}
+            "full-size": best(partial(summarize, probs, features=feats)),
+            "read": best(read)}
 
 
 def main() -> None:
@@ -130,7 +134,7 @@ def main() -> None:
 
     ds = session.dataset
     model = load_model(session.folder.model)
-    parts = {"forward": 0.0, "predict": 0.0, "read": 0.0, "summaries": 0.0}
+    parts = dict.fromkeys(("forward", "resized", "predict", "full-size", "read"), 0.0)
     for name in ds.names:
         for key, seconds in step_times(ds, model, session.folder.labels, name).items():
             parts[key] += seconds
@@ -162,9 +166,12 @@ def main() -> None:
     print("| per image | s | ÷ forward pass |")
     print("|---|---|---|")
     for label, key in (("forward pass alone (network on the downscaled image)", "forward"),
-                       ("model output at image size (probabilities + features)", "predict"),
-                       ("reading image, labels, regions, ground truth", "read"),
-                       ("region summaries from the output in memory", "summaries")):
+                       ("forward pass and region summaries, the output resized pixel by "
+                        "pixel (a round's way)", "resized"),
+                       ("before: model output at image size (probabilities + features)",
+                        "predict"),
+                       ("before: region summaries from that output", "full-size"),
+                       ("reading image, labels, regions, ground truth", "read")):
         print(f"| {label} | {parts[key] / n:.3f} | {parts[key] / n / fw:.1f}× |")
     print(f"\nInference and summaries of all {n} images: {one:.1f} s in this process, "
           f"{every:.1f} s on {cores} worker processes ({one / every:.2f}×; starting and "

@@ -238,9 +238,10 @@ def test_appearance_matches_a_naive_reference():
         np.testing.assert_allclose(s.appearance[row], expected, rtol=1e-4, atol=1e-5)
 
 
-def test_layout_matches_a_naive_reference():
+@pytest.mark.parametrize("h, w", [(6, 7), (1, 7)])  # one row: no vertical gradient
+def test_layout_matches_a_naive_reference(h, w):
     rng = np.random.default_rng(4)
-    h, w, k = 6, 7, 3
+    k = 3
     probs = rng.dirichlet(np.ones(k), (h, w)).transpose(2, 0, 1).astype(np.float32)
     labels = rng.integers(0, k, (h, w)).astype(np.uint8)
     regions = rng.choice([0, 2, 5, 9], (h, w)).astype(np.int32)
@@ -254,7 +255,7 @@ def test_layout_matches_a_naive_reference():
         gx = [(grey[i, min(j + 1, w - 1)] - grey[i, max(j - 1, 0)])
               / (min(j + 1, w - 1) - max(j - 1, 0)) for i, j in zip(r, c)]
         gy = [(grey[min(i + 1, h - 1), j] - grey[max(i - 1, 0), j])
-              / (min(i + 1, h - 1) - max(i - 1, 0)) for i, j in zip(r, c)]
+              / (min(i + 1, h - 1) - max(i - 1, 0)) if h > 1 else 0 for i, j in zip(r, c)]
         expected = [np.abs(gx).mean(), np.abs(gy).mean(), (r / h).mean(), (c / w).mean()]
         np.testing.assert_allclose(s.layout[row], expected, rtol=1e-5, atol=1e-6)
 

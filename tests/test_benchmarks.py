@@ -29,7 +29,8 @@ def test_round_overhead_prints_each_step_beside_the_forward_pass(tmp_path):
     for step in ("Training model", "Ranking regions", "Running the LCM",
                  "**everything but training**",
                  "forward pass alone (network on the downscaled image)",
-                 "region summaries from the output in memory"):
+                 "forward pass and region summaries, the output resized pixel by pixel "
+                 "(a round's way)"):
         assert step in steps, step
     assert steps["forward pass alone (network on the downscaled image)"][2] == "1.0×"
     assert "Inference and summaries of all 2 images" in text

@@ -52,6 +52,19 @@ def test_a_region_is_judged_without_its_own_image():
     assert not np.array_equal(after[image != 0], before[image != 0])
 
 
+def test_the_folds_on_worker_processes_give_the_same_probabilities():
+    from a2lc_napari.engine.parallel import executor
+
+    features, labels, image = _two_clusters(n_images=8)
+    labels[[3, 50, 90]] = 1 - labels[[3, 50, 90]]
+    labels[20] = 255
+    fold = image_folds(image, 5)
+    here = out_of_fold_probabilities(features, labels, fold, 3)
+    with executor(2) as pool:
+        there = out_of_fold_probabilities(features, labels, fold, 3, executor=pool)
+    np.testing.assert_array_equal(there, here)
+
+
 def test_ignore_labels_are_judged_not_learnt_and_degenerate_folds():
     features = np.array([[0.0], [0.1], [1.0], [1.1]])
     labels = np.array([0, 255, 0, 0])

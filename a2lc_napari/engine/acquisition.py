@@ -3,7 +3,10 @@
 One compiled pass over an image's K×H×W probability map (two for ALC's
 representative pixels) reduces it to per-region summaries, a few numbers
 per region; the map itself is then dropped, so memory does not grow with
-the number of images.
+the number of images. In a session the map is never made: the pass
+resizes the network's smaller output to each pixel as it goes
+(:mod:`~a2lc_napari.engine.network_output`). One more pass sums what the
+image itself looks like in each region (colour, gradients, place).
 
 The passes stay few because the region's reference vector is constant over
 the region: with ``g(x) = f(x) · a_CIL(x) / |f(x)|``,
@@ -21,6 +24,7 @@ import numba
 import numpy as np
 
 from .io import write_npz
+from .network_output import NetworkOutput, bilinear_grid
 from .regions import compact_ids
 
 
@@ -141,39 +145,94 @@ def majority(hist: np.ndarray, ignore_index: int) -> np.ndarray:
 #: optimised differently, so their sums differed in the last bits.
 BLOCKS = 4
 
+#: The grid of a pass over full-size probabilities: none.
+_NO_GRID = (np.empty((0, 2), np.int64), np.empty((0, 2), np.float32))
+
 
 def _blocks(n_pix: int) -> np.ndarray:
     """Bounds of the :data:`BLOCKS` blocks of pixels, in raster order."""
     return np.linspace(0, n_pix, BLOCKS + 1).astype(np.int64)
 
 
-@numba.njit(cache=True, parallel=True, error_model="numpy")
-def _region_tables(probs, labels, gt, reg, n_bins, bounds):
-    """One pass over the pixels. Per region: pixels per predicted class,
-    Σ f(x) split by predicted class, Σ g(x) split by ỹ(x), and histograms
-    of the labels and (when ``gt`` is not empty) the ground truth, with
-    ignore in the last column.
+@numba.njit(inline="always")
+def _resized_row(out, low, y, ys, wy):
+    """``out`` (w, C) = the (h, w, C) ``low`` resized to output row ``y``
+    along its rows (the grid's ``ys``, ``wy``)."""
+    y0, y1, a, b = ys[y, 0], ys[y, 1], wy[y, 0], wy[y, 1]
+    for j in range(low.shape[1]):
+        for k in range(low.shape[2]):
+            out[j, k] = a * low[y0, j, k] + b * low[y1, j, k]
 
-    Any label value >= K counts as ignore (the ignore value always is), so
-    no value can index outside the tables.
+
+@numba.njit(inline="always")
+def _resized_pixel(out, row, x, xs, wx):
+    """``out`` (C,) = a :func:`_resized_row` resized to output column ``x``."""
+    x0, x1, c, d = xs[x, 0], xs[x, 1], wx[x, 0], wx[x, 1]
+    for k in range(len(out)):
+        out[k] = c * row[x0, k] + d * row[x1, k]
+
+
+@numba.njit(inline="always")
+def _pixel_probs(f, i, probs, logits, row, row_y, grid):
+    """``f`` = f(x) at pixel ``i``: its column of ``probs`` (K, N), or, when
+    ``logits`` (h, w, K) is not empty, their softmax resized to the pixel
+    (through ``row``, the logits resized to output row ``row_y``, remade
+    here when ``i`` lies on another row). Returns the row ``row`` is of."""
+    if logits.shape[0] == 0:
+        for k in range(len(f)):
+            f[k] = probs[k, i]
+        return row_y
+    width, ys, wy, xs, wx = grid
+    y = i // width
+    if y != row_y:
+        _resized_row(row, logits, y, ys, wy)
+    _resized_pixel(f, row, i - y * width, xs, wx)
+    top = f.max()
+    total = np.float32(0)
+    for k in range(len(f)):
+        f[k] = np.exp(f[k] - top)
+        total += f[k]
+    for k in range(len(f)):
+        f[k] /= total
+    return y
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def _region_tables(probs, logits, features, grid, labels, gt, reg, n_bins, bounds):
+    """One pass over the pixels. Per region: pixels per predicted class,
+    Σ f(x) split by predicted class, Σ g(x) split by ỹ(x), histograms of
+    the labels and (when ``gt`` is not empty) the ground truth, with ignore
+    in the last column, and Σ of the resized ``features`` (when not empty).
+
+    f(x) comes from ``probs`` or the resized ``logits`` (:func:`_pixel_probs`;
+    ``features`` (h, w, C) are resized the same way; ``grid``: the image's
+    width and its bilinear grid, rows then columns). Any label value >= K
+    counts as ignore (the ignore value always is), so no value can index
+    outside the tables.
     """
-    num_classes = probs.shape[0]
+    width, ys, wy, xs, wx = grid
+    num_classes = probs.shape[0]  # (K, 0) when resized
+    n_feat = features.shape[2]
     n_threads = len(bounds) - 1
     counts = np.zeros((n_threads, n_bins, num_classes), np.int64)
     label_hist = np.zeros((n_threads, n_bins, num_classes + 1), np.int64)
     gt_hist = np.zeros((n_threads, n_bins if len(gt) else 0, num_classes + 1), np.int64)
     by_pred = np.zeros((n_threads, n_bins, num_classes, num_classes))
     by_label = np.zeros((n_threads, n_bins, num_classes, num_classes))
+    feat_sums = np.zeros((n_threads, n_bins, n_feat))
     for t in numba.prange(n_threads):
         f = np.empty(num_classes, np.float32)  # f(x) gathered: the sums below vectorize
+        v = np.empty(n_feat, np.float32)
+        row = np.empty((logits.shape[1], num_classes), np.float32)
+        feat_row = np.empty((features.shape[1], n_feat), np.float32)
+        row_y = feat_y = -1
         for i in range(bounds[t], bounds[t + 1]):
-            top, arg, sq = probs[0, i], 0, np.float32(0)
+            row_y = _pixel_probs(f, i, probs, logits, row, row_y, grid)
+            top, arg, sq = f[0], 0, np.float32(0)
             for k in range(num_classes):
-                v = probs[k, i]
-                f[k] = v
-                sq += v * v
-                if v > top:  # strict: ties go to the lowest class
-                    top, arg = v, k
+                sq += f[k] * f[k]
+                if f[k] > top:  # strict: ties go to the lowest class
+                    top, arg = f[k], k
             r, lab = reg[i], min(labels[i], num_classes)
             y = arg if lab == num_classes else lab
             w = (1 - f[y]) / np.sqrt(sq)
@@ -185,25 +244,37 @@ def _region_tables(probs, labels, gt, reg, n_bins, bounds):
             for k in range(num_classes):
                 row_pred[k] += f[k]
                 row_label[k] += f[k] * w
+            if n_feat:
+                if i // width != feat_y:
+                    feat_y = i // width
+                    _resized_row(feat_row, features, feat_y, ys, wy)
+                _resized_pixel(v, feat_row, i - feat_y * width, xs, wx)
+                row_feat = feat_sums[t, r]
+                for c in range(n_feat):
+                    row_feat[c] += v[c]
     return (counts.sum(axis=0), by_pred.sum(axis=0), by_label.sum(axis=0),
-            label_hist.sum(axis=0), gt_hist.sum(axis=0))
+            label_hist.sum(axis=0), gt_hist.sum(axis=0), feat_sums.sum(axis=0))
 
 
 @numba.njit(cache=True, parallel=True, error_model="numpy")
-def _representative_pass(probs, reg, unit_in, n_bins, bounds):
-    """Per region: the first pixel (raster order) of highest cos(f(x), f(m'))."""
-    num_classes = probs.shape[0]
+def _representative_pass(probs, logits, grid, reg, unit_in, n_bins, bounds):
+    """Per region: the first pixel (raster order) of highest cos(f(x), f(m'))
+    (f(x) as in :func:`_region_tables`), and its f(x)."""
+    num_classes = unit_in.shape[1]
     n_threads = len(bounds) - 1
     best = np.full((n_threads, n_bins), -np.inf)
     first = np.zeros((n_threads, n_bins), np.int64)
     for t in numba.prange(n_threads):
+        f = np.empty(num_classes, np.float32)
+        row = np.empty((logits.shape[1], num_classes), np.float32)
+        row_y = -1
         for i in range(bounds[t], bounds[t + 1]):
+            row_y = _pixel_probs(f, i, probs, logits, row, row_y, grid)
             r = reg[i]
             dot, sq = 0.0, 0.0
             for k in range(num_classes):
-                v = probs[k, i]
-                dot += v * unit_in[r, k]
-                sq += v * v
+                dot += f[k] * unit_in[r, k]
+                sq += f[k] * f[k]
             cos = dot / np.sqrt(sq)
             if cos > best[t, r]:
                 best[t, r], first[t, r] = cos, i
@@ -214,7 +285,11 @@ def _representative_pass(probs, reg, unit_in, n_bins, bounds):
         for r in range(n_bins):
             if best[t, r] > top[r]:
                 top[r], out[r] = best[t, r], first[t, r]
-    return out
+    at = np.empty((n_bins, num_classes), np.float32)
+    row = np.empty((logits.shape[1], num_classes), np.float32)
+    for r in range(n_bins):
+        _pixel_probs(at[r], out[r], probs, logits, row, -1, grid)
+    return out, at
 
 
 def _unit_rows(a: np.ndarray) -> np.ndarray:
@@ -245,39 +320,85 @@ def region_means(values: np.ndarray, reg: np.ndarray, n_bins: int) -> np.ndarray
     return sums / np.maximum(np.bincount(reg, minlength=n_bins), 1)[:, None]
 
 
-def region_appearance(image: np.ndarray, features: np.ndarray | None,
-                      reg: np.ndarray, n_bins: int) -> np.ndarray:
-    """(n_bins, 6 + C) float32: colour mean and std (RGB / 255) and mean
-    ``features`` per bin of ``reg`` (H·W,).
+@numba.njit(inline="always")
+def _grey(image, y, x):
+    """The grey value of pixel (y, x) of an (H, W, 3) uint8 image, / 255."""
+    return (np.float32(image[y, x, 0]) + np.float32(image[y, x, 1])
+            + np.float32(image[y, x, 2])) / np.float32(3) / np.float32(255)
 
-    ``image`` is (H, W, 3) uint8, ``features`` (C, H, W) or None (C = 0).
+
+@numba.njit(inline="always")
+def _gradient(image, y, x, axis):
+    """``np.gradient`` of the grey image at (y, x) along ``axis``: central
+    differences inside, one-sided at the borders (0 along an axis of 1)."""
+    n = image.shape[axis]
+    if n < 2:
+        return np.float32(0)
+    i = y if axis == 0 else x
+    lo, hi = max(i - 1, 0), min(i + 1, n - 1)
+    if axis == 0:
+        diff = _grey(image, hi, x) - _grey(image, lo, x)
+    else:
+        diff = _grey(image, y, hi) - _grey(image, y, lo)
+    return diff / np.float32(hi - lo)
+
+
+@numba.njit(cache=True, parallel=True, error_model="numpy")
+def _image_sums(image, reg, n_bins, bounds):
+    """Per bin of ``reg`` (H·W,): Σ of R, G, B and their squares (/ 255),
+    of the grey image's absolute horizontal and vertical gradient, and of
+    the row / H and column / W, in one pass over the (H, W, 3) uint8 image."""
+    h, w = image.shape[0], image.shape[1]
+    n_threads = len(bounds) - 1
+    sums = np.zeros((n_threads, n_bins, 10))
+    for t in numba.prange(n_threads):
+        for i in range(bounds[t], bounds[t + 1]):
+            y, x = i // w, i % w
+            row = sums[t, reg[i]]
+            for c in range(3):
+                v = image[y, x, c] / 255.0
+                row[c] += v
+                row[3 + c] += v * v
+            row[6] += abs(_gradient(image, y, x, 1))
+            row[7] += abs(_gradient(image, y, x, 0))
+            row[8] += np.float32(y) / np.float32(h)
+            row[9] += np.float32(x) / np.float32(w)
+    return sums.sum(axis=0)
+
+
+def region_look(image: np.ndarray, features: np.ndarray | None, reg: np.ndarray,
+                n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """What each bin of ``reg`` (H·W,) looks like in ``image`` (H, W, 3) uint8.
+
+    Parameters
+    ----------
+    features : (C, H, W) float32, (n_bins, C) float64 or None
+        Per pixel, or already their means per bin; None: C = 0.
+
+    Returns
+    -------
+    appearance : (n_bins, 6 + C) float32
+        Colour mean and std (RGB / 255), then the features' means.
+    layout : (n_bins, 4) float32
+        Mean absolute horizontal and vertical gradient of the grey image
+        (/ 255), centroid row / H and column / W.
     """
+    sums = _image_sums(np.ascontiguousarray(image), reg, n_bins, _blocks(len(reg)))
+    means = sums / np.maximum(np.bincount(reg, minlength=n_bins), 1)[:, None]
+    mean = means[:, :3]
     # float64: E[x²] - E[x]² of a flat region must come out 0, not float32's noise
-    rgb = np.ascontiguousarray(image.reshape(-1, 3).T, dtype=np.float64) / 255
-    moments = region_means(np.concatenate([rgb, rgb * rgb]), reg, n_bins)
-    mean = moments[:, :3]
-    std = np.sqrt(np.maximum(moments[:, 3:] - mean * mean, 0))
+    std = np.sqrt(np.maximum(means[:, 3:6] - mean * mean, 0))
     parts = [mean, std]
+    if features is not None and features.ndim == 3:
+        features = region_means(features.reshape(len(features), -1), reg, n_bins)
     if features is not None:
-        parts.append(region_means(features.reshape(len(features), -1), reg, n_bins))
-    return np.concatenate(parts, axis=1).astype(np.float32)
+        parts.append(features)
+    return (np.concatenate(parts, axis=1).astype(np.float32),
+            means[:, 6:].astype(np.float32))
 
 
-def region_layout(image: np.ndarray, reg: np.ndarray, n_bins: int) -> np.ndarray:
-    """(n_bins, 4) float32 per bin of ``reg`` (H·W,): mean absolute
-    horizontal and vertical gradient of the grey image (/ 255), centroid
-    row / H and column / W. ``image`` is (H, W, 3) uint8."""
-    h, w = image.shape[:2]
-    grey = image.astype(np.float32).mean(axis=2) / np.float32(255)
-    gy, gx = np.gradient(grey)
-    rows = np.repeat(np.arange(h, dtype=np.float32) / np.float32(h), w)
-    cols = np.tile(np.arange(w, dtype=np.float32) / np.float32(w), h)
-    values = np.stack([np.abs(gx).ravel(), np.abs(gy).ravel(), rows, cols])
-    return region_means(values, reg, n_bins).astype(np.float32)
-
-
-def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
-                    ignore_index: int, gt: np.ndarray | None = None,
+def summarize_image(probs: np.ndarray | NetworkOutput, labels: np.ndarray,
+                    regions: np.ndarray, ignore_index: int, gt: np.ndarray | None = None,
                     image_index: int = 0, representative: bool = True,
                     image: np.ndarray | None = None,
                     features: np.ndarray | None = None) -> RegionSummary:
@@ -285,8 +406,11 @@ def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
 
     Parameters
     ----------
-    probs : (K, H, W) float32 or float16
-        Softmax probabilities ``f``.
+    probs : (K, H, W) float32 or float16, or NetworkOutput
+        Softmax probabilities ``f``; or the network's output at its own
+        size, resized to each pixel and softmaxed as the pass goes
+        (:mod:`~a2lc_napari.engine.network_output`): no (K, H, W) map is
+        made. Its features then stand for ``features``.
     labels : (H, W) uint8
         Current labels ``ŷ`` (class ids or ``ignore_index``).
     regions : (H, W) int
@@ -311,20 +435,36 @@ def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
     RegionSummary
         One row per region id present in ``regions``, in increasing id order.
     """
-    num_classes = probs.shape[0]
+    h, w = labels.shape
     compact, ids = compact_ids(regions)
     n_bins = len(ids)  # bin 0 collects the "no region" pixels and is dropped
-    p = np.ascontiguousarray(probs, dtype=np.float32).reshape(num_classes, -1)
+    none = np.empty((0, 0, 0), np.float32)
+    if isinstance(probs, NetworkOutput):
+        # (h, w, C): a pixel's channels side by side, as the pass reads them
+        logits = np.ascontiguousarray(probs.logits.transpose(1, 2, 0), dtype=np.float32)
+        features = probs.features
+        p = np.empty((logits.shape[2], 0), np.float32)
+        grid = (w, *bilinear_grid(logits.shape[0], h), *bilinear_grid(logits.shape[1], w))
+    else:
+        logits = none
+        p = np.ascontiguousarray(probs, dtype=np.float32).reshape(len(probs), -1)
+        grid = (w, *_NO_GRID, *_NO_GRID)
+    num_classes = len(p)
+    resized_features = none
+    if logits.size and features is not None and image is not None:
+        resized_features = np.ascontiguousarray(features.transpose(1, 2, 0), dtype=np.float32)
     reg = compact.ravel()
     lab = np.ascontiguousarray(labels, dtype=np.uint8).ravel()
     g = np.empty(0, np.uint8) if gt is None else np.ascontiguousarray(gt, dtype=np.uint8).ravel()
 
     bounds = _blocks(len(reg))
-    counts, by_pred, g_sum, label_hist, gt_hist = _region_tables(
-        p, lab, g, reg, n_bins, bounds)
+    counts, by_pred, g_sum, label_hist, gt_hist, feature_sums = _region_tables(
+        p, logits, resized_features, grid, lab, g, reg, n_bins, bounds)
     dominant = counts.argmax(axis=1)  # D(m), ties: lowest class
     unit_in = _unit_rows(by_pred[np.arange(n_bins), dominant])  # f(m'), as a direction
     size = counts.sum(axis=1)
+    if resized_features.size:
+        features = feature_sums / np.maximum(size, 1)[:, None]
 
     keep = slice(1, None)
     out = RegionSummary(
@@ -340,15 +480,15 @@ def summarize_image(probs: np.ndarray, labels: np.ndarray, regions: np.ndarray,
         agree = (lab == g) & (lab < num_classes)
         out.gt_agree = np.bincount(reg, weights=agree, minlength=n_bins)[keep].astype(np.int64)
     if image is not None:
-        out.appearance = region_appearance(image, features, reg, n_bins)[keep]
-        out.layout = region_layout(image, reg, n_bins)[keep]
+        appearance, layout = region_look(image, features, reg, n_bins)
+        out.appearance, out.layout = appearance[keep], layout[keep]
     if representative:
-        first = _representative_pass(p, reg, unit_in, n_bins, bounds)[keep]
-        unit_rep = _unit_rows(p[:, first].T.astype(np.float64))
+        first, at = _representative_pass(p, logits, grid, reg, unit_in, n_bins, bounds)
+        unit_rep = _unit_rows(at[keep].astype(np.float64))
         out.sim = np.einsum("rk,rk->r", g_sum[keep].sum(axis=1), unit_rep)
-        out.pixel = np.stack(np.divmod(first, labels.shape[1]), axis=1).astype(np.int32)
+        out.pixel = np.stack(np.divmod(first[keep], w), axis=1).astype(np.int32)
         if gt is not None:
-            out.gt_pixel = g[first].astype(np.int64)
+            out.gt_pixel = g[first[keep]].astype(np.int64)
     return out
 
 

@@ -1,9 +1,10 @@
 """A round's model run over every image, reduced to region summaries in memory.
 
-Each image's probability map and decoder features go straight from the
-model (:meth:`~a2lc_napari.engine.model.Segmenter.predict`) into
-:func:`~a2lc_napari.engine.acquisition.summarize_image` and are dropped:
-no map is written or read back, and memory does not grow with the images.
+Each image's logits and decoder features go straight from the model, at
+its own size (:meth:`~a2lc_napari.engine.model.Segmenter.output`), into
+:func:`~a2lc_napari.engine.acquisition.summarize_image`, which resizes them
+pixel by pixel as it sums the regions: no full-size map is made, written
+or read back, and memory does not grow with the images.
 
 The images may run on worker processes
 (:func:`~a2lc_napari.engine.parallel.executor`). Every process, this one
@@ -49,11 +50,10 @@ def summarize_with_model(model: Path, device: str | None, dataset: Dataset,
     ``label_path(name)`` (a module-level function: it runs on workers)."""
     i, name = item
     image = dataset.image(name)
-    probs, features = load_model(model, device).predict(image, features=True)
-    return acq.summarize_image(probs, read_label(label_path(name)), dataset.regions(name),
+    return acq.summarize_image(load_model(model, device).output(image),
+                               read_label(label_path(name)), dataset.regions(name),
                                dataset.classes.ignore_index, gt=dataset.gt(name),
-                               image_index=i, representative=representative, image=image,
-                               features=features)
+                               image_index=i, representative=representative, image=image)
 
 
 def summarize_dataset(model: Path, device: str | None, dataset: Dataset,

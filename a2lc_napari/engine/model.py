@@ -27,6 +27,7 @@ from .allocator import release_free_memory
 from .config import ModelConfig
 from .efficientnet_lite import EfficientNetLite0Encoder, load_lite0_weights
 from .io import atomic_path
+from .network_output import NetworkOutput
 from .optim import Adam, OneCycle
 from .progress import Progress, Steps
 
@@ -195,6 +196,26 @@ class Segmenter:
         self.device = pick_device(config.device)
         self.net.to(self.device).eval()
 
+    def _forward(self, image: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """(1, C, h, w) decoder features and (1, K, h, w) logits of an (H, W, 3)
+        uint8 image, at the network's size (the image downscaled to
+        ``max_side``)."""
+        x = _to_input(image, self.device)
+        scale = _scale_for(image.shape[:2], self.config.max_side)
+        if scale < 1:
+            x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True)
+        with one_thread():
+            feats = self.net.features(x)
+            return feats, self.net.head(feats)
+
+    @torch.no_grad()
+    def output(self, image: np.ndarray) -> NetworkOutput:
+        """The network's logits and decoder features for an (H, W, 3) uint8
+        image at its own size, for the region summaries to resize pixel by
+        pixel: :meth:`predict` without its full-size maps."""
+        feats, logits = self._forward(image)
+        return NetworkOutput(logits[0].float().cpu().numpy(), feats[0].float().cpu().numpy())
+
     @torch.no_grad()
     def predict(self, image: np.ndarray, features: bool = False):
         """Softmax probabilities of an (H, W, 3) uint8 image as (K, H, W) float32.
@@ -204,13 +225,7 @@ class Segmenter:
         beyond the K numbers of its verdict (the LCM's region features).
         """
         shape = image.shape[:2]
-        x = _to_input(image, self.device)
-        scale = _scale_for(shape, self.config.max_side)
-        if scale < 1:
-            x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True)
-        with one_thread():
-            feats = self.net.features(x)
-            logits = self.net.head(feats)
+        feats, logits = self._forward(image)
         logits = F.interpolate(logits, size=shape, mode="bilinear", align_corners=False)
         probs = torch.softmax(logits[0], dim=0).float().cpu().numpy()
         if not features:

@@ -33,13 +33,14 @@ def summarize_regions(model: Path, device: str | None, dataset: Dataset,
     (:func:`~a2lc_napari.engine.inference.summarize_dataset`, on
     ``executor`` if given), with what ``ranking`` needs: a representative
     pixel for ``"sim"``, out-of-fold probabilities for ``"doubt"`` and
-    ``"abc_doubt"`` (drawn with ``seed``)."""
+    ``"abc_doubt"`` (drawn with ``seed``; their folds on ``executor`` too)."""
     classes = dataset.classes
     summary = yield from summarize_dataset(model, device, dataset, label_path,
                                            ranking == "sim", executor)
     if ranking in ("doubt", "abc_doubt"):
         summary.oof_prob = summary_probabilities(summary, classes.num_classes,
-                                                 classes.ignore_index, seed=seed)
+                                                 classes.ignore_index, seed=seed,
+                                                 executor=executor)
     return summary
 
 
