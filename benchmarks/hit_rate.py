@@ -94,7 +94,7 @@ def main() -> None:
     s = summarise(args.dataset, args.out, args.seed, args.steps)
     wrong = wrong_regions(s)
     model_abc = acq.region_scores(s, "abc")
-    s.oof_prob = rc.summary_probabilities(s, k, ign, seed=args.seed)
+    s.oof_prob = drive(rc.summary_probabilities(s, k, ign, seed=args.seed), quiet=True)
     model_abc_doubt = acq.region_scores(s, "abc_doubt")
     s.abc_parts = constant_f_parts(s.oof_prob, s.label_hist)
     scores = {

@@ -5,11 +5,17 @@ import pytest
 from a2lc_napari.engine import acquisition as acq
 from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.methods import METHODS, query_ranking
+from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.region_classifier import (
     image_folds,
     out_of_fold_probabilities,
     region_statistics,
 )
+
+
+def oof(*args, **kwargs):
+    """:func:`out_of_fold_probabilities`, run to its end."""
+    return drive(out_of_fold_probabilities(*args, **kwargs), quiet=True)
 
 
 def _two_clusters(n_images=6, per_image=20, seed=0):
@@ -33,7 +39,7 @@ def test_image_folds_keep_images_whole():
 def test_a_mislabelled_region_is_doubted():
     features, labels, image = _two_clusters()
     labels[7] = 1 - labels[7]  # one label error
-    prob = out_of_fold_probabilities(features, labels, image_folds(image, 3), 2)
+    prob = oof(features, labels, image_folds(image, 3), 2)
     np.testing.assert_allclose(prob.sum(axis=1), 1)
     own = prob[np.arange(len(labels)), labels]
     assert own[7] < 0.5 and np.argsort(own)[0] == 7
@@ -44,10 +50,10 @@ def test_a_region_is_judged_without_its_own_image():
     # probabilities: its regions never trained the trees that judge them.
     features, labels, image = _two_clusters()
     fold = image_folds(image, 3)
-    before = out_of_fold_probabilities(features, labels, fold, 2)
+    before = oof(features, labels, fold, 2)
     flipped = labels.copy()
     flipped[image == 0] = 1 - flipped[image == 0]
-    after = out_of_fold_probabilities(features, flipped, fold, 2)
+    after = oof(features, flipped, fold, 2)
     np.testing.assert_array_equal(after[image == 0], before[image == 0])
     assert not np.array_equal(after[image != 0], before[image != 0])
 
@@ -59,9 +65,17 @@ def test_the_folds_on_worker_processes_give_the_same_probabilities():
     labels[[3, 50, 90]] = 1 - labels[[3, 50, 90]]
     labels[20] = 255
     fold = image_folds(image, 5)
-    here = out_of_fold_probabilities(features, labels, fold, 3)
+    steps = out_of_fold_probabilities(features, labels, fold, 3)
+    reports = [next(steps)]
+    while True:  # a report before the folds, then one after each
+        try:
+            reports.append(next(steps))
+        except StopIteration as stop:
+            here = stop.value
+            break
+    assert [(p.done, p.total) for p in reports] == [(k, 5) for k in range(6)]
     with executor(2) as pool:
-        there = out_of_fold_probabilities(features, labels, fold, 3, executor=pool)
+        there = oof(features, labels, fold, 3, executor=pool)
     np.testing.assert_array_equal(there, here)
 
 
@@ -69,10 +83,10 @@ def test_ignore_labels_are_judged_not_learnt_and_degenerate_folds():
     features = np.array([[0.0], [0.1], [1.0], [1.1]])
     labels = np.array([0, 255, 0, 0])
     fold = np.array([0, 0, 1, 1])
-    prob = out_of_fold_probabilities(features, labels, fold, 3)
+    prob = oof(features, labels, fold, 3)
     # Each fold trains on the other's one class only: probability 1 for it.
     np.testing.assert_array_equal(prob, [[1, 0, 0]] * 4)
-    prob = out_of_fold_probabilities(features, np.full(4, 255), fold, 4)
+    prob = oof(features, np.full(4, 255), fold, 4)
     np.testing.assert_array_equal(prob, np.full((4, 4), 0.25))  # nothing to learn
 
 

@@ -21,6 +21,10 @@ from threadpoolctl import threadpool_limits
 
 from .acquisition import RegionSummary
 from .parallel import map_ordered
+from .progress import Progress, Steps
+
+#: What the widget's status line says while the folds are fitted.
+JUDGING = "Judging each region's label out of fold"
 
 #: Boosting iterations of each fold's classifier.
 ITERATIONS = 100
@@ -47,14 +51,15 @@ def region_statistics(summary: RegionSummary) -> np.ndarray:
 
 def summary_probabilities(summary: RegionSummary, num_classes: int, ignore_index: int,
                           folds: int = 5, seed: int = 0,
-                          executor: Executor | None = None) -> np.ndarray:
+                          executor: Executor | None = None) -> Steps[np.ndarray]:
     """(R, K) float32 :func:`out_of_fold_probabilities` of a round's regions
     from their :func:`region_statistics`, trained on their current majority
     labels (answers included), ``folds`` folds of images (on ``executor``)."""
     labels = summary.majority_label(ignore_index)
-    return out_of_fold_probabilities(region_statistics(summary), labels,
-                                     image_folds(summary.image, folds, seed), num_classes,
-                                     seed=seed, executor=executor).astype(np.float32)
+    probs = yield from out_of_fold_probabilities(
+        region_statistics(summary), labels, image_folds(summary.image, folds, seed),
+        num_classes, seed=seed, executor=executor)
+    return probs.astype(np.float32)
 
 
 def image_folds(image: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
@@ -68,7 +73,7 @@ def image_folds(image: np.ndarray, folds: int, seed: int = 0) -> np.ndarray:
 
 def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, fold: np.ndarray,
                               num_classes: int, seed: int = 0,
-                              executor: Executor | None = None) -> np.ndarray:
+                              executor: Executor | None = None) -> Steps[np.ndarray]:
     """Class probabilities of each region from a classifier trained on the
     other folds' regions.
 
@@ -85,20 +90,23 @@ def out_of_fold_probabilities(features: np.ndarray, labels: np.ndarray, fold: np
         each on one thread), side by side; default: one after the other,
         here. The probabilities are the same either way.
 
-    Returns
-    -------
-    (R, K) float64
-        Rows sum to 1; a class absent from a fold's training regions gets 0
-        there. A fold whose training regions hold a single class gives it
-        probability 1; with no training region at all, uniform.
+    Yields
+    ------
+    Progress
+        ``(folds done, folds, JUDGING)``; returns (R, K) float64
+        probabilities. Rows sum to 1; a class absent from a fold's training
+        regions gets 0 there. A fold whose training regions hold a single
+        class gives it probability 1; with no training region at all, uniform.
     """
     labels = np.asarray(labels, dtype=np.int64)
     out = np.full((len(labels), num_classes), 1.0 / num_classes)
     folds = np.unique(fold)
     judge = partial(fold_probabilities, features, labels, fold, num_classes, seed)
-    for f, probs in zip(folds, map_ordered(judge, folds, executor)):
+    yield Progress(0, len(folds), JUDGING)
+    for done, (f, probs) in enumerate(zip(folds, map_ordered(judge, folds, executor)), 1):
         if probs is not None:
             out[fold == f] = probs
+        yield Progress(done, len(folds), JUDGING)
     return out
 
 

@@ -38,9 +38,8 @@ def summarize_regions(model: Path, device: str | None, dataset: Dataset,
     summary = yield from summarize_dataset(model, device, dataset, label_path,
                                            ranking == "sim", executor)
     if ranking in ("doubt", "abc_doubt"):
-        summary.oof_prob = summary_probabilities(summary, classes.num_classes,
-                                                 classes.ignore_index, seed=seed,
-                                                 executor=executor)
+        summary.oof_prob = yield from summary_probabilities(
+            summary, classes.num_classes, classes.ignore_index, seed=seed, executor=executor)
     return summary
 
 
