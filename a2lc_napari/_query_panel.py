@@ -35,6 +35,9 @@ class QueryPanel(QGroupBox):
         self.class_list.moved.connect(self.moved)
         self.class_list.undo_requested.connect(self.undo_requested)
         buttons = QHBoxLayout()
+        # What answers the query, off while none can be answered; Undo and
+        # Redo stay on once a session is open (they work while a step runs).
+        self._answering = [self.class_list]
         for text, slot in (("◀ Previous", lambda: self.moved.emit(-1)),
                            ("Skip ▶", lambda: self.moved.emit(+1)),
                            ("Undo", lambda: self.undo_requested.emit(True)),
@@ -43,6 +46,8 @@ class QueryPanel(QGroupBox):
             button = QPushButton(text)
             button.clicked.connect(slot)
             buttons.addWidget(button)
+            if text not in ("Undo", "Redo"):
+                self._answering.append(button)
         keys = QLabel(KEYS_HELP)
         keys.setWordWrap(True)
         box = QVBoxLayout(self)
@@ -87,6 +92,9 @@ class QueryPanel(QGroupBox):
                            "the query again; then answer.")
 
     def set_active(self, active: bool) -> None:
-        self.setEnabled(active)
+        """Whether the query can be answered now (a session is open)."""
+        self.setEnabled(True)
+        for widget in self._answering:
+            widget.setEnabled(active)
         if active:
             self.class_list.setFocus()

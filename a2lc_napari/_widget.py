@@ -219,7 +219,7 @@ class CorrectionWidget(QWidget):
     def _on_busy(self, busy: bool) -> None:
         self._busy.set_busy(busy)
         self.settings.start.enabled = not busy
-        if busy:
+        if busy and self.session is not None:
             self.panel.set_active(False)
         self._idle_timer.start()
 

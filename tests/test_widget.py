@@ -437,7 +437,7 @@ def test_a_stroke_made_while_the_round_finishes_survives(make_napari_viewer, qtb
 
 def test_an_applied_change_rejected_while_the_next_model_trains(make_napari_viewer, qtbot,
                                                                 demo, tmp_path):
-    viewer = make_napari_viewer()
+    viewer = make_napari_viewer(show=True)
     widget = start(viewer, qtbot, demo, tmp_path / "session", budget=3, tau="0.2",
                    review_above=1000)
     session = widget.session
@@ -454,6 +454,10 @@ def test_an_applied_change_rejected_while_the_next_model_trains(make_napari_view
     assert change in session.lcm_applied  # applied at the end of round 1
     assert widget.busy  # the model of round 2 still trains
     qtbot.keyClick(table, Qt.Key_R)  # reject it meanwhile
+    widget.findChild(QScrollArea).ensureWidgetVisible(table)
+    ARTIFACTS.mkdir(exist_ok=True)
+    Image.fromarray(viewer.screenshot(canvas_only=False, flash=False)).save(
+        ARTIFACTS / "review_while_training.png")
     wait_for_query(qtbot, widget, round_=2)
     mask = session.dataset.regions(change.image) == change.region
     # The region has its pseudo-labels back (no answer or stroke touched it),

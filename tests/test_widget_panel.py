@@ -53,6 +53,10 @@ def test_progress_cancel_the_image_a_stroke_and_undo_while_the_model_trains(
     qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # and redo
     qtbot.waitUntil(lambda: np.array_equal(session.labels(first), painted)
                     and np.array_equal(layer.data, painted), timeout=WAIT)
+    # ... and so does the panel's Undo button, though no query can be answered yet.
+    assert not widget.panel.class_list.isEnabled()
+    button(widget, "Undo").click()
+    qtbot.waitUntil(lambda: np.array_equal(session.labels(first), pseudo), timeout=WAIT)
     assert widget.busy  # still training
     qtbot.mouseClick(cancel, Qt.LeftButton)
     qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT)
