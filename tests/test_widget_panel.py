@@ -1,7 +1,7 @@
 """The query panel as a person meets it: progress, the time left and
 Cancel in sight while the model trains (the canvas already showing an
-image, to paint and undo on), the class numbers beside napari's label ids, and the undo
-messages."""
+image, to paint and undo on), the class numbers beside napari's label
+ids, and the undo messages."""
 import re
 
 import numpy as np
