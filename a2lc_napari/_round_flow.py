@@ -143,8 +143,9 @@ class RoundFlow(QObject):
                         f"Choosing round {session.round}'s checks")
 
     def _on_checks(self, added) -> None:
-        if added:
-            self.view.show_query(added[0].index)
+        reopened = self.session.next_query()  # an answer taken back meanwhile
+        if added or reopened is not None:
+            self.view.show_query(added[0].index if added else reopened.index)
             self.runner.propose_lcm()
         else:
             self.finish_round()

@@ -319,8 +319,8 @@ class CorrectionWidget(QWidget):
             self.status.setText("")
         self.sync.changed(event.images)
         self._show_review()
-        if event.query is not None and self.session.phase == "query":
-            self.show_query(event.query)
+        if event.query is not None and self.session.phase == "query" and not self.busy:
+            self.show_query(event.query)  # (while the checks are chosen: asked after them)
         elif event.images and self.presenter.name not in event.images:
             self.show_image(event.images[0])
 
@@ -357,11 +357,16 @@ class CorrectionWidget(QWidget):
             self.show_image(change.image, zoom)
 
     def decide(self, changes: list, accept: bool) -> None:
-        """Accept or reject LCM changes (one journal event), also while a step
-        runs: the LCM applies none the person has decided on."""
+        """Accept or reject LCM changes (one journal event), also while the
+        next model trains; not while a round is being finished."""
         if not changes:
             return
         session = self.session
+        if not session.can_review:
+            self.status.setText(f"Round {session.round} is being finished: review the "
+                                "LCM's changes once they are applied, while the next "
+                                "model trains.")
+            return
         self.runner.write(session.accept_lcm if accept else session.reject_lcm, changes,
                           then=lambda event: self._decided(event, changes, accept))
 

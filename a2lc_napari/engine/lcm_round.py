@@ -211,10 +211,8 @@ def record_lcm_apply(journal: Journal, regions: Callable[[str], np.ndarray],
     last = state.journal[-1] if state.journal else None
     if last is not None and last.kind == "lcm_apply" and last.round == state.round:
         return last.changes  # applied before a stop; resumed here
-    # Re-checked now: a region edited, accepted or rejected meanwhile stays the person's.
-    rejected = {tuple(p) for p in state.lcm_rejected}
-    updates = [u for u in proposal.updates
-               if u.region not in state.manual.get(u.image, ()) and u.key not in rejected]
+    # Re-checked now: a region edited by hand meanwhile stays the person's.
+    updates = [u for u in proposal.updates if u.region not in state.manual.get(u.image, ())]
     # Answers of a finished round are final: undo reaches back to here.
     state.undo_stack.clear()
     if updates or state.lcm_applied:
@@ -229,12 +227,17 @@ def record_lcm_review(journal: Journal, regions: Callable[[str], np.ndarray],
     """Record the person's review of LCM ``changes`` (None when there is none).
 
     Accepted, the regions take the new class (at once, if not applied yet)
-    and become manual. Rejected, they are never proposed again this round,
-    and those already applied get back the pixels they had before.
+    and become manual. Rejected, they are never proposed or applied again
+    this round (rejected while the next model trains: the next round), and
+    those already applied get back the pixels they had before. Refused
+    while the round is being finished (phase ``"lcm"``).
     """
     if not changes:
         return None
     state, store = journal.state, journal.store
+    if state.phase == "lcm":  # its changes are being applied, then the round logged
+        raise RuntimeError(f"round {state.round} is being finished: review the LCM's "
+                           "changes once they are applied, while the next model trains")
     applied = [u for u in changes if u in state.lcm_applied]
     if accept:
         return journal.record(

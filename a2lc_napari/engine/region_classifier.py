@@ -52,9 +52,11 @@ def region_statistics(summary: RegionSummary) -> np.ndarray:
 def summary_probabilities(summary: RegionSummary, num_classes: int, ignore_index: int,
                           folds: int = 5, seed: int = 0,
                           executor: Executor | None = None) -> Steps[np.ndarray]:
-    """(R, K) float32 :func:`out_of_fold_probabilities` of a round's regions
-    from their :func:`region_statistics`, trained on their current majority
-    labels (answers included), ``folds`` folds of images (on ``executor``)."""
+    """:func:`out_of_fold_probabilities` of a round's regions from their
+    :func:`region_statistics`, trained on their current majority labels
+    (answers included), ``folds`` folds of images (on ``executor``).
+
+    Yields its Progress; returns (R, K) float32."""
     labels = summary.majority_label(ignore_index)
     probs = yield from out_of_fold_probabilities(
         region_statistics(summary), labels, image_folds(summary.image, folds, seed),

@@ -191,6 +191,13 @@ class Session:
         return list(self.state.lcm_applied)
 
     @property
+    def can_review(self) -> bool:
+        """Whether the LCM's changes can be accepted or rejected now: not
+        while the round is being finished (its changes applied, the round
+        logged); again from the next model's training on."""
+        return self.phase != "lcm"
+
+    @property
     def checks_due(self) -> int:
         """Queries kept for the end of this round, that :meth:`ask_checks` adds."""
         return self.state.checks_due
@@ -383,8 +390,10 @@ class Session:
     @_writes
     def reject_lcm(self, changes: Iterable[LCMUpdate]) -> Event | None:
         """The person rejects LCM changes: never proposed again for those
-        regions in this round; changes already applied are taken back (the
-        regions get back the pixels they had before)."""
+        regions in this round (rejected while the next model trains: in the
+        next round); changes already applied are taken back (the regions get
+        back the pixels they had before). Refused while the round is being
+        finished (:attr:`can_review`)."""
         return record_lcm_review(self._journal, self.dataset.regions, list(changes),
                                  accept=False)
 
@@ -392,7 +401,8 @@ class Session:
     @_writes
     def accept_lcm(self, changes: Iterable[LCMUpdate]) -> Event | None:
         """The person confirms LCM changes: the regions take the new class (at
-        once, if not applied yet) and become manual."""
+        once, if not applied yet) and become manual. Refused while the round
+        is being finished (:attr:`can_review`)."""
         return record_lcm_review(self._journal, self.dataset.regions, list(changes),
                                  accept=True)
 
