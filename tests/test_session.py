@@ -332,12 +332,19 @@ def test_lcm_proposal_equals_what_the_round_applies(demo, tmp_path):
         assert (session.labels(u.image)[mask] == u.new).all()
 
 
-def test_reviewing_the_lcm(demo, tmp_path):
+def answered_with_lcm_changes(demo, tmp_path):
+    """A session whose round 1 is answered, and the LCM's 3 or more
+    proposed changes (the paper's LCM at τ = 0.3)."""
     session = new_session(demo, tmp_path / "run", tiny_config(tau=(0.3,), budget=10))
     drive(session.prepare_round(), quiet=True)
     answer_all(session)
     proposed = session.propose_lcm().updates
     assert len(proposed) >= 3
+    return session, proposed
+
+
+def test_reviewing_the_lcm(demo, tmp_path):
+    session, proposed = answered_with_lcm_changes(demo, tmp_path)
     first, second, third = proposed[:3]
     session.reject_lcm([first])  # before the round ends: never proposed again
     assert first not in session.propose_lcm().updates
@@ -364,11 +371,7 @@ def test_reviewing_the_lcm(demo, tmp_path):
 
 
 def test_the_lcm_is_reviewed_while_the_next_model_trains_not_while_a_round_ends(demo, tmp_path):
-    session = new_session(demo, tmp_path / "run", tiny_config(tau=(0.3,), budget=10))
-    drive(session.prepare_round(), quiet=True)
-    answer_all(session)
-    proposed = session.propose_lcm().updates
-    assert len(proposed) >= 3
+    session, proposed = answered_with_lcm_changes(demo, tmp_path)
     finishing = session.finish_round()
     next(finishing)  # the LCM has proposed; its changes are not made yet
     assert not session.can_review

@@ -406,15 +406,23 @@ def test_paint_strokes_are_saved_and_undone(make_napari_viewer, qtbot, demo, tmp
     wait_idle(qtbot, widget)
 
 
+def at_the_last_query(viewer, qtbot, dataset, session_dir):
+    """The widget with a session of 3 queries a round, the paper's LCM at
+    τ = 0.2 applied without asking, every query but the last answered by
+    Enter."""
+    widget = start(viewer, qtbot, dataset, session_dir, budget=3, tau="0.2",
+                   review_above=1000)
+    for _ in range(len(widget.session.queries) - 1):
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    return widget
+
+
 def test_a_stroke_made_while_the_round_finishes_survives(make_napari_viewer, qtbot, demo,
                                                          tmp_path):
     viewer = make_napari_viewer()
-    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=3, tau="0.2",
-                   review_above=1000)
+    widget = at_the_last_query(viewer, qtbot, demo, tmp_path / "session")
     session = widget.session
-    for _ in range(len(session.queries) - 1):
-        press(widget, qtbot, Qt.Key_Return)
-        wait_for_query(qtbot, widget)
     qtbot.waitUntil(lambda: not widget.runner.lcm_busy, timeout=WAIT)
     name = widget.image_name
     changes = [c for c in widget.proposal.updates if c.image == name]
@@ -438,12 +446,8 @@ def test_a_stroke_made_while_the_round_finishes_survives(make_napari_viewer, qtb
 def test_an_applied_change_rejected_while_the_next_model_trains(make_napari_viewer, qtbot,
                                                                 demo, tmp_path):
     viewer = make_napari_viewer(show=True)
-    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=3, tau="0.2",
-                   review_above=1000)
+    widget = at_the_last_query(viewer, qtbot, demo, tmp_path / "session")
     session = widget.session
-    for _ in range(len(session.queries) - 1):
-        press(widget, qtbot, Qt.Key_Return)
-        wait_for_query(qtbot, widget)
     press(widget, qtbot, Qt.Key_Return)  # the last answer: round 1 ends, round 2 trains
     table = widget.review.table
     qtbot.waitUntil(lambda: widget.busy and session.phase == "train"
