@@ -14,8 +14,11 @@ the top ``--budget`` and 5 × that many, as a multiple of random picks:
   ``f`` (:func:`~a2lc_napari.engine.acquisition.label_doubt`), no class
   weights and no sum over pixels (``--confidence out_of_fold``);
 - ABC × doubt: the authors' ``a_ABC`` over the model's probabilities times
-  that doubt, what an A²LC session ranks by (``--confidence both``, the
-  default).
+  that doubt, what an A²LC session ranks by from round 2 (``--confidence
+  both``, the default);
+- turns: the doubt and ABC × doubt taking turns
+  (:func:`~a2lc_napari.engine.acquisition.taking_turns`), what it ranks by
+  in round 1.
 
 Besides the wrong regions among the top picks, it prints the wrongly
 labelled pixels their answers would set right (the annotator writes the
@@ -96,6 +99,7 @@ def main() -> None:
     model_abc = acq.region_scores(s, "abc")
     s.oof_prob = drive(rc.summary_probabilities(s, k, ign, seed=args.seed), quiet=True)
     model_abc_doubt = acq.region_scores(s, "abc_doubt")
+    turns = acq.region_scores(s, "turns")
     s.abc_parts = constant_f_parts(s.oof_prob, s.label_hist)
     scores = {
         "ALC (model)": acq.region_scores(s, "sim"),
@@ -103,6 +107,7 @@ def main() -> None:
         "ABC (out of fold)": acq.region_scores(s, "abc"),
         "doubt (out of fold)": acq.region_scores(s, "doubt"),
         "ABC (model) × doubt (out of fold)": model_abc_doubt,
+        "turns: doubt, then ABC (model) × doubt": turns,
     }
     fixed = pixels_set_right(s, wrong)
     print(f"{len(s)} regions, {100 * wrong.mean():.1f}% wrong (limit "

@@ -75,7 +75,7 @@ def main() -> None:
                                     seed=args.seed * 1000 + r), quiet=True)
         # The session's own steps: summarise (from the saved model and labels), rank, pick.
         method = METHODS["a2lc"]
-        ranking = query_ranking(method, args.confidence)
+        ranking = query_ranking(method, args.confidence, r)
         seg.save(work / "model.pt")
         for name, label in labels.items():
             write_label(work / f"{name}.png", label, ds.classes)

@@ -147,6 +147,55 @@ def test_abc_doubt_weights_a_abc_by_the_out_of_fold_doubt():
     assert acq.rank(acq.region_scores(s, "abc_doubt")).tolist() == [1, 0]
 
 
+def test_turns_take_the_doubt_first_then_a_abc_times_the_doubt():
+    # Region 0: 90 pixels of class 0, a_ABC parts 9; regions 1 and 2: 10 of
+    # class 1 each, parts 2 and 1. The trees doubt the labels at 0.4, 0.5, 0.8.
+    s = _summary([[90, 0, 0], [0, 10, 0], [0, 10, 0]], [[9.0, 0.0], [0.0, 2.0], [0.0, 1.0]])
+    s.oof_prob = np.array([[0.6, 0.4], [0.5, 0.5], [0.8, 0.2]], np.float32)
+    p = np.array([90, 20]) / 110
+    kl = float(np.sum(p * np.log(2 * p)))
+    w = np.array([(20 / 90) ** (kl ** 3), 1.0])
+    product = np.array([9.0 * w[0] * 0.4, 2.0 * 0.5, 1.0 * 0.8])  # 3.5, 1.0, 0.8
+    np.testing.assert_allclose(acq.region_scores(s, "abc_doubt"), product, rtol=1e-6)
+    assert acq.rank(acq.region_scores(s, "abc_doubt")).tolist() == [0, 1, 2]
+    # Turns: the doubt's best (2), the product's best (0), then the doubt's
+    # second (1).
+    assert acq.rank(acq.region_scores(s, "turns")).tolist() == [2, 0, 1]
+    # A region left out takes no place: without region 2 the doubt's best is 1.
+    out = np.array([False, False, True])
+    assert acq.rank(acq.region_scores(s, "turns", out), out).tolist() == [1, 0]
+
+
+def test_taking_turns_by_hand():
+    first, second = np.array([5.0, 4, 3, 2, 1]), np.array([1.0, 2, 3, 4, 5])
+    np.testing.assert_array_equal(acq.taking_turns(first, second), [0, -2, -4, -3, -1])
+    assert acq.rank(acq.taking_turns(first, second)).tolist() == [0, 4, 1, 3, 2]
+    out = np.array([True, False, False, False, False])
+    score = acq.taking_turns(first, second, out)
+    assert score[0] == -np.inf
+    assert acq.rank(score, out).tolist() == [1, 4, 2, 3]
+
+
+def _turns_naive(first, second, exclude):
+    """Walk both rankings a place at a time, taking each region once."""
+    out = []
+    for pair in zip(acq.rank(first, exclude).tolist(), acq.rank(second, exclude).tolist()):
+        for r in pair:
+            if r not in out:
+                out.append(r)
+    return out
+
+
+def test_taking_turns_matches_walking_both_rankings():
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        n = int(rng.integers(1, 40))
+        first, second = rng.integers(0, 6, n) / 5, rng.random(n)  # ties in first
+        exclude = rng.random(n) < 0.3
+        assert (acq.rank(acq.taking_turns(first, second, exclude), exclude).tolist()
+                == _turns_naive(first, second, exclude))
+
+
 def test_rank_is_stable_and_excludes():
     score = np.array([0.5, 2.0, 0.5, 1.0])
     assert acq.rank(score).tolist() == [1, 3, 0, 2]

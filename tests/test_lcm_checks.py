@@ -11,7 +11,8 @@ from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.driver import simulate
 from a2lc_napari.engine.lcm_checks import below_target, draw_checks, heed, tally
 from a2lc_napari.engine.lcm_precision import Gate
-from a2lc_napari.engine.lcm_round import checks_due
+from a2lc_napari.engine.lcm_round import (UNCHECKED, LCMInputs, checks_due, propose_round,
+                                          unchecked)
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.session import Session
 from a2lc_napari.engine.state import LCMUpdate, Query
@@ -123,3 +124,34 @@ def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path
     checks = tally([(q["check"], q["answer"]) for q in session.round_log(1)["queries"]], 255)
     assert (history[1].lcm_checks, history[1].lcm_checks_right) == checks  # history[0]: the start
     assert checks[0] == count
+
+
+def test_a_round_whose_checks_hold_no_proposal_changes_nothing(demo, tmp_path):
+    # The ranked queries all answered "ignore": the LCM learns from none, so
+    # it proposes nothing when the checks are chosen, and the ranking fills
+    # the room. The room's answers then let it propose, unchecked.
+    config = SessionConfig(method="a2lc", budget=20, seed=1, tau=(0.0,),
+                           model=ModelConfig(width=8, crop=48, steps=8, batch_size=4),
+                           lcm=LCMConfig(target_precision=None, neighbours=0,
+                                         confusion_gate=False, agree_with_model=False,
+                                         full_batch_steps=20))
+    session = drive(Session.create(tmp_path / "run", open_dataset(demo, region_cache=tmp_path
+                                                                  / "regions"), config),
+                    quiet=True)
+    drive(session.prepare_round(), quiet=True)
+    ignore = session.dataset.classes.ignore_index
+    session.answer({q.index: ignore for q in session.queries})
+    assert not unchecked(session.state)  # the checks are not chosen yet
+    added = drive(session.ask_checks(), quiet=True)
+    assert len(added) == 5 and all(q.check is None for q in added)  # the ranking's
+    assert unchecked(session.state)
+    session.answer({q.index: session.simulated_answer(q)[0] for q in added})
+    inputs = LCMInputs.copy_of(session.state)
+    ds = session.dataset
+    unheeded = propose_round(session.summary, inputs, ds.names, ds.classes, session.round,
+                             config, session.folder, heed_checks=False)
+    assert unheeded.updates, "without the rule the LCM would change regions"
+    proposal = session.propose_lcm()
+    assert proposal.updates == [] and proposal.tau is None and proposal.reason == UNCHECKED
+    record = drive(session.finish_round(), quiet=True)
+    assert record.lcm_changes == 0

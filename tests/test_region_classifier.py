@@ -120,7 +120,11 @@ def test_region_statistics_from_a_summary():
 
 
 def test_query_ranking():
-    assert query_ranking(METHODS["a2lc"], "out_of_fold") == "doubt"
-    assert query_ranking(METHODS["a2lc"], SessionConfig().confidence) == "abc_doubt"
-    assert query_ranking(METHODS["abc"], "model") == "abc"
-    assert query_ranking(METHODS["alc"], "out_of_fold") == "sim"
+    assert query_ranking(METHODS["a2lc"], "out_of_fold", 1) == "doubt"
+    default = SessionConfig().confidence
+    assert query_ranking(METHODS["a2lc"], default, 1) == "turns"  # round 1 takes turns
+    assert query_ranking(METHODS["a2lc"], default, 2) == "abc_doubt"
+    assert query_ranking(METHODS["abc"], default, 1) == "turns"
+    assert query_ranking(METHODS["abc"], "model", 1) == "abc"
+    assert query_ranking(METHODS["alc"], "out_of_fold", 1) == "sim"
+    assert query_ranking(METHODS["lcm"], default, 1) == "sim"

@@ -542,22 +542,57 @@ def label_doubt(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
     return doubt / np.maximum(label_hist.sum(axis=1), 1)
 
 
+def taking_turns(first: np.ndarray, second: np.ndarray,
+                 exclude: np.ndarray | None = None) -> np.ndarray:
+    """(R,) float64 score whose ranking takes turns between two scores.
+
+    The best region by ``first``, then the best by ``second``, then the
+    second best by ``first``, and so on, each region taken once. A region
+    at place ``i`` by ``first`` and ``j`` by ``second`` (0 the best, among
+    regions not in ``exclude``) scores ``-min(2 i, 2 j + 1)``; excluded
+    regions score ``-inf``.
+
+    Parameters
+    ----------
+    first, second : (R,) float
+        Scores, highest best; ties keep dataset order, as in :func:`rank`.
+    exclude : (R,) bool, optional
+    """
+    out = np.full(len(first), -np.inf)
+    best = np.full(len(first), np.inf)
+    for turn, score in enumerate((first, second)):
+        order = rank(np.asarray(score, dtype=np.float64), exclude)
+        best[order] = np.minimum(best[order], 2 * np.arange(len(order)) + turn)
+    keep = np.isfinite(best)
+    out[keep] = -best[keep]
+    return out
+
+
+#: The rankings that need out-of-fold region probabilities (``oof_prob``).
+OUT_OF_FOLD_RANKINGS = ("doubt", "abc_doubt", "turns")
+
+
 def region_scores(summary: RegionSummary, ranking: str,
                   exclude: np.ndarray | None = None) -> np.ndarray:
     """(R,) float64 acquisition score: ``"sim"`` (ALC's a_SIM), ``"abc"``
     (A²LC's a_ABC, class counts taken over regions not in ``exclude``),
-    ``"doubt"`` (:func:`label_doubt` of ``summary.oof_prob``) or
+    ``"doubt"`` (:func:`label_doubt` of ``summary.oof_prob``),
     ``"abc_doubt"`` (their product: the pixels' ``a_CIL`` weighted by how
-    much a model that never saw the image doubts the region's label)."""
+    much a model that never saw the image doubts the region's label) or
+    ``"turns"`` (:func:`taking_turns` between the doubt, first, and that
+    product, among regions not in ``exclude``)."""
     if ranking == "sim":
         return summary.sim
-    if ranking in ("abc", "abc_doubt"):
+    if ranking == "doubt":
+        return label_doubt(summary.oof_prob, summary.label_hist)
+    if ranking in ("abc", "abc_doubt", "turns"):
         score = summary.abc_score(abc_class_weights(class_counts(summary, exclude)))
         if ranking == "abc":
             return score
-        return score * label_doubt(summary.oof_prob, summary.label_hist)
-    if ranking == "doubt":
-        return label_doubt(summary.oof_prob, summary.label_hist)
+        doubt = label_doubt(summary.oof_prob, summary.label_hist)
+        if ranking == "abc_doubt":
+            return score * doubt
+        return taking_turns(doubt, score * doubt, exclude)
     raise ValueError(f"unknown ranking {ranking!r}")
 
 

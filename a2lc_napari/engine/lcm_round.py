@@ -33,19 +33,36 @@ from .state import Event, LCMProposal, LCMUpdate, Query, RegionKey, SessionState
 @dataclass(frozen=True)
 class LCMInputs:
     """What the LCM reads of a session, copied at one moment: the answered
-    queries, the manual regions (``{image: [region]}``) and the rejected
-    ``(image, region)`` pairs."""
+    queries, the manual regions (``{image: [region]}``), the rejected
+    ``(image, region)`` pairs, and whether the round's checks were chosen
+    with none among them (:func:`unchecked`)."""
 
     answered: list[Query]
     manual: dict[str, list[int]]
     rejected: set[tuple[str, int]]
+    unchecked: bool = False
 
     @classmethod
     def copy_of(cls, state: SessionState) -> "LCMInputs":
         """A copy of ``state``'s (the caller holds the session's lock)."""
         return cls([replace(q) for q in state.answered()],
                    {k: list(v) for k, v in state.manual.items()},
-                   {tuple(p) for p in state.lcm_rejected})
+                   {tuple(p) for p in state.lcm_rejected}, unchecked(state))
+
+
+def unchecked(state: SessionState) -> bool:
+    """Whether the round kept room for checks of our LCM and chose them,
+    but none of them checks it: the LCM proposed nothing then, and the
+    ranking filled the room (:meth:`~a2lc_napari.engine.session.Session.ask_checks`)."""
+    kept = checks_due(state.config, lcm=True) > 0
+    return (kept and bool(state.queries) and state.checks_due == 0
+            and all(q.check is None for q in state.queries))
+
+
+#: Why our LCM changes nothing in a round whose checks held none of its proposals.
+UNCHECKED = ("When this round's checks were chosen the LCM proposed nothing, so none of "
+             "its changes was checked. It changes nothing this round and proposes again "
+             "next round, with checks.")
 
 
 def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str],
@@ -54,7 +71,8 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
     """The LCM's proposal in round ``round_`` (``summary``: its regions),
     ours or, with ``config.lcm.paper``, the paper's; earlier rounds' answers
     are read from ``folder``. ``heed_checks``: our LCM changes nothing
-    where the checks so far show it falls short."""
+    where the checks so far show it falls short, nor in a round whose
+    checks held none of its proposals (``inputs.unchecked``)."""
     eligible = ~(manual_mask(summary, inputs.manual, names)  # this round's queries too
                  | region_mask(summary, inputs.rejected, names))
     tau = config.tau_for(round_)
@@ -65,6 +83,8 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
         proposal.updates = lcm_updates(summary, inputs.answered, eligible, names,
                                        classes.num_classes, ignore, tau, config.lcm, seed)
         return proposal
+    if heed_checks and inputs.unchecked:
+        return LCMProposal(reason=UNCHECKED)
     current = plurality_label(summary.label_hist, ignore)
     this_round = tuple(np.array([getattr(q, f) for q in inputs.answered], dtype=np.int64)
                        for f in ("row", "label", "answer"))

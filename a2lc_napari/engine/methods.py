@@ -35,15 +35,18 @@ CONFIDENCES = ("both", "model", "out_of_fold")
 _ABC_RANKING = {"both": "abc_doubt", "model": "abc", "out_of_fold": "doubt"}
 
 
-def query_ranking(method: Method, confidence: str) -> str:
-    """The acquisition score a session ranks by
+def query_ranking(method: Method, confidence: str, round_: int) -> str:
+    """The acquisition score a session ranks by in round ``round_``
     (:func:`~a2lc_napari.engine.acquisition.region_scores`). A²LC's queries
     go, with ``"model"`` confidence, to the authors' ``a_ABC`` over the
     segmentation model's probabilities (``"abc"``); with ``"out_of_fold"``,
     to the regions whose label out-of-fold region probabilities doubt most
     (``"doubt"``); with ``"both"`` (the default), to ``a_ABC`` times that
-    doubt (``"abc_doubt"``). ALC's ranking is always the authors' ``a_SIM``.
+    doubt (``"abc_doubt"``), except in round 1, where they take turns with
+    the doubt (``"turns"``). ALC's ranking is always the authors' ``a_SIM``.
     """
-    if method.ranking == "abc":
-        return _ABC_RANKING[confidence]
-    return method.ranking
+    if method.ranking != "abc":
+        return method.ranking
+    if confidence == "both" and round_ == 1:
+        return "turns"
+    return _ABC_RANKING[confidence]

@@ -32,12 +32,13 @@ def summarize_regions(model: Path, device: str | None, dataset: Dataset,
     ``model`` and the current labels in ``label_path(name)``
     (:func:`~a2lc_napari.engine.inference.summarize_dataset`, on
     ``executor`` if given), with what ``ranking`` needs: a representative
-    pixel for ``"sim"``, out-of-fold probabilities for ``"doubt"`` and
-    ``"abc_doubt"`` (drawn with ``seed``; their folds on ``executor`` too)."""
+    pixel for ``"sim"``, out-of-fold probabilities for the rankings in
+    :data:`~a2lc_napari.engine.acquisition.OUT_OF_FOLD_RANKINGS` (drawn with
+    ``seed``; their folds on ``executor`` too)."""
     classes = dataset.classes
     summary = yield from summarize_dataset(model, device, dataset, label_path,
                                            ranking == "sim", executor)
-    if ranking in ("doubt", "abc_doubt"):
+    if ranking in acq.OUT_OF_FOLD_RANKINGS:
         summary.oof_prob = yield from summary_probabilities(
             summary, classes.num_classes, classes.ignore_index, seed=seed, executor=executor)
     return summary

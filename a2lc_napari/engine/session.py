@@ -257,7 +257,7 @@ class Session:
             lambda n: (ds.image(n), self.labels(n)), ds.names, ds.classes.num_classes,
             ds.classes.ignore_index, cfg.model, seed=cfg.seed * 1000 + self.round)
         segmenter.save(self.folder.model)
-        ranking = query_ranking(self.method, cfg.confidence)
+        ranking = query_ranking(self.method, cfg.confidence, self.round)
         summary = yield from summarize_regions(self.folder.model, cfg.model.device, ds,
                                                self.folder.labels, ranking,
                                                cfg.seed * 1000 + self.round, executor)
@@ -300,7 +300,7 @@ class Session:
                 added += pick_queries(self.summary, taken, self.method,
                                       self.checks_due - len(added), ds.names,
                                       ds.classes.ignore_index,
-                                      query_ranking(self.method, cfg.confidence))
+                                      query_ranking(self.method, cfg.confidence, self.round))
             added = [replace(q, index=len(queries) + i) for i, q in enumerate(added)]
             self.state.queries = [*queries, *added]
             self.state.checks_due = 0
