@@ -319,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "boosted trees on region statistics, each image judged by trees "
                         "that never saw it (more wrong labels found per query, smaller "
                         "regions); both (default), a_ABC times the trees' doubt in the "
-                        "region's label (see docs/ALGORITHM.md)")
+                        "region's label, taking turns with the doubt alone in round 1 "
+                        "(see docs/ALGORITHM.md)")
     regions_args(p)
     # 1 by default: on 2 cores a round's images ran no faster on workers
     parallel_args(p, "1")

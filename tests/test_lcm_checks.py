@@ -1,6 +1,7 @@
 """Checks of the LCM: a random sample of its proposals asked as queries,
 their tally, and the rule that stops it when they show it falls short."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -138,20 +139,28 @@ def test_a_round_whose_checks_hold_no_proposal_changes_nothing(demo, tmp_path):
     session = drive(Session.create(tmp_path / "run", open_dataset(demo, region_cache=tmp_path
                                                                   / "regions"), config),
                     quiet=True)
+    ds = session.dataset
+
     drive(session.prepare_round(), quiet=True)
-    ignore = session.dataset.classes.ignore_index
-    session.answer({q.index: ignore for q in session.queries})
+    session.answer({q.index: ds.classes.ignore_index for q in session.queries})
     assert not unchecked(session.state)  # the checks are not chosen yet
     added = drive(session.ask_checks(), quiet=True)
     assert len(added) == 5 and all(q.check is None for q in added)  # the ranking's
     assert unchecked(session.state)
     session.answer({q.index: session.simulated_answer(q)[0] for q in added})
-    inputs = LCMInputs.copy_of(session.state)
-    ds = session.dataset
-    unheeded = propose_round(session.summary, inputs, ds.names, ds.classes, session.round,
-                             config, session.folder, heed_checks=False)
+    unheeded = propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
+                             ds.classes, session.round, config, session.folder,
+                             heed_checks=False)
     assert unheeded.updates, "without the rule the LCM would change regions"
     proposal = session.propose_lcm()
     assert proposal.updates == [] and proposal.tau is None and proposal.reason == UNCHECKED
-    record = drive(session.finish_round(), quiet=True)
-    assert record.lcm_changes == 0
+    assert drive(session.finish_round(), quiet=True).lcm_changes == 0
+    # Round 2 checks its proposals; in round 3 an unchecked round may act on them.
+    drive(simulate(session, 2), quiet=True)
+    assert session.history[-1].round == 2 and session.history[-1].lcm_checks > 0
+    drive(session.prepare_round(), quiet=True)
+    session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
+    inputs = replace(LCMInputs.copy_of(session.state), unchecked=True)
+    proposal = propose_round(session.summary, inputs, ds.names, ds.classes, session.round,
+                             config, session.folder)
+    assert proposal.updates and proposal.reason is None

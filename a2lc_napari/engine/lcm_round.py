@@ -59,9 +59,11 @@ def unchecked(state: SessionState) -> bool:
             and all(q.check is None for q in state.queries))
 
 
-#: Why our LCM changes nothing in a round whose checks held none of its proposals.
-UNCHECKED = ("When this round's checks were chosen the LCM proposed nothing, so none of "
-             "its changes was checked. It changes nothing this round and proposes again "
+#: Why our LCM changes nothing in a round whose checks held none of its
+#: proposals, with none checked in an earlier round either.
+UNCHECKED = ("When this round's checks were chosen the LCM proposed nothing, and none of "
+             "its proposals was checked in an earlier round, so nothing shows how often "
+             "its changes are right. It changes nothing this round and proposes again "
              "next round, with checks.")
 
 
@@ -72,7 +74,8 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
     ours or, with ``config.lcm.paper``, the paper's; earlier rounds' answers
     are read from ``folder``. ``heed_checks``: our LCM changes nothing
     where the checks so far show it falls short, nor in a round whose
-    checks held none of its proposals (``inputs.unchecked``)."""
+    checks held none of its proposals (``inputs.unchecked``) when no
+    earlier round's did either."""
     eligible = ~(manual_mask(summary, inputs.manual, names)  # this round's queries too
                  | region_mask(summary, inputs.rejected, names))
     tau = config.tau_for(round_)
@@ -83,15 +86,15 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
         proposal.updates = lcm_updates(summary, inputs.answered, eligible, names,
                                        classes.num_classes, ignore, tau, config.lcm, seed)
         return proposal
-    if heed_checks and inputs.unchecked:
+    checked = lcm_checks.tally([*past_checks(folder, round_),
+                                *((q.check, q.answer) for q in inputs.answered)],
+                               ignore) if heed_checks else (0, 0)
+    if heed_checks and inputs.unchecked and not checked[0]:
         return LCMProposal(reason=UNCHECKED)
     current = plurality_label(summary.label_hist, ignore)
     this_round = tuple(np.array([getattr(q, f) for q in inputs.answered], dtype=np.int64)
                        for f in ("row", "label", "answer"))
     current[this_round[0]] = this_round[2]
-    checked = lcm_checks.tally([*past_checks(folder, round_),
-                                *((q.check, q.answer) for q in inputs.answered)],
-                               ignore) if heed_checks else (0, 0)
     return lcm_proposal.propose(
         summary, current, eligible, this_round,
         past_examples(folder, round_, ignore, config.lcm), names,
