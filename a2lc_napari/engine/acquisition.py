@@ -173,20 +173,29 @@ def _resized_pixel(out, row, x, xs, wx):
 
 
 @numba.njit(inline="always")
+def _resized_at(out, low, row, row_y, i, grid):
+    """``out`` (C,) = the (h, w, C) ``low`` resized to pixel ``i`` (``grid``:
+    the image's width and its bilinear grid), through ``row``, ``low``
+    resized to output row ``row_y``, remade here when ``i`` lies on another
+    row. Returns the row ``row`` is of."""
+    width, ys, wy, xs, wx = grid
+    y = i // width
+    if y != row_y:
+        _resized_row(row, low, y, ys, wy)
+    _resized_pixel(out, row, i - y * width, xs, wx)
+    return y
+
+
+@numba.njit(inline="always")
 def _pixel_probs(f, i, probs, logits, row, row_y, grid):
     """``f`` = f(x) at pixel ``i``: its column of ``probs`` (K, N), or, when
     ``logits`` (h, w, K) is not empty, their softmax resized to the pixel
-    (through ``row``, the logits resized to output row ``row_y``, remade
-    here when ``i`` lies on another row). Returns the row ``row`` is of."""
+    (:func:`_resized_at`). Returns the row ``row`` is of."""
     if logits.shape[0] == 0:
         for k in range(len(f)):
             f[k] = probs[k, i]
         return row_y
-    width, ys, wy, xs, wx = grid
-    y = i // width
-    if y != row_y:
-        _resized_row(row, logits, y, ys, wy)
-    _resized_pixel(f, row, i - y * width, xs, wx)
+    y = _resized_at(f, logits, row, row_y, i, grid)
     top = f.max()
     total = np.float32(0)
     for k in range(len(f)):
@@ -210,7 +219,6 @@ def _region_tables(probs, logits, features, grid, labels, gt, reg, n_bins, bound
     counts as ignore (the ignore value always is), so no value can index
     outside the tables.
     """
-    width, ys, wy, xs, wx = grid
     num_classes = probs.shape[0]  # (K, 0) when resized
     n_feat = features.shape[2]
     n_threads = len(bounds) - 1
@@ -245,10 +253,7 @@ def _region_tables(probs, logits, features, grid, labels, gt, reg, n_bins, bound
                 row_pred[k] += f[k]
                 row_label[k] += f[k] * w
             if n_feat:
-                if i // width != feat_y:
-                    feat_y = i // width
-                    _resized_row(feat_row, features, feat_y, ys, wy)
-                _resized_pixel(v, feat_row, i - feat_y * width, xs, wx)
+                feat_y = _resized_at(v, features, feat_row, feat_y, i, grid)
                 row_feat = feat_sums[t, r]
                 for c in range(n_feat):
                     row_feat[c] += v[c]
