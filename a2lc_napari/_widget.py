@@ -41,6 +41,7 @@ from ._round_flow import RoundFlow
 from ._runner import SessionRunner, keep_long_lived, open_session
 from ._settings import SettingsForm
 from ._summary import RoundSummary
+from .engine.state import review_waits
 
 if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
     from .engine.session import Session
@@ -363,9 +364,7 @@ class CorrectionWidget(QWidget):
             return
         session = self.session
         if not session.can_review:
-            self.status.setText(f"Round {session.round} is being finished: review the "
-                                "LCM's changes once they are applied, while the next "
-                                "model trains.")
+            self.status.setText(review_waits(session.round))
             return
         self.runner.write(session.accept_lcm if accept else session.reject_lcm, changes,
                           then=lambda event: self._decided(event, changes, accept))

@@ -27,7 +27,8 @@ from .lcm_precision import paper_held_out
 from .regions import region_values
 from .rounds import manual_mask, region_mask
 from .session_folder import SessionFolder
-from .state import Event, LCMProposal, LCMUpdate, Query, RegionKey, SessionState
+from .state import (Event, LCMProposal, LCMUpdate, Query, RegionKey, SessionState,
+                    review_waits)
 
 
 @dataclass(frozen=True)
@@ -259,8 +260,7 @@ def record_lcm_review(journal: Journal, regions: Callable[[str], np.ndarray],
         return None
     state, store = journal.state, journal.store
     if state.phase == "lcm":  # its changes are being applied, then the round logged
-        raise RuntimeError(f"round {state.round} is being finished: review the LCM's "
-                           "changes once they are applied, while the next model trains")
+        raise RuntimeError(review_waits(state.round))
     applied = [u for u in changes if u in state.lcm_applied]
     if accept:
         return journal.record(

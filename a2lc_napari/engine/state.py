@@ -30,6 +30,15 @@ FORMAT = 2
 Phase = Literal["train", "query", "lcm"]
 PHASES: tuple[Phase, ...] = get_args(Phase)
 
+
+def review_waits(round_: int) -> str:
+    """Why the LCM's changes cannot be reviewed while round ``round_`` is
+    being finished (phase ``"lcm"``), and when they can: one text for the
+    engine's refusal and the widget's status line."""
+    return (f"Round {round_} is being finished: review the LCM's changes once they are "
+            "applied, while the next model trains.")
+
+
 #: Kinds of journal events: what changed the labels (or the review of them).
 #: ("unanswer": an answer taken back alone, in sessions of earlier versions.)
 EventKind = Literal["answer", "unanswer", "hand_edit", "lcm_apply", "lcm_accept", "lcm_reject"]
