@@ -91,16 +91,21 @@ def test_checks_that_fall_short_stop_the_lcm():
     assert heed(Gate(reach=0.5), (5, 0), 0.9) == (Gate(reach=0.5), None)  # nothing to stop
 
 
-def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path):
-    # Our LCM at a fixed τ of 0 with its gates off, so that it proposes
+def proposing_session(demo, tmp_path, **lcm) -> Session:
+    """A session (budget 20) of our LCM at a fixed τ of 0 with its gates
+    off, so that it proposes; ``lcm``: more LCMConfig fields."""
     config = SessionConfig(method="a2lc", budget=20, seed=1, tau=(0.0,),
                            model=ModelConfig(width=8, crop=48, steps=8, batch_size=4),
                            lcm=LCMConfig(target_precision=None, neighbours=0,
                                          confusion_gate=False, agree_with_model=False,
-                                         full_batch_steps=20, checks=2, checks_share=0.015))
-    session = drive(Session.create(tmp_path / "run", open_dataset(demo, region_cache=tmp_path
-                                                                  / "regions"), config),
-                    quiet=True)
+                                         full_batch_steps=20, **lcm))
+    return drive(Session.create(tmp_path / "run", open_dataset(demo, region_cache=tmp_path
+                                                               / "regions"), config),
+                 quiet=True)
+
+
+def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path):
+    session = proposing_session(demo, tmp_path, checks=2, checks_share=0.015)
     drive(session.prepare_round(), quiet=True)
     assert len(session.queries) == 15 and session.checks_due == 5  # a quarter kept
     first = [(q.image, q.region) for q in session.queries]
@@ -131,16 +136,8 @@ def test_a_round_whose_checks_hold_no_proposal_changes_nothing(demo, tmp_path):
     # The ranked queries all answered "ignore": the LCM learns from none, so
     # it proposes nothing when the checks are chosen, and the ranking fills
     # the room. The room's answers then let it propose, unchecked.
-    config = SessionConfig(method="a2lc", budget=20, seed=1, tau=(0.0,),
-                           model=ModelConfig(width=8, crop=48, steps=8, batch_size=4),
-                           lcm=LCMConfig(target_precision=None, neighbours=0,
-                                         confusion_gate=False, agree_with_model=False,
-                                         full_batch_steps=20))
-    session = drive(Session.create(tmp_path / "run", open_dataset(demo, region_cache=tmp_path
-                                                                  / "regions"), config),
-                    quiet=True)
-    ds = session.dataset
-
+    session = proposing_session(demo, tmp_path)
+    ds, config = session.dataset, session.config
     drive(session.prepare_round(), quiet=True)
     session.answer({q.index: ds.classes.ignore_index for q in session.queries})
     assert not unchecked(session.state)  # the checks are not chosen yet
