@@ -59,10 +59,12 @@ def test_ignore_pixels_use_the_prediction():
     assert s.label_hist.tolist() == [[1, 0, 1]]
 
 
+# (37, 61): each of the pass's 4 blocks spans chunks of pixels, the last one short
+@pytest.mark.parametrize("h, w", [(12, 15), (37, 61)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
-def test_matches_naive_reference_on_random_maps(dtype):
+def test_matches_naive_reference_on_random_maps(dtype, h, w):
     rng = np.random.default_rng(1)
-    k, h, w = 5, 12, 15
+    k = 5
     logits = rng.normal(size=(k, h, w)) * 2
     probs = (np.exp(logits) / np.exp(logits).sum(0)).astype(dtype)
     labels = rng.integers(0, k, (h, w)).astype(np.uint8)

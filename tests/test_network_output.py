@@ -29,6 +29,19 @@ def test_the_grid_resizes_as_torch_does(low, out):
     np.testing.assert_allclose(resized(data, out), expected, rtol=0, atol=1e-6)
 
 
+def test_the_pass_exp_is_np_exp_to_a_float32_ulp_or_two():
+    x = np.concatenate([[0, -1e-30, -1e-7, -0.5, -np.log(2), -1, -10, -80, -86.9],
+                        -np.random.default_rng(0).random(100_000) * 87]).astype(np.float32)
+    out = x.copy()
+    acq.exp_nonpositive(out, np.empty(len(x), np.int32), len(x))
+    assert out[0] == 1 and out[1] == 1
+    np.testing.assert_allclose(out, np.exp(x.astype(np.float64)), rtol=1.2e-7, atol=0)
+    # only the first n values are taken
+    part = x[:5].copy()
+    acq.exp_nonpositive(part, np.empty(5, np.int32), 3)
+    np.testing.assert_array_equal(part[3:], x[3:5])
+
+
 def test_a_hand_computed_softmax_of_resized_logits():
     # Class 0's logit 0 then 2 across 2 pixels, class 1's 0: resized to 4
     # pixels, class 0's logit is 0, 0.5, 1.5, 2 (bilinear_grid's example).
