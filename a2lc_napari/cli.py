@@ -52,7 +52,8 @@ def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
                   quiet: bool = False, background_is_ignore: bool = False, executor=None):
     dataset = open_dataset(path, labels_dir=labels, background_is_ignore=background_is_ignore)
     dataset.use_regions(regions)
-    drive(dataset.check(executor), quiet)
+    # Ranking reads no image (regions made from them read them when made).
+    drive(dataset.check(executor, read_images=False), quiet)
     drive(make_region_cache(dataset, _cache_dir(path, labels, regions), executor), quiet)
     return dataset
 

@@ -94,6 +94,7 @@ def test_generic_tif_images(make_dataset):
     assert ds.names == ["t"]
     np.testing.assert_array_equal(ds.image("t"), image)
     run(ds.check())
+    run(ds.check(read_images=False))
 
 
 def test_generic_gt_and_regions(make_dataset):
@@ -390,15 +391,27 @@ CHECK_ERRORS = {
 }
 
 
+# read_images=False: the image's size from its header; every problem is still found
+@pytest.mark.parametrize("read_images", [True, False])
 @pytest.mark.parametrize("fragment,corrupt", CHECK_ERRORS.items(), ids=list(CHECK_ERRORS))
-def test_check_errors(generic, fragment, corrupt):
+def test_check_errors(generic, fragment, corrupt, read_images):
     save_label(generic / "gt" / "a.png", lab(8, 10))
     (generic / "regions").mkdir()
     np.save(generic / "regions" / "a.npy", np.ones((8, 10), np.int32))
-    run(open_dataset(generic).check())  # valid before the damage
+    run(open_dataset(generic).check(read_images=read_images))  # valid before the damage
     corrupt(generic)
     ds = open_dataset(generic)
     with pytest.raises(DatasetError, match=fragment.replace("/", r"[/\\]")):
+        run(ds.check(read_images=read_images))
+
+
+def test_a_header_only_check_reads_no_image_past_its_header(generic):
+    path = generic / "images" / "sub" / "b.png"
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])  # header intact, pixels cut off
+    ds = open_dataset(generic)
+    run(ds.check(read_images=False))
+    with pytest.raises(DatasetError, match="b.png.*cannot be read"):
         run(ds.check())
 
 

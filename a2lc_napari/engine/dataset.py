@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -281,7 +282,8 @@ class Dataset:
             return regions
         return self.generate_regions(name)
 
-    def check(self, executor: Executor | None = None) -> Steps[None]:
+    def check(self, executor: Executor | None = None,
+              read_images: bool = True) -> Steps[None]:
         """Read every file once; raise :class:`DatasetError` for the first problem.
 
         Finds missing, unreadable or unmatched files, size mismatches between
@@ -291,7 +293,10 @@ class Dataset:
         unreadable or of another size.
 
         The images are checked on ``executor`` when given
-        (:func:`~a2lc_napari.engine.parallel.executor`).
+        (:func:`~a2lc_napari.engine.parallel.executor`). With
+        ``read_images=False`` only an image's header is read, for its size:
+        for work that never reads the images themselves (``a2lc rank`` on
+        region maps given), where decoding them cost more than the rest.
 
         Yields
         ------
@@ -302,15 +307,16 @@ class Dataset:
             raise DatasetError(*self._unmatched[0])
         total = len(self.names)
         yield Progress(0, total, "Checking dataset")
-        for done, _ in enumerate(map_ordered(self._check_one, self.names, executor), 1):
+        check_one = partial(self._check_one, read_images=read_images)
+        for done, _ in enumerate(map_ordered(check_one, self.names, executor), 1):
             yield Progress(done, total, "Checking dataset")
 
-    def _check_one(self, name: str) -> None:
+    def _check_one(self, name: str, read_images: bool = True) -> None:
         image_path, label_path = self._images[name], self._labels[name]
         if not label_path.is_file():
             raise DatasetError(label_path, f"missing: image {image_path} has no "
                                "pseudo-label file")
-        size = read_image(image_path).shape[:2]
+        size = read_image(image_path).shape[:2] if read_images else image_size(image_path)
         _check_labels(self.labels(name), label_path, size, image_path, self.classes)
         if name in self._gt:
             _check_labels(self.gt(name), self._gt[name], size, image_path, self.classes)

@@ -61,7 +61,10 @@ def _open(path: Path) -> Image.Image:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(height, width) of an image file, read from its header only."""
+    """(height, width) of an image file, read from its header only (a TIFF
+    is read whole: its axes are known once :func:`read_image` has read it)."""
+    if Path(path).suffix.lower() in (".tif", ".tiff"):
+        return read_image(path).shape[:2]
     with _reading(path, "an image"), Image.open(path) as img:
         return img.height, img.width
 
