@@ -1,7 +1,8 @@
 """Speed and memory of ``a2lc rank`` at Cityscapes size.
 
-Writes a synthetic dataset of 1024×2048 images with K = 19 softmax maps
-(float32 ``.npy``) and ~320 regions per image, then measures, in one run:
+Writes a synthetic dataset of 1024×2048 images (``--size``) with K = 19
+softmax maps (float32 ``.npy``) and ~320 regions per image, then
+measures, in one run:
 
 - the time to merely read every probability file (``np.load``),
 - the time of the whole ``a2lc rank`` command (checking the dataset,
@@ -33,11 +34,12 @@ from PIL import Image
 from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
 from a2lc_napari.engine.parallel import cpu_count
 
-H, W, K = 1024, 2048, 19
+K = 19
 
 
-def make_image(rng, folder: Path, name: str) -> None:
-    """One image: blocky labels, ~320 regions, smooth softmax maps."""
+def make_image(rng, folder: Path, name: str, size: tuple[int, int]) -> None:
+    """One (H, W) image: blocky labels, ~320 regions, smooth softmax maps."""
+    H, W = size
     grid = (16, 20)
     jitter = rng.integers(-20, 20, (2, *grid))
     rows = np.clip(np.arange(H)[:, None] // (H // grid[0]), 0, grid[0] - 1)
@@ -112,16 +114,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/speed"))
     parser.add_argument("--images", type=int, nargs="+", default=[16, 40])
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--size", type=int, nargs=2, default=[1024, 2048], metavar=("H", "W"))
     args = parser.parse_args()
 
     full = args.out / "cityscapes_like"
     names = [f"img_{i:03d}" for i in range(max(args.images))]
     rng = np.random.default_rng(0)
     (full / "probs").mkdir(parents=True, exist_ok=True)
+    sizes = {np.load(f, mmap_mode="r").shape[1:] for f in (full / "probs").glob("*.npy")}
+    if sizes - {tuple(args.size)}:
+        sys.exit(f"{full} holds maps of another size: remove it or choose another --out")
     (full / "classes.json").write_text(json.dumps(CITYSCAPES_CLASSES.to_json()))
     for name in names:
         if not (full / "probs" / f"{name}.npy").exists():
-            make_image(rng, full, name)
+            make_image(rng, full, name, args.size)
 
     cores = cpu_count()
     rows = []
@@ -135,7 +141,7 @@ def main() -> None:
             rows.append((n, method, read, one, every, max(r[1]["peak_mb"] for r in runs)))
             print(rows[-1], flush=True)
 
-    print(f"\n`a2lc rank` at {H}×{W}, K = {K}, float32 probabilities, "
+    print(f"\n`a2lc rank` at {args.size[0]}×{args.size[1]}, K = {K}, float32 probabilities, "
           f"~320 regions per image, {cores} cores\n")
     print(f"| images | method | read only (s) | rank, 1 process (s) | rank / read | "
           f"rank, {cores} workers (s) | rank / read | speed-up | peak memory (MB) |")

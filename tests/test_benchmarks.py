@@ -1,5 +1,6 @@
 """The session benchmarks run end to end on a few tiny images and print
 their tables (their figures are for the README, not asserted here)."""
+import json
 import os
 import subprocess
 import sys
@@ -34,6 +35,26 @@ def test_round_overhead_prints_each_step_beside_the_forward_pass(tmp_path):
         assert step in steps, step
     assert steps["forward pass alone (network on the downscaled image)"][2] == "1.0×"
     assert "Inference and summaries of all 2 images" in text
+
+
+def test_speed_times_a2lc_rank_beside_reading_the_maps(tmp_path):
+    text = run_benchmark("speed.py", "--images", "2", "--size", "64", "128", "--repeat", "1",
+                         "--out", str(tmp_path))
+    assert "`a2lc rank` at 64×128, K = 19" in text
+    rows = table_rows(text, "2 |")
+    assert [row[1] for row in rows] == ["a2lc", "alc"]
+    for method in ("a2lc", "alc"):  # the ranking each run wrote: every region, best first
+        ranked = json.loads((tmp_path / f"rank_{method}.json").read_text())
+        assert len(ranked) == len({(r["image"], r["region"]) for r in ranked}) > 100
+        scores = [r["score"] for r in ranked]
+        assert scores == sorted(scores, reverse=True)
+
+
+def test_parallel_speed_makes_the_same_regions_both_ways(tmp_path):
+    text = run_benchmark("parallel_speed.py", "--images", "2", "--shape", "128", "256",
+                         "--workers", "2", "--repeat", "1", "--out", str(tmp_path))
+    assert "SLIC regions of 2 images of 128×256" in text
+    assert len(table_rows(text, "2 |")) == 1
 
 
 def test_session_scale_prints_a_row_per_size_and_worker_count(tmp_path):
