@@ -54,11 +54,12 @@ def open_session(session_dir, dataset, config):
     """:func:`~a2lc_napari.engine.driver.start_session`, imported in the
     worker that runs it: the engine (torch, numba) takes a second or more
     to import, which would freeze napari in its main thread. Not at the
-    widget's opening: a worker still running when a script ends aborts it."""
+    widget's opening: a worker still running when a script ends aborts it.
+    Many regions to make are made on worker processes, one per core."""
     from .engine.driver import start_session
 
     keep_long_lived()
-    session = yield from start_session(session_dir, dataset, config)
+    session = yield from start_session(session_dir, dataset, config, spread_regions=True)
     keep_long_lived()
     return session
 

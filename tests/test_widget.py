@@ -20,8 +20,10 @@ from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAY
                                  QUERY_PIXEL_LAYER)
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
+from a2lc_napari.engine import region_cache
 from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.demo import demo_classes
+from a2lc_napari.engine.regions import superpixel_regions
 from a2lc_napari.engine.sam import SamRegions, load_sam
 
 WIDGET = "A²LC label correction"
@@ -196,6 +198,19 @@ def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkp
     region = session.dataset.regions(q.image) == q.region
     outline = widget.viewer.layers[QUERY_LAYER].data > 0
     assert outline.any() and not (outline & ~region).any()  # the query's SAM region
+    wait_idle(qtbot, widget)
+
+
+def test_many_slic_regions_are_made_on_every_core_at_start(make_napari_viewer, qtbot, demo,
+                                                          tmp_path, monkeypatch):
+    # As if the 6 small images were many large ones: worker processes make them.
+    monkeypatch.setattr(region_cache, "POOL_MIN_PIXELS", 1)
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", regions="slic")
+    dataset = widget.session.dataset
+    for name in dataset.names:  # SLIC's, not the demo's own regions/, as in one process
+        np.testing.assert_array_equal(
+            np.load(tmp_path / "session" / "regions" / f"{name}.npy"),
+            superpixel_regions(dataset.image(name), dataset.labels(name)))
     wait_idle(qtbot, widget)
 
 

@@ -5,12 +5,15 @@ queries with the simulated annotator, round after round.
 from __future__ import annotations
 
 from concurrent.futures import Executor
+from contextlib import nullcontext
 from pathlib import Path
 
 from .config import SessionConfig
 from .dataset import open_dataset
 from .errors import DatasetError
+from .parallel import executor as local_executor
 from .progress import Steps
+from .region_cache import region_workers
 from .session import Session
 from .session_folder import SessionFolder, saved_path
 from .session_lock import lock_session
@@ -18,10 +21,12 @@ from .state import RoundRecord
 
 
 def start_session(out: Path, dataset: Path, config: SessionConfig,
-                  labels_dir: Path | None = None,
-                  executor: Executor | None = None) -> Steps[Session]:
+                  labels_dir: Path | None = None, executor: Executor | None = None,
+                  spread_regions: bool = False) -> Steps[Session]:
     """Resume the session in ``out``, or check the dataset and create one
-    (the per-image checks and regions on ``executor`` if given).
+    (the per-image checks and regions on ``executor`` if given; without
+    one, with ``spread_regions``, on worker processes of this machine where
+    the regions to make are worth them: :func:`~a2lc_napari.engine.region_cache.region_workers`).
 
     A session in ``out`` keeps its own settings (``config`` only serves a new
     one); a session on another dataset or label folder is refused.
@@ -42,8 +47,14 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
         lock_session(out).release()
     data = open_dataset(dataset, labels_dir=labels_dir,
                         background_is_ignore=config.background_is_ignore)
-    yield from data.check(executor)
-    return (yield from Session.create(out, data, config, executor))
+    if executor is None and spread_regions:
+        data.use_regions(config.regions)
+        pool = local_executor(region_workers(data))
+    else:
+        pool = nullcontext(executor)
+    with pool as executor:
+        yield from data.check(executor)
+        return (yield from Session.create(out, data, config, executor))
 
 
 def simulate(session: Session, rounds: int, on_round=None,
