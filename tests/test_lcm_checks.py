@@ -1,7 +1,6 @@
 """Checks of the LCM: a random sample of its proposals asked as queries,
 their tally, and the rule that stops it when they show it falls short."""
 import math
-from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,8 +11,7 @@ from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.driver import simulate
 from a2lc_napari.engine.lcm_checks import below_target, draw_checks, heed, tally
 from a2lc_napari.engine.lcm_precision import Gate
-from a2lc_napari.engine.lcm_round import (UNCHECKED, LCMInputs, checks_due, propose_round,
-                                          unchecked)
+from a2lc_napari.engine.lcm_round import UNCHECKED, LCMInputs, checks_due, propose_round
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.session import Session
 from a2lc_napari.engine.state import LCMUpdate, Query
@@ -111,7 +109,11 @@ def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path
     first = [(q.image, q.region) for q in session.queries]
     assert drive(session.ask_checks(), quiet=True) == []  # not while queries are open
     session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
-    proposed = {(u.image, u.region): u.new for u in session.propose_lcm().updates}
+    ds = session.dataset
+    unheeded = propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
+                             ds.classes, session.round, session.config, session.folder,
+                             heed_checks=False)  # checks are drawn from these
+    proposed = {(u.image, u.region): u.new for u in unheeded.updates}
     count = math.ceil(0.015 * len(proposed))  # checks_share of the changes
     assert 2 < count < 5, "the LCM proposes enough for more checks than the fewest"
     added = drive(session.ask_checks(), quiet=True)
@@ -140,10 +142,8 @@ def test_a_round_whose_checks_hold_no_proposal_changes_nothing(demo, tmp_path):
     ds, config = session.dataset, session.config
     drive(session.prepare_round(), quiet=True)
     session.answer({q.index: ds.classes.ignore_index for q in session.queries})
-    assert not unchecked(session.state)  # the checks are not chosen yet
     added = drive(session.ask_checks(), quiet=True)
     assert len(added) == 5 and all(q.check is None for q in added)  # the ranking's
-    assert unchecked(session.state)
     session.answer({q.index: session.simulated_answer(q)[0] for q in added})
     unheeded = propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
                              ds.classes, session.round, config, session.folder,
@@ -152,12 +152,28 @@ def test_a_round_whose_checks_hold_no_proposal_changes_nothing(demo, tmp_path):
     proposal = session.propose_lcm()
     assert proposal.updates == [] and proposal.tau is None and proposal.reason == UNCHECKED
     assert drive(session.finish_round(), quiet=True).lcm_changes == 0
-    # Round 2 checks its proposals; in round 3 an unchecked round may act on them.
+    # Round 2 checks its proposals; in round 3, finished before its own
+    # checks are asked, it may act on them.
     drive(simulate(session, 2), quiet=True)
     assert session.history[-1].round == 2 and session.history[-1].lcm_checks > 0
     drive(session.prepare_round(), quiet=True)
     session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
-    inputs = replace(LCMInputs.copy_of(session.state), unchecked=True)
-    proposal = propose_round(session.summary, inputs, ds.names, ds.classes, session.round,
-                             config, session.folder)
+    proposal = session.propose_lcm()
     assert proposal.updates and proposal.reason is None
+
+
+def test_a_round_finished_before_any_check_changes_nothing(demo, tmp_path):
+    # "Finish round" pressed before the round's checks are asked, in round 1:
+    # the answers let the LCM propose, but no check ever tried its proposals.
+    session = proposing_session(demo, tmp_path)
+    ds = session.dataset
+    drive(session.prepare_round(), quiet=True)
+    session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
+    assert session.checks_due > 0  # not asked yet
+    unheeded = propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
+                             ds.classes, session.round, session.config, session.folder,
+                             heed_checks=False)
+    assert unheeded.updates, "without the rule the LCM would change regions"
+    proposal = session.propose_lcm()
+    assert proposal.updates == [] and proposal.reason == UNCHECKED
+    assert drive(session.finish_round(), quiet=True).lcm_changes == 0

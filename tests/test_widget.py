@@ -356,6 +356,28 @@ def test_the_checks_of_the_lcm_are_asked_after_the_round_s_answers(make_napari_v
     wait_idle(qtbot, widget)
 
 
+def test_finish_round_before_its_checks_changes_nothing_and_says_why(make_napari_viewer,
+                                                                    qtbot, demo, tmp_path):
+    """Our LCM, round 1 finished after 2 of its queries, before its checks
+    are asked: no check ever tried its proposals, so it changes nothing, and
+    the review says why."""
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=8,
+                   tau=None)
+    session = widget.session
+    for _ in range(2):
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    button(widget, "Finish round").click()
+    wait_for_query(qtbot, widget, round_=2)
+    log = session.round_log(1)
+    assert sum(q["answer"] is not None for q in log["queries"]) == 2
+    assert log["lcm_updates"] == []
+    qtbot.waitUntil(lambda: widget.proposal is not None and not widget.runner.lcm_busy,
+                    timeout=WAIT)
+    assert "None of the LCM's proposals has been checked yet" in widget.review.summary.text()
+    wait_idle(qtbot, widget)
+
+
 def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tmp_path,
                                             recwarn):
     viewer = make_napari_viewer()

@@ -34,38 +34,26 @@ from .state import (Event, LCMProposal, LCMUpdate, Query, RegionKey, SessionStat
 @dataclass(frozen=True)
 class LCMInputs:
     """What the LCM reads of a session, copied at one moment: the answered
-    queries, the manual regions (``{image: [region]}``), the rejected
-    ``(image, region)`` pairs, and whether the round's checks were chosen
-    with none among them (:func:`unchecked`)."""
+    queries, the manual regions (``{image: [region]}``) and the rejected
+    ``(image, region)`` pairs."""
 
     answered: list[Query]
     manual: dict[str, list[int]]
     rejected: set[tuple[str, int]]
-    unchecked: bool = False
 
     @classmethod
     def copy_of(cls, state: SessionState) -> "LCMInputs":
         """A copy of ``state``'s (the caller holds the session's lock)."""
         return cls([replace(q) for q in state.answered()],
                    {k: list(v) for k, v in state.manual.items()},
-                   {tuple(p) for p in state.lcm_rejected}, unchecked(state))
+                   {tuple(p) for p in state.lcm_rejected})
 
 
-def unchecked(state: SessionState) -> bool:
-    """Whether the round kept room for checks of our LCM and chose them,
-    but none of them checks it: the LCM proposed nothing then, and the
-    ranking filled the room (:meth:`~a2lc_napari.engine.session.Session.ask_checks`)."""
-    kept = checks_due(state.config, lcm=True) > 0
-    return (kept and bool(state.queries) and state.checks_due == 0
-            and all(q.check is None for q in state.queries))
-
-
-#: Why our LCM changes nothing in a round whose checks held none of its
-#: proposals, with none checked in an earlier round either.
-UNCHECKED = ("When this round's checks were chosen the LCM proposed nothing, and none of "
-             "its proposals was checked in an earlier round, so nothing shows how often "
-             "its changes are right. It changes nothing this round and proposes again "
-             "next round, with checks.")
+#: Why our LCM changes nothing while none of its proposals was checked.
+UNCHECKED = ("None of the LCM's proposals has been checked yet, so nothing shows how often "
+             "its changes are right, and it changes nothing. A round's checks are its last "
+             "queries, asked once the others are answered where the LCM proposes "
+             "something then: answer a round to its end to let it act.")
 
 
 def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str],
@@ -74,9 +62,9 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
     """The LCM's proposal in round ``round_`` (``summary``: its regions),
     ours or, with ``config.lcm.paper``, the paper's; earlier rounds' answers
     are read from ``folder``. ``heed_checks``: our LCM changes nothing
-    where the checks so far show it falls short, nor in a round whose
-    checks held none of its proposals (``inputs.unchecked``) when no
-    earlier round's did either."""
+    where the checks so far show it falls short, nor while no check of its
+    proposals was answered, this round or before, where rounds keep room
+    for them (:func:`checks_due`)."""
     eligible = ~(manual_mask(summary, inputs.manual, names)  # this round's queries too
                  | region_mask(summary, inputs.rejected, names))
     tau = config.tau_for(round_)
@@ -90,7 +78,7 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
     checked = lcm_checks.tally([*past_checks(folder, round_),
                                 *((q.check, q.answer) for q in inputs.answered)],
                                ignore) if heed_checks else (0, 0)
-    if heed_checks and inputs.unchecked and not checked[0]:
+    if heed_checks and checks_due(config, lcm=True) and not checked[0]:
         return LCMProposal(reason=UNCHECKED)
     current = plurality_label(summary.label_hist, ignore)
     this_round = tuple(np.array([getattr(q, f) for q in inputs.answered], dtype=np.int64)
