@@ -1,8 +1,8 @@
 """How long SAM regions take per image on this machine.
 
 Builds the real vit_b architecture with random weights (no checkpoint is
-downloaded), then times one region map of a 512×512 sample image in each
-mode:
+downloaded), or loads the SAM checkpoint given as a session does, then
+times one region map of a ``--size`` sample image (512×512) in each mode:
 
 - ``auto``: SAM's automatic mask generator at its default settings (32×32
   point prompts). Random weights pass few masks through its quality
@@ -12,7 +12,7 @@ mode:
 
 Prints a Markdown table.
 
-    python benchmarks/sam_speed.py --out runs/sam_speed
+    python benchmarks/sam_speed.py --out runs/sam_speed [--checkpoint sam_vit_b_01ec64.pth]
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from segment_anything import sam_model_registry
 
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
-from a2lc_napari.engine.sam import SamRegions, label_boxes
+from a2lc_napari.engine.sam import SamRegions, label_boxes, load_sam
 
 #: (row label, mode, generator options)
 SETTINGS = [("auto", "auto", None),
@@ -38,15 +38,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/sam_speed"))
+    parser.add_argument("--size", type=int, default=512, help="image side in pixels")
+    parser.add_argument("--checkpoint", type=Path,
+                        help="a SAM checkpoint, loaded as a session loads it (default: vit_b "
+                             "with random weights)")
     args = parser.parse_args()
-    ds = open_dataset(make_demo_dataset(args.out / "data", n_images=1, size=(512, 512)))
+    side = args.size
+    ds = open_dataset(make_demo_dataset(args.out / "data", n_images=1, size=(side, side)))
     name = ds.names[0]
     image, labels = ds.image(name), ds.labels(name)
     torch.manual_seed(0)
-    model = sam_model_registry["vit_b"]().eval()
+    if args.checkpoint is None:
+        model, weights = sam_model_registry["vit_b"]().eval(), "vit_b, random weights"
+    else:
+        model, weights = load_sam(args.checkpoint), args.checkpoint.name  # on CUDA if any
     n_boxes = len(label_boxes(labels, ds.classes.ignore_index))
-    print(f"vit_b, random weights, one 512×512 image, {torch.get_num_threads()} CPU threads, "
-          f"{n_boxes} pseudo-label pieces")
+    print(f"{weights}, one {side}×{side} image, on {next(model.parameters()).device} "
+          f"({torch.get_num_threads()} CPU threads), {n_boxes} pseudo-label pieces")
     print("| mode | masks | regions | seconds per image |")
     print("|---|---|---|---|")
     for row, mode, options in SETTINGS:

@@ -112,3 +112,17 @@ def test_voc_object_regions_cover_every_pixel_one_per_object_and_split_large_one
         overlap = ((regions == region) & person).sum()
         assert overlap / ((regions == region) | person).sum() > 0.5
     assert len(inside(objects == 0)) >= 2  # the background in a few coarse superpixels
+
+
+def test_sam_speed_times_each_mode_with_the_checkpoint_given(tmp_path, sam_checkpoint,
+                                                              monkeypatch, capsys):
+    # In this process: the fixture's tiny SAM stands in for vit_b's builder.
+    import runpy
+    monkeypatch.setattr(sys, "argv", ["sam_speed.py", "--size", "64", "--checkpoint",
+                                      str(sam_checkpoint), "--out", str(tmp_path)])
+    runpy.run_path(str(ROOT / "benchmarks" / "sam_speed.py"), run_name="__main__")
+    text = capsys.readouterr().out
+    assert f"{sam_checkpoint.name}, one 64×64 image, on cpu" in text
+    rows = {row[0]: row for row in table_rows(text, "")}
+    assert set(rows) >= {"auto", "auto, quality filters off", "boxes"}
+    assert int(rows["boxes"][2]) >= 1  # a region map was made
