@@ -106,7 +106,9 @@ def round_checks(summary: acq.RegionSummary, queries: list[Query], inputs: LCMIn
     it proposes from the answers so far, this round's (``inputs``) among
     them (:func:`~a2lc_napari.engine.lcm_checks.draw_checks`), one for every
     ``1 / config.lcm.checks_share`` changes, at least ``config.lcm.checks``
-    and at most ``room``: the more it would change, the surer the checks."""
+    and at most ``room``: the more it would change, the surer the checks.
+    Where the checks alone vouch for it (``LCMProposal.on_checks``), all of
+    ``room``."""
     # Not held back by earlier checks: new ones may show it has improved.
     proposal = propose_round(summary, inputs, names, classes, round_, config, folder,
                              heed_checks=False)
