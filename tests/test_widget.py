@@ -361,8 +361,8 @@ def test_finish_round_before_its_checks_changes_nothing_and_says_why(make_napari
     """Our LCM, round 1 finished after 2 of its queries, before its checks
     are asked: no check ever tried its proposals, so it changes nothing, and
     the review says why."""
-    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=8,
-                   tau=None)
+    widget = start(make_napari_viewer(show=True), qtbot, demo, tmp_path / "session",
+                   budget=8, tau=None)
     session = widget.session
     for _ in range(2):
         press(widget, qtbot, Qt.Key_Return)
@@ -374,7 +374,10 @@ def test_finish_round_before_its_checks_changes_nothing_and_says_why(make_napari
     assert log["lcm_updates"] == []
     qtbot.waitUntil(lambda: widget.proposal is not None and not widget.runner.lcm_busy,
                     timeout=WAIT)
-    assert "None of the LCM's proposals has been checked yet" in widget.review.summary.text()
+    assert "None of its proposals has been checked yet" in widget.review.summary.text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    qtbot.wait(300)  # the layout takes the new text
+    widget.review.grab().save(str(ARTIFACTS / "finish_before_checks.png"))  # what it says
     wait_idle(qtbot, widget)
 
 

@@ -50,10 +50,9 @@ class LCMInputs:
 
 
 #: Why our LCM changes nothing while none of its proposals was checked.
-UNCHECKED = ("None of the LCM's proposals has been checked yet, so nothing shows how often "
-             "its changes are right, and it changes nothing. A round's checks are its last "
-             "queries, asked once the others are answered where the LCM proposes "
-             "something then: answer a round to its end to let it act.")
+UNCHECKED = ("None of its proposals has been checked yet. A round's checks are its last "
+             "queries, asked once the others are answered, where it proposes something "
+             "then: answer a round to its end to let it act.")
 
 
 def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str],
