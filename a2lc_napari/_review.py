@@ -45,13 +45,6 @@ def how_sure(proposal, target: float | None) -> str:
         return " ".join([f"The LCM proposes nothing: the answers so far cannot vouch that "
                          f"{100 * target:.0f}% of its changes would be right."]
                         + ([proposal.reason] if proposal.reason else []))
-    if proposal.on_checks:  # too few confirmed labels for a held-out estimate
-        return " ".join(filter(None, (
-            f"Too few answers confirmed a label to show how often the LCM would change a "
-            f"right one, so it changes only what it is surest of (confidence ≥ "
-            f"{proposal.tau:g}, near the answers), and its checks vouch for it: "
-            f"{proposal.checks_right} of {proposal.checks} right, at least "
-            f"{proposal.lower_precision:.0f}% with 90% confidence.", vouched(proposal))))
     if proposal.estimated_precision is None:
         return (f"The LCM changes regions at confidence ≥ {proposal.tau:g}, but it would "
                 f"have changed none of the answers held out of its training: nothing "
@@ -76,9 +69,9 @@ def checked(proposal) -> str:
 
 
 def vouched(proposal) -> str:
-    """How many of ``proposal``'s changes the held-out answers (or, where it
-    rests on them, its checks) vouch for (its lower precision bound times
-    their number), in a sentence; empty without changes."""
+    """How many of ``proposal``'s changes the held-out answers vouch for
+    (its lower precision bound times their number), in a sentence; empty
+    without changes."""
     count = len(proposal.updates)
     if not count:
         return ""

@@ -112,7 +112,7 @@ def test_held_out_wrong_change_is_counted_wrong():
     assert (loose.change & ~loose.right)[which == 0].any()
 
 
-def test_the_strictest_gate_on_checks_until_enough_answers_confirmed_their_label():
+def test_no_tau_until_enough_answers_confirmed_their_label():
     # Cluster A (8 answers) corrects 0 -> 1 rightly and cleanly; clusters B
     # and C hold the answers that confirmed their label.
     x, old, answers, which = _clusters(np.random.default_rng(0))
@@ -124,7 +124,7 @@ def test_the_strictest_gate_on_checks_until_enough_answers_confirmed_their_label
     assert gate.changes == 8 and gate.lower_bound() == pytest.approx(0.1 ** (1 / 8))
     keep = (which == 0) | ((which == 1) & (np.cumsum(which == 1) <= 4))  # 4 confirmations
     assert threshold_for(x[keep], old[keep], answers[keep], 3, config,
-                         fixed_tau=0.99) == Gate(max(config.thresholds), 1.0, on_checks=True)
+                         fixed_tau=0.99) == Gate(reach=1.0)
 
 
 def test_silence_reason_says_what_is_missing():

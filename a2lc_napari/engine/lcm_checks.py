@@ -10,9 +10,7 @@ most checks correct a wrong label, as a query should.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
-from dataclasses import replace
 
 import numpy as np
 from scipy.stats import beta
@@ -81,37 +79,19 @@ def below_target(right: int, checks: int, target: float, confidence: float = 0.9
     return float(beta.ppf(confidence, right + 1, checks - right)) < target
 
 
-def checks_vouch(right: int, checks: int, target: float) -> bool:
-    """Whether checks alone vouch for ``target``: their rule-of-succession
-    estimate ``(right + 1) / (checks + 2)`` reaches it (for 90%: 8 right of
-    8, or 10 of 10; not 7 of 7, nor 9 of 10)."""
-    return (right + 1) / (checks + 2) >= target
-
-
-def checks_needed(target: float) -> int:
-    """The fewest checks, all right, that vouch for ``target`` (:func:`checks_vouch`)."""
-    return max(math.ceil((2 * target - 1) / (1 - target) - 1e-9), 0)
-
-
 def heed(gate: Gate, checked: tuple[int, int], target: float | None
          ) -> tuple[Gate, str | None]:
     """``gate``, unless the checks show a precision below ``target``
-    (:func:`below_target`; None: no target, nothing to heed); a gate
-    ``on_checks`` only where they vouch for ``target`` (:func:`checks_vouch`),
-    with the checks as its evidence.
+    (:func:`below_target`; None: no target, nothing to heed).
 
     Returns
     -------
     gate : Gate
         Without τ where the checks fall short: the LCM then changes nothing.
     reason : str or None
-        Why, in plain words, where they show a precision below ``target``.
+        Why, in plain words, where they fall short.
     """
     checks, right = checked
-    if gate.on_checks and gate.tau is not None:
-        if checks_vouch(right, checks, target):
-            return replace(gate, right=right, changes=checks), None
-        return Gate(reach=gate.reach, on_checks=True), None
     if gate.tau is None or target is None or not below_target(right, checks, target):
         return gate, None
     return (Gate(reach=gate.reach, right=gate.right, changes=gate.changes),

@@ -53,19 +53,13 @@ class Gate:
         None: the LCM changes nothing.
     reach : float
     right, changes : int
-        Of the held-out changes at (τ, reach), the right ones and all; with
-        ``on_checks``, of the answered checks.
-    on_checks : bool
-        τ and the reach are the strictest, for lack of answers that confirmed
-        a label: only the checks of its proposals can vouch for them
-        (:func:`~a2lc_napari.engine.lcm_checks.heed`).
+        Of the held-out changes at (τ, reach), the right ones and all.
     """
 
     tau: float | None = None
     reach: float = np.inf
     right: int = 0
     changes: int = 0
-    on_checks: bool = False
 
     @property
     def precision(self) -> float | None:
@@ -234,11 +228,10 @@ def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
     from the answers.
 
     With ``config.target_precision``: :func:`choose_gate` over
-    ``config.thresholds`` and ``config.reaches``, once at least
-    ``config.min_support`` answers confirmed their old label. Before that,
-    held-out changes are mostly right corrections of wrong labels and say
-    little of the candidates, most of which are right: the strictest τ and
-    reach, ``on_checks``, for the checks alone to vouch for. Otherwise
+    ``config.thresholds`` and ``config.reaches``, and no τ at all while
+    fewer than ``config.min_support`` answers confirmed their old label
+    (held-out changes are then mostly right corrections of wrong labels,
+    and say little of the candidates, most of which are right). Otherwise
     ``fixed_tau`` at the strictest reach. Arguments as in
     :func:`held_out_decisions`.
 
@@ -250,7 +243,7 @@ def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
             np.count_nonzero(np.asarray(old) == np.asarray(answers)) < config.min_support:
         # Too few answers confirmed their label: nothing has tried how often
         # the LCM would change a right label, and most candidates have one.
-        return Gate(max(config.thresholds), config.reaches[0], on_checks=True)
+        return Gate(reach=config.reaches[0])
     held = held_out_decisions(features, old, answers, num_classes, config, model_class, seed)
     if config.target_precision is None:
         reach = config.reaches[0]

@@ -16,7 +16,7 @@ import numpy as np
 from . import acquisition as acq
 from .config import LCMConfig
 from .lcm import decide, lcm_features
-from .lcm_checks import checks_needed, heed
+from .lcm_checks import heed
 from .lcm_precision import Gate, threshold_for
 from .state import LCMProposal, LCMUpdate
 
@@ -67,26 +67,20 @@ def examples(summary: acq.RegionSummary, rows: np.ndarray, old: np.ndarray,
                     summary.mean_prob[rows].argmax(axis=1).astype(np.int64))
 
 
-def silence_reason(old: np.ndarray, answers: np.ndarray, config: LCMConfig,
-                   checked: tuple[int, int] = (0, 0)) -> str:
+def silence_reason(old: np.ndarray, answers: np.ndarray, config: LCMConfig) -> str:
     """Why the LCM chose no τ, in plain words, and what would let it.
 
     ``old`` and ``answers`` (n,) are the answered regions' labels before
-    the answer and their answers, every round's (answers "ignore" left out);
-    ``checked`` the answered checks of its proposals and the right ones.
+    the answer and their answers, every round's (answers "ignore" left out).
     """
     if len(answers) < 2:
         return "No answer gave a class yet: the LCM learns from the answers."
     confirmed = int(np.count_nonzero(np.asarray(old) == np.asarray(answers)))
     target = 100 * (config.target_precision or 0)
     if confirmed < config.min_support:
-        checks, right = checked
         return (f"Only {confirmed} of the {len(answers)} answers so far confirmed a "
                 f"label, and {config.min_support} are needed to see how often the LCM "
-                f"would change a right one. Until then it changes only what it is surest "
-                f"of, once its checks vouch for it: "
-                f"{checks_needed(config.target_precision)} or more, all right, vouch for "
-                f"{100 * config.target_precision:.0f}% ({right} of {checks} right so far).")
+                f"would change a right one. Answering more queries lets it propose.")
     return (f"Among the answers held out of its training, no confidence threshold "
             f"made at least {target:.0f}% of its changes right on {config.min_support} "
             f"or more of them. More answers, on regions like those it would change, "
@@ -95,21 +89,19 @@ def silence_reason(old: np.ndarray, answers: np.ndarray, config: LCMConfig,
 
 def held_out_report(gate: Gate, **fields) -> LCMProposal:
     """An :class:`LCMProposal` (no updates yet) at ``gate``'s τ, with the
-    evidence in percent, held-out changes or, ``on_checks``, the checks;
-    ``fields``: its other fields."""
+    held-out evidence in percent; ``fields``: its other fields."""
     lower = gate.lower_bound()
     return LCMProposal(
-        tau=gate.tau, held_out_changes=0 if gate.on_checks else gate.changes,
+        tau=gate.tau, held_out_changes=gate.changes,
         estimated_precision=None if gate.precision is None else round(100 * gate.precision, 2),
-        lower_precision=None if lower is None else round(100 * lower, 2),
-        on_checks=gate.on_checks, **fields)
+        lower_precision=None if lower is None else round(100 * lower, 2), **fields)
 
 
 def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarray,
             this_round: tuple[np.ndarray, np.ndarray, np.ndarray],
             past: Iterable[Examples], names: Sequence[str], num_classes: int,
             ignore_index: int, fixed_tau: float, config: LCMConfig,
-            checked: tuple[int, int] | None = (0, 0), seed: int = 0) -> LCMProposal:
+            checked: tuple[int, int] = (0, 0), seed: int = 0) -> LCMProposal:
     """What our LCM changes this round, with τ and the estimated precision.
 
     Parameters
@@ -126,13 +118,11 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
         The answers of earlier rounds (:func:`examples` of each round).
     fixed_tau : float
         τ when ``config.target_precision`` is None.
-    checked : (checks, right) or None
+    checked : (checks, right)
         The answered checks of its proposals so far
         (:func:`~a2lc_napari.engine.lcm_checks.tally`). Where they show a
         precision below the target (:func:`~a2lc_napari.engine.lcm_checks.below_target`),
-        or do not vouch for a gate ``on_checks``, it changes nothing
-        (:func:`~a2lc_napari.engine.lcm_checks.heed`). None: what it
-        proposes before any check is heeded (what checks are drawn from).
+        it changes nothing (:func:`~a2lc_napari.engine.lcm_checks.heed`).
 
     Returns
     -------
@@ -146,18 +136,14 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
     train = Examples.concatenate([examples(summary, *this_round, ignore_index, config,
                                            features), *past])
     if len(train.answers) < 2:
-        return LCMProposal(reason=silence_reason(train.old, train.answers, config,
-                                                 checked or (0, 0)))
+        return LCMProposal(reason=silence_reason(train.old, train.answers, config))
     gate = threshold_for(train.features, train.old, train.answers, num_classes, config,
                          fixed_tau, train.model_class, seed=seed)
-    reason = None
-    if checked is not None:
-        gate, reason = heed(gate, checked, config.target_precision)
-    checks, right = checked or (0, 0)
+    gate, reason = heed(gate, checked, config.target_precision)
     if gate.tau is None and reason is None:
-        reason = silence_reason(train.old, train.answers, config, (checks, right))
-    proposal = held_out_report(gate, reach=gate.reach, reason=reason, checks=checks,
-                               checks_right=right)
+        reason = silence_reason(train.old, train.answers, config)
+    proposal = held_out_report(gate, reach=gate.reach, reason=reason, checks=checked[0],
+                               checks_right=checked[1])
     if gate.tau is None or not eligible.any():
         return proposal
     rows = np.flatnonzero(eligible)

@@ -76,8 +76,8 @@ def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str
         return proposal
     checked = lcm_checks.tally([*past_checks(folder, round_),
                                 *((q.check, q.answer) for q in inputs.answered)],
-                               ignore) if heed_checks else None
-    if checked is not None and checks_due(config, lcm=True) and not checked[0]:
+                               ignore) if heed_checks else (0, 0)
+    if heed_checks and checks_due(config, lcm=True) and not checked[0]:
         return LCMProposal(reason=UNCHECKED)
     current = plurality_label(summary.label_hist, ignore)
     this_round = tuple(np.array([getattr(q, f) for q in inputs.answered], dtype=np.int64)
@@ -105,19 +105,15 @@ def round_checks(summary: acq.RegionSummary, queries: list[Query], inputs: LCMIn
     it proposes from the answers so far, this round's (``inputs``) among
     them (:func:`~a2lc_napari.engine.lcm_checks.draw_checks`), one for every
     ``1 / config.lcm.checks_share`` changes, at least ``config.lcm.checks``
-    and at most ``room``: the more it would change, the surer the checks.
-    Where the checks alone vouch for it (``LCMProposal.on_checks``), all of
-    ``room``."""
+    and at most ``room``: the more it would change, the surer the checks."""
     # Not held back by earlier checks: new ones may show it has improved.
-    proposal = propose_round(summary, inputs, names, classes, round_, config, folder,
-                             heed_checks=False)
-    proposed = proposal.updates
+    proposed = propose_round(summary, inputs, names, classes, round_, config, folder,
+                             heed_checks=False).updates
     index = {key: row for row, key in enumerate(summary.keys())}
     rows = np.array([index[acq.region_keys(names.index(u.image), u.region)] for u in proposed],
                     dtype=np.int64)
     labels = summary.majority_label(classes.ignore_index)[rows]
-    count = room if proposal.on_checks else min(  # checks alone vouch for it: all of them
-        room, max(config.lcm.checks, math.ceil(config.lcm.checks_share * len(proposed))))
+    count = min(room, max(config.lcm.checks, math.ceil(config.lcm.checks_share * len(proposed))))
     return lcm_checks.draw_checks(queries, proposed, rows, labels, count,
                                   seed=config.seed * 1000 + round_)
 

@@ -137,7 +137,6 @@ def round_log(state: SessionState, proposal: LCMProposal, updates: list[LCMUpdat
             "estimated_precision": proposal.estimated_precision,
             "held_out_changes": proposal.held_out_changes,
             "lower_precision": proposal.lower_precision,
-            "on_checks": proposal.on_checks,
             "queries": [asdict(q) for q in state.queries],
             "lcm_updates": [asdict(u) for u in updates],
             "lcm_rejected": state.lcm_rejected, "metrics": asdict(record)}

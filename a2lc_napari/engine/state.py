@@ -120,10 +120,7 @@ class LCMProposal:
     ``reason``, in plain words, why it proposes nothing and what would let
     it (None when it chose a τ); ``checks`` the answered checks of its
     proposals so far, all rounds, and ``checks_right`` those answered with
-    the class it had proposed. ``on_checks``: too few answers confirmed a
-    label for the held-out estimate, so τ and the reach are the strictest
-    and the checks alone vouch (``estimated_precision`` and
-    ``lower_precision`` are then theirs, ``held_out_changes`` 0).
+    the class it had proposed.
     """
 
     updates: list[LCMUpdate] = field(default_factory=list)
@@ -135,7 +132,6 @@ class LCMProposal:
     reason: str | None = None
     checks: int = 0
     checks_right: int = 0
-    on_checks: bool = False
 
 
 @dataclass
