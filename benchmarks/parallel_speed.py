@@ -9,6 +9,12 @@ turn ``--repeat`` times, the fastest of each kept (a shared machine's other
 work weighs on both alike). Checks that both made the same maps and prints
 a Markdown table with the speed-up.
 
+Then it summarizes the same images the way a round does (the network's
+output at its own size, resized pixel by pixel, and the colour pass; the
+output here is random, which costs the pass the same) on one of numba's
+threads and on all of them, checks that the summaries are the same, and
+prints their speed-up too.
+
     python benchmarks/parallel_speed.py --out runs/parallel --images 8
 """
 from __future__ import annotations
@@ -19,12 +25,16 @@ import shutil
 import time
 from pathlib import Path
 
+import numba
 import numpy as np
 from PIL import Image
 from scipy.ndimage import zoom
 
+from a2lc_napari.engine import acquisition as acq
 from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
+from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.network_output import NetworkOutput
 from a2lc_napari.engine.parallel import cpu_count, executor
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.region_cache import make_region_cache
@@ -55,6 +65,36 @@ def timed_regions(dataset_folder: Path, cache: Path, workers: int) -> float:
     return time.perf_counter() - start
 
 
+def round_inputs(dataset_folder: Path, regions: Path) -> list[tuple]:
+    """Per image, what a round's summary pass reads: a random network output
+    at the network's size (K logits, 16 feature channels), the labels, the
+    region map, the image and the ignore value."""
+    dataset = open_dataset(dataset_folder)
+    k = dataset.classes.num_classes
+    rng = np.random.default_rng(0)
+    inputs = []
+    for name in dataset.names:
+        labels = dataset.labels(name)
+        scale = min(1.0, ModelConfig.max_side / max(labels.shape))
+        h, w = (max(1, round(n * scale)) for n in labels.shape)
+        output = NetworkOutput(rng.standard_normal((k, h, w), dtype=np.float32),
+                               rng.standard_normal((16, h, w), dtype=np.float32))
+        inputs.append((output, labels, np.load(regions / f"{name}.npy"), dataset.image(name),
+                       dataset.classes.ignore_index))
+    return inputs
+
+
+def timed_summaries(inputs: list[tuple], threads: int) -> tuple[float, list]:
+    """Seconds to summarize every image of ``inputs`` on ``threads`` of
+    numba's threads, and the summaries."""
+    numba.set_num_threads(threads)
+    start = time.perf_counter()
+    summaries = [acq.summarize_image(output, labels, regions, ignore, image=image,
+                                     representative=False)
+                 for output, labels, regions, image, ignore in inputs]
+    return time.perf_counter() - start, summaries
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -80,6 +120,21 @@ def main() -> None:
     print(f"| images | 1 process (s) | {args.workers} workers (s) | speed-up |")
     print("|---|---|---|---|")
     print(f"| {args.images} | {one:.1f} | {many:.1f} | {one / many:.2f}× |")
+
+    inputs = round_inputs(data, args.out / "regions_1")
+    threads = numba.config.NUMBA_NUM_THREADS
+    timed_summaries(inputs[:1], threads)  # compiled (or loaded from numba's cache) first
+    runs = [(timed_summaries(inputs, 1), timed_summaries(inputs, threads))
+            for _ in range(args.repeat)]
+    for a, b in zip(runs[0][0][1], runs[0][1][1]):
+        for field in ("size", "label_hist", "abc_parts", "mean_prob", "appearance", "layout"):
+            np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    one, many = (min(r[i][0] for r in runs) for i in range(2))
+    print("\nRegion summaries of the same images, a round's way, on numba's threads; "
+          "the same summaries both ways\n")
+    print(f"| images | 1 thread (s) | {threads} threads (s) | speed-up |")
+    print("|---|---|---|---|")
+    print(f"| {args.images} | {one:.2f} | {many:.2f} | {one / many:.2f}× |")
 
 
 if __name__ == "__main__":
