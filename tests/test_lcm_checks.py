@@ -177,3 +177,36 @@ def test_a_round_finished_before_any_check_changes_nothing(demo, tmp_path):
     proposal = session.propose_lcm()
     assert proposal.updates == [] and proposal.reason == UNCHECKED
     assert drive(session.finish_round(), quiet=True).lcm_changes == 0
+
+
+@pytest.mark.parametrize("answered_after", [False, True])
+def test_finishing_a_round_runs_the_lcm_again_only_if_its_inputs_changed(
+        demo, tmp_path, monkeypatch, answered_after):
+    # The widget's live preview runs the LCM after every answer; "Finish
+    # round" applies that very proposal unless an answer came after it.
+    import a2lc_napari.engine.session as session_module
+
+    session = proposing_session(demo, tmp_path)
+    drive(session.prepare_round(), quiet=True)
+    session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
+    *first, last = drive(session.ask_checks(), quiet=True)  # checks first
+    session.answer({q.index: session.simulated_answer(q)[0] for q in first})
+    if not answered_after:
+        session.answer({last.index: session.simulated_answer(last)[0]})
+    preview = session.propose_lcm()
+    if answered_after:
+        session.answer({last.index: session.simulated_answer(last)[0]})
+    ds = session.dataset
+    expected = propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
+                             ds.classes, session.round, session.config, session.folder)
+    assert expected.updates, "the LCM proposes changes"
+    assert (expected.updates != preview.updates) == answered_after
+    runs = []
+    monkeypatch.setattr(session_module, "propose_round",
+                        lambda *args, **kw: runs.append(1) or propose_round(*args, **kw))
+    record = drive(session.finish_round(), quiet=True)
+    assert len(runs) == answered_after
+    assert record.lcm_changes == len(expected.updates)
+    logged = session.round_log(1)["lcm_updates"]
+    assert [(u["image"], u["region"], u["new"]) for u in logged] == [
+        (u.image, u.region, u.new) for u in expected.updates]

@@ -88,6 +88,8 @@ class Session:
         self.dataset, self.config, self.state = dataset, config, state
         self.method = METHODS[config.method]
         self._summary: acq.RegionSummary | None = None
+        # The last LCM proposal, with the round and inputs it was made from.
+        self._proposed: tuple[int, LCMInputs, LCMProposal] | None = None
         self._lock = threading.RLock()
         self._writer = writer
         self._store = LabelStore(self.folder, dataset.classes)
@@ -382,9 +384,23 @@ class Session:
         if not self.method.lcm:
             return LCMProposal()
         with self._lock:
-            inputs = LCMInputs.copy_of(self.state)
-        return propose_round(self.summary, inputs, self.dataset.names, self.dataset.classes,
-                             self.round, self.config, self.folder)
+            round_, inputs = self.round, LCMInputs.copy_of(self.state)
+        proposal = propose_round(self.summary, inputs, self.dataset.names,
+                                 self.dataset.classes, round_, self.config, self.folder)
+        with self._lock:
+            self._proposed = (round_, inputs, proposal)
+        return proposal
+
+    def _current_proposal(self) -> LCMProposal:
+        """:meth:`propose_lcm`'s last proposal where it was made from this
+        round's answers, hand edits and rejections as they are now (the
+        widget's live preview), else a new one: the LCM is not run twice on
+        the same inputs."""
+        with self._lock:
+            now = (self.round, LCMInputs.copy_of(self.state))
+            if self._proposed is not None and self._proposed[:2] == now:
+                return self._proposed[2]
+        return self.propose_lcm()
 
     @_locked
     @_writes
@@ -415,7 +431,7 @@ class Session:
         person. Returns the round's record (also appended to :attr:`history`).
         """
         self._freeze_answers()
-        proposal = self.propose_lcm()
+        proposal = self._current_proposal()
         yield Progress(1, 2, "Running the LCM")
         updates = self._apply_lcm(proposal)
         yield Progress(2, 2, "Applying LCM updates")
@@ -450,7 +466,7 @@ class Session:
             self.state.phase, self.state.queries, self.state.hand_pixels = "train", [], 0
             # Rejections from here on, while the next model trains, are the next round's.
             self.state.lcm_rejected = []
-            self._summary = None
+            self._summary, self._proposed = None, None
             self._save()
         if self.dataset.has_gt:
             write_json(self.folder.metrics, {"method": self.config.method,
