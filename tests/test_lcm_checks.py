@@ -102,6 +102,16 @@ def proposing_session(demo, tmp_path, **lcm) -> Session:
                  quiet=True)
 
 
+def proposal_now(session: Session, heed_checks: bool = True):
+    """What the LCM proposes from the session's answers as they are now,
+    made directly (not through the session); ``heed_checks=False``: as if
+    no rule on its checks applied."""
+    ds = session.dataset
+    return propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
+                         ds.classes, session.round, session.config, session.folder,
+                         heed_checks=heed_checks)
+
+
 def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path):
     session = proposing_session(demo, tmp_path, checks=2, checks_share=0.015)
     drive(session.prepare_round(), quiet=True)
@@ -109,10 +119,7 @@ def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path
     first = [(q.image, q.region) for q in session.queries]
     assert drive(session.ask_checks(), quiet=True) == []  # not while queries are open
     session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
-    ds = session.dataset
-    unheeded = propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
-                             ds.classes, session.round, session.config, session.folder,
-                             heed_checks=False)  # checks are drawn from these
+    unheeded = proposal_now(session, heed_checks=False)  # checks are drawn from these
     proposed = {(u.image, u.region): u.new for u in unheeded.updates}
     count = math.ceil(0.015 * len(proposed))  # checks_share of the changes
     assert 2 < count < 5, "the LCM proposes enough for more checks than the fewest"
@@ -139,15 +146,13 @@ def test_a_round_whose_checks_hold_no_proposal_changes_nothing(demo, tmp_path):
     # it proposes nothing when the checks are chosen, and the ranking fills
     # the room. The room's answers then let it propose, unchecked.
     session = proposing_session(demo, tmp_path)
-    ds, config = session.dataset, session.config
+    ds = session.dataset
     drive(session.prepare_round(), quiet=True)
     session.answer({q.index: ds.classes.ignore_index for q in session.queries})
     added = drive(session.ask_checks(), quiet=True)
     assert len(added) == 5 and all(q.check is None for q in added)  # the ranking's
     session.answer({q.index: session.simulated_answer(q)[0] for q in added})
-    unheeded = propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
-                             ds.classes, session.round, config, session.folder,
-                             heed_checks=False)
+    unheeded = proposal_now(session, heed_checks=False)
     assert unheeded.updates, "without the rule the LCM would change regions"
     proposal = session.propose_lcm()
     assert proposal.updates == [] and proposal.tau is None and proposal.reason == UNCHECKED
@@ -166,13 +171,10 @@ def test_a_round_finished_before_any_check_changes_nothing(demo, tmp_path):
     # "Finish round" pressed before the round's checks are asked, in round 1:
     # the answers let the LCM propose, but no check ever tried its proposals.
     session = proposing_session(demo, tmp_path)
-    ds = session.dataset
     drive(session.prepare_round(), quiet=True)
     session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
     assert session.checks_due > 0  # not asked yet
-    unheeded = propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
-                             ds.classes, session.round, session.config, session.folder,
-                             heed_checks=False)
+    unheeded = proposal_now(session, heed_checks=False)
     assert unheeded.updates, "without the rule the LCM would change regions"
     proposal = session.propose_lcm()
     assert proposal.updates == [] and proposal.reason == UNCHECKED
@@ -196,9 +198,7 @@ def test_finishing_a_round_runs_the_lcm_again_only_if_its_inputs_changed(
     preview = session.propose_lcm()
     if answered_after:
         session.answer({last.index: session.simulated_answer(last)[0]})
-    ds = session.dataset
-    expected = propose_round(session.summary, LCMInputs.copy_of(session.state), ds.names,
-                             ds.classes, session.round, session.config, session.folder)
+    expected = proposal_now(session)
     assert expected.updates, "the LCM proposes changes"
     assert (expected.updates != preview.updates) == answered_after
     runs = []
