@@ -23,6 +23,7 @@ import numpy as np
 
 from a2lc_napari.engine import acquisition as acq
 from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.image_cache import ImageCache
 from a2lc_napari.engine.io import write_label
 from a2lc_napari.engine.config import LCMConfig, ModelConfig
 from a2lc_napari.engine.lcm import select_updates, train_lcm
@@ -80,6 +81,7 @@ def main() -> None:
         for name, label in labels.items():
             write_label(work / f"{name}.png", label, ds.classes)
         s = drive(summarize_regions(work / "model.pt", None, ds,
+                                    ImageCache(work / "images", ModelConfig().max_side),
                                     lambda n: work / f"{n}.png", ranking,
                                     seed=args.seed * 1000 + r), quiet=True)
         keys = s.keys()

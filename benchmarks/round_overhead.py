@@ -1,17 +1,21 @@
 """A round's cost per image beside the model's forward pass on the same images.
 
 Writes the sample dataset at street-camera size (default 1024×2048, its
-object-level regions given), starts a session and runs one round of A²LC
-with the simulated annotator, timing each step of the round as the
-session reports it. Then, in the same process, it times per image: the
-network's forward pass alone (the downscaled input through the network,
-as a round runs it: on one thread), the region summaries as a round makes
-them (the network's output resized pixel by pixel as the regions are
-summed), and beside them the way before: the model's whole output at
-image size (``Segmenter.predict``: probabilities and decoder features),
-then the summaries from it; reading the image, labels, regions and ground
-truth; and the round's per-image work (inference and summaries) in this
-process and on one worker process per core. Prints Markdown tables.
+object-level regions given), starts a session and runs two rounds of A²LC
+with the simulated annotator, timing each step of each round as the
+session reports it: round 1 makes each image's downscaled copy and its
+regions' look from the full-size image and keeps them
+(:mod:`~a2lc_napari.engine.image_cache`), later rounds read them back. Then,
+in the same process, it times per image: the network's forward pass alone
+(on the downscaled image, on one thread, as a round runs it), the region
+summaries as a round makes them (the network's output resized pixel by
+pixel as the regions are summed), the same from the full-size image (as
+every round did before the images were kept), and beside them the way
+before that: the model's whole output at image size
+(``Segmenter.predict``: probabilities and decoder features), then the
+summaries from it; reading what a round reads; and a round's per-image
+work (inference and summaries) in this process and on one worker process
+per core. Prints Markdown tables.
 
     python benchmarks/round_overhead.py --images 8 --out runs/round_overhead
 """
@@ -26,14 +30,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from a2lc_napari.engine import acquisition as acq
 from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.demo import make_demo_dataset
+from a2lc_napari.engine.image_cache import ImageCache
 from a2lc_napari.engine.inference import load_model, summarize_dataset
 from a2lc_napari.engine.io import read_label
-from a2lc_napari.engine.model import one_thread
+from a2lc_napari.engine.model import network_image, one_thread
 from a2lc_napari.engine.parallel import cpu_count, executor
 from a2lc_napari.engine.progress import Progress
 from a2lc_napari.engine.driver import start_session
@@ -71,33 +75,47 @@ def best(func, repeat: int = 2) -> float:
 
 
 def forward(segmenter, image: np.ndarray) -> torch.Tensor:
-    """The network alone on the image, downscaled as a round feeds it."""
+    """The network alone on ``image``, already at the network's size."""
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
-    scale = min(1.0, segmenter.config.max_side / max(image.shape[:2]))
-    if scale < 1:
-        x = F.interpolate(x, scale_factor=scale, mode="bilinear", antialias=True)
     with torch.no_grad(), one_thread():
         return segmenter.net.head(segmenter.net.features(x))
 
 
-def step_times(ds, model, label_path, name: str) -> dict[str, float]:
+def step_times(ds, model, images: ImageCache, label_path, name: str) -> dict[str, float]:
     """Seconds of each per-image step of a round on image ``name``, alone."""
+    def read():  # what a round after the first reads
+        regions = ds.regions(name)
+        return (*images.for_round(ds, name, regions), read_label(label_path(name)), regions,
+                ds.gt(name))
+
+    small, look, labels, regions, gt = read()
     image = ds.image(name)
-    forward(model, image)  # warm
-
-    def read():
-        return ds.image(name), read_label(label_path(name)), ds.regions(name), ds.gt(name)
-
-    _, labels, regions, gt = read()
+    forward(model, small)  # warm
     probs, feats = model.predict(image, features=True)
     summarize = partial(acq.summarize_image, labels=labels, regions=regions,
-                        ignore_index=ds.classes.ignore_index, gt=gt, representative=False,
-                        image=image)
-    return {"forward": best(partial(forward, model, image)),
-            "resized": best(lambda: summarize(model.output(image))),
+                        ignore_index=ds.classes.ignore_index, gt=gt, representative=False)
+    return {"forward": best(partial(forward, model, small)),
+            "resized": best(lambda: summarize(model.output(small), look=look)),
+            "first": best(lambda: summarize(model.output(network_image(ds.image(name),
+                                                                       model.config.max_side)),
+                                            image=ds.image(name))),
             "predict": best(partial(model.predict, image, features=True)),
-            "full-size": best(partial(summarize, probs, features=feats)),
+            "full-size": best(partial(summarize, probs, features=feats, image=image)),
             "read": best(read)}
+
+
+def timed_round(session) -> tuple[dict[str, float], int]:
+    """Seconds of each step of one round, the simulated annotator
+    answering, and the number of regions."""
+    times: dict[str, float] = {}
+    timed_steps(session.prepare_round(), times)
+    regions = len(session.summary)
+    start = time.perf_counter()
+    answers = {q.index: session.simulated_answer(q)[0] for q in session.queries}
+    session.answer(answers)
+    times["Answering (simulated)"] = time.perf_counter() - start
+    timed_steps(session.finish_round(), times)
+    return times, regions
 
 
 def main() -> None:
@@ -118,29 +136,21 @@ def main() -> None:
     config = SessionConfig(method="a2lc", budget=30)
     config.model.steps = args.steps
 
-    times: dict[str, float] = {}
-    session = timed_steps(start_session(session_dir, data, config), times)
-    times.clear()
-    timed_steps(session.prepare_round(), times)
-    regions = len(session.summary)
-    start = time.perf_counter()
-    answers = {q.index: session.simulated_answer(q)[0] for q in session.queries}
-    session.answer(answers)
-    times["Answering (simulated)"] = time.perf_counter() - start
-    timed_steps(session.finish_round(), times)
+    session = timed_steps(start_session(session_dir, data, config), {})
+    (first, regions), (later, _) = timed_round(session), timed_round(session)
+    rounds = [first, later]
     n = args.images
-    round_total = sum(times.values())
-    overhead = round_total - times[TRAINING]
 
     ds = session.dataset
     model = load_model(session.folder.model)
-    parts = dict.fromkeys(("forward", "resized", "predict", "full-size", "read"), 0.0)
+    images = ImageCache(session.folder.images_dir, config.model.max_side)
+    parts = dict.fromkeys(("forward", "resized", "first", "predict", "full-size", "read"), 0.0)
     for name in ds.names:
-        for key, seconds in step_times(ds, model, session.folder.labels, name).items():
+        for key, seconds in step_times(ds, model, images, session.folder.labels, name).items():
             parts[key] += seconds
 
     def summaries(pool):
-        return lambda: timed_steps(summarize_dataset(session.folder.model, None, ds,
+        return lambda: timed_steps(summarize_dataset(session.folder.model, None, ds, images,
                                                      session.folder.labels, False, pool), {})
     cores = cpu_count()
     one = best(summaries(None))
@@ -153,25 +163,32 @@ def main() -> None:
     session.close()
 
     fw = parts["forward"] / n
-    print(f"\nOne A²LC round on {n} images of {h}×{w} ({ds.classes.num_classes} classes, "
+    print(f"\nTwo A²LC rounds on {n} images of {h}×{w} ({ds.classes.num_classes} classes, "
           f"{regions} regions), "
           f"{cores} cores, per image:\n")
-    print("| step of the round | s per image | ÷ forward pass |")
-    print("|---|---|---|")
-    for desc, seconds in times.items():
-        print(f"| {desc} | {seconds / n:.3f} | {seconds / n / fw:.1f}× |")
-    print(f"| **everything but training** | **{overhead / n:.3f}** | "
-          f"**{overhead / n / fw:.1f}×** |")
+    print("| step of the round | round 1: s per image | ÷ forward pass "
+          "| round 2: s per image | ÷ forward pass |")
+    print("|---|---|---|---|---|")
+    for desc in rounds[0]:
+        cells = " | ".join(f"{r.get(desc, 0) / n:.3f} | {r.get(desc, 0) / n / fw:.1f}×"
+                           for r in rounds)
+        print(f"| {desc} | {cells} |")
+    cells = " | ".join(f"**{(sum(r.values()) - r[TRAINING]) / n:.3f}** | "
+                       f"**{(sum(r.values()) - r[TRAINING]) / n / fw:.1f}×**" for r in rounds)
+    print(f"| **everything but training** | {cells} |")
     print("\nThe same images, each step alone (best of 2):\n")
     print("| per image | s | ÷ forward pass |")
     print("|---|---|---|")
     for label, key in (("forward pass alone (network on the downscaled image)", "forward"),
                        ("forward pass and region summaries, the output resized pixel by "
                         "pixel (a round's way)", "resized"),
+                       ("the same from the full-size image: decoded, downscaled, its "
+                        "regions' look made (every round, before they were kept)", "first"),
                        ("before: model output at image size (probabilities + features)",
                         "predict"),
                        ("before: region summaries from that output", "full-size"),
-                       ("reading image, labels, regions, ground truth", "read")):
+                       ("reading the kept image and look, labels, regions, ground truth",
+                        "read")):
         print(f"| {label} | {parts[key] / n:.3f} | {parts[key] / n / fw:.1f}× |")
     print(f"\nInference and summaries of all {n} images: {one:.1f} s in this process, "
           f"{every:.1f} s on {cores} worker processes ({one / every:.2f}×; starting and "

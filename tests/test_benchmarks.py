@@ -25,7 +25,7 @@ def table_rows(text: str, first_cell: str) -> list[list[str]]:
 def test_round_overhead_prints_each_step_beside_the_forward_pass(tmp_path):
     text = run_benchmark("round_overhead.py", "--images", "2", "--size", "48", "64",
                          "--steps", "2", "--out", str(tmp_path))
-    assert "One A²LC round on 2 images of 48×64" in text
+    assert "Two A²LC rounds on 2 images of 48×64" in text
     steps = {row[0]: row for row in table_rows(text, "")}
     for step in ("Training model", "Ranking regions", "Running the LCM",
                  "**everything but training**",

@@ -429,14 +429,44 @@ def _image_sums(image, reg, n_bins, bounds):
     return sums.sum(axis=0)
 
 
-def region_look(image: np.ndarray, features: np.ndarray | None, reg: np.ndarray,
+def image_look(image: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """What each region looks like in ``image``: the part of its appearance
+    that the model does not change, so a session keeps it between rounds
+    (:mod:`~a2lc_napari.engine.image_cache`).
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8
+    regions : (H, W) int
+        Region ids; 0 = no region.
+
+    Returns
+    -------
+    (n + 1, 10) float64
+        One row per id of ``compact_ids(regions)``, "no region" first: mean
+        R, G, B and mean of their squares (/ 255), mean absolute horizontal
+        and vertical gradient of the grey image (/ 255), mean row / H and
+        column / W.
+    """
+    compact, ids = compact_ids(regions)
+    return _bin_look(image, compact.ravel(), len(ids))
+
+
+def _bin_look(image: np.ndarray, reg: np.ndarray, n_bins: int) -> np.ndarray:
+    sums = _image_sums(np.ascontiguousarray(image), reg, n_bins, _blocks(len(reg)))
+    return sums / np.maximum(np.bincount(reg, minlength=n_bins), 1)[:, None]
+
+
+def region_look(look: np.ndarray, features: np.ndarray | None, reg: np.ndarray,
                 n_bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """What each bin of ``reg`` (H·W,) looks like in ``image`` (H, W, 3) uint8.
+    """Each bin's appearance and layout from its :func:`image_look` (n_bins,
+    10) and the model's ``features``.
 
     Parameters
     ----------
     features : (C, H, W) float32, (n_bins, C) float64 or None
-        Per pixel, or already their means per bin; None: C = 0.
+        Per pixel (of ``reg`` (H·W,)), or already their means per bin;
+        None: C = 0.
 
     Returns
     -------
@@ -446,25 +476,24 @@ def region_look(image: np.ndarray, features: np.ndarray | None, reg: np.ndarray,
         Mean absolute horizontal and vertical gradient of the grey image
         (/ 255), centroid row / H and column / W.
     """
-    sums = _image_sums(np.ascontiguousarray(image), reg, n_bins, _blocks(len(reg)))
-    means = sums / np.maximum(np.bincount(reg, minlength=n_bins), 1)[:, None]
-    mean = means[:, :3]
+    mean = look[:, :3]
     # float64: E[x²] - E[x]² of a flat region must come out 0, not float32's noise
-    std = np.sqrt(np.maximum(means[:, 3:6] - mean * mean, 0))
+    std = np.sqrt(np.maximum(look[:, 3:6] - mean * mean, 0))
     parts = [mean, std]
     if features is not None and features.ndim == 3:
         features = region_means(features.reshape(len(features), -1), reg, n_bins)
     if features is not None:
         parts.append(features)
     return (np.concatenate(parts, axis=1).astype(np.float32),
-            means[:, 6:].astype(np.float32))
+            look[:, 6:].astype(np.float32))
 
 
 def summarize_image(probs: np.ndarray | NetworkOutput, labels: np.ndarray,
                     regions: np.ndarray, ignore_index: int, gt: np.ndarray | None = None,
                     image_index: int = 0, representative: bool = True,
                     image: np.ndarray | None = None,
-                    features: np.ndarray | None = None) -> RegionSummary:
+                    features: np.ndarray | None = None,
+                    look: np.ndarray | None = None) -> RegionSummary:
     """Reduce one image's probabilities to per-region acquisition summaries.
 
     Parameters
@@ -491,7 +520,10 @@ def summarize_image(probs: np.ndarray | NetworkOutput, labels: np.ndarray,
         :attr:`RegionSummary.layout` (None without it).
     features : (C, H, W) float32, optional
         The model's decoder features (:meth:`Segmenter.predict`), pooled
-        into the appearance; needs ``image``.
+        into the appearance; needs ``image`` or ``look``.
+    look : (n + 1, 10) float64, optional
+        ``image_look(image, regions)``, kept from an earlier round: stands
+        for ``image``.
 
     Returns
     -------
@@ -513,10 +545,12 @@ def summarize_image(probs: np.ndarray | NetworkOutput, labels: np.ndarray,
         p = np.ascontiguousarray(probs, dtype=np.float32).reshape(len(probs), -1)
         grid = (w, *_NO_GRID, *_NO_GRID)
     num_classes = len(p)
-    resized_features = none
-    if logits.size and features is not None and image is not None:
-        resized_features = np.ascontiguousarray(features.transpose(1, 2, 0), dtype=np.float32)
     reg = compact.ravel()
+    if image is not None:
+        look = _bin_look(image, reg, n_bins)
+    resized_features = none
+    if logits.size and features is not None and look is not None:
+        resized_features = np.ascontiguousarray(features.transpose(1, 2, 0), dtype=np.float32)
     lab = np.ascontiguousarray(labels, dtype=np.uint8).ravel()
     g = np.empty(0, np.uint8) if gt is None else np.ascontiguousarray(gt, dtype=np.uint8).ravel()
 
@@ -542,8 +576,10 @@ def summarize_image(probs: np.ndarray | NetworkOutput, labels: np.ndarray,
         out.gt_hist = gt_hist[keep]
         agree = (lab == g) & (lab < num_classes)
         out.gt_agree = np.bincount(reg, weights=agree, minlength=n_bins)[keep].astype(np.int64)
-    if image is not None:
-        appearance, layout = region_look(image, features, reg, n_bins)
+    if look is not None:
+        if len(look) != n_bins:
+            raise ValueError(f"look has {len(look)} rows for {n_bins} region ids")
+        appearance, layout = region_look(look, features, reg, n_bins)
         out.appearance, out.layout = appearance[keep], layout[keep]
     if representative:
         first, at = _representative_pass(p, logits, grid, reg, unit_in, n_bins, bounds)

@@ -272,15 +272,24 @@ class Dataset:
         source is ``"auto"``; otherwise the map in ``region_cache`` if there
         is one, else a map generated now (:meth:`generate_regions`).
         """
+        provided = self._provided_regions(name)
+        if provided is not None:
+            return read_regions(provided)
+        cached = self.region_file(name)
+        if cached is None:
+            return self.generate_regions(name)
+        regions = read_regions(cached)
+        _check_size(regions.shape, cached, self.shape(name), self._images[name])
+        return regions
+
+    def region_file(self, name: str) -> Path | None:
+        """The file :meth:`regions` reads image ``name``'s map from; None
+        where the map is generated when asked."""
         path = self._provided_regions(name)
         if path is not None:
-            return read_regions(path)
+            return path
         cached = None if self.region_cache is None else self.region_cache / f"{name}.npy"
-        if cached is not None and cached.is_file():
-            regions = read_regions(cached)
-            _check_size(regions.shape, cached, self.shape(name), self._images[name])
-            return regions
-        return self.generate_regions(name)
+        return cached if cached is not None and cached.is_file() else None
 
     def check(self, executor: Executor | None = None,
               read_images: bool = True) -> Steps[None]:

@@ -10,7 +10,8 @@ The images may run on worker processes
 (:func:`~a2lc_napari.engine.parallel.executor`). Every process, this one
 included, loads the round's model from its saved file and reads each
 image's current labels from theirs, so a worker computes exactly what this
-process would.
+process would. The network runs on each image as it trains on it, downscaled
+and kept between rounds with its regions' look (:mod:`~a2lc_napari.engine.image_cache`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from pathlib import Path
 
 from . import acquisition as acq
 from .dataset import Dataset
+from .image_cache import ImageCache
 from .io import read_label
 from .model import Segmenter
 from .parallel import map_ordered
@@ -43,21 +45,23 @@ def load_model(path: Path, device: str | None = None) -> Segmenter:
 
 
 def summarize_with_model(model: Path, device: str | None, dataset: Dataset,
-                         label_path: Callable[[str], Path], representative: bool,
-                         item: tuple[int, str]) -> acq.RegionSummary:
+                         images: ImageCache, label_path: Callable[[str], Path],
+                         representative: bool, item: tuple[int, str]) -> acq.RegionSummary:
     """The region summaries of image ``item = (index, name)`` from the
     model's output on it, with the current labels read from
     ``label_path(name)`` (a module-level function: it runs on workers)."""
     i, name = item
-    image = dataset.image(name)
+    regions = dataset.regions(name)
+    image, look = images.for_round(dataset, name, regions)
     return acq.summarize_image(load_model(model, device).output(image),
-                               read_label(label_path(name)), dataset.regions(name),
+                               read_label(label_path(name)), regions,
                                dataset.classes.ignore_index, gt=dataset.gt(name),
-                               image_index=i, representative=representative, image=image)
+                               image_index=i, representative=representative, look=look)
 
 
 def summarize_dataset(model: Path, device: str | None, dataset: Dataset,
-                      label_path: Callable[[str], Path], representative: bool,
+                      images: ImageCache, label_path: Callable[[str], Path],
+                      representative: bool,
                       executor: Executor | None = None) -> Steps[acq.RegionSummary]:
     """The region summaries of every image of ``dataset``, in its order.
 
@@ -67,6 +71,8 @@ def summarize_dataset(model: Path, device: str | None, dataset: Dataset,
         The round's saved :class:`~a2lc_napari.engine.model.Segmenter`.
     device : str, optional
         Where it runs (None: CUDA when available).
+    images : ImageCache
+        Where the network's images and the regions' looks are kept between rounds.
     label_path : callable
         ``label_path(name) -> Path`` of the image's current labels; picklable
         with ``executor`` (a bound method of a frozen dataclass is).
@@ -83,8 +89,8 @@ def summarize_dataset(model: Path, device: str | None, dataset: Dataset,
         concatenated :class:`~a2lc_napari.engine.acquisition.RegionSummary`.
     """
     names = dataset.names
-    summarize = partial(summarize_with_model, Path(model), device, dataset, label_path,
-                        representative)
+    summarize = partial(summarize_with_model, Path(model), device, dataset, images,
+                        label_path, representative)
     parts = []
     for part in map_ordered(summarize, enumerate(names), executor):
         parts.append(part)

@@ -250,16 +250,25 @@ class Segmenter:
         return cls(net, data["num_classes"], config)
 
 
-def _downscale(image: np.ndarray, labels: np.ndarray, max_side: int):
-    scale = _scale_for(labels.shape, max_side)
+def network_image(image: np.ndarray, max_side: int) -> np.ndarray:
+    """The image the network trains on: (H, W, 3) uint8 ``image``
+    downscaled (antialiased bilinear, rounded to uint8) so that its longer
+    side is ``max_side``; an image that fits is returned as it is."""
+    scale = _scale_for(image.shape[:2], max_side)
     if scale == 1:
-        return image, labels
-    size = (max(1, round(labels.shape[0] * scale)), max(1, round(labels.shape[1] * scale)))
+        return image
+    size = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
     x = F.interpolate(x, size=size, mode="bilinear", antialias=True)
+    return x[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
+
+
+def _labels_at(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(H, W) uint8 labels at ``size`` (nearest)."""
+    if labels.shape == size:
+        return labels
     y = F.interpolate(torch.from_numpy(labels)[None, None].float(), size=size, mode="nearest")
-    return (x[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy(),
-            y[0, 0].byte().numpy())
+    return y[0, 0].byte().numpy()
 
 
 def _random_crop(image, labels, crop, ignore_index, rng):
@@ -286,7 +295,8 @@ def train_segmenter(load: Callable[[str], tuple[np.ndarray, np.ndarray]],
     Parameters
     ----------
     load : callable
-        ``load(name) -> (image (H, W, 3) uint8, labels (H, W) uint8)``.
+        ``load(name) -> (image (H, W, 3) uint8, labels (H, W) uint8)``; the
+        image may be already downscaled (:func:`network_image`).
     names : sequence of str
         The training images.
     cache_bytes : int
@@ -313,7 +323,9 @@ def train_segmenter(load: Callable[[str], tuple[np.ndarray, np.ndarray]],
         nonlocal cached_bytes
         if i in cache:
             return cache[i]
-        pair = _downscale(*load(names[i]), config.max_side)
+        image, labels = load(names[i])
+        image = network_image(image, config.max_side)
+        pair = image, _labels_at(labels, image.shape[:2])
         release_free_memory()  # the full-size image's pages, which the kept pair would pin
         if cached_bytes + pair[0].nbytes + pair[1].nbytes <= cache_bytes:
             cache[i] = pair

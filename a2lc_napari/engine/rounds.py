@@ -16,6 +16,7 @@ import numpy as np
 
 from . import acquisition as acq
 from .dataset import Dataset
+from .image_cache import ImageCache
 from .methods import Method
 from .inference import summarize_dataset
 from .metrics import class_iou, class_pixels, confusion, mean_iou
@@ -26,8 +27,8 @@ from .state import LCMProposal, LCMUpdate, Query, RoundRecord, SessionState
 
 
 def summarize_regions(model: Path, device: str | None, dataset: Dataset,
-                      label_path: Callable[[str], Path], ranking: str, seed: int,
-                      executor: Executor | None = None) -> Steps[acq.RegionSummary]:
+                      images: ImageCache, label_path: Callable[[str], Path], ranking: str,
+                      seed: int, executor: Executor | None = None) -> Steps[acq.RegionSummary]:
     """Every region's summary under the prediction of the model saved in
     ``model`` and the current labels in ``label_path(name)``
     (:func:`~a2lc_napari.engine.inference.summarize_dataset`, on
@@ -36,7 +37,7 @@ def summarize_regions(model: Path, device: str | None, dataset: Dataset,
     :data:`~a2lc_napari.engine.acquisition.OUT_OF_FOLD_RANKINGS` (drawn with
     ``seed``; their folds on ``executor`` too)."""
     classes = dataset.classes
-    summary = yield from summarize_dataset(model, device, dataset, label_path,
+    summary = yield from summarize_dataset(model, device, dataset, images, label_path,
                                            ranking == "sim", executor)
     if ranking in acq.OUT_OF_FOLD_RANKINGS:
         summary.oof_prob = yield from summary_probabilities(

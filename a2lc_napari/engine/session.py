@@ -34,6 +34,7 @@ from .config import SessionConfig
 from .dataset import Dataset
 from .errors import DatasetError
 from .export import export_labels
+from .image_cache import ImageCache
 from .io import write_json
 from .journal import Journal
 from .label_store import LabelStore
@@ -255,12 +256,14 @@ class Session:
         if self.phase != "train":
             raise RuntimeError(f"round {self.round} is already prepared")
         ds, cfg = self.dataset, self.config
+        images = ImageCache(self.folder.images_dir, cfg.model.max_side)
         segmenter = yield from train_segmenter(
-            lambda n: (ds.image(n), self.labels(n)), ds.names, ds.classes.num_classes,
-            ds.classes.ignore_index, cfg.model, seed=cfg.seed * 1000 + self.round)
+            lambda n: (images.network_image(ds, n), self.labels(n)), ds.names,
+            ds.classes.num_classes, ds.classes.ignore_index, cfg.model,
+            seed=cfg.seed * 1000 + self.round)
         segmenter.save(self.folder.model)
         ranking = query_ranking(self.method, cfg.confidence, self.round)
-        summary = yield from summarize_regions(self.folder.model, cfg.model.device, ds,
+        summary = yield from summarize_regions(self.folder.model, cfg.model.device, ds, images,
                                                self.folder.labels, ranking,
                                                cfg.seed * 1000 + self.round, executor)
         summary.save(self.folder.summary(self.round))

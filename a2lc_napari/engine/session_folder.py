@@ -10,6 +10,7 @@
     OUT/metrics.json            data mIoU and counts per round (with ground truth)
     OUT/work/round_NN_regions.npz   per-round region summaries
     OUT/work/journal/NNNNNN.npz     the pixels each journal event changed (for undo)
+    OUT/work/images/                what each round needs of each image (image_cache)
 """
 from __future__ import annotations
 
@@ -49,6 +50,10 @@ class SessionFolder:
 
     def summary(self, round_: int) -> Path:
         return self.root / "work" / f"round_{round_:02d}_regions.npz"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "work" / "images"
 
     def journal(self, seq: int) -> Path:
         return self.root / "work" / "journal" / f"{seq:06d}.npz"
