@@ -7,9 +7,11 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from a2lc_napari.engine import acquisition as acq
-from a2lc_napari.engine.config import ModelConfig
+from a2lc_napari.engine import acquisition as acq, driver
+from a2lc_napari.engine.config import ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import Dataset, open_dataset
+from a2lc_napari.engine.demo import make_demo_dataset
+from a2lc_napari.engine.driver import start_session
 from a2lc_napari.engine.image_cache import ImageCache
 from a2lc_napari.engine.model import network_image, train_segmenter
 from a2lc_napari.engine.network_output import NetworkOutput
@@ -132,3 +134,27 @@ def test_training_on_kept_images_trains_the_same_model(data):
     kept = weights(lambda n: (network_image(images[n], SIDE), ds.labels(n)))
     for a, b in zip(full, kept):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_new_session_keeps_every_image_at_start_and_round_1_reads_none(tmp_path,
+                                                                         monkeypatch):
+    data = make_demo_dataset(tmp_path / "demo", n_images=3, size=(48, 64), seed=5)
+    monkeypatch.setattr(driver, "POOL_MIN_PIXELS", 1)  # as if many large images: on workers
+    config = SessionConfig(method="a2lc", budget=3, seed=0,
+                           model=ModelConfig(width=8, crop=16, steps=2, batch_size=2,
+                                             max_side=SIDE))
+    session = drive(start_session(tmp_path / "s", data, config, spread_regions=True),
+                    quiet=True)
+    try:
+        ds = session.dataset
+        kept = ImageCache(tmp_path / "s" / "work" / "images", SIDE)
+        for name in ds.names:
+            image = ds.image(name)
+            small, look = kept.for_round(ds, name, ds.regions(name))
+            np.testing.assert_array_equal(small, network_image(image, SIDE))
+            np.testing.assert_array_equal(look, acq.image_look(image, ds.regions(name)))
+        unread(monkeypatch)
+        drive(session.prepare_round(), quiet=True)
+        assert session.phase == "query" and session.queries
+    finally:
+        session.close()

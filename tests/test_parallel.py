@@ -224,7 +224,8 @@ def test_a_session_on_a_dask_cluster_runs_each_image_there(tmp_path, environ):
         # the environment the run above had: the cluster changed this one
         on_cluster = simulate_with(demo, tmp_path / "dask", "--scheduler",
                                    cluster.scheduler_address, env=environ)
-    # each image was checked, got its regions, and was summarised in both rounds there,
-    # and each round's out-of-fold trees were fitted there, a task per fold (4 images: 4)
-    assert len(stream.data) == 4 * 4 + 2 * 4
+    # each image was checked, got its regions and its kept files, and was summarised in
+    # both rounds there, and each round's out-of-fold trees were fitted there, a task per
+    # fold (4 images: 4)
+    assert len(stream.data) == 4 * 5 + 2 * 4
     assert on_cluster == {path: data for path, data in one.items()}

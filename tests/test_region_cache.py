@@ -18,7 +18,7 @@ from a2lc_napari.engine.regions import (
     paint_masks,
     superpixel_regions,
 )
-from a2lc_napari.engine import region_cache
+from a2lc_napari.engine import driver
 from a2lc_napari.engine.driver import start_session
 from a2lc_napari.engine.parallel import cpu_count
 
@@ -173,21 +173,21 @@ def test_rank_min_gap_area_option(demo, tmp_path):
     assert [r["pixel"] for r in ranked if r["image"] == name].count([10, 10]) == 1
 
 
-def test_regions_are_made_on_worker_processes_only_where_many_pixels_await(demo, monkeypatch):
+def test_start_runs_on_worker_processes_only_where_many_pixels_await(demo, monkeypatch):
     ds = open_dataset(demo)  # 3 images of 48×64 and a regions/ folder
     ds.use_regions(RegionsConfig("slic"))
-    assert region_cache.region_workers(ds) == 1  # 9 216 pixels: not worth a pool
-    monkeypatch.setattr(region_cache, "POOL_MIN_PIXELS", 2 * 48 * 64)
-    assert region_cache.region_workers(ds) == min(cpu_count(), 3)
-    ds.use_regions(RegionsConfig("auto"))  # the dataset's own maps: nothing to make
-    assert region_cache.region_workers(ds) == 1
+    assert driver.start_workers(ds) == 1  # 9 216 pixels: not worth a pool
+    monkeypatch.setattr(driver, "POOL_MIN_PIXELS", 2 * 48 * 64)
+    assert driver.start_workers(ds) == min(cpu_count(), 3)
+    ds.use_regions(RegionsConfig("auto"))  # the dataset's own maps: images still to prepare
+    assert driver.start_workers(ds) == min(cpu_count(), 3)
     ds.use_regions(RegionsConfig("sam", sam_checkpoint=str(demo / "sam.pth")))
-    assert region_cache.region_workers(ds) == 1  # one model per process: kept here
+    assert driver.start_workers(ds) == 1  # one model per process: kept here
 
 
 def test_a_session_spread_over_worker_processes_makes_the_same_regions(demo, tmp_path,
                                                                        monkeypatch):
-    monkeypatch.setattr(region_cache, "POOL_MIN_PIXELS", 1)
+    monkeypatch.setattr(driver, "POOL_MIN_PIXELS", 1)
     session = drive(start_session(tmp_path / "s", demo, config(RegionsConfig("slic")),
                                   spread_regions=True), quiet=True)
     try:

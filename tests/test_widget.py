@@ -20,7 +20,7 @@ from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAY
                                  QUERY_PIXEL_LAYER)
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
-from a2lc_napari.engine import region_cache
+from a2lc_napari.engine import driver
 from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.demo import demo_classes
 from a2lc_napari.engine.regions import superpixel_regions
@@ -204,7 +204,7 @@ def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkp
 def test_many_slic_regions_are_made_on_every_core_at_start(make_napari_viewer, qtbot, demo,
                                                           tmp_path, monkeypatch):
     # As if the 6 small images were many large ones: worker processes make them.
-    monkeypatch.setattr(region_cache, "POOL_MIN_PIXELS", 1)
+    monkeypatch.setattr(driver, "POOL_MIN_PIXELS", 1)
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", regions="slic")
     dataset = widget.session.dataset
     for name in dataset.names:  # SLIC's, not the demo's own regions/, as in one process

@@ -9,24 +9,48 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from .config import SessionConfig
-from .dataset import open_dataset
+from .dataset import Dataset, open_dataset
 from .errors import DatasetError
-from .parallel import executor as local_executor
+from .io import image_size
+from .parallel import cpu_count, executor as local_executor
 from .progress import Steps
-from .region_cache import region_workers
 from .session import Session
 from .session_folder import SessionFolder, saved_path
 from .session_lock import lock_session
 from .state import RoundRecord
 
 
+#: Pixels of images from which worker processes pay for their start and
+#: stop at Start (~2 s on 2 cores): about 10 street-camera images, 15 s of
+#: SLIC on one core.
+POOL_MIN_PIXELS = 20_000_000
+
+
+def start_workers(dataset: Dataset) -> int:
+    """Worker processes worth starting for a new session's per-image work
+    (its regions, then each image's kept files): one per core, at most one
+    per image, where the images hold :data:`POOL_MIN_PIXELS` or more pixels
+    in all (read from their headers); else 1, this process. With SAM
+    regions, 1: each process would load its own copy of the model, on the
+    GPU or in memory."""
+    if dataset.regions_config.source == "sam":
+        return 1
+    pixels = 0
+    for name in dataset.names:
+        h, w = image_size(dataset.image_path(name))
+        pixels += h * w
+        if pixels >= POOL_MIN_PIXELS:
+            return max(1, min(cpu_count(), len(dataset.names)))
+    return 1
+
+
 def start_session(out: Path, dataset: Path, config: SessionConfig,
                   labels_dir: Path | None = None, executor: Executor | None = None,
                   spread_regions: bool = False) -> Steps[Session]:
     """Resume the session in ``out``, or check the dataset and create one
-    (the per-image checks and regions on ``executor`` if given; without
-    one, with ``spread_regions``, on worker processes of this machine where
-    the regions to make are worth them: :func:`~a2lc_napari.engine.region_cache.region_workers`).
+    (the per-image checks, regions and kept images on ``executor`` if
+    given; without one, with ``spread_regions``, on worker processes of
+    this machine where the images are worth them: :func:`start_workers`).
 
     A session in ``out`` keeps its own settings (``config`` only serves a new
     one); a session on another dataset or label folder is refused.
@@ -49,7 +73,7 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
                         background_is_ignore=config.background_is_ignore)
     if executor is None and spread_regions:
         data.use_regions(config.regions)
-        pool = local_executor(region_workers(data))
+        pool = local_executor(start_workers(data))
     else:
         pool = nullcontext(executor)
     with pool as executor:

@@ -6,8 +6,11 @@ it, and sums what each region looks like in the full-size image
 (:func:`~a2lc_napari.engine.acquisition.image_look`). None of this changes
 between rounds, and at street-camera size (1024×2048) making it costs more
 than the network does: decoding the PNG 53 ms, downscaling it 14 ms, the
-look 20 ms, against the forward pass's 30 ms. So a session makes them once,
-from the full-size image, and keeps them in ``OUT/work/images/``:
+look 20 ms, against the forward pass's 30 ms. So a session makes them once
+from one read of the full-size image, as it starts (:func:`keep_images`, on
+worker processes where the images are many) or where an image has none yet
+(a session begun by an earlier release), and keeps them in
+``OUT/work/images/``:
 
 - ``NAME.npz``: the downscaled image (0.4 MB at 1024×2048), for an image
   larger than the network's size (a smaller one is read as it is);
@@ -23,6 +26,7 @@ from __future__ import annotations
 import functools
 import zipfile
 from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +36,8 @@ from . import acquisition as acq
 from .dataset import Dataset
 from .io import write_npz
 from .model import network_image
+from .parallel import map_ordered
+from .progress import Progress, Steps
 
 
 def _stamp(path: Path) -> str:
@@ -83,6 +89,11 @@ class ImageCache:
         small = _read(self.folder / f"{name}.npz", _stamp(dataset.image_path(name)))
         if small is not None:
             return small
+        return self.keep(dataset, name)
+
+    def keep(self, dataset: Dataset, name: str) -> np.ndarray:
+        """Make (or read) both kept files of image ``name``; return its
+        network image."""
         regions = None if dataset.region_file(name) is None else dataset.regions(name)
         return self.for_round(dataset, name, regions)[0]
 
@@ -113,3 +124,23 @@ class ImageCache:
         return small, _kept(self.folder / f"{name}.look.npz",
                             f"{image_source} {_stamp(region_file)}",
                             lambda: acq.image_look(full(), regions))
+
+
+def keep_images(dataset: Dataset, cache: ImageCache,
+                executor: Executor | None = None) -> Steps[None]:
+    """Make every image's kept files (on ``executor`` if given), as a new
+    session starts: the per-image part of round 1's training and summaries,
+    done where it spreads over worker processes like the regions.
+
+    Yields
+    ------
+    Progress
+        ``(images done, number of images, "Preparing images")``.
+    """
+    names, keep = dataset.names, functools.partial(_keep, dataset, cache)
+    for done, _ in enumerate(map_ordered(keep, names, executor), 1):
+        yield Progress(done, len(names), "Preparing images")
+
+
+def _keep(dataset: Dataset, cache: ImageCache, name: str) -> None:
+    cache.keep(dataset, name)  # a module-level function: it runs on workers

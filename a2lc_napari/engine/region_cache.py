@@ -23,18 +23,13 @@ from concurrent.futures import Executor
 from pathlib import Path
 
 from .dataset import Dataset
-from .io import image_size, write_json, write_npy
-from .parallel import cpu_count, map_ordered
+from .io import write_json, write_npy
+from .parallel import map_ordered
 from .progress import Progress, Steps
 
 #: The file of a finished region folder that holds its inputs' fingerprint.
 FINGERPRINT_FILE = "inputs.json"
 _CHUNK = 1 << 20
-
-#: Pixels of regions to make from which worker processes pay for their
-#: start and stop (~2 s on 2 cores): about 10 street-camera images, 15 s
-#: of SLIC on one core.
-POOL_MIN_PIXELS = 20_000_000
 
 
 def file_digest(path: Path) -> str:
@@ -93,25 +88,6 @@ def read_fingerprint(folder: Path) -> str | None:
         return json.loads((Path(folder) / FINGERPRINT_FILE).read_text())["fingerprint"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-
-
-def region_workers(dataset: Dataset) -> int:
-    """Worker processes worth starting to make ``dataset``'s regions (as
-    its regions setting says): one per core, at most one per image, where
-    they are made by SLIC or from region files for :data:`POOL_MIN_PIXELS`
-    or more pixels in all (read from the images' headers); else 1, this
-    process. SAM regions are made here: each process would load its own
-    copy of the model, on the GPU or in memory."""
-    if dataset.regions_config.source == "sam":
-        return 1
-    todo = [name for name in dataset.names if dataset.generates_regions(name)]
-    pixels = 0
-    for name in todo:
-        h, w = image_size(dataset.image_path(name))
-        pixels += h * w
-        if pixels >= POOL_MIN_PIXELS:
-            return max(1, min(cpu_count(), len(todo)))
-    return 1
 
 
 def make_region_cache(dataset: Dataset, folder: Path,

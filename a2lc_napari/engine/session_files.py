@@ -8,6 +8,7 @@ from concurrent.futures import Executor
 from .config import SessionConfig
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
+from .image_cache import ImageCache, keep_images
 from .io import write_label
 from .label_store import LabelStore
 from .progress import Progress, Steps
@@ -19,9 +20,9 @@ from .state import RoundRecord, SessionState, read_state
 
 def make_session_files(folder: SessionFolder, dataset: Dataset, config: SessionConfig,
                        executor: Executor | None = None) -> Steps[SessionState]:
-    """Make every image's regions (on ``executor`` if given) and copy the
-    pseudo-labels into ``folder`` (which must hold no session); the new
-    state, round 0 measured (not saved)."""
+    """Make every image's regions and kept files (:mod:`~a2lc_napari.engine.image_cache`;
+    on ``executor`` if given) and copy the pseudo-labels into ``folder``
+    (which must hold no session); the new state, round 0 measured (not saved)."""
     if folder.state.exists():
         raise DatasetError(folder.root, "already holds a session; open it to resume, "
                            "or choose another output folder")
@@ -29,6 +30,8 @@ def make_session_files(folder: SessionFolder, dataset: Dataset, config: SessionC
     # They are made here, once: SAM takes seconds to minutes per image.
     dataset.use_regions(config.regions)
     yield from make_region_cache(dataset, folder.regions_dir, executor)
+    yield from keep_images(dataset, ImageCache(folder.images_dir, config.model.max_side),
+                           executor)
     names = dataset.names
     for i, name in enumerate(names):
         write_label(folder.labels(name), dataset.labels(name), dataset.classes)
