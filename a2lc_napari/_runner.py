@@ -59,7 +59,7 @@ def open_session(session_dir, dataset, config):
     from .engine.driver import start_session
 
     keep_long_lived()
-    session = yield from start_session(session_dir, dataset, config, spread_regions=True)
+    session = yield from start_session(session_dir, dataset, config, spread_start=True)
     keep_long_lived()
     return session
 

@@ -152,7 +152,7 @@ def cmd_simulate(args) -> None:
     with executor(args.workers or 1, args.scheduler,
                   preload=("a2lc_napari.engine.inference",)) as pool, \
             drive(start_session(args.out, args.dataset, config, args.labels, pool,
-                                spread_regions=args.workers is None), args.quiet) as session:
+                                spread_start=args.workers is None), args.quiet) as session:
         if session.config != config:
             raise DatasetError(args.out / "session.json",
                                "holds a session with other settings; use another --out "
@@ -324,7 +324,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(see docs/ALGORITHM.md)")
     regions_args(p)
     # 1 by default: on 2 cores a round's images ran no faster on workers
-    parallel_args(p, "1; at Start, one per core where many regions are to be made")
+    parallel_args(p, "1; at Start, one per core where the images are many")
 
     p = add("export", "Write a session's current labels in a format that training code "
             "or an annotation tool reads, with a README of where they came from.",

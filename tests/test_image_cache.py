@@ -143,7 +143,7 @@ def test_a_new_session_keeps_every_image_at_start_and_round_1_reads_none(tmp_pat
     config = SessionConfig(method="a2lc", budget=3, seed=0,
                            model=ModelConfig(width=8, crop=16, steps=2, batch_size=2,
                                              max_side=SIDE))
-    session = drive(start_session(tmp_path / "s", data, config, spread_regions=True),
+    session = drive(start_session(tmp_path / "s", data, config, spread_start=True),
                     quiet=True)
     try:
         ds = session.dataset

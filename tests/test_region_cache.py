@@ -189,7 +189,7 @@ def test_a_session_spread_over_worker_processes_makes_the_same_regions(demo, tmp
                                                                        monkeypatch):
     monkeypatch.setattr(driver, "POOL_MIN_PIXELS", 1)
     session = drive(start_session(tmp_path / "s", demo, config(RegionsConfig("slic")),
-                                  spread_regions=True), quiet=True)
+                                  spread_start=True), quiet=True)
     try:
         for name in session.dataset.names:
             expected = superpixel_regions(session.dataset.image(name),

@@ -46,10 +46,10 @@ def start_workers(dataset: Dataset) -> int:
 
 def start_session(out: Path, dataset: Path, config: SessionConfig,
                   labels_dir: Path | None = None, executor: Executor | None = None,
-                  spread_regions: bool = False) -> Steps[Session]:
+                  spread_start: bool = False) -> Steps[Session]:
     """Resume the session in ``out``, or check the dataset and create one
     (the per-image checks, regions and kept images on ``executor`` if
-    given; without one, with ``spread_regions``, on worker processes of
+    given; without one, with ``spread_start``, on worker processes of
     this machine where the images are worth them: :func:`start_workers`).
 
     A session in ``out`` keeps its own settings (``config`` only serves a new
@@ -71,7 +71,7 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
         lock_session(out).release()
     data = open_dataset(dataset, labels_dir=labels_dir,
                         background_is_ignore=config.background_is_ignore)
-    if executor is None and spread_regions:
+    if executor is None and spread_start:
         data.use_regions(config.regions)
         pool = local_executor(start_workers(data))
     else:
