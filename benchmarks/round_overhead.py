@@ -3,9 +3,9 @@
 Writes the sample dataset at street-camera size (default 1024×2048, its
 object-level regions given), starts a session and runs two rounds of A²LC
 with the simulated annotator, timing each step of each round as the
-session reports it: round 1 makes each image's downscaled copy and its
-regions' look from the full-size image and keeps them
-(:mod:`~a2lc_napari.engine.image_cache`), later rounds read them back. Then,
+session reports it (Start keeps each image's downscaled copy and its
+regions' look, :mod:`~a2lc_napari.engine.image_cache`; the rounds read
+them back). Then,
 in the same process, it times per image: the network's forward pass alone
 (on the downscaled image, on one thread, as a round runs it), the region
 summaries as a round makes them (the network's output resized pixel by
