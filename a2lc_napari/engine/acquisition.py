@@ -522,8 +522,8 @@ def summarize_image(probs: np.ndarray | NetworkOutput, labels: np.ndarray,
         The model's decoder features (:meth:`Segmenter.predict`), pooled
         into the appearance; needs ``image`` or ``look``.
     look : (n + 1, 10) float64, optional
-        ``image_look(image, regions)``, kept from an earlier round: stands
-        for ``image``.
+        ``image_look(image, regions)``, as a session keeps it
+        (:mod:`~a2lc_napari.engine.image_cache`): stands for ``image``.
 
     Returns
     -------

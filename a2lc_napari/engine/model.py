@@ -251,7 +251,7 @@ class Segmenter:
 
 
 def network_image(image: np.ndarray, max_side: int) -> np.ndarray:
-    """The image the network trains on: (H, W, 3) uint8 ``image``
+    """The image the network trains and runs on: (H, W, 3) uint8 ``image``
     downscaled (antialiased bilinear, rounded to uint8) so that its longer
     side is ``max_side``; an image that fits is returned as it is."""
     scale = _scale_for(image.shape[:2], max_side)
