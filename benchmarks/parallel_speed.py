@@ -34,6 +34,7 @@ from a2lc_napari.engine import acquisition as acq
 from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
 from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.dataset import open_dataset
+from a2lc_napari.engine.model import network_size
 from a2lc_napari.engine.network_output import NetworkOutput
 from a2lc_napari.engine.parallel import cpu_count, executor
 from a2lc_napari.engine.progress import drive
@@ -75,8 +76,7 @@ def round_inputs(dataset_folder: Path, regions: Path) -> list[tuple]:
     inputs = []
     for name in dataset.names:
         labels = dataset.labels(name)
-        scale = min(1.0, ModelConfig.max_side / max(labels.shape))
-        h, w = (max(1, round(n * scale)) for n in labels.shape)
+        h, w = network_size(labels.shape, ModelConfig.max_side)
         output = NetworkOutput(rng.standard_normal((k, h, w), dtype=np.float32),
                                rng.standard_normal((16, h, w), dtype=np.float32))
         inputs.append((output, labels, np.load(regions / f"{name}.npy"), dataset.image(name),

@@ -35,7 +35,7 @@ import numpy as np
 from . import acquisition as acq
 from .dataset import Dataset
 from .io import write_npz
-from .model import network_image
+from .model import network_image, network_size
 from .parallel import map_ordered
 from .progress import Progress, Steps
 
@@ -84,12 +84,17 @@ class ImageCache:
         """(h, w, 3) uint8: image ``name`` as the network trains and runs on
         it. Made the first time with its regions' look, from one read of the
         full-size image (training reads most images before the summaries do)."""
-        if max(dataset.shape(name)) <= self.max_side:
+        if self._fits(dataset, name):
             return dataset.image(name)
         small = _read(self.folder / f"{name}.npz", _stamp(dataset.image_path(name)))
         if small is not None:
             return small
         return self.keep(dataset, name)
+
+    def _fits(self, dataset: Dataset, name: str) -> bool:
+        """Whether the network takes image ``name`` at its own size."""
+        shape = tuple(dataset.shape(name))
+        return network_size(shape, self.max_side) == shape
 
     def keep(self, dataset: Dataset, name: str) -> np.ndarray:
         """Make (or read) both kept files of image ``name``; return its
@@ -111,7 +116,7 @@ class ImageCache:
         """
         full = functools.cache(lambda: dataset.image(name))  # read at most once
         image_source = _stamp(dataset.image_path(name))
-        if max(dataset.shape(name)) <= self.max_side:
+        if self._fits(dataset, name):
             small = full()
         else:
             small = _kept(self.folder / f"{name}.npz", image_source,

@@ -250,14 +250,20 @@ class Segmenter:
         return cls(net, data["num_classes"], config)
 
 
+def network_size(shape: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """(h, w): an (H, W) image's size as the network takes it, its longer
+    side at most ``max_side``."""
+    scale = _scale_for(shape, max_side)
+    return tuple(max(1, round(n * scale)) if scale < 1 else n for n in shape)
+
+
 def network_image(image: np.ndarray, max_side: int) -> np.ndarray:
     """The image the network trains and runs on: (H, W, 3) uint8 ``image``
-    downscaled (antialiased bilinear, rounded to uint8) so that its longer
-    side is ``max_side``; an image that fits is returned as it is."""
-    scale = _scale_for(image.shape[:2], max_side)
-    if scale == 1:
+    downscaled (antialiased bilinear, rounded to uint8) to
+    :func:`network_size`; an image that fits is returned as it is."""
+    size = network_size(image.shape[:2], max_side)
+    if size == image.shape[:2]:
         return image
-    size = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
     x = torch.from_numpy(image).permute(2, 0, 1)[None].float()
     x = F.interpolate(x, size=size, mode="bilinear", antialias=True)
     return x[0].permute(1, 2, 0).round().clamp(0, 255).byte().numpy()
