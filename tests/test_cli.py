@@ -1,5 +1,6 @@
 """The ``a2lc`` command as the benchmarks call it."""
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -103,3 +104,26 @@ def test_demo_writes_a_dataset_that_opens(tmp_path, capsys):
     ds = open_dataset(tmp_path / "d")
     assert len(ds.names) == 2 and ds.has_gt and ds.has_regions
     assert str(tmp_path / "d") in capsys.readouterr().out
+
+
+def test_simulate_stops_at_an_image_that_cannot_be_decoded_and_starts_once_mended(
+        demo, tmp_path, capsys):
+    # Start reads the images' headers only in its check; the image cut off
+    # after its header stops Start where the pixels are read, named.
+    data = tmp_path / "data"
+    shutil.copytree(demo, data)
+    image = sorted((data / "images").iterdir())[1]
+    whole = image.read_bytes()
+    image.write_bytes(whole[:len(whole) // 2])
+    before = sorted((p, p.stat().st_mtime_ns) for p in data.rglob("*"))
+    args = ["simulate", str(data), "--method", "abc", "--rounds", "1", "--budget", "4",
+            "--steps", "5", "--out", str(tmp_path / "run"), "-q"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert str(image) in err and "cannot be read" in err
+    assert not (tmp_path / "run" / "session.json").exists()
+    assert sorted((p, p.stat().st_mtime_ns) for p in data.rglob("*")) == before
+    image.write_bytes(whole)
+    assert main(args) == 0
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [r["round"] for r in metrics["rounds"]] == [0, 1]

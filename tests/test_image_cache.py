@@ -7,7 +7,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from a2lc_napari.engine import acquisition as acq, driver
+from a2lc_napari.engine import acquisition as acq, dataset as dataset_module, driver
 from a2lc_napari.engine.config import ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import Dataset, open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
@@ -158,3 +158,20 @@ def test_a_new_session_keeps_every_image_at_start_and_round_1_reads_none(tmp_pat
         assert session.phase == "query" and session.queries
     finally:
         session.close()
+
+
+def test_start_decodes_each_image_once(tmp_path, monkeypatch):
+    # The check reads the headers; the kept files are made from the one decode.
+    data = make_demo_dataset(tmp_path / "demo", n_images=3, size=(48, 64), seed=5)
+    decoded = []
+
+    def counted(path):
+        decoded.append(path.name)
+        return read(path)
+    read = dataset_module.read_image
+    monkeypatch.setattr(dataset_module, "read_image", counted)
+    config = SessionConfig(method="a2lc", budget=3, seed=0,
+                           model=ModelConfig(width=8, crop=16, steps=2, batch_size=2,
+                                             max_side=SIDE))
+    drive(start_session(tmp_path / "s", data, config), quiet=True).close()
+    assert sorted(decoded) == sorted(p.name for p in (data / "images").iterdir())

@@ -77,7 +77,9 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
     else:
         pool = nullcontext(executor)
     with pool as executor:
-        yield from data.check(executor)
+        # Headers only: the regions and the kept images decode every image
+        # next, and an image that cannot be decoded stops Start there, named.
+        yield from data.check(executor, read_images=False)
         return (yield from Session.create(out, data, config, executor))
 
 
