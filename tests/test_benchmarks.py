@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -127,3 +129,37 @@ def test_sam_speed_times_each_mode_with_the_checkpoint_given(tmp_path, sam_check
     rows = {row[0]: row for row in table_rows(text, "")}
     assert set(rows) >= {"auto", "auto, quality filters off", "boxes"}
     assert int(rows["boxes"][2]) >= 1  # a region map was made
+
+
+STAND_IN_TOOL = '''
+import numpy as np
+
+
+def region_table(dataset):
+    """As the peer tool's: features, majority label, majority truth, image index."""
+    return (np.arange(6, dtype=float)[:, None], np.array([0, 0, 1, 0, 1, 1]),
+            np.array([0, 0, 1, 1, 0, 1]), np.array([0, 0, 0, 1, 1, 1]))
+'''
+
+
+def test_peer_baseline_judges_its_picks_by_both_rules(make_dataset, tmp_path):
+    # Image a: region 1 has 3 of 4 labelled pixels right, region 2 two of 4
+    # (wrong to the annotator), region 3 none labelled (wrong). Image b: right.
+    labels = np.array([[0, 0, 1, 1, 255, 255], [0, 1, 1, 1, 255, 255]], np.uint8)
+    gt = np.array([[0, 0, 1, 1, 2, 2], [0, 0, 0, 0, 2, 2]], np.uint8)
+    regions = np.array([[1, 1, 2, 2, 3, 3], [1, 1, 2, 2, 3, 3]], np.int32)
+    root = make_dataset({"a": np.zeros((2, 6, 3), np.uint8), "b": np.zeros((2, 6, 3), np.uint8)},
+                        {"a": labels, "b": gt}, gt={"a": gt, "b": gt},
+                        regions={"a": regions, "b": regions})
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from peer_baseline import annotator_wrong
+    finally:
+        sys.path.pop(0)
+    assert annotator_wrong(root).tolist() == [False, True, True, False, False, False]
+    tool = tmp_path / "tool.py"
+    tool.write_text(STAND_IN_TOOL)
+    text = run_benchmark("peer_baseline.py", str(root), "--tool", str(tool), "--budget", "1")
+    rows = {row[0]: row for row in table_rows(text, "the")}
+    assert rows["the tool's (majority label)"][1] == "33.3%"  # regions 3 and 4 of 6
+    assert rows["the annotator's (acc <= 0.5)"][1] == "33.3%"  # regions 1 and 2
