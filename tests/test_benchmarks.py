@@ -161,5 +161,7 @@ def test_peer_baseline_judges_its_picks_by_both_rules(make_dataset, tmp_path):
     tool.write_text(STAND_IN_TOOL)
     text = run_benchmark("peer_baseline.py", str(root), "--tool", str(tool), "--budget", "1")
     rows = {row[0]: row for row in table_rows(text, "the")}
-    assert rows["the tool's (majority label)"][1] == "33.3%"  # regions 3 and 4 of 6
-    assert rows["the annotator's (acc <= 0.5)"][1] == "33.3%"  # regions 1 and 2
+    # Rows 3 and 4 of the stand-in's 6 are wrong by its majorities; rows 1
+    # and 2 (image a's regions 2 and 3) by the annotator's rule.
+    assert rows["the tool's (majority label)"][1] == "33.3%"
+    assert rows["the annotator's (acc <= 0.5)"][1] == "33.3%"

@@ -163,12 +163,11 @@ def test_a_new_session_keeps_every_image_at_start_and_round_1_reads_none(tmp_pat
 def test_start_decodes_each_image_once(tmp_path, monkeypatch):
     # The check reads the headers; the kept files are made from the one decode.
     data = make_demo_dataset(tmp_path / "demo", n_images=3, size=(48, 64), seed=5)
-    decoded = []
+    decoded, read = [], dataset_module.read_image
 
     def counted(path):
         decoded.append(path.name)
         return read(path)
-    read = dataset_module.read_image
     monkeypatch.setattr(dataset_module, "read_image", counted)
     config = SessionConfig(method="a2lc", budget=3, seed=0,
                            model=ModelConfig(width=8, crop=16, steps=2, batch_size=2,
