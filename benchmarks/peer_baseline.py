@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
+from a2lc_napari.engine.annotator import label_accuracy
 from a2lc_napari.engine.dataset import open_dataset
 
 FOLDS = 5
@@ -53,21 +54,20 @@ def peer_order(features: np.ndarray, noisy: np.ndarray, image: np.ndarray) -> np
 
 def annotator_wrong(dataset: Path) -> np.ndarray:
     """(R,) bool in the tool's region order (files sorted by name, ids
-    ascending, 0 left out): at most half of the labelled pixels right."""
+    ascending, 0 left out): regions the simulated annotator would rewrite,
+    at most half of the labelled pixels right (:func:`label_accuracy`)."""
     ds = open_dataset(dataset)
     ign = ds.classes.ignore_index
     wrong = []
     for path in sorted((dataset / "regions").glob("*.npy")):
-        regions, labels, gt = np.load(path), ds.labels(path.stem), ds.gt(path.stem)
-        labelled = labels != ign
-        ids = regions.ravel()
-        n = int(ids.max()) + 1
-        total = np.bincount(ids, weights=labelled.ravel(), minlength=n)
-        right = np.bincount(ids, weights=(labelled & (labels == gt)).ravel(), minlength=n)
-        present = np.unique(ids)
-        present = present[present != 0]
-        wrong.append(2 * right[present] <= total[present])
-    return np.concatenate(wrong)
+        ids = np.load(path).ravel()
+        labels, gt = ds.labels(path.stem).ravel(), ds.gt(path.stem).ravel()
+        order = np.argsort(ids, kind="stable")  # each region's pixels, side by side
+        present, starts = np.unique(ids[order], return_index=True)
+        for rid, pixels in zip(present, np.split(order, starts[1:])):
+            if rid != 0:
+                wrong.append(label_accuracy(labels[pixels], gt[pixels], ign) <= 0.5)
+    return np.array(wrong)
 
 
 def main() -> None:
