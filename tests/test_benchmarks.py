@@ -117,6 +117,19 @@ def test_voc_object_regions_cover_every_pixel_one_per_object_and_split_large_one
     assert len(inside(objects == 0)) >= 2  # the background in a few coarse superpixels
 
 
+def test_voc_dataset_refuses_a_labelme_folder_with_no_photo(tmp_path):
+    # The package's top folder, not its data_dataset_voc: no photo there.
+    folder = tmp_path / "labelme-examples" / "examples"
+    folder.mkdir(parents=True)
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "voc_dataset.py"),
+                          str(tmp_path / "voc"), "--labelme", str(folder)],
+                         capture_output=True, text=True, cwd=ROOT,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode != 0
+    assert str(folder) in out.stderr and "no labelme VOC photo" in out.stderr
+    assert not (tmp_path / "voc").exists()
+
+
 def test_sam_speed_times_each_mode_with_the_checkpoint_given(tmp_path, sam_checkpoint,
                                                               monkeypatch, capsys):
     # In this process: the fixture's tiny SAM stands in for vit_b's builder.
