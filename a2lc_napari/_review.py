@@ -150,6 +150,10 @@ class ReviewPanel(QGroupBox):
         table = self.table
         table.blockSignals(True)
         table.setSortingEnabled(False)
+        # Emptied first: Qt looks up each item it replaces among all of the
+        # table's, so refilling rows in place takes time quadratic in the rows
+        # (minutes for a thousand changes; an undo refills the same rows).
+        table.setRowCount(0)
         table.setRowCount(len(self.changes))
         for row, c in enumerate(self.changes):
             status = "applied" if row < len(applied) else "proposed"

@@ -178,3 +178,11 @@ def test_peer_baseline_judges_its_picks_by_both_rules(make_dataset, tmp_path):
     # and 2 (image a's regions 2 and 3) by the annotator's rule.
     assert rows["the tool's (majority label)"][1] == "33.3%"
     assert rows["the annotator's (acc <= 0.5)"][1] == "33.3%"
+
+
+def test_review_table_prints_each_refill_beside_the_first_fill():
+    text = run_benchmark("review_table.py", "--changes", "20", "--repeat", "1")
+    rows = table_rows(text, "20")
+    assert [row[1] for row in rows] == ["first fill", "refill, one change fewer (a decision)",
+                                        "refill, the same changes (an undo)"]
+    assert rows[0][3] == "1.0×"
