@@ -35,3 +35,5 @@ def test_status_line():
         "Ranking regions… 12 of 40 · about 3 min left"
     assert progress_text("Ranking regions", 0, 40, None) == "Ranking regions… 0 of 40"
     assert progress_text("Starting", 0, 0, None) == "Starting…"
+    assert progress_text("Training model", 29, 60, 4.0) == \
+        "Training model… 29 of 60 · a few seconds left"

@@ -33,11 +33,15 @@ def seconds_left(done: int, total: int, elapsed: float, done_before: int = 0) ->
     return (total - done) * elapsed / (done - done_before)
 
 
+#: Any time left under 10 s, in words.
+FEW_SECONDS = "a few seconds"
+
+
 def duration_text(seconds: float) -> str:
     """A time left in words, rounded up: "a few seconds" (under 10 s), "40 s",
     "3 min", "1 h 20 min"."""
     if seconds < 10:
-        return "a few seconds"
+        return FEW_SECONDS
     if seconds < 60:
         return f"{math.ceil(seconds / 10) * 10} s"
     minutes = math.ceil(seconds / 60)
@@ -48,12 +52,14 @@ def duration_text(seconds: float) -> str:
 
 def progress_text(what: str, done: int, total: int, left: float | None) -> str:
     """The status line of a step: "Ranking regions… 12 of 40 · about 3 min
-    left" (no count without a total, no time without an estimate)."""
+    left", "… · a few seconds left" (no count without a total, no time
+    without an estimate)."""
     text = f"{what}…"
     if total > 0:
         text += f" {done} of {total}"
     if left is not None:
-        text += f" · about {duration_text(left)} left"
+        words = duration_text(left)
+        text += f" · {words if words == FEW_SECONDS else 'about ' + words} left"
     return text
 
 
