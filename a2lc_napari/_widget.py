@@ -277,6 +277,7 @@ class CorrectionWidget(QWidget):
         # In the status line, not a napari notification: closing, one hands
         # the keyboard focus to the canvas, and the answer keys stop working.
         self.status.setText(f"Session in {session.out}: round {session.round}")
+        self.panel.say("Adding the images and labels to napari…")
         # Training once the layers are added: beside it, napari takes twice
         # as long to add each one, and the canvas freezes meanwhile.
         self.presenter.when_ready(self.flow.next_step)

@@ -21,8 +21,17 @@ def test_progress_cancel_the_image_a_stroke_and_undo_while_the_model_trains(
     s.dataset.value, s.session_dir.value = demo, tmp_path / "session"
     s.steps.value = 5000  # long enough to look at, and to cancel
     button(widget, "Start / resume").click()
-    qtbot.waitUntil(lambda: widget.busy and "training" in widget.panel.question.text(),
-                    timeout=WAIT)
+    # Once the session is open and until training starts, the layers are
+    # added: the panel says so, no longer "Choose a dataset".
+    between = []
+
+    def training():
+        if widget.status.text().startswith("Session in"):
+            between.append(widget.panel.question.text())
+        return widget.busy and "training" in widget.panel.question.text()
+
+    qtbot.waitUntil(training, timeout=WAIT)
+    assert between and all(text == "Adding the images and labels to napari…" for text in between)
     cancel = widget.cancel_button
     for part in (cancel, widget.progress, widget.status):  # whole, not scrolled away
         qtbot.waitUntil(lambda part=part: part.visibleRegion().boundingRect().size()
