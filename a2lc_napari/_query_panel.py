@@ -1,8 +1,9 @@
 """The query panel: the question, the classes to answer with, and navigation."""
 from __future__ import annotations
 
-from qtpy.QtCore import QEvent, Qt, Signal
-from qtpy.QtWidgets import QGroupBox, QHBoxLayout, QLabel, QPushButton, QVBoxLayout
+from qtpy.QtCore import QEvent, Qt, QTimer, Signal
+from qtpy.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
+                            QVBoxLayout)
 
 from ._class_list import KEYS_HELP, ClassList
 from .engine.classes import ClassSet
@@ -76,6 +77,23 @@ class QueryPanel(QGroupBox):
         if selected is not None:
             self.class_list.select_class(selected)
         self.set_active(True)
+        QTimer.singleShot(0, self._bring_into_sight)  # once the layout holds the new text
+
+    def _bring_into_sight(self) -> None:
+        """Scroll the dock (where it scrolls: a small window) to the question
+        and the selected class, so that the class Enter would answer with is
+        in sight."""
+        area = self.parentWidget()
+        while area is not None and not isinstance(area, QScrollArea):
+            area = area.parentWidget()
+        item = self.class_list.currentItem()
+        if area is None or area.widget() is None or item is None:
+            return
+        self.class_list.scrollToItem(item)
+        area.ensureWidgetVisible(self.question, 0, 0)
+        row = self.class_list.visualItemRect(item)
+        centre = self.class_list.viewport().mapTo(area.widget(), row.center())
+        area.ensureVisible(centre.x(), centre.y(), 0, row.height())
 
     def say(self, text: str) -> None:
         """Show a message instead of a question; nothing can be answered."""

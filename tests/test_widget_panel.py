@@ -102,3 +102,19 @@ def test_nothing_to_undo_is_cleared_by_an_undo_and_a_redo(make_napari_viewer, qt
     assert widget.session.queries[0].answer == 6
     assert "Nothing to" not in widget.status.text()
     wait_idle(qtbot, widget)
+
+
+def test_the_proposed_class_is_in_sight_in_a_small_window(make_napari_viewer, qtbot, demo,
+                                                           tmp_path):
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1089, 633)  # napari's own size on a 1280×1024 screen
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=6, tau=None)
+    classes = widget.panel.class_list
+    for k in range(3):
+        wait_idle(qtbot, widget)
+        item = classes.currentItem()
+        assert item is not None
+        # the whole row in sight: in the list's area, not scrolled out of the dock
+        shown = classes.viewport().visibleRegion().boundingRect()
+        assert shown.contains(classes.visualItemRect(item)), k
+        press(widget, qtbot, Qt.Key_Right)  # skip to the next query
