@@ -27,6 +27,12 @@ class QueryPanel(QGroupBox):
         self.question.setWordWrap(True)
         self.question.setCursor(Qt.PointingHandCursor)
         self.question.installEventFilter(self)
+        # Once the layout holds a new question, the dock scrolls to it; the
+        # panel's own timer, so none fires once the panel is gone.
+        self._sight = QTimer(self)
+        self._sight.setSingleShot(True)
+        self._sight.setInterval(0)
+        self._sight.timeout.connect(self._bring_into_sight)
         # Which image the query is on, and whether the canvas shows it.
         self.where = QLabel("")
         self.where.setWordWrap(True)
@@ -77,7 +83,7 @@ class QueryPanel(QGroupBox):
         if selected is not None:
             self.class_list.select_class(selected)
         self.set_active(True)
-        QTimer.singleShot(0, self._bring_into_sight)  # once the layout holds the new text
+        self._sight.start()
 
     def _bring_into_sight(self) -> None:
         """Scroll the dock (where it scrolls: a small window) to the question
