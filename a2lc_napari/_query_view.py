@@ -8,6 +8,17 @@ from __future__ import annotations
 from qtpy.QtCore import QObject, QTimer, Signal
 
 from ._on_screen import where_text
+from .engine.classes import ClassSet
+
+
+def question(what: str, label: int, classes: ClassSet) -> str:
+    """The question (rich text) about a ``what`` ("region") labelled ``label``:
+    whether it is that class or, unlabelled (the ignore value), which class it is."""
+    if 0 <= label < classes.num_classes:
+        return f"is this {what} <b>{classes.name_of(label)}</b>?"
+    # "Is this region ignore?" read as a question about ignoring it.
+    return (f"this {what} is <b>unlabelled</b>: which class is it? "
+            "(Enter leaves it unlabelled: unsure or none of these)")
 
 
 class QueryView(QObject):
@@ -70,7 +81,7 @@ class QueryView(QObject):
                     f" — answered <b>{classes.name_of(q.answer)}</b>")
         count = len(session.queries) + session.checks_due
         self.panel.ask(f"Round {session.round} · Query {index + 1} / {count}: "
-                       f"is this {what} <b>{classes.name_of(q.label)}</b>?{answered}",
+                       f"{question(what, q.label, classes)}{answered}",
                        None if keep_class else q.label if q.answer is None else q.answer,
                        where_text(session.dataset.names, q.image))
         self.runner.views.prefetch(session, self._upcoming_images(index))

@@ -2,12 +2,16 @@
 Cancel in sight while the model trains (the canvas already showing an
 image, to paint and undo on), the class numbers beside napari's label
 ids, and the undo messages."""
+import json
 import re
+import shutil
 
 import numpy as np
 from qtpy.QtCore import Qt
 
 from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER
+from a2lc_napari.engine.classes import ClassSet
+from a2lc_napari.engine.io import read_label, write_label
 from test_widget import (WAIT, button, open_from_menu, plugin, press,  # noqa: F401
                          start, wait_idle, wait_written)
 
@@ -118,3 +122,25 @@ def test_the_proposed_class_is_in_sight_in_a_small_window(make_napari_viewer, qt
         shown = classes.viewport().visibleRegion().boundingRect()
         assert shown.contains(classes.visualItemRect(item).center()), k
         press(widget, qtbot, Qt.Key_Right)  # skip to the next query
+
+
+def test_a_query_on_an_unlabelled_region_asks_which_class_it_is(make_napari_viewer, qtbot,
+                                                               demo, tmp_path):
+    """A region labelled with the ignore value is not asked "is this region
+    ignore?" but which class it is; Enter leaves it unlabelled."""
+    data = tmp_path / "data"
+    shutil.copytree(demo, data)
+    classes = ClassSet.from_json(json.loads((data / "classes.json").read_text()))
+    first = sorted((data / "labels").iterdir())[0]
+    unlabelled = np.full(read_label(first).shape, classes.ignore_index, np.uint8)
+    write_label(first, unlabelled, classes)  # the trees doubt its regions most
+    viewer = make_napari_viewer()
+    widget = start(viewer, qtbot, data, tmp_path / "session", budget=4, tau=None)
+    index = widget.query_index
+    assert widget.session.queries[index].label == classes.ignore_index
+    text = widget.panel.question.text()
+    assert "is <b>unlabelled</b>: which class is it?" in text and "ignore</b>?" not in text
+    press(widget, qtbot, Qt.Key_Return)  # unsure: it stays unlabelled
+    qtbot.waitUntil(lambda: widget.session.queries[index].answer is not None, timeout=WAIT)
+    assert widget.session.queries[index].answer == classes.ignore_index
+    wait_idle(qtbot, widget)
