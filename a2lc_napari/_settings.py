@@ -13,6 +13,7 @@ from magicgui.widgets import (
     PushButton,
     SpinBox,
 )
+from qtpy.QtWidgets import QComboBox
 
 from .engine.config import LCMConfig, ModelConfig, SessionConfig
 from .engine.methods import METHODS
@@ -22,6 +23,9 @@ METHOD_CHOICES = [(m.title, key) for key, m in METHODS.items()]
 
 START_TEXT = "Start / resume"
 
+#: The settings fold away once a session runs; these show them again, or not.
+SHOW_TEXT, HIDE_TEXT = "Show the settings", "Hide the settings"
+
 #: The device choices: "auto" trains on CUDA when there is one (the
 #: engine's own choice: the form cannot ask torch, which loads in a worker).
 AUTO_DEVICE = "auto"
@@ -29,6 +33,14 @@ AUTO_DEVICE = "auto"
 #: Ours changes only what held-out answers vouch for; the paper's at a fixed τ.
 LCM_CHOICES = [("ours: only what the answers vouch for", "ours"),
                ("the paper's (J1-J3 at a fixed τ)", "paper")]
+
+
+def _narrow(combo: QComboBox) -> None:
+    """A combo box that may be as narrow as a short text (its list still
+    opens as wide as its longest): the long choices set the dock's width,
+    which squeezes the canvas in a small window."""
+    combo.setSizeAdjustPolicy(QComboBox.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(12)
 
 
 def is_empty(path) -> bool:
@@ -61,8 +73,11 @@ class SettingsForm(Container):
             ComboBox(name="sam_mode", label="SAM mode", choices=list(SAM_MODES)),
             FileEdit(name="region_files", label="Region files", mode="r"),
             CheckBox(name="background_is_ignore", text="Background is unlabelled"),
+            PushButton(name="fold", text=SHOW_TEXT),
             PushButton(name="start", text=START_TEXT),
         ])
+        for combo in (self.method, self.lcm, self.device, self.regions, self.sam_mode):
+            _narrow(combo.native)
         self.tau.tooltip = "LCM confidence threshold per round; the last holds afterwards"
         self.target_precision.tooltip = ("the LCM picks its threshold each round so that "
                                          "this share of its changes, estimated on held-out "
@@ -80,22 +95,28 @@ class SettingsForm(Container):
             "paint unannotated pixels background:0,0,0; where background names no class, "
             "it is unlabelled anyway")
         self.dataset.changed.connect(self._suggest_session_dir)
-        self.regions.changed.connect(self._show_sam_settings)
-        self.lcm.changed.connect(self._show_lcm_settings)
-        self._show_sam_settings()
-        self._show_lcm_settings()
-        self.locked = False
+        self.regions.changed.connect(self._show_fields)
+        self.lcm.changed.connect(self._show_fields)
+        self.fold.changed.connect(self._toggle_fold)
+        self.locked = self.folded = False
+        self._show_fields()
 
-    def _show_sam_settings(self) -> None:
-        sam = self.regions.value == "sam"
-        self.sam_checkpoint.visible = sam
-        self.sam_mode.visible = sam
-        self.region_files.visible = self.regions.value == "files"
+    def _show_fields(self) -> None:
+        """The settings of the chosen regions and LCM, unless folded away;
+        the fold's button once a session runs."""
+        regions, paper = self.regions.value, self.lcm.value == "paper"
+        hidden = {"sam_checkpoint": regions != "sam", "sam_mode": regions != "sam",
+                  "region_files": regions != "files", "tau": not paper,
+                  "target_precision": paper}
+        for w in self:
+            if w.name not in ("fold", "start"):
+                w.visible = not self.folded and not hidden.get(w.name, False)
+        self.fold.visible = self.locked
+        self.fold.text = SHOW_TEXT if self.folded else HIDE_TEXT
 
-    def _show_lcm_settings(self) -> None:
-        paper = self.lcm.value == "paper"
-        self.tau.visible = paper
-        self.target_precision.visible = not paper
+    def _toggle_fold(self) -> None:
+        self.folded = not self.folded
+        self._show_fields()
 
     def _suggest_session_dir(self, dataset) -> None:
         """A session folder beside the dataset, which is never written to."""
@@ -162,8 +183,10 @@ class SettingsForm(Container):
         self.background_is_ignore.value = config.background_is_ignore
 
     def lock(self) -> None:
-        """A session runs: its settings are its own now (the review limit stays free)."""
-        self.locked = True
+        """A session runs: its settings are its own now (the review limit stays
+        free), folded away so that the query has the dock's height."""
+        self.locked = self.folded = True
         for w in self:
-            if w.name not in ("start", "review_above"):
+            if w.name not in ("fold", "start", "review_above"):
                 w.enabled = False
+        self._show_fields()

@@ -124,6 +124,42 @@ def test_the_proposed_class_is_in_sight_in_a_small_window(make_napari_viewer, qt
         press(widget, qtbot, Qt.Key_Right)  # skip to the next query
 
 
+def test_the_settings_fold_away_once_a_session_runs(make_napari_viewer, qtbot, demo,
+                                                    tmp_path):
+    """Locked, they would take the dock's height from the query; a button
+    shows them again (the review limit stays free to change)."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1089, 633)
+    widget = open_from_menu(viewer)
+    s = widget.settings
+    # Before Start: every setting in sight, nothing to fold; the long
+    # choices do not set the dock's width (their list still shows them whole).
+    qtbot.waitUntil(lambda: s.method.native.isVisible(), timeout=5000)
+    assert not s.fold.native.isVisible()
+    lcm = s.lcm.native
+    longest = max(lcm.fontMetrics().horizontalAdvance(lcm.itemText(i))
+                  for i in range(lcm.count()))
+    assert lcm.minimumSizeHint().width() < longest
+    lcm.showPopup()
+    qtbot.waitUntil(lambda: lcm.view().isVisible(), timeout=5000)
+    assert lcm.view().width() >= longest
+    lcm.hidePopup()
+    s.dataset.value, s.session_dir.value = demo, tmp_path / "session"
+    s.budget.value, s.steps.value = 4, 8
+    with qtbot.waitSignal(widget.query_shown, timeout=WAIT):
+        button(widget, "Start / resume").click()
+    fields = [s.dataset, s.method, s.budget, s.lcm, s.steps, s.review_above]
+    assert not any(f.native.isVisible() for f in fields)
+    assert button(widget, "Start / resume").isVisible()
+    button(widget, "Show the settings").click()
+    assert all(f.native.isVisible() for f in fields)
+    assert not s.method.native.isEnabled() and s.review_above.native.isEnabled()
+    assert not s.tau.native.isVisible()  # the paper's LCM's alone, as before Start
+    button(widget, "Hide the settings").click()
+    assert not any(f.native.isVisible() for f in fields)
+    wait_idle(qtbot, widget)
+
+
 def test_a_query_on_an_unlabelled_region_asks_which_class_it_is(make_napari_viewer, qtbot,
                                                                demo, tmp_path):
     """A region labelled with the ignore value is not asked "is this region
