@@ -50,7 +50,7 @@ def is_empty(path) -> bool:
 
 class SettingsForm(Container):
     """The session's settings; :meth:`config` reads them, :meth:`show_config`
-    shows a resumed session's own, :meth:`lock` freezes them once it runs."""
+    shows a resumed session's own, :meth:`lock` freezes them (and folds them away) once it runs."""
 
     def __init__(self):
         super().__init__(widgets=[
