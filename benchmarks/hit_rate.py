@@ -28,7 +28,13 @@ smaller ones.
 
 The summary is kept in ``--out``, so a rerun skips the training.
 
+With ``--cross-fit F`` the model is cross-fitted instead: the images are
+dealt into F folds, a model is trained on the pseudo-labels of each
+fold's complement, and each image is judged by the model that never saw
+it (confident learning's recipe, for the segmentation model itself).
+
     python benchmarks/hit_rate.py DATASET --out runs/hit_rate/NAME [--budget 30]
+        [--cross-fit 2]
 """
 from __future__ import annotations
 
@@ -46,19 +52,29 @@ from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.query_stats import wrong_regions
 
 
-def summarise(dataset: Path, out: Path, seed: int, steps: int) -> acq.RegionSummary:
-    path = out / f"summary_seed{seed}_steps{steps}.npz"
+def summarise(dataset: Path, out: Path, seed: int, steps: int,
+              folds: int = 1) -> acq.RegionSummary:
+    """Every region's summary under a model trained on the pseudo-labels:
+    one model of all the images (``folds`` 1), or each image under the
+    model trained on the other folds' images."""
+    path = out / (f"summary_seed{seed}_steps{steps}.npz" if folds == 1 else
+                  f"summary_seed{seed}_steps{steps}_crossfit{folds}.npz")
     if path.exists():
         return acq.RegionSummary.load(path)
     ds = open_dataset(dataset)
     ign, k = ds.classes.ignore_index, ds.classes.num_classes
-    seg = drive(train_segmenter(lambda n: (ds.image(n), ds.labels(n)), ds.names, k, ign,
-                                ModelConfig(steps=steps), seed=seed * 1000 + 1), quiet=True)
-    parts = []
-    for i, n in enumerate(ds.names):
-        image = ds.image(n)
-        parts.append(acq.summarize_image(seg.output(image), ds.labels(n), ds.regions(n), ign,
-                                         gt=ds.gt(n), image_index=i, image=image))
+    fold = (np.zeros(len(ds.names), dtype=np.int64) if folds == 1
+            else rc.image_folds(np.arange(len(ds.names)), folds, seed))
+    parts = [None] * len(ds.names)
+    for f in np.unique(fold):
+        train = [n for n, g in zip(ds.names, fold) if folds == 1 or g != f]
+        seg = drive(train_segmenter(lambda n: (ds.image(n), ds.labels(n)), train, k, ign,
+                                    ModelConfig(steps=steps), seed=seed * 1000 + 1), quiet=True)
+        for i in np.flatnonzero(fold == f):
+            n = ds.names[i]
+            image = ds.image(n)
+            parts[i] = acq.summarize_image(seg.output(image), ds.labels(n), ds.regions(n), ign,
+                                           gt=ds.gt(n), image_index=int(i), image=image)
     s = acq.RegionSummary.concatenate(parts)
     out.mkdir(parents=True, exist_ok=True)
     s.save(path)
@@ -91,10 +107,12 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", type=int, default=ModelConfig.steps)
+    parser.add_argument("--cross-fit", type=int, default=1, metavar="FOLDS",
+                        help="judge each image by a model trained on the other folds' images")
     args = parser.parse_args()
     ds = open_dataset(args.dataset)
     ign, k = ds.classes.ignore_index, ds.classes.num_classes
-    s = summarise(args.dataset, args.out, args.seed, args.steps)
+    s = summarise(args.dataset, args.out, args.seed, args.steps, args.cross_fit)
     wrong = wrong_regions(s)
     model_abc = acq.region_scores(s, "abc")
     s.oof_prob = drive(rc.summary_probabilities(s, k, ign, seed=args.seed), quiet=True)
@@ -110,8 +128,9 @@ def main() -> None:
         "turns: doubt, then ABC (model) × doubt": turns,
     }
     fixed = pixels_set_right(s, wrong)
+    model = "one model" if args.cross_fit == 1 else f"cross-fitted, {args.cross_fit} folds"
     print(f"{len(s)} regions, {100 * wrong.mean():.1f}% wrong (limit "
-          f"{1 / wrong.mean():.1f}× random); model: {args.steps} steps, seed {args.seed}\n")
+          f"{1 / wrong.mean():.1f}× random); {model}: {args.steps} steps, seed {args.seed}\n")
     print(f"| ranking | top {args.budget} | × random | pixels set right "
           f"| top {5 * args.budget} | × random | pixels set right |\n"
           "|---|---|---|---|---|---|---|")

@@ -186,3 +186,27 @@ def test_review_table_prints_each_refill_beside_the_first_fill():
     assert [row[1] for row in rows] == ["first fill", "refill, one change fewer (a decision)",
                                         "refill, the same changes (an undo)"]
     assert rows[0][3] == "1.0×"
+
+
+def test_hit_rate_ranks_under_one_model_or_a_cross_fitted_one(demo, tmp_path):
+    from a2lc_napari.engine.acquisition import RegionSummary
+
+    rankings = ["ALC (model)", "ABC (model)", "ABC (out of fold)", "doubt (out of fold)",
+                "ABC (model) × doubt (out of fold)", "turns: doubt, then ABC (model) × doubt"]
+    summaries = []
+    for folds, model in ((1, "one model"), (2, "cross-fitted, 2 folds")):
+        text = run_benchmark("hit_rate.py", str(demo), "--out", str(tmp_path), "--steps", "2",
+                             "--budget", "3", "--cross-fit", str(folds))
+        assert f"; {model}: 2 steps, seed 0" in text
+        rows = [line.split("|")[1].strip() for line in text.splitlines()
+                if line.startswith("| ") and not line.startswith("| ranking")]
+        assert rows == rankings
+        summaries.append(RegionSummary.load(
+            tmp_path / ("summary_seed0_steps2.npz" if folds == 1
+                        else "summary_seed0_steps2_crossfit2.npz")))
+    one, cross = summaries
+    # The same regions, labels and truth; judged by other models.
+    assert np.array_equal(one.keys(), cross.keys())
+    assert np.array_equal(one.label_hist, cross.label_hist)
+    assert np.array_equal(one.gt_agree, cross.gt_agree)
+    assert not np.allclose(one.mean_prob, cross.mean_prob)
