@@ -7,6 +7,7 @@ from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.methods import METHODS, query_ranking
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.region_classifier import (
+    EARLY_STOPPING_ABOVE,
     image_folds,
     out_of_fold_probabilities,
     region_statistics,
@@ -88,6 +89,19 @@ def test_ignore_labels_are_judged_not_learnt_and_degenerate_folds():
     np.testing.assert_array_equal(prob, [[1, 0, 0]] * 4)
     prob = oof(features, np.full(4, 255), fold, 4)
     np.testing.assert_array_equal(prob, np.full((4, 4), 0.25))  # nothing to learn
+
+
+def test_a_class_of_one_region_among_many_is_left_out_not_an_error():
+    """Above EARLY_STOPPING_ABOVE training regions the trees hold out a share
+    drawn class by class, which a class of one region cannot give."""
+    features, labels, image = _two_clusters(n_images=2, per_image=EARLY_STOPPING_ABOVE + 500)
+    labels[0] = 2  # one region of class 2, in fold 0: fold 1 trains on it
+    fold = (image == 1).astype(np.int64)
+    prob = oof(features, labels, fold, 3)
+    np.testing.assert_allclose(prob.sum(axis=1), 1.0)
+    assert not prob[:, 2].any()  # absent from fold 0's, left out of fold 1's
+    # the other classes are learnt as ever
+    assert (prob[labels < 2].argmax(axis=1) == labels[labels < 2]).mean() > 0.95
 
 
 def test_label_doubt_is_the_mean_a_cil_of_one_vector_per_region():
