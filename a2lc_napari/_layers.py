@@ -54,6 +54,9 @@ QUERY_PIXEL_LAYER = "query pixel"
 LCM_LAYER = "LCM changes"
 LCM_CAPTION_LAYER = "LCM change: old → new"
 QUERY_COLOR = (1.0, 0.9, 0.0, 1.0)
+#: The query's ring around its region (px): outside it, so that a region a
+#: few pixels wide is not covered by its own outline.
+QUERY_RING = 2
 #: The selected LCM change's rim, outside in: black then white, one pixel
 #: each, so that it stands out whatever the class colours around it.
 HIGHLIGHT_COLORS = ((0.0, 0.0, 0.0, 1.0), (1.0, 1.0, 1.0, 1.0))
@@ -121,6 +124,21 @@ def outlines_of(values: np.ndarray, width: int, fill: int) -> np.ndarray:
     inner = ndi.grey_dilation(padded, footprint=cross) == ndi.grey_erosion(
         padded, footprint=ndi.iterate_structure(cross, width))
     return np.where(inner[width:-width, width:-width], np.uint8(fill), values)
+
+
+def ring_around(mask: np.ndarray, width: int) -> np.ndarray:
+    """(H, W) bool: the pixels at most ``width`` steps (up, down, left,
+    right) from ``mask`` (H, W) bool, outside it."""
+    from scipy import ndimage as ndi
+
+    cross = ndi.generate_binary_structure(2, 1)
+    return ndi.binary_dilation(mask, cross, iterations=width) & ~mask
+
+
+def grown(box: tuple[slice, slice], width: int, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """A box (a pair of slices) ``width`` pixels larger on every side, within ``shape``."""
+    return tuple(slice(max(b.start - width, 0), min(b.stop + width, n))
+                 for b, n in zip(box, shape))
 
 
 def union(boxes) -> tuple[slice, slice] | None:
@@ -345,12 +363,14 @@ class LayerPresenter:
             self.editing = False
 
     def _mark(self, name: str, values: dict[int, int], fill: int, width: int,
-              rim: tuple[int, tuple[int, int]] | None = None):
+              rim: tuple[int, tuple[int, int]] | None = None, outside: bool = False):
         """Outline regions of the shown image, ``width`` pixels wide, with
         ``values`` (region id -> value) on the image-sized labels layer
         ``name``, ``fill`` elsewhere; ``rim`` (region id, (outer, inner)
         values): that region's two outermost pixel rings drawn instead with
-        those two values.
+        those two values. ``outside`` (one region): the ring of ``width``
+        pixels around it instead, which leaves in sight a region thinner
+        than the outline.
 
         Only the box holding what it marked before and what it marks now
         is redrawn, so marking a region costs in proportion to the region,
@@ -367,11 +387,17 @@ class LayerPresenter:
             self._layer(name, np.full(shape, fill, np.uint8))
             self._marks[name] = None
         box = union(self.boxes[r] for r in values if r in self.boxes)
+        if box is not None and outside:
+            box = grown(box, width, shape)
         dirty = union(b for b in (box, self._marks.get(name)) if b is not None)
         self._marks[name] = box
         if dirty is not None:
             patch = region_values(self.regions[dirty], list(values), list(values.values()), fill)
-            drawn = outlines_of(patch.astype(np.uint8), width, fill)
+            if outside:
+                drawn = np.where(ring_around(patch != fill, width),
+                                 max(values.values(), default=fill), fill)
+            else:
+                drawn = outlines_of(patch.astype(np.uint8), width, fill)
             if rim is not None and rim[0] in values:
                 own = (self.regions[dirty] == rim[0]).astype(np.uint8)
                 outer, inner = (outlines_of(own, w, 0) > 0 for w in (1, 2))
@@ -381,8 +407,8 @@ class LayerPresenter:
         return layer
 
     def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
-        """Outline the query's region (and mark its pixel), centred and zoomed."""
-        self._mark(QUERY_LAYER, {region: 1}, fill=0, width=2)
+        """Ring the query's region (and mark its pixel), centred and zoomed."""
+        self._mark(QUERY_LAYER, {region: 1}, fill=0, width=QUERY_RING, outside=True)
         self.centre_on(region)
         # Keep the labels layer active, so that napari's paint tools act on it.
         if self.viewer.layers.selection.active is not self.labels_layer:
@@ -398,7 +424,7 @@ class LayerPresenter:
 
     def shows(self, image: str, region: int) -> bool:
         """Whether the canvas shows ``region`` of ``image`` as a query: that
-        image in its (visible) layer, the region's outline drawn on the
+        image in its (visible) layer, the region's ring drawn on the
         visible query layer, and the region's centre inside the camera's view
         (napari's camera: ``center`` in data pixels, ``zoom`` screen pixels
         per data pixel, the canvas ``size`` (height, width) in screen pixels)."""
@@ -409,7 +435,8 @@ class LayerPresenter:
             return False
         box = self.boxes[region]
         if layers[QUERY_LAYER].data.shape != self.regions.shape or not (
-                layers[QUERY_LAYER].data[box] == 1).any():
+                layers[QUERY_LAYER].data[grown(box, QUERY_RING, self.regions.shape)]
+                == 1).any():
             return False
         camera = self.viewer.scene.camera
         middle = [(b.start + b.stop - 1) / 2 for b in box]
@@ -419,7 +446,7 @@ class LayerPresenter:
     def hide_query(self) -> None:
         """No query is open (training, finishing a round, another image shown)."""
         if QUERY_LAYER in self.viewer.layers and self.regions is not None:
-            self._mark(QUERY_LAYER, {}, fill=0, width=2)
+            self._mark(QUERY_LAYER, {}, fill=0, width=QUERY_RING)
         self._hide(QUERY_PIXEL_LAYER)
 
     def show_changes(self, changes, selected=None) -> None:

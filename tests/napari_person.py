@@ -62,16 +62,16 @@ def wait(app, ready) -> None:
 
 
 def on_screen(viewer, session, q) -> bool:
-    """The canvas shows query ``q``: its image's pixels, its region outlined,
+    """The canvas shows query ``q``: its image's pixels, its region ringed,
     the camera centred on it."""
-    from a2lc_napari._layers import IMAGE_LAYER, QUERY_LAYER, outlines_of
+    from a2lc_napari._layers import IMAGE_LAYER, QUERY_LAYER, QUERY_RING, ring_around
 
     mask = session.dataset.regions(q.image) == q.region
     rows, cols = np.nonzero(mask)
     y, x = viewer.scene.camera.center[-2:]
     return bool(np.array_equal(viewer.layers[IMAGE_LAYER].data, session.dataset.image(q.image))
                 and np.array_equal(viewer.layers[QUERY_LAYER].data,
-                                   outlines_of(mask.astype(np.uint8), 2, 0))
+                                   ring_around(mask, QUERY_RING))
                 and rows.min() <= y <= rows.max() and cols.min() <= x <= cols.max())
 
 

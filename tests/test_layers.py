@@ -1,7 +1,7 @@
 """The layer presenter's array helpers, on hand-made arrays."""
 import numpy as np
 
-from a2lc_napari._layers import outlines_of, region_boxes, union
+from a2lc_napari._layers import grown, outlines_of, region_boxes, ring_around, union
 
 
 def test_region_boxes_by_hand_with_sparse_huge_ids():
@@ -37,6 +37,34 @@ def test_outlines_by_hand():
     assert outlines_of(np.full((3, 3), 9, np.uint8), 1, fill=9).tolist() == [[9] * 3] * 3
 
 
+def test_ring_around_and_grown_box_by_hand():
+    mask = np.zeros((5, 6), bool)
+    mask[1, 1] = mask[2, 1] = True  # a region of two pixels, by the array's left edge
+    assert ring_around(mask, 1).astype(int).tolist() == [
+        [0, 1, 0, 0, 0, 0],
+        [1, 0, 1, 0, 0, 0],
+        [1, 0, 1, 0, 0, 0],
+        [0, 1, 0, 0, 0, 0],
+        [0, 0, 0, 0, 0, 0]]
+    assert ring_around(mask, 2).astype(int).tolist() == [
+        [1, 1, 1, 0, 0, 0],
+        [1, 0, 1, 1, 0, 0],
+        [1, 0, 1, 1, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [0, 1, 0, 0, 0, 0]]
+    assert grown((slice(1, 3), slice(1, 2)), 2, mask.shape) == (slice(0, 5), slice(0, 4))
+
+
+def within_steps(mask, steps):
+    """Naive reference: pixels outside ``mask`` whose nearest pixel of it is
+    at most ``steps`` up, down, left and right steps away."""
+    rows, cols = np.nonzero(mask)
+    out = np.zeros_like(mask)
+    for y, x in np.ndindex(mask.shape):
+        out[y, x] = not mask[y, x] and (np.abs(rows - y) + np.abs(cols - x)).min() <= steps
+    return out
+
+
 def view_of(name, regions, classes):
     from a2lc_napari._layers import ImageView
 
@@ -60,9 +88,10 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
     regions = np.repeat(np.repeat(np.arange(1, 7).reshape(2, 3), 4, 0), 5, 1)  # 8 × 15
     presenter.show_image(view_of("one", regions, classes))
     presenter.show_query(2, None)
-    presenter.show_query(6, None)  # the last query's outline goes
+    presenter.show_query(6, None)  # the last query's ring goes
     query = viewer.layers[QUERY_LAYER]
-    np.testing.assert_array_equal(query.data, outlines_of((regions == 6).astype(np.uint8), 2, 0))
+    # ringed outside, 2 pixels wide: the region itself stays in sight
+    np.testing.assert_array_equal(query.data, within_steps(regions == 6, 2).astype(np.uint8))
     assert query.translate.tolist() == [0, 0]
     changes = [LCMUpdate("one", 1, 0, 2, 0.9), LCMUpdate("one", 5, 0, 1, 0.9),
                LCMUpdate("two", 3, 0, 1, 0.9)]
@@ -85,7 +114,7 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
     presenter.show_image(view_of("three", three, classes))
     presenter.show_query(4, None)
     np.testing.assert_array_equal(viewer.layers[QUERY_LAYER].data,
-                                  outlines_of((three == 4).astype(np.uint8), 2, 0))
+                                  within_steps(three == 4, 2).astype(np.uint8))
     four = three[:, :6].copy()
     first, second = view_of("four", four, classes), view_of("five", four[::-1], classes)
     presenter.show_image(first)  # another shape

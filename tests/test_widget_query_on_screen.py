@@ -8,14 +8,14 @@ from qtpy.QtCore import QPoint, QPointF, Qt
 from qtpy.QtGui import QWheelEvent
 from qtpy.QtWidgets import QApplication
 
-from a2lc_napari._layers import IMAGE_LAYER, QUERY_LAYER, outlines_of
+from a2lc_napari._layers import IMAGE_LAYER, QUERY_LAYER, QUERY_RING, ring_around
 from test_widget import (WAIT, button, plugin, press, start,  # noqa: F401
                          wait_for_query, wait_idle)
 
 
 def shows(viewer, session, image, region=None):
     """The canvas shows ``image`` (its pixels in the image layer) and, given
-    ``region``, that region outlined on the query layer with the camera centred on it."""
+    ``region``, that region ringed on the query layer with the camera centred on it."""
     if not np.array_equal(viewer.layers[IMAGE_LAYER].data, session.dataset.image(image)):
         return False
     if region is None:
@@ -24,7 +24,7 @@ def shows(viewer, session, image, region=None):
     query = viewer.layers[QUERY_LAYER]
     rows, cols = np.nonzero(mask)
     y, x = viewer.scene.camera.center[-2:]
-    return (query.visible and np.array_equal(query.data, outlines_of(mask.astype(np.uint8), 2, 0))
+    return (query.visible and np.array_equal(query.data, ring_around(mask, QUERY_RING))
             and rows.min() <= y <= rows.max() and cols.min() <= x <= cols.max())
 
 
