@@ -70,10 +70,13 @@ def confirm_export(parent, folder: Path) -> bool | None:
     return folder.exists()
 
 
-def ask_export(parent) -> tuple[Path, str, bool] | None:
+def ask_export(parent, check) -> tuple[Path, str, bool] | None:
     """The export dialog, then whatever needs asking: the folder, the format
     and whether files may be overwritten; None when the person gives up
-    (a mistake is shown as a napari notification)."""
+    (a mistake is shown as a napari notification). ``check(folder, format)``
+    raises ValueError where no answer could make the export possible (the
+    dataset's folder, a format that cannot hold the classes): nothing is
+    asked then."""
     dialog = ExportDialog(parent)
     if not dialog.exec_():
         return None
@@ -82,6 +85,7 @@ def ask_export(parent) -> tuple[Path, str, bool] | None:
         show_error("Choose a folder to export the labels to.")
         return None
     try:
+        check(folder, format)
         overwrite = confirm_export(parent, folder)
     except ValueError as e:
         show_error(str(e))

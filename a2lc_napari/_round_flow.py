@@ -8,7 +8,7 @@ than the settings allow without a look, it asks (:attr:`RoundFlow.confirm`).
 from __future__ import annotations
 
 from qtpy.QtCore import QObject, Signal
-from qtpy.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+from qtpy.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 from ._review import plural, vouched
 from ._summary import class_chart
@@ -155,16 +155,26 @@ class RoundFlow(QObject):
         self.view.wanted = index
         self.failed.emit(message)
 
-    def finish_round(self, confirmed: bool = False) -> None:
+    def finish_round(self, confirmed: bool = False, shown: int | None = None) -> None:
         """Apply the LCM, measure and log the round, then prepare the next one.
 
         Above the settings' limit of LCM changes, first say how many and let
-        the person review them or apply them (``confirmed``)."""
+        the person review them or apply them (``confirmed``); ``shown``: the
+        query to show meanwhile, where none is shown (the LCM's count hid it)."""
         session = self.session
         if self.runner.busy or session is None:
             return
         if self.runner.writing:  # after the answers and strokes still being written
-            self.runner.after_writes(lambda: self.finish_round(confirmed))
+            self.runner.after_writes(lambda: self.finish_round(confirmed, shown))
+            return
+        if not confirmed and self.runner.lcm_busy:
+            # Counted from every answer, the last ones included: the round
+            # applies what the LCM proposes from all of them. No answer meanwhile.
+            shown = self.view.query_index if self.view.query_index is not None else shown
+            self.view.hide_query()
+            self.panel.say(f"Round {session.round}: counting the LCM's changes with the "
+                           "last answers…")
+            self.runner.after_lcm(lambda: self.finish_round(confirmed, shown))
             return
         proposal = self.proposed()
         count = len(proposal.updates) if proposal is not None else 0
@@ -173,12 +183,31 @@ class RoundFlow(QObject):
                 f"The LCM will change {plural(count, 'region')} at the end of this round.",
                 vouched(proposal)))))
             self.confirm.setVisible(True)
+            if shown is not None:  # the query shown before the count, answerable again
+                self.view.show_query(shown, keep_class=True)
             return
         self.confirm.setVisible(False)
         self.view.hide_query()
         self.panel.say(f"Round {session.round}: applying the LCM…")
         self.runner.run(session.finish_round(), self._on_finished,
                         f"Finishing round {session.round}")
+
+    def finish_early(self) -> None:
+        """"Finish round": with queries not yet answered, first ask whether
+        to finish (a finished round cannot be undone)."""
+        session = self.session
+        if self.runner.busy or session is None or session.phase != "query":
+            return
+        left = sum(q.answer is None for q in session.queries) + session.checks_due
+        total = len(session.queries) + session.checks_due
+        if left and QMessageBox.question(
+                self.panel, "Finish round",
+                f"{left} of round {session.round}'s {total} queries "
+                f"{'is' if left == 1 else 'are'} not answered yet. Finish the round "
+                "now? A finished round cannot be undone.",
+                QMessageBox.Yes | QMessageBox.No, QMessageBox.No) != QMessageBox.Yes:
+            return
+        self.finish_round()
 
     def _review_first(self) -> None:
         self.confirm.setVisible(False)

@@ -144,6 +144,7 @@ class SessionRunner(QObject):
         self._worker = None
         self._lcm_worker = None
         self._lcm_again = False
+        self._after_lcm: list = []  # called once the LCM has proposed from every answer
         self._beside: set = set()  # short jobs that run beside the long steps
         # The person's changes, written one after another in one thread.
         self._writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="a2lc-writes")
@@ -268,9 +269,24 @@ class SessionRunner(QObject):
         """Re-run the LCM on the answers so far, once the answers pause."""
         self._lcm_timer.start()
 
+    def after_lcm(self, then) -> None:
+        """Call ``then()`` in the main thread once the LCM has proposed from
+        every answer so far (at once when it is not busy)."""
+        if self.lcm_busy:
+            self._after_lcm.append(then)
+        else:
+            then()
+
+    def _lcm_settled(self) -> None:
+        if not self.lcm_busy:
+            waiting, self._after_lcm = self._after_lcm, []
+            for then in waiting:
+                then()
+
     def _propose(self) -> None:
         session = self.session
         if session is None or not session.method.lcm or session.phase != "query":
+            self._lcm_settled()
             return
         if self._lcm_worker is not None:
             self._lcm_again = True
@@ -292,6 +308,8 @@ class SessionRunner(QObject):
         if self._lcm_again:
             self._lcm_again = False
             self._propose()
+        elif not self._closed:
+            self._lcm_settled()
 
     def cleanup(self) -> None:
         """Stop the timers and the running step, wait for the workers, then

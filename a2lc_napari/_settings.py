@@ -95,19 +95,22 @@ class SettingsForm(Container):
             "paint unannotated pixels background:0,0,0; where background names no class, "
             "it is unlabelled anyway")
         self.dataset.changed.connect(self._suggest_session_dir)
-        self.regions.changed.connect(self._show_fields)
-        self.lcm.changed.connect(self._show_fields)
+        for choice in (self.method, self.regions, self.lcm):
+            choice.changed.connect(self._show_fields)
         self.fold.changed.connect(self._toggle_fold)
         self.locked = self.folded = False
+        self._suggested: Path | None = None
         self._show_fields()
 
     def _show_fields(self) -> None:
-        """The settings of the chosen regions and LCM, unless folded away;
+        """The settings of the chosen method, regions and LCM, unless folded away;
         the fold's button once a session runs."""
         regions, paper = self.regions.value, self.lcm.value == "paper"
+        lcm = METHODS[self.method.value].lcm
         hidden = {"sam_checkpoint": regions != "sam", "sam_mode": regions != "sam",
-                  "region_files": regions != "files", "tau": not paper,
-                  "target_precision": paper}
+                  "region_files": regions != "files", "lcm": not lcm,
+                  "tau": not (lcm and paper), "target_precision": not lcm or paper,
+                  "review_above": not lcm}
         for w in self:
             if w.name not in ("fold", "start"):
                 w.visible = not self.folded and not hidden.get(w.name, False)
@@ -119,10 +122,15 @@ class SettingsForm(Container):
         self._show_fields()
 
     def _suggest_session_dir(self, dataset) -> None:
-        """A session folder beside the dataset, which is never written to."""
-        if not is_empty(dataset) and not self.locked:
+        """A session folder beside the dataset, which is never written to,
+        unless one was chosen (not the last suggestion)."""
+        if is_empty(dataset) or self.locked:
+            return
+        chosen = self.session_dir.value
+        if is_empty(chosen) or Path(chosen) == self._suggested:
             dataset = Path(dataset)
-            self.session_dir.value = dataset.parent / f"{dataset.name}_a2lc"
+            self._suggested = dataset.parent / f"{dataset.name}_a2lc"
+            self.session_dir.value = self._suggested
 
     def offer_dataset(self, path: str) -> None:
         """A dataset opened in napari becomes the one to correct, unless one is chosen."""

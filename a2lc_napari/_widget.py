@@ -137,7 +137,7 @@ class CorrectionWidget(QWidget):
         self.flow.failed.connect(self._on_error)
         self.panel.moved.connect(self.view.move)
         self.panel.undo_requested.connect(lambda undo: self.undo() if undo else self.redo())
-        self.panel.finish_requested.connect(self.flow.finish_round)
+        self.panel.finish_requested.connect(self.flow.finish_early)
         self.panel.recalled.connect(self.view.recall)
         self._escape = EscapeKey(self.view.recall, self)
         self.review.selected.connect(self.show_change)
@@ -386,7 +386,8 @@ class CorrectionWidget(QWidget):
         if self.session is None:
             show_error("Start a session first.")
             return
-        choice = ask_export(self)
+        choice = ask_export(self, lambda folder, format: self.session.check_export(
+            folder, format, overwrite=True))
         if choice is not None:
             self.export(*choice)
 

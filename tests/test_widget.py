@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from napari import save_layers
+from napari.utils.notifications import notification_manager
 from npe2 import PluginManifest
 from PIL import Image
 from qtpy.QtCore import Qt, QTimer
@@ -17,7 +18,7 @@ from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton, QScrollArea
 
 from a2lc_napari._export import ExportDialog
 from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYER,
-                                 QUERY_PIXEL_LAYER)
+                                 QUERY_PIXEL_LAYER, QUERY_RING, ring_around)
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
 from a2lc_napari.engine import driver
@@ -169,6 +170,17 @@ def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
     assert widget.settings.config().background_is_ignore
     s.dataset.value = tmp_path / "data"
     assert s.session_dir.value == tmp_path / "data_a2lc"
+    s.dataset.value = tmp_path / "other"  # the suggestion follows the dataset...
+    assert s.session_dir.value == tmp_path / "other_a2lc"
+    s.session_dir.value = tmp_path / "mine"
+    s.dataset.value = tmp_path / "data"  # ...but a folder the person chose stays
+    assert s.session_dir.value == tmp_path / "mine"
+    # A method without the LCM: none of its settings.
+    lcm_settings = (s.lcm, s.tau, s.target_precision, s.review_above)
+    s.method.value = "alc"
+    assert all(w.native.isHidden() for w in lcm_settings)
+    s.method.value = "a2lc"
+    assert not s.lcm.native.isHidden() and not s.review_above.native.isHidden()
 
 
 def test_the_device_is_auto_unless_chosen():
@@ -196,8 +208,8 @@ def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkp
             np.load(tmp_path / "session" / "regions" / f"{name}.npy"), expected)
     q = session.queries[widget.query_index]
     region = session.dataset.regions(q.image) == q.region
-    outline = widget.viewer.layers[QUERY_LAYER].data > 0
-    assert outline.any() and not (outline & ~region).any()  # the query's SAM region
+    ring = widget.viewer.layers[QUERY_LAYER].data > 0
+    assert np.array_equal(ring, ring_around(region, QUERY_RING))  # the query's SAM region
     wait_idle(qtbot, widget)
 
 
@@ -367,6 +379,7 @@ def test_finish_round_before_its_checks_changes_nothing_and_says_why(make_napari
     for _ in range(2):
         press(widget, qtbot, Qt.Key_Return)
         wait_for_query(qtbot, widget)
+    when_modal(QMessageBox, lambda box: box.button(QMessageBox.Yes).click())  # "finish now?"
     button(widget, "Finish round").click()
     wait_for_query(qtbot, widget, round_=2)
     log = session.round_log(1)
@@ -378,6 +391,57 @@ def test_finish_round_before_its_checks_changes_nothing_and_says_why(make_napari
     ARTIFACTS.mkdir(exist_ok=True)
     qtbot.wait(300)  # the layout takes the new text
     widget.review.grab().save(str(ARTIFACTS / "finish_before_checks.png"))  # what it says
+    wait_idle(qtbot, widget)
+
+
+def test_finish_round_with_queries_unanswered_asks_first(make_napari_viewer, qtbot, demo,
+                                                         tmp_path):
+    """A finished round cannot be undone: "Finish round" with queries left
+    asks first, and No leaves the round as it was."""
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=4,
+                   tau=None)
+    session = widget.session
+    press(widget, qtbot, Qt.Key_Return)
+    wait_for_query(qtbot, widget)
+    asked = []
+
+    def answer(box, reply):
+        asked.append(box.text())
+        box.button(reply).click()
+
+    when_modal(QMessageBox, lambda box: answer(box, QMessageBox.No))
+    button(widget, "Finish round").click()
+    qtbot.waitUntil(lambda: len(asked) == 1, timeout=WAIT)
+    assert asked[0].startswith("3 of round 1's 4 queries are not answered yet.")
+    assert session.round == 1 and session.phase == "query" and widget.query_index is not None
+    when_modal(QMessageBox, lambda box: answer(box, QMessageBox.Yes))
+    button(widget, "Finish round").click()
+    wait_for_query(qtbot, widget, round_=2)
+    assert sum(q["answer"] is not None for q in session.round_log(1)["queries"]) == 1
+    wait_idle(qtbot, widget)
+
+
+def test_answers_quicker_than_the_lcm_are_counted_before_it_applies(make_napari_viewer,
+                                                                   qtbot, demo, tmp_path):
+    """The round's answers given before the LCM re-runs (it waits for a
+    pause): the round's end counts what it proposes from all of them, and
+    asks before applying more than the limit (here 0)."""
+    widget = start(make_napari_viewer(show=True), qtbot, demo, tmp_path / "session",
+                   budget=6, tau="0.2", review_above=0)
+    session = widget.session
+    for _ in range(len(session.queries)):
+        qtbot.waitUntil(lambda: widget.query_index is not None and not widget.busy,
+                        timeout=WAIT)
+        press(widget, qtbot, Qt.Key_Return)
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget) or session.round == 2,
+                    timeout=WAIT)
+    assert widget.confirm.isVisibleTo(widget) and session.round == 1
+    count = len(widget.proposal.updates)
+    assert count > 0
+    assert widget.confirm_text.text().startswith(f"The LCM will change {count} region")
+    button(widget, "Apply them").click()
+    wait_for_query(qtbot, widget, round_=2)
+    assert len(session.round_log(1)["lcm_updates"]) == count
     wait_idle(qtbot, widget)
 
 
@@ -578,9 +642,11 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
     qtbot.mouseClick(widget.panel.question, Qt.LeftButton)
     qtbot.waitUntil(widget.query_on_screen, timeout=WAIT)
     press(widget, qtbot, Qt.Key_Return)  # the last answer: the round ends...
-    wait_written(qtbot, widget)
+    # ...once the LCM has counted it, after saying how many
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
     assert widget.proposal.updates, "the LCM still proposes changes"
-    assert widget.confirm.isVisibleTo(widget)  # ...after saying how many
+    assert widget.confirm_text.text().startswith(
+        f"The LCM will change {len(widget.proposal.updates)} region")
     assert "region" in widget.confirm_text.text()
     assert "vouch" in widget.confirm_text.text()  # ...and how many the answers vouch for
     button(widget, "Apply them").click()
@@ -597,14 +663,18 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
 
 
 def when_modal(kind, act):
-    """Once a modal ``kind`` (a dialog, a message box) is open, ``act(it)``."""
+    """Once a modal ``kind`` (a dialog, a message box) is open, ``act(it)``.
+    Returns a function that stops waiting for it."""
+    waiting = [True]  # emptied to stop
+
     def poll():
         modal = QApplication.activeModalWidget()
         if isinstance(modal, kind):
             act(modal)
-        else:
+        elif waiting:
             QTimer.singleShot(20, poll)
     QTimer.singleShot(20, poll)
+    return lambda: waiting.clear()
 
 
 def export_by_clicks(widget, folder, format, confirm):
@@ -639,4 +709,31 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
                                    / "SegmentationClass" / f"{q.image}.png"))
     assert (labels[region_mask(widget, 0)] == 1).all()
     assert (tmp_path / "export" / "keep.txt").read_text() == "mine"
+    # Where no answer could make it possible (the dataset's own folder, a
+    # format that cannot hold these classes): refused at once, nothing asked.
+    errors = []
+
+    def record(notification):
+        errors.append(notification.message)
+    notification_manager.notification_ready.connect(record)
+    (tmp_path / "new").mkdir()
+    asked = []
+
+    def decline(box):
+        asked.append(box.text())
+        box.button(QMessageBox.No).click()
+    for folder, format in ((demo, "voc"), (tmp_path / "new", "cityscapes")):
+        stop = when_modal(QMessageBox, decline)
+
+        def fill(dialog, folder=folder, format=format):
+            dialog.form.folder.value, dialog.form.format.value = folder, format
+            button(dialog, "Export").click()
+        when_modal(ExportDialog, fill)
+        button(widget, "Export labels…").click()
+        qtbot.waitUntil(lambda: len(errors) == 1, timeout=WAIT)
+        stop()
+        assert asked == [] and not widget.busy
+        assert errors.pop().startswith(str(folder.resolve()))
+    notification_manager.notification_ready.disconnect(record)
+    assert not any((tmp_path / "new").iterdir())
     wait_idle(qtbot, widget)

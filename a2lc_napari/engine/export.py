@@ -219,16 +219,33 @@ def coco_annotations(labels: np.ndarray, image_id: int, first_id: int,
     return out
 
 
-def check_export_folder(folder: Path | str, dataset_root: Path,
-                        overwrite: bool = False) -> Path:
-    """The resolved export folder, if it may be written.
+def check_export(folder: Path | str, classes: ClassSet, dataset_root: Path,
+                 format: str = "palette", overwrite: bool = False) -> Path:
+    """The resolved export folder, if the labels may be written there in ``format``.
 
     Raises
     ------
     DatasetError
         ``folder`` is inside the dataset folder (never written to), is not a
-        folder, or is not empty and ``overwrite`` is false.
+        folder, or is not empty and ``overwrite`` is false; or the format
+        cannot hold these classes (cityscapes: other classes than
+        Cityscapes'; cvat: a black class other than background).
     """
+    folder = check_export_folder(folder, dataset_root, overwrite)
+    try:
+        if format == "cityscapes":
+            check_cityscapes(classes)
+        if format == "cvat":
+            cvat_labelmap(classes)
+    except ValueError as e:
+        raise DatasetError(folder, f"gets no {format} export: {e}") from None
+    return folder
+
+
+def check_export_folder(folder: Path | str, dataset_root: Path,
+                        overwrite: bool = False) -> Path:
+    """The resolved export folder, if it may be written (:func:`check_export`,
+    whatever the format)."""
     folder = Path(folder).expanduser().resolve()
     if folder.is_relative_to(Path(dataset_root).resolve()):
         raise DatasetError(folder, "is inside the dataset folder, which is never "
@@ -287,22 +304,16 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
     ValueError
         An unknown format or image mode.
     DatasetError
-        The folder may not be written (:func:`check_export_folder`), or the
-        format cannot hold these classes (cityscapes: other classes than
-        Cityscapes'; cvat: a black class other than background).
+        The folder may not be written, or the format cannot hold these
+        classes (:func:`check_export`).
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}; expected one of "
                          f"{tuple(EXPORT_FORMATS)}")
     if images not in IMAGE_MODES:
         raise ValueError(f"unknown image mode {images!r}; expected one of {IMAGE_MODES}")
-    folder = check_export_folder(folder, dataset_root, overwrite)
-    try:
-        if format == "cityscapes":
-            check_cityscapes(classes)
-        colors = cvat_colors(classes) if format == "cvat" else None
-    except ValueError as e:
-        raise DatasetError(folder, f"gets no {format} export: {e}") from None
+    folder = check_export(folder, classes, dataset_root, format, overwrite)
+    colors = cvat_colors(classes) if format == "cvat" else None
     voc = voc_classes(classes)
 
     def image(name: str, target: str) -> None:

@@ -33,7 +33,7 @@ from .answers import answer_changes, check_classes, new_manual
 from .config import SessionConfig
 from .dataset import Dataset
 from .errors import DatasetError
-from .export import export_labels
+from .export import check_export, export_labels
 from .image_cache import ImageCache
 from .io import write_json
 from .journal import Journal
@@ -478,6 +478,17 @@ class Session:
     # ---- measuring and exporting -------------------------------------------------
 
 
+    def check_export(self, folder: Path, format: str = "palette",
+                     overwrite: bool = False) -> Path:
+        """The resolved ``folder``, if :meth:`export` may write there in
+        ``format``: outside the dataset and the session folders, empty unless
+        ``overwrite``, and a format that holds the classes. Raises DatasetError."""
+        folder = Path(folder).expanduser().resolve()
+        if folder.is_relative_to(self.out.resolve()):
+            raise DatasetError(folder, "is inside the session folder; choose a folder "
+                               "outside it")
+        return check_export(folder, self.dataset.classes, self.dataset.root, format, overwrite)
+
     def export(self, folder: Path, format: str = "palette", overwrite: bool = False,
                images: str = "copy") -> Steps[Path]:
         """Write the current labels to ``folder`` in one of
@@ -485,10 +496,7 @@ class Session:
         of where they came from (:func:`~a2lc_napari.engine.export.export_labels`).
         ``folder`` must be empty unless ``overwrite``, and outside the dataset
         and the session folders. ``images``: copy the images, or link to them."""
-        folder = Path(folder).expanduser().resolve()
-        if folder.is_relative_to(self.out.resolve()):
-            raise DatasetError(folder, "is inside the session folder; choose a folder "
-                               "outside it")
+        folder = self.check_export(folder, format, overwrite)
         ds = self.dataset
         provenance = {
             "dataset": ds.root, "pseudo-labels": ds.labels_dir or "the dataset's own",
