@@ -183,8 +183,11 @@ class RoundFlow(QObject):
                 f"The LCM will change {plural(count, 'region')} at the end of this round.",
                 vouched(proposal)))))
             self.confirm.setVisible(True)
-            if shown is not None:  # the query shown before the count, answerable again
-                self.view.show_query(shown, keep_class=True)
+            if self.view.query_index is None:  # the panel answerable again, and its
+                # Finish round there after Review first: the query shown before the
+                # count, else the round's last
+                self.view.show_query(shown if shown is not None else
+                                     session.queries[-1].index, keep_class=True)
             return
         self.confirm.setVisible(False)
         self.view.hide_query()
