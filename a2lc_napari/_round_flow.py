@@ -183,9 +183,9 @@ class RoundFlow(QObject):
                 f"The LCM will change {plural(count, 'region')} at the end of this round.",
                 vouched(proposal)))))
             self.confirm.setVisible(True)
-            if self.view.query_index is None:  # the panel answerable again, and its
-                # Finish round there after Review first: the query shown before the
-                # count, else the round's last
+            if self.view.query_index is None:
+                # The panel answerable again (its Finish round too, after Review
+                # first): the query shown before the count, else the round's last.
                 self.view.show_query(shown if shown is not None else
                                      session.queries[-1].index, keep_class=True)
             return

@@ -236,7 +236,7 @@ def check_export(folder: Path | str, classes: ClassSet, dataset_root: Path,
         if format == "cityscapes":
             check_cityscapes(classes)
         if format == "cvat":
-            cvat_labelmap(classes)
+            cvat_labelmap(classes)  # raises for a black class
     except ValueError as e:
         raise DatasetError(folder, f"gets no {format} export: {e}") from None
     return folder
