@@ -62,6 +62,20 @@ def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
 NAMED_REGION_SOURCES = tuple(s for s in REGION_SOURCES if s != "files")
 
 
+def _number(kind: type, low: float, high: float | None = None):
+    """An argparse type: a number of ``kind`` from ``low`` (to ``high``)."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"{text} is out of range: from {low}" + ("" if high is None else f" to {high}"))
+        return value
+    return parse
+
+
 def _regions_value(text: str) -> str | Path:
     """``--regions``: a named source, or the path of region files."""
     return text if text in NAMED_REGION_SOURCES else Path(text)
@@ -117,6 +131,13 @@ def open_in_napari(dataset: Path):
 def cmd_rank(args) -> None:
     from .engine.parallel import executor
     from .engine.ranking import rank_precomputed
+
+    json_out = args.json.expanduser().resolve()
+    if json_out.is_relative_to(args.dataset.expanduser().resolve()):
+        raise DatasetError(args.json, "is inside the dataset folder, which is never "
+                           "written to; choose a file outside it")
+    if json_out.is_dir():
+        raise DatasetError(args.json, "is a folder; --json takes the file to write")
 
     with executor(args.workers, args.scheduler, preload=("a2lc_napari.engine.ranking",)) as pool:
         dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet,
@@ -271,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "~/.cache/a2lc-napari/demo)")
     p.add_argument("--no-viewer", action="store_true",
                    help="only write the dataset; do not open napari")
-    p.add_argument("--images", type=int, default=40, help="number of images (default 40)")
+    p.add_argument("--images", type=_number(int, 1), default=40,
+                   help="number of images (default 40)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
 
     p = add("rank", "Rank every region by how much correcting it would help, "
@@ -282,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--method", choices=["alc", "a2lc"], required=True,
                    help="alc: look-ahead score a_SIM with a representative pixel; "
                         "a2lc: class-balanced score a_ABC")
-    p.add_argument("--top", type=int, metavar="K", help="keep only the best K regions")
+    p.add_argument("--top", type=_number(int, 1), metavar="K", help="keep only the best K regions")
     regions_args(p)
     parallel_args(p, "one per core")
     p.add_argument("--json", type=Path, required=True, metavar="OUT",
@@ -294,16 +316,16 @@ def build_parser() -> argparse.ArgumentParser:
     dataset_args(p)
     p.add_argument("--method", choices=list(METHODS), required=True,
                    help="; ".join(f"{k}: {m.title}" for k, m in METHODS.items()))
-    p.add_argument("--rounds", type=int, required=True, help="number of rounds")
-    p.add_argument("--budget", type=int, required=True, help="queries per round")
+    p.add_argument("--rounds", type=_number(int, 1), required=True, help="number of rounds")
+    p.add_argument("--budget", type=_number(int, 1), required=True, help="queries per round")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="session folder: corrected labels, logs, metrics.json")
-    p.add_argument("--tau", type=float, nargs="+", metavar="T",
+    p.add_argument("--tau", type=_number(float, 0, 1), nargs="+", metavar="T",
                    help="a fixed LCM confidence threshold per round, the last one holding "
                         "for later rounds; by default the LCM chooses τ each round from "
                         "its precision estimated on held-out answers")
-    p.add_argument("--target-precision", type=float, default=0.9, metavar="P",
+    p.add_argument("--target-precision", type=_number(float, 0.5, 1), default=0.9, metavar="P",
                    help="the share of LCM changes that must be right, estimated on "
                         "held-out answers, when τ is chosen (default 0.9)")
     p.add_argument("--paper-lcm", action="store_true",
@@ -312,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backbone", choices=["scratch", "efficientnet_lite0"], default="scratch",
                    help="segmentation model: a small CNN trained from scratch (default), or "
                         "an EfficientNet-Lite0 encoder with ImageNet weights (slower)")
-    p.add_argument("--steps", type=int, metavar="N",
+    p.add_argument("--steps", type=_number(int, 1), metavar="N",
                    help="model training steps per round (default 150)")
     p.add_argument("--confidence", choices=CONFIDENCES, default="both",
                    help="what A²LC's queries judge labels by: model, the segmentation "

@@ -67,6 +67,17 @@ def test_rank_names_a_bad_probability_file(demo, tmp_path, capsys):
     assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method", "alc",
                  "--json", str(tmp_path / "r.json"), "-q"]) == 2
     assert "missing" in capsys.readouterr().err
+    shape = (ds.classes.num_classes, *ds.shape(ds.names[1]))
+    for what in ("nan", "logits"):  # values that are no probabilities, named
+        values = np.random.default_rng(1).normal(size=shape).astype(np.float32)
+        if what == "nan":
+            values = np.full(shape, 1 / shape[0], np.float32)
+            values[:, 3, 4] = np.nan
+        np.save(bad, values)
+        assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method",
+                     "a2lc", "--json", str(tmp_path / "r.json"), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert str(bad) in err and "holds no probabilities" in err, what
 
 
 def test_simulate_then_resume(demo, tmp_path, capsys):
@@ -127,3 +138,52 @@ def test_simulate_stops_at_an_image_that_cannot_be_decoded_and_starts_once_mende
     assert main(args) == 0
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [r["round"] for r in metrics["rounds"]] == [0, 1]
+
+
+def listing(folder):
+    return sorted((p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns)
+                  for p in folder.rglob("*"))
+
+
+def test_outputs_are_refused_where_they_would_write_over_files(demo, tmp_path, capsys):
+    """simulate --out a folder of other files, rank --json inside the
+    dataset, demo into a dataset of one's own: refused, named, untouched."""
+    own = tmp_path / "mine"
+    own.mkdir()
+    (own / "labels").mkdir()
+    (own / "labels" / "a.png").write_bytes(b"my labels")
+    (own / "notes.txt").write_text("mine")
+    before, data = listing(own), listing(demo)
+    assert main(["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "4",
+                 "--steps", "5", "--out", str(own), "-q"]) == 2
+    assert f"{own}: holds files of its own (notes.txt)" in capsys.readouterr().err
+    write_probs(demo, tmp_path / "probs")
+    assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method", "alc",
+                 "--json", str(demo / "classes.json"), "-q"]) == 2
+    assert "inside the dataset folder" in capsys.readouterr().err
+    assert main(["demo", str(own), "--images", "2", "--no-viewer"]) == 2
+    assert "holds no sample dataset of 2 images" in capsys.readouterr().err
+    assert listing(own) == before and listing(demo) == data
+    # A sample dataset is written again over itself (another seed: every file
+    # anew), not over one of another size, which would be left mixed.
+    assert main(["demo", str(tmp_path / "d"), "--images", "2", "--no-viewer"]) == 0
+    assert main(["demo", str(tmp_path / "d"), "--images", "2", "--seed", "1",
+                 "--no-viewer"]) == 0
+    assert main(["demo", str(tmp_path / "d"), "--images", "3", "--no-viewer"]) == 2
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--budget", "0", "0 is out of range: from 1"),
+    ("--steps", "-1", "-1 is out of range: from 1"),
+    ("--rounds", "-1", "-1 is out of range: from 1"),
+    ("--tau", "2", "2 is out of range: from 0 to 1"),
+    ("--budget", "many", "'many' is not a number")])
+def test_numbers_out_of_range_are_a_usage_error_before_any_file(demo, tmp_path, capsys,
+                                                                 option, value, says):
+    args = {"--method": "abc", "--rounds": "1", "--budget": "4", "--steps": "5",
+            "--out": str(tmp_path / "run"), option: value}
+    with pytest.raises(SystemExit) as stop:
+        main(["simulate", str(demo), *(x for pair in args.items() for x in pair)])
+    assert stop.value.code == 2
+    assert f"argument {option}: {says}" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -439,3 +439,16 @@ def test_cityscapes_without_train_ids(make_cityscapes):
 def test_labels_dir_not_a_folder(generic, tmp_path):
     with pytest.raises(DatasetError, match="missing_pseudo"):
         open_dataset(generic, labels_dir=tmp_path / "missing_pseudo")
+
+
+def test_classes_json_naming_a_class_twice_is_refused_and_a_byte_order_mark_read(generic):
+    path = generic / "classes.json"
+    data = json.loads(path.read_text())
+    path.write_text("\ufeff" + json.dumps(data), encoding="utf-8")  # as some editors save
+    assert open_dataset(generic).classes.names == tuple(data["names"])
+    data["names"][1] = data["names"][0]  # other tools read classes by name: two become one
+    path.write_text(json.dumps(data))
+    with pytest.raises(DatasetError, match=f"{data['names'][0]!r} names more than one class"
+                       ) as refused:
+        open_dataset(generic)
+    assert refused.value.path == path

@@ -51,6 +51,13 @@ class ClassSet:
         if len(self.colors) != len(self.names):
             raise ValueError(
                 f"{len(self.names)} class names but {len(self.colors)} colours")
+        twice = sorted({n for n in self.names if self.names.count(n) > 1})
+        if twice:  # other tools read classes by name: two would become one
+            raise ValueError(f"class names must differ; {', '.join(map(repr, twice))} "
+                             "names more than one class")
+        if len(self.names) > 255:
+            raise ValueError(f"{len(self.names)} classes: at most 255 fit 8-bit labels "
+                             "beside the ignore value")
         if not 0 <= self.ignore_index <= 255 or self.ignore_index < len(self.names):
             raise ValueError(
                 f"ignore_index {self.ignore_index} must be in {len(self.names)}..255 "
@@ -90,7 +97,8 @@ class ClassSet:
     def read(cls, path: Path) -> "ClassSet":
         """Read ``classes.json``; raise :class:`DatasetError` naming the file."""
         try:
-            return cls.from_json(json.loads(Path(path).read_text()))
+            # utf-8-sig: a byte-order mark, as some editors write, is not JSON
+            return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8-sig")))
         except FileNotFoundError:
             raise DatasetError(path, "missing: a dataset folder needs classes.json") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:

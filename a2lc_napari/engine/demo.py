@@ -31,6 +31,7 @@ from skimage import draw, measure, morphology, transform
 
 from . import io
 from .classes import ClassSet
+from .errors import DatasetError
 
 
 class _Look(NamedTuple):
@@ -105,6 +106,7 @@ def make_demo_dataset(out: Path, n_images: int = 40, size: tuple[int, int] = (12
         ids from 1).
     """
     out = Path(out)
+    check_demo_folder(out, n_images)
     classes = demo_classes()
     seeds = np.random.SeedSequence(seed).spawn(n_images)
     for i, ss in enumerate(seeds):
@@ -117,6 +119,29 @@ def make_demo_dataset(out: Path, n_images: int = 40, size: tuple[int, int] = (12
     # Last, so that a folder with classes.json holds the whole dataset.
     io.write_json(out / "classes.json", classes.to_json())
     return out
+
+
+def demo_files(n_images: int) -> set[str]:
+    """The paths (relative, ``/``-separated) of a sample dataset of ``n_images``."""
+    names = [f"demo_{i:03d}" for i in range(n_images)]
+    return {"classes.json", *(f"{folder}/{n}.png" for folder in ("images", "labels", "gt")
+                              for n in names), *(f"regions/{n}.npy" for n in names)}
+
+
+def check_demo_folder(out: Path, n_images: int) -> None:
+    """Raise DatasetError unless ``out`` is missing, empty, or holds exactly
+    the files of a sample dataset of ``n_images`` (written again, whatever
+    its seed): a dataset of one's own is never written over, nor is a
+    sample of another size left mixed with this one."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DatasetError(out, "is a file, not a folder")
+    if not out.is_dir():
+        return
+    held = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    if held and held != demo_files(n_images):
+        raise DatasetError(out, f"is not empty and holds no sample dataset of {n_images} "
+                           "images; choose an empty folder")
 
 
 def demo_folder() -> Path:

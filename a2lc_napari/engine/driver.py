@@ -67,7 +67,8 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
                                f"{'' if labels is None else ' with other labels'}, not on "
                                f"{root}; choose another session folder")
         return session
-    if out.is_dir():  # another writer creating a session here: refused before the checks
+    SessionFolder(out).check_new()  # before the dataset's checks, as is a writer's lock:
+    if out.is_dir():  # another writer creating a session here
         lock_session(out).release()
     data = open_dataset(dataset, labels_dir=labels_dir,
                         background_is_ignore=config.background_is_ignore)

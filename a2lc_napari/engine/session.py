@@ -125,14 +125,16 @@ class Session:
     @classmethod
     def create(cls, out: Path, dataset: Dataset, config: SessionConfig,
                executor: Executor | None = None) -> Steps["Session"]:
-        """Start a session in ``out`` (must not hold one): make every image's
-        regions (on ``executor`` if given), copy the pseudo-labels. Raises
+        """Start a session in ``out`` (must hold no session, nor files a
+        session does not write): make every image's regions (on ``executor`` if given), copy
+        the pseudo-labels. Raises
         :class:`~a2lc_napari.engine.session_lock.SessionInUse` at once when
         another writer holds ``out``."""
         folder = SessionFolder(Path(out))
         if folder.root.resolve().is_relative_to(dataset.root.resolve()):
             raise DatasetError(folder.root, "is inside the dataset folder, which is never "
                                "written to")
+        folder.check_new()
         writer = lock_session(folder.root)
         try:
             state = yield from make_session_files(folder, dataset, config, executor)

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import DatasetError
+
 
 @dataclass(frozen=True)
 class SessionFolder:
@@ -57,6 +59,26 @@ class SessionFolder:
 
     def journal(self, seq: int) -> Path:
         return self.root / "work" / "journal" / f"{seq:06d}.npz"
+
+
+    def check_new(self) -> None:
+        """Raise DatasetError unless a new session may be made here: no
+        folder yet, or one holding nothing a session does not write (a
+        session begun and stopped before its state was saved may be)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise DatasetError(self.root, "is a file, not a folder")
+        if not self.root.is_dir():
+            return
+        own = {p.relative_to(self.root).parts[0] for p in (
+            self.state, self.labels_dir, self.regions_dir, self.model, self.log(0),
+            self.metrics, self.summary(0))}
+        # hidden: its lock, files being written
+        foreign = sorted(p.name for p in self.root.iterdir()
+                         if p.name not in own and not p.name.startswith("."))
+        if foreign:  # a session writes labels/, regions/… there
+            raise DatasetError(self.root, f"holds files of its own ({foreign[0]}"
+                               f"{' and more' if len(foreign) > 1 else ''}); choose an "
+                               "empty folder, or a session's to resume it")
 
 
 def saved_path(path) -> str | None:
