@@ -1,6 +1,7 @@
 """The round loop: end to end with the simulated annotator, resume after an
 interruption, manual regions left alone, the input folder never written."""
 import json
+import shutil
 from dataclasses import asdict
 
 import numpy as np
@@ -562,3 +563,26 @@ def test_pixels_of_an_event_a_kill_left_unrecorded_are_rolled_back(demo, tmp_pat
     np.testing.assert_array_equal(resumed.labels(q.image), before)
     assert resumed.queries[q.index].answer is None
     assert resumed.simulated_answer(q) == asked  # asked again, on the labels it saw
+
+
+def test_resuming_on_a_dataset_with_other_images_names_them(demo, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(demo, data)
+    new_session(data, tmp_path / "run", tiny_config()).close()
+    last = sorted((data / "images").iterdir())[-1]
+    moved = tmp_path / last.name
+    last.rename(moved)  # an image taken away
+    with pytest.raises(DatasetError, match=f"lacks {last.stem}, images of the session"):
+        Session.open(tmp_path / "run")
+    moved.rename(last)
+    extra = data / "images" / "zz_new.png"
+    shutil.copy(last, extra)  # and one added, with its labels
+    shutil.copy(data / "labels" / f"{last.stem}.png", data / "labels" / "zz_new.png")
+    shutil.copy(data / "gt" / f"{last.stem}.png", data / "gt" / "zz_new.png")
+    shutil.copy(data / "regions" / f"{last.stem}.npy", data / "regions" / "zz_new.npy")
+    with pytest.raises(DatasetError, match="holds zz_new, images the session"):
+        Session.open(tmp_path / "run")
+    for folder, suffix in (("images", ".png"), ("labels", ".png"), ("gt", ".png"),
+                           ("regions", ".npy")):
+        (data / folder / f"zz_new{suffix}").unlink()
+    Session.open(tmp_path / "run").close()  # the same images again: it resumes

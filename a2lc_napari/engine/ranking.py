@@ -17,6 +17,9 @@ from .progress import Progress, Steps
 #: method name → acquisition score
 RANKINGS = {"alc": "sim", "a2lc": "abc"}
 
+#: How far a region's mean probabilities may sum from 1 (float16 maps round).
+SUM_TOLERANCE = 0.01
+
 
 def read_probs(path: Path, num_classes: int, shape: tuple[int, int]) -> np.ndarray:
     """Read a (K, H, W) float16/float32 softmax map, checking it fits the image.
@@ -38,11 +41,18 @@ def summarize_precomputed(dataset: Dataset, probs_dir: Path, representative: boo
     """The region summaries of image ``item = (index, name)`` from its map in
     ``probs_dir`` (a module-level function: it runs on worker processes)."""
     i, name = item
-    probs = read_probs(Path(probs_dir) / f"{name}.npy", dataset.classes.num_classes,
-                       dataset.shape(name))
-    return acq.summarize_image(probs, dataset.labels(name), dataset.regions(name),
-                               dataset.classes.ignore_index, image_index=i,
-                               representative=representative)
+    path = Path(probs_dir) / f"{name}.npy"
+    probs = read_probs(path, dataset.classes.num_classes, dataset.shape(name))
+    summary = acq.summarize_image(probs, dataset.labels(name), dataset.regions(name),
+                                  dataset.classes.ignore_index, image_index=i,
+                                  representative=representative)
+    # Checked on the regions' means, not pixel by pixel (a second pass over
+    # the map): a NaN or a pixel's values not summing to 1 show there.
+    sums = summary.mean_prob.sum(axis=1)
+    if not np.isfinite(sums).all() or np.abs(sums - 1).max() > SUM_TOLERANCE:
+        raise DatasetError(path, "holds no probabilities: each pixel's K values must sum to "
+                           "1 (a softmax map), not NaN, logits or scores")
+    return summary
 
 
 def rank_precomputed(dataset: Dataset, probs_dir: Path, method: str,

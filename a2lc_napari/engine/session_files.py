@@ -52,4 +52,23 @@ def read_session_files(folder: SessionFolder) -> tuple[Dataset, SessionState]:
                            region_cache=folder.regions_dir,
                            background_is_ignore=config.background_is_ignore)
     dataset.use_regions(config.regions)
+    check_same_images(folder, dataset)
     return dataset, state
+
+
+def check_same_images(folder: SessionFolder, dataset: Dataset) -> None:
+    """Raise DatasetError unless ``dataset`` holds the images of the session
+    in ``folder`` (one labels file each), no fewer and no more."""
+    held = {p.relative_to(folder.labels_dir).with_suffix("").as_posix()
+            for p in folder.labels_dir.rglob("*.png") if not p.name.startswith(".")}
+    names = set(dataset.names)
+    if gone := sorted(held - names):
+        raise DatasetError(dataset.root, f"lacks {gone[0]}"
+                           f"{f' and {len(gone) - 1} more' if len(gone) > 1 else ''}, "
+                           f"images of the session in {folder.root}; put them back to "
+                           "resume it")
+    if new := sorted(names - held):
+        raise DatasetError(dataset.root, f"holds {new[0]}"
+                           f"{f' and {len(new) - 1} more' if len(new) > 1 else ''}, "
+                           f"images the session in {folder.root} began without; begin "
+                           "another session for them")
