@@ -382,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DatasetError, ConnectionError) as e:  # a file, or a cluster, to fix
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # a path the system refuses: not a folder, no permission, full
+        print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nInterrupted. Rerun the same command to resume.", file=sys.stderr)
         return 130

@@ -187,3 +187,13 @@ def test_numbers_out_of_range_are_a_usage_error_before_any_file(demo, tmp_path, 
     assert stop.value.code == 2
     assert f"argument {option}: {says}" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_path_the_system_refuses_is_one_line_naming_it(demo, tmp_path, capsys):
+    assert main(["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "2",
+                 "--steps", "2", "--out", str(tmp_path / "run"), "-q"]) == 0
+    (tmp_path / "afile").write_text("a file, not a folder")
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "afile" / "sub"),
+                 "-q"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {tmp_path / 'afile'}") and "Traceback" not in err
