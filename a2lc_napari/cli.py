@@ -165,10 +165,13 @@ def cmd_simulate(args) -> None:
     config.lcm.paper = args.paper_lcm
     config.lcm.target_precision = None if args.tau else args.target_precision
     resuming = (args.out / "session.json").exists()
-    if not resuming and not open_dataset(args.dataset, labels_dir=args.labels,
-                                         background_is_ignore=args.background_is_ignore).has_gt:
-        raise DatasetError(args.dataset, "has no ground truth (gt/); the simulated "
-                           "annotator needs it")
+    if not resuming and (lacking := open_dataset(
+            args.dataset, labels_dir=args.labels,
+            background_is_ignore=args.background_is_ignore).without_gt):
+        raise DatasetError(args.dataset, f"has no ground truth for {lacking[0]}"
+                           f"{f' and {len(lacking) - 1} more images' if len(lacking) > 1 else ''}"
+                           "; the simulated annotator needs it for every image (gt/, or "
+                           "the dataset's own labels with --labels DIR)")
     # The session holds the folder's writer lock until this command ends.
     with executor(args.workers or 1, args.scheduler,
                   preload=("a2lc_napari.engine.inference",)) as pool, \

@@ -197,3 +197,13 @@ def test_a_path_the_system_refuses_is_one_line_naming_it(demo, tmp_path, capsys)
                  "-q"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"error: {tmp_path / 'afile'}") and "Traceback" not in err
+
+
+def test_simulate_names_an_image_without_ground_truth(demo, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(demo, data)
+    lacking = sorted((data / "gt").iterdir())[1]
+    lacking.unlink()
+    assert main(["simulate", str(data), "--method", "abc", "--rounds", "1", "--budget", "2",
+                 "--out", str(tmp_path / "run"), "-q"]) == 2
+    assert f"{data}: has no ground truth for {lacking.stem};" in capsys.readouterr().err

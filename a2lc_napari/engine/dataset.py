@@ -193,6 +193,11 @@ class Dataset:
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r}, {self.layout}, {len(self.names)} images)"
 
+    @property
+    def without_gt(self) -> list[str]:
+        """The images with no ground truth, in dataset order."""
+        return [n for n in self.names if n not in self._gt]
+
     def __len__(self) -> int:
         return len(self.names)
 
