@@ -57,7 +57,7 @@ class RoundFlow(QObject):
         """The round table and the class chart (drawn in a worker)."""
         self.summary.setVisible(True)
         history = list(self.session.history)
-        self.summary.show_table(history)
+        self.summary.show_table(history, self.session.method.lcm)
         self.runner.beside(class_chart, history, self.session.dataset.classes,
                            then=self._show_chart)
 

@@ -13,21 +13,24 @@ def _percent(value) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
-def summary_table(history: list) -> str:
+def summary_table(history: list, lcm: bool = True) -> str:
     """HTML table: per round, queries answered, labels changed by hand (the
-    answers that changed a label) and by the LCM, the share of its changes
-    the LCM expected to be right and the share its held-out evidence vouches
-    for (90% confidence), and with ground truth the share that were and data
-    mIoU."""
+    answers that changed a label) and, with an ``lcm``, by it, the share of
+    its changes it expected to be right and the share its held-out evidence
+    vouches for (90% confidence); with ground truth, the share that were
+    right and data mIoU."""
     has_gt = any(h.data_miou is not None for h in history)
-    head = (["round", "answered", "by hand", "by LCM", "LCM sure %", "LCM at least %"]
-            + ["LCM right %", "data mIoU %"] * has_gt)
+    head = (["round", "answered", "by hand"]
+            + ["by LCM", "LCM sure %", "LCM at least %"] * lcm
+            + ["LCM right %"] * (has_gt and lcm) + ["data mIoU %"] * has_gt)
     rows = []
     for h in history:
-        cells = [h.round, h.queries, h.manual_changes, h.lcm_changes,
-                 _percent(h.lcm_estimated_precision), _percent(h.lcm_lower_precision)]
+        cells = [h.round, h.queries, h.manual_changes]
+        if lcm:
+            cells += [h.lcm_changes, _percent(h.lcm_estimated_precision),
+                      _percent(h.lcm_lower_precision)]
         if has_gt:
-            cells += [_percent(h.lcm_precision), _percent(h.data_miou)]
+            cells += [_percent(h.lcm_precision)] * lcm + [_percent(h.data_miou)]
         rows.append("".join(f"<td align='right'>{c}</td>" for c in cells))
     # A word per line in the headers: the table stays narrower than the dock.
     header = "".join(f"<th>{c.replace(' ', '<br>')}</th>" for c in head)
@@ -74,8 +77,9 @@ class RoundSummary(QWidget):
         layout.addWidget(self.table)
         layout.addWidget(self.chart)
 
-    def show_table(self, history: list) -> None:
-        self.table.setText(summary_table(history))
+    def show_table(self, history: list, lcm: bool = True) -> None:
+        """The rounds' table (:func:`summary_table`), the LCM's columns with ``lcm``."""
+        self.table.setText(summary_table(history, lcm))
 
     def show_chart(self, rgba: np.ndarray) -> None:
         """Show a chart image from :func:`class_chart`."""

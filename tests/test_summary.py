@@ -38,6 +38,13 @@ def test_without_ground_truth_only_the_estimate():
     assert cells(summary_table(history))[2] == ["1", "0", "0", "3", "100.0", "75.0"]
 
 
+def test_a_method_without_the_lcm_has_no_lcm_columns():
+    history = [record(0, data_miou=50.0), record(1, queries=30, data_miou=55.54)]
+    assert cells(summary_table(history, lcm=False)) == [
+        ["round", "answered", "by hand", "data mIoU %"],
+        ["0", "0", "0", "50.0"], ["1", "30", "0", "55.5"]]
+
+
 def test_the_chart_has_a_bar_in_each_present_class_colour():
     classes = ClassSet(names=("sky", "road", "car"),
                        colors=((10, 200, 30), (200, 20, 250), (250, 250, 0)))
