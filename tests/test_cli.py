@@ -156,7 +156,8 @@ def test_outputs_are_refused_where_they_would_write_over_files(demo, tmp_path, c
     before, data = listing(own), listing(demo)
     assert main(["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "4",
                  "--steps", "5", "--out", str(own), "-q"]) == 2
-    assert f"{own}: holds files of its own (notes.txt)" in capsys.readouterr().err
+    assert f"{own}: holds files that are not a session's (notes.txt)" in \
+        capsys.readouterr().err
     write_probs(demo, tmp_path / "probs")
     assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method", "alc",
                  "--json", str(demo / "classes.json"), "-q"]) == 2

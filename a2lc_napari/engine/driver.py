@@ -67,8 +67,10 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
                                f"{'' if labels is None else ' with other labels'}, not on "
                                f"{root}; choose another session folder")
         return session
-    SessionFolder(out).check_new()  # before the dataset's checks, as is a writer's lock:
-    if out.is_dir():  # another writer creating a session here
+    # Refused before the dataset's checks: a folder of other files, and
+    # another writer creating a session here.
+    SessionFolder(out).check_new()
+    if out.is_dir():
         lock_session(out).release()
     data = open_dataset(dataset, labels_dir=labels_dir,
                         background_is_ignore=config.background_is_ignore)

@@ -60,7 +60,6 @@ class SessionFolder:
     def journal(self, seq: int) -> Path:
         return self.root / "work" / "journal" / f"{seq:06d}.npz"
 
-
     def check_new(self) -> None:
         """Raise DatasetError unless a new session may be made here: no
         folder yet, or one holding nothing a session does not write (a
@@ -76,7 +75,7 @@ class SessionFolder:
         foreign = sorted(p.name for p in self.root.iterdir()
                          if p.name not in own and not p.name.startswith("."))
         if foreign:  # a session writes labels/, regions/… there
-            raise DatasetError(self.root, f"holds files of its own ({foreign[0]}"
+            raise DatasetError(self.root, f"holds files that are not a session's ({foreign[0]}"
                                f"{' and more' if len(foreign) > 1 else ''}); choose an "
                                "empty folder, or a session's to resume it")
 
