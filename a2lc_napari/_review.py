@@ -127,10 +127,13 @@ class ReviewPanel(QGroupBox):
         self.table.cellClicked.connect(lambda *_: self._emit_selected())  # the current one too
         self.table.keyPressEvent = self._table_key
         buttons = QGridLayout()
+        self._buttons = []  # off while there is nothing to decide
         for i, (text, scope, accept) in enumerate(DECISIONS):
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, s=scope, a=accept: self.decide(s, a))
+            button.setEnabled(False)
             buttons.addWidget(button, i // 2, i % 2)
+            self._buttons.append(button)
         box = QVBoxLayout(self)
         box.addWidget(self.summary)
         box.addWidget(self.table)
@@ -179,6 +182,8 @@ class ReviewPanel(QGroupBox):
                   f"to review, {len(proposed)} proposed. ↑/↓ walk them, A accepts, "
                   "R rejects." if self.changes else "No LCM changes to review.")
         self.summary.setText(f"{counts} {sure}".strip())
+        for button in self._buttons:
+            button.setEnabled(bool(self.changes))
 
     def _fit_columns(self) -> None:
         """The table at least as wide as its columns need (the image names' up

@@ -315,7 +315,11 @@ class CorrectionWidget(QWidget):
 
     def _stepped(self, event, undo: bool) -> None:
         if event is None:
-            self.status.setText("Nothing to undo." if undo else "Nothing to redo.")
+            finished = self.session.round - 1  # its answers are final, undone no more
+            self.status.setText(
+                "Nothing to redo." if not undo else "Nothing to undo." if finished < 1 else
+                f"Nothing to undo in round {self.session.round}: the rounds finished "
+                f"(up to round {finished}) are final.")
             return
         if not self.busy:  # else the status line says how far the step is
             self.status.setText("")

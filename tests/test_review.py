@@ -92,6 +92,16 @@ def test_a_decision_selects_and_shows_the_next_row_in_the_sort_order(qtbot):
     assert panel.current() == changes[3]
 
 
+def test_the_decisions_are_off_while_there_is_nothing_to_decide(qtbot):
+    from qtpy.QtWidgets import QPushButton
+
+    panel = review_of(qtbot, [], CLASSES)
+    buttons = panel.findChildren(QPushButton)
+    assert len(buttons) == 6 and not any(b.isEnabled() for b in buttons)
+    panel.show_changes(CLASSES, [LCMUpdate("a", 1, 0, 2, 0.9)], [])
+    assert all(b.isEnabled() for b in buttons)
+
+
 def test_every_column_in_sight_and_old_new_never_elided(qtbot):
     changes = [LCMUpdate("a_rather_long_image_name_0001", 12, 2, 3, 0.81234),
                LCMUpdate("b", 3, 255, 1, 0.5)]

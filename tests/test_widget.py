@@ -420,6 +420,9 @@ def test_finish_round_with_queries_unanswered_asks_first(make_napari_viewer, qtb
     button(widget, "Finish round").click()
     wait_for_query(qtbot, widget, round_=2)
     assert sum(q["answer"] is not None for q in session.round_log(1)["queries"]) == 1
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)  # round 1 is final, and says so
+    qtbot.waitUntil(lambda: widget.status.text() == "Nothing to undo in round 2: the rounds "
+                    "finished (up to round 1) are final.", timeout=WAIT)
     wait_idle(qtbot, widget)
 
 
