@@ -47,6 +47,19 @@ if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
     from .engine.session import Session
 
 
+def step_text(event) -> str:
+    """What a journal event (:class:`~a2lc_napari.engine.state.Event`) did, in
+    words, for the status line after an undo or a redo."""
+    changes = plural(len(event.changes), "LCM change")
+    if event.kind in ("answer", "unanswer"):
+        return (f"the answer to query {event.query + 1} of round {event.round}"
+                if event.query is not None else "an answer")
+    return {"hand_edit": f"a stroke on {', '.join(event.images)}",
+            "lcm_apply": f"{changes} applied at the end of round {event.round}",
+            "lcm_accept": f"{changes} accepted",
+            "lcm_reject": f"{changes} rejected"}[event.kind]
+
+
 class CorrectionWidget(QWidget):
     """Walks a person through the queries of a correction session.
 
@@ -322,7 +335,7 @@ class CorrectionWidget(QWidget):
                 f"(up to round {finished}) are final.")
             return
         if not self.busy:  # else the status line says how far the step is
-            self.status.setText("")
+            self.status.setText(f"{'Undone' if undo else 'Redone'}: {step_text(event)}.")
         self.sync.changed(event.images)
         self._show_review()
         if event.query is not None and self.session.phase == "query" and not self.busy:

@@ -89,7 +89,7 @@ def test_class_numbers_beside_the_brushs_label_ids(make_napari_viewer, qtbot, de
     wait_idle(qtbot, widget)
 
 
-def test_nothing_to_undo_is_cleared_by_an_undo_and_a_redo(make_napari_viewer, qtbot, demo,
+def test_undo_and_redo_say_what_they_did_or_that_there_was_nothing(make_napari_viewer, qtbot, demo,
                                                           tmp_path):
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
     press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)
@@ -100,11 +100,13 @@ def test_nothing_to_undo_is_cleared_by_an_undo_and_a_redo(make_napari_viewer, qt
     press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)
     wait_written(qtbot, widget)
     assert widget.session.queries[0].answer is None
-    assert "Nothing to" not in widget.status.text()
+    qtbot.waitUntil(lambda: widget.status.text() == "Undone: the answer to query 1 of round 1.",
+                    timeout=WAIT)
     press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)
     wait_written(qtbot, widget)
     assert widget.session.queries[0].answer == 6
-    assert "Nothing to" not in widget.status.text()
+    qtbot.waitUntil(lambda: widget.status.text() == "Redone: the answer to query 1 of round 1.",
+                    timeout=WAIT)
     wait_idle(qtbot, widget)
 
 
@@ -180,3 +182,19 @@ def test_a_query_on_an_unlabelled_region_asks_which_class_it_is(make_napari_view
     qtbot.waitUntil(lambda: widget.session.queries[index].answer is not None, timeout=WAIT)
     assert widget.session.queries[index].answer == classes.ignore_index
     wait_idle(qtbot, widget)
+
+
+def test_each_kind_of_step_in_words():
+    from a2lc_napari._widget import step_text
+    from a2lc_napari.engine.state import EVENT_KINDS, AnswerChange, Event, LCMUpdate
+
+    changes = [LCMUpdate("a", 1, 0, 2, 0.9), LCMUpdate("b", 4, 0, 2, 0.9)]
+    said = {kind: step_text(Event(seq=1, kind=kind, round=2, images=("a", "b"),
+                                  answers=[AnswerChange(4, None, False, 3, False)],
+                                  changes=changes)) for kind in EVENT_KINDS}
+    assert said == {"answer": "the answer to query 5 of round 2",
+                    "unanswer": "the answer to query 5 of round 2",
+                    "hand_edit": "a stroke on a, b",
+                    "lcm_apply": "2 LCM changes applied at the end of round 2",
+                    "lcm_accept": "2 LCM changes accepted",
+                    "lcm_reject": "2 LCM changes rejected"}
