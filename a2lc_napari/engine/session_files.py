@@ -9,7 +9,7 @@ from .config import SessionConfig
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
 from .image_cache import ImageCache, keep_images
-from .io import write_label
+from .io import index_files, write_label
 from .label_store import LabelStore
 from .progress import Progress, Steps
 from .region_cache import make_region_cache
@@ -59,8 +59,7 @@ def read_session_files(folder: SessionFolder) -> tuple[Dataset, SessionState]:
 def check_same_images(folder: SessionFolder, dataset: Dataset) -> None:
     """Raise DatasetError unless ``dataset`` holds the images of the session
     in ``folder`` (one labels file each), no fewer and no more."""
-    held = {p.relative_to(folder.labels_dir).with_suffix("").as_posix()
-            for p in folder.labels_dir.rglob("*.png") if not p.name.startswith(".")}
+    held = set(index_files(folder.labels_dir, (".png",)))
     names = set(dataset.names)
     if gone := sorted(held - names):
         raise DatasetError(dataset.root, f"lacks {gone[0]}"
