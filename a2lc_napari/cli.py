@@ -9,7 +9,7 @@ from pathlib import Path
 from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
 from .engine.export import EXPORT_FORMATS, IMAGE_MODES
-from .engine.io import user_cache, write_json
+from .engine.io import outside_dataset, user_cache, write_json
 from .engine.methods import CONFIDENCES, METHODS
 from .engine.progress import drive
 from .engine.query_stats import right_per_correction
@@ -132,11 +132,7 @@ def cmd_rank(args) -> None:
     from .engine.parallel import executor
     from .engine.ranking import rank_precomputed
 
-    json_out = args.json.expanduser().resolve()
-    if json_out.is_relative_to(args.dataset.expanduser().resolve()):
-        raise DatasetError(args.json, "is inside the dataset folder, which is never "
-                           "written to; choose a file outside it")
-    if json_out.is_dir():
+    if outside_dataset(args.json, args.dataset).is_dir():
         raise DatasetError(args.json, "is a folder; --json takes the file to write")
 
     with executor(args.workers, args.scheduler, preload=("a2lc_napari.engine.ranking",)) as pool:

@@ -46,6 +46,7 @@ from .io import (
     IMAGE_SUFFIXES,
     image_size,
     index_files,
+    outside_dataset,
     read_color_label,
     read_image,
     read_label,
@@ -415,11 +416,7 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
             raise DatasetError(labels_dir, "is not a folder (expected the pseudo-label "
                                "folder, NAME.png per image)")
     if region_cache is not None:
-        region_cache = Path(region_cache).expanduser().resolve()
-        if region_cache.is_relative_to(root):
-            raise DatasetError(region_cache, f"is inside the dataset folder {root}, "
-                               "which is never written to; choose a cache folder "
-                               "outside it")
+        region_cache = outside_dataset(region_cache, root)
     if (root / "classes.json").exists():
         layout, parts = "generic", _generic(root, labels_dir)
     elif (root / "JPEGImages").is_dir():

@@ -57,7 +57,8 @@ from .classes import (
     labelmap_text,
 )
 from .errors import DatasetError
-from .io import atomic_path, read_image, write_json, write_label, write_text
+from .io import (atomic_path, outside_dataset, read_image, write_json, write_label,
+                 write_text)
 from .progress import Progress, Steps
 
 #: Export formats and what each writes.
@@ -246,10 +247,7 @@ def check_export_folder(folder: Path | str, dataset_root: Path,
                         overwrite: bool = False) -> Path:
     """The resolved export folder, if it may be written (:func:`check_export`,
     whatever the format)."""
-    folder = Path(folder).expanduser().resolve()
-    if folder.is_relative_to(Path(dataset_root).resolve()):
-        raise DatasetError(folder, "is inside the dataset folder, which is never "
-                           "written to; choose a folder outside it")
+    folder = outside_dataset(folder, dataset_root)
     if folder.exists() and not folder.is_dir():
         raise DatasetError(folder, "is not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:

@@ -189,6 +189,17 @@ def read_regions(path: Path) -> np.ndarray:
     return arr.astype(np.int32, copy=False)
 
 
+def outside_dataset(path: Path | str, dataset_root: Path | str) -> Path:
+    """``path`` resolved, if it lies outside the dataset folder ``dataset_root``,
+    which is never written to; else DatasetError naming it."""
+    path = Path(path).expanduser().resolve()
+    root = Path(dataset_root).expanduser().resolve()
+    if path.is_relative_to(root):
+        raise DatasetError(path, f"is inside the dataset folder {root}, which is never "
+                           "written to; choose a place outside it")
+    return path
+
+
 def index_files(folder: Path, endings: tuple[str, ...]) -> dict[str, Path]:
     """Files under ``folder`` ending in one of ``endings`` (any case), by name.
 

@@ -35,7 +35,7 @@ from .dataset import Dataset
 from .errors import DatasetError
 from .export import check_export, export_labels
 from .image_cache import ImageCache
-from .io import write_json
+from .io import outside_dataset, write_json
 from .journal import Journal
 from .label_store import LabelStore
 from .label_changes import LabelChange
@@ -131,9 +131,7 @@ class Session:
         :class:`~a2lc_napari.engine.session_lock.SessionInUse` at once when
         another writer holds ``out``."""
         folder = SessionFolder(Path(out))
-        if folder.root.resolve().is_relative_to(dataset.root.resolve()):
-            raise DatasetError(folder.root, "is inside the dataset folder, which is never "
-                               "written to")
+        outside_dataset(folder.root, dataset.root)
         folder.check_new()
         writer = lock_session(folder.root)
         try:
