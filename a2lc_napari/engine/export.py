@@ -232,7 +232,12 @@ def check_export(folder: Path | str, classes: ClassSet, dataset_root: Path,
         cannot hold these classes (cityscapes: other classes than
         Cityscapes'; cvat: a black class other than background).
     """
-    folder = check_export_folder(folder, dataset_root, overwrite)
+    folder = outside_dataset(folder, dataset_root)
+    if folder.exists() and not folder.is_dir():
+        raise DatasetError(folder, "is not a folder")
+    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
+        raise DatasetError(folder, "is not empty; choose an empty folder, or overwrite "
+                           "the files of the same names (--overwrite)")
     try:
         if format == "cityscapes":
             check_cityscapes(classes)
@@ -240,19 +245,6 @@ def check_export(folder: Path | str, classes: ClassSet, dataset_root: Path,
             cvat_labelmap(classes)  # raises for a black class
     except ValueError as e:
         raise DatasetError(folder, f"gets no {format} export: {e}") from None
-    return folder
-
-
-def check_export_folder(folder: Path | str, dataset_root: Path,
-                        overwrite: bool = False) -> Path:
-    """The resolved export folder, if it may be written (:func:`check_export`,
-    whatever the format)."""
-    folder = outside_dataset(folder, dataset_root)
-    if folder.exists() and not folder.is_dir():
-        raise DatasetError(folder, "is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise DatasetError(folder, "is not empty; choose an empty folder, or overwrite "
-                           "the files of the same names (--overwrite)")
     return folder
 
 
