@@ -155,17 +155,20 @@ class RoundFlow(QObject):
         self.view.wanted = index
         self.failed.emit(message)
 
-    def finish_round(self, confirmed: bool = False, shown: int | None = None) -> None:
+    def finish_round(self, confirmed: bool = False, shown: int | None = None,
+                     early: bool = False) -> None:
         """Apply the LCM, measure and log the round, then prepare the next one.
 
         Above the settings' limit of LCM changes, first say how many and let
         the person review them or apply them (``confirmed``); ``shown``: the
-        query to show meanwhile, where none is shown (the LCM's count hid it)."""
+        query to show meanwhile, where none is shown (the LCM's count hid it).
+        Unless ``early`` (the person's "Finish round"), a query whose answer
+        was taken back meanwhile keeps the round open: it is shown again."""
         session = self.session
         if self.runner.busy or session is None:
             return
         if self.runner.writing:  # after the answers and strokes still being written
-            self.runner.after_writes(lambda: self.finish_round(confirmed, shown))
+            self.runner.after_writes(lambda: self.finish_round(confirmed, shown, early))
             return
         if not confirmed and self.runner.lcm_busy:
             # Counted from every answer, the last ones included: the round
@@ -174,7 +177,12 @@ class RoundFlow(QObject):
             self.view.hide_query()
             self.panel.say(f"Round {session.round}: counting the LCM's changes with the "
                            "last answers…")
-            self.runner.after_lcm(lambda: self.finish_round(confirmed, shown))
+            self.runner.after_lcm(lambda: self.finish_round(confirmed, shown, early))
+            return
+        reopened = session.next_query() if session.phase == "query" else None
+        if reopened is not None and not early:  # undone while the round was ending
+            self.confirm.setVisible(False)
+            self.view.show_query(reopened.index)
             return
         proposal = self.proposed()
         count = len(proposal.updates) if proposal is not None else 0
@@ -210,7 +218,7 @@ class RoundFlow(QObject):
                 "now? A finished round cannot be undone.",
                 QMessageBox.Yes | QMessageBox.No, QMessageBox.No) != QMessageBox.Yes:
             return
-        self.finish_round()
+        self.finish_round(early=True)
 
     def _review_first(self) -> None:
         self.confirm.setVisible(False)

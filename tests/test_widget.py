@@ -426,6 +426,31 @@ def test_finish_round_with_queries_unanswered_asks_first(make_napari_viewer, qtb
     wait_idle(qtbot, widget)
 
 
+def test_an_answer_undone_as_the_round_ends_keeps_the_round_open(make_napari_viewer,
+                                                                qtbot, demo, tmp_path):
+    """Ctrl+Z pressed while the round's end waits for the LCM to count its
+    changes: the answer taken back is asked again, and the round ends only
+    once it is answered."""
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=3,
+                   review_above=100_000)
+    session = widget.session
+    for _ in range(len(session.queries) - 1):
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    last = widget.query_index
+    press(widget, qtbot, Qt.Key_Return)
+    qtbot.waitUntil(lambda: widget.query_index is None, timeout=WAIT)  # counting
+    assert widget.runner.lcm_busy
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: widget.runner.idle, timeout=WAIT)
+    assert session.round == 1 and session.queries[last].answer is None
+    assert widget.query_index == last
+    press(widget, qtbot, Qt.Key_Return)
+    wait_for_query(qtbot, widget, round_=2)
+    assert all(q["answer"] is not None for q in session.round_log(1)["queries"])
+    wait_idle(qtbot, widget)
+
+
 def test_answers_quicker_than_the_lcm_are_counted_before_it_applies(make_napari_viewer,
                                                                    qtbot, demo, tmp_path):
     """The round's answers given before the LCM re-runs (it waits for a
