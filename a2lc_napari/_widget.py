@@ -405,7 +405,9 @@ class CorrectionWidget(QWidget):
             return
         choice = ask_export(self, lambda folder, format: self.session.check_export(
             folder, format, overwrite=True))
-        if choice is not None:
+        if choice is None:  # not a word left saying an earlier export was this one
+            self.status.setText("Nothing exported.")
+        else:
             self.export(*choice)
 
     def export(self, folder: Path, format: str = "palette", overwrite: bool = False) -> None:

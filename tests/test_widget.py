@@ -739,6 +739,9 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
                                    / "SegmentationClass" / f"{q.image}.png"))
     assert (labels[region_mask(widget, 0)] == 1).all()
     assert (tmp_path / "export" / "keep.txt").read_text() == "mine"
+    assert widget.status.text().startswith("Exported the labels (voc) to ")
+    export_by_clicks(widget, tmp_path / "export", "voc", confirm=False)  # No, this time
+    assert widget.status.text() == "Nothing exported."
     # Where no answer could make it possible (the dataset's own folder, a
     # format that cannot hold these classes): refused at once, nothing asked.
     errors = []
