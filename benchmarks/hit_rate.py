@@ -44,6 +44,8 @@ from pathlib import Path
 import numpy as np
 
 from a2lc_napari.engine import acquisition as acq
+
+from a2lc_napari.engine.region_summary import RegionSummary, summarize_image
 from a2lc_napari.engine import region_classifier as rc
 from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.dataset import open_dataset
@@ -53,14 +55,14 @@ from a2lc_napari.engine.query_stats import wrong_regions
 
 
 def summarise(dataset: Path, out: Path, seed: int, steps: int,
-              folds: int = 1) -> acq.RegionSummary:
+              folds: int = 1) -> RegionSummary:
     """Every region's summary under a model trained on the pseudo-labels:
     one model of all the images (``folds`` 1), or each image under the
     model trained on the other folds' images."""
     path = out / (f"summary_seed{seed}_steps{steps}.npz" if folds == 1 else
                   f"summary_seed{seed}_steps{steps}_crossfit{folds}.npz")
     if path.exists():
-        return acq.RegionSummary.load(path)
+        return RegionSummary.load(path)
     ds = open_dataset(dataset)
     ign, k = ds.classes.ignore_index, ds.classes.num_classes
     fold = (np.zeros(len(ds.names), dtype=np.int64) if folds == 1
@@ -73,9 +75,9 @@ def summarise(dataset: Path, out: Path, seed: int, steps: int,
         for i in np.flatnonzero(fold == f):
             n = ds.names[i]
             image = ds.image(n)
-            parts[i] = acq.summarize_image(seg.output(image), ds.labels(n), ds.regions(n), ign,
-                                           gt=ds.gt(n), image_index=int(i), image=image)
-    s = acq.RegionSummary.concatenate(parts)
+            parts[i] = summarize_image(seg.output(image), ds.labels(n), ds.regions(n), ign,
+                                       gt=ds.gt(n), image_index=int(i), image=image)
+    s = RegionSummary.concatenate(parts)
     out.mkdir(parents=True, exist_ok=True)
     s.save(path)
     return s
@@ -91,7 +93,7 @@ def constant_f_parts(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
     return parts
 
 
-def pixels_set_right(s: acq.RegionSummary, wrong: np.ndarray) -> np.ndarray:
+def pixels_set_right(s: RegionSummary, wrong: np.ndarray) -> np.ndarray:
     """(R,) int64 labelled pixels an answer would set right: for a wrong
     region, those of its majority ground-truth class not labelled so now."""
     rows = np.arange(len(s))

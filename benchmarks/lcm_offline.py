@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from a2lc_napari.engine import acquisition as acq
+
+from a2lc_napari.engine.region_summary import majority
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.image_cache import ImageCache
 from a2lc_napari.engine.io import write_label
@@ -89,7 +90,7 @@ def main() -> None:
         rows = np.array([q.row for q in pick_queries(s, manual, method, args.budget, ds.names,
                                                      ign, ranking)], dtype=np.int64)
         current = s.majority_label(ign)
-        gt = acq.majority(s.gt_hist, ign)
+        gt = majority(s.gt_hist, ign)
         old, answers = current[rows].copy(), gt[rows]
         for row, a in zip(rows, answers):
             name = ds.names[s.image[row]]

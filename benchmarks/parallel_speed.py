@@ -30,7 +30,8 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import zoom
 
-from a2lc_napari.engine import acquisition as acq
+
+from a2lc_napari.engine.region_summary import summarize_image
 from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
 from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.dataset import open_dataset
@@ -89,8 +90,8 @@ def timed_summaries(inputs: list[tuple], threads: int) -> tuple[float, list]:
     numba's threads, and the summaries."""
     numba.set_num_threads(threads)
     start = time.perf_counter()
-    summaries = [acq.summarize_image(output, labels, regions, ignore, image=image,
-                                     representative=False)
+    summaries = [summarize_image(output, labels, regions, ignore, image=image,
+                                 representative=False)
                  for output, labels, regions, image, ignore in inputs]
     return time.perf_counter() - start, summaries
 

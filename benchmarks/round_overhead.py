@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from a2lc_napari.engine import acquisition as acq
+
+from a2lc_napari.engine.region_summary import summarize_image
 from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.image_cache import ImageCache
@@ -92,7 +93,7 @@ def step_times(ds, model, images: ImageCache, label_path, name: str) -> dict[str
     image = ds.image(name)
     forward(model, small)  # warm
     probs, feats = model.predict(image, features=True)
-    summarize = partial(acq.summarize_image, labels=labels, regions=regions,
+    summarize = partial(summarize_image, labels=labels, regions=regions,
                         ignore_index=ds.classes.ignore_index, gt=gt, representative=False)
     return {"forward": best(partial(forward, model, small)),
             "resized": best(lambda: summarize(model.output(small), look=look)),

@@ -9,6 +9,8 @@ import pytest
 
 from a2lc_napari.engine import acquisition as acq
 
+from a2lc_napari.engine.region_summary import RegionSummary, majority, summarize_image
+
 IGNORE = 255
 
 
@@ -39,7 +41,7 @@ def test_two_pixel_region_by_hand():
     # m' = {x0}; cos = [1, 0]; a_CIL = [1, 0]; a_ABC parts = [0, 1·1 + 0·0].
     probs = np.array([[[1.0, 0.0]], [[0.0, 1.0]]], dtype=np.float32)
     labels = np.array([[1, 1]], dtype=np.uint8)
-    s = acq.summarize_image(probs, labels, np.ones((1, 2), np.int32), IGNORE)
+    s = summarize_image(probs, labels, np.ones((1, 2), np.int32), IGNORE)
     np.testing.assert_allclose(s.abc_parts, [[0.0, 1.0]])
     assert s.pixel.tolist() == [[0, 0]]
     np.testing.assert_allclose(s.sim, [1.0])
@@ -52,7 +54,7 @@ def test_ignore_pixels_use_the_prediction():
     # Label ignore at x1 → ỹ(x1) = argmax f(x1) = 1, a_CIL = 1 - 0.7.
     probs = np.array([[[0.9, 0.3]], [[0.1, 0.7]]], dtype=np.float32)
     labels = np.array([[0, IGNORE]], dtype=np.uint8)
-    s = acq.summarize_image(probs, labels, np.ones((1, 2), np.int32), IGNORE)
+    s = summarize_image(probs, labels, np.ones((1, 2), np.int32), IGNORE)
     ref = naive_region(probs, labels, np.ones((1, 2), bool))
     np.testing.assert_allclose(s.abc_parts[0], ref["parts"], rtol=1e-5)
     assert s.abc_parts[0, 1] > 0  # the ignore pixel counts under its predicted class
@@ -71,7 +73,7 @@ def test_matches_naive_reference_on_random_maps(dtype, h, w):
     labels[rng.random((h, w)) < 0.1] = IGNORE
     regions = rng.integers(0, 7, (h, w)).astype(np.int32) * 3  # sparse ids, 0 = none
     gt = rng.integers(0, k, (h, w)).astype(np.uint8)
-    s = acq.summarize_image(probs, labels, regions, IGNORE, gt=gt, image_index=4)
+    s = summarize_image(probs, labels, regions, IGNORE, gt=gt, image_index=4)
     present = sorted(set(np.unique(regions)) - {0})
     assert s.ids.tolist() == present
     assert (s.image == 4).all()
@@ -88,8 +90,8 @@ def test_matches_naive_reference_on_random_maps(dtype, h, w):
 
 def test_representative_pass_is_optional():
     probs = np.full((2, 3, 3), 0.5, np.float32)
-    s = acq.summarize_image(probs, np.zeros((3, 3), np.uint8), np.ones((3, 3), np.int32),
-                            IGNORE, representative=False)
+    s = summarize_image(probs, np.zeros((3, 3), np.uint8), np.ones((3, 3), np.int32),
+                        IGNORE, representative=False)
     assert s.sim is None and s.pixel is None
 
 
@@ -115,7 +117,7 @@ def test_abc_weights_empty():
 def _summary(label_hist, abc_parts):
     label_hist = np.array(label_hist)
     n = len(label_hist)
-    return acq.RegionSummary(
+    return RegionSummary(
         image=np.zeros(n, np.int32), ids=np.arange(1, n + 1, dtype=np.int32),
         size=label_hist.sum(1), label_hist=label_hist,
         abc_parts=np.array(abc_parts, dtype=float), mean_prob=np.zeros((n, 2), np.float32))
@@ -206,15 +208,15 @@ def test_rank_is_stable_and_excludes():
 
 def test_majority_ignores_the_ignore_column():
     hist = np.array([[1, 1, 9], [0, 0, 4], [0, 3, 0]])
-    assert acq.majority(hist, IGNORE).tolist() == [0, IGNORE, 1]
+    assert majority(hist, IGNORE).tolist() == [0, IGNORE, 1]
 
 
 def test_summary_round_trips_through_npz(tmp_path):
     probs = np.random.default_rng(0).dirichlet(np.ones(3), (4, 5)).transpose(2, 0, 1)
-    s = acq.summarize_image(probs.astype(np.float32), np.zeros((4, 5), np.uint8),
-                            np.arange(20, dtype=np.int32).reshape(4, 5) // 7 + 1, IGNORE)
+    s = summarize_image(probs.astype(np.float32), np.zeros((4, 5), np.uint8),
+                        np.arange(20, dtype=np.int32).reshape(4, 5) // 7 + 1, IGNORE)
     s.save(tmp_path / "s.npz")
-    t = acq.RegionSummary.load(tmp_path / "s.npz")
+    t = RegionSummary.load(tmp_path / "s.npz")
     np.testing.assert_array_equal(t.sim, s.sim)
     np.testing.assert_array_equal(t.keys(), s.keys())
     assert t.gt_hist is None
@@ -230,8 +232,8 @@ def test_scores_do_not_depend_on_region_ids():
     probs, labels = _random_image(2)
     regions = np.arange(120, dtype=np.int32).reshape(10, 12) // 20 + 1  # ids 1..6
     new_id = np.array([0, 60, 7, 1000, 3, 42, 9], dtype=np.int32)
-    a = acq.summarize_image(probs, labels, regions, IGNORE)
-    b = acq.summarize_image(probs, labels, new_id[regions], IGNORE)
+    a = summarize_image(probs, labels, regions, IGNORE)
+    b = summarize_image(probs, labels, new_id[regions], IGNORE)
     row_in_b = [b.ids.tolist().index(new_id[i]) for i in a.ids]
     np.testing.assert_allclose(b.sim[row_in_b], a.sim)
     np.testing.assert_allclose(b.abc_parts[row_in_b], a.abc_parts)
@@ -242,8 +244,8 @@ def test_scores_are_sums_so_larger_regions_rank_first():
     probs, labels = _random_image(3, h=4, w=6)
     twice_p = np.concatenate([probs, probs], axis=2)
     twice_l = np.concatenate([labels, labels], axis=1)
-    one = acq.summarize_image(probs, labels, np.ones((4, 6), np.int32), IGNORE)
-    two = acq.summarize_image(twice_p, twice_l, np.ones((4, 12), np.int32), IGNORE)
+    one = summarize_image(probs, labels, np.ones((4, 6), np.int32), IGNORE)
+    two = summarize_image(twice_p, twice_l, np.ones((4, 12), np.int32), IGNORE)
     np.testing.assert_allclose(two.sim, 2 * one.sim, rtol=1e-5)
     np.testing.assert_allclose(two.abc_parts, 2 * one.abc_parts, rtol=1e-5)
 
@@ -254,7 +256,7 @@ def test_disagreeing_region_ranks_above_agreeing_one():
     probs[0], probs[1] = 0.95, 0.05
     labels = np.array([[0, 0, 1, 1], [0, 0, 1, 1]], np.uint8)
     regions = np.array([[1, 1, 2, 2], [1, 1, 2, 2]], np.int32)
-    s = acq.summarize_image(probs, labels, regions, IGNORE)
+    s = summarize_image(probs, labels, regions, IGNORE)
     for ranking in ("sim", "abc"):
         assert acq.rank(acq.region_scores(s, ranking)).tolist() == [1, 0]
 
@@ -263,10 +265,10 @@ def test_values_outside_the_classes_count_as_ignore():
     # 200 is neither a class nor the ignore value: treated as unlabeled, never
     # used as an index.
     probs = np.array([[[0.9, 0.3]], [[0.1, 0.7]]], dtype=np.float32)
-    a = acq.summarize_image(probs, np.array([[0, 200]], np.uint8),
-                            np.ones((1, 2), np.int32), IGNORE, gt=np.array([[1, 200]], np.uint8))
-    b = acq.summarize_image(probs, np.array([[0, IGNORE]], np.uint8),
-                            np.ones((1, 2), np.int32), IGNORE, gt=np.array([[1, IGNORE]], np.uint8))
+    a = summarize_image(probs, np.array([[0, 200]], np.uint8),
+                        np.ones((1, 2), np.int32), IGNORE, gt=np.array([[1, 200]], np.uint8))
+    b = summarize_image(probs, np.array([[0, IGNORE]], np.uint8),
+                        np.ones((1, 2), np.int32), IGNORE, gt=np.array([[1, IGNORE]], np.uint8))
     np.testing.assert_array_equal(a.label_hist, b.label_hist)
     np.testing.assert_array_equal(a.gt_hist, b.gt_hist)
     np.testing.assert_allclose(a.abc_parts, b.abc_parts)
@@ -280,7 +282,7 @@ def test_appearance_matches_a_naive_reference():
     regions = rng.choice([0, 2, 5, 9], (h, w)).astype(np.int32)
     image = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
     feats = rng.normal(size=(c, h, w)).astype(np.float32)
-    s = acq.summarize_image(probs, labels, regions, IGNORE, image=image, features=feats)
+    s = summarize_image(probs, labels, regions, IGNORE, image=image, features=feats)
     assert s.appearance.shape == (len(s), 6 + c)
     for row, rid in enumerate(s.ids):
         mask = regions == rid
@@ -297,7 +299,7 @@ def test_layout_matches_a_naive_reference(h, w):
     labels = rng.integers(0, k, (h, w)).astype(np.uint8)
     regions = rng.choice([0, 2, 5, 9], (h, w)).astype(np.int32)
     image = rng.integers(0, 256, (h, w, 3)).astype(np.uint8)
-    s = acq.summarize_image(probs, labels, regions, IGNORE, image=image)
+    s = summarize_image(probs, labels, regions, IGNORE, image=image)
     grey = image.astype(np.float64).mean(axis=2) / 255
     for row, rid in enumerate(s.ids):
         mask = regions == rid
@@ -315,13 +317,13 @@ def test_appearance_without_image_is_none_and_survives_a_round_trip(tmp_path):
     probs = np.full((2, 2, 2), 0.5, np.float32)
     labels = np.zeros((2, 2), np.uint8)
     regions = np.array([[1, 1], [2, 2]], np.int32)
-    assert acq.summarize_image(probs, labels, regions, IGNORE).appearance is None
+    assert summarize_image(probs, labels, regions, IGNORE).appearance is None
     image = np.array([[[0, 0, 0], [255, 255, 255]], [[51, 51, 51]] * 2], np.uint8)
-    s = acq.summarize_image(probs, labels, regions, IGNORE, image=image)
+    s = summarize_image(probs, labels, regions, IGNORE, image=image)
     # region 1: a black and a white pixel, mean 0.5 and std 0.5; region 2: flat 0.2
     np.testing.assert_allclose(s.appearance, [[0.5] * 6, [0.2] * 3 + [0] * 3], atol=1e-6)
     s.save(tmp_path / "s.npz")
-    np.testing.assert_array_equal(acq.RegionSummary.load(tmp_path / "s.npz").appearance,
+    np.testing.assert_array_equal(RegionSummary.load(tmp_path / "s.npz").appearance,
                                   s.appearance)
 
 
@@ -329,7 +331,7 @@ def test_appearance_without_image_is_none_and_survives_a_round_trip(tmp_path):
 SUMMARIZE = """
 import sys
 import numpy as np
-from a2lc_napari.engine import acquisition as acq
+from a2lc_napari.engine.region_summary import summarize_image
 rng = np.random.default_rng(7)
 k, h, w = 12, 96, 128
 logits = rng.normal(size=(k, h, w)) * 2
@@ -337,9 +339,9 @@ probs = (np.exp(logits) / np.exp(logits).sum(0)).astype(np.float32)
 labels = rng.integers(0, k, (h, w)).astype(np.uint8)
 labels[rng.random((h, w)) < 0.1] = 255
 regions = (np.arange(h)[:, None] // 12 * 16 + np.arange(w)[None] // 8).astype(np.int32) + 1
-s = acq.summarize_image(probs, labels, regions, 255, gt=rng.integers(0, k, (h, w)).astype(np.uint8),
-                        image=rng.integers(0, 256, (h, w, 3)).astype(np.uint8),
-                        features=rng.normal(size=(16, h, w)).astype(np.float32))
+s = summarize_image(probs, labels, regions, 255, gt=rng.integers(0, k, (h, w)).astype(np.uint8),
+                    image=rng.integers(0, 256, (h, w, 3)).astype(np.uint8),
+                    features=rng.normal(size=(16, h, w)).astype(np.float32))
 s.save(sys.argv[1])
 """
 

@@ -189,7 +189,7 @@ def test_review_table_prints_each_refill_beside_the_first_fill():
 
 
 def test_hit_rate_ranks_under_one_model_or_a_cross_fitted_one(demo, tmp_path):
-    from a2lc_napari.engine.acquisition import RegionSummary
+    from a2lc_napari.engine.region_summary import RegionSummary
 
     rankings = ["ALC (model)", "ABC (model)", "ABC (out of fold)", "doubt (out of fold)",
                 "ABC (model) × doubt (out of fold)", "turns: doubt, then ABC (model) × doubt"]

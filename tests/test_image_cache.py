@@ -7,7 +7,9 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from a2lc_napari.engine import acquisition as acq, dataset as dataset_module, driver
+from a2lc_napari.engine import dataset as dataset_module, driver
+
+from a2lc_napari.engine.region_summary import RegionSummary, image_look, summarize_image
 from a2lc_napari.engine.config import ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import Dataset, open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
@@ -46,7 +48,7 @@ def test_the_first_round_keeps_the_network_image_and_look_later_rounds_read_them
     small, look = cache.for_round(ds, "a", regions["a"])
     np.testing.assert_array_equal(small, network_image(images["a"], SIDE))
     assert small.shape == (10, 16, 3)  # 24×40 with its longer side at 16
-    np.testing.assert_array_equal(look, acq.image_look(images["a"], regions["a"]))
+    np.testing.assert_array_equal(look, image_look(images["a"], regions["a"]))
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == ["a.look.npz", "a.npz"]
 
     unread(monkeypatch)
@@ -63,7 +65,7 @@ def test_training_reading_an_image_first_keeps_its_look_too(data, tmp_path, monk
     unread(monkeypatch)
     again, look = cache.for_round(ds, "b", regions["b"])
     np.testing.assert_array_equal(again, small)
-    np.testing.assert_array_equal(look, acq.image_look(images["b"], regions["b"]))
+    np.testing.assert_array_equal(look, image_look(images["b"], regions["b"]))
 
 
 def test_a_changed_image_or_region_file_is_made_again(data, tmp_path):
@@ -76,13 +78,13 @@ def test_a_changed_image_or_region_file_is_made_again(data, tmp_path):
     os.utime(root / "images" / "a.png", ns=(1, 1))  # a new time, however fast the test
     small, look = cache.for_round(ds, "a", regions["a"])
     np.testing.assert_array_equal(small, network_image(new_image, SIDE))
-    np.testing.assert_array_equal(look, acq.image_look(new_image, regions["a"]))
+    np.testing.assert_array_equal(look, image_look(new_image, regions["a"]))
 
     new_regions = np.ones((H, W), np.int32)
     np.save(root / "regions" / "a.npy", new_regions)
     os.utime(root / "regions" / "a.npy", ns=(2, 2))
     _, look = cache.for_round(ds, "a", new_regions)
-    np.testing.assert_array_equal(look, acq.image_look(new_image, new_regions))
+    np.testing.assert_array_equal(look, image_look(new_image, new_regions))
     assert look.shape == (2, 10)
 
 
@@ -109,11 +111,11 @@ def test_summaries_from_what_was_kept_equal_those_from_the_full_size_image(data,
     out = NetworkOutput(rng.normal(size=(3, 10, 16)).astype(np.float32),
                         rng.normal(size=(4, 10, 16)).astype(np.float32))
     labels = ds.labels("a")
-    whole = acq.summarize_image(out, labels, regions["a"], 255, image=images["a"])
+    whole = summarize_image(out, labels, regions["a"], 255, image=images["a"])
     cache.for_round(ds, "a", regions["a"])
     _, look = cache.for_round(ds, "a", regions["a"])  # read back
-    kept = acq.summarize_image(out, labels, regions["a"], 255, look=look)
-    for field in fields(acq.RegionSummary):
+    kept = summarize_image(out, labels, regions["a"], 255, look=look)
+    for field in fields(RegionSummary):
         a, b = getattr(whole, field.name), getattr(kept, field.name)
         assert (a is None) == (b is None), field.name
         if a is not None:
@@ -152,7 +154,7 @@ def test_a_new_session_keeps_every_image_at_start_and_round_1_reads_none(tmp_pat
             image = ds.image(name)
             small, look = kept.for_round(ds, name, ds.regions(name))
             np.testing.assert_array_equal(small, network_image(image, SIDE))
-            np.testing.assert_array_equal(look, acq.image_look(image, ds.regions(name)))
+            np.testing.assert_array_equal(look, image_look(image, ds.regions(name)))
         unread(monkeypatch)
         drive(session.prepare_round(), quiet=True)
         assert session.phase == "query" and session.queries

@@ -142,16 +142,16 @@ def test_silence_reason_says_what_is_missing():
 
 
 def test_a_silent_proposal_carries_its_reason():
-    from a2lc_napari.engine import acquisition as acq
+    from a2lc_napari.engine.region_summary import RegionSummary
     from a2lc_napari.engine.lcm_proposal import propose
 
     n = 12
     rng = np.random.default_rng(0)
     hist = np.zeros((n, 3), np.int64)
     hist[:, 0] = 5
-    s = acq.RegionSummary(image=np.zeros(n, np.int32), ids=np.arange(1, n + 1, dtype=np.int32),
-                          size=hist.sum(1), label_hist=hist, abc_parts=np.zeros((n, 2)),
-                          mean_prob=rng.random((n, 2)).astype(np.float32))
+    s = RegionSummary(image=np.zeros(n, np.int32), ids=np.arange(1, n + 1, dtype=np.int32),
+                      size=hist.sum(1), label_hist=hist, abc_parts=np.zeros((n, 2)),
+                      mean_prob=rng.random((n, 2)).astype(np.float32))
     current = np.zeros(n, np.int64)
     rows = np.arange(6)  # six answers, all corrections 0 -> 1: none confirmed
     current[rows] = 1

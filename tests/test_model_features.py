@@ -37,7 +37,7 @@ def test_the_same_model_saved_twice_is_the_same_bytes_and_loads_back(tmp_path):
 
 
 def test_the_output_at_the_network_s_size_summarizes_as_the_full_size_maps():
-    from a2lc_napari.engine import acquisition as acq
+    from a2lc_napari.engine.region_summary import summarize_image
 
     seg, image = small_model(), random_image()
     out = seg.output(image)
@@ -45,8 +45,8 @@ def test_the_output_at_the_network_s_size_summarizes_as_the_full_size_maps():
     probs, feats = seg.predict(image, features=True)
     labels = np.zeros((40, 50), np.uint8)
     regions = (np.arange(40)[:, None] // 10 * 5 + np.arange(50)[None, :] // 10 + 1)
-    full = acq.summarize_image(probs, labels, regions, 255, image=image, features=feats)
-    fused = acq.summarize_image(out, labels, regions, 255, image=image)
+    full = summarize_image(probs, labels, regions, 255, image=image, features=feats)
+    fused = summarize_image(out, labels, regions, 255, image=image)
     np.testing.assert_allclose(fused.mean_prob, full.mean_prob, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fused.abc_parts, full.abc_parts, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fused.appearance, full.appearance, rtol=1e-5, atol=1e-6)

@@ -8,7 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from a2lc_napari.engine import acquisition as acq
+
+from a2lc_napari.engine.region_summary import RegionSummary, exp_nonpositive, summarize_image
 from a2lc_napari.engine.network_output import NetworkOutput, bilinear_grid
 
 
@@ -33,12 +34,12 @@ def test_the_pass_exp_is_np_exp_to_a_float32_ulp_or_two():
     x = np.concatenate([[0, -1e-30, -1e-7, -0.5, -np.log(2), -1, -10, -80, -86.9],
                         -np.random.default_rng(0).random(100_000) * 87]).astype(np.float32)
     out = x.copy()
-    acq.exp_nonpositive(out, np.empty(len(x), np.int32), len(x))
+    exp_nonpositive(out, np.empty(len(x), np.int32), len(x))
     assert out[0] == 1 and out[1] == 1
     np.testing.assert_allclose(out, np.exp(x.astype(np.float64)), rtol=1.2e-7, atol=0)
     # only the first n values are taken
     part = x[:5].copy()
-    acq.exp_nonpositive(part, np.empty(5, np.int32), 3)
+    exp_nonpositive(part, np.empty(5, np.int32), 3)
     np.testing.assert_array_equal(part[3:], x[3:5])
 
 
@@ -48,7 +49,7 @@ def test_a_hand_computed_softmax_of_resized_logits():
     logits = np.array([[[0.0, 2.0]], [[0.0, 0.0]]], np.float32)
     labels = np.array([[0, 0, 1, 255]], np.uint8)
     regions = np.array([[1, 1, 2, 2]], np.int32)
-    s = acq.summarize_image(NetworkOutput(logits), labels, regions, 255)
+    s = summarize_image(NetworkOutput(logits), labels, regions, 255)
     v = np.array([0, 0.5, 1.5, 2])
     p0 = np.exp(v) / (np.exp(v) + 1)
     np.testing.assert_allclose(s.mean_prob[:, 0], [p0[:2].mean(), p0[2:].mean()], rtol=1e-6)
@@ -72,11 +73,11 @@ def test_summaries_of_the_resized_output_equal_those_of_full_size_maps():
     labels[labels == k] = 255
     regions = (np.arange(h)[:, None] // 6 * 10 + np.arange(w)[None, :] // 7).astype(np.int32)
     gt = rng.integers(0, k, (h, w)).astype(np.uint8)
-    full = acq.summarize_image(probs, labels, regions, 255, gt=gt, image=image,
-                               features=resized(features, (h, w)))
-    fused = acq.summarize_image(NetworkOutput(logits, features), labels, regions, 255, gt=gt,
-                                image=image)
-    for field in fields(acq.RegionSummary):
+    full = summarize_image(probs, labels, regions, 255, gt=gt, image=image,
+                           features=resized(features, (h, w)))
+    fused = summarize_image(NetworkOutput(logits, features), labels, regions, 255, gt=gt,
+                            image=image)
+    for field in fields(RegionSummary):
         a, b = getattr(full, field.name), getattr(fused, field.name)
         if a is None:
             assert b is None, field.name

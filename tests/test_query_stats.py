@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from a2lc_napari.cli import main
-from a2lc_napari.engine import acquisition as acq
+from a2lc_napari.engine.region_summary import RegionSummary, summarize_image
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.query_stats import (
     hit_rate,
@@ -27,13 +27,13 @@ def test_wrong_regions_follow_the_annotators_rule():
     regions = np.array([[1, 1, 1, 1, 2, 2, 3, 4]], np.int32)
     labels, gt, regions = (np.concatenate([a, a]) for a in (labels, gt, regions))
     probs = np.full((2, *labels.shape), 0.5, np.float32)
-    s = acq.summarize_image(probs, labels, regions, IGNORE, gt=gt)
+    s = summarize_image(probs, labels, regions, IGNORE, gt=gt)
     assert s.gt_agree.tolist() == [6, 2, 0, 2]
     assert wrong_regions(s).tolist() == [False, True, True, False]
     assert wrong_share(s, np.array([False, False, False, False])) == 50
     assert wrong_share(s, np.array([False, True, True, False])) == 0
     assert wrong_share(s, np.ones(4, bool)) is None
-    assert wrong_regions(acq.summarize_image(probs, labels, regions, IGNORE)) is None
+    assert wrong_regions(summarize_image(probs, labels, regions, IGNORE)) is None
 
 
 def test_hit_rate_and_right_changes_per_correction():
@@ -79,7 +79,7 @@ def test_simulate_out_of_fold_asks_the_most_doubted_regions(tmp_path):
     out = tmp_path / "run"
     assert main(["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "5",
                  "--steps", "5", "--confidence", "out_of_fold", "--out", str(out), "-q"]) == 0
-    s = acq.RegionSummary.load(out / "work" / "round_01_regions.npz")
+    s = RegionSummary.load(out / "work" / "round_01_regions.npz")
     assert s.oof_prob.shape == (len(s), 12)
     # Naive reference: each region's doubt from its own pixels' labels.
     doubt = []

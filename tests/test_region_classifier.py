@@ -3,6 +3,8 @@ import numpy as np
 import pytest
 
 from a2lc_napari.engine import acquisition as acq
+
+from a2lc_napari.engine.region_summary import summarize_image
 from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.methods import METHODS, query_ranking
 from a2lc_napari.engine.progress import drive
@@ -120,7 +122,7 @@ def test_region_statistics_from_a_summary():
     image[:, 3:] = 255  # region 2 bright, an edge between the regions
     regions = np.where(np.arange(6) < 3, 1, 2)[None].repeat(4, 0).astype(np.int32)
     probs = np.full((2, 4, 6), 0.5, np.float32)
-    s = acq.summarize_image(probs, np.zeros((4, 6), np.uint8), regions, 255, image=image)
+    s = summarize_image(probs, np.zeros((4, 6), np.uint8), regions, 255, image=image)
     stats = region_statistics(s)
     assert stats.shape == (2, 11)
     np.testing.assert_allclose(stats[:, :3], [[0, 0, 0], [1, 1, 1]])  # colour mean
@@ -130,7 +132,7 @@ def test_region_statistics_from_a_summary():
     np.testing.assert_allclose(stats[:, 6], [0.5 / 3, 0.5 / 3])
     np.testing.assert_allclose(stats[:, 10], np.log(12))
     with pytest.raises(ValueError, match="appearance"):
-        region_statistics(acq.summarize_image(probs, np.zeros((4, 6), np.uint8), regions, 255))
+        region_statistics(summarize_image(probs, np.zeros((4, 6), np.uint8), regions, 255))
 
 
 def test_query_ranking():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .acquisition import majority
+from .region_summary import majority
 
 
 def label_accuracy(labels: np.ndarray, gt: np.ndarray, ignore_index: int) -> float:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from . import acquisition as acq
+from .region_summary import majority
 from .classes import ClassSet
 from .label_changes import LabelChange
 from .metrics import class_pixels
@@ -59,7 +59,7 @@ def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Que
             q, cls = queries[i], answers[i]
             mask = region_map == q.region
             hist = class_pixels(new[mask], k, ignore)[None]
-            rewrites = bool(cls != acq.majority(hist, ignore)[0] or i in rewrite)
+            rewrites = bool(cls != majority(hist, ignore)[0] or i in rewrite)
             deltas.append(AnswerChange(i, q.answer, q.rewrite, int(cls), rewrites))
             if rewrites:
                 new[mask] = cls

@@ -3,7 +3,7 @@
 Every round trains the network on each image downscaled to the network's
 size (:func:`~a2lc_napari.engine.model.network_image`), runs the network on
 it, and sums what each region looks like in the full-size image
-(:func:`~a2lc_napari.engine.acquisition.image_look`). None of this changes
+(:func:`~a2lc_napari.engine.region_summary.image_look`). None of this changes
 between rounds, and at street-camera size (1024×2048) making it costs more
 than the network does: decoding the PNG 53 ms, downscaling it 14 ms, the
 look 20 ms, against the forward pass's 30 ms. So a session makes them once
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import acquisition as acq
+from .region_summary import image_look
 from .dataset import Dataset
 from .io import write_npz
 from .model import network_image, network_size
@@ -112,7 +112,7 @@ class ImageCache:
         image : (h, w, 3) uint8
             :func:`~a2lc_napari.engine.model.network_image`.
         look : (n + 1, 10) float64 or None
-            :func:`~a2lc_napari.engine.acquisition.image_look`.
+            :func:`~a2lc_napari.engine.region_summary.image_look`.
         """
         full = functools.cache(lambda: dataset.image(name))  # read at most once
         image_source = _stamp(dataset.image_path(name))
@@ -125,10 +125,10 @@ class ImageCache:
             return small, None
         region_file = dataset.region_file(name)
         if region_file is None:  # regions made when asked: nothing to tie a kept look to
-            return small, acq.image_look(full(), regions)
+            return small, image_look(full(), regions)
         return small, _kept(self.folder / f"{name}.look.npz",
                             f"{image_source} {_stamp(region_file)}",
-                            lambda: acq.image_look(full(), regions))
+                            lambda: image_look(full(), regions))
 
 
 def keep_images(dataset: Dataset, cache: ImageCache,

@@ -2,7 +2,7 @@
 
 Each image's logits and decoder features go straight from the model, at
 its own size (:meth:`~a2lc_napari.engine.model.Segmenter.output`), into
-:func:`~a2lc_napari.engine.acquisition.summarize_image`, which resizes them
+:func:`~a2lc_napari.engine.region_summary.summarize_image`, which resizes them
 pixel by pixel as it sums the regions: no full-size map is made, written
 or read back, and memory does not grow with the images.
 
@@ -21,7 +21,7 @@ from concurrent.futures import Executor
 from functools import partial
 from pathlib import Path
 
-from . import acquisition as acq
+from .region_summary import RegionSummary, summarize_image
 from .dataset import Dataset
 from .image_cache import ImageCache
 from .io import read_label
@@ -46,23 +46,23 @@ def load_model(path: Path, device: str | None = None) -> Segmenter:
 
 def summarize_with_model(model: Path, device: str | None, dataset: Dataset,
                          images: ImageCache, label_path: Callable[[str], Path],
-                         representative: bool, item: tuple[int, str]) -> acq.RegionSummary:
+                         representative: bool, item: tuple[int, str]) -> RegionSummary:
     """The region summaries of image ``item = (index, name)`` from the
     model's output on it, with the current labels read from
     ``label_path(name)`` (a module-level function: it runs on workers)."""
     i, name = item
     regions = dataset.regions(name)
     image, look = images.for_round(dataset, name, regions)
-    return acq.summarize_image(load_model(model, device).output(image),
-                               read_label(label_path(name)), regions,
-                               dataset.classes.ignore_index, gt=dataset.gt(name),
-                               image_index=i, representative=representative, look=look)
+    return summarize_image(load_model(model, device).output(image),
+                           read_label(label_path(name)), regions,
+                           dataset.classes.ignore_index, gt=dataset.gt(name),
+                           image_index=i, representative=representative, look=look)
 
 
 def summarize_dataset(model: Path, device: str | None, dataset: Dataset,
                       images: ImageCache, label_path: Callable[[str], Path],
                       representative: bool,
-                      executor: Executor | None = None) -> Steps[acq.RegionSummary]:
+                      executor: Executor | None = None) -> Steps[RegionSummary]:
     """The region summaries of every image of ``dataset``, in its order.
 
     Parameters
@@ -86,7 +86,7 @@ def summarize_dataset(model: Path, device: str | None, dataset: Dataset,
     ------
     Progress
         ``(images done, number of images, "Ranking regions")``; returns the
-        concatenated :class:`~a2lc_napari.engine.acquisition.RegionSummary`.
+        concatenated :class:`~a2lc_napari.engine.region_summary.RegionSummary`.
     """
     names = dataset.names
     summarize = partial(summarize_with_model, Path(model), device, dataset, images,
@@ -95,4 +95,4 @@ def summarize_dataset(model: Path, device: str | None, dataset: Dataset,
     for part in map_ordered(summarize, enumerate(names), executor):
         parts.append(part)
         yield Progress(len(parts), len(names), "Ranking regions")
-    return acq.RegionSummary.concatenate(parts)
+    return RegionSummary.concatenate(parts)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import acquisition as acq
+from .region_summary import RegionSummary, majority
 from .config import LCMConfig
 from .lcm import decide, lcm_features
 from .lcm_checks import heed
@@ -47,12 +47,12 @@ class Examples:
                      for f in ("features", "old", "answers", "model_class")))
 
 
-def region_features(summary: acq.RegionSummary, config: LCMConfig) -> np.ndarray:
+def region_features(summary: RegionSummary, config: LCMConfig) -> np.ndarray:
     """(R, F) float32 :func:`~a2lc_napari.engine.lcm.lcm_features` of a round's regions."""
     return lcm_features(summary.mean_prob, summary.appearance if config.appearance else None)
 
 
-def examples(summary: acq.RegionSummary, rows: np.ndarray, old: np.ndarray,
+def examples(summary: RegionSummary, rows: np.ndarray, old: np.ndarray,
              answers: np.ndarray, ignore_index: int, config: LCMConfig,
              features: np.ndarray | None = None) -> Examples:
     """The answered rows ``rows`` (n,) of a round's ``summary`` as
@@ -97,7 +97,7 @@ def held_out_report(gate: Gate, **fields) -> LCMProposal:
         lower_precision=None if lower is None else round(100 * lower, 2), **fields)
 
 
-def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarray,
+def propose(summary: RegionSummary, current: np.ndarray, eligible: np.ndarray,
             this_round: tuple[np.ndarray, np.ndarray, np.ndarray],
             past: Iterable[Examples], names: Sequence[str], num_classes: int,
             ignore_index: int, fixed_tau: float, config: LCMConfig,
@@ -149,7 +149,7 @@ def propose(summary: acq.RegionSummary, current: np.ndarray, eligible: np.ndarra
     rows = np.flatnonzero(eligible)
     d = decide(train.features, train.old, train.answers, features[rows], current[rows],
                num_classes, config, summary.mean_prob[rows].argmax(axis=1), seed=seed)
-    gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
+    gt = None if summary.gt_hist is None else majority(summary.gt_hist, ignore_index)
     proposal.updates = [LCMUpdate.of_row(summary, rows[j], names, current[rows[j]],
                                          d.predicted[j], d.confidence[j], gt)
                         for j in np.flatnonzero(d.changes(gate.tau, gate.reach))]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import acquisition as acq
+from .region_summary import RegionSummary, majority, region_keys
 from . import lcm_checks, lcm_proposal
 from .classes import ClassSet
 from .answers import new_manual
@@ -55,7 +55,7 @@ UNCHECKED = ("None of its proposals has been checked yet. A round's checks are i
              "then: answer a round to its end to let it act.")
 
 
-def propose_round(summary: acq.RegionSummary, inputs: LCMInputs, names: list[str],
+def propose_round(summary: RegionSummary, inputs: LCMInputs, names: list[str],
                   classes: ClassSet, round_: int, config: SessionConfig,
                   folder: SessionFolder, heed_checks: bool = True) -> LCMProposal:
     """The LCM's proposal in round ``round_`` (``summary``: its regions),
@@ -98,7 +98,7 @@ def checks_due(config: SessionConfig, lcm: bool) -> int:
     return min(max(config.lcm.checks, config.budget // 4), config.budget // 2)
 
 
-def round_checks(summary: acq.RegionSummary, queries: list[Query], inputs: LCMInputs,
+def round_checks(summary: RegionSummary, queries: list[Query], inputs: LCMInputs,
                  names: list[str], classes: ClassSet, round_: int, config: SessionConfig,
                  folder: SessionFolder, room: int) -> list[Query]:
     """Checks of our LCM to ask after ``queries``: a random sample of what
@@ -110,7 +110,7 @@ def round_checks(summary: acq.RegionSummary, queries: list[Query], inputs: LCMIn
     proposed = propose_round(summary, inputs, names, classes, round_, config, folder,
                              heed_checks=False).updates
     index = {key: row for row, key in enumerate(summary.keys())}
-    rows = np.array([index[acq.region_keys(names.index(u.image), u.region)] for u in proposed],
+    rows = np.array([index[region_keys(names.index(u.image), u.region)] for u in proposed],
                     dtype=np.int64)
     labels = summary.majority_label(classes.ignore_index)[rows]
     count = min(room, max(config.lcm.checks, math.ceil(config.lcm.checks_share * len(proposed))))
@@ -126,7 +126,7 @@ def past_checks(folder: SessionFolder, round_: int) -> Iterator[tuple[int | None
             yield q.get("check"), q["answer"]
 
 
-def paper_estimate(summary: acq.RegionSummary, answered: list[Query], classes: ClassSet,
+def paper_estimate(summary: RegionSummary, answered: list[Query], classes: ClassSet,
                    tau: float, config: LCMConfig, seed: int) -> LCMProposal:
     """How sure the paper's LCM is at ``tau``: its changes to this round's
     answers, each held out of its training
@@ -148,7 +148,7 @@ def past_examples(folder: SessionFolder, round_: int, ignore_index: int, config:
         log = json.loads(folder.log(r).read_text())
         queries = [q for q in log["queries"] if q["answer"] is not None]
         yield lcm_proposal.examples(
-            acq.RegionSummary.load(folder.summary(r)),
+            RegionSummary.load(folder.summary(r)),
             *(np.array([q[f] for q in queries], dtype=np.int64)
               for f in ("row", "label", "answer")),
             ignore_index, config)
@@ -164,7 +164,7 @@ def plurality_label(hist: np.ndarray, ignore_index: int) -> np.ndarray:
     return out
 
 
-def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.ndarray,
+def lcm_updates(summary: RegionSummary, answered: list[Query], eligible: np.ndarray,
                 names: list[str], num_classes: int, ignore_index: int, tau: float,
                 config: LCMConfig, seed: int) -> list[LCMUpdate]:
     """The paper's LCM, STEP 1 + STEP 2 on the answered queries: the updates to write.
@@ -184,7 +184,7 @@ def lcm_updates(summary: acq.RegionSummary, answered: list[Query], eligible: np.
     upd = select_updates(mlp, summary.mean_prob, current, eligible,
                          np.bincount(answers[valid], minlength=num_classes), tau,
                          config.alpha)
-    gt = None if summary.gt_hist is None else acq.majority(summary.gt_hist, ignore_index)
+    gt = None if summary.gt_hist is None else majority(summary.gt_hist, ignore_index)
     return [LCMUpdate.of_row(summary, r, names, current[r], upd.predicted[r],
                              upd.confidence[r], gt)
             for r in np.flatnonzero(upd.update)]

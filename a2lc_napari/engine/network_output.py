@@ -4,7 +4,7 @@ bilinear grid that maps it onto the image's pixels.
 The network works on a downscaled image; what it says of a full-size
 pixel is its output resized bilinearly (as ``torch.nn.functional.interpolate``
 with ``align_corners=False``), then softmaxed. The region summaries
-(:func:`~a2lc_napari.engine.acquisition.summarize_image`) resize it pixel
+(:func:`~a2lc_napari.engine.region_summary.summarize_image`) resize it pixel
 by pixel as they sum the regions, so no full-size map is ever made.
 """
 from __future__ import annotations

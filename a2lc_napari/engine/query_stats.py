@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # the CLI imports this module without numba
-    from .acquisition import RegionSummary
+    from .region_summary import RegionSummary
 
 
 def wrong_regions(summary: RegionSummary) -> np.ndarray | None:

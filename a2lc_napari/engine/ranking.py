@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import acquisition as acq
+from .region_summary import RegionSummary, summarize_image
 from .dataset import Dataset
 from .errors import DatasetError
 from .io import load_npy
@@ -37,15 +38,15 @@ def read_probs(path: Path, num_classes: int, shape: tuple[int, int]) -> np.ndarr
 
 
 def summarize_precomputed(dataset: Dataset, probs_dir: Path, representative: bool,
-                          item: tuple[int, str]) -> acq.RegionSummary:
+                          item: tuple[int, str]) -> RegionSummary:
     """The region summaries of image ``item = (index, name)`` from its map in
     ``probs_dir`` (a module-level function: it runs on worker processes)."""
     i, name = item
     path = Path(probs_dir) / f"{name}.npy"
     probs = read_probs(path, dataset.classes.num_classes, dataset.shape(name))
-    summary = acq.summarize_image(probs, dataset.labels(name), dataset.regions(name),
-                                  dataset.classes.ignore_index, image_index=i,
-                                  representative=representative)
+    summary = summarize_image(probs, dataset.labels(name), dataset.regions(name),
+                              dataset.classes.ignore_index, image_index=i,
+                              representative=representative)
     # Checked on the regions' means, not pixel by pixel (a second pass over
     # the map): a NaN or a pixel's values not summing to 1 show there.
     sums = summary.mean_prob.sum(axis=1)
@@ -84,7 +85,7 @@ def rank_precomputed(dataset: Dataset, probs_dir: Path, method: str,
     for part in map_ordered(summarize, enumerate(names), executor):
         parts.append(part)
         yield Progress(len(parts), len(names), "Ranking regions")
-    summary = acq.RegionSummary.concatenate(parts)
+    summary = RegionSummary.concatenate(parts)
     score = acq.region_scores(summary, ranking)
     order = acq.rank(score)[:top]
     out = [{"image": names[summary.image[r]], "region": int(summary.ids[r]),

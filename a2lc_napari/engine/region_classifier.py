@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
-from .acquisition import RegionSummary
+from .region_summary import RegionSummary
 from .parallel import map_ordered
 from .progress import Progress, Steps
 

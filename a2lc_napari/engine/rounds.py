@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from . import acquisition as acq
+from .region_summary import RegionSummary, region_keys
 from .dataset import Dataset
 from .image_cache import ImageCache
 from .methods import Method
@@ -28,7 +29,7 @@ from .state import LCMProposal, LCMUpdate, Query, RoundRecord, SessionState
 
 def summarize_regions(model: Path, device: str | None, dataset: Dataset,
                       images: ImageCache, label_path: Callable[[str], Path], ranking: str,
-                      seed: int, executor: Executor | None = None) -> Steps[acq.RegionSummary]:
+                      seed: int, executor: Executor | None = None) -> Steps[RegionSummary]:
     """Every region's summary under the prediction of the model saved in
     ``model`` and the current labels in ``label_path(name)``
     (:func:`~a2lc_napari.engine.inference.summarize_dataset`, on
@@ -45,23 +46,23 @@ def summarize_regions(model: Path, device: str | None, dataset: Dataset,
     return summary
 
 
-def region_mask(summary: acq.RegionSummary, pairs: Iterable[tuple[str, int]],
+def region_mask(summary: RegionSummary, pairs: Iterable[tuple[str, int]],
                 names: list[str]) -> np.ndarray:
     """(R,) bool: the summary's regions among the ``(image, region)`` ``pairs``."""
     name_index = {n: i for i, n in enumerate(names)}
     pairs = list(pairs)
     image = np.array([name_index[n] for n, _ in pairs], dtype=np.int64)
     ids = np.array([r for _, r in pairs], dtype=np.int64)
-    return np.isin(summary.keys(), acq.region_keys(image, ids))
+    return np.isin(summary.keys(), region_keys(image, ids))
 
 
-def manual_mask(summary: acq.RegionSummary, manual: dict[str, list[int]],
+def manual_mask(summary: RegionSummary, manual: dict[str, list[int]],
                 names: list[str]) -> np.ndarray:
     """(R,) bool: the summary's regions in ``manual`` (``{image: [region]}``)."""
     return region_mask(summary, ((n, r) for n, ids in manual.items() for r in ids), names)
 
 
-def pick_queries(summary: acq.RegionSummary, manual: np.ndarray, method: Method, budget: int,
+def pick_queries(summary: RegionSummary, manual: np.ndarray, method: Method, budget: int,
                  names: list[str], ignore_index: int, ranking: str | None = None
                  ) -> list[Query]:
     """The round's queries: the ``budget`` best-ranked regions not in
@@ -97,7 +98,7 @@ def label_metrics(dataset: Dataset, labels: Callable[[str], np.ndarray]) -> Step
     return out
 
 
-def queryable_wrong_share(summary: acq.RegionSummary, state: SessionState,
+def queryable_wrong_share(summary: RegionSummary, state: SessionState,
                           names: list[str]) -> float | None:
     """Percentage of wrong regions among those the round ``state`` is in
     could query (not manual before it: its queries count)."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import acquisition as acq
+from .region_summary import RegionSummary
 from .annotator import simulated_answer
 from .answers import answer_changes, check_classes, new_manual
 from .config import SessionConfig
@@ -88,7 +88,7 @@ class Session:
         self.folder = SessionFolder(Path(out))
         self.dataset, self.config, self.state = dataset, config, state
         self.method = METHODS[config.method]
-        self._summary: acq.RegionSummary | None = None
+        self._summary: RegionSummary | None = None
         # The last LCM proposal, with the round and inputs it was made from.
         self._proposed: tuple[int, LCMInputs, LCMProposal] | None = None
         self._lock = threading.RLock()
@@ -225,10 +225,10 @@ class Session:
         _save_state(self.folder, self.state)
 
     @property
-    def summary(self) -> acq.RegionSummary:
+    def summary(self) -> RegionSummary:
         """This round's per-region summaries (after :meth:`prepare_round`)."""
         if self._summary is None:
-            self._summary = acq.RegionSummary.load(self.folder.summary(self.round))
+            self._summary = RegionSummary.load(self.folder.summary(self.round))
         return self._summary
 
     # ---- changes to the labels, undoable (kept by the journal) -----------------------

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Literal, NamedTuple, get_args
 from .config import SessionConfig
 from .errors import DatasetError
 
-if TYPE_CHECKING:  # for the types only: acquisition loads numba
+if TYPE_CHECKING:  # for the types only: region_summary loads numba
     import numpy as np
 
-    from .acquisition import RegionSummary
+    from .region_summary import RegionSummary
 
 #: Version of ``session.json``; older versions are refused with a message.
 FORMAT = 2
