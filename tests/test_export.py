@@ -265,9 +265,11 @@ def test_refuses_a_non_empty_folder_unless_overwrite(corrected, tmp_path):
 
 def test_never_writes_into_the_dataset(corrected):
     dataset, labels = corrected
-    with pytest.raises(DatasetError, match="dataset folder"):
+    with pytest.raises(DatasetError, match="is inside the dataset folder"):
         export(dataset, labels, dataset.root / "export", "voc")
     assert not (dataset.root / "export").exists()
+    with pytest.raises(DatasetError, match="is the dataset folder, which is never written"):
+        export(dataset, labels, dataset.root, "voc", overwrite=True)
 
 
 def test_unknown_format(corrected, tmp_path):

@@ -195,8 +195,9 @@ def outside_dataset(path: Path | str, dataset_root: Path | str) -> Path:
     path = Path(path).expanduser().resolve()
     root = Path(dataset_root).expanduser().resolve()
     if path.is_relative_to(root):
-        raise DatasetError(path, f"is inside the dataset folder {root}, which is never "
-                           "written to; choose a place outside it")
+        where = "is the dataset folder" if path == root else f"is inside the dataset folder {root}"
+        raise DatasetError(path, f"{where}, which is never written to; choose a place "
+                           "outside it")
     return path
 
 
