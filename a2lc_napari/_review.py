@@ -114,6 +114,7 @@ class ReviewPanel(QGroupBox):
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
         self.table.setSortingEnabled(True)
+        self.table.sortByColumn(0, Qt.AscendingOrder)  # by image, the first one first
         self.table.verticalHeader().setVisible(False)
         # Every column in sight, none cut: the table is as wide as its columns
         # (the dock follows), but for the image names, which share what is left.

@@ -92,6 +92,12 @@ def test_a_decision_selects_and_shows_the_next_row_in_the_sort_order(qtbot):
     assert panel.current() == changes[3]
 
 
+def test_the_rows_come_by_image_the_first_one_first(qtbot):
+    changes = [LCMUpdate(f"image_{i}", 1, 1, 3, 0.9) for i in (2, 0, 3, 1)]
+    table = review_of(qtbot, changes, CLASSES).table
+    assert [table.item(r, 0).text() for r in range(4)] == [f"image_{i}" for i in range(4)]
+
+
 def test_the_decisions_are_off_while_there_is_nothing_to_decide(qtbot):
     from qtpy.QtWidgets import QPushButton
 
