@@ -53,7 +53,8 @@ class ClassList(QListWidget):
         self._names = [*classes.names, "ignore (unsure / none of these)"]
         colors = [*classes.colors, (255, 255, 255)]
         for i, (name, rgb, value) in enumerate(zip(self._names, colors, self._values)):
-            key = str((i + 1) % 10) if i < 10 else " "
+            # No key for "ignore": answered by Enter, a click or its name only.
+            key = str((i + 1) % 10) if i < min(10, classes.num_classes) else " "
             self.addItem(QListWidgetItem(_swatch(rgb), f"{key}  {name}  · label {value}"))
 
     def select_class(self, value: int) -> None:

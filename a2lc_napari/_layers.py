@@ -293,6 +293,12 @@ class LayerPresenter:
         if name in self.viewer.layers and self.viewer.layers[name].visible:
             self.viewer.layers[name].visible = False
 
+    def remove_layers(self) -> None:
+        """Take the session's layers out of the viewer (the session closed)."""
+        for name in self.specs:
+            if name in self.viewer.layers:
+                self.viewer.layers.remove(name)
+
     def prepare(self) -> None:
         """Add the missing layers, empty and hidden, one at a time with the
         event loop running between them (napari takes a tenth of a second
@@ -406,8 +412,23 @@ class LayerPresenter:
         self._show(layer)
         return layer
 
+    def covering(self) -> list:
+        """Visible layers over the session's image that are not the session's
+        and paint areas (images, labels: another dataset opened meanwhile):
+        they may hide the query."""
+        layers = self.viewer.layers
+        if IMAGE_LAYER not in layers:
+            return []
+        above = list(layers)[layers.index(IMAGE_LAYER) + 1:]
+        # layer.__class__, not type(layer): napari hands plugins proxies of its layers.
+        return [layer for layer in above if layer.name not in self.specs and layer.visible
+                and layer.opacity > 0 and layer.__class__.__name__ in ("Image", "Labels")]
+
     def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
-        """Ring the query's region (and mark its pixel), centred and zoomed."""
+        """Ring the query's region (and mark its pixel), centred and zoomed;
+        the layers that cover it hidden."""
+        for layer in self.covering():
+            layer.visible = False
         self._mark(QUERY_LAYER, {region: 1}, fill=0, width=QUERY_RING, outside=True)
         self.centre_on(region)
         # Keep the labels layer active, so that napari's paint tools act on it.
@@ -424,14 +445,15 @@ class LayerPresenter:
 
     def shows(self, image: str, region: int) -> bool:
         """Whether the canvas shows ``region`` of ``image`` as a query: that
-        image in its (visible) layer, the region's ring drawn on the
-        visible query layer, and the region's centre inside the camera's view
+        image in its (visible) layer with no other image or labels over it,
+        the region's ring drawn on the visible query layer, and the region's
+        centre inside the camera's view
         (napari's camera: ``center`` in data pixels, ``zoom`` screen pixels
         per data pixel, the canvas ``size`` (height, width) in screen pixels)."""
         layers = self.viewer.layers
         if self.name != image or region not in self.boxes or not all(
                 n in layers and layers[n].visible and layers[n].opacity > 0
-                for n in (IMAGE_LAYER, QUERY_LAYER)):
+                for n in (IMAGE_LAYER, QUERY_LAYER)) or self.covering():
             return False
         box = self.boxes[region]
         if layers[QUERY_LAYER].data.shape != self.regions.shape or not (

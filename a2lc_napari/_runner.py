@@ -127,7 +127,9 @@ class SessionRunner(QObject):
 
     Signals: :attr:`busy_changed` (bool), :attr:`progress` (text, done,
     total), :attr:`failed` (message), :attr:`stopped` (message),
-    :attr:`lcm_proposed` (an ``LCMProposal`` of the round it was made in).
+    :attr:`lcm_proposed` (an ``LCMProposal`` of the round it was made in),
+    :attr:`change_written` (a change of :meth:`write` is written or refused,
+    before its ``then`` or ``failed``).
     """
 
     busy_changed = Signal(bool)
@@ -135,6 +137,7 @@ class SessionRunner(QObject):
     failed = Signal(str)
     stopped = Signal(str)
     lcm_proposed = Signal(object)
+    change_written = Signal()
     _written = Signal(object, object, object)  # from the writing thread: future, then, failed
 
     def __init__(self, parent=None):
@@ -237,6 +240,7 @@ class SessionRunner(QObject):
         self._unwritten -= 1
         if self._closed:
             return
+        self.change_written.emit()
         if future.exception() is not None:
             (failed or self.failed.emit)(f"Saving the change failed: {future.exception()}")
         elif then is not None:
@@ -311,9 +315,16 @@ class SessionRunner(QObject):
         elif not self._closed:
             self._lcm_settled()
 
+    @property
+    def closed(self) -> bool:
+        """Cleaned up: the session is closed, or closes once its changes are written."""
+        return self._closed
+
     def cleanup(self) -> None:
         """Stop the timers and the running step, wait for the workers, then
         let another writer open the session (the widget is closing)."""
+        if self._closed:
+            return
         self._closed = self.views.closed = True
         self._lcm_timer.stop()
         self.cancel()

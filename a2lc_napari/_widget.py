@@ -82,6 +82,7 @@ class CorrectionWidget(QWidget):
         self.runner.failed.connect(self._on_error)
         self.runner.stopped.connect(self._on_failure)
         self.runner.lcm_proposed.connect(self._on_proposal)
+        self.runner.change_written.connect(self._clear_status)
         self._idle_timer = QTimer(self, interval=100)
         self._idle_timer.timeout.connect(self._check_idle)
         # napari's window deletes its docks without closing them: let the
@@ -182,18 +183,33 @@ class CorrectionWidget(QWidget):
             self.settings.offer_dataset(path)
 
     def cleanup(self) -> None:
-        """Disconnect from the viewer and stop the workers (the dock closes)."""
+        """Disconnect from the viewer, stop the workers and close the session
+        (the panel closes). The session's layers leave the viewer: a stroke or
+        Ctrl+Z on them would reach a session no longer open. Start / resume
+        in a new panel goes on where it was."""
+        if self.runner.closed:
+            return
         self._idle_timer.stop()
         self._fit_timer.stop()
         self.view.stop()
         self.viewer.scene.camera.events.disconnect(self.view.camera_moved)
         self._content.removeEventFilter(self)
+        self._escape.deleteLater()  # and with it, its watch on the canvas
         self.viewer.layers.events.inserted.disconnect(self._adopt_dataset)
         self.runner.cleanup()
+        if self.presenter is not None:
+            self.presenter.remove_layers()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.cleanup()
         super().closeEvent(event)
+
+    def event(self, event) -> bool:
+        # The dock's × (napari's remove_dock_widget) takes the panel out of
+        # its dock, neither closing nor deleting it: it ends here.
+        if event.type() == QEvent.ParentChange and self.parent() is None:
+            self.cleanup()
+        return super().event(event)
 
     # ---- state -------------------------------------------------------------------
 
@@ -236,6 +252,12 @@ class CorrectionWidget(QWidget):
         if busy and self.session is not None:
             self.panel.set_active(False)
         self._idle_timer.start()
+
+    def _clear_status(self) -> None:
+        """A new change: the status line no longer speaks of an earlier one
+        (an undo, an export); while a step runs it says how far that is."""
+        if not self.busy:
+            self.status.setText("")
 
     def _on_error(self, message: str) -> None:
         """A step failed: a napari notification (the message alone: the

@@ -14,7 +14,8 @@ from napari.utils.notifications import notification_manager
 from npe2 import PluginManifest
 from PIL import Image
 from qtpy.QtCore import Qt, QTimer
-from qtpy.QtWidgets import QApplication, QMessageBox, QPushButton, QScrollArea
+from qtpy.QtWidgets import (QApplication, QDockWidget, QMessageBox, QPushButton,
+                            QScrollArea)
 
 from a2lc_napari._export import ExportDialog
 from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYER,
@@ -538,6 +539,44 @@ def test_paint_strokes_are_saved_and_undone(make_napari_viewer, qtbot, demo, tmp
     np.testing.assert_array_equal(session.labels(name), before)
     np.testing.assert_array_equal(layer.data, before)
     wait_idle(qtbot, widget)
+
+
+def close_dock(widget):
+    """The × on the panel's dock title bar, as a person closes it."""
+    dock = widget
+    while not isinstance(dock, QDockWidget):
+        dock = dock.parent()
+    next(b for b in dock.findChildren(QPushButton) if b.toolTip() == "close this panel").click()
+
+
+def files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp_path):
+    """The dock's × closes the session: its layers leave the viewer, and a
+    new panel from the Plugins menu can open the same folder, or another
+    one whose strokes reach only that one."""
+    viewer = make_napari_viewer(show=True)
+    first = tmp_path / "first"
+    widget = start(viewer, qtbot, demo, first)
+    press(widget, qtbot, Qt.Key_Return)
+    wait_for_query(qtbot, widget)
+    wait_idle(qtbot, widget)
+    close_dock(widget)
+    assert LABELS_LAYER not in viewer.layers and QUERY_LAYER not in viewer.layers
+    widget = start(viewer, qtbot, demo, first)  # the folder is free again: resumed
+    assert widget.session.round == 1 and widget.session.queries[0].answer is not None
+    wait_idle(qtbot, widget)
+    close_dock(widget)
+    on_disk = files(first)
+    widget = start(viewer, qtbot, demo, tmp_path / "second")
+    session, layer, name = widget.session, viewer.layers[LABELS_LAYER], widget.image_name
+    layer.brush_size = 3
+    layer.paint((10, 10), 7)
+    qtbot.waitUntil(lambda: (session.labels(name) == layer.data).all(), timeout=WAIT)
+    wait_idle(qtbot, widget)
+    assert files(first) == on_disk
 
 
 def at_the_last_query(viewer, qtbot, dataset, session_dir):

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 from qtpy.QtCore import Qt
 
+from a2lc_napari._class_list import ClassList
 from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER
 from a2lc_napari.engine.classes import ClassSet
 from a2lc_napari.engine.io import read_label, write_label
@@ -89,6 +90,20 @@ def test_class_numbers_beside_the_brushs_label_ids(make_napari_viewer, qtbot, de
     wait_idle(qtbot, widget)
 
 
+def test_ignore_shows_no_number_key_as_none_answers_it(qtbot):
+    classes = ClassList()
+    qtbot.addWidget(classes)
+    classes.set_classes(ClassSet(("road", "car", "sky"), ((1, 1, 1), (2, 2, 2), (3, 3, 3))))
+    texts = [classes.item(i).text() for i in range(classes.count())]
+    assert texts == ["1  road  · label 0", "2  car  · label 1", "3  sky  · label 2",
+                     "   ignore (unsure / none of these)  · label 255"]
+    answered = []
+    classes.answered.connect(answered.append)
+    for key in "4932":
+        qtbot.keyClick(classes, key)
+    assert answered == [2, 1]
+
+
 def test_undo_and_redo_say_what_they_did_or_that_there_was_nothing(make_napari_viewer, qtbot, demo,
                                                           tmp_path):
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
@@ -107,6 +122,11 @@ def test_undo_and_redo_say_what_they_did_or_that_there_was_nothing(make_napari_v
     assert widget.session.queries[0].answer == 6
     qtbot.waitUntil(lambda: widget.status.text() == "Redone: the answer to query 1 of round 1.",
                     timeout=WAIT)
+    press(widget, qtbot, Qt.Key_Right)
+    qtbot.waitUntil(lambda: widget.query_index == 1, timeout=WAIT)
+    press(widget, qtbot, Qt.Key_Return)  # a new answer: no word left of the redo
+    wait_written(qtbot, widget)
+    assert widget.session.queries[1].answer is not None and widget.status.text() == ""
     wait_idle(qtbot, widget)
 
 
