@@ -40,7 +40,9 @@ class RoundFlow(QObject):
         self.confirm_text = QLabel()
         self.confirm_text.setWordWrap(True)
         apply_all, review_first = QPushButton("Apply them"), QPushButton("Review first")
-        apply_all.clicked.connect(lambda: self.finish_round(confirmed=True))
+        self._confirm_early = False  # the confirm came from "Finish round"
+        apply_all.clicked.connect(
+            lambda: self.finish_round(confirmed=True, early=self._confirm_early))
         review_first.clicked.connect(self._review_first)
         row = QHBoxLayout(self.confirm)
         row.setContentsMargins(0, 0, 0, 0)
@@ -191,6 +193,7 @@ class RoundFlow(QObject):
                 f"The LCM will change {plural(count, 'region')} at the end of this round.",
                 vouched(proposal)))))
             self.confirm.setVisible(True)
+            self._confirm_early = early
             if self.view.query_index is None:
                 # The panel answerable again (its Finish round too, after Review
                 # first): the query shown before the count, else the round's last.

@@ -427,6 +427,27 @@ def test_finish_round_with_queries_unanswered_asks_first(make_napari_viewer, qtb
     wait_idle(qtbot, widget)
 
 
+def test_finish_round_early_then_apply_them_finishes_it(make_napari_viewer, qtbot, demo,
+                                                       tmp_path):
+    """"Finish round" with a query left, Yes, then "Apply them" for the LCM's
+    changes: the round ends with that query unanswered, as asked."""
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=4,
+                   tau="0.2", review_above=0)
+    session = widget.session
+    for _ in range(len(session.queries) - 1):
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    qtbot.waitUntil(lambda: not widget.runner.lcm_busy, timeout=WAIT)
+    assert widget.proposal is not None and widget.proposal.updates
+    when_modal(QMessageBox, lambda box: box.button(QMessageBox.Yes).click())
+    button(widget, "Finish round").click()
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
+    button(widget, "Apply them").click()
+    wait_for_query(qtbot, widget, round_=2)
+    assert sum(q["answer"] is None for q in session.round_log(1)["queries"]) == 1
+    wait_idle(qtbot, widget)
+
+
 def test_an_answer_undone_as_the_round_ends_keeps_the_round_open(make_napari_viewer,
                                                                 qtbot, demo, tmp_path):
     """Ctrl+Z pressed while the round's end waits for the LCM to count its
