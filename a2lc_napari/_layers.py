@@ -188,6 +188,7 @@ class LayerPresenter:
         self._marks: dict = {}  # layer name -> the box of the regions it marks now
         self._caption: tuple | None = None  # (points, text) of the caption shown
         self.editing = False  # the presenter itself is changing the labels layer
+        self.closed = False  # its session closed: its layers gone, none added again
         transparent = {None: "transparent"}
         ignore = classes.ignore_index
         # name -> (kind, an empty placeholder, keyword arguments of viewer.add_<kind>),
@@ -286,15 +287,18 @@ class LayerPresenter:
             layer.visible = True
 
     def _reveal(self, name: str) -> None:
-        if name in self.viewer.layers:  # the person may have removed it meanwhile
+        if not self.closed and name in self.viewer.layers:  # the person may have removed it meanwhile
             self._show(self.viewer.layers[name])
 
     def _hide(self, name: str) -> None:
         if name in self.viewer.layers and self.viewer.layers[name].visible:
             self.viewer.layers[name].visible = False
 
-    def remove_layers(self) -> None:
-        """Take the session's layers out of the viewer (the session closed)."""
+    def close(self) -> None:
+        """Take the session's layers out of the viewer, and add none again
+        (the session closed): the layers :meth:`prepare` has still to add
+        and what :meth:`when_ready` queued are dropped."""
+        self.closed, self._waiting = True, []
         for name in self.specs:
             if name in self.viewer.layers:
                 self.viewer.layers.remove(name)
@@ -305,6 +309,8 @@ class LayerPresenter:
         or more to add a layer and to draw it first, so adding them all at
         once would freeze the canvas), then call what :meth:`when_ready`
         queued."""
+        if self.closed:
+            return
         missing = [n for n, (_, empty, _) in self.specs.items() if not self._fits(n, empty)]
         if missing:
             name = missing[0]
@@ -320,7 +326,10 @@ class LayerPresenter:
             then()
 
     def when_ready(self, then) -> None:
-        """Call ``then()`` once :meth:`prepare` has added the layers."""
+        """Call ``then()`` once :meth:`prepare` has added the layers (never
+        once closed)."""
+        if self.closed:
+            return
         if self._waiting is None:
             then()
         else:

@@ -198,7 +198,7 @@ class CorrectionWidget(QWidget):
         self.viewer.layers.events.inserted.disconnect(self._adopt_dataset)
         self.runner.cleanup()
         if self.presenter is not None:
-            self.presenter.remove_layers()
+            self.presenter.close()
 
     def closeEvent(self, event) -> None:  # noqa: N802 (Qt's name)
         self.cleanup()

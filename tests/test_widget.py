@@ -580,6 +580,15 @@ def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp
     one whose strokes reach only that one."""
     viewer = make_napari_viewer(show=True)
     first = tmp_path / "first"
+    widget = open_from_menu(viewer)  # closed while its layers are being added
+    widget.settings.dataset.value, widget.settings.session_dir.value = demo, first
+    button(widget, "Start / resume").click()
+    qtbot.waitUntil(lambda: widget.panel.question.text().startswith("Adding the images")
+                    and IMAGE_LAYER in viewer.layers and QUERY_LAYER not in viewer.layers,
+                    timeout=WAIT)
+    close_dock(widget)
+    qtbot.wait(2000)  # what was still to be added, added no more
+    assert not [layer.name for layer in viewer.layers]
     widget = start(viewer, qtbot, demo, first)
     press(widget, qtbot, Qt.Key_Return)
     wait_for_query(qtbot, widget)
