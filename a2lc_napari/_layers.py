@@ -287,7 +287,8 @@ class LayerPresenter:
             layer.visible = True
 
     def _reveal(self, name: str) -> None:
-        if not self.closed and name in self.viewer.layers:  # the person may have removed it meanwhile
+        # (the person may have removed it meanwhile)
+        if not self.closed and name in self.viewer.layers:
             self._show(self.viewer.layers[name])
 
     def _hide(self, name: str) -> None:

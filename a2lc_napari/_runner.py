@@ -12,6 +12,7 @@ signals, where the widget edits layers.
 from __future__ import annotations
 
 import gc
+import threading
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -154,6 +155,11 @@ class SessionRunner(QObject):
         self._unwritten = 0
         self._written.connect(self._on_written)
         self._closed = False  # cleaned up: the widget is gone, nobody to call back
+        # What a step returned, with its on_closed, until the main thread takes
+        # it: cleanup lets go of it if it comes first (a step cancelled as it
+        # returns emits nothing). The lock orders the step's end and cleanup.
+        self._handover = threading.Lock()
+        self._unclaimed: tuple | None = None
         self._lcm_timer = QTimer(self, singleShot=True, interval=LCM_DELAY_MS)
         self._lcm_timer.timeout.connect(self._propose)
 
@@ -178,13 +184,21 @@ class SessionRunner(QObject):
         return (not self.busy and not self.lcm_busy and not self.views.loading
                 and not self._beside and not self.writing)
 
-    def run(self, steps, on_done, what: str) -> None:
+    def run(self, steps, on_done, what: str, on_closed=None) -> None:
         """Run an engine step generator in a worker; ``on_done(result)`` in
-        the main thread once it returns, after the busy state has cleared."""
+        the main thread once it returns, after the busy state has cleared;
+        ``on_closed(result)`` instead where the runner was cleaned up
+        meanwhile (to let go of what the step opened)."""
 
         @thread_worker
         def work():
-            return (yield from steps)
+            result = yield from steps
+            with self._handover:
+                if not self._closed:
+                    self._unclaimed = (result, on_closed)
+                    return result
+            if on_closed is not None:  # closed meanwhile: nobody will take it
+                on_closed(result)
 
         worker = work()
         worker.yielded.connect(lambda p: self.progress.emit(p.desc, p.done, p.total))
@@ -247,8 +261,10 @@ class SessionRunner(QObject):
             then(future.result())
 
     def _done(self, worker, on_done, result) -> None:
-        if self._closed:
-            return
+        with self._handover:
+            if self._closed:  # cleanup let go of the result
+                return
+            self._unclaimed = None
         if self._worker is worker:
             self._worker = None
             self.busy_changed.emit(False)
@@ -323,9 +339,13 @@ class SessionRunner(QObject):
     def cleanup(self) -> None:
         """Stop the timers and the running step, wait for the workers, then
         let another writer open the session (the widget is closing)."""
-        if self._closed:
-            return
-        self._closed = self.views.closed = True
+        with self._handover:
+            if self._closed:
+                return
+            self._closed = self.views.closed = True
+            unclaimed, self._unclaimed = self._unclaimed, None
+        if unclaimed is not None and unclaimed[1] is not None:
+            unclaimed[1](unclaimed[0])
         self._lcm_timer.stop()
         self.cancel()
         # A worker still running when the process ends aborts it: wait for

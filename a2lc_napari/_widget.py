@@ -292,7 +292,8 @@ class CorrectionWidget(QWidget):
             show_error(str(e))
             return
         self.runner.run(open_session(session_dir, dataset, config), self._on_started,
-                        "Opening the session")
+                        "Opening the session",
+                        on_closed=lambda session: session.close())  # the panel closed
 
     def _on_started(self, session: Session) -> None:
         self.runner.session = session

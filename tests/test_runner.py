@@ -1,10 +1,11 @@
-"""The session runner's view cache: images read ahead in workers."""
+"""The session runner: its view cache (images read ahead in workers), and
+what it lets go of when the widget closes."""
 import threading
 from types import SimpleNamespace
 
 import numpy as np
 
-from a2lc_napari._runner import ViewCache
+from a2lc_napari._runner import SessionRunner, ViewCache
 
 
 class SlowSession:
@@ -37,3 +38,30 @@ def test_an_image_changed_while_it_is_read_is_read_again(qtbot):
     assert (shown[0].labels == 1).all()  # the view shown is the new one
     cache.get(session, "a", shown.append)  # and it is the one kept
     assert len(shown) == 2 and (shown[1].labels == 1).all()
+
+
+def test_what_a_step_opened_is_let_go_once_the_runner_closed(qtbot):
+    """The panel closed while a session was being opened: the step that
+    cannot stop runs to its end, and what it returns is closed, not shown."""
+    runner, started, release = SessionRunner(), threading.Event(), threading.Event()
+    opened, shown = [], []
+
+    class Opened:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    def step():
+        started.set()
+        release.wait(10)
+        opened.append(Opened())
+        return opened[0]
+        yield  # a step generator that yields no progress, as opening a session
+
+    runner.run(step(), shown.append, "Opening", on_closed=lambda result: result.close())
+    assert started.wait(10)
+    threading.Timer(0.3, release.set).start()
+    runner.cleanup()  # waits for the step
+    qtbot.waitUntil(lambda: opened and opened[0].closed, timeout=10_000)
+    assert shown == [] and runner.closed
