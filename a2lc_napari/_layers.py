@@ -434,11 +434,14 @@ class LayerPresenter:
         return [layer for layer in above if layer.name not in self.specs and layer.visible
                 and layer.opacity > 0 and layer.__class__.__name__ in ("Image", "Labels")]
 
-    def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
-        """Ring the query's region (and mark its pixel), centred and zoomed;
-        the layers that cover it hidden."""
+    def uncover(self) -> None:
+        """Hide the layers that cover the query (:meth:`covering`); the
+        person can show them again in napari's layer list."""
         for layer in self.covering():
             layer.visible = False
+
+    def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
+        """Ring the query's region (and mark its pixel), centred and zoomed."""
         self._mark(QUERY_LAYER, {region: 1}, fill=0, width=QUERY_RING, outside=True)
         self.centre_on(region)
         # Keep the labels layer active, so that napari's paint tools act on it.

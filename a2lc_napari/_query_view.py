@@ -53,6 +53,11 @@ class QueryView(QObject):
     def camera_moved(self, _event=None) -> None:
         self._screen_timer.start()
 
+    def layers_changed(self, event) -> None:
+        """A layer added, removed, moved, shown or hidden may cover the query or not."""
+        if event.type in ("inserted", "removed", "moved", "visible", "opacity"):
+            self._screen_timer.start()
+
     def stop(self) -> None:
         self._screen_timer.stop()
 
@@ -143,8 +148,13 @@ class QueryView(QObject):
         q = self.session.queries[self.query_index]
         shown = None
         if not self.query_on_screen():
-            shown = ("another part of the image" if self.presenter.name == q.image
-                     else f"image {self.presenter.name}")
+            covering = [layer.name for layer in self.presenter.covering()]
+            if self.presenter.name != q.image:
+                shown = f"image {self.presenter.name}"
+            elif covering:
+                shown = f"{', '.join(covering)} over it"
+            else:
+                shown = "another part of the image"
         self.panel.show_elsewhere(where_text(self.session.dataset.names, q.image), shown)
 
     def recall(self) -> None:
@@ -153,6 +163,7 @@ class QueryView(QObject):
         if not self.can_answer():
             return
         if not self.query_on_screen():
+            self.presenter.uncover()
             self.show_query(self.query_index, keep_class=True)
         self.panel.set_active(True)
 

@@ -193,6 +193,7 @@ class CorrectionWidget(QWidget):
         self._fit_timer.stop()
         self.view.stop()
         self.viewer.scene.camera.events.disconnect(self.view.camera_moved)
+        self.viewer.layers.events.disconnect(self.view.layers_changed)
         self._content.removeEventFilter(self)
         self._escape.deleteLater()  # and with it, its watch on the canvas
         self.viewer.layers.events.inserted.disconnect(self._adopt_dataset)
@@ -305,6 +306,7 @@ class CorrectionWidget(QWidget):
         for canvas in canvases(self.window()):
             canvas.installEventFilter(self._escape)
         self.viewer.scene.camera.events.connect(self.view.camera_moved)
+        self.viewer.layers.events.connect(self.view.layers_changed)
         self.runner.beside(warm_up, session.dataset.classes, self.presenter.specs,
                            then=lambda _: self.presenter.prepare())
         self.panel.set_classes(session.dataset.classes)

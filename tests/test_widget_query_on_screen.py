@@ -181,21 +181,31 @@ def test_the_canvas_zoomed_away_holds_the_answer_and_esc_gives_the_keys_back(
 
 def test_a_dataset_opened_over_the_query_is_moved_aside_before_an_answer(
         make_napari_viewer, qtbot, demo, tmp_path):
-    """File → Open on a dataset while a query waits: its image and labels,
-    added over the session's, hide the query. The panel says so, the first
-    Enter hides them and answers nothing, the next one answers."""
+    """File → Open on a dataset, then an image, while a query waits: what
+    they add over the session's layers hides the query. The panel says so
+    and names them, the first Enter hides them and answers nothing, the
+    next one answers."""
     viewer = make_napari_viewer(show=True)
     widget = start(viewer, qtbot, demo, tmp_path / "session")
     session = widget.session
-    before = set(viewer.layers)
-    viewer.open(str(demo), plugin="a2lc-napari")
-    opened = [layer for layer in viewer.layers if layer not in before]
-    assert opened and all(layer.visible for layer in opened)
-    q = asked(widget)
-    qtbot.waitUntil(lambda: "Not on the canvas" in widget.panel.where.text(), timeout=5000)
-    press(widget, qtbot, Qt.Key_Return)
-    qtbot.waitUntil(lambda: not any(layer.visible for layer in opened), timeout=WAIT)
-    assert session.queries[q.index].answer is None and asked(widget) is q
-    qtbot.waitUntil(lambda: "Not on the canvas" not in widget.panel.where.text(), timeout=5000)
-    enter_answers_the_query_on_screen(qtbot, widget)
+    def open_photo():  # what napari's own reader adds for one image file: 2-D
+        viewer.add_image(session.dataset.image(session.dataset.names[1]), name="photo")
+
+    for open_it in (lambda: viewer.open(str(demo), plugin="a2lc-napari"), open_photo):
+        before = set(viewer.layers)
+        open_it()
+        opened = [layer for layer in viewer.layers if layer not in before]
+        assert opened and all(layer.visible for layer in opened)
+        q = asked(widget)
+        qtbot.waitUntil(lambda: "Not on the canvas" in widget.panel.where.text(),
+                        timeout=5000)
+        assert f"{opened[-1].name} over it" in widget.panel.where.text()
+        press(widget, qtbot, Qt.Key_Return)
+        qtbot.waitUntil(lambda opened=opened: not any(layer.visible for layer in opened),
+                        timeout=WAIT)
+        assert session.queries[q.index].answer is None and asked(widget) is q
+        qtbot.waitUntil(lambda: "Not on the canvas" not in widget.panel.where.text(),
+                        timeout=5000)
+        enter_answers_the_query_on_screen(qtbot, widget)
+        wait_for_query(qtbot, widget)
     wait_idle(qtbot, widget)
