@@ -44,14 +44,13 @@ from pathlib import Path
 import numpy as np
 
 from a2lc_napari.engine import acquisition as acq
-
-from a2lc_napari.engine.region_summary import RegionSummary, summarize_image
 from a2lc_napari.engine import region_classifier as rc
 from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.model import train_segmenter
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.query_stats import wrong_regions
+from a2lc_napari.engine.region_summary import RegionSummary, summarize_image
 
 
 def summarise(dataset: Path, out: Path, seed: int, steps: int,

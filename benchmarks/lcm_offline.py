@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 
-from a2lc_napari.engine.region_summary import majority
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.image_cache import ImageCache
 from a2lc_napari.engine.io import write_label
@@ -32,6 +31,7 @@ from a2lc_napari.engine.lcm_proposal import examples, propose, region_features
 from a2lc_napari.engine.methods import CONFIDENCES, METHODS, query_ranking
 from a2lc_napari.engine.model import train_segmenter
 from a2lc_napari.engine.progress import drive
+from a2lc_napari.engine.region_summary import majority
 from a2lc_napari.engine.regions import region_values
 from a2lc_napari.engine.rounds import pick_queries, summarize_regions
 

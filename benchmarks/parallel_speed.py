@@ -31,7 +31,6 @@ from PIL import Image
 from scipy.ndimage import zoom
 
 
-from a2lc_napari.engine.region_summary import summarize_image
 from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
 from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.dataset import open_dataset
@@ -40,6 +39,7 @@ from a2lc_napari.engine.network_output import NetworkOutput
 from a2lc_napari.engine.parallel import cpu_count, executor
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.region_cache import make_region_cache
+from a2lc_napari.engine.region_summary import summarize_image
 from a2lc_napari.engine.regions import RegionsConfig
 
 

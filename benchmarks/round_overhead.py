@@ -32,7 +32,6 @@ import numpy as np
 import torch
 
 
-from a2lc_napari.engine.region_summary import summarize_image
 from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.image_cache import ImageCache
@@ -42,6 +41,7 @@ from a2lc_napari.engine.model import network_image, one_thread
 from a2lc_napari.engine.parallel import cpu_count, executor
 from a2lc_napari.engine.progress import Progress
 from a2lc_napari.engine.driver import start_session
+from a2lc_napari.engine.region_summary import summarize_image
 
 TRAINING = "Training model"
 

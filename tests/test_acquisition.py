@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from a2lc_napari.engine import acquisition as acq
-
 from a2lc_napari.engine.region_summary import RegionSummary, majority, summarize_image
 
 IGNORE = 255

@@ -8,8 +8,6 @@ import numpy as np
 import pytest
 
 from a2lc_napari.engine import dataset as dataset_module, driver
-
-from a2lc_napari.engine.region_summary import RegionSummary, image_look, summarize_image
 from a2lc_napari.engine.config import ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import Dataset, open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
@@ -18,6 +16,7 @@ from a2lc_napari.engine.image_cache import ImageCache
 from a2lc_napari.engine.model import network_image, train_segmenter
 from a2lc_napari.engine.network_output import NetworkOutput
 from a2lc_napari.engine.progress import drive
+from a2lc_napari.engine.region_summary import RegionSummary, image_look, summarize_image
 
 from conftest import save_image
 

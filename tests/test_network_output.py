@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 
 
-from a2lc_napari.engine.region_summary import RegionSummary, exp_nonpositive, summarize_image
 from a2lc_napari.engine.network_output import NetworkOutput, bilinear_grid
+from a2lc_napari.engine.region_summary import RegionSummary, exp_nonpositive, summarize_image
 
 
 def resized(low: np.ndarray, shape: tuple[int, int]) -> np.ndarray:

@@ -7,7 +7,6 @@ import pytest
 from PIL import Image
 
 from a2lc_napari.cli import main
-from a2lc_napari.engine.region_summary import RegionSummary, summarize_image
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.query_stats import (
     hit_rate,
@@ -15,6 +14,7 @@ from a2lc_napari.engine.query_stats import (
     wrong_regions,
     wrong_share,
 )
+from a2lc_napari.engine.region_summary import RegionSummary, summarize_image
 
 IGNORE = 255
 

@@ -3,8 +3,6 @@ import numpy as np
 import pytest
 
 from a2lc_napari.engine import acquisition as acq
-
-from a2lc_napari.engine.region_summary import summarize_image
 from a2lc_napari.engine.config import SessionConfig
 from a2lc_napari.engine.methods import METHODS, query_ranking
 from a2lc_napari.engine.progress import drive
@@ -14,6 +12,7 @@ from a2lc_napari.engine.region_classifier import (
     out_of_fold_probabilities,
     region_statistics,
 )
+from a2lc_napari.engine.region_summary import summarize_image
 
 
 def oof(*args, **kwargs):

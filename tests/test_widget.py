@@ -428,7 +428,7 @@ def test_finish_round_with_queries_unanswered_asks_first(make_napari_viewer, qtb
 
 
 def test_finish_round_early_then_apply_them_finishes_it(make_napari_viewer, qtbot, demo,
-                                                       tmp_path):
+                                                        tmp_path):
     """"Finish round" with a query left, Yes, then "Apply them" for the LCM's
     changes: the round ends with that query unanswered, as asked."""
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=4,

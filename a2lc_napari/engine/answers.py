@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from .region_summary import majority
 from .classes import ClassSet
 from .label_changes import LabelChange
 from .metrics import class_pixels
+from .region_summary import majority
 from .state import AnswerChange, Query, RegionKey
 
 

@@ -32,12 +32,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .region_summary import image_look
 from .dataset import Dataset
 from .io import write_npz
 from .model import network_image, network_size
 from .parallel import map_ordered
 from .progress import Progress, Steps
+from .region_summary import image_look
 
 
 def _stamp(path: Path) -> str:

@@ -21,13 +21,13 @@ from concurrent.futures import Executor
 from functools import partial
 from pathlib import Path
 
-from .region_summary import RegionSummary, summarize_image
 from .dataset import Dataset
 from .image_cache import ImageCache
 from .io import read_label
 from .model import Segmenter
 from .parallel import map_ordered
 from .progress import Progress, Steps
+from .region_summary import RegionSummary, summarize_image
 
 #: The model this process loaded last, under its file's identity.
 _loaded: dict[tuple, Segmenter] = {}

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .region_summary import RegionSummary, majority
 from .config import LCMConfig
 from .lcm import decide, lcm_features
 from .lcm_checks import heed
 from .lcm_precision import Gate, threshold_for
+from .region_summary import RegionSummary, majority
 from .state import LCMProposal, LCMUpdate
 
 

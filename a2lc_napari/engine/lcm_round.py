@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .region_summary import RegionSummary, majority, region_keys
 from . import lcm_checks, lcm_proposal
 from .classes import ClassSet
 from .answers import new_manual
@@ -24,6 +23,7 @@ from .journal import Journal
 from .label_changes import LabelChange, read_changes
 from .lcm import select_updates, train_lcm
 from .lcm_precision import paper_held_out
+from .region_summary import RegionSummary, majority, region_keys
 from .regions import region_values
 from .rounds import manual_mask, region_mask
 from .session_folder import SessionFolder

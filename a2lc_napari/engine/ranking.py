@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 
 from . import acquisition as acq
-from .region_summary import RegionSummary, summarize_image
 from .dataset import Dataset
 from .errors import DatasetError
 from .io import load_npy
 from .parallel import map_ordered
 from .progress import Progress, Steps
+from .region_summary import RegionSummary, summarize_image
 
 #: method name → acquisition score
 RANKINGS = {"alc": "sim", "a2lc": "abc"}

@@ -19,9 +19,9 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 from threadpoolctl import threadpool_limits
 
-from .region_summary import RegionSummary
 from .parallel import map_ordered
 from .progress import Progress, Steps
+from .region_summary import RegionSummary
 
 #: What the widget's status line says while the folds are fitted.
 JUDGING = "Judging each region's label out of fold"

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from . import acquisition as acq
-from .region_summary import RegionSummary, region_keys
 from .dataset import Dataset
 from .image_cache import ImageCache
 from .methods import Method
@@ -24,6 +23,7 @@ from .metrics import class_iou, class_pixels, confusion, mean_iou
 from .progress import Progress, Steps
 from .query_stats import hit_rate, wrong_share
 from .region_classifier import summary_probabilities
+from .region_summary import RegionSummary, region_keys
 from .state import LCMProposal, LCMUpdate, Query, RoundRecord, SessionState
 
 

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .region_summary import RegionSummary
 from .annotator import simulated_answer
 from .answers import answer_changes, check_classes, new_manual
 from .config import SessionConfig
@@ -44,6 +43,7 @@ from .lcm_round import (LCMInputs, checks_due, propose_round, record_lcm_apply,
 from .methods import METHODS, query_ranking
 from .model import train_segmenter
 from .progress import Progress, Steps
+from .region_summary import RegionSummary
 from .rounds import (label_metrics, manual_mask, pick_queries, queryable_wrong_share, round_log,
                      round_record, session_totals, summarize_regions)
 from .session_folder import SessionFolder
