@@ -128,6 +128,21 @@ def test_sam_and_coco_masks_become_regions(two_images, tmp_path, kind):
     assert listing(tmp_path) == before  # the input is never written
 
 
+def test_a_coco_file_listing_an_image_twice_is_refused(two_images, tmp_path):
+    """Merged COCO files may list an image twice, its masks under one entry
+    only: refused, naming both entries, not read as an image without masks."""
+    source = tmp_path / "instances.json"
+    write_coco(source, {"a.png": coco_segmentations(), "b.png": []})
+    data = json.loads(source.read_text())
+    data["images"].append({**data["images"][0], "id": 3})  # a.png again, no masks
+    source.write_text(json.dumps(data))
+    ds = open_dataset(two_images)
+    ds.use_regions(RegionsConfig("files", path=str(source), min_gap_area=0))
+    with pytest.raises(DatasetError, match=r"images\[2\] repeats the id or file_name "
+                       r"\('a.png'\) of images\[0\]"):
+        list(ds.check())
+
+
 def test_region_maps_folder_fills_the_gaps(make_cityscapes, tmp_path):
     """Grounded-SAM's obj_jpg/NAME.png object ids (flat Cityscapes names) as
     regions, and its mask_jpg/NAME.png class ids as pseudo-labels."""

@@ -113,13 +113,21 @@ def read_coco(path: Path) -> tuple[list[CocoImage], dict[int, str]]:
         raise DatasetError(path, "is not a COCO JSON: expected an object with \"images\" "
                            "and \"annotations\" lists")
     images: dict[int, CocoImage] = {}
+    seen: dict = {}  # an image's id and file name -> its place in "images"
     for i, entry in enumerate(data["images"]):
         try:
-            images[entry["id"]] = CocoImage(str(entry["file_name"]),
-                                            (int(entry["height"]), int(entry["width"])), [])
+            image_id = entry["id"]
+            images[image_id] = image = CocoImage(
+                str(entry["file_name"]), (int(entry["height"]), int(entry["width"])), [])
         except (KeyError, TypeError, ValueError):
             raise DatasetError(path, f"images[{i}] needs id, file_name, height and "
                                "width") from None
+        # Twice, as when COCO files are merged: one entry would hide the other's masks.
+        first = seen.get(("id", image_id), seen.get(("name", image.file_name)))
+        if first is not None:
+            raise DatasetError(path, f"images[{i}] repeats the id or file_name "
+                               f"({image.file_name!r}) of images[{first}]; keep one")
+        seen[("id", image_id)] = seen[("name", image.file_name)] = i
     for i, ann in enumerate(data["annotations"]):
         image = images.get(ann.get("image_id")) if isinstance(ann, dict) else None
         if image is None or "segmentation" not in ann:
