@@ -145,6 +145,19 @@ def test_voc_segmentation_class_png(make_voc):
     assert open_dataset(root).names == ["x"]
 
 
+def test_voc_labels_beside_labelme_arrays(make_voc):
+    """labelme2voc.py: SegmentationClass/ holds .npy arrays, the PNGs are in
+    SegmentationClassPNG/."""
+    own = {"a": lab(4, 6, top=21)}
+    root = make_voc({"a": rgb(4, 6)}, own)
+    (root / "SegmentationClass").rename(root / "SegmentationClassPNG")
+    (root / "SegmentationClass").mkdir()
+    np.save(root / "SegmentationClass" / "a.npy", own["a"].astype(np.int32))
+    ds = open_dataset(root)
+    np.testing.assert_array_equal(ds.labels("a"), own["a"])
+    run(ds.check())
+
+
 def test_cityscapes_layout(make_cityscapes):
     labels = lab(8, 16, top=19)
     labels[-1] = 255

@@ -463,8 +463,11 @@ def _generic(root: Path, labels_dir: Path | None) -> dict:
 def _voc(root: Path, labels_dir: Path | None, background_is_ignore: bool) -> dict:
     # Named for JPEGs, but datumaro and CVAT put PNG (and other) images there too.
     jpegs = index_files(root / "JPEGImages", IMAGE_SUFFIXES)
-    own_dir = next((root / d for d in ("SegmentationClass", "SegmentationClassPNG")
-                    if (root / d).is_dir()), None)
+    # labelme2voc.py writes SegmentationClass/*.npy and the PNGs beside them.
+    folders = [root / d for d in ("SegmentationClass", "SegmentationClassPNG")
+               if (root / d).is_dir()]
+    own_dir = next((d for d in folders if index_files(d, (".png",))),
+                   folders[0] if folders else None)
     if own_dir is None and labels_dir is None:
         raise DatasetError(root / "SegmentationClass", "missing: a VOC folder needs "
                            "SegmentationClass/ or SegmentationClassPNG/ label PNGs")
