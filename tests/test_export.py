@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
+from a2lc_napari.engine.classes import CITYSCAPES_CLASSES, ClassSet
 from a2lc_napari.engine.coco import read_coco_labels
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
@@ -249,6 +249,19 @@ def test_cityscapes_refuses_other_classes(corrected, tmp_path):
     with pytest.raises(DatasetError, match="not Cityscapes' 19 training classes") as e:
         export(dataset, labels, tmp_path / "out", "cityscapes")
     assert e.value.path == tmp_path / "out" and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("format", ["voc", "cvat"])
+def test_a_class_name_labelmap_txt_cannot_hold_is_refused(make_dataset, tmp_path, format):
+    """labelmap.txt separates its fields with ':': "sky:blue" would be read
+    back as a name "sky" and a colour "blue", by datumaro and by us."""
+    root = make_dataset({"a": RNG.integers(0, 256, (4, 5, 3), dtype=np.uint8)},
+                        {"a": np.zeros((4, 5), np.uint8)},
+                        classes=ClassSet(("road", "sky:blue"), ((128, 64, 128), (70, 130, 180))))
+    dataset = open_dataset(root)
+    with pytest.raises(DatasetError, match=f"gets no {format} export: class name 'sky:blue'"):
+        export(dataset, {"a": np.ones((4, 5), np.uint8)}, tmp_path / "out", format)
+    assert not (tmp_path / "out").exists()
 
 
 def test_refuses_a_non_empty_folder_unless_overwrite(corrected, tmp_path):

@@ -204,8 +204,19 @@ def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet, path: Path,
                                                    for name, color in labelmap.items()}
 
 
+def check_labelmap_names(names) -> None:
+    """Raise ValueError for a class name that ``labelmap.txt`` cannot hold:
+    its fields are separated by ':', its entries by lines."""
+    for name in names:
+        if ":" in name or "\n" in name:
+            raise ValueError(f"class name {name!r} holds ':' or a line break, which "
+                             "labelmap.txt cannot hold; rename it in classes.json")
+
+
 def labelmap_text(labelmap: dict[str, Color]) -> str:
-    """``labelmap.txt`` of ``labelmap``'s names and colours, in its order."""
+    """``labelmap.txt`` of ``labelmap``'s names and colours, in its order
+    (ValueError: a name it cannot hold, :func:`check_labelmap_names`)."""
+    check_labelmap_names(labelmap)
     lines = [LABELMAP_HEADER]
     lines += [f"{n}:{','.join(map(str, c))}::" for n, c in labelmap.items()]
     return "\n".join(lines) + "\n"

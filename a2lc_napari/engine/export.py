@@ -54,6 +54,7 @@ from .classes import (
     VOC_IGNORE_NAME,
     ClassSet,
     Color,
+    check_labelmap_names,
     labelmap_text,
 )
 from .errors import DatasetError
@@ -230,7 +231,8 @@ def check_export(folder: Path | str, classes: ClassSet, dataset_root: Path,
         ``folder`` is inside the dataset folder (never written to), is not a
         folder, or is not empty and ``overwrite`` is false; or the format
         cannot hold these classes (cityscapes: other classes than
-        Cityscapes'; cvat: a black class other than background).
+        Cityscapes'; cvat: a black class other than background; voc and
+        cvat: a class name with ':', which their labelmap.txt cannot hold).
     """
     folder = outside_dataset(folder, dataset_root)
     if folder.exists() and not folder.is_dir():
@@ -243,6 +245,8 @@ def check_export(folder: Path | str, classes: ClassSet, dataset_root: Path,
             check_cityscapes(classes)
         if format == "cvat":
             cvat_labelmap(classes)  # raises for a black class
+        if format in ("voc", "cvat"):
+            check_labelmap_names(classes.names)
     except ValueError as e:
         raise DatasetError(folder, f"gets no {format} export: {e}") from None
     return folder
