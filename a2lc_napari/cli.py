@@ -175,8 +175,10 @@ def cmd_simulate(args) -> None:
                                 spread_start=args.workers is None), args.quiet) as session:
         if session.config != config:
             raise DatasetError(args.out / "session.json",
-                               "holds a session with other settings; use another --out "
-                               "folder, or the same settings to resume it")
+                               "holds a session with other settings ("
+                               + "; ".join(session.config.differences(config))
+                               + "); use another --out folder, or its settings to "
+                               "resume it")
         if resuming:
             print(f"Resuming the session in {args.out} at round {session.round}")
         print(format_table(config.method, session.history))

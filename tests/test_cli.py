@@ -95,7 +95,7 @@ def test_simulate_then_resume(demo, tmp_path, capsys):
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
     args[args.index("--budget") + 1] = "7"
     assert main(args) == 2
-    assert "other settings" in capsys.readouterr().err
+    assert "other settings (budget: 4, not 7)" in capsys.readouterr().err
     args[args.index("--budget") + 1] = "4"
     args[1] = str(tmp_path)
     assert main(args) == 2

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from a2lc_napari.engine.config import SessionConfig
+from a2lc_napari.engine.config import LCMConfig, SessionConfig
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.io import write_json
 from a2lc_napari.engine.state import (Event, RegionKey, SessionState, read_state,
@@ -45,3 +45,10 @@ def test_an_unknown_phase_or_event_kind_is_refused_naming_the_file(tmp_path):
     write_json(path, data)
     with pytest.raises(DatasetError, match="session.json.*malformed.*event kind 'paint'"):
         read_state(path)
+
+
+def test_differences_name_each_setting_that_differs_nested_ones_too():
+    asked = SessionConfig(budget=7, lcm=LCMConfig(paper=True), tau=(0.5,))
+    assert SessionConfig().differences(asked) == [
+        "budget: 30, not 7", "tau: (0.99, 0.999), not (0.5,)", "lcm.paper: False, not True"]
+    assert asked.differences(asked) == []

@@ -148,6 +148,17 @@ class SessionConfig:
     def to_json(self) -> dict:
         return asdict(self)
 
+    def differences(self, other: "SessionConfig") -> list[str]:
+        """The settings that differ, as ``"lcm.paper: True, not False"``
+        (this one's value, then ``other``'s)."""
+        def flat(value, path=""):
+            if isinstance(value, dict):
+                return {k: v for key, sub in value.items()
+                        for k, v in flat(sub, f"{path}{key}.").items()}
+            return {path[:-1]: value}
+        mine, theirs = flat(self.to_json()), flat(other.to_json())
+        return [f"{k}: {mine[k]!r}, not {theirs[k]!r}" for k in mine if mine[k] != theirs[k]]
+
     @classmethod
     def from_json(cls, data: dict) -> "SessionConfig":
         # JSON has lists where the configs hold tuples
