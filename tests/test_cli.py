@@ -55,6 +55,29 @@ def test_rank_writes_every_region_best_first(demo, tmp_path, method):
     assert json.loads(out.read_text()) == ranked[:5]
 
 
+def test_rank_reads_flat_maps_of_nested_cityscapes_names(make_cityscapes, tmp_path,
+                                                          capsys):
+    """A map named flat (its stem, or its image's file name) matches the
+    nested Cityscapes name, as labels and regions do; two of one image are refused."""
+    rng = np.random.default_rng(1)
+    names = ["val/lindau/lindau_000000_000019", "val/lindau/lindau_000001_000019"]
+    root = make_cityscapes({n: rng.integers(0, 256, (8, 12, 3), dtype=np.uint8) for n in names},
+                           {n: rng.integers(0, 19, (8, 12), dtype=np.uint8) for n in names})
+    probs = tmp_path / "probs"
+    probs.mkdir()
+    for flat in ("lindau_000000_000019", "lindau_000001_000019_leftImg8bit"):
+        p = np.exp(rng.normal(size=(19, 8, 12)))
+        np.save(probs / f"{flat}.npy", (p / p.sum(0)).astype(np.float32))
+    out = tmp_path / "rank.json"
+    assert main(["rank", str(root), "--probs", str(probs), "--method", "alc", "--json", str(out),
+                 "-q"]) == 0
+    assert {r["image"] for r in json.loads(out.read_text())} == set(names)
+    shutil.copy(probs / "lindau_000000_000019.npy", probs / "lindau_000000_000019_leftImg8bit.npy")
+    assert main(["rank", str(root), "--probs", str(probs), "--method", "alc", "--json", str(out),
+                 "-q"]) == 2
+    assert "is a probability map of the same image" in capsys.readouterr().err
+
+
 def test_rank_names_a_bad_probability_file(demo, tmp_path, capsys):
     ds = write_probs(demo, tmp_path / "probs")
     bad = tmp_path / "probs" / f"{ds.names[1]}.npy"

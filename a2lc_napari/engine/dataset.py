@@ -514,12 +514,21 @@ def _cityscapes(root: Path, labels_dir: Path | None) -> dict:
 def _matched(labels_dir: Path, images: dict[str, Path]) -> dict[str, Path]:
     """The label PNGs of ``labels_dir`` by the name of the image each matches
     (:class:`NameMatcher`); a file that matches none keeps its own name."""
-    match = NameMatcher(images)
+    return match_files(labels_dir, NameMatcher(images), (".png",), "label")
+
+
+def match_files(folder: Path, match: NameMatcher, endings: tuple[str, ...],
+                kind: str) -> dict[str, Path]:
+    """The files of ``folder`` ending in one of ``endings``, by the name of
+    the image each matches (``match``, a dataset's :class:`NameMatcher`:
+    flat and nested names alike); a file that matches none keeps its own
+    name. Two files of one image: DatasetError naming both (``kind``: what
+    a file is, in the message)."""
     found: dict[str, Path] = {}
-    for key, path in index_files(labels_dir, (".png",)).items():
+    for key, path in index_files(folder, endings).items():
         name = match(key) or key
         if name in found:
-            raise DatasetError(path, f"is a label of the same image {name!r} as "
+            raise DatasetError(path, f"is a {kind} of the same image {name!r} as "
                                f"{found[name]}; keep one of them")
         found[name] = path
     return found

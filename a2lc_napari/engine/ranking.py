@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import acquisition as acq
-from .dataset import Dataset
+from .dataset import Dataset, match_files
 from .errors import DatasetError
 from .io import load_npy
 from .parallel import map_ordered
@@ -37,12 +37,13 @@ def read_probs(path: Path, num_classes: int, shape: tuple[int, int]) -> np.ndarr
     return probs
 
 
-def summarize_precomputed(dataset: Dataset, probs_dir: Path, representative: bool,
-                          item: tuple[int, str]) -> RegionSummary:
-    """The region summaries of image ``item = (index, name)`` from its map in
-    ``probs_dir`` (a module-level function: it runs on worker processes)."""
+def summarize_precomputed(dataset: Dataset, probs_dir: Path, maps: dict[str, Path],
+                          representative: bool, item: tuple[int, str]) -> RegionSummary:
+    """The region summaries of image ``item = (index, name)`` from its map
+    (``maps``: by image name, :func:`~a2lc_napari.engine.dataset.match_files`;
+    a module-level function: it runs on worker processes)."""
     i, name = item
-    path = Path(probs_dir) / f"{name}.npy"
+    path = maps.get(name, Path(probs_dir) / f"{name}.npy")
     probs = read_probs(path, dataset.classes.num_classes, dataset.shape(name))
     summary = summarize_image(probs, dataset.labels(name), dataset.regions(name),
                               dataset.classes.ignore_index, image_index=i,
@@ -64,7 +65,8 @@ def rank_precomputed(dataset: Dataset, probs_dir: Path, method: str,
     Parameters
     ----------
     probs_dir : Path
-        Holds ``NAME.npy``, a (K, H, W) softmax map per image.
+        Holds ``NAME.npy``, a (K, H, W) softmax map per image, its name flat
+        or nested as the dataset's other files may be.
     method : {"alc", "a2lc"}
     top : int, optional
         Keep only the best ``top`` regions.
@@ -80,7 +82,8 @@ def rank_precomputed(dataset: Dataset, probs_dir: Path, method: str,
     """
     ranking = RANKINGS[method]
     names = dataset.names
-    summarize = partial(summarize_precomputed, dataset, Path(probs_dir), ranking == "sim")
+    maps = match_files(Path(probs_dir), dataset.match_name, (".npy",), "probability map")
+    summarize = partial(summarize_precomputed, dataset, Path(probs_dir), maps, ranking == "sim")
     parts = []
     for part in map_ordered(summarize, enumerate(names), executor):
         parts.append(part)
