@@ -55,7 +55,13 @@ def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
     # Ranking reads no image (regions made from them read them when made).
     drive(dataset.check(executor, read_images=False), quiet)
     drive(make_region_cache(dataset, _cache_dir(path, labels, regions), executor), quiet)
+    _note_left_out(dataset)
     return dataset
+
+
+def _note_left_out(dataset) -> None:
+    if (note := dataset.left_out_note()) is not None:
+        print(f"note: {note}", file=sys.stderr)
 
 
 #: The named region sources of ``--regions``; any other value is a path.
@@ -181,6 +187,7 @@ def cmd_simulate(args) -> None:
                                "resume it")
         if resuming:
             print(f"Resuming the session in {args.out} at round {session.round}")
+        _note_left_out(session.dataset)
         print(format_table(config.method, session.history))
 
         def show(record):

@@ -78,6 +78,27 @@ def test_rank_reads_flat_maps_of_nested_cityscapes_names(make_cityscapes, tmp_pa
     assert "is a probability map of the same image" in capsys.readouterr().err
 
 
+def test_rank_says_which_labelled_images_have_no_pseudo_label(make_voc, tmp_path, capsys):
+    """A VOC folder with --labels: the pseudo-labels may cover a subset, so an
+    image labelled there without one is left out, and the command says so."""
+    rng = np.random.default_rng(2)
+    names = ("a", "b", "c")
+    root = make_voc({n: rng.integers(0, 256, (8, 12, 3), dtype=np.uint8) for n in names},
+                    {n: rng.integers(0, 21, (8, 12), dtype=np.uint8) for n in names})
+    (tmp_path / "pseudo").mkdir()
+    (tmp_path / "probs").mkdir()
+    for n in names[:2]:
+        shutil.copy(root / "SegmentationClass" / f"{n}.png", tmp_path / "pseudo" / f"{n}.png")
+        p = np.exp(rng.normal(size=(21, 8, 12)))
+        np.save(tmp_path / "probs" / f"{n}.npy", (p / p.sum(0)).astype(np.float32))
+    out = tmp_path / "rank.json"
+    assert main(["rank", str(root), "--labels", str(tmp_path / "pseudo"), "--probs",
+                 str(tmp_path / "probs"), "--method", "a2lc", "--json", str(out), "-q"]) == 0
+    assert {r["image"] for r in json.loads(out.read_text())} == {"a", "b"}
+    assert (f"note: 1 image with labels in {root} has no pseudo-label in "
+            f"{tmp_path / 'pseudo'} and is left out (c)") in capsys.readouterr().err
+
+
 def test_rank_names_a_bad_probability_file(demo, tmp_path, capsys):
     ds = write_probs(demo, tmp_path / "probs")
     bad = tmp_path / "probs" / f"{ds.names[1]}.npy"

@@ -185,6 +185,10 @@ def test_labels_dir_voc_makes_gt(make_voc, tmp_path):
     ds = open_dataset(root, labels_dir=tmp_path / "pseudo")
     assert ds.labels_dir == tmp_path / "pseudo"
     assert ds.names == ["a", "c"]
+    assert ds.left_out == ["b"]  # labelled, but no pseudo-label: said so
+    assert ds.left_out_note() == (f"1 image with labels in {root} has no pseudo-label in "
+                                  f"{tmp_path / 'pseudo'} and is left out (b)")
+    assert open_dataset(root).left_out == []
     np.testing.assert_array_equal(ds.labels("a"), pseudo["a"])
     np.testing.assert_array_equal(ds.gt("a"), own["a"])
     assert ds.gt("c") is None and not ds.has_gt

@@ -148,11 +148,17 @@ class Dataset:
         ``"generic"``, ``"voc"`` or ``"cityscapes"``.
     unmatched : sequence of (Path, str)
         Files that match no image and why they matter; :meth:`check` reports them.
+    left_out : sequence of str
+        Images of a VOC or Cityscapes folder opened with ``labels_dir`` that
+        have the folder's own label but no pseudo-label there: not part of
+        the dataset (the pseudo-labels may cover a subset), and said so.
 
     Attributes
     ----------
     names : list of str
         Sorted image names; may contain ``/``.
+    left_out : list of str
+        The ``left_out`` images, sorted.
     has_gt : bool
         Every image has a ground-truth file. :meth:`gt` returns ``None`` for
         images without one.
@@ -173,7 +179,8 @@ class Dataset:
                  label_colormap: dict[tuple[int, int, int], int] | None = None,
                  gt_colormap: dict[tuple[int, int, int], int] | None = None,
                  layout: str = "generic",
-                 unmatched: Sequence[tuple[Path, str]] = ()):
+                 unmatched: Sequence[tuple[Path, str]] = (),
+                 left_out: Sequence[str] = ()):
         self.root = Path(root)
         self.classes = classes
         self.layout = layout
@@ -187,12 +194,23 @@ class Dataset:
         self._gt = {n: p for n, p in (gt or {}).items() if n in images}
         self._regions = {n: p for n, p in (regions or {}).items() if n in images}
         self._unmatched = list(unmatched)
+        self.left_out = sorted(left_out)
         self.has_gt = len(self._gt) == len(images)
         self.has_regions = len(self._regions) == len(images)
         self.use_regions(RegionsConfig())
 
     def __repr__(self) -> str:
         return f"Dataset({str(self.root)!r}, {self.layout}, {len(self.names)} images)"
+
+    def left_out_note(self) -> str | None:
+        """What :attr:`left_out` says, in words (None: no image left out)."""
+        n = len(self.left_out)
+        if not n:
+            return None
+        return (f"{n} image{'s' if n > 1 else ''} with labels in {self.root} "
+                f"{'have' if n > 1 else 'has'} no pseudo-label in {self.labels_dir} and "
+                f"{'are' if n > 1 else 'is'} left out ({self.left_out[0]}"
+                f"{', …' if n > 1 else ''})")
 
     @property
     def without_gt(self) -> list[str]:
@@ -474,11 +492,12 @@ def _voc(root: Path, labels_dir: Path | None, background_is_ignore: bool) -> dic
     own = index_files(own_dir, (".png",)) if own_dir is not None else {}
     labels = _matched(labels_dir, jpegs) if labels_dir is not None else own
     images = {n: jpegs[n] for n in labels if n in jpegs}
+    left_out = [n for n in own if n in jpegs and n not in labels]
     if not images:
         raise DatasetError(labels_dir or own_dir, "has no label PNG matching an image "
                            f"in {root / 'JPEGImages'} (looked for "
                            f"{', '.join(IMAGE_SUFFIXES)})")
-    parts = dict(classes=VOC_CLASSES, images=images, labels=labels,
+    parts = dict(classes=VOC_CLASSES, images=images, labels=labels, left_out=left_out,
                  gt=own if labels_dir is not None else {},
                  unmatched=_unmatched(labels, images, "label", root / "JPEGImages",
                                       f".({'|'.join(s[1:] for s in IMAGE_SUFFIXES)})"))
@@ -500,12 +519,13 @@ def _cityscapes(root: Path, labels_dir: Path | None) -> dict:
     own = index_files(own_dir, ("_gtFine_labelTrainIds.png",))
     labels = _matched(labels_dir, leftimgs) if labels_dir is not None else own
     images = {n: leftimgs[n] for n in labels if n in leftimgs}
+    left_out = [n for n in own if n in leftimgs and n not in labels]
     if not images:
         raise DatasetError(labels_dir or own_dir, "has no label matching an image in "
                            f"{root / 'leftImg8bit'}; Cityscapes labels must be "
                            "<split>/<city>/<stem>_gtFine_labelTrainIds.png (made by "
                            "cityscapesscripts' createTrainIdLabelImgs)")
-    return dict(classes=CITYSCAPES_CLASSES, images=images, labels=labels,
+    return dict(classes=CITYSCAPES_CLASSES, images=images, labels=labels, left_out=left_out,
                 gt=own if labels_dir is not None else {},
                 unmatched=_unmatched(labels, images, "label", root / "leftImg8bit",
                                      "_leftImg8bit.png"))
