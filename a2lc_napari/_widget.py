@@ -209,7 +209,10 @@ class CorrectionWidget(QWidget):
         # The dock's × (napari's remove_dock_widget) takes the panel out of
         # its dock, neither closing nor deleting it: it ends here.
         if event.type() == QEvent.ParentChange and self.parent() is None:
-            self.cleanup()
+            try:
+                self.cleanup()
+            except Exception as e:  # noqa: BLE001 (say it; Qt's event handler cannot)
+                show_error(f"Closing the session failed: {e}")
         return super().event(event)
 
     # ---- state -------------------------------------------------------------------
