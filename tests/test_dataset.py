@@ -469,3 +469,7 @@ def test_classes_json_naming_a_class_twice_is_refused_and_a_byte_order_mark_read
                        ) as refused:
         open_dataset(generic)
     assert refused.value.path == path
+    path.write_text(json.dumps({"colors": data["colors"]}))  # words, not Python's KeyError
+    with pytest.raises(DatasetError, match="is not a valid class list: it has no 'names' "
+                       "entry"):
+        open_dataset(generic)

@@ -128,6 +128,12 @@ def test_sam_and_coco_masks_become_regions(two_images, tmp_path, kind):
     assert listing(tmp_path) == before  # the input is never written
 
 
+def test_a_mistyped_regions_path_is_said_not_to_exist(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist") as error:
+        region_file_kind(tmp_path / "sam_maks")
+    assert error.value.path == tmp_path / "sam_maks"
+
+
 def test_a_coco_file_listing_an_image_twice_is_refused(two_images, tmp_path):
     """Merged COCO files may list an image twice, its masks under one entry
     only: refused, naming both entries, not read as an image without masks."""

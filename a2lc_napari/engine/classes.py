@@ -103,8 +103,12 @@ class ClassSet:
             raise DatasetError(path, "missing: a dataset folder needs classes.json") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise DatasetError(path, f"does not parse as JSON ({e})") from None
-        except (KeyError, TypeError, ValueError) as e:
-            raise DatasetError(path, f"is not a valid class list: {e!r}. Expected "
+        except KeyError as e:
+            raise DatasetError(path, f"is not a valid class list: it has no {e} entry. "
+                               'Expected {"names": [...], "colors": [[r,g,b], ...], '
+                               '"ignore_index": 255}') from None
+        except (TypeError, ValueError) as e:
+            raise DatasetError(path, f"is not a valid class list: {e}. Expected "
                                '{"names": [...], "colors": [[r,g,b], ...], '
                                '"ignore_index": 255}') from None
 

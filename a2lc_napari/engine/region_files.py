@@ -60,6 +60,9 @@ def region_file_kind(path: Path) -> str:
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".json":
         return "coco"
+    if not path.exists():
+        raise DatasetError(path, "does not exist (--regions: a folder of regions or a COCO "
+                           ".json file)")
     if not path.is_dir():
         raise DatasetError(path, "is neither a folder of regions nor a COCO .json file. "
                            f"Expected {'; '.join(REGION_FILE_KINDS.values())}")
@@ -179,15 +182,15 @@ def _amg_masks(folder: Path, shape: tuple[int, int], image_path: Path):
     try:
         with open(table, newline="") as f:
             reader = csv.DictReader(f)
-            rows = list(reader)
-            if "id" not in (reader.fieldnames or ()):
-                raise KeyError("id")
+            rows, columns = list(reader), reader.fieldnames or ()
     except FileNotFoundError:
         raise DatasetError(table, "missing: each image's folder of amg.py masks needs "
                            "its metadata.csv") from None
-    except (OSError, UnicodeDecodeError, csv.Error, KeyError) as e:
-        raise DatasetError(table, f"is not amg.py's metadata.csv with an id column "
-                           f"({e!r})") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DatasetError(table, f"is not amg.py's metadata.csv ({e})") from None
+    if "id" not in columns:
+        raise DatasetError(table, "is not amg.py's metadata.csv: it has no id column "
+                           f"(its columns: {', '.join(columns) or 'none'})")
     if not rows:
         raise DatasetError(table, f"lists no mask for image {image_path}. {NO_MASKS}")
     for row in rows:
