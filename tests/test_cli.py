@@ -146,6 +146,17 @@ def test_simulate_then_resume(demo, tmp_path, capsys):
     assert "holds a session on" in capsys.readouterr().err
 
 
+def test_a_moved_dataset_is_named_as_what_the_session_reads(demo, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(demo, data)
+    assert main(["simulate", str(data), "--method", "abc", "--rounds", "1", "--budget", "2",
+                 "--steps", "2", "--out", str(tmp_path / "run"), "-q"]) == 0
+    data.rename(tmp_path / "moved")
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 2
+    assert (f"{data}: is missing: the session in {tmp_path / 'run'} reads its images and "
+            "labels there") in capsys.readouterr().err
+
+
 def test_help_explains_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -4,6 +4,7 @@ from, and the dataset and state a saved one resumes with (the paths are
 from __future__ import annotations
 
 from concurrent.futures import Executor
+from pathlib import Path
 
 from .config import SessionConfig
 from .dataset import Dataset, open_dataset
@@ -48,6 +49,11 @@ def read_session_files(folder: SessionFolder) -> tuple[Dataset, SessionState]:
     """The dataset and the state of the session saved in ``folder``."""
     state = read_state(folder.state)
     config = state.config
+    for kept in filter(None, (state.dataset, state.labels_dir)):
+        if not Path(kept).is_dir():  # moved or deleted since the session began
+            raise DatasetError(kept, f"is missing: the session in {folder.root} reads its "
+                               "images and labels there, by that path; put the folder back "
+                               "there (a moved session folder is fine, a moved dataset not)")
     dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
                            region_cache=folder.regions_dir,
                            background_is_ignore=config.background_is_ignore)
