@@ -97,8 +97,6 @@ def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
                                           ("--sam-mode", args.sam_mode)) if value is not None]
         if given:
             parser.error(f"{', '.join(given)} only apply with --regions sam")
-    if args.min_gap_area < 0:
-        parser.error("--min-gap-area must be 0 or more pixels")
     if isinstance(args.regions, Path):
         return RegionsConfig("files", path=str(args.regions), min_gap_area=args.min_gap_area)
     return RegionsConfig(args.regions, args.sam_checkpoint and str(args.sam_checkpoint),
@@ -238,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def add(name, help_, func):
         p = sub.add_parser(name, help=help_, description=help_)
-        p.set_defaults(func=func)
+        p.set_defaults(func=func, command_parser=p)  # its usage line for its errors
         return p
 
     def dataset_args(p):
@@ -278,14 +276,15 @@ def build_parser() -> argparse.ArgumentParser:
                             "boxes: one mask per box around each connected piece of the "
                             "pseudo-labels, as Grounded-SAM's boxes prompt SAM. Pixels no "
                             "mask covers get SLIC regions")
-        g.add_argument("--min-gap-area", type=int, default=MIN_GAP_AREA, metavar="PIXELS",
+        g.add_argument("--min-gap-area", type=_number(int, 0), default=MIN_GAP_AREA,
+                       metavar="PIXELS",
                        help="with masks (sam or PATH): a hole between masks smaller than "
                             f"this joins the masks around it (default {MIN_GAP_AREA}; 0 "
                             "keeps every hole as regions of its own)")
 
     def parallel_args(p, default: str):
         g = p.add_argument_group("where the per-image work runs (the results are the same)")
-        g.add_argument("--workers", type=int, metavar="N",
+        g.add_argument("--workers", type=_number(int, 1), metavar="N",
                        help=f"worker processes on this machine (default: {default}; 1: "
                             "all in this process)")
         g.add_argument("--scheduler", metavar="ADDRESS",
@@ -378,13 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if "regions" in args:
-        args.regions = _regions_config(parser, args)
-    if getattr(args, "workers", None) is not None:
-        if args.workers < 1:
-            parser.error("--workers must be 1 or more")
-        if args.scheduler is not None:
-            parser.error("--workers and --scheduler exclude each other: a cluster's "
-                         "workers are its own")
+        args.regions = _regions_config(args.command_parser, args)
+    if getattr(args, "workers", None) is not None and args.scheduler is not None:
+        args.command_parser.error("--workers and --scheduler exclude each other: a "
+                                  "cluster's workers are its own")
     try:
         args.func(args)
     except (DatasetError, ConnectionError) as e:  # a file, or a cluster, to fix

@@ -233,6 +233,8 @@ def test_outputs_are_refused_where_they_would_write_over_files(demo, tmp_path, c
     ("--steps", "-1", "-1 is out of range: from 1"),
     ("--rounds", "-1", "-1 is out of range: from 1"),
     ("--tau", "2", "2 is out of range: from 0 to 1"),
+    ("--workers", "0", "0 is out of range: from 1"),
+    ("--min-gap-area", "-1", "-1 is out of range: from 0"),
     ("--budget", "many", "'many' is not a number")])
 def test_numbers_out_of_range_are_a_usage_error_before_any_file(demo, tmp_path, capsys,
                                                                  option, value, says):
@@ -241,7 +243,8 @@ def test_numbers_out_of_range_are_a_usage_error_before_any_file(demo, tmp_path, 
     with pytest.raises(SystemExit) as stop:
         main(["simulate", str(demo), *(x for pair in args.items() for x in pair)])
     assert stop.value.code == 2
-    assert f"argument {option}: {says}" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"argument {option}: {says}" in err and err.startswith("usage: a2lc simulate")
     assert not (tmp_path / "run").exists()
 
 
