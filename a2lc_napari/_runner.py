@@ -188,7 +188,8 @@ class SessionRunner(QObject):
         """Run an engine step generator in a worker; ``on_done(result)`` in
         the main thread once it returns, after the busy state has cleared;
         ``on_closed(result)`` instead where the runner was cleaned up
-        meanwhile (to let go of what the step opened)."""
+        meanwhile, or the step was cancelled as it returned (to let go of
+        what the step opened)."""
 
         @thread_worker
         def work():
@@ -205,8 +206,9 @@ class SessionRunner(QObject):
         worker.returned.connect(lambda result: self._done(worker, on_done, result))
         worker.errored.connect(lambda e: self._end(worker, f"{what} failed: {e}",
                                                    self.failed))
-        worker.aborted.connect(lambda: self._end(
-            worker, f"{what}: stopped. Press Start / resume to go on.", self.stopped))
+        stopped = f"{what}: stopped. Press Start / resume to go on."
+        worker.aborted.connect(lambda: self._end(worker, stopped, self.stopped))
+        worker.finished.connect(lambda: self._finished(worker, stopped))
         self._worker = worker
         self.busy_changed.emit(True)
         self.progress.emit(what, 0, 0)
@@ -269,6 +271,18 @@ class SessionRunner(QObject):
             self._worker = None
             self.busy_changed.emit(False)
         on_done(result)
+
+    def _finished(self, worker, stopped: str) -> None:
+        """After ``returned``, ``errored`` or ``aborted``; alone where a
+        cancel came as the step returned (napari's worker then drops its
+        result): let go of the result, and say the step stopped."""
+        if self._worker is not worker:
+            return
+        with self._handover:
+            unclaimed, self._unclaimed = self._unclaimed, None
+        if unclaimed is not None and unclaimed[1] is not None:
+            unclaimed[1](unclaimed[0])
+        self._end(worker, stopped, self.stopped)
 
     def _end(self, worker, message: str, signal) -> None:
         if self._closed:

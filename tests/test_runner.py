@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from a2lc_napari._runner import SessionRunner, ViewCache
+from a2lc_napari.engine.progress import Progress
 
 
 class SlowSession:
@@ -65,3 +66,34 @@ def test_what_a_step_opened_is_let_go_once_the_runner_closed(qtbot):
     runner.cleanup()  # waits for the step
     qtbot.waitUntil(lambda: opened and opened[0].closed, timeout=10_000)
     assert shown == [] and runner.closed
+
+
+def test_a_step_cancelled_as_it_returns_stops_and_lets_go_of_its_result(qtbot):
+    """Cancel pressed after the step's last progress report: napari's worker
+    then drops the result and says nothing. The runner is no longer busy,
+    says the step stopped, and closes what the step opened."""
+    runner, started, release = SessionRunner(), threading.Event(), threading.Event()
+    opened, shown = [], []
+
+    class Opened:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    def step():
+        yield Progress(0, 1, "Opening")
+        started.set()
+        release.wait(10)
+        opened.append(Opened())
+        return opened[0]
+
+    with qtbot.waitSignal(runner.stopped, timeout=10_000) as stopped:
+        runner.run(step(), shown.append, "Opening the session",
+                   on_closed=lambda result: result.close())
+        assert started.wait(10)
+        runner.cancel()
+        release.set()
+    assert stopped.args == ["Opening the session: stopped. Press Start / resume to go on."]
+    assert not runner.busy and shown == [] and opened[0].closed
+    runner.cleanup()
