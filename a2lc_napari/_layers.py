@@ -498,7 +498,9 @@ class LayerPresenter:
         points, text = np.zeros((0, 2)), []
         if selected is not None and selected.image == self.name:
             rows, cols = self.boxes[selected.region]
-            points = np.array([[rows.start - 1, (cols.start + cols.stop - 1) / 2]])
+            # Above the region, from its left edge: the region is centred on
+            # the canvas, so the text runs over it rather than off the right.
+            points = np.array([[rows.start - 1, cols.start]])
             text = [f"{self.classes.name_of(selected.old)} → "
                     f"{self.classes.name_of(selected.new)}"]
         shown = self._caption if LCM_CAPTION_LAYER in self.viewer.layers else None

@@ -103,6 +103,8 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
     for selected, text in ((changes[0], ["a → c"]), (changes[1], ["a → b"]), (None, [])):
         presenter.show_changes(changes, selected)  # one caption, the selected change's
         assert list(caption.features["change"]) == text and len(caption.data) == len(text)
+    presenter.show_changes(changes, changes[1])  # region 5: rows 4-7, columns 5-9
+    assert caption.data.tolist() == [[3, 5]]  # above its top row, from its left edge
     two = regions[::-1].copy()  # the same shape: the layers are changed in place
     presenter.show_image(view_of("two", two, classes))
     presenter.show_changes(changes)
