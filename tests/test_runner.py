@@ -41,30 +41,35 @@ def test_an_image_changed_while_it_is_read_is_read_again(qtbot):
     assert len(shown) == 2 and (shown[1].labels == 1).all()
 
 
+class Opening:
+    """A step that opens something, as opening a session does: once started
+    it waits until released, then returns itself, to be closed."""
+
+    def __init__(self):
+        self.started, self.release = threading.Event(), threading.Event()
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+    def steps(self, reports_progress: bool):
+        if reports_progress:  # else no progress at all, as opening a session
+            yield Progress(0, 1, "Opening")
+        self.started.set()
+        self.release.wait(10)
+        return self
+
+
 def test_what_a_step_opened_is_let_go_once_the_runner_closed(qtbot):
     """The panel closed while a session was being opened: the step that
     cannot stop runs to its end, and what it returns is closed, not shown."""
-    runner, started, release = SessionRunner(), threading.Event(), threading.Event()
-    opened, shown = [], []
-
-    class Opened:
-        closed = False
-
-        def close(self):
-            self.closed = True
-
-    def step():
-        started.set()
-        release.wait(10)
-        opened.append(Opened())
-        return opened[0]
-        yield  # a step generator that yields no progress, as opening a session
-
-    runner.run(step(), shown.append, "Opening", on_closed=lambda result: result.close())
-    assert started.wait(10)
-    threading.Timer(0.3, release.set).start()
+    runner, step, shown = SessionRunner(), Opening(), []
+    runner.run(step.steps(False), shown.append, "Opening",
+               on_closed=lambda result: result.close())
+    assert step.started.wait(10)
+    threading.Timer(0.3, step.release.set).start()
     runner.cleanup()  # waits for the step
-    qtbot.waitUntil(lambda: opened and opened[0].closed, timeout=10_000)
+    qtbot.waitUntil(lambda: step.closed, timeout=10_000)
     assert shown == [] and runner.closed
 
 
@@ -72,28 +77,13 @@ def test_a_step_cancelled_as_it_returns_stops_and_lets_go_of_its_result(qtbot):
     """Cancel pressed after the step's last progress report: napari's worker
     then drops the result and says nothing. The runner is no longer busy,
     says the step stopped, and closes what the step opened."""
-    runner, started, release = SessionRunner(), threading.Event(), threading.Event()
-    opened, shown = [], []
-
-    class Opened:
-        closed = False
-
-        def close(self):
-            self.closed = True
-
-    def step():
-        yield Progress(0, 1, "Opening")
-        started.set()
-        release.wait(10)
-        opened.append(Opened())
-        return opened[0]
-
+    runner, step, shown = SessionRunner(), Opening(), []
     with qtbot.waitSignal(runner.stopped, timeout=10_000) as stopped:
-        runner.run(step(), shown.append, "Opening the session",
+        runner.run(step.steps(True), shown.append, "Opening the session",
                    on_closed=lambda result: result.close())
-        assert started.wait(10)
+        assert step.started.wait(10)
         runner.cancel()
-        release.set()
+        step.release.set()
     assert stopped.args == ["Opening the session: stopped. Press Start / resume to go on."]
-    assert not runner.busy and shown == [] and opened[0].closed
+    assert not runner.busy and shown == [] and step.closed
     runner.cleanup()
