@@ -280,9 +280,14 @@ class SessionRunner(QObject):
             return
         with self._handover:
             unclaimed, self._unclaimed = self._unclaimed, None
+        self._let_go(unclaimed)
+        self._end(worker, stopped, self.stopped)
+
+    @staticmethod
+    def _let_go(unclaimed: tuple | None) -> None:
+        """``on_closed(result)`` of a result nobody took, if it has one."""
         if unclaimed is not None and unclaimed[1] is not None:
             unclaimed[1](unclaimed[0])
-        self._end(worker, stopped, self.stopped)
 
     def _end(self, worker, message: str, signal) -> None:
         if self._closed:
@@ -358,8 +363,7 @@ class SessionRunner(QObject):
                 return
             self._closed = self.views.closed = True
             unclaimed, self._unclaimed = self._unclaimed, None
-        if unclaimed is not None and unclaimed[1] is not None:
-            unclaimed[1](unclaimed[0])
+        self._let_go(unclaimed)
         self._lcm_timer.stop()
         self.cancel()
         # A worker still running when the process ends aborts it: wait for
