@@ -50,6 +50,8 @@ class RoundFlow(QObject):
         row.addWidget(apply_all)
         row.addWidget(review_first)
         self.confirm.setVisible(False)
+        self._chart_drawing = self._chart_again = False  # one chart at a time
+        summary.ink_changed.connect(self.draw_chart)
 
     @property
     def session(self):
@@ -60,11 +62,29 @@ class RoundFlow(QObject):
         self.summary.setVisible(True)
         history = list(self.session.history)
         self.summary.show_table(history, self.session.method.lcm)
-        self.runner.beside(class_chart, history, self.session.dataset.classes,
+        self.draw_chart()
+
+    def draw_chart(self) -> None:
+        """The class chart of the rounds so far, in the panel's ink, drawn in a
+        worker; nothing before a round has finished. One chart at a time:
+        matplotlib's text drawing is not safe in two threads at once (two
+        charts drawn together hung), so a chart asked for meanwhile is drawn
+        once the one in hand is done."""
+        if self.runner.closed or self.session is None or not self.session.history:
+            return
+        if self._chart_drawing:
+            self._chart_again = True
+            return
+        self._chart_drawing, self._chart_again = True, False
+        self.runner.beside(class_chart, list(self.session.history),
+                           self.session.dataset.classes, self.summary.ink(),
                            then=self._show_chart)
 
     def _show_chart(self, rgba) -> None:
-        if rgba is not None:  # else drawing it failed, and the status line says so
+        self._chart_drawing = False
+        if self._chart_again:
+            self.draw_chart()  # the rounds or the ink changed meanwhile
+        elif rgba is not None:  # else drawing it failed, and the status line says so
             self.summary.show_chart(rgba)
 
     def next_step(self) -> None:

@@ -3,7 +3,8 @@ class distribution as a bar chart."""
 from __future__ import annotations
 
 import numpy as np
-from qtpy.QtGui import QImage, QPixmap
+from qtpy.QtCore import QEvent, Signal
+from qtpy.QtGui import QImage, QPalette, QPixmap
 from qtpy.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from .engine.classes import ClassSet
@@ -38,44 +39,67 @@ def summary_table(history: list, lcm: bool = True) -> str:
     return f"<table cellspacing='4'><tr>{header}</tr>{body}</table>"
 
 
-def class_chart(history: list, classes: ClassSet, dpi: int = 100) -> np.ndarray:
+def class_chart(history: list, classes: ClassSet, ink: str = "#000000",
+                dpi: int = 100) -> np.ndarray:
     """The share of labelled pixels per class after the last round (coloured
     bars) and before any correction (outlines), as an (H, W, 4) uint8 RGBA
-    image. Plain Agg, no Qt: it is drawn in a worker, since laying out its
-    text takes the main thread a tenth of a second or more (and importing
-    matplotlib as much again)."""
+    image on a transparent ground, its text, axes and outlines in ``ink``
+    (the panel's text colour, so that it reads in a dark theme as in a
+    light one). Plain Agg, no Qt: it is drawn in a worker, since laying out
+    its text takes the main thread a tenth of a second or more (and
+    importing matplotlib as much again)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(3.2, 2.0), dpi=dpi, tight_layout=True)
+    figure = Figure(figsize=(3.2, 2.0), dpi=dpi, tight_layout=True, facecolor="none")
     canvas = FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
+    ax = figure.add_subplot(facecolor="none")
     x = np.arange(classes.num_classes)
     for h, style in ((history[-1], {"color": np.array(classes.colors) / 255}),
-                     (history[0], {"fill": False, "edgecolor": "black"})):
+                     (history[0], {"fill": False, "edgecolor": ink})):
         pixels = np.asarray(h.class_pixels, dtype=float)
         ax.bar(x, 100 * pixels / max(pixels.sum(), 1), width=0.8, **style)
     ax.set_xticks(x, classes.names, rotation=60, ha="right", fontsize=7)
-    ax.set_ylabel("% of labelled pixels", fontsize=7)
-    ax.tick_params(axis="y", labelsize=7)
+    ax.set_ylabel("% of labelled pixels", fontsize=7, color=ink)
+    ax.tick_params(axis="both", labelsize=7, colors=ink)
+    for spine in ax.spines.values():
+        spine.set_edgecolor(ink)
     ax.set_title(f"classes after round {history[-1].round} "
-                 "(outline: before correction)", fontsize=8)
+                 "(outline: before correction)", fontsize=8, color=ink)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba()).copy()
 
 
 class RoundSummary(QWidget):
-    """Table of the rounds, and the chart of :func:`class_chart`."""
+    """Table of the rounds, and the chart of :func:`class_chart`.
+
+    :attr:`ink_changed` fires when the panel's text colour changes (napari's
+    theme switched): a chart drawn in the old :meth:`ink` should be drawn
+    again."""
+
+    ink_changed = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.table = QLabel()
         self.chart = QLabel()
         self.chart.setMinimumHeight(180)
+        self._ink = self.ink()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.table)
         layout.addWidget(self.chart)
+
+    def ink(self) -> str:
+        """The panel's text colour, as ``#rrggbb``: the chart's ink."""
+        return self.palette().color(QPalette.WindowText).name()
+
+    def changeEvent(self, event) -> None:
+        super().changeEvent(event)
+        # napari restyles its widgets more than once per theme: only a new ink counts
+        if event.type() == QEvent.PaletteChange and self.ink() != self._ink:
+            self._ink = self.ink()
+            self.ink_changed.emit()
 
     def show_table(self, history: list, lcm: bool = True) -> None:
         """The rounds' table (:func:`summary_table`), the LCM's columns with ``lcm``."""

@@ -56,3 +56,15 @@ def test_the_chart_has_a_bar_in_each_present_class_colour():
     colours = {tuple(c) for c in rgba[..., :3].reshape(-1, 3)}
     assert (10, 200, 30) in colours and (200, 20, 250) in colours
     assert (250, 250, 0) not in colours  # no car pixels left: no filled bar
+
+
+def test_the_chart_is_drawn_in_the_panel_s_ink_on_a_transparent_ground():
+    classes = ClassSet(names=("sky", "road"), colors=((10, 200, 30), (200, 20, 250)))
+    history = [RoundRecord(round=r, queries=0, manual_changes=0, hand_pixels=0, lcm_changes=0,
+                           lcm_correct=0, class_pixels=pixels, ignore_pixels=0)
+               for r, pixels in ((0, [5, 5]), (1, [8, 2]))]
+    rgba = class_chart(history, classes, ink="#f0f1f2")  # napari's dark theme's text
+    assert rgba[0, 0, 3] == 0 and rgba[-1, -1, 3] == 0  # the panel shows through
+    opaque = {tuple(c) for c in rgba[rgba[..., 3] == 255][:, :3]}
+    assert (240, 241, 242) in opaque  # text, axes and outlines in the ink
+    assert (0, 0, 0) not in opaque  # nothing black that a dark panel would swallow

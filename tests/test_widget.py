@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from napari import save_layers
 from napari.utils.notifications import notification_manager
+from napari.utils.theme import get_theme
 from npe2 import PluginManifest
 from PIL import Image
 from qtpy.QtCore import Qt, QTimer
+from qtpy.QtGui import QColor, QImage
 from qtpy.QtWidgets import (QApplication, QDockWidget, QMessageBox, QPushButton,
                             QScrollArea)
 
@@ -758,7 +760,24 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
         assert (np.asarray(Image.open(tmp_path / "session" / "labels" / f"{u['image']}.png")
                            )[mask] == u["new"]).all()
     assert len(widget.review.changes) == len(session.lcm_applied)  # still to review
+    # The class chart reads in napari's theme, and follows it when it changes.
+    for theme in ("dark", "light"):
+        viewer.theme = theme
+        ink = QColor(get_theme(theme).text.as_hex()).rgb()
+        qtbot.waitUntil(lambda ink=ink: chart_has(widget, ink), timeout=WAIT)
     wait_idle(qtbot, widget)
+
+
+def chart_has(widget, rgb: int) -> bool:
+    """Whether the class chart the panel shows holds opaque pixels of ``rgb``."""
+    pixmap = widget.summary.chart.pixmap()
+    if pixmap is None or pixmap.isNull():
+        return False
+    image = pixmap.toImage().convertToFormat(QImage.Format_ARGB32)
+    bits = image.constBits()
+    bits.setsize(image.sizeInBytes())
+    pixels = np.frombuffer(bits, np.uint32)  # rows of 4-byte pixels: no padding
+    return bool((pixels == rgb).any())  # ARGB: rgb() has alpha 255
 
 
 def when_modal(kind, act):
