@@ -106,7 +106,23 @@ class RoundSummary(QWidget):
         self.table.setText(summary_table(history, lcm))
 
     def show_chart(self, rgba: np.ndarray) -> None:
-        """Show a chart image from :func:`class_chart`."""
+        """Show a chart image from :func:`class_chart`.
+
+        Handed to Qt in the pixmap's own format (premultiplied ARGB32), so
+        that Qt copies it: a conversion is split among Qt's global thread
+        pool, which napari's workers share, and waited for holding Python's
+        lock; with the pool busy with Python work, napari froze for good."""
+        argb = premultiplied_argb32(rgba)
         height, width = rgba.shape[:2]
-        image = QImage(rgba.data, width, height, 4 * width, QImage.Format_RGBA8888)
-        self.chart.setPixmap(QPixmap.fromImage(image))  # a copy: rgba may go
+        image = QImage(argb.data, width, height, 4 * width, QImage.Format_ARGB32_Premultiplied)
+        self.chart.setPixmap(QPixmap.fromImage(image))  # a copy: argb may go
+
+
+def premultiplied_argb32(rgba: np.ndarray) -> np.ndarray:
+    """(H, W) uint32 ``0xAARRGGBB`` with each colour multiplied by its alpha
+    (Qt's ``Format_ARGB32_Premultiplied``) from an (H, W, 4) uint8 RGBA image."""
+    rgba = rgba.astype(np.uint32)
+    alpha = rgba[..., 3]
+    # (c · a + 127) // 255: Qt's own rounding of a premultiplied channel
+    r, g, b = ((rgba[..., c] * alpha + 127) // 255 for c in range(3))
+    return np.ascontiguousarray((alpha << 24) | (r << 16) | (g << 8) | b)

@@ -1,10 +1,12 @@
 """The round summary: the table of what each round changed and how sure the
 LCM was, and the chart of the classes."""
 import re
+import subprocess
+import sys
 
 import numpy as np
 
-from a2lc_napari._summary import class_chart, summary_table
+from a2lc_napari._summary import class_chart, premultiplied_argb32, summary_table
 from a2lc_napari.engine.classes import ClassSet
 from a2lc_napari.engine.state import RoundRecord
 
@@ -68,3 +70,46 @@ def test_the_chart_is_drawn_in_the_panel_s_ink_on_a_transparent_ground():
     opaque = {tuple(c) for c in rgba[rgba[..., 3] == 255][:, :3]}
     assert (240, 241, 242) in opaque  # text, axes and outlines in the ink
     assert (0, 0, 0) not in opaque  # nothing black that a dark panel would swallow
+
+
+def test_premultiplied_argb32_by_hand():
+    rgba = np.array([[[200, 100, 50, 128], [1, 2, 3, 255], [9, 9, 9, 0]]], np.uint8)
+    # (c · a + 127) // 255 per colour: 200 → 100, 100 → 50, 50 → 25 at alpha 128
+    np.testing.assert_array_equal(premultiplied_argb32(rgba),
+                                  [[0x80643219, 0xFF010203, 0x00000000]])
+
+
+SHOW_WHILE_WORKERS_RUN_PYTHON = """
+import time
+import numpy as np
+from napari.qt.threading import thread_worker
+from qtpy.QtCore import QThreadPool
+from qtpy.QtWidgets import QApplication
+app = QApplication([])
+from a2lc_napari._summary import RoundSummary
+
+@thread_worker
+def python_work():
+    end = time.monotonic() + 3
+    while time.monotonic() < end:
+        pass
+
+workers = [python_work() for _ in range(QThreadPool.globalInstance().maxThreadCount())]
+for w in workers:
+    w.start()
+time.sleep(0.3)  # every thread of Qt's global pool runs Python now
+summary = RoundSummary()
+summary.show_chart(np.random.default_rng(0).integers(0, 256, (200, 320, 4)).astype(np.uint8))
+image = summary.chart.pixmap().toImage()
+print("shown", image.width(), image.height(), flush=True)
+QThreadPool.globalInstance().waitForDone()
+"""
+
+
+def test_the_chart_is_shown_while_napari_s_workers_run_python():
+    """napari froze for good here: Qt split the chart's conversion among its
+    global thread pool and waited holding Python's lock, while the pool's
+    threads, napari's workers, waited for that lock."""
+    done = subprocess.run([sys.executable, "-c", SHOW_WHILE_WORKERS_RUN_PYTHON],
+                          capture_output=True, text=True, timeout=120)
+    assert "shown 320 200" in done.stdout, done.stderr[-2000:]
