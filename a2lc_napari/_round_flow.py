@@ -66,10 +66,10 @@ class RoundFlow(QObject):
 
     def draw_chart(self) -> None:
         """The class chart of the rounds so far, in the panel's ink, drawn in a
-        worker; nothing before a round has finished. One chart at a time:
-        matplotlib's text drawing is not safe in two threads at once (two
-        charts drawn together hung), so a chart asked for meanwhile is drawn
-        once the one in hand is done."""
+        worker; nothing before a round has finished. One chart at a time
+        (each holds one of the threads napari's workers share): a chart
+        asked for meanwhile is drawn once the one in hand is done, from the
+        rounds and the ink of then."""
         if self.runner.closed or self.session is None or not self.session.history:
             return
         if self._chart_drawing:

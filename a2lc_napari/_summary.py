@@ -114,8 +114,10 @@ class RoundSummary(QWidget):
         lock; with the pool busy with Python work, napari froze for good."""
         argb = premultiplied_argb32(rgba)
         height, width = rgba.shape[:2]
-        image = QImage(argb.data, width, height, 4 * width, QImage.Format_ARGB32_Premultiplied)
-        self.chart.setPixmap(QPixmap.fromImage(image))  # a copy: argb may go
+        # .copy(): Qt's own memory, since the pixmap shares it (argb may go)
+        image = QImage(argb.data, width, height, 4 * width,
+                       QImage.Format_ARGB32_Premultiplied).copy()
+        self.chart.setPixmap(QPixmap.fromImage(image))
 
 
 def premultiplied_argb32(rgba: np.ndarray) -> np.ndarray:

@@ -86,7 +86,7 @@ from napari.qt.threading import thread_worker
 from qtpy.QtCore import QThreadPool
 from qtpy.QtWidgets import QApplication
 app = QApplication([])
-from a2lc_napari._summary import RoundSummary
+from a2lc_napari._summary import RoundSummary, premultiplied_argb32
 
 @thread_worker
 def python_work():
@@ -99,9 +99,15 @@ for w in workers:
     w.start()
 time.sleep(0.3)  # every thread of Qt's global pool runs Python now
 summary = RoundSummary()
-summary.show_chart(np.random.default_rng(0).integers(0, 256, (200, 320, 4)).astype(np.uint8))
+rgba = np.random.default_rng(0).integers(0, 256, (200, 320, 4)).astype(np.uint8)
+summary.show_chart(rgba.copy())
+garbage = [np.full(320 * 200, 0x5A5A5A5A, np.uint32) for _ in range(50)]  # over freed memory
 image = summary.chart.pixmap().toImage()
-print("shown", image.width(), image.height(), flush=True)
+bits = image.constBits()
+bits.setsize(image.sizeInBytes())
+shown = np.frombuffer(bits, np.uint32).reshape(200, 320)
+print("shown", image.width(), image.height(), (shown == premultiplied_argb32(rgba)).all(),
+      flush=True)
 QThreadPool.globalInstance().waitForDone()
 """
 
@@ -112,4 +118,4 @@ def test_the_chart_is_shown_while_napari_s_workers_run_python():
     threads, napari's workers, waited for that lock."""
     done = subprocess.run([sys.executable, "-c", SHOW_WHILE_WORKERS_RUN_PYTHON],
                           capture_output=True, text=True, timeout=120)
-    assert "shown 320 200" in done.stdout, done.stderr[-2000:]
+    assert "shown 320 200 True" in done.stdout, done.stderr[-2000:]  # the chart's pixels

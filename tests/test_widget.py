@@ -773,7 +773,10 @@ def chart_has(widget, rgb: int) -> bool:
     pixmap = widget.summary.chart.pixmap()
     if pixmap is None or pixmap.isNull():
         return False
-    image = pixmap.toImage().convertToFormat(QImage.Format_ARGB32)
+    # Read as it is, not converted: a conversion may wait on the threads the
+    # workers hold. Opaque pixels read the same premultiplied or not.
+    image = pixmap.toImage()
+    assert image.format() in (QImage.Format_ARGB32_Premultiplied, QImage.Format_ARGB32)
     bits = image.constBits()
     bits.setsize(image.sizeInBytes())
     pixels = np.frombuffer(bits, np.uint32)  # rows of 4-byte pixels: no padding
