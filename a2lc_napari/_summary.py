@@ -15,18 +15,20 @@ def _percent(value) -> str:
 
 
 def summary_table(history: list, lcm: bool = True) -> str:
-    """HTML table: per round, queries answered, labels changed by hand (the
-    answers that changed a label) and, with an ``lcm``, by it, the share of
-    its changes it expected to be right and the share its held-out evidence
-    vouches for (90% confidence); with ground truth, the share that were
-    right and data mIoU."""
+    """HTML table: per round, queries answered, the regions they corrected
+    (the answers that changed a label), the pixels painted (once any are)
+    and, with an ``lcm``, the LCM's changes, the share of them it expected
+    to be right and the share its held-out evidence vouches for (90%
+    confidence); with ground truth, the share that were right and data
+    mIoU."""
     has_gt = any(h.data_miou is not None for h in history)
-    head = (["round", "answered", "by hand"]
+    painted = any(h.hand_pixels for h in history)
+    head = (["round", "answered", "corrected"] + ["painted px"] * painted
             + ["by LCM", "LCM sure %", "LCM at least %"] * lcm
             + ["LCM right %"] * (has_gt and lcm) + ["data mIoU %"] * has_gt)
     rows = []
     for h in history:
-        cells = [h.round, h.queries, h.manual_changes]
+        cells = [h.round, h.queries, h.manual_changes] + [h.hand_pixels] * painted
         if lcm:
             cells += [h.lcm_changes, _percent(h.lcm_estimated_precision),
                       _percent(h.lcm_lower_precision)]
@@ -36,7 +38,7 @@ def summary_table(history: list, lcm: bool = True) -> str:
     # A word per line in the headers: the table stays narrower than the dock.
     header = "".join(f"<th>{c.replace(' ', '<br>')}</th>" for c in head)
     body = "".join(f"<tr>{r}</tr>" for r in rows)
-    return f"<table cellspacing='4'><tr>{header}</tr>{body}</table>"
+    return f"<table cellspacing='6'><tr>{header}</tr>{body}</table>"
 
 
 def class_chart(history: list, classes: ClassSet, ink: str = "#000000",

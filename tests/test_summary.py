@@ -27,7 +27,7 @@ def test_the_table_shows_the_lcm_estimate_and_with_ground_truth_its_precision():
                record(1, queries=30, lcm_changes=12, lcm_estimated_precision=93.24,
                       lcm_lower_precision=81.05, lcm_precision=91.67, data_miou=55.54)]
     assert cells(summary_table(history)) == [
-        ["round", "answered", "by hand", "by LCM", "LCM sure %", "LCM at least %",
+        ["round", "answered", "corrected", "by LCM", "LCM sure %", "LCM at least %",
          "LCM right %", "data mIoU %"],
         ["0", "0", "0", "0", "", "", "", "50.0"],
         ["1", "30", "0", "12", "93.2", "81.0", "91.7", "55.5"]]
@@ -43,8 +43,18 @@ def test_without_ground_truth_only_the_estimate():
 def test_a_method_without_the_lcm_has_no_lcm_columns():
     history = [record(0, data_miou=50.0), record(1, queries=30, data_miou=55.54)]
     assert cells(summary_table(history, lcm=False)) == [
-        ["round", "answered", "by hand", "data mIoU %"],
+        ["round", "answered", "corrected", "data mIoU %"],
         ["0", "0", "0", "50.0"], ["1", "30", "0", "55.5"]]
+
+
+def test_pixels_painted_have_a_column_once_there_are_any():
+    history = [record(0), record(1, queries=8)]
+    assert "painted px" not in cells(summary_table(history, lcm=False))[0]
+    history.append(record(2, queries=8))
+    history[2].hand_pixels = 142  # a brush stroke in round 2
+    assert cells(summary_table(history, lcm=False)) == [
+        ["round", "answered", "corrected", "painted px"],
+        ["0", "0", "0", "0"], ["1", "8", "0", "0"], ["2", "8", "0", "142"]]
 
 
 def test_the_chart_has_a_bar_in_each_present_class_colour():

@@ -344,7 +344,7 @@ def test_alc_marks_the_query_pixel_and_has_no_lcm_layers(make_napari_viewer, qtb
         press(widget, qtbot, Qt.Key_Return)
         wait_for_query(qtbot, widget)
     assert LCM_LAYER not in viewer.layers and not widget.review.isVisibleTo(widget)
-    assert "by<br>hand" in widget.summary.table.text()
+    assert "corrected" in widget.summary.table.text()
     assert "LCM" not in widget.summary.table.text()  # no column the method cannot fill
     wait_idle(qtbot, widget)
 
