@@ -431,7 +431,12 @@ def test_a_session_file_of_another_format_or_malformed_is_refused(demo, tmp_path
     path.write_text(json.dumps({**state, "format": 1}))
     with pytest.raises(DatasetError, match="session.json.*format 1"):
         Session.open(tmp_path / "run")
-    del state["queries"]
+    state["config"]["model"]["sharpen"] = True  # as a newer release might add
+    path.write_text(json.dumps(state))
+    with pytest.raises(DatasetError, match="session.json: holds a setting this version does "
+                       "not know .*sharpen.*: a newer a2lc-napari wrote it"):
+        Session.open(tmp_path / "run")
+    del state["config"]["model"]["sharpen"], state["queries"]
     path.write_text(json.dumps(state))
     with pytest.raises(DatasetError, match="session.json.*malformed.*queries"):
         Session.open(tmp_path / "run")
