@@ -162,6 +162,7 @@ def cmd_simulate(args) -> None:
     if args.steps is not None:
         config.model.steps = args.steps
     config.model.backbone = args.backbone
+    config.model.prune = args.prune
     config.lcm.paper = args.paper_lcm
     config.lcm.target_precision = None if args.tau else args.target_precision
     resuming = (args.out / "session.json").exists()
@@ -343,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "an EfficientNet-Lite0 encoder with ImageNet weights (slower)")
     p.add_argument("--steps", type=_number(int, 1), metavar="N",
                    help="model training steps per round (default 150)")
+    p.add_argument("--prune", action="store_true",
+                   help="train the model without the labels the out-of-fold trees doubt "
+                        "(confident learning's prune step; A²LC and ABC)")
     p.add_argument("--confidence", choices=CONFIDENCES, default="both",
                    help="what A²LC's queries judge labels by: model, the segmentation "
                         "model's probabilities with the authors' a_ABC; out_of_fold, "

@@ -3,6 +3,7 @@ their tables (their figures are for the README, not asserted here)."""
 import json
 import os
 import subprocess
+import re
 import sys
 from pathlib import Path
 
@@ -188,25 +189,28 @@ def test_review_table_prints_each_refill_beside_the_first_fill():
     assert rows[0][3] == "1.0×"
 
 
-def test_hit_rate_ranks_under_one_model_or_a_cross_fitted_one(demo, tmp_path):
+def test_hit_rate_ranks_under_one_model_a_cross_fitted_one_or_a_pruned_one(demo, tmp_path):
     from a2lc_napari.engine.region_summary import RegionSummary
 
     rankings = ["ALC (model)", "ABC (model)", "ABC (out of fold)", "doubt (out of fold)",
                 "ABC (model) × doubt (out of fold)", "turns: doubt, then ABC (model) × doubt"]
     summaries = []
-    for folds, model in ((1, "one model"), (2, "cross-fitted, 2 folds")):
+    for option, model, tag in (((), "one model", ""),
+                               (("--cross-fit", "2"), "cross-fitted, 2 folds", "_crossfit2"),
+                               (("--prune",), "one model, trained without the doubted labels",
+                                "_pruned")):
         text = run_benchmark("hit_rate.py", str(demo), "--out", str(tmp_path), "--steps", "2",
-                             "--budget", "3", "--cross-fit", str(folds))
+                             "--budget", "3", *option)
         assert f"; {model}: 2 steps, seed 0" in text
+        assert re.search(r"the model's class is the truth on \d+ of \d+ wrong", text)
         rows = [line.split("|")[1].strip() for line in text.splitlines()
                 if line.startswith("| ") and not line.startswith("| ranking")]
         assert rows == rankings
-        summaries.append(RegionSummary.load(
-            tmp_path / ("summary_seed0_steps2.npz" if folds == 1
-                        else "summary_seed0_steps2_crossfit2.npz")))
-    one, cross = summaries
+        summaries.append(RegionSummary.load(tmp_path / f"summary_seed0_steps2{tag}.npz"))
+    one = summaries[0]
     # The same regions, labels and truth; judged by other models.
-    assert np.array_equal(one.keys(), cross.keys())
-    assert np.array_equal(one.label_hist, cross.label_hist)
-    assert np.array_equal(one.gt_agree, cross.gt_agree)
-    assert not np.allclose(one.mean_prob, cross.mean_prob)
+    for other in summaries[1:]:
+        assert np.array_equal(one.keys(), other.keys())
+        assert np.array_equal(one.label_hist, other.label_hist)
+        assert np.array_equal(one.gt_agree, other.gt_agree)
+        assert not np.allclose(one.mean_prob, other.mean_prob)

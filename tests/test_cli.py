@@ -157,6 +157,15 @@ def test_a_moved_dataset_is_named_as_what_the_session_reads(demo, tmp_path, caps
             "labels there") in capsys.readouterr().err
 
 
+def test_prune_trains_the_session_s_model_without_the_doubted_labels(demo, tmp_path):
+    for prune in ((), ("--prune",)):
+        out = tmp_path / f"run{len(prune)}"
+        assert main(["simulate", str(demo), "--method", "a2lc", "--rounds", "1", "--budget",
+                     "2", "--steps", "2", *prune, "--out", str(out), "-q"]) == 0
+        config = json.loads((out / "session.json").read_text())["config"]
+        assert config["model"]["prune"] is bool(prune)
+
+
 def test_help_explains_the_commands(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])

@@ -21,6 +21,9 @@ class ModelConfig:
 
     ``backbone`` is ``"scratch"`` or ``"efficientnet_lite0"`` (see
     :mod:`~a2lc_napari.engine.model`); ``width`` sets the decoder channels of both.
+    ``prune``: θ does not train on the labels the out-of-fold trees doubt
+    (:mod:`~a2lc_napari.engine.label_pruning`), where the round's ranking
+    uses those trees.
     """
 
     width: int = 16
@@ -31,6 +34,7 @@ class ModelConfig:
     lr: float = 3e-3
     device: str | None = None  # None: CUDA when available, else CPU
     backbone: str = "scratch"
+    prune: bool = False
 
     def __post_init__(self):
         if self.backbone not in BACKBONES:

@@ -29,18 +29,25 @@ from .state import LCMProposal, LCMUpdate, Query, RoundRecord, SessionState
 
 def summarize_regions(model: Path, device: str | None, dataset: Dataset,
                       images: ImageCache, label_path: Callable[[str], Path], ranking: str,
-                      seed: int, executor: Executor | None = None) -> Steps[RegionSummary]:
+                      seed: int, executor: Executor | None = None,
+                      oof_prob: np.ndarray | None = None) -> Steps[RegionSummary]:
     """Every region's summary under the prediction of the model saved in
     ``model`` and the current labels in ``label_path(name)``
     (:func:`~a2lc_napari.engine.inference.summarize_dataset`, on
     ``executor`` if given), with what ``ranking`` needs: a representative
     pixel for ``"sim"``, out-of-fold probabilities for the rankings in
     :data:`~a2lc_napari.engine.acquisition.OUT_OF_FOLD_RANKINGS` (drawn with
-    ``seed``; their folds on ``executor`` too)."""
+    ``seed``; their folds on ``executor`` too), or ``oof_prob`` (R, K)
+    where they were made from the same labels before θ trained
+    (:func:`~a2lc_napari.engine.label_pruning.judge_labels`)."""
     classes = dataset.classes
     summary = yield from summarize_dataset(model, device, dataset, images, label_path,
                                            ranking == "sim", executor)
-    if ranking in acq.OUT_OF_FOLD_RANKINGS:
+    if oof_prob is not None:
+        if len(oof_prob) != len(summary):
+            raise ValueError(f"{len(oof_prob)} out-of-fold rows for {len(summary)} regions")
+        summary.oof_prob = oof_prob
+    elif ranking in acq.OUT_OF_FOLD_RANKINGS:
         summary.oof_prob = yield from summary_probabilities(
             summary, classes.num_classes, classes.ignore_index, seed=seed, executor=executor)
     return summary

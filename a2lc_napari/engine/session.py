@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .acquisition import OUT_OF_FOLD_RANKINGS
 from .annotator import simulated_answer
 from .answers import answer_changes, check_classes, new_manual
 from .config import SessionConfig
@@ -36,6 +37,7 @@ from .export import check_export, export_labels
 from .image_cache import ImageCache
 from .io import outside_dataset, write_json
 from .journal import Journal
+from .label_pruning import judge_labels, without
 from .label_store import LabelStore
 from .label_changes import LabelChange
 from .lcm_round import (LCMInputs, checks_due, propose_round, record_lcm_apply,
@@ -256,16 +258,26 @@ class Session:
         if self.phase != "train":
             raise RuntimeError(f"round {self.round} is already prepared")
         ds, cfg = self.dataset, self.config
+        ign, seed = ds.classes.ignore_index, cfg.seed * 1000 + self.round
         images = ImageCache(self.folder.images_dir, cfg.model.max_side)
-        segmenter = yield from train_segmenter(
-            lambda n: (images.network_image(ds, n), self.labels(n)), ds.names,
-            ds.classes.num_classes, ds.classes.ignore_index, cfg.model,
-            seed=cfg.seed * 1000 + self.round)
-        segmenter.save(self.folder.model)
         ranking = query_ranking(self.method, cfg.confidence, self.round)
+        oof_prob, left_out = None, {}
+        if cfg.model.prune and ranking in OUT_OF_FOLD_RANKINGS:
+            oof_prob, left_out = yield from judge_labels(ds, images, self.labels,
+                                                         self.state.manual, seed, executor)
+
+        def training_pair(name):
+            labels = self.labels(name)
+            if len(left_out.get(name, ())):
+                labels = without(labels, ds.regions(name), left_out[name], ign)
+            return images.network_image(ds, name), labels
+
+        segmenter = yield from train_segmenter(training_pair, ds.names, ds.classes.num_classes,
+                                               ign, cfg.model, seed=seed)
+        segmenter.save(self.folder.model)
         summary = yield from summarize_regions(self.folder.model, cfg.model.device, ds, images,
-                                               self.folder.labels, ranking,
-                                               cfg.seed * 1000 + self.round, executor)
+                                               self.folder.labels, ranking, seed, executor,
+                                               oof_prob)
         summary.save(self.folder.summary(self.round))
         due = checks_due(cfg, self.method.lcm)
         with self._lock:
