@@ -84,8 +84,8 @@ def summarise(dataset: Path, out: Path, seed: int, steps: int,
     for f in np.unique(fold):
         train = [n for n, g in zip(ds.names, fold) if folds == 1 or g != f]
         seg = drive(train_segmenter(
-            lambda n: (ds.image(n), without(ds.labels(n), ds.regions(n),
-                                            left_out.get(n, ()), ign)),
+            lambda n: (ds.image(n), without(ds.labels(n), ds.regions(n), left_out[n], ign)
+                       if prune else ds.labels(n)),
             train, k, ign, config, seed=seed * 1000 + 1), quiet=True)
         for i in np.flatnonzero(fold == f):
             n = ds.names[i]
