@@ -23,6 +23,7 @@ from .progress import Progress, Steps
 from .region_classifier import summary_probabilities
 from .region_summary import RegionSummary, region_look
 from .regions import compact_ids
+from .rounds import manual_mask
 
 #: What the widget's status line says while the labels are read for the trees.
 READING = "Reading the labels for the out-of-fold trees"
@@ -126,13 +127,12 @@ def judge_labels(dataset: Dataset, images: ImageCache, labels: Callable[[str], n
     oof_prob = yield from summary_probabilities(summary, classes.num_classes,
                                                 classes.ignore_index, seed=seed,
                                                 executor=executor)
-    names = np.asarray(dataset.names)
-    keep = np.zeros(len(summary), dtype=bool)
-    for image, ids in manual.items():
-        keep |= (names[summary.image] == image) & np.isin(summary.ids, ids)
+    keep = manual_mask(summary, manual, dataset.names)
     out = doubted(oof_prob, summary.majority_label(classes.ignore_index), keep)
-    left_out = {name: summary.ids[out & (summary.image == i)]
-                for i, name in enumerate(dataset.names)}
+    # the rows come image by image, in the dataset's order: one slice each
+    bounds = np.searchsorted(summary.image, np.arange(len(dataset.names) + 1))
+    left_out = {name: summary.ids[start:stop][out[start:stop]]
+                for name, start, stop in zip(dataset.names, bounds[:-1], bounds[1:])}
     return oof_prob, left_out
 
 
