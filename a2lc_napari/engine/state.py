@@ -310,10 +310,8 @@ def read_state(path: Path) -> SessionState:
                            "or start a new session")
     try:
         return state_from_json(data)
-    except TypeError as e:
+    except (KeyError, TypeError, ValueError) as e:
         if "unexpected keyword argument" in str(e):  # a setting added since this version
             raise DatasetError(path, f"holds a setting this version does not know ({e}): a "
                                "newer a2lc-napari wrote it; open it with that one") from None
-        raise DatasetError(path, f"is malformed ({e})") from None
-    except (KeyError, ValueError) as e:
         raise DatasetError(path, f"is malformed ({e})") from None
