@@ -339,7 +339,10 @@ class SessionRunner(QObject):
         worker.start()
 
     def _proposed(self, proposal, round_: int) -> None:
-        if not self._closed and self.session.round == round_ and self.session.phase == "query":
+        # One made before the latest decision or answer is dropped: that
+        # change ran the LCM again, and its proposal follows.
+        if (not self._closed and self.session.round == round_
+                and self.session.phase == "query" and self.session.is_current(proposal)):
             self.lcm_proposed.emit(proposal)
 
     def _lcm_finished(self) -> None:

@@ -87,3 +87,45 @@ def test_a_step_cancelled_as_it_returns_stops_and_lets_go_of_its_result(qtbot):
     assert stopped.args == ["Opening the session: stopped. Press Start / resume to go on."]
     assert not runner.busy and shown == [] and step.closed
     runner.cleanup()
+
+
+class DecidedMeanwhile:
+    """What the background LCM reads of a session. ``propose_lcm`` waits
+    until released; a decision made meanwhile (``version``) makes the
+    proposal it returns out of date."""
+
+    round, phase, method = 1, "query", SimpleNamespace(lcm=True)
+
+    def __init__(self):
+        self.version, self.latest = 0, None
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def propose_lcm(self):
+        version = self.version
+        self.started.set()
+        self.release.wait(10)
+        self.latest = SimpleNamespace(version=version)
+        return self.latest
+
+    def is_current(self, proposal):
+        return proposal is self.latest and proposal.version == self.version
+
+    def close(self):  # the runner closes its session when cleaned up
+        pass
+
+
+def test_a_proposal_made_before_a_decision_is_not_shown_the_next_one_is(qtbot):
+    """A change rejected while the LCM runs must not come back as proposed:
+    the run that started before it is dropped, and the one the rejection
+    started is shown."""
+    runner, session, shown = SessionRunner(), DecidedMeanwhile(), []
+    runner.session = session
+    runner.lcm_proposed.connect(shown.append)
+    runner.propose_lcm()  # it runs once the answers pause: the event loop turns
+    qtbot.waitUntil(session.started.is_set, timeout=10_000)
+    session.version = 1  # the person rejects a change...
+    runner.propose_lcm()  # ...which runs the LCM again
+    session.release.set()
+    qtbot.waitUntil(lambda: not runner.lcm_busy and bool(shown), timeout=10_000)
+    assert [p.version for p in shown] == [1]
+    runner.cleanup()

@@ -347,8 +347,12 @@ def answered_with_lcm_changes(demo, tmp_path):
 def test_reviewing_the_lcm(demo, tmp_path):
     session, proposed = answered_with_lcm_changes(demo, tmp_path)
     first, second, third = proposed[:3]
+    made_before = session.propose_lcm()
+    assert session.is_current(made_before)
     session.reject_lcm([first])  # before the round ends: never proposed again
-    assert first not in session.propose_lcm().updates
+    assert first in made_before.updates and not session.is_current(made_before)
+    again = session.propose_lcm()
+    assert first not in again.updates and session.is_current(again)
     before = {u.key: session.labels(u.image)[session.dataset.regions(u.image) == u.region]
               for u in proposed}
     drive(session.finish_round(), quiet=True)

@@ -406,6 +406,15 @@ class Session:
             self._proposed = (round_, inputs, proposal)
         return proposal
 
+    def is_current(self, proposal: LCMProposal) -> bool:
+        """Whether ``proposal`` is :meth:`propose_lcm`'s last one and was made
+        from this round's answers, hand edits and rejections as they are now.
+        One made while the person decided on a change would offer that
+        change again."""
+        with self._lock:
+            return (self._proposed is not None and self._proposed[2] is proposal
+                    and self._proposed[:2] == (self.round, LCMInputs.copy_of(self.state)))
+
     def _current_proposal(self) -> LCMProposal:
         """:meth:`propose_lcm`'s last proposal where it was made from this
         round's answers, hand edits and rejections as they are now (the
