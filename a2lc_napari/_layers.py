@@ -207,11 +207,13 @@ class LayerPresenter:
                           {"colormap": {1: QUERY_COLOR, **transparent}}),
             QUERY_PIXEL_LAYER: ("points", np.zeros((0, 2)),
                                 {"symbol": "cross", "size": 7, "face_color": "yellow"}),
+            # napari's "upper_left" draws the text above and right of its point
+            # ("lower_left" hangs it below, over the region it names).
             LCM_CAPTION_LAYER: ("points", np.zeros((0, 2)),
                                 {"size": 1, "face_color": "transparent",
                                  "border_color": "transparent", "features": {"change": []},
                                  "text": {"string": "{change}", "color": "white", "size": 11,
-                                          "anchor": "lower_left"}}),
+                                          "anchor": "upper_left"}}),
         }
         # Only the layers this method can fill: each costs napari a stall to add.
         if method.region_query:
@@ -322,9 +324,20 @@ class LayerPresenter:
                 QTimer.singleShot(PREPARE_GAP_MS, lambda: self._reveal(name))
             QTimer.singleShot(2 * PREPARE_GAP_MS, self.prepare)
             return
+        self._keep_labels_active()
         waiting, self._waiting = self._waiting or [], None
         for then in waiting:
             then()
+
+    def _keep_labels_active(self) -> None:
+        """The labels layer active where napari made another of the session's
+        layers so (it activates the layer added last), so that its paint
+        tools act on the labels from the first image on. A layer of the
+        person's own stays active."""
+        layers = self.viewer.layers
+        active = layers.selection.active
+        if LABELS_LAYER in layers and (active is None or active.name in self.specs):
+            layers.selection.active = self.labels_layer
 
     def when_ready(self, then) -> None:
         """Call ``then()`` once :meth:`prepare` has added the layers (never
@@ -354,6 +367,7 @@ class LayerPresenter:
         self._layer(OUTLINES_LAYER, view.outlines)
         self.name, self.regions, self.boxes = view.name, view.regions, view.boxes
         self.hide_query()  # the last query was on another image
+        self._keep_labels_active()
         if reset:
             self.viewer.reset_view()
         return fresh

@@ -74,6 +74,40 @@ def view_of(name, regions, classes):
                      regions, (regions % 2).astype(np.uint8), region_boxes(regions))
 
 
+def test_the_caption_is_drawn_above_its_change_not_over_it(make_napari_viewer, qtbot):
+    """A person reads "old → new" and still sees the region it speaks of:
+    the caption's pixels, drawn, lie above the region's top row."""
+    from a2lc_napari._layers import LCM_CAPTION_LAYER, LayerPresenter
+    from a2lc_napari.engine.classes import ClassSet
+    from a2lc_napari.engine.methods import METHODS
+    from a2lc_napari.engine.state import LCMUpdate
+
+    classes = ClassSet(names=("truck", "car"), colors=((1, 2, 3), (4, 5, 6)))
+    viewer = make_napari_viewer(show=True)
+    presenter = LayerPresenter(viewer, classes, METHODS["a2lc"])
+    ready = []
+    presenter.when_ready(lambda: ready.append(True))
+    presenter.prepare()
+    qtbot.waitUntil(lambda: bool(ready), timeout=10_000)
+    regions = np.ones((60, 60), np.int32)
+    regions[30:32, 10:50] = 2  # a thin strip, as small changes are
+    presenter.show_image(view_of("one", regions, classes))
+    presenter.show_changes([LCMUpdate("one", 2, 0, 1, 0.9)], LCMUpdate("one", 2, 0, 1, 0.9))
+    caption = viewer.layers[LCM_CAPTION_LAYER]
+    for layer in viewer.layers:
+        layer.visible = layer is caption
+
+    def bright_rows():  # the canvas rows with anything drawn on the black ground
+        return np.flatnonzero(viewer.screenshot(canvas_only=True)[..., :3].max(axis=(1, 2))
+                              > 128)
+    text_rows = bright_rows()
+    caption.visible = False
+    viewer.add_image((regions == 2).astype(np.uint8) * 255)  # the strip alone, white
+    strip_rows = bright_rows()
+    assert len(text_rows) and len(strip_rows)
+    assert text_rows.max() < strip_rows.min()
+
+
 def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_viewer):
     from a2lc_napari._layers import (IMAGE_LAYER, LCM_CAPTION_LAYER, LCM_LAYER,
                                      OUTLINES_LAYER, QUERY_LAYER, LayerPresenter)

@@ -10,7 +10,7 @@ import numpy as np
 from qtpy.QtCore import Qt
 
 from a2lc_napari._class_list import ClassList
-from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER
+from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER, LCM_CAPTION_LAYER
 from a2lc_napari.engine.classes import ClassSet
 from a2lc_napari.engine.io import read_label, write_label
 from test_widget import (WAIT, button, open_from_menu, plugin, press,  # noqa: F401
@@ -53,14 +53,19 @@ def test_progress_cancel_the_image_a_stroke_and_undo_while_the_model_trains(
                                            session.dataset.image(first))
                     and np.array_equal(viewer.layers[LABELS_LAYER].data, session.labels(first))
                     and viewer.layers[LABELS_LAYER].visible, timeout=WAIT)
-    # A stroke while it trains is saved, and Ctrl+Z on the canvas takes it back.
+    # napari's paint tools act on the labels: the active layer once every
+    # layer of the session is added, not the one added last.
     layer = viewer.layers[LABELS_LAYER]
+    qtbot.waitUntil(lambda: LCM_CAPTION_LAYER in viewer.layers
+                    and viewer.layers.selection.active is layer, timeout=5000)
+    assert widget.busy  # still training
+    # A stroke while it trains is saved, and Ctrl+Z on the canvas takes it back.
     layer.brush_size = 3
     layer.paint((10, 10), 7)  # what a brush click does
     painted, pseudo = layer.data.copy(), session.dataset.labels(first)
     assert not np.array_equal(painted, pseudo)
     qtbot.waitUntil(lambda: np.array_equal(session.labels(first), painted), timeout=WAIT)
-    canvas = viewer.window._qt_viewer.canvas.native  # the caption's points selected
+    canvas = viewer.window._qt_viewer.canvas.native
     qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
     qtbot.waitUntil(lambda: np.array_equal(session.labels(first), pseudo)
                     and np.array_equal(layer.data, pseudo), timeout=WAIT)
