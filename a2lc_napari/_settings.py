@@ -15,7 +15,7 @@ from magicgui.widgets import (
 )
 from qtpy.QtWidgets import QComboBox
 
-from .engine.config import LCMConfig, ModelConfig, SessionConfig
+from .engine.config import PRUNE_STEPS, LCMConfig, ModelConfig, SessionConfig
 from .engine.methods import METHODS
 from .engine.regions import REGION_SOURCES, SAM_MODES, RegionsConfig
 
@@ -64,6 +64,7 @@ class SettingsForm(Container):
             LineEdit(name="tau", label="LCM τ per round", value="0.99 0.999"),
             SpinBox(name="steps", label="Training steps", value=ModelConfig.steps, min=1,
                     max=100000),
+            CheckBox(name="prune", text="Train without the doubted labels"),
             SpinBox(name="review_above", label="Ask before applying more than", value=20,
                     min=0, max=1000000),
             ComboBox(name="device", label="Device", choices=[AUTO_DEVICE, "cpu"]),
@@ -94,6 +95,12 @@ class SettingsForm(Container):
             "read a labelmap.txt's background as unlabelled (ignore), as CVAT and datumaro "
             "paint unannotated pixels background:0,0,0; where background names no class, "
             "it is unlabelled anyway")
+        self.prune.tooltip = (
+            "confident learning's prune step: the model does not train on the labels the "
+            f"out-of-fold trees doubt. It pays with {PRUNE_STEPS} training steps, four times "
+            "the default's training, so ticking it sets them. Measured: better on real "
+            "photos, level on street scenes and MRI, worse on the sample dataset")
+        self.prune.changed.connect(self._steps_for_prune)
         self.dataset.changed.connect(self._suggest_session_dir)
         for choice in (self.method, self.regions, self.lcm):
             choice.changed.connect(self._show_fields)
@@ -110,12 +117,25 @@ class SettingsForm(Container):
         hidden = {"sam_checkpoint": regions != "sam", "sam_mode": regions != "sam",
                   "region_files": regions != "files", "lcm": not lcm,
                   "tau": not (lcm and paper), "target_precision": not lcm or paper,
-                  "review_above": not lcm}
+                  "review_above": not lcm, "prune": not self._ranks_with_trees()}
         for w in self:
             if w.name not in ("fold", "start"):
                 w.visible = not self.folded and not hidden.get(w.name, False)
         self.fold.visible = self.locked
         self.fold.text = SHOW_TEXT if self.folded else HIDE_TEXT
+
+    def _ranks_with_trees(self) -> bool:
+        """Whether the chosen method ranks with the out-of-fold trees, whose
+        doubts pruning uses (A²LC's ranking)."""
+        return METHODS[self.method.value].ranking == "abc"
+
+    def _steps_for_prune(self, prune: bool) -> None:
+        """The training steps pruning pays with, or the default's again,
+        unless the person chose others."""
+        before, after = ((ModelConfig.steps, PRUNE_STEPS) if prune
+                         else (PRUNE_STEPS, ModelConfig.steps))
+        if self.steps.value == before and not self.locked:
+            self.steps.value = after
 
     def _toggle_fold(self) -> None:
         self.folded = not self.folded
@@ -160,6 +180,7 @@ class SettingsForm(Container):
         return SessionConfig(
             method=self.method.value, budget=self.budget.value, tau=tau,
             model=ModelConfig(steps=self.steps.value,
+                              prune=self.prune.value and self._ranks_with_trees(),
                               device=None if self.device.value == AUTO_DEVICE
                               else self.device.value),
             lcm=LCMConfig(paper=paper,
@@ -174,6 +195,7 @@ class SettingsForm(Container):
         self.method.value = config.method
         self.budget.value = config.budget
         self.tau.value = " ".join(str(t) for t in config.tau)
+        self.prune.value = config.model.prune
         self.steps.value = config.model.steps
         self.lcm.value = "paper" if config.lcm.paper else "ours"
         if config.lcm.target_precision is not None:

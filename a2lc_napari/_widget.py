@@ -276,9 +276,14 @@ class CorrectionWidget(QWidget):
         if self.session is None:
             return
         if self.session.phase == "query":
-            self.show_query(self.view.wanted if self.view.wanted is not None else 0)
+            self._ask_again(keep_class=False)
         elif not self.busy:  # no longer "training the model…"
             self.panel.say(message)
+
+    def _ask_again(self, keep_class: bool = True) -> None:
+        """A step that asked nothing (an export, a failure) turned the panel
+        off while it ran: the round's query can be answered again."""
+        self.show_query(self.view.wanted if self.view.wanted is not None else 0, keep_class)
 
     # ---- the session ---------------------------------------------------------------
 
@@ -368,6 +373,8 @@ class CorrectionWidget(QWidget):
         self._show_review()
         if event.query is not None and self.session.phase == "query" and not self.busy:
             self.show_query(event.query)  # (while the checks are chosen: asked after them)
+        elif event.changes:  # a review decision, or a round's LCM changes: the first
+            self.show_change(event.changes[0])
         elif event.images and self.presenter.name not in event.images:
             self.show_image(event.images[0])
 
@@ -447,6 +454,10 @@ class CorrectionWidget(QWidget):
             show_error(f"{folder} is not empty; choose an empty folder.")
             return
         self.runner.run(self.session.export(folder, format=format, overwrite=overwrite),
-                        lambda out: self.status.setText(
-                            f"Exported the labels ({format}) to {out}"),
+                        lambda out: self._exported(f"Exported the labels ({format}) to {out}"),
                         "Exporting")
+
+    def _exported(self, message: str) -> None:
+        self.status.setText(message)
+        if self.session.phase == "query":
+            self._ask_again()

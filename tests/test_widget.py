@@ -16,7 +16,7 @@ from npe2 import PluginManifest
 from PIL import Image
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QColor, QImage
-from qtpy.QtWidgets import (QApplication, QDockWidget, QMessageBox, QPushButton,
+from qtpy.QtWidgets import (QApplication, QCheckBox, QDockWidget, QMessageBox, QPushButton,
                             QScrollArea)
 
 from a2lc_napari._export import ExportDialog
@@ -289,6 +289,37 @@ def test_a_script_that_ends_with_napari_open_keeps_the_answer_and_exits_cleanly(
     assert state["queries"][0]["answer"] == answer["class"]
     (again,) = run_person(demo, session_dir, 1)["answered"]  # the lock went with the process
     assert (again["round"], again["index"]) == (1, 1)
+
+
+def test_training_without_the_doubted_labels_is_chosen_with_its_steps(make_napari_viewer, qtbot,
+                                                                     demo, tmp_path):
+    widget = open_from_menu(make_napari_viewer())
+    s = widget.settings
+
+    def prune_box():
+        return next(b for b in widget.findChildren(QCheckBox)
+                    if b.text() == "Train without the doubted labels")
+    s.method.value = "alc"  # ranks without the out-of-fold trees: nothing to prune with
+    assert not prune_box().isVisibleTo(widget)
+    s.method.value = "a2lc"
+    assert prune_box().isVisibleTo(widget)
+    prune_box().click()
+    assert s.steps.value == 600  # the steps it pays with
+    prune_box().click()
+    assert s.steps.value == 150 and not prune_box().isChecked()
+    prune_box().click()
+    s.steps.value = 8  # the person's own choice, kept
+    s.dataset.value, s.session_dir.value, s.budget.value = demo, tmp_path / "session", 4
+    with qtbot.waitSignal(widget.query_shown, timeout=WAIT):
+        button(widget, "Start / resume").click()
+    model = json.loads((tmp_path / "session" / "session.json").read_text())["config"]["model"]
+    assert model["prune"] is True and model["steps"] == 8
+    wait_idle(qtbot, widget)
+    with qtbot.waitSignal(widget.destroyed, timeout=WAIT):
+        widget.viewer.close()
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")  # resumed
+    assert prune_box().isChecked() and widget.settings.steps.value == 8
+    wait_idle(qtbot, widget)
 
 
 def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, demo, tmp_path):
@@ -728,6 +759,13 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
     wait_written(qtbot, widget)
     assert change.key in session.state.lcm_rejected
     np.testing.assert_array_equal(session.labels(change.image), labels_before)
+    viewer.reset_view()  # looked elsewhere; Undo shows the change it takes back...
+    button(widget, "Undo").click()
+    assert_centred_on(viewer, qtbot, widget, change)
+    assert change.key not in session.state.lcm_rejected
+    button(widget, "Redo").click()  # ...and Redo rejects it again
+    wait_written(qtbot, widget)
+    assert change.key in session.state.lcm_rejected
     qtbot.waitUntil(lambda: not widget.runner.lcm_busy, timeout=WAIT)
     assert change not in widget.review.changes  # never proposed again this round
     table.setCurrentCell(0, 0)
@@ -831,6 +869,8 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
     assert (labels[region_mask(widget, 0)] == 1).all()
     assert (tmp_path / "export" / "keep.txt").read_text() == "mine"
     assert widget.status.text().startswith("Exported the labels (voc) to ")
+    press(widget, qtbot, "3")  # the query is answerable again, by its keys
+    assert widget.session.queries[1].answer == 2
     export_by_clicks(widget, tmp_path / "export", "voc", confirm=False)  # No, this time
     assert widget.status.text() == "Nothing exported."
     # Where no answer could make it possible (the dataset's own folder, a
