@@ -42,17 +42,17 @@ def how_sure(proposal, target: float | None) -> str:
     if proposal is None:
         return ""
     if proposal.tau is None:  # with the engine's reason: why, and what would let it
-        return " ".join([f"The LCM proposes nothing: the answers so far cannot vouch that "
-                         f"{100 * target:.0f}% of its changes would be right."]
+        return " ".join([f"The LCM proposes nothing this round: the answers so far cannot "
+                         f"vouch that {100 * target:.0f}% of its changes would be right."]
                         + ([proposal.reason] if proposal.reason else []))
     if proposal.estimated_precision is None:
-        return (f"The LCM changes regions at confidence ≥ {proposal.tau:g}, but it would "
-                f"have changed none of the answers held out of its training: nothing "
-                f"vouches for its changes.")
+        return (f"This round the LCM proposes changes at confidence ≥ {proposal.tau:g}, "
+                f"but it would have changed none of the answers held out of its training: "
+                f"nothing vouches for its proposals.")
     n = proposal.held_out_changes
     right = round(proposal.estimated_precision * n / 100)
-    expects = (f"It expects {proposal.estimated_precision:.0f}% of its proposals to be "
-               f"right, and at least {proposal.lower_precision:.0f}%: "
+    expects = (f"It expects {proposal.estimated_precision:.0f}% of this round's proposals "
+               f"to be right, and at least {proposal.lower_precision:.0f}%: "
                f"{f'all {n}' if right == n else f'{right} of the {n}'} answers it would "
                f"have changed, held out of its training, came out right "
                f"(confidence ≥ {proposal.tau:g}).")

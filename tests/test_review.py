@@ -10,18 +10,18 @@ def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
     assert how_sure(None, 0.9) == ""
     assert "cannot vouch that 90%" in how_sure(LCMProposal(tau=None), 0.9)
     assert how_sure(LCMProposal(tau=None, reason="Answering more lets it propose."), 0.9) == (
-        "The LCM proposes nothing: the answers so far cannot vouch that 90% of its changes "
-        "would be right. Answering more lets it propose.")
+        "The LCM proposes nothing this round: the answers so far cannot vouch that 90% of "
+        "its changes would be right. Answering more lets it propose.")
     assert how_sure(LCMProposal(tau=0.8, reach=0.5, estimated_precision=96.43,
                                 held_out_changes=28, lower_precision=88.2), 0.9) == (
-        "It expects 96% of its proposals to be right, and at least 88%: 27 of the 28 "
+        "It expects 96% of this round's proposals to be right, and at least 88%: 27 of the 28 "
         "answers it would have changed, held out of its training, came out right "
         "(confidence ≥ 0.8).")
     assert "at least 75%: all 8 answers" in how_sure(
         LCMProposal(tau=0.5, reach=0.5, estimated_precision=100.0, held_out_changes=8,
                     lower_precision=74.99), 0.9)
     # The paper's LCM at its fixed τ: what the held-out answers vouch for, or that none do
-    assert how_sure(LCMProposal(tau=0.99), 0.9).endswith("nothing vouches for its changes.")
+    assert how_sure(LCMProposal(tau=0.99), 0.9).endswith("nothing vouches for its proposals.")
     assert vouched(LCMProposal(tau=0.99)) == ""
     change = LCMUpdate(image="a", region=1, old=0, new=1, confidence=0.999)
     assert how_sure(LCMProposal([change] * 40, tau=0.99, estimated_precision=60.0,
