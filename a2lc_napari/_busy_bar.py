@@ -14,6 +14,8 @@ class BusyBar(QWidget):
 
     The status line counts the step's items (images, training steps) and,
     once some are done, the time left at the pace kept since the step began.
+    What :meth:`say` says meanwhile (what the person's last change did)
+    stays in front of that until the step ends.
     """
 
     def __init__(self, parent=None):
@@ -31,21 +33,34 @@ class BusyBar(QWidget):
         box.addWidget(self.status)
         box.addLayout(row)
         self._step = None  # (what, first done, when), the pace's start
+        self._said = self._progress = ""
 
     def set_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)
-        if not busy:
+        if busy:
+            self._said = ""  # only what is said while the step runs goes before it
+        else:
             self.progress.setRange(0, 1)  # a step without a total left it "busy"
             self.progress.reset()
-            self.status.setText("")
-            self._step = None
+            self.status.setText(self._said)  # said during the step: still to be read
+            self._step, self._said, self._progress = None, "", ""
+
+    def say(self, message: str) -> None:
+        """Show ``message`` on the status line, in front of the running
+        step's progress if any ("" takes the last message back)."""
+        self._said = message
+        self._show()
+
+    def _show(self) -> None:
+        self.status.setText(" — ".join(filter(None, (self._said, self._progress))))
 
     def show_progress(self, what: str, done: int, total: int) -> None:
         now = time.monotonic()
         if self._step is None or self._step[0] != what or done < self._step[1]:
             self._step = (what, done, now)
         _, first, since = self._step
-        self.status.setText(progress_text(what, done, total,
-                                          seconds_left(done, total, now - since, first)))
+        self._progress = progress_text(what, done, total,
+                                       seconds_left(done, total, now - since, first))
+        self._show()
         self.progress.setMaximum(total)
         self.progress.setValue(done)

@@ -260,8 +260,7 @@ class CorrectionWidget(QWidget):
     def _clear_status(self) -> None:
         """A new change: the status line no longer speaks of an earlier one
         (an undo, an export); while a step runs it says how far that is."""
-        if not self.busy:
-            self.status.setText("")
+        self._busy.say("")
 
     def _on_error(self, message: str) -> None:
         """A step failed: a napari notification (the message alone: the
@@ -362,13 +361,12 @@ class CorrectionWidget(QWidget):
     def _stepped(self, event, undo: bool) -> None:
         if event is None:
             finished = self.session.round - 1  # its answers are final, undone no more
-            self.status.setText(
+            self._busy.say(
                 "Nothing to redo." if not undo else "Nothing to undo." if finished < 1 else
                 f"Nothing to undo in round {self.session.round}: the rounds finished "
                 f"(up to round {finished}) are final.")
             return
-        if not self.busy:  # else the status line says how far the step is
-            self.status.setText(f"{'Undone' if undo else 'Redone'}: {step_text(event)}.")
+        self._busy.say(f"{'Undone' if undo else 'Redone'}: {step_text(event)}.")
         self.sync.changed(event.images)
         self._show_review()
         if event.query is not None and self.session.phase == "query" and not self.busy:
@@ -417,7 +415,7 @@ class CorrectionWidget(QWidget):
             return
         session = self.session
         if not session.can_review:
-            self.status.setText(review_waits(session.round))
+            self._busy.say(review_waits(session.round))
             return
         self.runner.write(session.accept_lcm if accept else session.reject_lcm, changes,
                           then=lambda event: self._decided(event, changes, accept))
@@ -429,8 +427,8 @@ class CorrectionWidget(QWidget):
             self.proposal.updates = [u for u in self.proposal.updates if u not in changes]
         self.sync.changed(event.images)
         self._show_review()
-        self.status.setText(f"{'Accepted' if accept else 'Rejected'} "
-                            f"{plural(len(changes), 'LCM change')}.")
+        self._busy.say(f"{'Accepted' if accept else 'Rejected'} "
+                       f"{plural(len(changes), 'LCM change')}.")
 
     # ---- export ---------------------------------------------------------------------------
 

@@ -69,6 +69,10 @@ def test_progress_cancel_the_image_a_stroke_and_undo_while_the_model_trains(
     qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier)
     qtbot.waitUntil(lambda: np.array_equal(session.labels(first), pseudo)
                     and np.array_equal(layer.data, pseudo), timeout=WAIT)
+    # The status line says what was undone, in front of the training's progress.
+    qtbot.waitUntil(lambda: bool(re.fullmatch(
+        rf"Undone: a stroke on {first}\. — Training model… \d+ of 5000 · .+ left",
+        widget.status.text())), timeout=WAIT)
     qtbot.keyClick(canvas, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # and redo
     qtbot.waitUntil(lambda: np.array_equal(session.labels(first), painted)
                     and np.array_equal(layer.data, painted), timeout=WAIT)
