@@ -406,25 +406,27 @@ class Session:
             self._proposed = (round_, inputs, proposal)
         return proposal
 
-    def is_current(self, proposal: LCMProposal) -> bool:
-        """Whether ``proposal`` is :meth:`propose_lcm`'s last one and was made
-        from this round's answers, hand edits and rejections as they are now.
-        One made while the person decided on a change would offer that
-        change again."""
-        with self._lock:
-            return (self._proposed is not None and self._proposed[2] is proposal
-                    and self._proposed[:2] == (self.round, LCMInputs.copy_of(self.state)))
-
-    def _current_proposal(self) -> LCMProposal:
+    def _still_current(self) -> LCMProposal | None:
         """:meth:`propose_lcm`'s last proposal where it was made from this
-        round's answers, hand edits and rejections as they are now (the
-        widget's live preview), else a new one: the LCM is not run twice on
-        the same inputs."""
+        round's answers, hand edits and rejections as they are now, else None."""
         with self._lock:
             now = (self.round, LCMInputs.copy_of(self.state))
             if self._proposed is not None and self._proposed[:2] == now:
                 return self._proposed[2]
-        return self.propose_lcm()
+        return None
+
+    def is_current(self, proposal: LCMProposal) -> bool:
+        """Whether ``proposal`` is :meth:`propose_lcm`'s last one and was made
+        from the session as it is now. One made while the person decided on
+        a change would offer that change again."""
+        return self._still_current() is proposal
+
+    def _current_proposal(self) -> LCMProposal:
+        """The last proposal where it is still current (the widget's live
+        preview), else a new one: the LCM is not run twice on the same
+        inputs."""
+        current = self._still_current()
+        return current if current is not None else self.propose_lcm()
 
     @_locked
     @_writes
