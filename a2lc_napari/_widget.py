@@ -321,7 +321,8 @@ class CorrectionWidget(QWidget):
         self.flow.show_history()
         # In the status line, not a napari notification: closing, one hands
         # the keyboard focus to the canvas, and the answer keys stop working.
-        self.status.setText(f"Session in {session.out}: round {session.round}")
+        self.status.setText(f"Session in {session.out}: round {session.round}. "
+                            f"{session.moved_note()}".strip())
         self.panel.say("Adding the images and labels to napari…")
         # Training once the layers are added: beside it, napari takes twice
         # as long to add each one, and the canvas freezes meanwhile.

@@ -186,6 +186,8 @@ def cmd_simulate(args) -> None:
                                "resume it")
         if resuming:
             print(f"Resuming the session in {args.out} at round {session.round}")
+            if session.moved:
+                print(session.moved_note())
         _note_left_out(session.dataset)
         print(format_table(config.method, session.history))
 

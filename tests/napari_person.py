@@ -11,7 +11,8 @@ the last answer still being written (as a notebook's kernel ends). Prints one
 JSON line: the queries answered (round, index, image, region, class),
 whether the panel had the focus at each, whether the canvas showed the
 query at each (the image layer's pixels, the query layer's outline, the
-camera centred on the region), the status line at the end, whether torch's compiler got
+camera centred on the region), the status line at the first query and at
+the end, whether torch's compiler got
 imported, the threads that imported torch, and how many objects were left
 out of Python's garbage collections.
 """
@@ -90,7 +91,7 @@ def main(dataset: str, session_dir: str, answers: int, close_busy: bool,
     s.budget.value, s.steps.value, s.tau.value = 3, 4, "0.3"
     s.review_above.value = 100000  # apply the LCM without asking
     next(b for b in widget.findChildren(QPushButton) if b.text() == "Start / resume").click()
-    done = []
+    done, first_status = [], None
     for _ in range(answers):
         wait(app, lambda: widget.query_index is not None and not widget.busy
              and not widget.runner.writing)
@@ -101,6 +102,8 @@ def main(dataset: str, session_dir: str, answers: int, close_busy: bool,
         session, index = widget.session, widget.query_index
         q = session.queries[index]
         focused = app.focusWidget()
+        if not done:
+            first_status = widget.status.text()
         done.append({"round": session.round, "index": index, "image": q.image,
                      "region": q.region, "class": q.label,
                      "focus": focused is widget.panel.class_list,
@@ -113,7 +116,7 @@ def main(dataset: str, session_dir: str, answers: int, close_busy: bool,
     status = widget.status.text()
     if not exit_open:
         viewer.close()
-    print(json.dumps({"answered": done, "status": status,
+    print(json.dumps({"answered": done, "status": status, "first status": first_status,
                       "compiler": [m for m in ("torch._dynamo", "triton") if m in sys.modules],
                       "torch imported by": torch_imports.threads,
                       "frozen": gc.get_freeze_count()}))

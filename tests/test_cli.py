@@ -4,6 +4,7 @@ import shutil
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from a2lc_napari.cli import main
 from a2lc_napari.engine.dataset import open_dataset
@@ -146,15 +147,38 @@ def test_simulate_then_resume(demo, tmp_path, capsys):
     assert "holds a session on" in capsys.readouterr().err
 
 
-def test_a_moved_dataset_is_named_as_what_the_session_reads(demo, tmp_path, capsys):
-    data = tmp_path / "data"
+def test_a_moved_dataset_is_followed_where_it_is_named_and_only_there(demo, tmp_path,
+                                                                      capsys):
+    data, moved, other = tmp_path / "data", tmp_path / "moved", tmp_path / "other"
     shutil.copytree(demo, data)
-    assert main(["simulate", str(data), "--method", "abc", "--rounds", "1", "--budget", "2",
-                 "--steps", "2", "--out", str(tmp_path / "run"), "-q"]) == 0
-    data.rename(tmp_path / "moved")
+    args = ["simulate", str(data), "--method", "abc", "--rounds", "1", "--budget", "2",
+            "--steps", "2", "--out", str(tmp_path / "run"), "-q"]
+    assert main(args) == 0
+    data.rename(moved)
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 2
     assert (f"{data}: is missing: the session in {tmp_path / 'run'} reads its images and "
             "labels there") in capsys.readouterr().err
+    # Files named alike, of other sizes: not the session's dataset.
+    shutil.copytree(moved, other)
+    image = other / "images" / "demo_001.png"
+    Image.open(image).crop((0, 0, 64, 64)).save(image)
+    args[1] = str(other)
+    assert main(args) == 2
+    assert f"{image}: is 64×64 pixels where the session" in capsys.readouterr().err
+    assert json.loads((tmp_path / "run" / "session.json").read_text())["dataset"] == str(data)
+    # Named in its new place, it resumes there and stays there.
+    args[1], args[args.index("--rounds") + 1] = str(moved), "2"
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert f"{data} is gone: the session reads those files from {moved} now." in out
+    assert json.loads((tmp_path / "run" / "session.json").read_text())["dataset"] == str(moved)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 0
+    # A recorded folder still in place is not left for another one named.
+    args[1] = str(other)
+    assert main(args) == 2
+    assert f"holds a session on {moved}" in capsys.readouterr().err
 
 
 def test_prune_trains_the_session_s_model_without_the_doubted_labels(demo, tmp_path):

@@ -2,6 +2,7 @@
 sample data, reader and writer, and a correction round driven by keys."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -241,8 +242,9 @@ def run_person(dataset, session_dir, answers, *flags):
 
 
 def test_the_plugins_menu_after_the_viewer_then_resume_in_a_new_process(demo, tmp_path):
-    session_dir = tmp_path / "session"
-    first = run_person(demo, session_dir, 4)  # round 1 (3 queries), one answer of round 2
+    session_dir, data, moved = tmp_path / "session", tmp_path / "data", tmp_path / "moved"
+    shutil.copytree(demo, data)
+    first = run_person(data, session_dir, 4)  # round 1 (3 queries), one answer of round 2
     assert first["compiler"] == []  # torch's compiler would crash against Mesa's LLVM
     # Loading torch takes a second or more: never in napari's main thread.
     assert first["torch imported by"] and "MainThread" not in first["torch imported by"]
@@ -252,7 +254,10 @@ def test_the_plugins_menu_after_the_viewer_then_resume_in_a_new_process(demo, tm
     assert all(a["focus"] and a["on screen"] for a in first["answered"])
     assert [(a["round"], a["index"]) for a in first["answered"]] == [(1, 0), (1, 1), (1, 2),
                                                                      (2, 0)]
-    again = run_person(demo, session_dir, 1)  # closed mid-round 2; reopened
+    data.rename(moved)  # the person moved the dataset, and chooses its new place
+    again = run_person(moved, session_dir, 1)  # closed mid-round 2; reopened
+    assert again["first status"] == (f"Session in {session_dir}: round 2. {data} is gone: the "
+                                     f"session reads those files from {moved} now.")
     (answer,) = again["answered"]
     assert (answer["round"], answer["index"], answer["focus"], answer["on screen"]) == (
         2, 1, True, True)

@@ -53,11 +53,13 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
     this machine where the images are worth them: :func:`start_workers`).
 
     A session in ``out`` keeps its own settings (``config`` only serves a new
-    one); a session on another dataset or label folder is refused.
+    one); a session on another dataset or label folder is refused, unless
+    the one it recorded is gone and the one named holds its images: then it
+    follows the folder there (:attr:`Session.moved`).
     """
     out = Path(out).expanduser()
     if SessionFolder(out).state.exists():
-        session = Session.open(out)
+        session = Session.open(out, named=(dataset, labels_dir))
         root = Path(dataset).expanduser().resolve()
         labels = saved_path(labels_dir)
         if (session.dataset.root, saved_path(session.dataset.labels_dir)) != (root, labels):

@@ -95,6 +95,8 @@ class Session:
         self._proposed: tuple[int, LCMInputs, LCMProposal] | None = None
         self._lock = threading.RLock()
         self._writer = writer
+        # Folders followed to their new place as the session opened: old → new.
+        self.moved: dict[str, str] = {}
         self._store = LabelStore(self.folder, dataset.classes)
         # Saves through a function of the folder and state, not a method: a
         # journal holding the session would keep a dropped session's folder locked.
@@ -146,9 +148,15 @@ class Session:
             raise
 
     @classmethod
-    def open(cls, out: Path, read_only: bool = False) -> "Session":
+    def open(cls, out: Path, read_only: bool = False,
+             named: tuple[Path, Path | None] | None = None) -> "Session":
         """Reopen the session in ``out`` where it stopped, as its writer, or
         ``read_only``: that takes no lock, and every write is refused.
+
+        ``named``, the dataset folder and labels folder (or None) the person
+        names: where a folder the session recorded is gone and the one named
+        holds its images, the session follows it there, says so in
+        :attr:`moved` and saves the new place (as its writer).
 
         Raises :class:`~a2lc_napari.engine.session_lock.SessionInUse` at
         once when another writer holds ``out`` (unless ``read_only``).
@@ -158,17 +166,27 @@ class Session:
             return cls._read(folder, writer=None)
         writer = lock_session(folder.root)
         try:
-            session = cls._read(folder, writer)
+            session = cls._read(folder, writer, named)
             session._journal.roll_back_unrecorded()
+            if session.moved:
+                session._save()
             return session
         except BaseException:
             writer.release()
             raise
 
+    def moved_note(self) -> str:
+        """What :attr:`moved` followed, in words ("" where nothing moved)."""
+        return " ".join(f"{old} is gone: the session reads those files from {new} now."
+                        for old, new in self.moved.items())
+
     @classmethod
-    def _read(cls, folder: SessionFolder, writer: WriterLock | None) -> "Session":
-        dataset, state = read_session_files(folder)
-        return cls(folder.root, dataset, state.config, state, writer)
+    def _read(cls, folder: SessionFolder, writer: WriterLock | None,
+              named: tuple[Path, Path | None] | None = None) -> "Session":
+        dataset, state, moved = read_session_files(folder, named)
+        session = cls(folder.root, dataset, state.config, state, writer)
+        session.moved = moved
+        return session
 
     # ---- state ----------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from .config import SessionConfig
 from .dataset import Dataset, open_dataset
 from .errors import DatasetError
 from .image_cache import ImageCache, keep_images
-from .io import index_files, write_label
+from .io import image_size, index_files, write_label
 from .label_store import LabelStore
 from .progress import Progress, Steps
 from .region_cache import make_region_cache
@@ -45,21 +45,46 @@ def make_session_files(folder: SessionFolder, dataset: Dataset, config: SessionC
     return state
 
 
-def read_session_files(folder: SessionFolder) -> tuple[Dataset, SessionState]:
-    """The dataset and the state of the session saved in ``folder``."""
+def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | None = None
+                       ) -> tuple[Dataset, SessionState, dict[str, str]]:
+    """The dataset and the state of the session saved in ``folder``, and
+    the folders it followed to where they moved (recorded path → new one).
+
+    ``named``: the dataset folder, and the labels folder or None, that the
+    person names now. A folder the session recorded that is gone is followed
+    to the one named in its place, once that holds the session's images
+    (:func:`check_moved_images`); the state then names it (the caller saves
+    it). A recorded folder still in place is kept, whatever is named.
+    """
     state = read_state(folder.state)
+    moved = {} if named is None else _follow_moved(state, *named)
     config = state.config
     for kept in filter(None, (state.dataset, state.labels_dir)):
         if not Path(kept).is_dir():  # moved or deleted since the session began
             raise DatasetError(kept, f"is missing: the session in {folder.root} reads its "
                                "images and labels there, by that path; put the folder back "
-                               "there (a moved session folder is fine, a moved dataset not)")
+                               "there, or resume the session naming the folder's new place")
     dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
                            region_cache=folder.regions_dir,
                            background_is_ignore=config.background_is_ignore)
     dataset.use_regions(config.regions)
     check_same_images(folder, dataset)
-    return dataset, state
+    if moved:
+        check_moved_images(folder, dataset)
+    return dataset, state, moved
+
+
+def _follow_moved(state: SessionState, dataset: Path, labels_dir: Path | None
+                  ) -> dict[str, str]:
+    """Point ``state`` at the folders named where those it records are gone."""
+    moved = {}
+    for attr, named in (("dataset", dataset), ("labels_dir", labels_dir)):
+        kept, named = getattr(state, attr), saved_path(named)
+        if None not in (kept, named) and kept != named and not Path(kept).is_dir() \
+                and Path(named).is_dir():
+            setattr(state, attr, named)
+            moved[kept] = named
+    return moved
 
 
 def check_same_images(folder: SessionFolder, dataset: Dataset) -> None:
@@ -77,3 +102,16 @@ def check_same_images(folder: SessionFolder, dataset: Dataset) -> None:
                            f"{f' and {len(new) - 1} more' if len(new) > 1 else ''}, "
                            f"images the session in {folder.root} began without; begin "
                            "another session for them")
+
+
+def check_moved_images(folder: SessionFolder, dataset: Dataset) -> None:
+    """Raise DatasetError unless each image of ``dataset`` is the size of
+    its labels in the session in ``folder``: the names alone would let a
+    moved session follow another dataset whose files are named alike."""
+    for name in dataset.names:
+        size = image_size(dataset.image_path(name))
+        if size != (held := image_size(folder.labels(name))):
+            raise DatasetError(dataset.image_path(name),
+                               f"is {size[0]}×{size[1]} pixels where the session in "
+                               f"{folder.root} holds labels of {held[0]}×{held[1]} for it: "
+                               "not the dataset the session began on")
