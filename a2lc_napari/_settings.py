@@ -16,7 +16,7 @@ from magicgui.widgets import (
 from qtpy.QtWidgets import QComboBox
 
 from .engine.config import PRUNE_STEPS, LCMConfig, ModelConfig, SessionConfig
-from .engine.methods import METHODS
+from .engine.methods import METHODS, ranks_with_trees
 from .engine.regions import REGION_SOURCES, SAM_MODES, RegionsConfig
 
 METHOD_CHOICES = [(m.title, key) for key, m in METHODS.items()]
@@ -126,8 +126,8 @@ class SettingsForm(Container):
 
     def _ranks_with_trees(self) -> bool:
         """Whether the chosen method ranks with the out-of-fold trees, whose
-        doubts pruning uses (A²LC's ranking)."""
-        return METHODS[self.method.value].ranking == "abc"
+        doubts pruning uses (the widget's sessions rank at the default confidence)."""
+        return ranks_with_trees(METHODS[self.method.value], SessionConfig.confidence)
 
     def _steps_for_prune(self, prune: bool) -> None:
         """The training steps pruning pays with, or the default's again,

@@ -4,7 +4,7 @@ import pytest
 
 from a2lc_napari.engine import acquisition as acq
 from a2lc_napari.engine.config import SessionConfig
-from a2lc_napari.engine.methods import METHODS, query_ranking
+from a2lc_napari.engine.methods import METHODS, query_ranking, ranks_with_trees
 from a2lc_napari.engine.progress import drive
 from a2lc_napari.engine.region_classifier import (
     EARLY_STOPPING_ABOVE,
@@ -143,3 +143,8 @@ def test_query_ranking():
     assert query_ranking(METHODS["abc"], "model", 1) == "abc"
     assert query_ranking(METHODS["alc"], "out_of_fold", 1) == "sim"
     assert query_ranking(METHODS["lcm"], default, 1) == "sim"
+    # Pruning θ's labels uses the trees' doubts: only where a round ranks by them.
+    assert ranks_with_trees(METHODS["a2lc"], default) and ranks_with_trees(METHODS["abc"],
+                                                                          "out_of_fold")
+    assert not ranks_with_trees(METHODS["a2lc"], "model")
+    assert not ranks_with_trees(METHODS["alc"], default)

@@ -84,10 +84,6 @@ def taking_turns(first: np.ndarray, second: np.ndarray,
     return out
 
 
-#: The rankings that need out-of-fold region probabilities (``oof_prob``).
-OUT_OF_FOLD_RANKINGS = ("doubt", "abc_doubt", "turns")
-
-
 def region_scores(summary: RegionSummary, ranking: str,
                   exclude: np.ndarray | None = None) -> np.ndarray:
     """(R,) float64 acquisition score: ``"sim"`` (ALC's a_SIM), ``"abc"``

@@ -30,6 +30,9 @@ METHODS = {
 #: probabilities that judge a region's label (see :func:`query_ranking`).
 CONFIDENCES = ("both", "model", "out_of_fold")
 
+#: The rankings that need out-of-fold region probabilities (``oof_prob``).
+OUT_OF_FOLD_RANKINGS = ("doubt", "abc_doubt", "turns")
+
 #: What each confidence ranks A²LC's queries by
 #: (:func:`~a2lc_napari.engine.acquisition.region_scores`).
 _ABC_RANKING = {"both": "abc_doubt", "model": "abc", "out_of_fold": "doubt"}
@@ -50,3 +53,10 @@ def query_ranking(method: Method, confidence: str, round_: int) -> str:
     if confidence == "both" and round_ == 1:
         return "turns"
     return _ABC_RANKING[confidence]
+
+
+def ranks_with_trees(method: Method, confidence: str) -> bool:
+    """Whether some round of a session ranks by the out-of-fold trees'
+    doubts (:data:`OUT_OF_FOLD_RANKINGS`), which pruning θ's training labels
+    (``ModelConfig.prune``) uses; in sessions that do not, it does nothing."""
+    return any(query_ranking(method, confidence, r) in OUT_OF_FOLD_RANKINGS for r in (1, 2))

@@ -17,7 +17,7 @@ import numpy as np
 from . import acquisition as acq
 from .dataset import Dataset
 from .image_cache import ImageCache
-from .methods import Method
+from .methods import OUT_OF_FOLD_RANKINGS, Method
 from .inference import summarize_dataset
 from .metrics import class_iou, class_pixels, confusion, mean_iou
 from .progress import Progress, Steps
@@ -36,7 +36,7 @@ def summarize_regions(model: Path, device: str | None, dataset: Dataset,
     (:func:`~a2lc_napari.engine.inference.summarize_dataset`, on
     ``executor`` if given), with what ``ranking`` needs: a representative
     pixel for ``"sim"``, out-of-fold probabilities for the rankings in
-    :data:`~a2lc_napari.engine.acquisition.OUT_OF_FOLD_RANKINGS` (drawn with
+    :data:`~a2lc_napari.engine.methods.OUT_OF_FOLD_RANKINGS` (drawn with
     ``seed``; their folds on ``executor`` too), or ``oof_prob`` (R, K)
     where they were made from the same labels before θ trained
     (:func:`~a2lc_napari.engine.label_pruning.judge_labels`)."""
@@ -47,7 +47,7 @@ def summarize_regions(model: Path, device: str | None, dataset: Dataset,
         if len(oof_prob) != len(summary):
             raise ValueError(f"{len(oof_prob)} out-of-fold rows for {len(summary)} regions")
         summary.oof_prob = oof_prob
-    elif ranking in acq.OUT_OF_FOLD_RANKINGS:
+    elif ranking in OUT_OF_FOLD_RANKINGS:
         summary.oof_prob = yield from summary_probabilities(
             summary, classes.num_classes, classes.ignore_index, seed=seed, executor=executor)
     return summary

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .acquisition import OUT_OF_FOLD_RANKINGS
 from .annotator import simulated_answer
 from .answers import answer_changes, check_classes, new_manual
 from .config import SessionConfig
@@ -42,7 +41,7 @@ from .label_store import LabelStore
 from .label_changes import LabelChange
 from .lcm_round import (LCMInputs, checks_due, propose_round, record_lcm_apply,
                         record_lcm_review, round_checks)
-from .methods import METHODS, query_ranking
+from .methods import METHODS, OUT_OF_FOLD_RANKINGS, query_ranking
 from .model import train_segmenter
 from .progress import Progress, Steps
 from .region_summary import RegionSummary
