@@ -97,15 +97,18 @@ def warp(labels: np.ndarray, rng: np.random.Generator, amplitude: float) -> np.n
                                    order=0, mode="nearest").astype(np.uint8)
 
 
-def pseudo_labels(image: np.ndarray, gt: np.ndarray, rng: np.random.Generator):
-    """Regions and their one-class-per-region pseudo-labels for one slice.
+def pseudo_labels(image: np.ndarray, gt: np.ndarray, rng: np.random.Generator,
+                  region_pixels: int = 250, noise: float = 1.0):
+    """Regions and their one-class-per-region pseudo-labels for one slice:
+    SLIC regions of about ``region_pixels`` pixels, each rate of confusion
+    times ``noise``.
 
     Returns
     -------
     regions : (H, W) int32, ids from 1
     labels : (H, W) uint8
     """
-    regions = slic(image.astype(float), n_segments=max(1, image.size // 250),
+    regions = slic(image.astype(float), n_segments=max(1, image.size // region_pixels),
                    compactness=0.08, channel_axis=None, start_label=1).astype(np.int32)
     warped = warp(gt, rng, amplitude=3.0)
     n = regions.max() + 1
@@ -120,25 +123,28 @@ def pseudo_labels(image: np.ndarray, gt: np.ndarray, rng: np.random.Generator):
     ambiguity = np.exp(-np.abs(mean - mid) / (0.35 * spread))
     u = rng.random(n)
     new = cls.copy()
-    new[(cls == GREY) & (u < 0.06 + 0.45 * ambiguity)] = WHITE
-    new[(cls == WHITE) & (u < 0.06 + 0.35 * ambiguity)] = GREY
-    new[(cls == CSF) & (u < 0.35)] = GREY  # thin CSF in sulci missed
-    new[(cls == GREY) & (u > 0.96)] = CSF
-    missed = (cls != BACKGROUND) & (rng.random(n) < 0.06)
+    new[(cls == GREY) & (u < noise * (0.06 + 0.45 * ambiguity))] = WHITE
+    new[(cls == WHITE) & (u < noise * (0.06 + 0.35 * ambiguity))] = GREY
+    new[(cls == CSF) & (u < noise * 0.35)] = GREY  # thin CSF in sulci missed
+    new[(cls == GREY) & (u > 1 - noise * 0.04)] = CSF
+    missed = (cls != BACKGROUND) & (rng.random(n) < noise * 0.06)
     new = new.astype(np.uint8)
     new[missed] = IGNORE
     return regions, new[regions]
 
 
-def make_mni_dataset(out: Path, seed: int = 0) -> Path:
+def make_mni_dataset(out: Path, seed: int = 0, region_pixels: int = 250,
+                     noise: float = 1.0) -> Path:
     """Write the benchmark dataset to ``out``: ``images/``, ``labels/``,
-    ``gt/``, ``regions/`` and ``classes.json``."""
+    ``gt/``, ``regions/`` and ``classes.json`` (``region_pixels`` and
+    ``noise``: :func:`pseudo_labels`)."""
     out = Path(out)
     rng = np.random.default_rng(seed)
     classes = mni_classes()
     for name, image, gt in _slices(*_volumes()):
         image, gt = np.ascontiguousarray(image), np.ascontiguousarray(gt)
-        write_image(out, name, image, gt, *pseudo_labels(image, gt, rng), classes)
+        write_image(out, name, image, gt,
+                    *pseudo_labels(image, gt, rng, region_pixels, noise), classes)
     io.write_json(out / "classes.json", classes.to_json())
     return out
 
@@ -159,8 +165,12 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out", type=Path)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--region-pixels", type=int, default=250,
+                        help="about how many pixels a SLIC region has (default 250)")
+    parser.add_argument("--noise", type=float, default=1.0,
+                        help="every rate of confusion times this (default 1)")
     args = parser.parse_args()
-    make_mni_dataset(args.out, args.seed)
+    make_mni_dataset(args.out, args.seed, args.region_pixels, args.noise)
 
 
 if __name__ == "__main__":

@@ -97,7 +97,35 @@ def test_a_confirmed_answer_keeps_the_pixels(demo, tmp_path):
     np.testing.assert_array_equal(session.labels(q.image), before)
     assert session.is_manual(q.image, q.region)
     session.answer({q.index: q.label}, rewrite=[q.index])  # "yes, but all of it"
+    # ... all of it but the painted pixel: the stroke, finer, keeps its label.
+    np.testing.assert_array_equal(session.labels(q.image)[mask], before[mask])
+    session.undo()  # the answer
+    session.undo()  # the first answer (a confirmation) ...
+    session.undo()  # ... and the stroke: a whole region rewritten, now
+    session.answer({q.index: q.label}, rewrite=[q.index])
     assert (session.labels(q.image)[mask] == q.label).all()
+
+
+def test_a_stroke_in_the_asked_region_keeps_its_pixels_when_answered(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    q, mask = queried_region(session)
+    k = session.dataset.classes.num_classes
+    painted, other = (q.label + 2) % k, (q.label + 1) % k
+    stroke = session.labels(q.image)
+    inside = tuple(np.argwhere(mask)[:3].T)
+    stroke[inside] = painted
+    session.edit_labels(q.image, stroke)
+    session.answer({q.index: other})
+    labels = session.labels(q.image)
+    assert (labels[inside] == painted).all()  # the stroke wins where it painted
+    rest = mask.copy()
+    rest[inside] = False
+    assert (labels[rest] == other).all()  # the answer takes the rest of the region
+    session.undo()  # the answer
+    session.undo()  # the stroke, undone: a new answer writes the whole region
+    session.answer({q.index: other})
+    assert (session.labels(q.image)[mask] == other).all()
 
 
 def test_simulated_answers_follow_the_authors_rule(demo, tmp_path):
@@ -192,7 +220,9 @@ def test_undoing_an_answer_keeps_an_earlier_stroke(demo, tmp_path):
     session.edit_labels(q.image, stroke)
     other = (q.label + 1) % session.dataset.classes.num_classes
     session.answer({0: other})
-    assert (session.labels(q.image)[mask] == other).all()
+    rest = mask.copy()
+    rest[inside] = False
+    assert (session.labels(q.image)[rest] == other).all()
     event = session.undo()
     assert (event.kind, event.images, event.query) == ("answer", (q.image,), 0)
     np.testing.assert_array_equal(session.labels(q.image), stroke)  # the stroke is back

@@ -40,13 +40,17 @@ def new_manual(pairs: Iterable[tuple[str, int]], manual: dict[str, list[int]]
 
 def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Query],
                    labels: Callable[[str], np.ndarray], regions: Callable[[str], np.ndarray],
-                   classes: ClassSet) -> tuple[dict[str, LabelChange], list[AnswerChange]]:
+                   classes: ClassSet, painted: Callable[[str], np.ndarray] | None = None
+                   ) -> tuple[dict[str, LabelChange], list[AnswerChange]]:
     """The label changes of ``answers`` ``{query index: class (or ignore)}``
     and what they do to the queries.
 
     A region whose answer differs from its majority label in ``labels(image)``
     ((H, W) uint8, a copy) is written whole with the answer; one whose answer
     is its majority label keeps its pixels, unless its index is in ``rewrite``.
+    Either way the pixels ``painted(image)`` ((n,) flat indices: strokes the
+    person made since the query was asked) keep their labels: the stroke is
+    the finer answer.
     """
     ignore, k = classes.ignore_index, classes.num_classes
     by_image: dict[str, list[int]] = {}
@@ -55,6 +59,9 @@ def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Que
     changes, deltas = {}, []
     for image, indices in by_image.items():  # one image's labels in memory at a time
         new, region_map = labels(image), regions(image)
+        kept = np.zeros(new.shape, bool)
+        if painted is not None:
+            kept.ravel()[painted(image)] = True
         for i in indices:
             q, cls = queries[i], answers[i]
             mask = region_map == q.region
@@ -62,6 +69,6 @@ def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Que
             rewrites = bool(cls != majority(hist, ignore)[0] or i in rewrite)
             deltas.append(AnswerChange(i, q.answer, q.rewrite, int(cls), rewrites))
             if rewrites:
-                new[mask] = cls
+                new[mask & ~kept] = cls
         changes[image] = LabelChange.between(labels(image), new)
     return changes, deltas

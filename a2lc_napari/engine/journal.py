@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import numpy as np
+
 from .label_changes import LabelChange, read_changes, write_changes
 from .label_store import LabelStore
 from .session_folder import SessionFolder
@@ -50,6 +52,15 @@ class Journal:
         self.state.redo_stack.clear()
         self._save()
         return event
+
+    def painted(self, image: str, round_: int) -> np.ndarray:
+        """(n,) int64 flat pixel indices of ``image`` that strokes of round
+        ``round_`` changed and that are not undone."""
+        parts = [read_changes(self.folder.journal(e.seq))[image].index
+                 for e in self.state.journal
+                 if e.kind == "hand_edit" and e.round == round_ and not e.undone
+                 and image in e.images]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def roll_back_unrecorded(self) -> None:
         """Take back the pixels of an event that a kill stopped before its

@@ -364,14 +364,16 @@ class Session:
         whole with the answer; one whose answer is its majority label (the
         proposed class, until answered otherwise) is confirmed and keeps its
         pixels, unless its index is in ``rewrite`` (the annotator says its
-        pixels are wrong all the same). Either way the region becomes manual.
+        pixels are wrong all the same). Either way the region becomes manual,
+        and pixels painted this round keep the stroke's labels.
         """
         if self.phase != "query":
             raise RuntimeError("no queries are open")
         check_classes(answers.values(), self.dataset.classes, "answer")
         queries = self.state.queries
-        changes, deltas = answer_changes(answers, set(rewrite), queries, self.labels,
-                                         self.dataset.regions, self.dataset.classes)
+        changes, deltas = answer_changes(
+            answers, set(rewrite), queries, self.labels, self.dataset.regions,
+            self.dataset.classes, lambda image: self._journal.painted(image, self.round))
         return self._journal.record("answer", changes, answers=deltas,
                                     manual_added=new_manual(
                                         ((queries[i].image, queries[i].region) for i in answers),
