@@ -142,13 +142,14 @@ class ReviewPanel(QGroupBox):
         self.changes: list = []
         self._classes: ClassSet | None = None
         self._next: list = []  # after a decision, the rows that followed it, nearest first
+        self._wanted = None  # a change to make current once the table holds it (select)
 
     def show_changes(self, classes: ClassSet, proposed: list, applied: list,
                      sure: str = "") -> None:
         """Fill the table: changes ``proposed`` this round, and ``applied``
         at the end of the last one (still to review); ``sure``: how sure
         the LCM is (:func:`how_sure`)."""
-        current = self.current()
+        current = self.current() if self._wanted is None else self._wanted
         self._classes = classes
         self.changes = [*applied, *proposed]
         table = self.table
@@ -209,10 +210,16 @@ class ReviewPanel(QGroupBox):
         return [self.changes[self.table.item(row, 0).data(Qt.UserRole)]
                 for row in range(self.table.rowCount())]
 
-    def select(self, change) -> None:
-        """Make ``change`` the current row (None: no row)."""
+    def select(self, change, quiet: bool = False) -> None:
+        """Make ``change`` the current row (None: no row); ``quiet``: without
+        emitting :attr:`selected` (the caller shows it). A change the table
+        does not hold yet (the LCM's next proposal will) leaves no row
+        current, and becomes current once a refill brings it."""
         order = self._in_order()
+        self._wanted = None if change in order else change
+        blocked = self.table.blockSignals(quiet or self.table.signalsBlocked())
         self.table.setCurrentCell(order.index(change) if change in order else -1, 0)
+        self.table.blockSignals(blocked)
 
     def decide(self, scope: str, accept: bool) -> None:
         """Accept or reject the current change, or all of its pair or image."""
@@ -224,6 +231,7 @@ class ReviewPanel(QGroupBox):
 
     def _emit_selected(self) -> None:
         if self.current() is not None:
+            self._wanted = None  # the person chose another
             self.selected.emit(self.current())
 
     def _table_key(self, event) -> None:

@@ -372,7 +372,9 @@ class CorrectionWidget(QWidget):
         self._show_review()
         if event.query is not None and self.session.phase == "query" and not self.busy:
             self.show_query(event.query)  # (while the checks are chosen: asked after them)
-        elif event.changes:  # a review decision, or a round's LCM changes: the first
+        elif event.changes:  # a review decision, or a round's LCM changes: the first,
+            # the review's current row too, so that A and R act on the change shown
+            self.review.select(event.changes[0], quiet=True)
             self.show_change(event.changes[0])
         elif event.images and self.presenter.name not in event.images:
             self.show_image(event.images[0])

@@ -764,10 +764,14 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
     wait_written(qtbot, widget)
     assert change.key in session.state.lcm_rejected
     np.testing.assert_array_equal(session.labels(change.image), labels_before)
+    assert widget.review.current() != change  # the next row
     viewer.reset_view()  # looked elsewhere; Undo shows the change it takes back...
     button(widget, "Undo").click()
     assert_centred_on(viewer, qtbot, widget, change)
     assert change.key not in session.state.lcm_rejected
+    assert widget.review.current() == change  # ...as the current row: A and R act on it
+    qtbot.waitUntil(lambda: not widget.runner.lcm_busy, timeout=WAIT)
+    assert widget.review.current() == change  # the LCM's new proposal keeps it
     button(widget, "Redo").click()  # ...and Redo rejects it again
     wait_written(qtbot, widget)
     assert change.key in session.state.lcm_rejected
