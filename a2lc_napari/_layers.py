@@ -32,6 +32,17 @@ def highlight_values(classes: ClassSet) -> tuple[int, int] | None:
     return (first, first + 1) if len(free) == 2 else None
 
 
+def query_color(classes: ClassSet) -> tuple[float, float, float, float]:
+    """RGBA colour of the query's ring: of :data:`QUERY_COLORS`, the first
+    far from every class colour (a yellow ring around a yellow "sign" is
+    lost), else the farthest."""
+    colors = np.asarray(classes.colors, dtype=float).reshape(-1, 3)
+    nearest = [np.abs(colors - c).sum(axis=1).min(initial=np.inf) for c in QUERY_COLORS]
+    far = [i for i, d in enumerate(nearest) if d >= 150]
+    best = far[0] if far else int(np.argmax(nearest))
+    return (*(v / 255 for v in QUERY_COLORS[best]), 1.0)
+
+
 def labels_kwargs(classes: ClassSet, dataset: str | None = None) -> dict:
     """Keyword arguments of a class-label layer: colours, class names shown
     on hover, and the classes kept in the metadata for the writer."""
@@ -53,7 +64,9 @@ QUERY_LAYER = "query"
 QUERY_PIXEL_LAYER = "query pixel"
 LCM_LAYER = "LCM changes"
 LCM_CAPTION_LAYER = "LCM change: old → new"
-QUERY_COLOR = (1.0, 0.9, 0.0, 1.0)
+#: Colours the query's ring may take, first choice first (RGB, 0-255).
+QUERY_COLORS = ((255, 230, 0), (255, 0, 255), (0, 255, 255), (255, 128, 0), (0, 255, 0),
+                (255, 255, 255))
 #: The query's ring around its region (px): outside it, so that a region a
 #: few pixels wide is not covered by its own outline.
 QUERY_RING = 2
@@ -190,7 +203,7 @@ class LayerPresenter:
         self.editing = False  # the presenter itself is changing the labels layer
         self.closed = False  # its session closed: its layers gone, none added again
         transparent = {None: "transparent"}
-        ignore = classes.ignore_index
+        ignore, ring = classes.ignore_index, query_color(classes)
         # name -> (kind, an empty placeholder, keyword arguments of viewer.add_<kind>),
         # bottom to top: the query's outline over the LCM's, the caption over all.
         self.specs = {
@@ -204,9 +217,9 @@ class LayerPresenter:
                         {"opacity": 1.0, **labels_kwargs(classes),
                          "colormap": self._lcm_colormap()}),
             QUERY_LAYER: ("labels", np.zeros((1, 1), np.uint8),
-                          {"colormap": {1: QUERY_COLOR, **transparent}}),
+                          {"colormap": {1: ring, **transparent}}),
             QUERY_PIXEL_LAYER: ("points", np.zeros((0, 2)),
-                                {"symbol": "cross", "size": 7, "face_color": "yellow"}),
+                                {"symbol": "cross", "size": 7, "face_color": ring}),
             # napari's "upper_left" draws the text above and right of its point
             # ("lower_left" hangs it below, over the region it names).
             LCM_CAPTION_LAYER: ("points", np.zeros((0, 2)),

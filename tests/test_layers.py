@@ -1,7 +1,8 @@
 """The layer presenter's array helpers, on hand-made arrays."""
 import numpy as np
 
-from a2lc_napari._layers import grown, outlines_of, region_boxes, ring_around, union
+from a2lc_napari._layers import (grown, outlines_of, query_color, region_boxes, ring_around,
+                                 union)
 
 
 def test_region_boxes_by_hand_with_sparse_huge_ids():
@@ -221,3 +222,18 @@ def test_the_selected_change_has_a_black_and_white_rim(make_napari_viewer):
     assert (layer.data[:, :10][outer[:, 10:]] == 2).all() and not (layer.data == 3)[:, 10:].any()
     presenter.show_changes(changes)
     np.testing.assert_array_equal(layer.data, plain)
+
+
+def test_the_query_ring_takes_a_colour_no_class_is_near():
+    from a2lc_napari.engine.classes import ClassSet
+
+    plain = ClassSet(names=("road", "sky"), colors=((128, 64, 128), (70, 130, 180)))
+    assert query_color(plain) == (1.0, 230 / 255, 0.0, 1.0)  # yellow
+    sign = ClassSet(names=("road", "sign"), colors=((128, 64, 128), (220, 220, 0)))
+    assert query_color(sign) == (1.0, 0.0, 1.0, 1.0)  # magenta: yellow is the sign's
+    pink = ClassSet(names=("sign", "sidewalk"), colors=((220, 220, 0), (244, 35, 232)))
+    assert query_color(pink) == (0.0, 1.0, 1.0, 1.0)  # cyan: magenta is the sidewalk's
+    # Every candidate near some class: the farthest of them.
+    crowded = ClassSet(names=tuple("abcdef"), colors=((255, 230, 0), (255, 0, 255), (0, 255, 255),
+                                                      (255, 128, 0), (0, 255, 0), (250, 250, 250)))
+    assert query_color(crowded) == (1.0, 1.0, 1.0, 1.0)
