@@ -117,6 +117,8 @@ class RoundFlow(QObject):
         self.view.show_query((session.next_query() or session.queries[0]).index)
         self.runner.propose_lcm()
         self.review_changed.emit()
+        if session.next_query() is None:  # resumed with all answered, checks too
+            self.finish_round()  # as after the last answer: its end, or the question first
 
     def answer(self, cls: int) -> None:
         """Answer the shown query with class ``cls`` and show the next one at

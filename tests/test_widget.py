@@ -266,6 +266,25 @@ def test_the_plugins_menu_after_the_viewer_then_resume_in_a_new_process(demo, tm
                                                           answer["class"]]
 
 
+def test_a_round_answered_to_its_end_resumes_at_its_end(make_napari_viewer, qtbot, demo,
+                                                        tmp_path):
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", review_above=0)
+    for _ in range(len(widget.session.queries)):
+        wait_for_query(qtbot, widget)
+        press(widget, qtbot, Qt.Key_Return)
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
+    wait_idle(qtbot, widget)
+    with qtbot.waitSignal(widget.destroyed, timeout=WAIT):
+        widget.viewer.close()  # closed at "the LCM will change N regions"
+    again = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
+    # The question again, not a query already answered and nothing to go on with.
+    qtbot.waitUntil(lambda: again.confirm.isVisibleTo(again), timeout=WAIT)
+    assert again.confirm_text.text().startswith("The LCM will change")
+    button(again, "Apply them").click()
+    wait_for_query(qtbot, again, round_=2)
+    wait_idle(qtbot, again)
+
+
 def test_a_bad_folder_is_a_plain_message_without_a_traceback(tmp_path):
     done = run_person(tmp_path / "missing", tmp_path / "session", 0)  # no traceback: checked
     assert done["status"] == f"Opening the session failed: {tmp_path / 'missing'}: is not a folder"
