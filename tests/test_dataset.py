@@ -1,4 +1,5 @@
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -469,6 +470,17 @@ def test_classes_json_naming_a_class_twice_is_refused_and_a_byte_order_mark_read
                        ) as refused:
         open_dataset(generic)
     assert refused.value.path == path
+    # A shared colour, or a class with no name: exports would merge or lose it.
+    names = [data["names"][0], "other", *data["names"][2:]]
+    colors = [data["colors"][0], *data["colors"][1:]]
+    colors[1] = colors[0]
+    path.write_text(json.dumps({**data, "names": names, "colors": colors}))
+    with pytest.raises(DatasetError, match=re.escape(f"classes {names[0]!r} and 'other' share "
+                                                     f"the colour {colors[0]}")):
+        open_dataset(generic)
+    path.write_text(json.dumps({**data, "names": [names[0], " ", *names[2:]]}))
+    with pytest.raises(DatasetError, match="class 1 has no name"):
+        open_dataset(generic)
     path.write_text(json.dumps({"colors": data["colors"]}))  # words, not Python's KeyError
     with pytest.raises(DatasetError, match="is not a valid class list: it has no 'names' "
                        "entry"):

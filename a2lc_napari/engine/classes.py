@@ -55,6 +55,14 @@ class ClassSet:
         if twice:  # other tools read classes by name: two would become one
             raise ValueError(f"class names must differ; {', '.join(map(repr, twice))} "
                              "names more than one class")
+        if unnamed := [c for c, n in enumerate(self.names) if not n.strip()]:
+            raise ValueError(f"class {unnamed[0]} has no name; every class needs one")
+        shared = [c for c, rgb in enumerate(self.colors) if rgb in self.colors[:c]]
+        if shared:  # colour-coded labels and exports tell classes apart by colour
+            first = self.colors.index(self.colors[shared[0]])
+            raise ValueError(f"classes {self.names[first]!r} and {self.names[shared[0]]!r} "
+                             f"share the colour {list(self.colors[first])}; colours must "
+                             "tell classes apart")
         if len(self.names) > 255:
             raise ValueError(f"{len(self.names)} classes: at most 255 fit 8-bit labels "
                              "beside the ignore value")
