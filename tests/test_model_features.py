@@ -50,3 +50,32 @@ def test_the_output_at_the_network_s_size_summarizes_as_the_full_size_maps():
     np.testing.assert_allclose(fused.mean_prob, full.mean_prob, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fused.abc_parts, full.abc_parts, rtol=1e-5, atol=1e-7)
     np.testing.assert_allclose(fused.appearance, full.appearance, rtol=1e-5, atol=1e-6)
+
+
+def test_training_runs_on_the_threads_the_environment_sets_whatever_ran_before(monkeypatch):
+    # numba's parallel passes set OpenMP's thread count for the whole
+    # process (torch shares it): training must not inherit it, or a resumed
+    # session trains another model than one run without a stop.
+    from a2lc_napari.engine.model import train_segmenter, training_threads
+    from a2lc_napari.engine.progress import drive
+
+    seen = []
+
+    def load(name):
+        seen.append(torch.get_num_threads())
+        return random_image(), np.zeros((40, 50), np.uint8)
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert training_threads() == 3
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a numba pass may have left it
+    try:
+        drive(train_segmenter(load, ["a"], 3, 255, ModelConfig(width=8, max_side=32, crop=16,
+                                                               steps=2, batch_size=1)),
+              quiet=True)
+        assert seen and set(seen) == {3}
+        assert torch.get_num_threads() == 1  # given back as it was
+    finally:
+        torch.set_num_threads(before)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert training_threads() >= 1

@@ -13,6 +13,7 @@ costs about the same whatever the image size.
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -29,6 +30,7 @@ from .efficientnet_lite import EfficientNetLite0Encoder, load_lite0_weights
 from .io import atomic_path
 from .network_output import NetworkOutput
 from .optim import Adam, OneCycle
+from .parallel import cpu_count
 from .progress import Progress, Steps
 
 # ImageNet statistics: a usual input normalisation.
@@ -154,6 +156,33 @@ def _param_groups(net: nn.Module, config: ModelConfig) -> list[dict]:
             {"params": [p for p in net.parameters() if id(p) not in ids], "lr": config.lr}]
 
 
+def training_threads() -> int:
+    """The threads θ trains on: ``OMP_NUM_THREADS`` where set, else the
+    cores this process may run on.
+
+    Set for each training rather than inherited: numba's parallel passes
+    set OpenMP's thread count for the whole process (torch shares it), so a
+    process that had summarized regions before would train on other threads
+    than a new one, and a resumed session would train another model than
+    the same session run without a stop.
+    """
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return cpu_count()
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Run torch on ``n`` threads of this process meanwhile."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @contextmanager
 def one_thread():
     """Run torch on one thread of this process meanwhile.
@@ -167,12 +196,8 @@ def one_thread():
     LCM's MLP runs on one thread too: on tensors that small, more threads
     only wait for each other.
     """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def pick_device(name: str | None) -> torch.device:
@@ -339,15 +364,16 @@ def train_segmenter(load: Callable[[str], tuple[np.ndarray, np.ndarray]],
         return pair
 
     net.train()
-    for step in range(config.steps):
-        crops = [_random_crop(*sample(i), config.crop, ignore_index, rng)
-                 for i in rng.integers(0, len(names), config.batch_size)]
-        x = torch.cat([_to_input(im, device) for im, _ in crops])
-        y = torch.from_numpy(np.stack([lab for _, lab in crops])).long().to(device)
-        opt.zero_grad()
-        loss = loss_fn(net(x), y)
-        loss.backward()
-        opt.step()
-        sched.step()
-        yield Progress(step + 1, config.steps, "Training model")
+    with torch_threads(training_threads()):
+        for step in range(config.steps):
+            crops = [_random_crop(*sample(i), config.crop, ignore_index, rng)
+                     for i in rng.integers(0, len(names), config.batch_size)]
+            x = torch.cat([_to_input(im, device) for im, _ in crops])
+            y = torch.from_numpy(np.stack([lab for _, lab in crops])).long().to(device)
+            opt.zero_grad()
+            loss = loss_fn(net(x), y)
+            loss.backward()
+            opt.step()
+            sched.step()
+            yield Progress(step + 1, config.steps, "Training model")
     return Segmenter(net, num_classes, config)
