@@ -45,6 +45,12 @@ def how_sure(proposal, target: float | None) -> str:
         return " ".join([f"The LCM proposes nothing this round: the answers so far cannot "
                          f"vouch that {100 * target:.0f}% of its changes would be right."]
                         + ([proposal.reason] if proposal.reason else []))
+    if proposal.strict:
+        return " ".join(filter(None, (
+            f"Too few answers confirmed a label to estimate how many of its changes would "
+            f"be right, so this round the LCM proposes only its surest ones (confidence ≥ "
+            f"{proposal.tau:g}, beside the answers).", checked(proposal),
+            vouched(proposal))))
     if proposal.estimated_precision is None:
         return (f"This round the LCM proposes changes at confidence ≥ {proposal.tau:g}, "
                 f"but it would have changed none of the answers held out of its training: "
@@ -76,9 +82,12 @@ def vouched(proposal) -> str:
     if not count:
         return ""
     if proposal.lower_precision is None:
-        return "The answers held out of its training vouch for none of them."
+        return ("No check vouches for them yet." if proposal.strict else
+                "The answers held out of its training vouch for none of them.")
     sure = int(proposal.lower_precision * count / 100)
-    return f"The answers vouch for at least {sure} of its {plural(count, 'proposal')}."
+    who = "Your checks" if proposal.strict else "The answers"
+    return f"{who} vouch for {f'at least {sure}' if sure else 'none'} of its " \
+           f"{plural(count, 'proposal')}."
 
 
 def plural(n: int, word: str) -> str:

@@ -9,7 +9,7 @@ from scipy.stats import beta
 from a2lc_napari.engine.config import LCMConfig, ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.driver import simulate
-from a2lc_napari.engine.lcm_checks import below_target, draw_checks, heed, tally
+from a2lc_napari.engine.lcm_checks import below_target, draw_checks, heed, tally, vouched_strictly
 from a2lc_napari.engine.lcm_precision import Gate
 from a2lc_napari.engine.lcm_round import UNCHECKED, LCMInputs, checks_due, propose_round
 from a2lc_napari.engine.progress import drive
@@ -37,7 +37,9 @@ def test_checks_are_a_sample_of_the_proposals_the_queries_do_not_hold():
     assert len({(q.image, q.region) for q in checks}) == 2
     for q in checks:
         assert (q.row, q.label, q.check, q.score) == free[(q.image, q.region)]
-        assert q.answer is None
+        assert q.answer is None and not q.strict
+    # of the strictest gate's proposals: said so, to be judged apart
+    assert all(q.strict for q in draw_checks(queries, proposed, rows, labels, 2, 0, strict=True))
     # another seed, another sample; the same seed, the same one
     samples = {tuple((q.image, q.region) for q in draw_checks(queries, proposed, rows, labels,
                                                               2, seed))
@@ -89,14 +91,28 @@ def test_checks_that_fall_short_stop_the_lcm():
     assert heed(Gate(reach=0.5), (5, 0), 0.9) == (Gate(reach=0.5), None)  # nothing to stop
 
 
+@pytest.mark.parametrize("right, checks, vouched", [
+    (8, 8, True), (7, 7, False), (17, 18, True), (16, 18, False), (26, 28, True),
+    (0, 0, False)])
+def test_a_strict_gate_acts_once_its_own_checks_vouch_for_it(right, checks, vouched):
+    # The rule of succession: (right + 1) / (checks + 2) ≥ 0.9.
+    assert vouched_strictly(right, checks, 0.9) is vouched
+    strict = Gate(tau=0.999, reach=0.5, strict=True)
+    gate, reason = heed(strict, (9, 9), 0.9, (checks, right))  # other checks do not vouch
+    assert (gate == strict) is vouched and (reason is None) is vouched
+    if not vouched:
+        assert gate.tau is None and f"{right} of {checks} so far" in reason
+    assert heed(strict, (0, 0), 0.9, None) == (strict, None)  # not heeded: checks being drawn
+
+
 def proposing_session(demo, tmp_path, **lcm) -> Session:
     """A session (budget 20) of our LCM at a fixed τ of 0 with its gates
     off, so that it proposes; ``lcm``: more LCMConfig fields."""
     config = SessionConfig(method="a2lc", budget=20, seed=1, tau=(0.0,),
                            model=ModelConfig(width=8, crop=48, steps=8, batch_size=4),
-                           lcm=LCMConfig(target_precision=None, neighbours=0,
-                                         confusion_gate=False, agree_with_model=False,
-                                         full_batch_steps=20, **lcm))
+                           lcm=LCMConfig(**{"target_precision": None, "neighbours": 0,
+                                            "confusion_gate": False, "agree_with_model": False,
+                                            "full_batch_steps": 20, **lcm}))
     return drive(Session.create(tmp_path / "run", open_dataset(demo, region_cache=tmp_path
                                                                / "regions"), config),
                  quiet=True)
@@ -139,6 +155,32 @@ def test_a_session_checks_the_lcm_after_the_answers_of_each_round(demo, tmp_path
     checks = tally([(q["check"], q["answer"]) for q in session.round_log(1)["queries"]], 255)
     assert (history[1].lcm_checks, history[1].lcm_checks_right) == checks  # history[0]: the start
     assert checks[0] == count
+
+
+def test_too_few_confirmations_check_the_surest_proposals_and_only_those_checks_vouch(
+        demo, tmp_path):
+    # No answer can ever confirm enough labels: the LCM proposes at its
+    # strictest gate, and only the checks of those proposals vouch for it.
+    session = proposing_session(demo, tmp_path, target_precision=0.5, min_support=10_000,
+                                thresholds=(0.0,))
+    drive(session.prepare_round(), quiet=True)
+    session.answer({q.index: session.simulated_answer(q)[0] for q in session.queries})
+    unheeded = proposal_now(session, heed_checks=False)
+    assert unheeded.strict and unheeded.tau == 0.0 and len(unheeded.updates) > 5
+    assert session.propose_lcm().reason == UNCHECKED
+    added = drive(session.ask_checks(), quiet=True)
+    count = min(5, max(3, math.ceil(0.1 * len(unheeded.updates))))  # as for other checks
+    assert [(q.strict, q.check is not None) for q in added] == (
+        [(True, True)] * count + [(False, False)] * (5 - count))  # then the ranking's
+    session.answer({q.index: session.simulated_answer(q)[0] for q in added})
+    checks, right = tally(((q.check, q.answer) for q in added), 255)
+    proposal = session.propose_lcm()
+    assert proposal.strict and (proposal.checks, proposal.checks_right) == (checks, right)
+    assert bool(proposal.updates) == vouched_strictly(right, checks, 0.5)
+    record = drive(session.finish_round(), quiet=True)
+    assert record.lcm_changes == len(proposal.updates)
+    assert [q["strict"] for q in session.round_log(1)["queries"]] == (
+        [False] * 15 + [True] * count + [False] * (5 - count))
 
 
 def test_a_round_whose_checks_hold_no_proposal_changes_nothing(demo, tmp_path):

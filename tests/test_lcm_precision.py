@@ -112,7 +112,7 @@ def test_held_out_wrong_change_is_counted_wrong():
     assert (loose.change & ~loose.right)[which == 0].any()
 
 
-def test_no_tau_until_enough_answers_confirmed_their_label():
+def test_the_strictest_gate_until_enough_answers_confirmed_their_label():
     # Cluster A (8 answers) corrects 0 -> 1 rightly and cleanly; clusters B
     # and C hold the answers that confirmed their label.
     x, old, answers, which = _clusters(np.random.default_rng(0))
@@ -123,8 +123,9 @@ def test_no_tau_until_enough_answers_confirmed_their_label():
     # On cluster A's 8 held-out answers, all changed rightly: at least 75%.
     assert gate.changes == 8 and gate.lower_bound() == pytest.approx(0.1 ** (1 / 8))
     keep = (which == 0) | ((which == 1) & (np.cumsum(which == 1) <= 4))  # 4 confirmations
+    # Too few to estimate: the strictest gate, for checks of its own to vouch for.
     assert threshold_for(x[keep], old[keep], answers[keep], 3, config,
-                         fixed_tau=0.99) == Gate(reach=1.0)
+                         fixed_tau=0.99) == Gate(tau=0.999, reach=1.0, strict=True)
 
 
 def test_silence_reason_says_what_is_missing():
@@ -159,6 +160,7 @@ def test_a_silent_proposal_carries_its_reason():
                 [], ["a"], 2, 255, 0.99, LCMConfig(appearance=False))
     assert p.tau is None and not p.updates
     assert "Only 0 of the 6 answers" in p.reason
+    assert "its surest proposals are checked" in p.reason  # what lets it act meanwhile
 
 
 def test_paper_held_out_counts_right_and_wrong_changes():

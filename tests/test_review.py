@@ -31,10 +31,19 @@ def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
     assert how_sure(LCMProposal([change], tau=0.8, reach=0.5, estimated_precision=100.0,
                                 held_out_changes=8, lower_precision=75.0, checks=4,
                                 checks_right=3), 0.9).endswith(
-        "The answers vouch for at least 0 of its 1 proposal. Of its proposals you checked as "
+        "The answers vouch for none of its 1 proposal. Of its proposals you checked as "
         "queries, 3 of 4 were right.")
     assert vouched(LCMProposal([change], tau=0.99)) == (
         "The answers held out of its training vouch for none of them.")
+    # Too few confirmations for an estimate: its surest proposals, vouched for by checks.
+    assert how_sure(LCMProposal([change] * 100, tau=0.999, reach=0.5, strict=True, checks=10,
+                                checks_right=10, lower_precision=79.43), 0.9) == (
+        "Too few answers confirmed a label to estimate how many of its changes would be "
+        "right, so this round the LCM proposes only its surest ones (confidence ≥ 0.999, "
+        "beside the answers). Of its proposals you checked as queries, 10 of 10 were right. "
+        "Your checks vouch for at least 79 of its 100 proposals.")
+    assert vouched(LCMProposal([change], tau=0.999, strict=True)) == (
+        "No check vouches for them yet.")
 
 
 def review_of(qtbot, changes, classes):

@@ -20,7 +20,8 @@ from .state import LCMUpdate, Query
 
 
 def draw_checks(queries: Sequence[Query], proposed: Sequence[LCMUpdate], rows: np.ndarray,
-                labels: np.ndarray, count: int, seed: int) -> list[Query]:
+                labels: np.ndarray, count: int, seed: int, strict: bool = False
+                ) -> list[Query]:
     """Checks to ask after a round's queries: a random sample of the
     changes the LCM proposes from their answers.
 
@@ -37,21 +38,23 @@ def draw_checks(queries: Sequence[Query], proposed: Sequence[LCMUpdate], rows: n
         Checks wanted: at most this many.
     seed : int
         The random sample's.
+    strict : bool
+        The proposals come from the LCM's strictest gate (``Query.strict``).
 
     Returns
     -------
     list of Query
         Up to ``count`` checks drawn at random among the proposed changes
         of regions not among ``queries``, each with ``check`` the class
-        proposed and ``score`` the LCM's confidence in it, indexed after
-        ``queries``.
+        proposed, ``score`` the LCM's confidence in it and ``strict``,
+        indexed after ``queries``.
     """
     asked = {(q.image, q.region) for q in queries}
     free = [j for j, u in enumerate(proposed) if (u.image, u.region) not in asked]
     sample = sorted(np.random.default_rng(seed).permutation(len(free))[:count])
     return [Query(index=len(queries) + i, image=proposed[j].image, region=proposed[j].region,
                   row=int(rows[j]), label=int(labels[j]), score=proposed[j].confidence,
-                  check=proposed[j].new)
+                  check=proposed[j].new, strict=strict)
             for i, j in enumerate(free[k] for k in sample)]
 
 
@@ -79,10 +82,21 @@ def below_target(right: int, checks: int, target: float, confidence: float = 0.9
     return float(beta.ppf(confidence, right + 1, checks - right)) < target
 
 
-def heed(gate: Gate, checked: tuple[int, int], target: float | None
-         ) -> tuple[Gate, str | None]:
+def vouched_strictly(right: int, checks: int, target: float) -> bool:
+    """Whether ``right`` of ``checks`` vouch for a precision of ``target``
+    by the rule of succession, ``(right + 1) / (checks + 2) ≥ target``: at
+    0.9, 8 right of 8, 17 of 18, 26 of 28."""
+    return (right + 1) / (checks + 2) >= target
+
+
+def heed(gate: Gate, checked: tuple[int, int], target: float | None,
+         strict_checked: tuple[int, int] | None = (0, 0)) -> tuple[Gate, str | None]:
     """``gate``, unless the checks show a precision below ``target``
-    (:func:`below_target`; None: no target, nothing to heed).
+    (:func:`below_target`; None: no target, nothing to heed). A ``strict``
+    gate, taken where no precision could be estimated, needs positive
+    evidence instead: the checks of strict proposals so far,
+    ``strict_checked``, must vouch for the target (:func:`vouched_strictly`;
+    None: not heeded, as when the checks are being drawn).
 
     Returns
     -------
@@ -91,8 +105,20 @@ def heed(gate: Gate, checked: tuple[int, int], target: float | None
     reason : str or None
         Why, in plain words, where they fall short.
     """
+    if gate.tau is None or target is None:
+        return gate, None
+    if gate.strict:
+        if strict_checked is None:
+            return gate, None
+        checks, right = strict_checked
+        if vouched_strictly(right, checks, target):
+            return gate, None
+        return (Gate(reach=gate.reach, strict=True),
+                f"Meanwhile its surest proposals are checked, and change once the checks "
+                f"are right often enough: {right} of {checks} so far, where 8 of 8, 17 of 18 "
+                f"or better are needed.")
     checks, right = checked
-    if gate.tau is None or target is None or not below_target(right, checks, target):
+    if not below_target(right, checks, target):
         return gate, None
     return (Gate(reach=gate.reach, right=gate.right, changes=gate.changes),
             f"Of its proposals you checked, {right} of {checks} were right: too few to trust "

@@ -54,12 +54,17 @@ class Gate:
     reach : float
     right, changes : int
         Of the held-out changes at (τ, reach), the right ones and all.
+    strict : bool
+        The strictest τ and reach, taken because too few answers confirmed
+        a label to estimate a precision: only checks of its own proposals
+        may vouch for it (:func:`~a2lc_napari.engine.lcm_checks.heed`).
     """
 
     tau: float | None = None
     reach: float = np.inf
     right: int = 0
     changes: int = 0
+    strict: bool = False
 
     @property
     def precision(self) -> float | None:
@@ -228,10 +233,11 @@ def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
     from the answers.
 
     With ``config.target_precision``: :func:`choose_gate` over
-    ``config.thresholds`` and ``config.reaches``, and no τ at all while
-    fewer than ``config.min_support`` answers confirmed their old label
-    (held-out changes are then mostly right corrections of wrong labels,
-    and say little of the candidates, most of which are right). Otherwise
+    ``config.thresholds`` and ``config.reaches``; while fewer than
+    ``config.min_support`` answers confirmed their old label (held-out
+    changes are then mostly right corrections of wrong labels, and say
+    little of the candidates, most of which are right), the strictest
+    threshold and reach, marked ``strict``, for checks to vouch for. Otherwise
     ``fixed_tau`` at the strictest reach. Arguments as in
     :func:`held_out_decisions`.
 
@@ -243,7 +249,7 @@ def threshold_for(features: np.ndarray, old: np.ndarray, answers: np.ndarray,
             np.count_nonzero(np.asarray(old) == np.asarray(answers)) < config.min_support:
         # Too few answers confirmed their label: nothing has tried how often
         # the LCM would change a right label, and most candidates have one.
-        return Gate(reach=config.reaches[0])
+        return Gate(tau=config.thresholds[-1], reach=config.reaches[0], strict=True)
     held = held_out_decisions(features, old, answers, num_classes, config, model_class, seed)
     if config.target_precision is None:
         reach = config.reaches[0]

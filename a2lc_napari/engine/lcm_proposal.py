@@ -101,7 +101,8 @@ def propose(summary: RegionSummary, current: np.ndarray, eligible: np.ndarray,
             this_round: tuple[np.ndarray, np.ndarray, np.ndarray],
             past: Iterable[Examples], names: Sequence[str], num_classes: int,
             ignore_index: int, fixed_tau: float, config: LCMConfig,
-            checked: tuple[int, int] = (0, 0), seed: int = 0) -> LCMProposal:
+            checked: tuple[int, int] = (0, 0),
+            strict_checked: tuple[int, int] | None = (0, 0), seed: int = 0) -> LCMProposal:
     """What our LCM changes this round, with τ and the estimated precision.
 
     Parameters
@@ -123,6 +124,10 @@ def propose(summary: RegionSummary, current: np.ndarray, eligible: np.ndarray,
         (:func:`~a2lc_napari.engine.lcm_checks.tally`). Where they show a
         precision below the target (:func:`~a2lc_napari.engine.lcm_checks.below_target`),
         it changes nothing (:func:`~a2lc_napari.engine.lcm_checks.heed`).
+    strict_checked : (checks, right) or None
+        The answered checks of its strictest gate's proposals so far, which
+        alone vouch for that gate, taken while too few answers confirmed a
+        label; None: not heeded.
 
     Returns
     -------
@@ -130,7 +135,9 @@ def propose(summary: RegionSummary, current: np.ndarray, eligible: np.ndarray,
         ``tau`` None (and no update) where no threshold reaches the target
         precision or the checks show it falls short; ``reach`` the
         neighbour gate's; ``estimated_precision`` and ``lower_precision`` in
-        percent.
+        percent. At the strictest gate (``strict``): no estimate, and
+        ``checks``, ``checks_right`` and ``lower_precision`` those of its
+        own checks.
     """
     features = region_features(summary, config)
     train = Examples.concatenate([examples(summary, *this_round, ignore_index, config,
@@ -139,11 +146,19 @@ def propose(summary: RegionSummary, current: np.ndarray, eligible: np.ndarray,
         return LCMProposal(reason=silence_reason(train.old, train.answers, config))
     gate = threshold_for(train.features, train.old, train.answers, num_classes, config,
                          fixed_tau, train.model_class, seed=seed)
-    gate, reason = heed(gate, checked, config.target_precision)
-    if gate.tau is None and reason is None:
-        reason = silence_reason(train.old, train.answers, config)
-    proposal = held_out_report(gate, reach=gate.reach, reason=reason, checks=checked[0],
-                               checks_right=checked[1])
+    gate, reason = heed(gate, checked, config.target_precision, strict_checked)
+    if gate.tau is None and (reason is None or gate.strict):
+        reason = " ".join(filter(None, (silence_reason(train.old, train.answers, config),
+                                        reason)))
+    if gate.strict:  # judged by its own checks alone, reported so
+        checks, right = strict_checked or (0, 0)
+        lower = Gate(right=right, changes=checks).lower_bound()
+        proposal = LCMProposal(tau=gate.tau, reach=gate.reach, reason=reason, checks=checks,
+                               checks_right=right, strict=True,
+                               lower_precision=None if lower is None else round(100 * lower, 2))
+    else:
+        proposal = held_out_report(gate, reach=gate.reach, reason=reason, checks=checked[0],
+                                   checks_right=checked[1])
     if gate.tau is None or not eligible.any():
         return proposal
     rows = np.flatnonzero(eligible)

@@ -61,9 +61,10 @@ def propose_round(summary: RegionSummary, inputs: LCMInputs, names: list[str],
     """The LCM's proposal in round ``round_`` (``summary``: its regions),
     ours or, with ``config.lcm.paper``, the paper's; earlier rounds' answers
     are read from ``folder``. ``heed_checks``: our LCM changes nothing
-    where the checks so far show it falls short, nor while no check of its
-    proposals was answered, this round or before, where rounds keep room
-    for them (:func:`checks_due`)."""
+    where the checks so far show it falls short (those of its strictest
+    gate's proposals judged apart), nor while no check of its proposals was
+    answered, this round or before, where rounds keep room for them
+    (:func:`checks_due`)."""
     eligible = ~(manual_mask(summary, inputs.manual, names)  # this round's queries too
                  | region_mask(summary, inputs.rejected, names))
     tau = config.tau_for(round_)
@@ -74,10 +75,12 @@ def propose_round(summary: RegionSummary, inputs: LCMInputs, names: list[str],
         proposal.updates = lcm_updates(summary, inputs.answered, eligible, names,
                                        classes.num_classes, ignore, tau, config.lcm, seed)
         return proposal
-    checked = lcm_checks.tally([*past_checks(folder, round_),
-                                *((q.check, q.answer) for q in inputs.answered)],
-                               ignore) if heed_checks else (0, 0)
-    if heed_checks and checks_due(config, lcm=True) and not checked[0]:
+    checks = [*past_checks(folder, round_),
+              *((q.check, q.answer, q.strict) for q in inputs.answered)]
+    checked, strict_checked = ((0, 0), None) if not heed_checks else (
+        lcm_checks.tally(((c, a) for c, a, strict in checks if strict == kind), ignore)
+        for kind in (False, True))
+    if heed_checks and checks_due(config, lcm=True) and not (checked[0] or strict_checked[0]):
         return LCMProposal(reason=UNCHECKED)
     current = plurality_label(summary.label_hist, ignore)
     this_round = tuple(np.array([getattr(q, f) for q in inputs.answered], dtype=np.int64)
@@ -86,7 +89,8 @@ def propose_round(summary: RegionSummary, inputs: LCMInputs, names: list[str],
     return lcm_proposal.propose(
         summary, current, eligible, this_round,
         past_examples(folder, round_, ignore, config.lcm), names,
-        classes.num_classes, ignore, tau, config.lcm, checked=checked, seed=seed)
+        classes.num_classes, ignore, tau, config.lcm, checked=checked,
+        strict_checked=strict_checked, seed=seed)
 
 
 def checks_due(config: SessionConfig, lcm: bool) -> int:
@@ -105,25 +109,30 @@ def round_checks(summary: RegionSummary, queries: list[Query], inputs: LCMInputs
     it proposes from the answers so far, this round's (``inputs``) among
     them (:func:`~a2lc_napari.engine.lcm_checks.draw_checks`), one for every
     ``1 / config.lcm.checks_share`` changes, at least ``config.lcm.checks``
-    and at most ``room``: the more it would change, the surer the checks."""
+    and at most ``room``: the more it would change, the surer the checks.
+    Proposals of its strictest gate (too few answers confirmed a label) are
+    checked alike, their checks marked ``strict``."""
     # Not held back by earlier checks: new ones may show it has improved.
-    proposed = propose_round(summary, inputs, names, classes, round_, config, folder,
-                             heed_checks=False).updates
+    proposal = propose_round(summary, inputs, names, classes, round_, config, folder,
+                             heed_checks=False)
+    proposed = proposal.updates
     index = {key: row for row, key in enumerate(summary.keys())}
     rows = np.array([index[region_keys(names.index(u.image), u.region)] for u in proposed],
                     dtype=np.int64)
     labels = summary.majority_label(classes.ignore_index)[rows]
     count = min(room, max(config.lcm.checks, math.ceil(config.lcm.checks_share * len(proposed))))
     return lcm_checks.draw_checks(queries, proposed, rows, labels, count,
-                                  seed=config.seed * 1000 + round_)
+                                  seed=config.seed * 1000 + round_, strict=proposal.strict)
 
 
-def past_checks(folder: SessionFolder, round_: int) -> Iterator[tuple[int | None, int | None]]:
-    """``(check, answer)`` of every query of the rounds before ``round_``
-    (from their logs in ``folder``; no check in a log written before checks)."""
+def past_checks(folder: SessionFolder, round_: int
+                ) -> Iterator[tuple[int | None, int | None, bool]]:
+    """``(check, answer, strict)`` of every query of the rounds before
+    ``round_`` (from their logs in ``folder``; no check in a log written
+    before checks, none strict before strict checks)."""
     for r in range(1, round_):
         for q in json.loads(folder.log(r).read_text())["queries"]:
-            yield q.get("check"), q["answer"]
+            yield q.get("check"), q["answer"], q.get("strict", False)
 
 
 def paper_estimate(summary: RegionSummary, answered: list[Query], classes: ClassSet,

@@ -65,7 +65,9 @@ class Query:
     ``label`` only confirms them, unless the annotator says they are wrong).
     ``check`` is the class the LCM proposed for the region where the query
     checks the LCM (:mod:`~a2lc_napari.engine.lcm_checks`), None where the
-    ranking picked it.
+    ranking picked it; ``strict`` that it checks proposals of the LCM's
+    strictest gate, made while too few answers confirmed a label (judged
+    apart from the other checks).
     """
 
     index: int
@@ -78,6 +80,7 @@ class Query:
     answer: int | None = None
     rewrite: bool = False
     check: int | None = None
+    strict: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,11 @@ class LCMProposal:
     ``reason``, in plain words, why it proposes nothing and what would let
     it (None when it chose a τ); ``checks`` the answered checks of its
     proposals so far, all rounds, and ``checks_right`` those answered with
-    the class it had proposed.
+    the class it had proposed; ``strict`` that it proposes at its strictest
+    gate because too few answers confirmed a label
+    (:func:`~a2lc_napari.engine.lcm_precision.threshold_for`): then no
+    estimate, and the checks and ``lower_precision`` are those of that
+    gate's proposals, which alone vouch for it.
     """
 
     updates: list[LCMUpdate] = field(default_factory=list)
@@ -132,6 +139,7 @@ class LCMProposal:
     reason: str | None = None
     checks: int = 0
     checks_right: int = 0
+    strict: bool = False
 
 
 @dataclass
