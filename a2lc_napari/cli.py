@@ -10,7 +10,7 @@ from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
 from .engine.export import EXPORT_FORMATS, IMAGE_MODES
 from .engine.io import outside_dataset, user_cache, write_json
-from .engine.methods import CONFIDENCES, METHODS
+from .engine.methods import CONFIDENCES, METHODS, ranks_with_trees
 from .engine.progress import drive
 from .engine.query_stats import right_per_correction
 from .engine.region_cache import make_region_cache
@@ -104,6 +104,22 @@ def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
                          min_gap_area=args.min_gap_area)
 
 
+def _check_method_options(parser: argparse.ArgumentParser, args) -> None:
+    """Options the chosen ``--method`` would ignore are a usage error."""
+    method = METHODS[args.method]
+    given = [flag for flag, used in (("--tau", args.tau), ("--paper-lcm", args.paper_lcm))
+             if used]
+    if given and not method.lcm:
+        parser.error(f"{', '.join(given)} only apply to a method with an LCM "
+                     f"({', '.join(k for k, m in METHODS.items() if m.lcm)})")
+    if args.confidence != parser.get_default("confidence") and method.ranking != "abc":
+        parser.error(f"--confidence only applies to A²LC's ranking "
+                     f"({', '.join(k for k, m in METHODS.items() if m.ranking == 'abc')})")
+    if args.prune and not ranks_with_trees(method, args.confidence):
+        parser.error("--prune only applies where the queries are ranked by the out-of-fold "
+                     "trees (--method a2lc or abc, --confidence both or out_of_fold)")
+
+
 def cmd_demo(args) -> None:
     from .engine.demo import demo_folder, make_demo_dataset
 
@@ -112,6 +128,13 @@ def cmd_demo(args) -> None:
     if not args.no_viewer:
         import os
 
+        if sys.platform.startswith("linux") and not (
+                os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                or os.environ.get("QT_QPA_PLATFORM")):
+            # Qt would abort the process, and advise reinstalling
+            raise DatasetError(out, "written, but napari needs a display and none is set "
+                               "(no DISPLAY or WAYLAND_DISPLAY): open it from a desktop "
+                               "session, or use --no-viewer")
         import napari
         from qtpy.QtCore import QTimer
         from qtpy.QtWidgets import QApplication
@@ -166,13 +189,14 @@ def cmd_simulate(args) -> None:
     config.lcm.paper = args.paper_lcm
     config.lcm.target_precision = None if args.tau else args.target_precision
     resuming = (args.out / "session.json").exists()
-    if not resuming and (lacking := open_dataset(
-            args.dataset, labels_dir=args.labels,
-            background_is_ignore=args.background_is_ignore).without_gt):
+    dataset = None if resuming else open_dataset(args.dataset, labels_dir=args.labels,
+                                                 background_is_ignore=args.background_is_ignore)
+    if dataset is not None and (lacking := dataset.without_gt):
+        where = ("gt/NAME.png" if dataset.layout == "generic" else
+                 "the folder's own labels, with the noisy ones in --labels DIR")
         raise DatasetError(args.dataset, f"has no ground truth for {lacking[0]}"
                            f"{f' and {len(lacking) - 1} more images' if len(lacking) > 1 else ''}"
-                           "; the simulated annotator needs it for every image (gt/, or "
-                           "the dataset's own labels with --labels DIR)")
+                           f"; the simulated annotator needs it for every image ({where})")
     # The session holds the folder's writer lock until this command ends.
     with executor(args.workers or 1, args.scheduler,
                   preload=("a2lc_napari.engine.inference",)) as pool, \
@@ -384,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if "regions" in args:
         args.regions = _regions_config(args.command_parser, args)
+    if "paper_lcm" in args:
+        _check_method_options(args.command_parser, args)
     if getattr(args, "workers", None) is not None and args.scheduler is not None:
         args.command_parser.error("--workers and --scheduler exclude each other: a "
                                   "cluster's workers are its own")

@@ -1,6 +1,9 @@
 """The ``a2lc`` command as the benchmarks call it."""
 import json
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -298,4 +301,33 @@ def test_simulate_names_an_image_without_ground_truth(demo, tmp_path, capsys):
     lacking.unlink()
     assert main(["simulate", str(data), "--method", "abc", "--rounds", "1", "--budget", "2",
                  "--out", str(tmp_path / "run"), "-q"]) == 2
-    assert f"{data}: has no ground truth for {lacking.stem};" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{data}: has no ground truth for {lacking.stem};" in err
+    assert err.rstrip().endswith("(gt/NAME.png)")  # a generic folder: what it lacks, no more
+
+
+@pytest.mark.parametrize("method, flags, says", [
+    ("alc", ["--paper-lcm"], "--paper-lcm only apply to a method with an LCM"),
+    ("abc", ["--tau", "0.9"], "--tau only apply to a method with an LCM"),
+    ("alc", ["--confidence", "model"], "--confidence only applies to A²LC's ranking"),
+    ("alc", ["--prune"], "--prune only applies where the queries are ranked"),
+    ("a2lc", ["--prune", "--confidence", "model"], "--prune only applies where"),
+])
+def test_options_the_method_would_ignore_are_refused(demo, tmp_path, capsys, method, flags,
+                                                     says):
+    with pytest.raises(SystemExit) as stopped:
+        main(["simulate", str(demo), "--method", method, "--rounds", "1", "--budget", "2",
+              "--out", str(tmp_path / "run"), *flags])
+    assert stopped.value.code == 2 and says in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_demo_without_a_display_says_so_instead_of_aborting(tmp_path):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    done = subprocess.run([sys.executable, "-m", "a2lc_napari.cli", "demo", str(tmp_path / "d"),
+                           "--images", "1"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "napari needs a display" in done.stderr and "--no-viewer" in done.stderr
+    assert (tmp_path / "d" / "classes.json").exists()  # the dataset is written all the same
