@@ -149,6 +149,7 @@ class ReviewPanel(QGroupBox):
         box.addWidget(self.table)
         box.addLayout(buttons)
         self.changes: list = []
+        self._applied: list = []  # the changes applied at the last round's end, to review
         self._classes: ClassSet | None = None
         self._next: list = []  # after a decision, the rows that followed it, nearest first
         self._wanted = None  # a change to make current once the table holds it (select)
@@ -161,6 +162,7 @@ class ReviewPanel(QGroupBox):
         current = self.current() if self._wanted is None else self._wanted
         self._classes = classes
         self.changes = [*applied, *proposed]
+        self._applied = list(applied)
         table = self.table
         table.blockSignals(True)
         table.setSortingEnabled(False)
@@ -231,12 +233,15 @@ class ReviewPanel(QGroupBox):
         self.table.blockSignals(blocked)
 
     def decide(self, scope: str, accept: bool) -> None:
-        """Accept or reject the current change, or all of its pair or image."""
+        """Accept or reject the current change, or all of its pair or image
+        among the changes of its status (applied, or proposed)."""
         change = self.current()
         if change is not None:
             order, row = self._in_order(), self.table.currentRow()
             self._next = [*order[row + 1:], *order[:row][::-1]]
-            self.decided.emit([c for c in self.changes if same_as(change, scope)(c)], accept)
+            applied = change in self._applied
+            self.decided.emit([c for c in self.changes if same_as(change, scope)(c)
+                               and (c in self._applied) == applied], accept)
 
     def _emit_selected(self) -> None:
         if self.current() is not None:

@@ -56,8 +56,8 @@ def step_text(event) -> str:
                 if event.query is not None else "an answer")
     return {"hand_edit": f"a stroke on {', '.join(event.images)}",
             "lcm_apply": f"{changes} applied at the end of round {event.round}",
-            "lcm_accept": f"{changes} accepted",
-            "lcm_reject": f"{changes} rejected"}[event.kind]
+            "lcm_accept": f"the acceptance of {changes}",
+            "lcm_reject": f"the rejection of {changes}"}[event.kind]
 
 
 class CorrectionWidget(QWidget):

@@ -131,3 +131,19 @@ def test_every_column_in_sight_and_old_new_never_elided(qtbot):
             text = table.item(row, col).text()
             assert metrics.horizontalAdvance(text) < widths[col], text
     assert "building → vegetation" in [table.item(r, 2).text() for r in range(2)]
+
+
+def test_a_pair_or_an_image_is_decided_among_the_changes_of_the_row_s_status(qtbot):
+    # Last round's applied changes and this round's proposals on one image.
+    applied = [LCMUpdate("a", 1, 1, 3, 0.9), LCMUpdate("a", 2, 1, 3, 0.8)]
+    proposed = [LCMUpdate("a", 3, 1, 3, 0.7), LCMUpdate("a", 4, 0, 2, 0.6)]
+    panel = review_of(qtbot, proposed, CLASSES)
+    panel.show_changes(CLASSES, proposed, applied)
+    for change, scope, expected in ((proposed[0], "image", proposed),
+                                    (proposed[0], "pair", proposed[:1]),
+                                    (applied[1], "image", applied),
+                                    (applied[1], "pair", applied)):
+        panel.select(change)
+        with qtbot.waitSignal(panel.decided) as decision:
+            panel.decide(scope, False)
+        assert decision.args == [expected, False]

@@ -225,5 +225,5 @@ def test_each_kind_of_step_in_words():
                     "unanswer": "the answer to query 5 of round 2",
                     "hand_edit": "a stroke on a, b",
                     "lcm_apply": "2 LCM changes applied at the end of round 2",
-                    "lcm_accept": "2 LCM changes accepted",
-                    "lcm_reject": "2 LCM changes rejected"}
+                    "lcm_accept": "the acceptance of 2 LCM changes",
+                    "lcm_reject": "the rejection of 2 LCM changes"}
