@@ -318,6 +318,16 @@ def test_edited_regions_become_manual(demo, tmp_path):
     assert not {(name, r) for r in touched} & {(q.image, q.region) for q in session.queries}
     with pytest.raises(ValueError, match="shape"):
         session.edit_labels(name, labels[1:])
+    # The round's painted pixels count the strokes in place: undone, not.
+    assert session.state.hand_pixels == changed
+    stroke = session.labels(name)
+    stroke[1, :4] = (stroke[1, :4] + 1) % session.dataset.classes.num_classes
+    assert session.edit_labels(name, stroke) == 4
+    assert session.state.hand_pixels == changed + 4
+    session.undo()
+    assert session.state.hand_pixels == changed
+    session.redo()
+    assert session.state.hand_pixels == changed + 4
 
 
 def test_a_painted_value_that_is_no_class_is_refused_and_the_round_finishes(demo, tmp_path):

@@ -90,8 +90,13 @@ class Journal:
         if not self._undoable(source):
             return None
         event = self.state.journal[source.pop()]
-        for name, change in read_changes(self.folder.journal(event.seq)).items():
+        changes = read_changes(self.folder.journal(event.seq))
+        for name, change in changes.items():
             self.store.write(name, change.applied(self.store.labels(name), reverse=reverse))
+        if event.kind == "hand_edit" and event.round == self.state.round:
+            # the round's painted pixels count the strokes in place only
+            painted = sum(c.index.size for c in changes.values())
+            self.state.hand_pixels += -painted if reverse else painted
         self._apply_deltas(event, reverse=reverse)
         event.undone = reverse
         target.append(event.seq)
