@@ -219,7 +219,9 @@ class LayerPresenter:
             QUERY_LAYER: ("labels", np.zeros((1, 1), np.uint8),
                           {"colormap": {1: ring, **transparent}}),
             QUERY_PIXEL_LAYER: ("points", np.zeros((0, 2)),
-                                {"symbol": "cross", "size": 7, "face_color": ring}),
+                                {"symbol": "cross", "size": 7,  # a colour's name, one point
+                                 "face_color": "#%02x%02x%02x" % tuple(round(255 * v)
+                                                                      for v in ring[:3])}),
             # napari's "upper_left" draws the text above and right of its point
             # ("lower_left" hangs it below, over the region it names).
             LCM_CAPTION_LAYER: ("points", np.zeros((0, 2)),
