@@ -415,6 +415,24 @@ def test_reviewing_the_lcm(demo, tmp_path):
     assert log["lcm_rejected"] == [list(first.key)]
 
 
+def test_an_export_counts_the_lcm_changes_in_place_not_those_taken_back(demo, tmp_path):
+    session, proposed = answered_with_lcm_changes(demo, tmp_path)
+    first, second, third = proposed[:3]
+    session.reject_lcm([first])  # never written
+    session.accept_lcm([third])  # written before the round's end
+    drive(session.finish_round(), quiet=True)
+    applied = len(session.lcm_applied)
+    assert third not in session.lcm_applied and second in session.lcm_applied
+    session.reject_lcm([second])  # taken back after they were written
+    session.reject_lcm([session.lcm_applied[0]])
+    session.reject_lcm([session.lcm_applied[0]])
+    session.undo()  # ... that one not
+    drive(session.export(tmp_path / "export"), quiet=True)
+    readme = (tmp_path / "export" / "README.palette").read_text()
+    assert f"regions changed by the LCM: {applied + 1 - 2}\n" in readme
+    assert "LCM changes the person took back: 2\n" in readme
+
+
 def test_the_lcm_is_reviewed_while_the_next_model_trains_not_while_a_round_ends(demo, tmp_path):
     session, proposed = answered_with_lcm_changes(demo, tmp_path)
     finishing = session.finish_round()

@@ -24,7 +24,7 @@ from .progress import Progress, Steps
 from .query_stats import hit_rate, wrong_share
 from .region_classifier import summary_probabilities
 from .region_summary import RegionSummary, region_keys
-from .state import LCMProposal, LCMUpdate, Query, RoundRecord, SessionState
+from .state import Event, LCMProposal, LCMUpdate, Query, RoundRecord, SessionState
 
 
 def summarize_regions(model: Path, device: str | None, dataset: Dataset,
@@ -155,12 +155,30 @@ def session_totals(state: SessionState) -> dict:
     """What a session's rounds did so far, the open round's answers and
     paint included, in words (an export's provenance)."""
     done, answered = state.history[1:], state.answered()
+    lcm_kept, lcm_taken_back = lcm_changes_kept(state.journal)
     return {"rounds finished": len(done),
             "queries answered": sum(r.queries for r in done) + len(answered),
             "labels changed by answers": (sum(r.manual_changes for r in done)
                                           + sum(q.rewrite for q in answered)),
             "pixels painted by hand": sum(r.hand_pixels for r in done) + state.hand_pixels,
-            "regions changed by the LCM": sum(r.lcm_changes for r in done)}
+            "regions changed by the LCM": lcm_kept,
+            "LCM changes the person took back": lcm_taken_back}
+
+
+def lcm_changes_kept(journal: list[Event]) -> tuple[int, int]:
+    """The regions the LCM's changes hold in the labels (applied at a round's
+    end or accepted before it), and how many applied changes the person took
+    back since, over the events of ``journal`` not undone."""
+    in_place, taken_back = set(), 0
+    for event in journal:
+        if event.undone:
+            continue
+        if event.kind in ("lcm_apply", "lcm_accept"):
+            in_place |= {u.key for u in event.changes}
+        elif event.kind == "lcm_reject":
+            in_place -= {u.key for u in event.applied_removed}
+            taken_back += len(event.applied_removed)
+    return len(in_place), taken_back
 
 
 def _rounded(value: float | None) -> float | None:
