@@ -112,12 +112,15 @@ def _check_method_options(parser: argparse.ArgumentParser, args) -> None:
     if given and not method.lcm:
         parser.error(f"{', '.join(given)} only apply to a method with an LCM "
                      f"({', '.join(k for k, m in METHODS.items() if m.lcm)})")
-    if args.confidence != parser.get_default("confidence") and method.ranking != "abc":
+    if args.confidence != parser.get_default("confidence") and not method.takes_confidence:
         parser.error(f"--confidence only applies to A²LC's ranking "
-                     f"({', '.join(k for k, m in METHODS.items() if m.ranking == 'abc')})")
+                     f"({', '.join(k for k, m in METHODS.items() if m.takes_confidence)})")
     if args.prune and not ranks_with_trees(method, args.confidence):
+        with_trees = [(k, c) for k, m in METHODS.items() for c in CONFIDENCES
+                      if ranks_with_trees(m, c)]
         parser.error("--prune only applies where the queries are ranked by the out-of-fold "
-                     "trees (--method a2lc or abc, --confidence both or out_of_fold)")
+                     f"trees (--method {' or '.join(dict.fromkeys(k for k, _ in with_trees))}, "
+                     f"--confidence {' or '.join(dict.fromkeys(c for _, c in with_trees))})")
 
 
 def cmd_demo(args) -> None:

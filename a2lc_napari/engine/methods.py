@@ -16,6 +16,12 @@ class Method:
     lcm: bool           # run the Label Correction Module after the answers
     title: str          # what a person reads
 
+    @property
+    def takes_confidence(self) -> bool:
+        """Whether ``SessionConfig.confidence`` decides its ranking (A²LC's
+        a_ABC; see :func:`query_ranking`)."""
+        return self.ranking == "abc"
+
 
 METHODS = {
     "a2lc": Method("abc", region_query=True, lcm=True,
@@ -48,7 +54,7 @@ def query_ranking(method: Method, confidence: str, round_: int) -> str:
     doubt (``"abc_doubt"``), except in round 1, where they take turns with
     the doubt (``"turns"``). ALC's ranking is always the authors' ``a_SIM``.
     """
-    if method.ranking != "abc":
+    if not method.takes_confidence:
         return method.ranking
     if confidence == "both" and round_ == 1:
         return "turns"
