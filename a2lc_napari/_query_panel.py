@@ -6,13 +6,15 @@ from qtpy.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QPushButton, QScroll
                             QVBoxLayout)
 
 from ._class_list import KEYS_HELP, ClassList
+from ._image_browser import ImageBrowser
 from .engine.classes import ClassSet
 
 
 class QueryPanel(QGroupBox):
-    """Asks one query at a time. Emits :attr:`answered` (a class id or the
-    ignore value), :attr:`moved` (-1 previous, +1 skip), :attr:`undo_requested`
-    (True undo, False redo), :attr:`finish_requested` and :attr:`recalled`
+    """Asks one query at a time; shows any image (:attr:`browser`). Emits
+    :attr:`answered` (a class id or the ignore value), :attr:`moved` (-1
+    previous, +1 skip), :attr:`undo_requested` (True undo, False redo),
+    :attr:`finish_requested` and :attr:`recalled`
     (the question was clicked: show its query again, keys to the panel)."""
 
     answered = Signal(int)
@@ -36,6 +38,7 @@ class QueryPanel(QGroupBox):
         # Which image the query is on, and whether the canvas shows it.
         self.where = QLabel("")
         self.where.setWordWrap(True)
+        self.browser = ImageBrowser()  # on while a session is open, asking or not
         self.class_list = ClassList()
         self.class_list.setMinimumHeight(160)
         self.class_list.answered.connect(self.answered)
@@ -60,6 +63,7 @@ class QueryPanel(QGroupBox):
         box = QVBoxLayout(self)
         box.addWidget(self.question)
         box.addWidget(self.where)
+        box.addWidget(self.browser)
         box.addWidget(self.class_list)
         box.addLayout(buttons)
         box.addWidget(keys)

@@ -158,7 +158,8 @@ class CorrectionWidget(QWidget):
         self.review.decided.connect(self.decide)
         self.view.labels_added.connect(lambda layer: layer.events.paint.connect(
             self.sync.on_paint))
-        self.view.image_shown.connect(self._draw_changes)
+        self.view.image_shown.connect(self._on_image_shown)
+        self.panel.browser.chosen.connect(self.browse)
         self.sync.stepped.connect(self._stepped)
         self.flow.proposal_reset.connect(self._reset_proposal)
         self.flow.review_changed.connect(self._show_review)
@@ -317,6 +318,7 @@ class CorrectionWidget(QWidget):
         self.runner.beside(warm_up, session.dataset.classes, self.presenter.specs,
                            then=lambda _: self.presenter.prepare())
         self.panel.set_classes(session.dataset.classes)
+        self.panel.browser.set_images(session.dataset.names)
         self.review.setVisible(session.method.lcm)
         self.flow.show_history()
         # In the status line, not a napari notification: closing, one hands
@@ -337,6 +339,10 @@ class CorrectionWidget(QWidget):
     def show_image(self, name: str, then=None) -> None:
         """Show image ``name``, then call ``then()`` (:meth:`QueryView.show_image`)."""
         self.view.show_image(name, then)
+
+    def browse(self, name: str) -> None:
+        """Show image ``name`` whole, chosen from the panel's list of images."""
+        self.view.show_image(name, self.viewer.reset_view)
 
     def query_on_screen(self) -> bool:
         """Whether the canvas shows the panel's query (:meth:`QueryView.query_on_screen`)."""
@@ -400,6 +406,11 @@ class CorrectionWidget(QWidget):
     def _draw_changes(self) -> None:
         if self.presenter is not None and self.presenter.name is not None:
             self.presenter.show_changes(self.review.changes, self.review.current())
+
+    def _on_image_shown(self) -> None:
+        """The canvas shows another image: its LCM changes drawn, its name in the list."""
+        self._draw_changes()
+        self.panel.browser.shown(self.presenter.name)
 
     def show_change(self, change) -> None:
         """Show an LCM change: its image, its region outlined, centred and zoomed."""

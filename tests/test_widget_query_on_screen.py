@@ -6,9 +6,10 @@ shows: the image layer's data, the query layer's outline and the camera."""
 import numpy as np
 from qtpy.QtCore import QPoint, QPointF, Qt
 from qtpy.QtGui import QWheelEvent
-from qtpy.QtWidgets import QApplication
+from qtpy.QtWidgets import QApplication, QComboBox
 
-from a2lc_napari._layers import IMAGE_LAYER, QUERY_LAYER, QUERY_RING, ring_around
+from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, QUERY_LAYER, QUERY_RING,
+                                 ring_around)
 from test_widget import (WAIT, button, plugin, press, start,  # noqa: F401
                          wait_for_query, wait_idle)
 
@@ -208,4 +209,37 @@ def test_a_dataset_opened_over_the_query_is_moved_aside_before_an_answer(
                         timeout=5000)
         enter_answers_the_query_on_screen(qtbot, widget)
         wait_for_query(qtbot, widget)
+    wait_idle(qtbot, widget)
+
+
+def test_any_image_from_the_list_to_paint_then_enter_brings_the_query_back(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session")
+    session, names = widget.session, widget.session.dataset.names
+    q = asked(widget)
+    listed = next(c for c in widget.findChildren(QComboBox) if c.currentText() == q.image)
+    assert [listed.itemText(i) for i in range(listed.count())] == names
+    after = names[(names.index(q.image) + 1) % len(names)]
+    button(widget, "Image ▶").click()
+    qtbot.waitUntil(lambda: shows(viewer, session, after), timeout=WAIT)
+    assert listed.currentText() == after
+    # A stroke there is that image's.
+    before = session.labels(after)
+    layer = viewer.layers[LABELS_LAYER]
+    layer.brush_size = 3
+    layer.paint((10, 10), 7)  # what a brush click does
+    qtbot.waitUntil(lambda: (session.labels(after) != before).any()
+                    and not widget.runner.writing, timeout=WAIT)
+    np.testing.assert_array_equal(session.labels(after), layer.data)
+    # The list by its keys: the next image down, and the first from the last.
+    listed.setFocus()
+    qtbot.keyClick(listed, Qt.Key_Down)
+    down = names[(names.index(after) + 1) % len(names)]
+    qtbot.waitUntil(lambda: shows(viewer, session, down), timeout=WAIT)
+    button(widget, "◀ Image").click()
+    qtbot.waitUntil(lambda: shows(viewer, session, after), timeout=WAIT)
+    enter_brings_the_query_back(qtbot, widget)
+    assert listed.currentText() == q.image
+    enter_answers_the_query_on_screen(qtbot, widget)
     wait_idle(qtbot, widget)
