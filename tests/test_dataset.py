@@ -1,5 +1,6 @@
 import json
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -298,6 +299,11 @@ def no_images(root):
         p.unlink()
 
 
+def images_unreadable(root):  # as a folder without read permission is, for root too
+    shutil.rmtree(root / "images")
+    (root / "images").write_text("")
+
+
 def no_labels_folder(root):
     for p in (root / "labels").rglob("*.*"):
         p.unlink()
@@ -319,6 +325,7 @@ OPEN_ERRORS = {
     "classes.json": unparseable_classes,
     "classes.json ": invalid_classes,
     "images": no_images,
+    "images: cannot be read": images_unreadable,
     "labels": no_labels_folder,
     "a.jpg": duplicate_image,
     "a.png": duplicate_regions,

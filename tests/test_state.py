@@ -52,3 +52,17 @@ def test_differences_name_each_setting_that_differs_nested_ones_too():
     assert SessionConfig().differences(asked) == [
         "budget: 30, not 7", "tau: (0.99, 0.999), not (0.5,)", "lcm.paper: False, not True"]
     assert asked.differences(asked) == []
+
+
+def test_a_write_that_fails_names_the_file_meant_and_leaves_no_temporary_file(tmp_path,
+                                                                              monkeypatch):
+    import os
+
+    def full(src, dst):
+        raise OSError(28, "No space left on device", src)
+    monkeypatch.setattr(os, "replace", full)
+    with pytest.raises(OSError) as failed:
+        write_json(tmp_path / "session.json", {"round": 1})
+    assert failed.value.filename == str(tmp_path / "session.json")
+    assert failed.value.strerror == "No space left on device"
+    assert list(tmp_path.iterdir()) == []

@@ -205,11 +205,16 @@ def index_files(folder: Path, endings: tuple[str, ...]) -> dict[str, Path]:
     """Files under ``folder`` ending in one of ``endings`` (any case), by name.
 
     A file's name is its POSIX path relative to ``folder`` without the ending.
-    Hidden files and folders are skipped; a missing folder has no files.
+    Hidden files and folders are skipped; a missing folder has no files, a
+    folder that cannot be read (no permission, not a folder) is an error.
     """
+    def unreadable(error: OSError) -> None:
+        if not (isinstance(error, FileNotFoundError) and Path(error.filename) == Path(folder)):
+            raise DatasetError(error.filename, f"cannot be read ({error.strerror})")
+
     found: dict[str, Path] = {}
     endings = tuple(e.lower() for e in endings)
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         rel_dir = Path(dirpath).relative_to(folder).as_posix()
         for filename in filenames:
@@ -235,14 +240,20 @@ def atomic_path(path: Path):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                   suffix=path.suffix)
+    except OSError as e:  # named as the file meant, not the temporary one
+        raise OSError(e.errno, e.strerror, str(path)) from None
     os.close(fd)
     try:
         yield Path(tmp)
         os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and e.filename == tmp:
+            raise OSError(e.errno, e.strerror, str(path)) from None
         raise
 
 

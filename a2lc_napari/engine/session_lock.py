@@ -89,9 +89,9 @@ def lock_session(folder: Path | str) -> WriterLock:
         folder.mkdir(parents=True, exist_ok=True)
         # No O_TRUNC: the holder's description must survive a refused attempt.
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as e:
-        raise DatasetError(path, f"cannot be opened for writing ({e.strerror}); a "
-                           "session is written only where it can be locked") from None
+    except OSError as e:  # named as the folder chosen, not its lock file
+        raise DatasetError(folder, f"cannot be made or written ({e.strerror}); choose a "
+                           "session folder where you may write") from None
     file = os.fdopen(fd, "r+b", buffering=0)
     if fcntl is None:
         return WriterLock(folder, file)
