@@ -87,6 +87,10 @@ def _regions_value(text: str) -> str | Path:
     return text if text in NAMED_REGION_SOURCES else Path(text)
 
 
+def _applies(flags: list[str]) -> str:
+    return "applies" if len(flags) == 1 else "apply"
+
+
 def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
     """The ``--regions`` and ``--sam-*`` options as a config; misuse is a usage error."""
     if args.regions == "sam" and args.sam_checkpoint is None:
@@ -96,7 +100,11 @@ def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
                                           ("--sam-model-type", args.sam_model_type),
                                           ("--sam-mode", args.sam_mode)) if value is not None]
         if given:
-            parser.error(f"{', '.join(given)} only apply with --regions sam")
+            parser.error(f"{', '.join(given)} {_applies(given)} only with --regions sam")
+    if isinstance(args.regions, Path) and not args.regions.exists():
+        parser.error(f"--regions {args.regions}: no such file or folder; give a folder of "
+                     "region files, a COCO .json file, or one of "
+                     f"{', '.join(NAMED_REGION_SOURCES)}")
     if isinstance(args.regions, Path):
         return RegionsConfig("files", path=str(args.regions), min_gap_area=args.min_gap_area)
     return RegionsConfig(args.regions, args.sam_checkpoint and str(args.sam_checkpoint),
@@ -110,15 +118,15 @@ def _check_method_options(parser: argparse.ArgumentParser, args) -> None:
     given = [flag for flag, used in (("--tau", args.tau), ("--paper-lcm", args.paper_lcm))
              if used]
     if given and not method.lcm:
-        parser.error(f"{', '.join(given)} only apply to a method with an LCM "
+        parser.error(f"{', '.join(given)} {_applies(given)} only to a method with an LCM "
                      f"({', '.join(k for k, m in METHODS.items() if m.lcm)})")
     if args.confidence != parser.get_default("confidence") and not method.takes_confidence:
-        parser.error(f"--confidence only applies to A²LC's ranking "
+        parser.error(f"--confidence applies only to A²LC's ranking "
                      f"({', '.join(k for k, m in METHODS.items() if m.takes_confidence)})")
     if args.prune and not ranks_with_trees(method, args.confidence):
         with_trees = [(k, c) for k, m in METHODS.items() for c in CONFIDENCES
                       if ranks_with_trees(m, c)]
-        parser.error("--prune only applies where the queries are ranked by the out-of-fold "
+        parser.error("--prune applies only where the queries are ranked by the out-of-fold "
                      f"trees (--method {' or '.join(dict.fromkeys(k for k, _ in with_trees))}, "
                      f"--confidence {' or '.join(dict.fromkeys(c for _, c in with_trees))})")
 
@@ -395,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("out", type=Path, metavar="OUT",
                    help="folder to write to: empty or new, outside the dataset")
     p.add_argument("--format", choices=list(EXPORT_FORMATS), default="palette",
-                   help="; ".join(f"{k}: {v}" for k, v in EXPORT_FORMATS.items()))
+                   help="; ".join(f"{k}: {v}" for k, v in EXPORT_FORMATS.items())
+                   + " (default: palette)")
     p.add_argument("--overwrite", action="store_true",
                    help="write into a folder that is not empty, replacing files of the "
                         "same names")

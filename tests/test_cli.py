@@ -307,11 +307,11 @@ def test_simulate_names_an_image_without_ground_truth(demo, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("method, flags, says", [
-    ("alc", ["--paper-lcm"], "--paper-lcm only apply to a method with an LCM"),
-    ("abc", ["--tau", "0.9"], "--tau only apply to a method with an LCM"),
-    ("alc", ["--confidence", "model"], "--confidence only applies to A²LC's ranking"),
-    ("alc", ["--prune"], "--prune only applies where the queries are ranked"),
-    ("a2lc", ["--prune", "--confidence", "model"], "--prune only applies where"),
+    ("alc", ["--paper-lcm"], "--paper-lcm applies only to a method with an LCM"),
+    ("abc", ["--tau", "0.9"], "--tau applies only to a method with an LCM"),
+    ("alc", ["--confidence", "model"], "--confidence applies only to A²LC's ranking"),
+    ("alc", ["--prune"], "--prune applies only where the queries are ranked"),
+    ("a2lc", ["--prune", "--confidence", "model"], "--prune applies only where"),
 ])
 def test_options_the_method_would_ignore_are_refused(demo, tmp_path, capsys, method, flags,
                                                      says):

@@ -367,8 +367,10 @@ def simulate_args(dataset, out, *extra):
 
 @pytest.mark.parametrize("extra, words", [
     (["--regions", "sam"], "--regions sam needs --sam-checkpoint"),
-    (["--sam-checkpoint", "x.pth"], "--sam-checkpoint only apply with --regions sam"),
-    (["--regions", "slic", "--sam-mode", "boxes"], "--sam-mode only apply"),
+    (["--sam-checkpoint", "x.pth"], "--sam-checkpoint applies only with --regions sam"),
+    (["--regions", "slic", "--sam-mode", "boxes"], "--sam-mode applies only"),
+    (["--regions", "slick"], "--regions slick: no such file or folder; give a folder of "
+                             "region files, a COCO .json file, or one of auto, slic, sam"),
 ])
 def test_cli_sam_options_misused(two_images, tmp_path, capsys, extra, words):
     with pytest.raises(SystemExit) as exit_:
