@@ -112,17 +112,22 @@ class SettingsForm(Container):
     def _show_fields(self) -> None:
         """The settings of the chosen method, regions and LCM, unless folded away;
         the fold's button once a session runs."""
+        hidden = self._unused()
+        for w in self:
+            if w.name not in ("fold", "start"):
+                w.visible = not self.folded and w.name not in hidden
+        self.fold.visible = self.locked
+        self.fold.text = SHOW_TEXT if self.folded else HIDE_TEXT
+
+    def _unused(self) -> set[str]:
+        """The settings the chosen method, regions and LCM do not use."""
         regions, paper = self.regions.value, self.lcm.value == "paper"
         lcm = METHODS[self.method.value].lcm
-        hidden = {"sam_checkpoint": regions != "sam", "sam_mode": regions != "sam",
+        unused = {"sam_checkpoint": regions != "sam", "sam_mode": regions != "sam",
                   "region_files": regions != "files", "lcm": not lcm,
                   "tau": not (lcm and paper), "target_precision": not lcm or paper,
                   "review_above": not lcm, "prune": not self._ranks_with_trees()}
-        for w in self:
-            if w.name not in ("fold", "start"):
-                w.visible = not self.folded and not hidden.get(w.name, False)
-        self.fold.visible = self.locked
-        self.fold.text = SHOW_TEXT if self.folded else HIDE_TEXT
+        return {name for name, hide in unused.items() if hide}
 
     def _ranks_with_trees(self) -> bool:
         """Whether the chosen method ranks with the out-of-fold trees, whose
@@ -191,7 +196,10 @@ class SettingsForm(Container):
                                   path=str(self.region_files.value) if files else None),
             background_is_ignore=self.background_is_ignore.value)
 
-    def show_config(self, config: SessionConfig) -> None:
+    def show_config(self, config: SessionConfig) -> list[str]:
+        """Show ``config``; the names of the settings it uses that differ from
+        what the form held (a resumed session keeps its own)."""
+        before = {w.name: w.value for w in self if w.name not in ("fold", "start")}
         self.method.value = config.method
         self.budget.value = config.budget
         self.tau.value = " ".join(str(t) for t in config.tau)
@@ -211,6 +219,9 @@ class SettingsForm(Container):
         if config.regions.path:
             self.region_files.value = config.regions.path
         self.background_is_ignore.value = config.background_is_ignore
+        unused = self._unused()
+        return [w.label or w.text for w in self if w.name in before
+                and w.name not in unused and w.value != before[w.name]]
 
     def lock(self) -> None:
         """A session runs: its settings are its own now (the review limit stays

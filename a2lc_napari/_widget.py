@@ -306,7 +306,7 @@ class CorrectionWidget(QWidget):
 
     def _on_started(self, session: Session) -> None:
         self.runner.session = session
-        self.settings.show_config(session.config)
+        kept = self.settings.show_config(session.config)  # a resumed session's own
         self.settings.lock()
         self.presenter = LayerPresenter(self.viewer, session.dataset.classes, session.method,
                                         undo=self.undo, redo=self.redo)
@@ -323,8 +323,10 @@ class CorrectionWidget(QWidget):
         self.flow.show_history()
         # In the status line, not a napari notification: closing, one hands
         # the keyboard focus to the canvas, and the answer keys stop working.
+        kept = (f"It keeps its own settings, not the form's: {', '.join(kept)} (Show the "
+                "settings)." if kept else "")
         self.status.setText(f"Session in {session.out}: round {session.round}. "
-                            f"{session.moved_note()}".strip())
+                            f"{kept} {session.moved_note()}".strip())
         self.panel.say("Adding the images and labels to napari…")
         # Training once the layers are added: beside it, napari takes twice
         # as long to add each one, and the canvas freezes meanwhile.

@@ -652,8 +652,12 @@ def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp
     wait_idle(qtbot, widget)
     close_dock(widget)
     assert LABELS_LAYER not in viewer.layers and QUERY_LAYER not in viewer.layers
-    widget = start(viewer, qtbot, demo, first)  # the folder is free again: resumed
+    # The folder is free again: resumed, with its own settings, whatever the form said.
+    widget = start(viewer, qtbot, demo, first, budget=6)
     assert widget.session.round == 1 and widget.session.queries[0].answer is not None
+    assert ("It keeps its own settings, not the form's: Queries per round, LCM, Training "
+            "steps (Show the settings).") in widget.status.text()
+    assert widget.settings.budget.value == 30
     wait_idle(qtbot, widget)
     close_dock(widget)
     on_disk = files(first)
