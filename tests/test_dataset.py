@@ -7,12 +7,15 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from a2lc_napari.engine.classes import CITYSCAPES_CLASSES, VOC_CLASSES, ClassSet
+from a2lc_napari.engine.classes import (CITYSCAPES_CLASSES, IGNORE_COLOR, VOC_CLASSES,
+                                        ClassSet)
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.progress import Progress
 from a2lc_napari.engine.region_cache import make_region_cache
 from a2lc_napari.engine.regions import RegionsConfig
+
+from conftest import TINY_CLASSES
 
 RNG = np.random.default_rng(0)
 
@@ -344,6 +347,11 @@ def missing_label(root):
     save_image(root / "images" / "lonely.png", rgb(8, 10))
 
 
+def jpeg_label(root):
+    save_image(root / "images" / "lonely.png", rgb(8, 10))
+    save_image(root / "labels" / "lonely.jpg", np.zeros((8, 10), np.uint8))
+
+
 def orphan_label(root):
     save_label(root / "labels" / "orphan.png", lab(8, 10))
 
@@ -406,7 +414,9 @@ CHECK_ERRORS = {
     "labels/a.png.*cannot be read": unreadable_label,
     "gt/a.png.*cannot be read": unreadable_gt,
     "a.npy.*cannot be read": unreadable_regions,
-    "labels/a.png.*RGB": rgb_label,
+    "labels/a.png.*colours that are not in the colour map.*class colours of classes.json":
+        rgb_label,
+    "labels/lonely.png.*missing.*found lonely.jpg: labels must be PNG": jpeg_label,
     "labels/a.png.*9x8": small_label,
     "gt/a.png.*10x7": small_gt,
     "a.npy.*11x8": small_regions,
@@ -428,6 +438,19 @@ def test_check_errors(generic, fragment, corrupt, read_images):
     ds = open_dataset(generic)
     with pytest.raises(DatasetError, match=fragment.replace("/", r"[/\\]")):
         run(ds.check(read_images=read_images))
+
+
+def test_rgb_labels_are_read_in_the_class_colours_and_the_ignore_colour(generic):
+    labels = lab(8, 10)
+    labels[0, :3] = 255
+    colored = np.array([*TINY_CLASSES.colors, *[(0, 0, 0)] * 252, IGNORE_COLOR],
+                       np.uint8)[labels]
+    save_image(generic / "labels" / "a.png", colored)
+    save_image(generic / "gt" / "a.png", colored)
+    ds = open_dataset(generic)
+    run(ds.check())
+    np.testing.assert_array_equal(ds.labels("a"), labels)
+    np.testing.assert_array_equal(ds.gt("a"), labels)
 
 
 def test_a_header_only_check_reads_no_image_past_its_header(generic):

@@ -88,6 +88,11 @@ class ClassSet:
         pal[3 * i:3 * i + 3] = IGNORE_COLOR
         return pal
 
+    def colormap(self) -> dict[Color, int]:
+        """Label value of each class colour, and of the ignore colour (as
+        :meth:`palette` shows them): how colour-coded labels are read."""
+        return {IGNORE_COLOR: self.ignore_index} | {rgb: c for c, rgb in enumerate(self.colors)}
+
     def to_json(self) -> dict:
         return {"names": list(self.names), "colors": [list(c) for c in self.colors],
                 "ignore_index": self.ignore_index}

@@ -242,12 +242,18 @@ class Dataset:
 
     def labels(self, name: str) -> np.ndarray:
         """(H, W) uint8 pseudo-labels: class ids or ``classes.ignore_index``."""
-        return _read_label(self._labels[name], self.label_colormap)
+        return self._read_label(self._labels[name], self.label_colormap)
 
     def gt(self, name: str) -> np.ndarray | None:
         """(H, W) uint8 ground-truth labels, or ``None`` if the image has none."""
         path = self._gt.get(name)
-        return None if path is None else _read_label(path, self.gt_colormap)
+        return None if path is None else self._read_label(path, self.gt_colormap)
+
+    def _read_label(self, path: Path, colormap: dict | None) -> np.ndarray:
+        """A label file's class ids: colour-coded by ``colormap`` where the
+        folder has one (a labelmap.txt), else class ids, or RGB in the class colours."""
+        return (read_color_label(path, colormap) if colormap is not None
+                else read_label(path, self.classes.colormap()))
 
     def use_regions(self, config: RegionsConfig) -> None:
         """Take region maps from ``config`` from now on.
@@ -348,7 +354,7 @@ class Dataset:
         image_path, label_path = self._images[name], self._labels[name]
         if not label_path.is_file():
             raise DatasetError(label_path, f"missing: image {image_path} has no "
-                               "pseudo-label file")
+                               f"pseudo-label file{_not_png(label_path)}")
         size = read_image(image_path).shape[:2] if read_images else image_size(image_path)
         _check_labels(self.labels(name), label_path, size, image_path, self.classes)
         if name in self._gt:
@@ -359,9 +365,6 @@ class Dataset:
         if self._region_files is not None:
             self._file_regions(name)
 
-
-def _read_label(path: Path, colormap: dict | None) -> np.ndarray:
-    return read_label(path) if colormap is None else read_color_label(path, colormap)
 
 
 def _check_size(shape: tuple[int, ...], path: Path, size: tuple[int, int],
@@ -535,6 +538,16 @@ def _matched(labels_dir: Path, images: dict[str, Path]) -> dict[str, Path]:
     """The label PNGs of ``labels_dir`` by the name of the image each matches
     (:class:`NameMatcher`); a file that matches none keeps its own name."""
     return match_files(labels_dir, NameMatcher(images), (".png",), "label")
+
+
+def _not_png(label_path: Path) -> str:
+    """What a missing label PNG's folder holds under its name in another format, in words."""
+    if not label_path.parent.is_dir():
+        return ""
+    other = next((p for p in sorted(label_path.parent.iterdir())
+                  if p.stem == label_path.stem and p != label_path), None)
+    return ("" if other is None else f"; found {other.name}: labels must be PNG files "
+            "(JPEG's compression changes class ids along every edge)")
 
 
 def match_files(folder: Path, match: NameMatcher, endings: tuple[str, ...],

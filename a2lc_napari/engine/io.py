@@ -111,11 +111,17 @@ def _to_rgb8(arr: np.ndarray, path: Path) -> np.ndarray:
     return np.ascontiguousarray(arr)
 
 
-def read_label(path: Path) -> np.ndarray:
-    """Read a label map (8-bit greyscale or palette PNG) as (H, W) uint8 class ids."""
+def read_label(path: Path, colors: dict[tuple[int, int, int], int] | None = None
+               ) -> np.ndarray:
+    """Read a label map as (H, W) uint8 class ids: an 8-bit greyscale or
+    palette PNG holds them; given ``colors`` ((r, g, b) to label value: the
+    class colours, :meth:`ClassSet.colormap`), an RGB one is read in them."""
     img = _open(Path(path))
+    if img.mode in ("RGB", "RGBA") and colors is not None:
+        return _color_ids(img, colors, path, "the class colours of classes.json, or the "
+                          "ignore colour, are expected; fix the mask")
     if img.mode not in ("P", "L", "I", "I;16", "I;16B"):
-        raise DatasetError(path, f"is a {img.mode} image; a label map must hold one "
+        raise DatasetError(path, f"is an {img.mode} image; a label map must hold one "
                            "class id per pixel (8-bit greyscale or palette PNG)")
     arr = np.array(img)  # a writable copy: callers edit labels in place
     if arr.dtype != np.uint8:
@@ -146,7 +152,15 @@ def read_color_label(path: Path, colormap: dict[tuple[int, int, int], int]) -> n
         The file is unreadable, or has colours not in ``colormap`` (the
         message lists them with their pixel counts).
     """
-    rgb = np.asarray(_open(Path(path)).convert("RGB"), dtype=np.uint32)  # alpha dropped
+    return _color_ids(_open(Path(path)), colormap, path,
+                      "add them to labelmap.txt or fix the mask")
+
+
+def _color_ids(img: Image.Image, colormap: dict[tuple[int, int, int], int], path: Path,
+               advice: str) -> np.ndarray:
+    """(H, W) uint8 label values of ``img``'s colours (:func:`read_color_label`);
+    ``advice`` ends the message about colours not in ``colormap``."""
+    rgb = np.asarray(img.convert("RGB"), dtype=np.uint32)  # alpha dropped
     codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
     known = np.array(sorted((r << 16) | (g << 8) | b for r, g, b in colormap), np.uint32)
     values = np.array([colormap[((c >> 16) & 255, (c >> 8) & 255, c & 255)] for c in known],
@@ -161,7 +175,7 @@ def read_color_label(path: Path, colormap: dict[tuple[int, int, int], int]) -> n
         more = (f" and {colors.size - MAX_LISTED_COLORS} more colours"
                 if colors.size > MAX_LISTED_COLORS else "")
         raise DatasetError(path, f"has colours that are not in the colour map: {listed}"
-                           f"{more}; add them to labelmap.txt or fix the mask")
+                           f"{more}; {advice}")
     return values[pos]
 
 
