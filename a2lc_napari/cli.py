@@ -240,6 +240,17 @@ TABLE_HEAD = (f"{'round':>5} {'data mIoU %':>11} {'queries':>7} {'manual':>6} "
               f"{'LCM est. %':>10} {'at least %':>10} {'τ':>6} {'checked ok':>10}")
 
 
+#: What each column of the ``simulate`` table says (its ``--help``).
+TABLE_LEGEND = (
+    "The table, per round: data mIoU %: the labels against the ground truth; queries: "
+    "answered; manual: answers that changed a label; wrong %: wrong regions among those "
+    "the round could query; hit ×: the share of queries that changed a label over wrong "
+    "% (random picks: 1); LCM, LCM ok: the LCM's changes and the right ones; ok/manual: "
+    "right LCM changes per manual change; LCM est. %, at least %: its precision as "
+    "estimated on held-out answers, and the 90% lower bound; τ: its confidence threshold; "
+    "checked ok: its proposals asked as queries, and how many were right.")
+
+
 def format_row(h) -> str:
     """One round's row of the ``simulate`` table (``h``: a RoundRecord)."""
     est, low, wrong, hit, per = ("–" if p is None else f"{p:.1f}" for p in (
@@ -254,7 +265,8 @@ def format_row(h) -> str:
 
 def format_table(method: str, history: list) -> str:
     """The head of the ``simulate`` table and the rows of the rounds so far."""
-    return "\n".join([method, TABLE_HEAD, *map(format_row, history)])
+    return "\n".join([f"{method}: {METHODS[method].title}", TABLE_HEAD,
+                      *map(format_row, history)])
 
 
 def cmd_export(args) -> None:
@@ -272,8 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def add(name, help_, func):
-        p = sub.add_parser(name, help=help_, description=help_)
+    def add(name, help_, func, epilog=None):
+        p = sub.add_parser(name, help=help_, description=help_, epilog=epilog)
         p.set_defaults(func=func, command_parser=p)  # its usage line for its errors
         return p
 
@@ -357,7 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("simulate", "Run correction rounds with a simulated annotator that answers "
             "from the ground truth, and report data mIoU per round. Rerun the same "
-            "command to resume an interrupted run.", cmd_simulate)
+            "command to resume an interrupted run.", cmd_simulate, epilog=TABLE_LEGEND)
     dataset_args(p)
     p.add_argument("--method", choices=list(METHODS), required=True,
                    help="; ".join(f"{k}: {m.title}" for k, m in METHODS.items()))

@@ -1,5 +1,7 @@
 """The Label Correction Module: weights, tail classes, and each criterion
 shown to block an update."""
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -147,6 +149,10 @@ def test_reach_is_the_smallest_quantile_of_the_spacings_not_exceeded():
     spacings = np.array([1.0, 1.0, 2.0, 4.0])  # quantiles 0.5: 1.5, 0.75: 2.5, 1: 4
     reach = reach_of(np.array([1.0, 1.5, 2.0, 3.0, 4.0, 5.0]), spacings, (0.5, 0.75, 1.0))
     assert reach.tolist() == [0.5, 0.5, 0.75, 1.0, 1.0, np.inf]
+    # Answers with no k-th neighbour (spacings all inf): no reach, and no NaN warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert reach_of(np.array([1.0]), np.full(2, np.inf), (0.5,)).tolist() == [np.inf]
 
 
 def test_confusions_seen_by_hand():

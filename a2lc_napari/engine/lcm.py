@@ -344,6 +344,8 @@ def reach_of(distance: np.ndarray, spacings: np.ndarray, reaches) -> np.ndarray:
     from each other is unlike the answers; the quantile says how far out
     the LCM may reach."""
     out = np.full(len(distance), np.inf)
+    if not np.isfinite(spacings).any():  # too few answers to have a k-th neighbour
+        return out
     for q in sorted(reaches, reverse=True):
         out[distance <= np.quantile(spacings, q)] = q
     return out
