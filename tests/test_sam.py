@@ -388,6 +388,7 @@ def test_cli_missing_checkpoint(two_images, tmp_path, capsys, cache_home):
                               "--sam-checkpoint", str(missing))) == 2
     err = capsys.readouterr().err
     assert str(missing) in err and "missing" in err and CHECKPOINT_HELP in err
+    assert not (tmp_path / "run").exists()  # a failed start leaves no folder behind
 
 
 def test_cli_simulate_with_sam_regions(two_images, tmp_path, sam_checkpoint, capsys, cache_home):

@@ -482,8 +482,8 @@ def test_bad_answers_and_folders(demo, tmp_path):
         new_session(demo, tmp_path / "run", tiny_config())
     with pytest.raises(DatasetError, match="never written"):
         new_session(demo, demo / "out", tiny_config())
-    with pytest.raises(DatasetError, match="session.json"):
-        Session.open(tmp_path / "nothing")
+    with pytest.raises(DatasetError, match="nothing: does not exist: no session there"):
+        Session.open(tmp_path / "nothing")  # no folder: nothing to open
 
 
 def test_a_session_file_of_another_format_or_malformed_is_refused(demo, tmp_path):

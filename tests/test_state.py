@@ -47,6 +47,13 @@ def test_an_unknown_phase_or_event_kind_is_refused_naming_the_file(tmp_path):
         read_state(path)
 
 
+def test_no_session_says_whether_the_folder_is_missing_or_holds_none(tmp_path):
+    with pytest.raises(DatasetError, match=r"nosuch: does not exist: no session there"):
+        read_state(tmp_path / "nosuch" / "session.json")
+    with pytest.raises(DatasetError, match=r"session.json: missing: this folder holds no"):
+        read_state(tmp_path / "session.json")
+
+
 def test_differences_name_each_setting_that_differs_nested_ones_too():
     asked = SessionConfig(budget=7, lcm=LCMConfig(paper=True), tau=(0.5,))
     assert SessionConfig().differences(asked) == [

@@ -4,6 +4,7 @@ queries with the simulated annotator, round after round.
 """
 from __future__ import annotations
 
+import shutil
 from concurrent.futures import Executor
 from contextlib import nullcontext
 from pathlib import Path
@@ -16,7 +17,7 @@ from .parallel import cpu_count, executor as local_executor
 from .progress import Steps
 from .session import Session
 from .session_folder import SessionFolder, saved_path
-from .session_lock import lock_session
+from .session_lock import LOCK_FILE, lock_session
 from .state import RoundRecord
 
 
@@ -74,18 +75,26 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
     SessionFolder(out).check_new()
     if out.is_dir():
         lock_session(out).release()
-    data = open_dataset(dataset, labels_dir=labels_dir,
-                        background_is_ignore=config.background_is_ignore)
-    if executor is None and spread_start:
-        data.use_regions(config.regions)
-        pool = local_executor(start_workers(data))
-    else:
-        pool = nullcontext(executor)
-    with pool as executor:
-        # Headers only: the regions and the kept images decode every image
-        # next, and an image that cannot be decoded stops Start there, named.
-        yield from data.check(executor, read_images=False)
-        return (yield from Session.create(out, data, config, executor))
+    made_here = not out.exists()
+    try:
+        data = open_dataset(dataset, labels_dir=labels_dir,
+                            background_is_ignore=config.background_is_ignore)
+        if executor is None and spread_start:
+            data.use_regions(config.regions)
+            pool = local_executor(start_workers(data))
+        else:
+            pool = nullcontext(executor)
+        with pool as executor:
+            # Headers only: the regions and the kept images decode every image
+            # next, and an image that cannot be decoded stops Start there, named.
+            yield from data.check(executor, read_images=False)
+            return (yield from Session.create(out, data, config, executor))
+    except BaseException:
+        # A start that failed before it kept anything leaves no folder behind
+        # (regions already made stay, for the next try).
+        if made_here and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK_FILE}:
+            shutil.rmtree(out)
+        raise
 
 
 def simulate(session: Session, rounds: int, on_round=None,

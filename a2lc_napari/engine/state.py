@@ -309,6 +309,8 @@ def read_state(path: Path) -> SessionState:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise DatasetError(path.parent, "does not exist: no session there") from None
         raise DatasetError(path, "missing: this folder holds no session") from None
     except json.JSONDecodeError as e:
         raise DatasetError(path, f"is corrupt ({e})") from None
