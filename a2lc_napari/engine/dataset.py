@@ -366,7 +366,6 @@ class Dataset:
             self._file_regions(name)
 
 
-
 def _check_size(shape: tuple[int, ...], path: Path, size: tuple[int, int],
                 image_path: Path) -> None:
     if tuple(shape) != tuple(size):
@@ -547,7 +546,7 @@ def _not_png(label_path: Path) -> str:
     other = next((p for p in sorted(label_path.parent.iterdir())
                   if p.stem == label_path.stem and p != label_path), None)
     return ("" if other is None else f"; found {other.name}: labels must be PNG files "
-            "(JPEG's compression changes class ids along every edge)")
+            "(lossless: JPEG's compression changes class ids along every edge)")
 
 
 def match_files(folder: Path, match: NameMatcher, endings: tuple[str, ...],

@@ -121,7 +121,7 @@ def read_label(path: Path, colors: dict[tuple[int, int, int], int] | None = None
         return _color_ids(img, colors, path, "the class colours of classes.json, or the "
                           "ignore colour, are expected; fix the mask")
     if img.mode not in ("P", "L", "I", "I;16", "I;16B"):
-        raise DatasetError(path, f"is an {img.mode} image; a label map must hold one "
+        raise DatasetError(path, f"has image mode {img.mode}; a label map must hold one "
                            "class id per pixel (8-bit greyscale or palette PNG)")
     arr = np.array(img)  # a writable copy: callers edit labels in place
     if arr.dtype != np.uint8:
