@@ -347,6 +347,10 @@ def missing_label(root):
     save_image(root / "images" / "lonely.png", rgb(8, 10))
 
 
+def grey_alpha_label(root):
+    Image.fromarray(np.zeros((8, 10, 2), np.uint8), mode="LA").save(root / "labels" / "a.png")
+
+
 def jpeg_label(root):
     save_image(root / "images" / "lonely.png", rgb(8, 10))
     save_image(root / "labels" / "lonely.jpg", np.zeros((8, 10), np.uint8))
@@ -417,6 +421,7 @@ CHECK_ERRORS = {
     "labels/a.png.*colours that are not in the colour map.*class colours of classes.json":
         rgb_label,
     "labels/lonely.png.*missing.*found lonely.jpg: labels must be PNG": jpeg_label,
+    "labels/a.png: has image mode LA; a label map must hold one class id": grey_alpha_label,
     "labels/a.png.*9x8": small_label,
     "gt/a.png.*10x7": small_gt,
     "a.npy.*11x8": small_regions,
