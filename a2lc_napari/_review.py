@@ -95,15 +95,15 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-class _Number(QTableWidgetItem):
-    """A cell that sorts by its number, not its text."""
+class _Sorted(QTableWidgetItem):
+    """A cell that sorts by ``value`` (a number, a tuple), not by its text."""
 
-    def __init__(self, value: float, text: str):
+    def __init__(self, value, text: str):
         super().__init__(text)
         self.value = value
 
     def __lt__(self, other):  # noqa: D105
-        return self.value < getattr(other, "value", 0)
+        return self.value < other.value
 
 
 class ReviewPanel(QGroupBox):
@@ -173,9 +173,10 @@ class ReviewPanel(QGroupBox):
         table.setRowCount(len(self.changes))
         for row, c in enumerate(self.changes):
             status = "applied" if row < len(applied) else "proposed"
-            cells = (QTableWidgetItem(c.image), _Number(c.region, str(c.region)),
+            # By image, and within an image by region, whatever order they came in.
+            cells = (_Sorted((c.image, c.region), c.image), _Sorted(c.region, str(c.region)),
                      QTableWidgetItem(f"{classes.name_of(c.old)} → {classes.name_of(c.new)}"),
-                     _Number(c.confidence, f"{c.confidence:.3f}"), QTableWidgetItem(status))
+                     _Sorted(c.confidence, f"{c.confidence:.3f}"), QTableWidgetItem(status))
             cells[0].setData(Qt.UserRole, row)
             for col, cell in enumerate(cells):
                 table.setItem(row, col, cell)

@@ -101,10 +101,13 @@ def test_a_decision_selects_and_shows_the_next_row_in_the_sort_order(qtbot):
     assert panel.current() == changes[3]
 
 
-def test_the_rows_come_by_image_the_first_one_first(qtbot):
-    changes = [LCMUpdate(f"image_{i}", 1, 1, 3, 0.9) for i in (2, 0, 3, 1)]
+def test_the_rows_come_by_image_the_first_one_first_then_by_region(qtbot):
+    changes = [LCMUpdate(f"image_{i}", region, 1, 3, 0.9)
+               for i, region in ((2, 1), (0, 12), (3, 1), (0, 3), (1, 1), (0, 7))]
     table = review_of(qtbot, changes, CLASSES).table
-    assert [table.item(r, 0).text() for r in range(4)] == [f"image_{i}" for i in range(4)]
+    assert [(table.item(r, 0).text(), table.item(r, 1).text()) for r in range(6)] == [
+        ("image_0", "3"), ("image_0", "7"), ("image_0", "12"), ("image_1", "1"),
+        ("image_2", "1"), ("image_3", "1")]
 
 
 def test_the_decisions_are_off_while_there_is_nothing_to_decide(qtbot):
