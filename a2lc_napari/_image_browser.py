@@ -1,17 +1,22 @@
 """Any image of the dataset on the canvas, to look at or paint, queried or not."""
 from __future__ import annotations
 
-from qtpy.QtCore import Signal
+from qtpy.QtCore import QEvent, Qt, Signal
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+
+#: Keys that, on the list or its buttons, ask for the query back.
+RECALL_KEYS = (Qt.Key_Return, Qt.Key_Enter, Qt.Key_Escape)
 
 
 class ImageBrowser(QWidget):
     """A list of the dataset's images and "◀ Image" / "Image ▶" buttons.
-    Emits :attr:`chosen` (an image name) when the person picks one; the
-    canvas's own moves (a query, a review row) are told with :meth:`shown`
-    and emit nothing."""
+    Emits :attr:`chosen` (an image name) when the person picks one, and
+    :attr:`recall_requested` for Enter or Esc on them (the query back, as
+    the panel says); the canvas's own moves (a query, a review row) are
+    told with :meth:`shown` and emit nothing."""
 
     chosen = Signal(str)
+    recall_requested = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -23,10 +28,18 @@ class ImageBrowser(QWidget):
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Show"))
         row.addWidget(self.names, 1)
+        self.names.installEventFilter(self)
         for text, step in (("◀ Image", -1), ("Image ▶", +1)):
             button = QPushButton(text)
             button.clicked.connect(lambda _=False, step=step: self.step(step))
+            button.installEventFilter(self)
             row.addWidget(button)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
+        if event.type() == QEvent.KeyPress and event.key() in RECALL_KEYS:
+            self.recall_requested.emit()
+            return True
+        return super().eventFilter(watched, event)
 
     def set_images(self, names: list[str]) -> None:
         self.names.clear()

@@ -39,6 +39,7 @@ class QueryPanel(QGroupBox):
         self.where = QLabel("")
         self.where.setWordWrap(True)
         self.browser = ImageBrowser()  # on while a session is open, asking or not
+        self.browser.recall_requested.connect(self.recalled)
         self.class_list = ClassList()
         self.class_list.setMinimumHeight(160)
         self.class_list.answered.connect(self.answered)

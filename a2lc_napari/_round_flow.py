@@ -41,8 +41,9 @@ class RoundFlow(QObject):
         self.confirm_text.setWordWrap(True)
         apply_all, review_first = QPushButton("Apply them"), QPushButton("Review first")
         self._confirm_early = False  # the confirm came from "Finish round"
-        apply_all.clicked.connect(
-            lambda: self.finish_round(confirmed=True, early=self._confirm_early))
+        self._confirm_count = 0  # the changes it says the LCM will make
+        self._agreed = 0  # ... when the person pressed Apply them
+        apply_all.clicked.connect(self._apply_all)
         review_first.clicked.connect(self._review_first)
         row = QHBoxLayout(self.confirm)
         row.setContentsMargins(0, 0, 0, 0)
@@ -194,7 +195,7 @@ class RoundFlow(QObject):
         if self.runner.writing:  # after the answers and strokes still being written
             self.runner.after_writes(lambda: self.finish_round(confirmed, shown, early))
             return
-        if not confirmed and self.runner.lcm_busy:
+        if self.runner.lcm_busy:
             # Counted from every answer, the last ones included: the round
             # applies what the LCM proposes from all of them. No answer meanwhile.
             shown = self.view.query_index if self.view.query_index is not None else shown
@@ -210,10 +211,10 @@ class RoundFlow(QObject):
             return
         proposal = self.proposed()
         count = len(proposal.updates) if proposal is not None else 0
+        if confirmed and not self.confirm.isHidden() and count != self._agreed:
+            confirmed = False  # answers since changed the count: asked again, with it
         if not confirmed and session.phase == "query" and count > self.review_above.value:
-            self.confirm_text.setText(" ".join(filter(None, (
-                f"The LCM will change {plural(count, 'region')} at the end of this round.",
-                vouched(proposal)))))
+            self._say_count(proposal)
             self.confirm.setVisible(True)
             self._confirm_early = early
             if self.view.query_index is None:
@@ -227,6 +228,22 @@ class RoundFlow(QObject):
         self.panel.say(f"Round {session.round}: applying the LCM…")
         self.runner.run(session.finish_round(), self._on_finished,
                         f"Finishing round {session.round}")
+
+    def _apply_all(self) -> None:
+        self._agreed = self._confirm_count
+        self.finish_round(confirmed=True, early=self._confirm_early)
+
+    def _say_count(self, proposal) -> None:
+        """The confirm's question: how many regions ``proposal`` changes, how sure."""
+        self._confirm_count = len(proposal.updates)
+        self.confirm_text.setText(" ".join(filter(None, (
+            f"The LCM will change {plural(self._confirm_count, 'region')} at the end of "
+            "this round.", vouched(proposal)))))
+
+    def proposal_changed(self, proposal) -> None:
+        """A new proposal (answers given meanwhile): the confirm, where asked, says its count."""
+        if not self.confirm.isHidden() and proposal is not None:
+            self._say_count(proposal)
 
     def finish_early(self) -> None:
         """"Finish round": with queries not yet answered, first ask whether

@@ -171,7 +171,7 @@ class SettingsForm(Container):
     def config(self) -> SessionConfig:
         """The settings as a session config (raises ValueError when invalid)."""
         try:
-            tau = tuple(float(t) for t in self.tau.value.replace(",", " ").split())
+            tau = _taus(self.tau.value)
         except ValueError:
             raise ValueError(f"τ must be numbers between 0 and 1, got {self.tau.value!r}"
                              ) from None
@@ -197,8 +197,9 @@ class SettingsForm(Container):
             background_is_ignore=self.background_is_ignore.value)
 
     def show_config(self, config: SessionConfig) -> list[str]:
-        """Show ``config``; the names of the settings it uses that differ from
-        what the form held (a resumed session keeps its own)."""
+        """Show ``config``; the settings it uses that differ from what the
+        form held (a resumed session keeps its own), as "Training steps 150
+        (not 20)"."""
         before = {w.name: w.value for w in self if w.name not in ("fold", "start")}
         self.method.value = config.method
         self.budget.value = config.budget
@@ -220,8 +221,10 @@ class SettingsForm(Container):
             self.region_files.value = config.regions.path
         self.background_is_ignore.value = config.background_is_ignore
         unused = self._unused()
-        return [w.label or w.text for w in self if w.name in before
-                and w.name not in unused and w.value != before[w.name]]
+        return [f"{getattr(w, 'text', None) or w.label} {_word(w.value)} "
+                f"(not {_word(before[w.name])})"
+                for w in self if w.name in before and w.name not in unused
+                and not _same(w.name, w.value, before[w.name])]
 
     def lock(self) -> None:
         """A session runs: its settings are its own now (the review limit stays
@@ -231,3 +234,23 @@ class SettingsForm(Container):
             if w.name not in ("fold", "start", "review_above"):
                 w.enabled = False
         self._show_fields()
+
+
+def _taus(text: str) -> tuple[float, ...]:
+    """The τ per round typed in the form (raises ValueError for other text)."""
+    return tuple(float(t) for t in text.replace(",", " ").split())
+
+
+def _same(name: str, a, b) -> bool:
+    """Whether two values of the setting ``name`` are the same (τ: as numbers)."""
+    if name == "tau":
+        try:
+            return _taus(a) == _taus(b)
+        except ValueError:
+            return False
+    return a == b
+
+
+def _word(value) -> str:
+    """A setting's value as the status line says it."""
+    return ("on" if value else "off") if isinstance(value, bool) else str(value)

@@ -323,10 +323,10 @@ class CorrectionWidget(QWidget):
         self.flow.show_history()
         # In the status line, not a napari notification: closing, one hands
         # the keyboard focus to the canvas, and the answer keys stop working.
-        kept = (f"It keeps its own settings, not the form's: {', '.join(kept)} (Show the "
-                "settings)." if kept else "")
-        self.status.setText(f"Session in {session.out}: round {session.round}. "
-                            f"{kept} {session.moved_note()}".strip())
+        kept = (f"It keeps its own settings, not the form's: {'; '.join(kept)}." if kept
+                else "")
+        self.status.setText(" ".join(filter(None, (
+            f"Session in {session.out}: round {session.round}.", kept, session.moved_note()))))
         self.panel.say("Adding the images and labels to napari…")
         # Training once the layers are added: beside it, napari takes twice
         # as long to add each one, and the canvas freezes meanwhile.
@@ -395,6 +395,7 @@ class CorrectionWidget(QWidget):
     def _on_proposal(self, proposal) -> None:
         self.proposal = proposal
         self._show_review()
+        self.flow.proposal_changed(proposal)
 
     def _show_review(self) -> None:
         session = self.session

@@ -198,6 +198,18 @@ def test_the_device_is_auto_unless_chosen():
     assert s.device.value == "cuda" and s.config().model.device == "cuda"
 
 
+def test_showing_a_session_s_settings_names_those_the_form_held_otherwise():
+    from a2lc_napari._settings import SettingsForm
+
+    s = SettingsForm()
+    s.lcm.value, s.tau.value, s.budget.value = "paper", "0.30, 0.9", 12
+    session = replace(s.config(), tau=(0.3, 0.9), budget=8)
+    assert s.show_config(session) == ["Queries per round 8 (not 12)"]  # τ: the same numbers
+    s.prune.value = True
+    assert s.show_config(session) == ["Training steps 150 (not 600)",  # ticking set them
+                                      "Train without the doubted labels off (not on)"]
+
+
 def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkpoint,
                                      tmp_path):
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", regions="sam",
@@ -505,6 +517,37 @@ def test_finish_round_early_then_apply_them_finishes_it(make_napari_viewer, qtbo
     wait_idle(qtbot, widget)
 
 
+def test_answers_given_while_apply_them_is_asked_update_its_count(make_napari_viewer, qtbot,
+                                                                  demo, tmp_path):
+    """"Finish round" early, and while "Apply them" is asked the person
+    answers one more query: the question says the new count, and the round
+    applies what it says."""
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=5,
+                   tau="0.2", review_above=0)
+    session = widget.session
+    for _ in range(2):
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    qtbot.waitUntil(lambda: not widget.runner.lcm_busy, timeout=WAIT)
+    assert widget.proposal.updates
+    when_modal(QMessageBox, lambda box: box.button(QMessageBox.Yes).click())
+    button(widget, "Finish round").click()
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
+    asked = widget.confirm_text.text()
+    wait_for_query(qtbot, widget)
+    press(widget, qtbot, Qt.Key_Return)  # one more answer: the LCM proposes anew
+    qtbot.waitUntil(lambda: sum(q.answer is not None for q in session.queries) == 3
+                    and not widget.runner.lcm_busy and not widget.runner.writing,
+                    timeout=WAIT)
+    count = len(widget.proposal.updates)
+    assert widget.confirm_text.text().startswith(f"The LCM will change {count} region")
+    assert widget.confirm_text.text() != asked  # the answer changed what it proposes
+    button(widget, "Apply them").click()
+    wait_for_query(qtbot, widget, round_=2)
+    assert len(session.round_log(1)["lcm_updates"]) == count
+    wait_idle(qtbot, widget)
+
+
 def test_an_answer_undone_as_the_round_ends_keeps_the_round_open(make_napari_viewer,
                                                                 qtbot, demo, tmp_path):
     """Ctrl+Z pressed while the round's end waits for the LCM to count its
@@ -655,8 +698,8 @@ def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp
     # The folder is free again: resumed, with its own settings, whatever the form said.
     widget = start(viewer, qtbot, demo, first, budget=6)
     assert widget.session.round == 1 and widget.session.queries[0].answer is not None
-    assert ("It keeps its own settings, not the form's: Queries per round, LCM, Training "
-            "steps (Show the settings).") in widget.status.text()
+    assert ("It keeps its own settings, not the form's: Queries per round 30 (not 6); LCM "
+            "ours (not paper); Training steps 150 (not 8).") in widget.status.text()
     assert widget.settings.budget.value == 30
     wait_idle(qtbot, widget)
     close_dock(widget)

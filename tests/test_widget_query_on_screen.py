@@ -237,9 +237,17 @@ def test_any_image_from_the_list_to_paint_then_enter_brings_the_query_back(
     qtbot.keyClick(listed, Qt.Key_Down)
     down = names[(names.index(after) + 1) % len(names)]
     qtbot.waitUntil(lambda: shows(viewer, session, down), timeout=WAIT)
-    button(widget, "◀ Image").click()
+    back = button(widget, "◀ Image")
+    qtbot.mouseClick(back, Qt.LeftButton)  # the keys go to the button now
     qtbot.waitUntil(lambda: shows(viewer, session, after), timeout=WAIT)
+    assert "Not on the canvas" in widget.panel.where.text()
+    qtbot.keyClick(back, Qt.Key_Return)  # Enter there too: the query back, no answer
+    qtbot.waitUntil(lambda: shows(viewer, session, q.image, q.region), timeout=WAIT)
+    assert session.queries[q.index].answer is None and listed.currentText() == q.image
+    qtbot.waitUntil(lambda: "Not on the canvas" not in widget.panel.where.text(), timeout=5000)
+    listed.setFocus()
+    qtbot.keyClick(listed, Qt.Key_Down)
+    qtbot.waitUntil(lambda: not shows(viewer, session, q.image), timeout=WAIT)
     enter_brings_the_query_back(qtbot, widget)
-    assert listed.currentText() == q.image
     enter_answers_the_query_on_screen(qtbot, widget)
     wait_idle(qtbot, widget)
