@@ -434,6 +434,13 @@ class CorrectionWidget(QWidget):
         if not session.can_review:
             self._busy.say(review_waits(session.round))
             return
+        selected = self.review.current()
+        if selected is not None and selected.image != self.presenter.name:
+            # Decided on what the canvas shows: the first press shows the change.
+            self.show_change(selected)
+            self._busy.say(f"The canvas showed another image: the change on "
+                           f"{selected.image} is shown now; decide again.")
+            return
         self.runner.write(session.accept_lcm if accept else session.reject_lcm, changes,
                           then=lambda event: self._decided(event, changes, accept))
 

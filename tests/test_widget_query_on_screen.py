@@ -103,6 +103,12 @@ def test_review_rows_and_undo_elsewhere_hold_the_answer_until_the_query_is_back(
     skip_to_another_image(qtbot, widget, change.image)
     click_row(qtbot, widget.review.table, change, widget.review.changes)
     qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
+    button(widget, "Image ▶").click()  # elsewhere: Accept first shows the change again
+    qtbot.waitUntil(lambda: not shows(viewer, session, change.image), timeout=WAIT)
+    button(widget, "Accept").click()
+    qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
+    wait_idle(qtbot, widget)
+    assert not session.is_manual(change.image, change.region)
     button(widget, "Accept").click()
     qtbot.waitUntil(lambda: session.is_manual(change.image, change.region)
                     and not widget.runner.writing, timeout=WAIT)
