@@ -83,7 +83,7 @@ def main() -> None:
 
     def export(data, labs, format):
         out = tmp / format
-        drive(export_labels(out, data.names, labs.__getitem__, data.classes, data.root,
+        drive(export_labels(out, data.names, labs.__getitem__, data.classes, data.inputs,
                             format, image_of=data.image_path), quiet=True)
         return out
 

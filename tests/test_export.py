@@ -38,7 +38,7 @@ def corrected(make_dataset):
 
 def export(dataset, labels, folder, format, **kwargs):
     return list(export_labels(folder, dataset.names, labels.__getitem__, dataset.classes,
-                              dataset.root, format, image_of=dataset.image_path, **kwargs))
+                              dataset.inputs, format, image_of=dataset.image_path, **kwargs))
 
 
 def read_back(dataset, folder: Path, format: str) -> dict[str, np.ndarray]:
@@ -285,6 +285,19 @@ def test_never_writes_into_the_dataset(corrected):
         export(dataset, labels, dataset.root, "voc", overwrite=True)
 
 
+def test_never_writes_into_the_folder_of_the_pseudo_labels(make_voc, tmp_path):
+    root = make_voc({"a": RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)},
+                    {"a": np.zeros((6, 8), np.uint8)})
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    Image.fromarray(np.ones((6, 8), np.uint8)).save(noisy / "a.png")
+    dataset = open_dataset(root, labels_dir=noisy)
+    before = (noisy / "a.png").read_bytes()
+    with pytest.raises(DatasetError, match="is the pseudo-labels' folder, which is never"):
+        export(dataset, {"a": np.zeros((6, 8), np.uint8)}, noisy, "palette", overwrite=True)
+    assert sorted(noisy.iterdir()) == [noisy / "a.png"] and (noisy / "a.png").read_bytes() == before
+
+
 def test_unknown_format(corrected, tmp_path):
     dataset, labels = corrected
     with pytest.raises(ValueError, match="unknown export format"):
@@ -334,6 +347,9 @@ def test_simulate_on_region_files_then_export(demo, tmp_path, monkeypatch):
     readme = (out / "README.cvat").read_text()
     assert str(ds.root) in readme and str(session.resolve()) in readme
     assert "rounds finished: 1" in readme
+    # Nor into the region files it was given, even when told to overwrite.
+    assert main(["export", str(session), str(maps), "--overwrite", "-q"]) == 2
+    assert not (maps / "classes.json").exists()
     # a second export into the same folder needs --overwrite
     assert main(["export", str(session), str(out), "--format", "cvat", "-q"]) == 2
     assert main(["export", str(session), str(out), "--format", "cvat", "--overwrite",

@@ -236,6 +236,13 @@ class Dataset:
         """The pseudo-label file of image ``name``."""
         return self._labels[name]
 
+    @property
+    def inputs(self) -> dict[str, Path]:
+        """The folders the dataset is read from, never written to, by what each is."""
+        return {"the dataset folder": self.root,
+                **({} if self.labels_dir is None else
+                   {"the pseudo-labels' folder": self.labels_dir})}
+
     def image(self, name: str) -> np.ndarray:
         """(H, W, 3) uint8 RGB image."""
         return read_image(self._images[name])

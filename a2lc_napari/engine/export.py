@@ -58,7 +58,7 @@ from .classes import (
     labelmap_text,
 )
 from .errors import DatasetError
-from .io import (atomic_path, outside_dataset, read_image, write_json, write_label,
+from .io import (atomic_path, outside_inputs, read_image, write_json, write_label,
                  write_text)
 from .progress import Progress, Steps
 
@@ -221,20 +221,24 @@ def coco_annotations(labels: np.ndarray, image_id: int, first_id: int,
     return out
 
 
-def check_export(folder: Path | str, classes: ClassSet, dataset_root: Path,
+def check_export(folder: Path | str, classes: ClassSet, inputs: dict[str, Path],
                  format: str = "palette", overwrite: bool = False) -> Path:
     """The resolved export folder, if the labels may be written there in ``format``.
+
+    ``inputs``: what the labels came from, never written to
+    (:attr:`Dataset.inputs`: the dataset folder, the pseudo-labels' folder;
+    the region files).
 
     Raises
     ------
     DatasetError
-        ``folder`` is inside the dataset folder (never written to), is not a
+        ``folder`` is inside one of ``inputs``, is not a
         folder, or is not empty and ``overwrite`` is false; or the format
         cannot hold these classes (cityscapes: other classes than
         Cityscapes'; cvat: a black class other than background; voc and
         cvat: a class name with ':', which their labelmap.txt cannot hold).
     """
-    folder = outside_dataset(folder, dataset_root)
+    folder = outside_inputs(folder, inputs)
     if folder.exists() and not folder.is_dir():
         raise DatasetError(folder, "is not a folder")
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
@@ -253,7 +257,7 @@ def check_export(folder: Path | str, classes: ClassSet, dataset_root: Path,
 
 
 def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str], np.ndarray],
-                  classes: ClassSet, dataset_root: Path, format: str = "palette",
+                  classes: ClassSet, inputs: dict[str, Path], format: str = "palette",
                   overwrite: bool = False, image_of: Callable[[str], Path] | None = None,
                   images: str = "copy", provenance: dict | None = None) -> Steps[Path]:
     """Write the labels of ``names`` to ``folder`` in ``format``, with their images.
@@ -262,14 +266,14 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
     ----------
     folder : Path or str
         Where to write; created if missing. Must be empty unless
-        ``overwrite``, and outside ``dataset_root``.
+        ``overwrite``, and outside ``inputs``.
     names : list of str
         Image names (may hold ``/``).
     labels_of : callable
         ``labels_of(name) -> (H, W) uint8`` class ids or the ignore value.
     classes : ClassSet
-    dataset_root : Path
-        The dataset folder, never written to.
+    inputs : dict of str to Path
+        What the labels came from, never written to (:func:`check_export`).
     format : str
         One of :data:`EXPORT_FORMATS`.
     overwrite : bool
@@ -306,7 +310,7 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
                          f"{tuple(EXPORT_FORMATS)}")
     if images not in IMAGE_MODES:
         raise ValueError(f"unknown image mode {images!r}; expected one of {IMAGE_MODES}")
-    folder = check_export(folder, classes, dataset_root, format, overwrite)
+    folder = check_export(folder, classes, inputs, format, overwrite)
     colors = cvat_colors(classes) if format == "cvat" else None
     voc = voc_classes(classes)
 

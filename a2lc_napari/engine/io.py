@@ -206,12 +206,20 @@ def read_regions(path: Path) -> np.ndarray:
 def outside_dataset(path: Path | str, dataset_root: Path | str) -> Path:
     """``path`` resolved, if it lies outside the dataset folder ``dataset_root``,
     which is never written to; else DatasetError naming it."""
+    return outside_inputs(path, {"the dataset folder": dataset_root})
+
+
+def outside_inputs(path: Path | str, inputs: dict[str, Path | str]) -> Path:
+    """``path`` resolved, if it lies outside each of ``inputs`` (what each
+    is, in words: its folder or file), which are never written to; else
+    DatasetError naming it."""
     path = Path(path).expanduser().resolve()
-    root = Path(dataset_root).expanduser().resolve()
-    if path.is_relative_to(root):
-        where = "is the dataset folder" if path == root else f"is inside the dataset folder {root}"
-        raise DatasetError(path, f"{where}, which is never written to; choose a place "
-                           "outside it")
+    for what, where in inputs.items():
+        root = Path(where).expanduser().resolve()
+        if path.is_relative_to(root):
+            place = f"is {what}" if path == root else f"is inside {what} {root}"
+            raise DatasetError(path, f"{place}, which is never written to; choose a place "
+                               "outside it")
     return path
 
 

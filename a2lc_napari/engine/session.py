@@ -523,13 +523,21 @@ class Session:
     def check_export(self, folder: Path, format: str = "palette",
                      overwrite: bool = False) -> Path:
         """The resolved ``folder``, if :meth:`export` may write there in
-        ``format``: outside the dataset and the session folders, empty unless
+        ``format``: outside the session folder and what the labels came from
+        (the dataset, the pseudo-labels' folder, the region files), empty unless
         ``overwrite``, and a format that holds the classes. Raises DatasetError."""
         folder = Path(folder).expanduser().resolve()
         if folder.is_relative_to(self.out.resolve()):
             raise DatasetError(folder, "is inside the session folder; choose a folder "
                                "outside it")
-        return check_export(folder, self.dataset.classes, self.dataset.root, format, overwrite)
+        return check_export(folder, self.dataset.classes, self._inputs(), format, overwrite)
+
+    def _inputs(self) -> dict[str, Path]:
+        """What the labels came from, never written to: the dataset's folders,
+        and the region files it was given."""
+        regions = self.config.regions
+        return {**self.dataset.inputs, **({"the region files": Path(regions.path)}
+                                          if regions.source == "files" else {})}
 
     def export(self, folder: Path, format: str = "palette", overwrite: bool = False,
                images: str = "copy") -> Steps[Path]:
@@ -545,7 +553,7 @@ class Session:
             "session": self.out.resolve(), "method": self.config.method,
             **session_totals(self.state)}
         return (yield from export_labels(
-            folder, ds.names, self.labels, ds.classes, ds.root, format, overwrite,
+            folder, ds.names, self.labels, ds.classes, self._inputs(), format, overwrite,
             image_of=ds.image_path, images=images, provenance=provenance))
 
 
