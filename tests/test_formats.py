@@ -128,6 +128,20 @@ def test_sam_and_coco_masks_become_regions(two_images, tmp_path, kind):
     assert listing(tmp_path) == before  # the input is never written
 
 
+def test_a_folder_is_read_as_what_most_of_its_files_are(tmp_path):
+    maps, rles = tmp_path / "maps", tmp_path / "rles"
+    maps.mkdir()
+    for name in ("a", "b"):
+        np.save(maps / f"{name}.npy", np.ones((4, 4), np.int32))
+    (maps / "info.json").write_text("{}")  # a note beside the maps
+    assert region_file_kind(maps) == "maps"
+    masks = known_masks()
+    write_amg_rle(rles, "a", masks)
+    write_amg_rle(rles, "b", masks[2:])
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(rles / "preview.png")
+    assert region_file_kind(rles) == "amg_rle"
+
+
 def test_a_mistyped_regions_path_is_said_not_to_exist(tmp_path):
     with pytest.raises(DatasetError, match="does not exist") as error:
         region_file_kind(tmp_path / "sam_maks")

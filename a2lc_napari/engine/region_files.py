@@ -69,10 +69,12 @@ def region_file_kind(path: Path) -> str:
     entries = [p for p in path.iterdir() if not p.name.startswith(".")]
     if any((p / "metadata.csv").is_file() for p in entries if p.is_dir()):
         return "amg"
-    if any(p.suffix.lower() == ".json" and p.is_file() for p in entries):
-        return "amg_rle"
-    if index_files(path, (".npy", ".png")):
-        return "maps"
+    # By what most of its files are: a stray info.json beside maps, or a
+    # preview PNG beside amg.py's JSON files, does not decide.
+    rles = sum(p.suffix.lower() == ".json" and p.is_file() for p in entries)
+    maps = len(index_files(path, (".npy", ".png")))
+    if rles or maps:
+        return "amg_rle" if rles > maps else "maps"
     raise DatasetError(path, "holds no regions. Expected "
                        f"{'; '.join(REGION_FILE_KINDS.values())}")
 
