@@ -212,6 +212,18 @@ def test_labels_dir_cityscapes_subfolders(make_cityscapes, tmp_path):
     np.testing.assert_array_equal(ds.gt(name), own)
 
 
+def test_a_flat_label_of_a_name_two_cities_share_is_said_so(make_cityscapes, tmp_path):
+    names = ["train/aachen/x_000000_000019", "val/lindau/x_000000_000019",
+             "val/lindau/y_000000_000019"]
+    root = make_cityscapes({n: rgb(4, 8) for n in names}, {n: lab(4, 8) for n in names})
+    for stem in ("x", "y"):
+        save_label(tmp_path / "flat" / f"{stem}_000000_000019.png", lab(4, 8), palette=False)
+    with pytest.raises(DatasetError, match=r"x_000000_000019.png: is a label whose name "
+                       rf"matches several images \({names[0]}, {names[1]}\): give it its "
+                       "image's folders"):
+        run(open_dataset(root, labels_dir=tmp_path / "flat").check())
+
+
 def test_labels_dir_generic_keeps_gt(make_dataset, tmp_path):
     gt = lab(4, 5)
     root = make_dataset({"a": rgb(4, 5)}, {"a": lab(4, 5)}, gt={"a": gt})

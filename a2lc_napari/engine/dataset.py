@@ -90,11 +90,12 @@ class NameMatcher:
 
     def __init__(self, images: dict[str, Path]):
         self.names = set(images)
-        aliases: dict[str, str | None] = {}
+        named: dict[str, list[str]] = {}  # each alias's images
         for name, path in images.items():
             for alias in {name.rsplit("/", 1)[-1], Path(path).stem}:
-                aliases[alias] = name if aliases.get(alias, name) == name else None
-        self.aliases = aliases
+                named.setdefault(alias, []).append(name)
+        self.aliases = {a: names[0] if len(names) == 1 else None for a, names in named.items()}
+        self.shared = {a: sorted(names) for a, names in named.items() if len(names) > 1}
 
     def __call__(self, key: str) -> str | None:
         """The image name ``key`` belongs to, or ``None``."""
@@ -102,6 +103,10 @@ class NameMatcher:
         # Without its folders a key may name another image's last part: no exact match.
         exact = next((f for f in forms[:-1] if f in self.names), None)
         return exact or next((self.aliases[f] for f in forms if self.aliases.get(f)), None)
+
+    def sharing(self, key: str) -> list[str]:
+        """The images whose shared name ``key`` matches (so it matches none)."""
+        return next((self.shared[f] for f in _key_forms(key) if f in self.shared), [])
 
 
 def _key_forms(key: str) -> list[str]:
@@ -508,7 +513,7 @@ def _voc(root: Path, labels_dir: Path | None, background_is_ignore: bool) -> dic
                            f"{', '.join(IMAGE_SUFFIXES)})")
     parts = dict(classes=VOC_CLASSES, images=images, labels=labels, left_out=left_out,
                  gt=own if labels_dir is not None else {},
-                 unmatched=_unmatched(labels, images, "label", root / "JPEGImages",
+                 unmatched=_unmatched(labels, jpegs, "label", root / "JPEGImages",
                                       f".({'|'.join(s[1:] for s in IMAGE_SUFFIXES)})"))
     if (root / LABELMAP).is_file():  # CVAT's Segmentation mask 1.1
         labelmap = read_labelmap(root / LABELMAP)
@@ -536,7 +541,7 @@ def _cityscapes(root: Path, labels_dir: Path | None) -> dict:
                            "cityscapesscripts' createTrainIdLabelImgs)")
     return dict(classes=CITYSCAPES_CLASSES, images=images, labels=labels, left_out=left_out,
                 gt=own if labels_dir is not None else {},
-                unmatched=_unmatched(labels, images, "label", root / "leftImg8bit",
+                unmatched=_unmatched(labels, leftimgs, "label", root / "leftImg8bit",
                                      "_leftImg8bit.png"))
 
 
@@ -575,9 +580,15 @@ def match_files(folder: Path, match: NameMatcher, endings: tuple[str, ...],
 
 def _unmatched(files: dict[str, Path], images: dict[str, Path], kind: str,
                image_dir: Path, suffix: str) -> list[tuple[Path, str]]:
-    """(file, problem) for each of ``files`` whose name has no image."""
-    return [(path, f"is a {kind} with no matching image (expected {image_dir / name}"
-             f"{suffix})") for name, path in sorted(files.items()) if name not in images]
+    """(file, problem) for each of ``files`` whose name has none of
+    ``images`` (all of the folder's), or the name several of them share."""
+    missing = [(name, path) for name, path in sorted(files.items()) if name not in images]
+    sharing = NameMatcher(images).sharing if missing else None
+    return [(path, f"is a {kind} whose name matches several images ({', '.join(shared)}): "
+             f"give it its image's folders, as under {image_dir}, or its full name"
+             if (shared := sharing(name)) else
+             f"is a {kind} with no matching image (expected {image_dir / name}{suffix})")
+            for name, path in missing]
 
 
 def region_maker(config: RegionsConfig) -> RegionMaker:
