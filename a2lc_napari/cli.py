@@ -172,6 +172,9 @@ def cmd_rank(args) -> None:
 
     if outside_dataset(args.json, args.dataset).is_dir():
         raise DatasetError(args.json, "is a folder; --json takes the file to write")
+    if not Path(args.probs).is_dir():
+        raise DatasetError(args.probs, "is not a folder; --probs takes the folder of the "
+                           "probability maps NAME.npy")
 
     with executor(args.workers, args.scheduler, preload=("a2lc_napari.engine.ranking",)) as pool:
         dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet,

@@ -80,6 +80,9 @@ def test_rank_reads_flat_maps_of_nested_cityscapes_names(make_cityscapes, tmp_pa
     assert main(["rank", str(root), "--probs", str(probs), "--method", "alc", "--json", str(out),
                  "-q"]) == 2
     assert "is a probability map of the same image" in capsys.readouterr().err
+    assert main(["rank", str(root), "--probs", str(tmp_path / "prob"), "--method", "alc",
+                 "--json", str(out), "-q"]) == 2  # a typo: the folder named, not a map
+    assert f"{tmp_path / 'prob'}: is not a folder; --probs takes" in capsys.readouterr().err
 
 
 def test_rank_says_which_labelled_images_have_no_pseudo_label(make_voc, tmp_path, capsys):

@@ -326,6 +326,16 @@ def test_rle_of_the_wrong_size(two_images, tmp_path):
     error = region_error(two_images, tmp_path / "rle")
     assert error.path == tmp_path / "rle" / "a.json"
     assert "[13, 16]" in str(error) and "[12, 16]" in str(error)
+    assert str(error).count("a.json") == 1  # said once, not again in brackets
+
+
+def test_an_image_without_an_entry_in_a_coco_file_is_told_what_to_add(two_images, tmp_path):
+    source = tmp_path / "instances.json"
+    write_coco(source, {"images/a.png": coco_segmentations()})  # no entry for b
+    error = region_error(two_images, source)
+    assert error.path == source
+    assert "has no entry for image" in str(error) and "b.png" in str(error)
+    assert "add one whose file_name is the image's" in str(error)
 
 
 def test_mask_folder_missing_an_image(two_images, tmp_path):

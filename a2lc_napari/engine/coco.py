@@ -69,6 +69,8 @@ def decode_segmentation(segmentation, shape: tuple[int, int], path: Path,
             raise DatasetError(path, f"{where} has a segmentation that is neither polygons "
                                "nor an RLE")
         mask = mask_utils.decode(rle)
+    except DatasetError:  # already says which record and why
+        raise
     except (TypeError, ValueError, KeyError) as e:
         raise DatasetError(path, f"{where} has a segmentation pycocotools cannot decode "
                            f"({e})") from None

@@ -154,6 +154,10 @@ class RegionFiles:
             at all in amg.py's output for this image.
         """
         entry = self._index().get(name)
+        if entry is None and self.kind == "coco":
+            raise DatasetError(self.path, f"has no entry for image {image_path} in its "
+                               "images: add one whose file_name is the image's (an entry "
+                               "with no annotation gives the image SLIC regions)")
         if entry is None:
             raise DatasetError(self.path, f"has no regions for image {image_path}: expected "
                                f"{REGION_FILE_KINDS[self.kind]}, NAME being {name!r} or "
