@@ -236,9 +236,11 @@ class RoundFlow(QObject):
     def _say_count(self, proposal) -> None:
         """The confirm's question: how many regions ``proposal`` changes, how sure."""
         self._confirm_count = len(proposal.updates)
+        unsure = proposal.lower_precision is None or proposal.lower_precision < 50
         self.confirm_text.setText(" ".join(filter(None, (
             f"The LCM will change {plural(self._confirm_count, 'region')} at the end of "
-            "this round.", vouched(proposal)))))
+            "this round.", vouched(proposal),
+            "Many may be wrong: review them first." if unsure else ""))))
 
     def proposal_changed(self, proposal) -> None:
         """A new proposal (answers given meanwhile): the confirm, where asked, says its count."""

@@ -863,6 +863,8 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
         f"The LCM will change {len(widget.proposal.updates)} region")
     assert "region" in widget.confirm_text.text()
     assert "vouch" in widget.confirm_text.text()  # ...and how many the answers vouch for
+    unsure = widget.proposal.lower_precision is None or widget.proposal.lower_precision < 50
+    assert ("Many may be wrong: review them first." in widget.confirm_text.text()) == unsure
     button(widget, "Apply them").click()
     wait_for_query(qtbot, widget, round_=2)
     log = session.round_log(1)
