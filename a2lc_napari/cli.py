@@ -185,6 +185,9 @@ def cmd_rank(args) -> None:
     write_json(args.json, ranked)
     if not args.quiet:
         print(f"Ranked {len(ranked)} regions → {args.json}")
+        made = dataset.region_cache
+        if made is not None and next(made.rglob("*.npy"), None) is not None:
+            print(f"Their region ids are those of the maps it made, in {made}/NAME.npy")
 
 
 def cmd_simulate(args) -> None:

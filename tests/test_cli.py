@@ -4,6 +4,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -57,6 +58,21 @@ def test_rank_writes_every_region_best_first(demo, tmp_path, method):
     assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method", method,
                  "--top", "5", "--json", str(out), "-q"]) == 0
     assert json.loads(out.read_text()) == ranked[:5]
+
+
+def test_rank_says_where_the_region_maps_it_made_are(demo, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data = tmp_path / "data"
+    shutil.copytree(demo, data, ignore=shutil.ignore_patterns("regions"))  # SLIC's, then
+    write_probs(data, tmp_path / "probs")
+    out = tmp_path / "rank.json"
+    assert main(["rank", str(data), "--probs", str(tmp_path / "probs"), "--method", "a2lc",
+                 "--json", str(out)]) == 0
+    said = capsys.readouterr().out.splitlines()[-1]
+    assert said.startswith("Their region ids are those of the maps it made, in ")
+    maps = Path(said.split(" in ", 1)[1].removesuffix("/NAME.npy"))
+    for r in json.loads(out.read_text()):
+        assert r["region"] in np.load(maps / f"{r['image']}.npy")
 
 
 def test_rank_reads_flat_maps_of_nested_cityscapes_names(make_cityscapes, tmp_path,
