@@ -21,8 +21,8 @@ class ImageBrowser(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.names = QComboBox()
-        self.names.setToolTip("Show any image, to look at or paint; Enter or Esc on "
-                              "the canvas brings the query back")
+        self.names.setToolTip("Show any image, to look at or paint; Enter or Esc, here "
+                              "or on the canvas, brings the query back")
         self.names.activated.connect(lambda row: self.chosen.emit(self.names.itemText(row)))
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
