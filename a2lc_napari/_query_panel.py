@@ -35,6 +35,10 @@ class QueryPanel(QGroupBox):
         self._sight.setSingleShot(True)
         self._sight.setInterval(0)
         self._sight.timeout.connect(self._bring_into_sight)
+        # ... and again while the layout settles around it (a row appears, the
+        # settings fold): once done, the question may lie out of sight again.
+        self._in_sight_wanted = False
+        self.installEventFilter(self)
         # Which image the query is on, and whether the canvas shows it.
         self.where = QLabel("")
         self.where.setWordWrap(True)
@@ -77,6 +81,9 @@ class QueryPanel(QGroupBox):
         if watched is self.question and event.type() == QEvent.MouseButtonPress:
             self.recalled.emit()
             return True
+        if (watched is self and event.type() in (QEvent.Resize, QEvent.Move)
+                and self._in_sight_wanted):
+            self._sight.start()
         return super().eventFilter(watched, event)
 
     def ask(self, text: str, selected: int | None, where: str) -> None:
@@ -88,6 +95,7 @@ class QueryPanel(QGroupBox):
         if selected is not None:
             self.class_list.select_class(selected)
         self.set_active(True)
+        self._in_sight_wanted = True
         self._sight.start()
 
     def _bring_into_sight(self) -> None:
@@ -111,6 +119,7 @@ class QueryPanel(QGroupBox):
         self.question.setText(text)
         self.where.setText("")
         self.set_active(False)
+        self._in_sight_wanted = False
 
     def show_elsewhere(self, where: str, shown: str | None) -> None:
         """Say where the query is, and (``shown``) that the canvas shows
