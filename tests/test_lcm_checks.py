@@ -9,7 +9,8 @@ from scipy.stats import beta
 from a2lc_napari.engine.config import LCMConfig, ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.driver import simulate
-from a2lc_napari.engine.lcm_checks import below_target, draw_checks, heed, tally, vouched_strictly
+from a2lc_napari.engine.lcm_checks import (below_target, draw_checks, heed,
+                                          needed_to_vouch, tally, vouched_strictly)
 from a2lc_napari.engine.lcm_precision import Gate
 from a2lc_napari.engine.lcm_round import UNCHECKED, LCMInputs, checks_due, propose_round
 from a2lc_napari.engine.progress import drive
@@ -103,6 +104,16 @@ def test_a_strict_gate_acts_once_its_own_checks_vouch_for_it(right, checks, vouc
     if not vouched:
         assert gate.tau is None and f"{right} of {checks} so far" in reason
     assert heed(strict, (0, 0), 0.9, None) == (strict, None)  # not heeded: checks being drawn
+
+
+def test_what_vouches_is_said_for_the_target_set():
+    # all right: (n + 1) / (n + 2) >= t; one wrong: n / (n + 2) >= t; solved by hand
+    assert needed_to_vouch(0.9) == "8 of 8, 17 of 18 or better are needed"
+    assert needed_to_vouch(0.8) == "3 of 3, 7 of 8 or better are needed"  # 4/5, 8/10
+    assert needed_to_vouch(0.95) == "18 of 18, 37 of 38 or better are needed"  # 19/20, 38/40
+    assert needed_to_vouch(1.0) == "no number of checks can vouch for 100%"
+    _, reason = heed(Gate(tau=0.999, reach=0.5, strict=True), (0, 0), 0.8, (2, 2))
+    assert reason.endswith("2 of 2 so far, where 3 of 3, 7 of 8 or better are needed.")
 
 
 def proposing_session(demo, tmp_path, **lcm) -> Session:

@@ -11,6 +11,7 @@ most checks correct a wrong label, as a query should.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+import itertools
 
 import numpy as np
 from scipy.stats import beta
@@ -89,6 +90,20 @@ def vouched_strictly(right: int, checks: int, target: float) -> bool:
     return (right + 1) / (checks + 2) >= target
 
 
+def needed_to_vouch(target: float) -> str:
+    """What vouches for ``target`` (:func:`vouched_strictly`), in words:
+    the fewest checks all right and with one wrong (at 0.9, "8 of 8, 17
+    of 18 or better are needed"); no number of them where it is 100%."""
+    if target >= 1:
+        return "no number of checks can vouch for 100%"
+
+    def fewest(wrong: int) -> int:
+        return next(n for n in itertools.count(wrong + 1)
+                    if vouched_strictly(n - wrong, n, target))
+    all_right, one_wrong = fewest(0), fewest(1)
+    return f"{all_right} of {all_right}, {one_wrong - 1} of {one_wrong} or better are needed"
+
+
 def heed(gate: Gate, checked: tuple[int, int], target: float | None,
          strict_checked: tuple[int, int] | None = (0, 0)) -> tuple[Gate, str | None]:
     """``gate``, unless the checks show a precision below ``target``
@@ -115,8 +130,8 @@ def heed(gate: Gate, checked: tuple[int, int], target: float | None,
             return gate, None
         return (Gate(reach=gate.reach, strict=True),
                 f"Meanwhile its surest proposals are checked, and change once the checks "
-                f"are right often enough: {right} of {checks} so far, where 8 of 8, 17 of 18 "
-                f"or better are needed.")
+                f"are right often enough: {right} of {checks} so far, where "
+                f"{needed_to_vouch(target)}.")
     checks, right = checked
     if not below_target(right, checks, target):
         return gate, None
