@@ -306,7 +306,7 @@ class CorrectionWidget(QWidget):
 
     def _on_started(self, session: Session) -> None:
         self.runner.session = session
-        kept = self.settings.show_config(session.config)  # a resumed session's own
+        differing = self.settings.show_config(session.config)  # a resumed session's own
         self.settings.lock()
         self.presenter = LayerPresenter(self.viewer, session.dataset.classes, session.method,
                                         undo=self.undo, redo=self.redo)
@@ -323,8 +323,8 @@ class CorrectionWidget(QWidget):
         self.flow.show_history()
         # In the status line, not a napari notification: closing, one hands
         # the keyboard focus to the canvas, and the answer keys stop working.
-        kept = (f"It keeps its own settings, not the form's: {'; '.join(kept)}." if kept
-                else "")
+        kept = (f"It keeps its own settings, not the form's: {'; '.join(differing)}."
+                if differing else "")
         self.status.setText(" ".join(filter(None, (
             f"Session in {session.out}: round {session.round}.", kept, session.moved_note()))))
         self.panel.say("Adding the images and labels to napari…")
