@@ -34,21 +34,26 @@ class BusyBar(QWidget):
         box.addLayout(row)
         self._step = None  # (what, first done, when), the pace's start
         self._said = self._progress = ""
+        self._kept = False  # what was said stays past the steps' starts and ends
 
     def set_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)
         if busy:
-            self._said = ""  # only what is said while the step runs goes before it
+            if not self._kept:  # only what is said while the step runs goes before it
+                self._said = ""
         else:
             self.progress.setRange(0, 1)  # a step without a total left it "busy"
             self.progress.reset()
             self.status.setText(self._said)  # said during the step: still to be read
-            self._step, self._said, self._progress = None, "", ""
+            self._step, self._progress = None, ""
+            if not self._kept:
+                self._said = ""
 
-    def say(self, message: str) -> None:
+    def say(self, message: str, keep: bool = False) -> None:
         """Show ``message`` on the status line, in front of the running
-        step's progress if any ("" takes the last message back)."""
-        self._said = message
+        step's progress if any ("" takes the last message back); with
+        ``keep``, in front of the next steps' too, until something else is said."""
+        self._said, self._kept = message, keep
         self._show()
 
     def _show(self) -> None:

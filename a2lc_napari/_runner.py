@@ -202,17 +202,24 @@ class SessionRunner(QObject):
                 on_closed(result)
 
         worker = work()
-        worker.yielded.connect(lambda p: self.progress.emit(p.desc, p.done, p.total))
-        worker.returned.connect(lambda result: self._done(worker, on_done, result))
-        worker.errored.connect(lambda e: self._end(worker, f"{what} failed: {e}",
-                                                   self.failed))
+        live = self._unless_closed
+        worker.yielded.connect(live(lambda p: self.progress.emit(p.desc, p.done, p.total)))
+        worker.returned.connect(live(lambda result: self._done(worker, on_done, result)))
+        worker.errored.connect(live(lambda e: self._end(worker, f"{what} failed: {e}",
+                                                        self.failed)))
         stopped = f"{what}: stopped. Press Start / resume to go on."
-        worker.aborted.connect(lambda: self._end(worker, stopped, self.stopped))
-        worker.finished.connect(lambda: self._finished(worker, stopped))
+        worker.aborted.connect(live(lambda: self._end(worker, stopped, self.stopped)))
+        worker.finished.connect(live(lambda: self._finished(worker, stopped)))
         self._worker = worker
         self.busy_changed.emit(True)
         self.progress.emit(what, 0, 0)
         worker.start()
+
+    def _unless_closed(self, slot):
+        """``slot``, doing nothing once the runner is cleaned up: a worker's
+        last signals can arrive after napari deleted the widget, and with it
+        this runner's signals (a viewer closed by a script while it trains)."""
+        return lambda *args: None if self._closed else slot(*args)
 
     def beside(self, fn, *args, then=None) -> None:
         """Run ``fn(*args)`` in a worker beside the long steps; ``then(result)``
@@ -221,11 +228,12 @@ class SessionRunner(QObject):
         worker = thread_worker(fn)(*args)
         result = []
         worker.returned.connect(result.append)
-        worker.errored.connect(lambda e: self.failed.emit(f"{fn.__name__} failed: {e}"))
+        worker.errored.connect(self._unless_closed(
+            lambda e: self.failed.emit(f"{fn.__name__} failed: {e}")))
         worker.finished.connect(lambda: self._beside.discard(worker))
         if then is not None:
-            worker.finished.connect(
-                lambda: None if self._closed else then(result[0] if result else None))
+            worker.finished.connect(self._unless_closed(
+                lambda: then(result[0] if result else None)))
         self._beside.add(worker)
         worker.start()
 
@@ -333,7 +341,8 @@ class SessionRunner(QObject):
         round_ = session.round
         worker = thread_worker(session.propose_lcm)()
         worker.returned.connect(lambda proposal: self._proposed(proposal, round_))
-        worker.errored.connect(lambda e: self.failed.emit(f"The LCM failed: {e}"))
+        worker.errored.connect(self._unless_closed(
+            lambda e: self.failed.emit(f"The LCM failed: {e}")))
         worker.finished.connect(self._lcm_finished)
         self._lcm_worker = worker
         worker.start()
@@ -347,10 +356,12 @@ class SessionRunner(QObject):
 
     def _lcm_finished(self) -> None:
         self._lcm_worker = None
+        if self._closed:
+            return
         if self._lcm_again:
             self._lcm_again = False
             self._propose()
-        elif not self._closed:
+        else:
             self._lcm_settled()
 
     @property

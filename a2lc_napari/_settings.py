@@ -200,7 +200,7 @@ class SettingsForm(Container):
         """Show ``config``; the settings it uses that differ from what the
         form held (a resumed session keeps its own), as "Training steps 150
         (not 20)"."""
-        before = {w.name: w.value for w in self if w.name not in ("fold", "start")}
+        before = {w.name: (w.value, _shown(w)) for w in self if w.name not in ("fold", "start")}
         self.method.value = config.method
         self.budget.value = config.budget
         self.tau.value = " ".join(str(t) for t in config.tau)
@@ -221,10 +221,9 @@ class SettingsForm(Container):
             self.region_files.value = config.regions.path
         self.background_is_ignore.value = config.background_is_ignore
         unused = self._unused()
-        return [f"{getattr(w, 'text', None) or w.label} {_word(w.value)} "
-                f"(not {_word(before[w.name])})"
+        return [f"{getattr(w, 'text', None) or w.label} {_shown(w)} (not {before[w.name][1]})"
                 for w in self if w.name in before and w.name not in unused
-                and not _same(w.name, w.value, before[w.name])]
+                and not _same(w.name, w.value, before[w.name][0])]
 
     def lock(self) -> None:
         """A session runs: its settings are its own now (the review limit stays
@@ -251,6 +250,9 @@ def _same(name: str, a, b) -> bool:
     return a == b
 
 
-def _word(value) -> str:
-    """A setting's value as the status line says it."""
+def _shown(widget) -> str:
+    """A setting's value in the form's words: a choice's text, on or off."""
+    if isinstance(widget, ComboBox):
+        return widget.current_choice
+    value = widget.value
     return ("on" if value else "off") if isinstance(value, bool) else str(value)

@@ -28,6 +28,7 @@ from napari_person import actions
 from a2lc_napari.engine import driver
 from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.demo import demo_classes
+from a2lc_napari.engine.methods import METHODS
 from a2lc_napari.engine.regions import superpixel_regions
 from a2lc_napari.engine.sam import SamRegions, load_sam
 
@@ -208,6 +209,9 @@ def test_showing_a_session_s_settings_names_those_the_form_held_otherwise():
     s.prune.value = True
     assert s.show_config(session) == ["Training steps 150 (not 600)",  # ticking set them
                                       "Train without the doubted labels off (not on)"]
+    s.method.value = "alc"  # a choice in the words the form shows it in
+    assert s.show_config(session) == [f"Method {METHODS['a2lc'].title} "
+                                      f"(not {METHODS['alc'].title})"]
 
 
 def test_sam_regions_from_the_widget(make_napari_viewer, qtbot, demo, sam_checkpoint,
@@ -373,6 +377,39 @@ def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, dem
     scroll = again.findChild(QScrollArea)
     qtbot.waitUntil(lambda: scroll.viewport().width()
                     >= scroll.widget().minimumSizeHint().width(), timeout=2000)
+
+
+def test_a_viewer_closed_by_a_script_while_training_lets_a_new_one_resume(make_napari_viewer,
+                                                                        qtbot, demo, tmp_path):
+    # viewer.close(), as a script or napari's console closes it: napari deletes
+    # the panel while the worker still reports; its last signals must reach
+    # nothing deleted (an exception in a slot fails the test, or aborts napari).
+    viewer = make_napari_viewer()
+    widget = open_from_menu(viewer)
+    s = widget.settings
+    s.dataset.value, s.session_dir.value = demo, tmp_path / "session"
+    s.budget.value, s.steps.value = 4, 400
+    with qtbot.waitSignal(widget.runner.progress, timeout=WAIT,
+                          check_params_cb=lambda what, done, total:
+                          what.startswith("Training") and done >= 2):
+        button(widget, "Start / resume").click()
+    with qtbot.waitSignal(widget.destroyed, timeout=WAIT):
+        viewer.close()
+    qtbot.wait(3000)  # the stopped worker's last signals arrive
+    widget = open_from_menu(make_napari_viewer())
+    widget.settings.dataset.value = demo
+    widget.settings.session_dir.value = tmp_path / "session"
+    widget.settings.steps.value = 8
+    with qtbot.waitSignal(widget.runner.progress, timeout=WAIT,
+                          check_params_cb=lambda what, done, total:
+                          what.startswith("Training") and done >= 1):
+        button(widget, "Start / resume").click()  # the folder is free: resumed
+    # Why it trains 400 steps, not 8, stays in sight while it does.
+    assert widget.status.text().startswith(
+        f"Session in {tmp_path / 'session'}: round 1. It keeps its own settings, not the "
+        f"form's: Queries per round 4 (not 30); Training steps 400 (not 8). — Training model… ")
+    widget.runner.cancel()
+    wait_idle(qtbot, widget)
 
 
 def test_a2lc_demo_opens_and_quits_cleanly(tmp_path):
@@ -699,7 +736,8 @@ def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp
     widget = start(viewer, qtbot, demo, first, budget=6)
     assert widget.session.round == 1 and widget.session.queries[0].answer is not None
     assert ("It keeps its own settings, not the form's: Queries per round 30 (not 6); LCM "
-            "ours (not paper); Training steps 150 (not 8).") in widget.status.text()
+            "ours: only what the answers vouch for (not the paper's (J1-J3 at a fixed τ)); "
+            "Training steps 150 (not 8).") in widget.status.text()
     assert widget.settings.budget.value == 30
     wait_idle(qtbot, widget)
     close_dock(widget)
