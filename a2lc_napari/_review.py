@@ -251,11 +251,12 @@ class ReviewPanel(QGroupBox):
 
     def _table_key(self, event) -> None:
         key = event.key()
+        plain = event.modifiers() == Qt.NoModifier  # Ctrl+A, Shift+R: no decision
         if key in (Qt.Key_Return, Qt.Key_Enter):
             self._emit_selected()
-        elif key == Qt.Key_A:
+        elif key == Qt.Key_A and plain:
             self.decide("one", True)
-        elif key == Qt.Key_R:
+        elif key == Qt.Key_R and plain:
             self.decide("one", False)
         else:
             QTableWidget.keyPressEvent(self.table, event)

@@ -95,6 +95,11 @@ def test_a_decision_selects_and_shows_the_next_row_in_the_sort_order(qtbot):
             panel.show_changes(CLASSES, left, [])
         assert shown.args == [then] and panel.current() == then
         assert table.currentRow() == 1  # the place kept
+    # Ctrl+A (select all, by habit) and Shift+R decide nothing; only A and R do.
+    with qtbot.assertNotEmitted(panel.decided):
+        for key, modifier in ((Qt.Key_A, Qt.ControlModifier), (Qt.Key_R, Qt.ShiftModifier),
+                              (Qt.Key_R, Qt.ControlModifier)):
+            qtbot.keyClick(table, key, modifier)
     # Refilled without a decision (a new proposal): the same row, quietly.
     with qtbot.assertNotEmitted(panel.selected):
         panel.show_changes(CLASSES, list(panel.changes), [])
