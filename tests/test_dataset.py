@@ -525,6 +525,11 @@ def test_classes_json_naming_a_class_twice_is_refused_and_a_byte_order_mark_read
     with pytest.raises(DatasetError, match=re.escape(f"classes {names[0]!r} and 'other' share "
                                                      f"the colour {colors[0]}")):
         open_dataset(generic)
+    colors[1] = [224, 224, 192]  # the ignore value's: RGB labels would lose the ignore pixels
+    path.write_text(json.dumps({**data, "names": names, "colors": colors}))
+    with pytest.raises(DatasetError, match=re.escape(
+            "class 'other' has the colour [224, 224, 192], which stands for the ignore value")):
+        open_dataset(generic)
     path.write_text(json.dumps({**data, "names": [names[0], " ", *names[2:]]}))
     with pytest.raises(DatasetError, match="class 1 has no name"):
         open_dataset(generic)

@@ -1,6 +1,7 @@
 """Exports opened by the programs they are for, pixel for pixel: torchvision's
 VOC and Cityscapes datasets, pycocotools, datumaro; and by our own readers."""
 import io
+import json
 import os
 import stat
 from pathlib import Path
@@ -262,6 +263,14 @@ def test_a_class_name_labelmap_txt_cannot_hold_is_refused(make_dataset, tmp_path
     with pytest.raises(DatasetError, match=f"gets no {format} export: class name 'sky:blue'"):
         export(dataset, {"a": np.ones((4, 5), np.uint8)}, tmp_path / "out", format)
     assert not (tmp_path / "out").exists()
+    # A comment line to datumaro; and the ignore value's own name in labelmap.txt.
+    for name, why in (("# sky", "starts with '#'"), ("ignored", "name of the ignore value")):
+        classes = ClassSet(("road", name), ((128, 64, 128), (70, 130, 180)))
+        (root / "classes.json").write_text(json.dumps(classes.to_json()))
+        with pytest.raises(DatasetError, match=f"gets no {format} export: class name "
+                                               f"{name!r} .*{why}"):
+            export(open_dataset(root), {"a": np.ones((4, 5), np.uint8)}, tmp_path / "out", format)
+        assert not (tmp_path / "out").exists()
 
 
 def test_refuses_a_non_empty_folder_unless_overwrite(corrected, tmp_path):

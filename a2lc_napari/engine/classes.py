@@ -63,6 +63,10 @@ class ClassSet:
             raise ValueError(f"classes {self.names[first]!r} and {self.names[shared[0]]!r} "
                              f"share the colour {list(self.colors[first])}; colours must "
                              "tell classes apart")
+        if IGNORE_COLOR in self.colors:  # colour-coded labels and exports would merge them
+            raise ValueError(f"class {self.names[self.colors.index(IGNORE_COLOR)]!r} has the "
+                             f"colour {list(IGNORE_COLOR)}, which stands for the ignore value; "
+                             "give it another colour")
         if len(self.names) > 255:
             raise ValueError(f"{len(self.names)} classes: at most 255 fit 8-bit labels "
                              "beside the ignore value")
@@ -221,19 +225,25 @@ def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet, path: Path,
                                                    for name, color in labelmap.items()}
 
 
-def check_labelmap_names(names) -> None:
+def check_labelmap_names(names, reserved=(IGNORE_NAME, VOC_IGNORE_NAME)) -> None:
     """Raise ValueError for a class name that ``labelmap.txt`` cannot hold:
-    its fields are separated by ':', its entries by lines."""
+    its fields are separated by ':', its entries by lines, a line that
+    starts with '#' is a comment, and the ``reserved`` names (``ignore``,
+    ``ignored``) stand for the ignore value."""
     for name in names:
-        if ":" in name or "\n" in name:
-            raise ValueError(f"class name {name!r} holds ':' or a line break, which "
-                             "labelmap.txt cannot hold; rename it in classes.json")
+        if ":" in name or "\n" in name or name.lstrip().startswith("#"):
+            raise ValueError(f"class name {name!r} holds ':' or a line break, or starts "
+                             "with '#', which labelmap.txt cannot hold; rename it in "
+                             "classes.json")
+        if name in reserved:
+            raise ValueError(f"class name {name!r} is labelmap.txt's name of the ignore "
+                             "value; rename the class in classes.json")
 
 
 def labelmap_text(labelmap: dict[str, Color]) -> str:
     """``labelmap.txt`` of ``labelmap``'s names and colours, in its order
     (ValueError: a name it cannot hold, :func:`check_labelmap_names`)."""
-    check_labelmap_names(labelmap)
+    check_labelmap_names(labelmap, reserved=())  # its ignore entry, if any, included
     lines = [LABELMAP_HEADER]
     lines += [f"{n}:{','.join(map(str, c))}::" for n, c in labelmap.items()]
     return "\n".join(lines) + "\n"
