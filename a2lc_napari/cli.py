@@ -75,7 +75,7 @@ def _number(kind: type, low: float, high: float | None = None):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value < low or (high is not None and value > high):
+        if not (low <= value and (high is None or value <= high)):  # NaN too
             raise argparse.ArgumentTypeError(
                 f"{text} is out of range: from {low}" + ("" if high is None else f" to {high}"))
         return value
@@ -357,7 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only write the dataset; do not open napari")
     p.add_argument("--images", type=_number(int, 1), default=40,
                    help="number of images (default 40)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (default 0)")
 
     p = add("rank", "Rank every region by how much correcting it would help, "
             "from precomputed probabilities (round 1: nothing corrected yet).", cmd_rank)
@@ -381,7 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{k}: {m.title}" for k, m in METHODS.items()))
     p.add_argument("--rounds", type=_number(int, 1), required=True, help="number of rounds")
     p.add_argument("--budget", type=_number(int, 1), required=True, help="queries per round")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (default 0)")
     p.add_argument("--out", type=Path, required=True, metavar="DIR",
                    help="session folder: corrected labels, logs, metrics.json")
     p.add_argument("--tau", type=_number(float, 0, 1), nargs="+", metavar="T",

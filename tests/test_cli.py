@@ -288,6 +288,8 @@ def test_outputs_are_refused_where_they_would_write_over_files(demo, tmp_path, c
     ("--steps", "-1", "-1 is out of range: from 1"),
     ("--rounds", "-1", "-1 is out of range: from 1"),
     ("--tau", "2", "2 is out of range: from 0 to 1"),
+    ("--tau", "nan", "nan is out of range: from 0 to 1"),
+    ("--seed", "-1", "-1 is out of range: from 0"),
     ("--workers", "0", "0 is out of range: from 1"),
     ("--min-gap-area", "-1", "-1 is out of range: from 0"),
     ("--budget", "many", "'many' is not a number")])
