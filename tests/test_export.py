@@ -1,5 +1,6 @@
 """Exports opened by the programs they are for, pixel for pixel: torchvision's
 VOC and Cityscapes datasets, pycocotools, datumaro; and by our own readers."""
+import errno
 import io
 import json
 import os
@@ -15,6 +16,7 @@ from a2lc_napari.engine.coco import read_coco_labels
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.errors import DatasetError
 from a2lc_napari.engine.export import CITYSCAPES_LABEL_IDS, export_labels
+from a2lc_napari.engine.io import atomic_path
 
 RNG = np.random.default_rng(1)
 
@@ -363,3 +365,36 @@ def test_simulate_on_region_files_then_export(demo, tmp_path, monkeypatch):
     assert main(["export", str(session), str(out), "--format", "cvat", "-q"]) == 2
     assert main(["export", str(session), str(out), "--format", "cvat", "--overwrite",
                  "-q"]) == 0
+
+
+@pytest.mark.parametrize("format", ["voc", "coco"])
+def test_a_failed_export_leaves_no_half_written_folder_it_made(corrected, tmp_path, format):
+    dataset, labels = corrected
+
+    def labels_of(name):  # the second image cannot be had: a full disk, a dataset gone
+        if name != dataset.names[0]:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return labels[name]
+    for folder, made in ((tmp_path / "new", False), (tmp_path / "earlier", True)):
+        if made:
+            export(dataset, labels, folder, "palette")
+        before = sorted(folder.rglob("*")) if made else None
+        with pytest.raises(OSError):
+            list(export_labels(folder, dataset.names, labels_of, dataset.classes,
+                               dataset.inputs, format, overwrite=True,
+                               image_of=dataset.image_path))
+        # A retry finds it as it was: absent, or the earlier export's files and
+        # what this one had written over or beside them (the person said to).
+        assert not folder.exists() if not made else set(before) <= set(folder.rglob("*"))
+
+
+def test_a_full_disk_names_the_file_being_written_not_the_one_read(tmp_path):
+    source, target = tmp_path / "image.png", tmp_path / "out" / "image.png"
+    source.write_bytes(b"an image")
+    no_space = os.strerror(errno.ENOSPC)
+    for names in (lambda tmp: (), lambda tmp: (str(source), str(tmp))):  # a write; a copy
+        with pytest.raises(OSError) as error:
+            with atomic_path(target) as tmp:
+                raise OSError(errno.ENOSPC, no_space, *names(tmp))
+        assert (error.value.filename, error.value.strerror) == (str(target), no_space)
+        assert list(target.parent.iterdir()) == []  # no temporary file left

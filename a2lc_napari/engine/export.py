@@ -311,61 +311,67 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
     if images not in IMAGE_MODES:
         raise ValueError(f"unknown image mode {images!r}; expected one of {IMAGE_MODES}")
     folder = check_export(folder, classes, inputs, format, overwrite)
-    colors = cvat_colors(classes) if format == "cvat" else None
-    voc = voc_classes(classes)
+    new = not folder.exists()
+    try:
+        colors = cvat_colors(classes) if format == "cvat" else None
+        voc = voc_classes(classes)
 
-    def image(name: str, target: str) -> None:
-        if image_of is not None:
-            put_image(Path(image_of(name)), folder / target, images)
+        def image(name: str, target: str) -> None:
+            if image_of is not None:
+                put_image(Path(image_of(name)), folder / target, images)
 
-    def suffix(name: str) -> str:
-        return ".png" if image_of is None else Path(image_of(name)).suffix.lower()
+        def suffix(name: str) -> str:
+            return ".png" if image_of is None else Path(image_of(name)).suffix.lower()
 
-    coco_images, coco_annots = [], []
-    for i, name in enumerate(names):
-        labels = np.asarray(labels_of(name), np.uint8)
+        coco_images, coco_annots = [], []
+        for i, name in enumerate(names):
+            labels = np.asarray(labels_of(name), np.uint8)
+            if format == "palette":
+                write_label(folder / f"{name}.png", labels, classes)
+            elif format == "voc":
+                write_label(folder / VOC_ROOT / "SegmentationClass" / f"{name}.png",
+                            np.where(labels == classes.ignore_index, voc.ignore_index, labels), voc)
+                image(name, f"{VOC_ROOT}/JPEGImages/{name}.jpg")
+            elif format == "cvat":
+                _write_rgb(folder / "SegmentationClass" / f"{name}.png", labels, colors)
+                image(name, f"JPEGImages/{name}{suffix(name)}")
+            elif format == "cityscapes":
+                stem = cityscapes_name(name)
+                label_ids = np.zeros(256, np.uint8)
+                label_ids[:len(CITYSCAPES_LABEL_IDS)] = CITYSCAPES_LABEL_IDS
+                train_ids = np.where(labels == classes.ignore_index, 255, labels)
+                _write_grey(folder / f"gtFine/{stem}_gtFine_labelTrainIds.png", train_ids)
+                _write_grey(folder / f"gtFine/{stem}_gtFine_labelIds.png", label_ids[labels])
+                image(name, f"leftImg8bit/{stem}_leftImg8bit.png")
+            else:
+                file_name = f"{name}{suffix(name)}"
+                coco_images.append({"id": i + 1, "file_name": file_name,
+                                    "height": labels.shape[0], "width": labels.shape[1]})
+                coco_annots += coco_annotations(labels, i + 1, len(coco_annots) + 1, classes)
+                image(name, f"images/{COCO_SUBSET}/{file_name}")
+            yield Progress(i + 1, len(names), "Exporting labels")
+        listing = "".join(f"{n}\n" for n in names)
         if format == "palette":
-            write_label(folder / f"{name}.png", labels, classes)
+            write_json(folder / "classes.json", classes.to_json())
         elif format == "voc":
-            write_label(folder / VOC_ROOT / "SegmentationClass" / f"{name}.png",
-                        np.where(labels == classes.ignore_index, voc.ignore_index, labels), voc)
-            image(name, f"{VOC_ROOT}/JPEGImages/{name}.jpg")
+            write_text(folder / VOC_ROOT / "ImageSets" / "Segmentation" / "train.txt", listing)
+            write_text(folder / VOC_ROOT / "labelmap.txt", labelmap_text(
+                dict(zip(classes.names, classes.colors)) | {VOC_IGNORE_NAME: IGNORE_COLOR}))
         elif format == "cvat":
-            _write_rgb(folder / "SegmentationClass" / f"{name}.png", labels, colors)
-            image(name, f"JPEGImages/{name}{suffix(name)}")
-        elif format == "cityscapes":
-            stem = cityscapes_name(name)
-            label_ids = np.zeros(256, np.uint8)
-            label_ids[:len(CITYSCAPES_LABEL_IDS)] = CITYSCAPES_LABEL_IDS
-            train_ids = np.where(labels == classes.ignore_index, 255, labels)
-            _write_grey(folder / f"gtFine/{stem}_gtFine_labelTrainIds.png", train_ids)
-            _write_grey(folder / f"gtFine/{stem}_gtFine_labelIds.png", label_ids[labels])
-            image(name, f"leftImg8bit/{stem}_leftImg8bit.png")
-        else:
-            file_name = f"{name}{suffix(name)}"
-            coco_images.append({"id": i + 1, "file_name": file_name,
-                                "height": labels.shape[0], "width": labels.shape[1]})
-            coco_annots += coco_annotations(labels, i + 1, len(coco_annots) + 1, classes)
-            image(name, f"images/{COCO_SUBSET}/{file_name}")
-        yield Progress(i + 1, len(names), "Exporting labels")
-    listing = "".join(f"{n}\n" for n in names)
-    if format == "palette":
-        write_json(folder / "classes.json", classes.to_json())
-    elif format == "voc":
-        write_text(folder / VOC_ROOT / "ImageSets" / "Segmentation" / "train.txt", listing)
-        write_text(folder / VOC_ROOT / "labelmap.txt", labelmap_text(
-            dict(zip(classes.names, classes.colors)) | {VOC_IGNORE_NAME: IGNORE_COLOR}))
-    elif format == "cvat":
-        write_text(folder / "ImageSets" / "Segmentation" / "default.txt", listing)
-        write_text(folder / "labelmap.txt", labelmap_text(cvat_labelmap(classes)))
-    elif format == "coco":
-        write_json(folder / COCO_FILE, {
-            "info": {"description": "labels exported by a2lc-napari"},
-            "images": coco_images, "annotations": coco_annots,
-            "categories": [{"id": c + 1, "name": n, "supercategory": n}
-                           for c, n in enumerate(classes.names)]})
-    write_text(folder / f"README.{format}",
-               readme_text(format, len(names), classes, provenance or {}))
+            write_text(folder / "ImageSets" / "Segmentation" / "default.txt", listing)
+            write_text(folder / "labelmap.txt", labelmap_text(cvat_labelmap(classes)))
+        elif format == "coco":
+            write_json(folder / COCO_FILE, {
+                "info": {"description": "labels exported by a2lc-napari"},
+                "images": coco_images, "annotations": coco_annots,
+                "categories": [{"id": c + 1, "name": n, "supercategory": n}
+                               for c, n in enumerate(classes.names)]})
+        write_text(folder / f"README.{format}",
+                   readme_text(format, len(names), classes, provenance or {}))
+    except BaseException:  # a failure, or a cancel: no half-written export left
+        if new:  # in a folder it made, which a retry would find not empty
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     return folder
 
 

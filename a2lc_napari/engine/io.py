@@ -7,6 +7,7 @@ file behind.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -274,7 +275,10 @@ def atomic_path(path: Path):
         os.replace(tmp, path)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and e.filename == tmp:
+        # Named as the file meant: a full disk is the target's, whatever the
+        # error named (a copy names its source), or nothing (a write).
+        if isinstance(e, OSError) and e.errno is not None and (
+                e.filename in (tmp, None) or e.errno in (errno.ENOSPC, errno.EDQUOT)):
             raise OSError(e.errno, e.strerror, str(path)) from None
         raise
 

@@ -13,6 +13,7 @@ costs about the same whatever the image size.
 """
 from __future__ import annotations
 
+import io
 import os
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -259,12 +260,15 @@ class Segmenter:
         return probs, feats[0].float().cpu().numpy()
 
     def save(self, path: Path) -> None:
-        # Saved through a file object: torch names the archive inside after
+        # Saved to memory, then written: torch names the archive inside after
         # a path's file name, which is the temporary one here, so two saves
-        # of the same model would differ in bytes.
-        with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            torch.save({"state": self.net.state_dict(), "num_classes": self.num_classes,
-                        "config": asdict(self.config)}, f)
+        # of the same model would differ in bytes; and a full disk is then an
+        # OSError naming the file, not torch's "unexpected pos".
+        data = io.BytesIO()
+        torch.save({"state": self.net.state_dict(), "num_classes": self.num_classes,
+                    "config": asdict(self.config)}, data)
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data.getbuffer())
 
     @classmethod
     def load(cls, path: Path, device: str | None = None) -> "Segmenter":
