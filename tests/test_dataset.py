@@ -533,7 +533,41 @@ def test_classes_json_naming_a_class_twice_is_refused_and_a_byte_order_mark_read
     path.write_text(json.dumps({**data, "names": [names[0], " ", *names[2:]]}))
     with pytest.raises(DatasetError, match="class 1 has no name"):
         open_dataset(generic)
+    # Colours as web pages write them are read; other text is named, not int()'s words.
+    hex_colors = ["#{:02x}{:02x}{:02X}".format(*c) for c in data["colors"]]
+    path.write_text(json.dumps({**data, "names": names, "colors": hex_colors}))
+    assert open_dataset(generic).classes.colors == tuple(map(tuple, data["colors"]))
+    path.write_text(json.dumps({**data, "names": names, "colors": ["#4682b", *hex_colors[1:]]}))
+    with pytest.raises(DatasetError, match=re.escape(
+            "colour '#4682b' is not [r, g, b] with values 0-255, nor '#rrggbb'")):
+        open_dataset(generic)
+    path.write_text(json.dumps(names))  # a bare list of names
+    with pytest.raises(DatasetError, match="is not a valid class list: it holds a JSON list, "
+                       "not an object"):
+        open_dataset(generic)
     path.write_text(json.dumps({"colors": data["colors"]}))  # words, not Python's KeyError
     with pytest.raises(DatasetError, match="is not a valid class list: it has no 'names' "
                        "entry"):
         open_dataset(generic)
+
+
+def test_a_link_back_up_the_images_folder_is_named_not_walked_round(generic):
+    # images/up -> the dataset: every walk round it would be 'more images'.
+    (generic / "images" / "up").symlink_to(generic, target_is_directory=True)
+    with pytest.raises(DatasetError, match="is a link to .*, a folder read already") as loop:
+        open_dataset(generic)
+    assert str(loop.value.path).startswith(str(generic / "images" / "up"))
+    (generic / "images" / "up").unlink()
+    (generic / "images" / "elsewhere").symlink_to(generic / "images" / "sub")  # a second way in
+    with pytest.raises(DatasetError, match="a folder read already"):
+        open_dataset(generic)
+
+
+def test_a_region_file_that_is_not_numpy_s_is_named_so_not_pickled_data(generic):
+    (generic / "regions").mkdir()
+    (generic / "regions" / "a.npy").write_bytes(b"P6 not a numpy file")
+    with pytest.raises(DatasetError, match=re.escape(
+            "cannot be read as a NumPy array (not a .npy file: it does not start as NumPy "
+            "writes one)")) as refused:
+        list(open_dataset(generic).check())
+    assert refused.value.path == generic / "regions" / "a.npy"

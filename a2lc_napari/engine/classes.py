@@ -8,6 +8,7 @@ labels of colour-coded masks.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,12 +104,11 @@ class ClassSet:
 
     @classmethod
     def from_json(cls, data: dict) -> "ClassSet":
+        if not isinstance(data, dict):
+            raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
         names = tuple(str(n) for n in data["names"])
         colors = data.get("colors") or default_colors(len(names))
-        colors = tuple(tuple(int(v) for v in rgb) for rgb in colors)
-        if any(len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb) for rgb in colors):
-            raise ValueError("every colour must be [r, g, b] with values 0-255")
-        return cls(names, colors, int(data.get("ignore_index", 255)))
+        return cls(names, tuple(map(_color, colors)), int(data.get("ignore_index", 255)))
 
     @classmethod
     def read(cls, path: Path) -> "ClassSet":
@@ -223,6 +223,21 @@ def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet, path: Path,
                            f"classes of the dataset ({', '.join(classes.names)})")
     return {IGNORE_COLOR: classes.ignore_index} | {color: ids[name]
                                                    for name, color in labelmap.items()}
+
+
+def _color(value) -> Color:
+    """A colour of ``classes.json``: [r, g, b] with values 0-255, or "#rrggbb"."""
+    if isinstance(value, str):
+        rgb = (tuple(int(value[i:i + 2], 16) for i in (1, 3, 5))
+               if re.fullmatch(r"#[0-9a-fA-F]{6}", value) else ())
+    else:
+        try:
+            rgb = tuple(int(v) for v in value)
+        except (TypeError, ValueError):
+            rgb = ()
+    if len(rgb) != 3 or not all(0 <= v <= 255 for v in rgb):
+        raise ValueError(f"colour {value!r} is not [r, g, b] with values 0-255, nor '#rrggbb'")
+    return rgb
 
 
 def check_labelmap_names(names, reserved=(IGNORE_NAME, VOC_IGNORE_NAME)) -> None:

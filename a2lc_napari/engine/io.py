@@ -184,6 +184,9 @@ def load_npy(path: Path, missing: str = "file not found",
              mmap_mode: str | None = None) -> np.ndarray:
     """``np.load`` raising :class:`DatasetError` with ``missing`` when absent."""
     with _reading(path, "a NumPy array", (OSError, ValueError, EOFError), missing):
+        with open(path, "rb") as f:  # else numpy calls any other file pickled data
+            if f.read(len(np.lib.format.MAGIC_PREFIX)) != np.lib.format.MAGIC_PREFIX:
+                raise ValueError("not a .npy file: it does not start as NumPy writes one")
         return np.load(path, mmap_mode=mmap_mode)
 
 
@@ -237,7 +240,13 @@ def index_files(folder: Path, endings: tuple[str, ...]) -> dict[str, Path]:
 
     found: dict[str, Path] = {}
     endings = tuple(e.lower() for e in endings)
+    walked: dict[str, str] = {}  # each real folder, by the first path it was reached by
     for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable, followlinks=True):
+        real = os.path.realpath(dirpath)
+        if real in walked:  # a link to a folder walked already: a loop, or a second way in
+            raise DatasetError(dirpath, f"is a link to {walked[real]}, a folder read already "
+                               "(a loop, or a second way to the same files); remove the link")
+        walked[real] = dirpath
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         rel_dir = Path(dirpath).relative_to(folder).as_posix()
         for filename in filenames:
