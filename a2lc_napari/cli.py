@@ -452,10 +452,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.filename}: {e.strerror}" if e.filename else f"error: {e}",
               file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, SystemError) as e:
+        if not _interrupted(e):
+            raise
         print("\nInterrupted. Rerun the same command to resume.", file=sys.stderr)
         return 130
     return 0
+
+
+def _interrupted(error: BaseException | None) -> bool:
+    """Whether Ctrl+C caused ``error``: numba's compiled code, interrupted,
+    raises a SystemError caused by the KeyboardInterrupt."""
+    while error is not None:
+        if isinstance(error, KeyboardInterrupt):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 if __name__ == "__main__":

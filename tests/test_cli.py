@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from a2lc_napari import cli
 from a2lc_napari.cli import main
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
@@ -352,3 +353,30 @@ def test_demo_without_a_display_says_so_instead_of_aborting(tmp_path):
     assert done.returncode == 2, done.stderr[-2000:]
     assert "napari needs a display" in done.stderr and "--no-viewer" in done.stderr
     assert (tmp_path / "d" / "classes.json").exists()  # the dataset is written all the same
+
+
+def numba_interrupted():
+    """The error numba's compiled code raises when Ctrl+C lands in it."""
+    try:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as ctrl_c:
+            raise SystemError("CPUDispatcher returned a result with an exception set") from ctrl_c
+    except SystemError as e:
+        return e
+
+
+@pytest.mark.parametrize("error, code", [(KeyboardInterrupt(), 130), (numba_interrupted(), 130),
+                                         (SystemError("a real fault"), None)])
+def test_ctrl_c_anywhere_says_how_to_resume(demo, tmp_path, capsys, monkeypatch, error, code):
+    def interrupted(steps, quiet):
+        raise error
+    monkeypatch.setattr(cli, "drive", interrupted)
+    argv = ["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "2",
+            "--steps", "2", "--out", str(tmp_path / "run")]
+    if code is None:  # not Ctrl+C: raised as it is
+        with pytest.raises(SystemError, match="a real fault"):
+            main(argv)
+        return
+    assert main(argv) == code
+    assert capsys.readouterr().err.endswith("Interrupted. Rerun the same command to resume.\n")
