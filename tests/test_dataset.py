@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from a2lc_napari.engine.classes import (CITYSCAPES_CLASSES, IGNORE_COLOR, VOC_CLASSES,
                                         ClassSet)
@@ -571,3 +571,18 @@ def test_a_region_file_that_is_not_numpy_s_is_named_so_not_pickled_data(generic)
             "writes one)")) as refused:
         list(open_dataset(generic).check())
     assert refused.value.path == generic / "regions" / "a.npy"
+
+
+def test_a_label_drawn_on_the_upright_view_of_a_photo_stored_on_its_side_says_why(
+        make_dataset):
+    # A phone photo: its pixels stored 6 x 4, an EXIF tag turning it upright to 4 x 6;
+    # the label was drawn on what viewers show.
+    root = make_dataset({"photo": rgb(6, 4)}, {"photo": lab(4, 6)}, image_ext=".jpg")
+    path = root / "images" / "photo.jpg"
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = 6
+    Image.open(path).save(path, exif=exif)
+    with pytest.raises(DatasetError, match=re.escape(
+            f"is 6x4 pixels but its image {path} is 4x6; the image is stored on its side, "
+            "with an EXIF orientation (6)")):
+        list(open_dataset(root).check())

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import ExifTags, Image
 
 from a2lc_napari.engine.classes import CITYSCAPES_CLASSES, ClassSet
 from a2lc_napari.engine.coco import read_coco_labels
@@ -398,3 +398,25 @@ def test_a_full_disk_names_the_file_being_written_not_the_one_read(tmp_path):
                 raise OSError(errno.ENOSPC, no_space, *names(tmp))
         assert (error.value.filename, error.value.strerror) == (str(target), no_space)
         assert list(target.parent.iterdir()) == []  # no temporary file left
+
+
+@pytest.mark.parametrize("byte_order", ["<", ">"])
+def test_a_photo_with_an_exif_turn_is_exported_as_stored_like_its_labels(make_dataset, tmp_path,
+                                                                         byte_order):
+    root = make_dataset({"photo": RNG.integers(0, 256, (6, 8, 3), dtype=np.uint8)},
+                        {"photo": np.zeros((6, 8), np.uint8)}, image_ext=".jpg")
+    source = root / "images" / "photo.jpg"
+    exif = Image.Exif()
+    exif.endian = byte_order  # phones write either
+    exif[ExifTags.Base.Orientation] = 3  # viewers and OpenCV turn it upside down
+    exif[ExifTags.Base.Make] = "a phone"
+    Image.open(source).save(source, exif=exif)
+    assert Image.open(source).getexif()[ExifTags.Base.Orientation] == 3
+    dataset = open_dataset(root)
+    export(dataset, {"photo": np.ones((6, 8), np.uint8)}, tmp_path / "out", "voc")
+    copied = tmp_path / "out" / "VOCdevkit" / "VOC2012" / "JPEGImages" / "photo.jpg"
+    kept = Image.open(copied).getexif()
+    assert kept[ExifTags.Base.Orientation] == 1 and kept[ExifTags.Base.Make] == "a phone"
+    # One SHORT changed, nothing else: the very pixels its labels were drawn on.
+    before, after = source.read_bytes(), copied.read_bytes()
+    assert len(before) == len(after) and sum(a != b for a, b in zip(before, after)) == 1

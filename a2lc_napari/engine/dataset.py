@@ -44,6 +44,7 @@ from .classes import (
 from .errors import DatasetError
 from .io import (
     IMAGE_SUFFIXES,
+    check_size,
     image_size,
     index_files,
     outside_dataset,
@@ -321,7 +322,7 @@ class Dataset:
         if cached is None:
             return self.generate_regions(name)
         regions = read_regions(cached)
-        _check_size(regions.shape, cached, self.shape(name), self._images[name])
+        check_size(regions.shape, cached, self.shape(name), self._images[name])
         return regions
 
     def region_file(self, name: str) -> Path | None:
@@ -372,22 +373,15 @@ class Dataset:
         if name in self._gt:
             _check_labels(self.gt(name), self._gt[name], size, image_path, self.classes)
         if name in self._regions:
-            _check_size(read_regions(self._regions[name]).shape, self._regions[name],
+            check_size(read_regions(self._regions[name]).shape, self._regions[name],
                         size, image_path)
         if self._region_files is not None:
             self._file_regions(name)
 
 
-def _check_size(shape: tuple[int, ...], path: Path, size: tuple[int, int],
-                image_path: Path) -> None:
-    if tuple(shape) != tuple(size):
-        raise DatasetError(path, f"is {shape[1]}x{shape[0]} pixels but its image "
-                           f"{image_path} is {size[1]}x{size[0]}")
-
-
 def _check_labels(labels: np.ndarray, path: Path, size: tuple[int, int],
                   image_path: Path, classes: ClassSet) -> None:
-    _check_size(labels.shape, path, size, image_path)
+    check_size(labels.shape, path, size, image_path)
     present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
     bad = present[(present >= classes.num_classes) & (present != classes.ignore_index)]
     if bad.size:

@@ -45,7 +45,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 
 from .classes import (
     BACKGROUND_NAME,
@@ -108,7 +108,10 @@ def put_image(source: Path, target: Path, mode: str = "copy") -> None:
     mode : {"copy", "link"}
         Copy the file, or link to it (a symbolic link to its absolute path).
         An image of another format than ``target``'s suffix is written anew
-        either way: lossless for PNG, JPEG quality 95 for ``.jpg``.
+        either way: lossless for PNG, JPEG quality 95 for ``.jpg``. A JPEG
+        copied keeps its pixels as stored, as its labels are, with its EXIF
+        orientation set to 1 (as stored): OpenCV, which applies the tag,
+        would otherwise read it turned against its labels.
     """
     target.parent.mkdir(parents=True, exist_ok=True)
     same = source.suffix.lower().replace("jpeg", "jpg") == target.suffix.lower()
@@ -119,8 +122,34 @@ def put_image(source: Path, target: Path, mode: str = "copy") -> None:
         elif mode == "link":
             tmp.unlink()
             os.symlink(Path(source).resolve(), tmp)
+        elif target.suffix.lower() == ".jpg":
+            tmp.write_bytes(as_stored(Path(source).read_bytes()))
         else:
             shutil.copyfile(source, tmp)
+
+
+def as_stored(jpeg: bytes) -> bytes:
+    """The bytes of a JPEG file with its EXIF orientation, if any, set to 1
+    (the pixels as stored); nothing else changes.
+
+    The orientation is an entry of the first image directory (IFD0) of the
+    TIFF structure inside the APP1 "Exif" segment, before the image data.
+    """
+    data = bytearray(jpeg)
+    pos = 2  # after the start-of-image marker
+    while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] != 0xDA:  # 0xDA: pixels
+        end = pos + 2 + int.from_bytes(data[pos + 2:pos + 4], "big")
+        if data[pos + 1] == 0xE1 and data[pos + 4:pos + 10] == b"Exif\0\0":
+            tiff = pos + 10
+            order = "little" if data[tiff:tiff + 2] == b"II" else "big"
+            ifd = tiff + int.from_bytes(data[tiff + 4:tiff + 8], order)
+            count = int.from_bytes(data[ifd:ifd + 2], order)
+            for entry in range(ifd + 2, min(ifd + 2 + 12 * count, end - 11), 12):
+                if int.from_bytes(data[entry:entry + 2], order) == ExifTags.Base.Orientation:
+                    data[entry + 8:entry + 10] = (1).to_bytes(2, order)  # a SHORT, in place
+            break
+        pos = end
+    return bytes(data)
 
 
 def _write_rgb(path: Path, labels: np.ndarray, colors: np.ndarray) -> None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import ExifTags, Image
 
 from .classes import ClassSet
 from .errors import DatasetError
@@ -59,6 +59,33 @@ def _open(path: Path) -> Image.Image:
         img = Image.open(path)
         img.load()
         return img
+
+
+#: EXIF orientations that show the stored pixels turned a quarter (5-8).
+QUARTER_TURNS = (5, 6, 7, 8)
+
+
+def check_size(shape: tuple[int, ...], path: Path, size: tuple[int, int],
+               image_path: Path) -> None:
+    """Raise :class:`DatasetError` naming ``path`` where its (H, W) ``shape``
+    is not its image's ``size``, and saying so where the image's EXIF
+    orientation is why: a2lc reads pixels as stored, as PIL and torchvision
+    do, where a viewer shows them turned."""
+    if tuple(shape[:2]) == tuple(size):
+        return
+    turned = ""
+    if tuple(shape[:2]) == tuple(size)[::-1]:
+        try:
+            with Image.open(image_path) as img:
+                orientation = img.getexif().get(ExifTags.Base.Orientation)
+        except OSError:
+            orientation = None
+        if orientation in QUARTER_TURNS:
+            turned = (f"; the image is stored on its side, with an EXIF orientation "
+                      f"({orientation}) that viewers apply and a2lc does not (as PIL and "
+                      "torchvision): save it upright, e.g. with PIL's ImageOps.exif_transpose")
+    raise DatasetError(path, f"is {shape[1]}x{shape[0]} pixels but its image {image_path} "
+                       f"is {size[1]}x{size[0]}{turned}")
 
 
 def image_size(path: Path) -> tuple[int, int]:

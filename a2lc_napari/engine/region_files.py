@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DatasetError
-from .io import index_files, read_regions
+from .io import check_size, index_files, read_regions
 from .regions import paint_masks
 
 #: What each kind of region input looks like.
@@ -164,7 +164,7 @@ class RegionFiles:
                                "the image's file name without its suffix")
         if self.kind == "maps":
             regions = read_regions(entry)
-            _check_shape(regions.shape, shape, entry, image_path)
+            check_size(regions.shape, entry, shape, image_path)
             return regions
         if self.kind == "amg":
             masks = _amg_masks(entry, shape, image_path)
@@ -173,13 +173,6 @@ class RegionFiles:
         else:
             masks = _coco_masks(entry, shape, image_path, self.path)
         return paint_masks(masks, shape)
-
-
-def _check_shape(found: tuple[int, ...], shape: tuple[int, int], path: Path,
-                 image_path: Path) -> None:
-    if tuple(found) != tuple(shape):
-        raise DatasetError(path, f"is {found[1]}x{found[0]} pixels but its image "
-                           f"{image_path} is {shape[1]}x{shape[0]}")
 
 
 def _amg_masks(folder: Path, shape: tuple[int, int], image_path: Path):
@@ -204,7 +197,7 @@ def _amg_masks(folder: Path, shape: tuple[int, int], image_path: Path):
         if not path.is_file():
             raise DatasetError(path, f"missing: {table} lists mask {row['id']}")
         mask = read_regions(path)
-        _check_shape(mask.shape, shape, path, image_path)
+        check_size(mask.shape, path, shape, image_path)
         yield mask > 0
 
 
