@@ -1,11 +1,16 @@
 """Any image of the dataset on the canvas, to look at or paint, queried or not."""
 from __future__ import annotations
 
-from qtpy.QtCore import QEvent, Qt, Signal
+from qtpy.QtCore import QEvent, Qt, QTimer, Signal
 from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
 
 #: Keys that, on the list or its buttons, ask for the query back.
 RECALL_KEYS = (Qt.Key_Return, Qt.Key_Enter, Qt.Key_Escape)
+
+#: A name typed in the list is shown once the keys pause (ms): showing an
+#: image holds napari a moment, and Qt's search of the typed name would
+#: start again from the next key.
+TYPING_PAUSE_MS = 250
 
 
 class ImageBrowser(QWidget):
@@ -23,7 +28,9 @@ class ImageBrowser(QWidget):
         self.names = QComboBox()
         self.names.setToolTip("Show any image, to look at or paint; Enter or Esc, here "
                               "or on the canvas, brings the query back")
-        self.names.activated.connect(lambda row: self.chosen.emit(self.names.itemText(row)))
+        self._typing = QTimer(self, singleShot=True, interval=TYPING_PAUSE_MS)
+        self._typing.timeout.connect(lambda: self.chosen.emit(self.names.currentText()))
+        self.names.activated.connect(lambda _row: self._typing.start())
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
         row.addWidget(QLabel("Show"))

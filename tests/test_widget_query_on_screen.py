@@ -252,8 +252,13 @@ def test_any_image_from_the_list_to_paint_then_enter_brings_the_query_back(
     assert session.queries[q.index].answer is None and listed.currentText() == q.image
     qtbot.waitUntil(lambda: "Not on the canvas" not in widget.panel.where.text(), timeout=5000)
     listed.setFocus()
-    qtbot.keyClick(listed, Qt.Key_Down)
-    qtbot.waitUntil(lambda: not shows(viewer, session, q.image), timeout=WAIT)
+    typed = next(n for n in reversed(names) if n != q.image)  # a name typed, key after key
+    shown = []  # an image shown for each name begun: the typed one only
+    layer.events.data.connect(shown.append)
+    qtbot.keyClicks(listed, typed)
+    qtbot.waitUntil(lambda: shows(viewer, session, typed), timeout=WAIT)
+    qtbot.wait(500)
+    assert len(shown) == 1
     enter_brings_the_query_back(qtbot, widget)
     enter_answers_the_query_on_screen(qtbot, widget)
     wait_idle(qtbot, widget)
