@@ -81,11 +81,10 @@ def vouched(proposal) -> str:
     count = len(proposal.updates)
     if not count:
         return ""
-    if proposal.lower_precision is None:
-        return ("No check vouches for them yet." if proposal.strict else
-                "The answers held out of its training vouch for none of them.")
-    sure = int(proposal.lower_precision * count / 100)
-    who = "Your checks" if proposal.strict else "The answers"
+    if proposal.lower_precision is None and proposal.strict:
+        return "No check vouches for them yet."
+    sure = int((proposal.lower_precision or 0) * count / 100)
+    who = "Your checks" if proposal.strict else "The answers held out of its training"
     return f"{who} vouch for {f'at least {sure}' if sure else 'none'} of its " \
            f"{plural(count, 'proposal')}."
 
