@@ -323,12 +323,14 @@ class CorrectionWidget(QWidget):
         self.flow.show_history()
         # In the status line, not a napari notification: closing, one hands
         # the keyboard focus to the canvas, and the answer keys stop working.
-        # Kept in front of the training that may follow, until the first change.
+        # What the person did not ask for stays in front of the training that
+        # may follow, until the first change.
         kept = (f"It keeps its own settings, not the form's: {'; '.join(differing)}."
                 if differing else "")
+        moved = session.moved_note()
         self._busy.say(" ".join(filter(None, (
-            f"Session in {session.out}: round {session.round}.", kept, session.moved_note()))),
-            keep=True)
+            f"Session in {session.out}: round {session.round}.", kept, moved))),
+            keep=bool(kept or moved))
         self.panel.say("Adding the images and labels to napari…")
         # Training once the layers are added: beside it, napari takes twice
         # as long to add each one, and the canvas freezes meanwhile.
