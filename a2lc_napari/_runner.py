@@ -51,7 +51,7 @@ def keep_long_lived() -> None:
     gc.freeze()
 
 
-def open_session(session_dir, dataset, config):
+def open_session(session_dir, dataset, config, labels_dir=None):
     """:func:`~a2lc_napari.engine.driver.start_session`, imported in the
     worker that runs it: the engine (torch, numba) takes a second or more
     to import, which would freeze napari in its main thread. Not at the
@@ -60,7 +60,8 @@ def open_session(session_dir, dataset, config):
     from .engine.driver import start_session
 
     keep_long_lived()
-    session = yield from start_session(session_dir, dataset, config, spread_start=True)
+    session = yield from start_session(session_dir, dataset, config, labels_dir,
+                                       spread_start=True)
     keep_long_lived()
     return session
 

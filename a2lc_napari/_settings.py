@@ -55,6 +55,7 @@ class SettingsForm(Container):
     def __init__(self):
         super().__init__(widgets=[
             FileEdit(name="dataset", label="Dataset", mode="d"),
+            FileEdit(name="noisy_labels", label="Noisy labels", mode="d"),
             FileEdit(name="session_dir", label="Session folder", mode="d"),
             ComboBox(name="method", label="Method", choices=METHOD_CHOICES),
             SpinBox(name="budget", label="Queries per round", value=30, min=1, max=100000),
@@ -72,7 +73,7 @@ class SettingsForm(Container):
             FileEdit(name="sam_checkpoint", label="SAM checkpoint", mode="r",
                      filter="*.pth"),
             ComboBox(name="sam_mode", label="SAM mode", choices=list(SAM_MODES)),
-            FileEdit(name="region_files", label="Region files", mode="r"),
+            FileEdit(name="region_files", label="Region files", mode="d"),
             CheckBox(name="background_is_ignore", text="Background is unlabelled"),
             PushButton(name="fold", text=SHOW_TEXT),
             PushButton(name="start", text=START_TEXT),
@@ -86,11 +87,17 @@ class SettingsForm(Container):
         self.review_above.tooltip = ("LCM changes at the end of a round: above this many, "
                                      "you are asked to review them or apply them all")
         self.device.tooltip = "auto: a CUDA GPU when there is one, else the CPU"
-        self.regions.tooltip = ("auto: the dataset's regions/ if any, else SLIC superpixels; "
+        self.regions.tooltip = ("auto: a dataset folder's regions/ if any (not a VOC or "
+                                "Cityscapes folder's: choose files), else SLIC superpixels; "
                                 "sam: Segment Anything masks (needs a checkpoint); "
                                 "files: masks or region maps another program wrote")
-        self.region_files.tooltip = ("a folder of region maps or of SAM's amg.py masks, "
-                                     "or a COCO or amg.py RLE JSON file")
+        self.noisy_labels.tooltip = (
+            "optional: a folder of the noisy labels to correct (NAME.png); the dataset's "
+            "own labels then serve as ground truth. Empty: the dataset's own labels are "
+            "the ones corrected")
+        self.region_files.tooltip = ("a folder of region maps or of SAM's amg.py masks "
+                                     "(chosen with the button), or a COCO or amg.py RLE "
+                                     "JSON file (its path typed)")
         self.background_is_ignore.tooltip = (
             "read a labelmap.txt's background as unlabelled (ignore), as CVAT and datumaro "
             "paint unannotated pixels background:0,0,0; where background names no class, "
@@ -162,11 +169,14 @@ class SettingsForm(Container):
         if not self.locked and is_empty(self.dataset.value):
             self.dataset.value = path
 
-    def folders(self) -> tuple[Path, Path]:
-        """The dataset and session folders (raises ValueError when not chosen)."""
+    def folders(self) -> tuple[Path, Path, Path | None]:
+        """The dataset, session and noisy labels' folders, the last None for
+        the dataset's own (raises ValueError when the first two are not chosen)."""
         if is_empty(self.dataset.value) or is_empty(self.session_dir.value):
             raise ValueError("Choose a dataset folder and a session folder first.")
-        return Path(self.dataset.value), Path(self.session_dir.value)
+        labels = (None if is_empty(self.noisy_labels.value)
+                  else Path(self.noisy_labels.value))
+        return Path(self.dataset.value), Path(self.session_dir.value), labels
 
     def config(self) -> SessionConfig:
         """The settings as a session config (raises ValueError when invalid)."""

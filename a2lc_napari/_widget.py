@@ -295,12 +295,13 @@ class CorrectionWidget(QWidget):
             self.flow.next_step()
             return
         try:
-            dataset, session_dir = self.settings.folders()
+            dataset, session_dir, labels_dir = self.settings.folders()
             config = self.settings.config()
         except ValueError as e:
             show_error(str(e))
             return
-        self.runner.run(open_session(session_dir, dataset, config), self._on_started,
+        self.runner.run(open_session(session_dir, dataset, config, labels_dir),
+                        self._on_started,
                         "Opening the session",
                         on_closed=lambda session: session.close())  # the panel closed
 

@@ -379,6 +379,36 @@ def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, dem
                     >= scroll.widget().minimumSizeHint().width(), timeout=2000)
 
 
+def test_noisy_labels_from_another_folder_are_the_ones_corrected(make_napari_viewer, qtbot,
+                                                                 demo, tmp_path):
+    # A folder's own labels as ground truth, the pseudo-labels beside it (--labels).
+    noisy = tmp_path / "noisy"
+    shutil.copytree(demo / "labels", noisy)
+    name = sorted(p.stem for p in noisy.glob("*.png"))[0]
+    pseudo = np.array(Image.open(noisy / f"{name}.png"))
+    pseudo[:8] = 1  # not the dataset's own labels
+    Image.fromarray(pseudo).save(noisy / f"{name}.png")
+    session_dir = tmp_path / "session"
+    viewer = make_napari_viewer()
+    widget = start(viewer, qtbot, demo, session_dir, noisy_labels=noisy)
+    held = np.array(Image.open(session_dir / "labels" / f"{name}.png"))
+    np.testing.assert_array_equal(held, pseudo)  # the noisy folder's, not the dataset's
+    wait_idle(qtbot, widget)
+    with qtbot.waitSignal(widget.destroyed, timeout=WAIT):
+        viewer.close()
+    # Resumed without them: refused, naming both, not silently another session.
+    widget = open_from_menu(make_napari_viewer())
+    widget.settings.dataset.value, widget.settings.session_dir.value = demo, session_dir
+    with qtbot.waitSignal(widget.runner.failed, timeout=WAIT) as failed:
+        button(widget, "Start / resume").click()
+    assert (f"holds a session on {demo} with the labels of {noisy}, not on {demo} with its "
+            "own labels") in failed.args[0]
+    widget.settings.noisy_labels.value = noisy
+    with qtbot.waitSignal(widget.query_shown, timeout=WAIT):
+        button(widget, "Start / resume").click()
+    wait_idle(qtbot, widget)
+
+
 def test_a_viewer_closed_by_a_script_while_training_lets_a_new_one_resume(make_napari_viewer,
                                                                         qtbot, demo, tmp_path):
     # viewer.close(), as a script or napari's console closes it: napari deletes

@@ -62,13 +62,13 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
     if SessionFolder(out).state.exists():
         session = Session.open(out, named=(dataset, labels_dir))
         root = Path(dataset).expanduser().resolve()
-        labels = saved_path(labels_dir)
-        if (session.dataset.root, saved_path(session.dataset.labels_dir)) != (root, labels):
+        kept, labels = saved_path(session.dataset.labels_dir), saved_path(labels_dir)
+        if (session.dataset.root, kept) != (root, labels):
             session.close()
             raise DatasetError(session.folder.state,
-                               f"holds a session on {session.dataset.root}"
-                               f"{'' if labels is None else ' with other labels'}, not on "
-                               f"{root}; choose another session folder")
+                               f"holds a session on {_with_labels(session.dataset.root, kept)}, "
+                               f"not on {_with_labels(root, labels)}; choose another "
+                               "session folder, or the folders it holds")
         return session
     # Refused before the dataset's checks: a folder of other files, and
     # another writer creating a session here.
@@ -95,6 +95,11 @@ def start_session(out: Path, dataset: Path, config: SessionConfig,
         if made_here and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK_FILE}:
             shutil.rmtree(out)
         raise
+
+
+def _with_labels(dataset: Path, labels: str | None) -> str:
+    """A dataset folder and whose labels are corrected, in words."""
+    return f"{dataset} with {'its own labels' if labels is None else f'the labels of {labels}'}"
 
 
 def simulate(session: Session, rounds: int, on_round=None,
