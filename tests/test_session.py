@@ -415,6 +415,18 @@ def test_reviewing_the_lcm(demo, tmp_path):
     assert log["lcm_rejected"] == [list(first.key)]
 
 
+def test_an_applied_lcm_change_answered_since_is_no_longer_to_review(demo, tmp_path):
+    session, _ = answered_with_lcm_changes(demo, tmp_path)
+    drive(session.finish_round(), quiet=True)
+    drive(session.prepare_round(), quiet=True)
+    applied = {u.key: u for u in session.lcm_applied}
+    asked = next(q for q in session.queries if (q.image, q.region) in applied)  # asked again
+    change = applied[asked.image, asked.region]
+    session.answer({asked.index: change.old})  # the answer holds the region now
+    assert change not in session.lcm_applied  # nothing left to reject: it would do nothing
+    assert len(session.lcm_applied) == len(applied) - 1
+
+
 def test_an_export_counts_the_lcm_changes_in_place_not_those_taken_back(demo, tmp_path):
     session, proposed = answered_with_lcm_changes(demo, tmp_path)
     first, second, third = proposed[:3]

@@ -209,8 +209,8 @@ class Session:
     @property
     def lcm_applied(self) -> list[LCMUpdate]:
         """The LCM's changes of the last finished round still in place and not
-        yet accepted or rejected."""
-        return list(self.state.lcm_applied)
+        yet accepted or rejected: a region answered since holds its answer."""
+        return [u for u in self.state.lcm_applied if not self.is_manual(u.image, u.region)]
 
     @property
     def can_review(self) -> bool:
