@@ -586,3 +586,13 @@ def test_a_label_drawn_on_the_upright_view_of_a_photo_stored_on_its_side_says_wh
             f"is 6x4 pixels but its image {path} is 4x6; the image is stored on its side, "
             "with an EXIF orientation (6)")):
         list(open_dataset(root).check())
+
+
+def test_a_folder_of_images_without_classes_json_is_told_to_add_it(generic, tmp_path):
+    (generic / "classes.json").unlink()
+    with pytest.raises(DatasetError, match="missing: a dataset folder with images/ needs it"
+                       ) as missing:
+        open_dataset(generic)
+    assert missing.value.path == generic / "classes.json"
+    with pytest.raises(DatasetError, match="is not a dataset folder of a known layout"):
+        open_dataset(tmp_path)  # nothing of a dataset at all

@@ -449,6 +449,10 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
         layout, parts = "voc", _voc(root, labels_dir, background_is_ignore)
     elif (root / "leftImg8bit").is_dir():
         layout, parts = "cityscapes", _cityscapes(root, labels_dir)
+    elif (root / "images").is_dir():  # a generic folder but for its classes
+        raise DatasetError(root / "classes.json", "missing: a dataset folder with images/ "
+                           'needs it, {"names": [...], "colors": [[r,g,b], ...], '
+                           '"ignore_index": 255}')
     else:
         raise DatasetError(root, "is not a dataset folder of a known layout. "
                            f"Expected {LAYOUTS}")
