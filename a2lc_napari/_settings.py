@@ -91,6 +91,7 @@ class SettingsForm(Container):
                                 "Cityscapes folder's: choose files), else SLIC superpixels; "
                                 "sam: Segment Anything masks (needs a checkpoint); "
                                 "files: masks or region maps another program wrote")
+        self.noisy_labels.line_edit.native.setPlaceholderText("the dataset's own")
         self.noisy_labels.tooltip = (
             "optional: a folder of the noisy labels to correct (NAME.png); the dataset's "
             "own labels then serve as ground truth. Empty: the dataset's own labels are "
