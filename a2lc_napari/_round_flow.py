@@ -132,10 +132,13 @@ class RoundFlow(QObject):
             view.recall()
             return
         session, index = self.session, view.query_index
-        self._answering.add(index)
-        self.runner.write(session.answer, {index: cls},
-                          then=lambda event: self._answered(index, event),
-                          failed=lambda message: self._answer_failed(index, message))
+        if session.queries[index].answer == cls and index not in self._answering:
+            self._after_answers()  # the same answer again: nothing to write or undo
+        else:
+            self._answering.add(index)
+            self.runner.write(session.answer, {index: cls},
+                              then=lambda event: self._answered(index, event),
+                              failed=lambda message: self._answer_failed(index, message))
         queries, n = session.queries, len(session.queries)
         left = [(index + k) % n for k in range(1, n)
                 if queries[(index + k) % n].answer is None
@@ -147,6 +150,10 @@ class RoundFlow(QObject):
     def _answered(self, index: int, event) -> None:
         self._answering.discard(index)
         self.sync.changed(event.images)
+        self._after_answers()
+
+    def _after_answers(self) -> None:
+        """Once the round's answers are all written: its checks, or its end."""
         if not self._answering and self.session.next_query() is None:
             if self.session.checks_due:
                 self._ask_checks()

@@ -640,6 +640,25 @@ def test_an_answer_undone_as_the_round_ends_keeps_the_round_open(make_napari_vie
     wait_idle(qtbot, widget)
 
 
+def test_the_same_answer_again_is_no_second_step_to_undo(make_napari_viewer, qtbot, demo,
+                                                         tmp_path):
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=3)
+    session, first = widget.session, widget.query_index
+    press(widget, qtbot, "2")
+    wait_for_query(qtbot, widget)
+    press(widget, qtbot, Qt.Key_Left)  # back to the answered query
+    qtbot.waitUntil(lambda: widget.query_index == first, timeout=WAIT)
+    answer = session.queries[first].answer
+    press(widget, qtbot, "2")  # the same answer again: the next query, nothing recorded
+    qtbot.waitUntil(lambda: widget.query_index != first, timeout=WAIT)
+    wait_idle(qtbot, widget)
+    assert session.queries[first].answer == answer
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)
+    qtbot.waitUntil(lambda: widget.runner.idle and session.queries[first].answer is None,
+                    timeout=WAIT)  # one Ctrl+Z took the answer back
+    wait_idle(qtbot, widget)
+
+
 def test_answers_quicker_than_the_lcm_are_counted_before_it_applies(make_napari_viewer,
                                                                    qtbot, demo, tmp_path):
     """The round's answers given before the LCM re-runs (it waits for a
