@@ -217,9 +217,10 @@ class SessionRunner(QObject):
         worker.start()
 
     def _unless_closed(self, slot):
-        """``slot``, doing nothing once the runner is cleaned up: a worker's
-        last signals can arrive after napari deleted the widget, and with it
-        this runner's signals (a viewer closed by a script while it trains)."""
+        """``slot``, doing nothing once the runner is cleaned up (nobody to
+        call back; cleanup let go of any result): a worker's last signals can
+        arrive after napari deleted the widget, and with it this runner's
+        signals (a viewer closed by a script while it trains)."""
         return lambda *args: None if self._closed else slot(*args)
 
     def beside(self, fn, *args, then=None) -> None:
@@ -272,9 +273,7 @@ class SessionRunner(QObject):
             then(future.result())
 
     def _done(self, worker, on_done, result) -> None:
-        with self._handover:
-            if self._closed:  # cleanup let go of the result
-                return
+        with self._handover:  # taken: cleanup has none to let go of
             self._unclaimed = None
         if self._worker is worker:
             self._worker = None
@@ -299,8 +298,6 @@ class SessionRunner(QObject):
             unclaimed[1](unclaimed[0])
 
     def _end(self, worker, message: str, signal) -> None:
-        if self._closed:
-            return
         if self._worker is worker:
             self._worker = None
             self.busy_changed.emit(False)
