@@ -17,10 +17,12 @@ class CanvasSync(QObject):
 
     ``presenter`` (the :class:`~a2lc_napari._layers.LayerPresenter`) is set
     once a session is open. Signal :attr:`stepped` (event or None, True for
-    undo) once an undo or redo is written.
+    undo) once an undo or redo is written; :attr:`relabelled` once a change
+    is written, the canvas redrawn where it can be.
     """
 
     stepped = Signal(object, bool)
+    relabelled = Signal()
 
     def __init__(self, runner, parent=None):
         super().__init__(parent)
@@ -41,6 +43,7 @@ class CanvasSync(QObject):
         if not self.runner.writing and not self._edit_pending:
             self._reload(self._stale)
             self._stale = set()
+        self.relabelled.emit()
         self.runner.propose_lcm()
 
     def _reload(self, images) -> None:

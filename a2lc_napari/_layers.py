@@ -11,6 +11,7 @@ from qtpy.QtCore import QTimer
 
 from .engine.classes import ClassSet
 from .engine.methods import Method
+from .engine.region_summary import majority
 from .engine.regions import compact_ids, region_values
 
 
@@ -480,6 +481,15 @@ class LayerPresenter:
             self._layer(QUERY_PIXEL_LAYER, np.array([pixel]))
         else:
             self._hide(QUERY_PIXEL_LAYER)
+
+    def label_of(self, region: int) -> int:
+        """The label the canvas shows for ``region`` of the shown image: its
+        majority, by the rule a query's label is chosen with."""
+        box = self.boxes[region]
+        values = self.labels_layer.data[box][self.regions[box] == region]
+        k = self.classes.num_classes
+        hist = np.bincount(np.minimum(values, k), minlength=k + 1)
+        return int(majority(hist[None], self.classes.ignore_index)[0])
 
     def centre_on(self, region: int) -> None:
         """Centre and zoom on a region of the shown image (a query's, an LCM change's)."""

@@ -98,6 +98,13 @@ class QueryPanel(QGroupBox):
         self._in_sight_wanted = True
         self._sight.start()
 
+    def reword(self, text: str, selected: int | None) -> None:
+        """The question asked again in other words, class ``selected``
+        preselected (None: the one selected stays); the focus stays where it is."""
+        self.question.setText(text)
+        if selected is not None:
+            self.class_list.select_class(selected)
+
     def _bring_into_sight(self) -> None:
         """Scroll the dock (where it scrolls: a small window) to the question
         and the selected class, so that the class Enter would answer with is

@@ -11,14 +11,22 @@ from ._on_screen import where_text
 from .engine.classes import ClassSet
 
 
-def question(what: str, label: int, classes: ClassSet) -> str:
+def question(what: str, label: int, classes: ClassSet, asked: int | None = None) -> str:
     """The question (rich text) about a ``what`` ("region") labelled ``label``:
-    whether it is that class or, unlabelled (the ignore value), which class it is."""
+    whether it is that class or, unlabelled (the ignore value), which class it is.
+    ``asked``: the label it had when the round asked about it, said where
+    painting has changed it since."""
+    was = ("" if asked is None or asked == label else
+           f" (painted by hand; it was <b>{_name(asked, classes)}</b>)")
     if 0 <= label < classes.num_classes:
-        return f"is this {what} <b>{classes.name_of(label)}</b>?"
+        return f"is this {what} <b>{classes.name_of(label)}</b>?{was}"
     # "Is this region ignore?" read as a question about ignoring it.
     return (f"this {what} is <b>unlabelled</b>: which class is it? "
-            "(Enter leaves it unlabelled: unsure or none of these)")
+            f"(Enter leaves it unlabelled: unsure or none of these){was}")
+
+
+def _name(label: int, classes: ClassSet) -> str:
+    return classes.name_of(label) if 0 <= label < classes.num_classes else "unlabelled"
 
 
 class QueryView(QObject):
@@ -41,6 +49,7 @@ class QueryView(QObject):
         self.runner, self.panel = runner, panel
         self.presenter = None
         self.query_index: int | None = None  # the query shown, answerable
+        self._shown_label: int | None = None  # the label its question names
         self.wanted: int | None = None  # the query to show once its image is read
         # Whether the canvas still shows the query, once the camera settles.
         self._screen_timer = QTimer(self, singleShot=True, interval=50)
@@ -80,17 +89,37 @@ class QueryView(QObject):
         self._show_view(view)
         self.presenter.show_query(q.region, q.pixel)
         self.query_index = index
+        label = self._shown_label = self.presenter.label_of(q.region)
+        self.panel.ask(self._question(q, label),
+                       None if keep_class else label if q.answer is None else q.answer,
+                       where_text(session.dataset.names, q.image))
+        self.runner.views.prefetch(session, self._upcoming_images(index))
+        self.query_shown.emit(index)
+
+    def _question(self, q, label: int) -> str:
+        """The panel's question about query ``q``, its region shown labelled ``label``."""
+        session = self.session
         classes = session.dataset.classes
         what = "region" if session.method.region_query else "region (pixel under the cross)"
         answered = ("" if q.answer is None else
                     f" — answered <b>{classes.name_of(q.answer)}</b>")
         count = len(session.queries) + session.checks_due
-        self.panel.ask(f"Round {session.round} · Query {index + 1} / {count}: "
-                       f"{question(what, q.label, classes)}{answered}",
-                       None if keep_class else q.label if q.answer is None else q.answer,
-                       where_text(session.dataset.names, q.image))
-        self.runner.views.prefetch(session, self._upcoming_images(index))
-        self.query_shown.emit(index)
+        return (f"Round {session.round} · Query {q.index + 1} / {count}: "
+                f"{question(what, label, classes, q.label)}{answered}")
+
+    def relabelled(self) -> None:
+        """The labels on the canvas changed (a stroke, a fill, an undo): where
+        that changed the query's region, its question names the label the
+        canvas shows, and Enter answers with it."""
+        if self.query_index is None or self.session is None or self.presenter is None:
+            return
+        q = self.session.queries[self.query_index]
+        if self.presenter.name != q.image:
+            return
+        label = self.presenter.label_of(q.region)
+        if label != self._shown_label:
+            self._shown_label = label
+            self.panel.reword(self._question(q, label), label if q.answer is None else None)
 
     def _upcoming_images(self, index: int) -> list[str]:
         """The images of the next two unanswered queries and of the previous one."""

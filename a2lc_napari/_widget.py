@@ -161,6 +161,7 @@ class CorrectionWidget(QWidget):
         self.view.image_shown.connect(self._on_image_shown)
         self.panel.browser.chosen.connect(self.browse)
         self.sync.stepped.connect(self._stepped)
+        self.sync.relabelled.connect(self.view.relabelled)
         self.flow.proposal_reset.connect(self._reset_proposal)
         self.flow.review_changed.connect(self._show_review)
 

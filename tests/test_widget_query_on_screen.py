@@ -262,3 +262,34 @@ def test_any_image_from_the_list_to_paint_then_enter_brings_the_query_back(
     enter_brings_the_query_back(qtbot, widget)
     enter_answers_the_query_on_screen(qtbot, widget)
     wait_idle(qtbot, widget)
+
+
+def test_a_query_painted_over_is_asked_as_the_canvas_shows_it(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    """A stroke over the query's region changes its question and the class
+    Enter answers with to the label painted; Ctrl+Z takes both back."""
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session")
+    session, classes = widget.session, widget.session.dataset.classes
+    q = asked(widget)
+    old = (classes.name_of(q.label) if q.label < classes.num_classes else "unlabelled")
+    new = classes.name_of(next(c for c in range(classes.num_classes) if c != q.label))
+    assert f"<b>{old}</b>" in widget.panel.question.text()
+    mask = session.dataset.regions(q.image) == q.region
+    rows, cols = np.nonzero(mask)
+    layer = viewer.layers[LABELS_LAYER]
+    layer.brush_size = 2 * max(np.ptp(rows), np.ptp(cols)) + 2  # the whole region
+    layer.paint((int(rows.mean()), int(cols.mean())), classes.names.index(new))
+    qtbot.waitUntil(lambda: f"<b>{new}</b>? (painted by hand; it was <b>{old}</b>)"
+                    in widget.panel.question.text(), timeout=WAIT)
+    assert widget.panel.class_list.selected_class() == classes.names.index(new)
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)  # the stroke taken back
+    qtbot.waitUntil(lambda: "painted" not in widget.panel.question.text(), timeout=WAIT)
+    assert f"<b>{old}</b>" in widget.panel.question.text()
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # and again
+    qtbot.waitUntil(lambda: f"<b>{new}</b>? (painted" in widget.panel.question.text(),
+                    timeout=WAIT)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    assert classes.name_of(session.queries[q.index].answer) == new
+    wait_idle(qtbot, widget)
+    assert (session.labels(q.image)[mask] == classes.names.index(new)).all()
