@@ -43,6 +43,8 @@ class RoundFlow(QObject):
         self._confirm_early = False  # the confirm came from "Finish round"
         self._confirm_count = 0  # the changes it says the LCM will make
         self._agreed = 0  # ... when the person pressed Apply them
+        self._reviewing = False  # "Review first" pressed: Finish round applies them
+        self._confirm_buttons = (apply_all, review_first)
         apply_all.clicked.connect(self._apply_all)
         review_first.clicked.connect(self._review_first)
         row = QHBoxLayout(self.confirm)
@@ -218,7 +220,9 @@ class RoundFlow(QObject):
             return
         proposal = self.proposed()
         count = len(proposal.updates) if proposal is not None else 0
-        if confirmed and not self.confirm.isHidden() and count != self._agreed:
+        if self._reviewing:
+            confirmed = True  # the person saw them in the review, and said Finish round
+        elif confirmed and not self.confirm.isHidden() and count != self._agreed:
             confirmed = False  # answers since changed the count: asked again, with it
         if not confirmed and session.phase == "query" and count > self.review_above.value:
             self._say_count(proposal)
@@ -231,6 +235,7 @@ class RoundFlow(QObject):
                                      session.queries[-1].index, keep_class=True)
             return
         self.confirm.setVisible(False)
+        self._reviewing = False
         self.view.hide_query()
         self.panel.say(f"Round {session.round}: applying the LCM…")
         self.runner.run(session.finish_round(), self._on_finished,
@@ -243,6 +248,8 @@ class RoundFlow(QObject):
     def _say_count(self, proposal) -> None:
         """The confirm's question: how many regions ``proposal`` changes, how sure."""
         self._confirm_count = len(proposal.updates)
+        for button in self._confirm_buttons:
+            button.setVisible(True)
         unsure = proposal.lower_precision is None or proposal.lower_precision < 50
         self.confirm_text.setText(" ".join(filter(None, (
             f"The LCM will change {plural(self._confirm_count, 'region')} at the end of "
@@ -251,7 +258,7 @@ class RoundFlow(QObject):
 
     def proposal_changed(self, proposal) -> None:
         """A new proposal (answers given meanwhile): the confirm, where asked, says its count."""
-        if not self.confirm.isHidden() and proposal is not None:
+        if not self.confirm.isHidden() and proposal is not None and not self._reviewing:
             self._say_count(proposal)
 
     def finish_early(self) -> None:
@@ -272,7 +279,13 @@ class RoundFlow(QObject):
         self.finish_round(early=True)
 
     def _review_first(self) -> None:
-        self.confirm.setVisible(False)
+        """The review takes the keys; the confirm says how the round then ends."""
+        self._reviewing = True
+        for button in self._confirm_buttons:
+            button.setVisible(False)
+        self.confirm_text.setText(
+            "Review the LCM's changes in the table below: A accepts one, R rejects it. "
+            "Then Finish round applies those not rejected.")
         self.review.table.setFocus()
         if self.review.changes:
             self.review.table.setCurrentCell(0, 0)

@@ -123,7 +123,7 @@ def test_review_rows_and_undo_elsewhere_hold_the_answer_until_the_query_is_back(
     wait_idle(qtbot, widget)
 
 
-def test_review_first_then_apply_them_shows_the_next_rounds_query(make_napari_viewer, qtbot,
+def test_review_first_then_finish_round_shows_the_next_rounds_query(make_napari_viewer, qtbot,
                                                                   demo, tmp_path):
     viewer = make_napari_viewer(show=True)
     widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
@@ -139,10 +139,11 @@ def test_review_first_then_apply_them_shows_the_next_rounds_query(make_napari_vi
     button(widget, "Review first").click()
     change = widget.review.current()
     qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
-    button(widget, "Finish round").click()
-    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
-    button(widget, "Apply them").click()
+    assert "Then Finish round applies those not rejected" in widget.confirm_text.text()
+    assert not button(widget, "Apply them").isVisibleTo(widget)
+    button(widget, "Finish round").click()  # what the confirm says: no second confirm
     wait_for_query(qtbot, widget, round_=2)
+    assert not widget.confirm.isVisibleTo(widget)
     # The LCM re-runs on round 2's first query: its proposal moves nothing either.
     qtbot.waitUntil(lambda: widget.proposal is not None and not widget.runner.lcm_busy,
                     timeout=WAIT)
