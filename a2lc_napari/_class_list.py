@@ -19,7 +19,8 @@ from .engine.classes import ClassSet
 TYPE_AHEAD_PAUSE = 1.0
 
 KEYS_HELP = ("Enter: accept the selected class · 1-9, 0: pick class · type a name "
-             "to select it · ←/→: previous/skip · Ctrl+Z / Ctrl+Shift+Z: undo/redo")
+             "to select it (a letter again: the next) · ←/→: previous/skip · "
+             "Ctrl+Z / Ctrl+Shift+Z: undo/redo")
 
 
 def _swatch(rgb) -> QIcon:
@@ -86,10 +87,17 @@ class ClassList(QListWidget):
             super().keyPressEvent(event)
 
     def _type_ahead(self, text: str) -> None:
+        """Select the first class whose name begins with what was typed; one
+        letter typed again and again (no name begins so) goes to the next
+        class that begins with it, round to the first (as file lists do)."""
         now = time.monotonic()
         self._typed = (self._typed if now - self._typed_at < TYPE_AHEAD_PAUSE else "") + text
         self._typed_at = now
         names = np.char.lower(np.array(self._names))
-        match = np.flatnonzero(np.char.startswith(names, self._typed.lower()))
+        typed = self._typed.lower()
+        match = np.flatnonzero(np.char.startswith(names, typed))
+        if not match.size and len(set(typed)) == 1:
+            match = np.flatnonzero(np.char.startswith(names, typed[0]))
+            match = np.roll(match, -int(np.searchsorted(match, self.currentRow(), "right")))
         if match.size:
             self.setCurrentRow(int(match[0]))

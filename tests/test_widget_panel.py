@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 from qtpy.QtCore import Qt
 
-from a2lc_napari._class_list import ClassList
+from a2lc_napari._class_list import TYPE_AHEAD_PAUSE, ClassList
 from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER, LCM_CAPTION_LAYER
 from a2lc_napari.engine.classes import ClassSet
 from a2lc_napari.engine.io import read_label, write_label
@@ -111,6 +111,24 @@ def test_ignore_shows_no_number_key_as_none_answers_it(qtbot):
     for key in "4932":
         qtbot.keyClick(classes, key)
     assert answered == [2, 1]
+
+
+def test_a_letter_typed_again_goes_to_the_next_class_it_begins(qtbot):
+    classes = ClassList()
+    qtbot.addWidget(classes)
+    names = ("road", "sidewalk", "car", "sky", "sign", "truck")
+    classes.set_classes(ClassSet(names, tuple((i, i, i) for i in range(len(names)))))
+    selected = []
+    for key in "ssss":  # within the pause that extends a typed name
+        qtbot.keyClick(classes, key)
+        selected.append(names[classes.selected_class()])
+    assert selected == ["sidewalk", "sky", "sign", "sidewalk"]
+    qtbot.wait(int(1000 * TYPE_AHEAD_PAUSE) + 200)  # a new name begins
+    qtbot.keyClicks(classes, "sig")
+    assert names[classes.selected_class()] == "sign"
+    qtbot.wait(int(1000 * TYPE_AHEAD_PAUSE) + 200)
+    qtbot.keyClicks(classes, "ss")  # a name begun anew: its first letter's first class, then on
+    assert names[classes.selected_class()] == "sky"
 
 
 def test_undo_and_redo_say_what_they_did_or_that_there_was_nothing(make_napari_viewer, qtbot, demo,
