@@ -519,18 +519,22 @@ class Session:
 
     # ---- measuring and exporting -------------------------------------------------
 
-
     def check_export(self, folder: Path, format: str = "palette",
                      overwrite: bool = False) -> Path:
         """The resolved ``folder``, if :meth:`export` may write there in
         ``format``: outside the session folder and what the labels came from
         (the dataset, the pseudo-labels' folder, the region files), empty unless
         ``overwrite``, and a format that holds the classes. Raises DatasetError."""
+        return check_export(self._outside_session(folder), self.dataset.classes,
+                            self._inputs(), format, overwrite)
+
+    def _outside_session(self, folder: Path) -> Path:
+        """``folder`` resolved, if it lies outside the session folder; else DatasetError."""
         folder = Path(folder).expanduser().resolve()
         if folder.is_relative_to(self.out.resolve()):
             raise DatasetError(folder, "is inside the session folder; choose a folder "
                                "outside it")
-        return check_export(folder, self.dataset.classes, self._inputs(), format, overwrite)
+        return folder
 
     def _inputs(self) -> dict[str, Path]:
         """What the labels came from, never written to: the dataset's folders,
@@ -546,7 +550,7 @@ class Session:
         of where they came from (:func:`~a2lc_napari.engine.export.export_labels`).
         ``folder`` must be empty unless ``overwrite``, and outside the dataset
         and the session folders. ``images``: copy the images, or link to them."""
-        folder = self.check_export(folder, format, overwrite)
+        folder = self._outside_session(folder)  # export_labels checks the rest
         ds = self.dataset
         provenance = {
             "dataset": ds.root, "pseudo-labels": ds.labels_dir or "the dataset's own",
