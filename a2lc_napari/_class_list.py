@@ -19,7 +19,7 @@ from .engine.classes import ClassSet
 TYPE_AHEAD_PAUSE = 1.0
 
 KEYS_HELP = ("Enter: accept the selected class · 1-9, 0: pick class · type a name "
-             "to select it (a letter again: the next) · ←/→: previous/skip · "
+             "to select it (its first letter again: the next such class) · ←/→: previous/skip · "
              "Ctrl+Z / Ctrl+Shift+Z: undo/redo")
 
 
@@ -59,6 +59,7 @@ class ClassList(QListWidget):
             self.addItem(QListWidgetItem(_swatch(rgb), f"{key}  {name}  · label {value}"))
 
     def select_class(self, value: int) -> None:
+        self._typed = ""  # a name typed for the query before does not go on
         if value in self._values:
             self.setCurrentRow(self._values.index(value))
 
@@ -81,23 +82,32 @@ class ClassList(QListWidget):
             row = (int(text) - 1) % 10
             if row < len(self._values) - 1:
                 self.answered.emit(self._values[row])
-        elif text.isprintable() and text.strip():
-            self._type_ahead(text)
+        elif text.isprintable() and text:
+            # Qt's own search would take a space to the rows past the 10th
+            # (their key column is blank): a space goes on a typed name only.
+            if text.strip() or self._typing():
+                self._type_ahead(text)
         else:
             super().keyPressEvent(event)
 
+    def _typing(self) -> bool:
+        """Whether a key now goes on the name typed before it."""
+        return time.monotonic() - self._typed_at < TYPE_AHEAD_PAUSE
+
     def _type_ahead(self, text: str) -> None:
-        """Select the first class whose name begins with what was typed; one
-        letter typed again and again (no name begins so) goes to the next
-        class that begins with it, round to the first (as file lists do)."""
-        now = time.monotonic()
-        self._typed = (self._typed if now - self._typed_at < TYPE_AHEAD_PAUSE else "") + text
-        self._typed_at = now
+        """Select the first class whose name begins with what was typed. One
+        letter, typed once or again and again, where the class selected or no
+        name begins with what was typed, goes on to the next class whose name
+        begins with that letter, round to the first (as Qt's lists and file
+        managers do)."""
+        self._typed = (self._typed if self._typing() else "") + text
+        self._typed_at = time.monotonic()
         names = np.char.lower(np.array(self._names))
         typed = self._typed.lower()
         match = np.flatnonzero(np.char.startswith(names, typed))
-        if not match.size and len(set(typed)) == 1:
+        row = self.currentRow()
+        if len(set(typed)) == 1 and (len(typed) == 1 and row in match or not match.size):
             match = np.flatnonzero(np.char.startswith(names, typed[0]))
-            match = np.roll(match, -int(np.searchsorted(match, self.currentRow(), "right")))
+            match = np.roll(match, -int(np.searchsorted(match, row, "right")))
         if match.size:
             self.setCurrentRow(int(match[0]))

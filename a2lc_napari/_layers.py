@@ -11,6 +11,7 @@ from qtpy.QtCore import QTimer
 
 from .engine.classes import ClassSet
 from .engine.methods import Method
+from .engine.metrics import class_pixels
 from .engine.region_summary import majority
 from .engine.regions import compact_ids, region_values
 
@@ -487,9 +488,10 @@ class LayerPresenter:
         majority, by the rule a query's label is chosen with."""
         box = self.boxes[region]
         values = self.labels_layer.data[box][self.regions[box] == region]
-        k = self.classes.num_classes
-        hist = np.bincount(np.minimum(values, k), minlength=k + 1)
-        return int(majority(hist[None], self.classes.ignore_index)[0])
+        k, ignore = self.classes.num_classes, self.classes.ignore_index
+        # A value of no class (a stroke the session will refuse) counts as unlabelled.
+        values = np.where(values < k, values, ignore)
+        return int(majority(class_pixels(values, k, ignore)[None], ignore)[0])
 
     def centre_on(self, region: int) -> None:
         """Centre and zoom on a region of the shown image (a query's, an LCM change's)."""

@@ -99,8 +99,8 @@ class QueryPanel(QGroupBox):
         self._sight.start()
 
     def reword(self, text: str, selected: int | None) -> None:
-        """The question asked again in other words, class ``selected``
-        preselected (None: the one selected stays); the focus stays where it is."""
+        """Change the question's text, with class ``selected`` preselected
+        (None: the one selected stays), without taking the focus."""
         self.question.setText(text)
         if selected is not None:
             self.class_list.select_class(selected)

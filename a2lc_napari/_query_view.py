@@ -11,22 +11,23 @@ from ._on_screen import where_text
 from .engine.classes import ClassSet
 
 
+def label_name(label: int, classes: ClassSet) -> str:
+    """A label's name in a question: its class's, or "unlabelled" (the ignore value)."""
+    return classes.name_of(label) if 0 <= label < classes.num_classes else "unlabelled"
+
+
 def question(what: str, label: int, classes: ClassSet, asked: int | None = None) -> str:
     """The question (rich text) about a ``what`` ("region") labelled ``label``:
     whether it is that class or, unlabelled (the ignore value), which class it is.
-    ``asked``: the label it had when the round asked about it, said where
-    painting has changed it since."""
+    ``asked``: the label it had when the round asked about it, said where it
+    has changed since (painted over)."""
     was = ("" if asked is None or asked == label else
-           f" (painted by hand; it was <b>{_name(asked, classes)}</b>)")
+           f" (it was <b>{label_name(asked, classes)}</b> when asked)")
     if 0 <= label < classes.num_classes:
         return f"is this {what} <b>{classes.name_of(label)}</b>?{was}"
     # "Is this region ignore?" read as a question about ignoring it.
     return (f"this {what} is <b>unlabelled</b>: which class is it? "
             f"(Enter leaves it unlabelled: unsure or none of these){was}")
-
-
-def _name(label: int, classes: ClassSet) -> str:
-    return classes.name_of(label) if 0 <= label < classes.num_classes else "unlabelled"
 
 
 class QueryView(QObject):
@@ -49,7 +50,7 @@ class QueryView(QObject):
         self.runner, self.panel = runner, panel
         self.presenter = None
         self.query_index: int | None = None  # the query shown, answerable
-        self._shown_label: int | None = None  # the label its question names
+        self._shown: tuple[int, int] | None = None  # (query, the label its question names)
         self.wanted: int | None = None  # the query to show once its image is read
         # Whether the canvas still shows the query, once the camera settles.
         self._screen_timer = QTimer(self, singleShot=True, interval=50)
@@ -89,37 +90,51 @@ class QueryView(QObject):
         self._show_view(view)
         self.presenter.show_query(q.region, q.pixel)
         self.query_index = index
-        label = self._shown_label = self.presenter.label_of(q.region)
-        self.panel.ask(self._question(q, label),
-                       None if keep_class else label if q.answer is None else q.answer,
+        label = self._label_now(q)
+        # The class the person picked stays, unless the label beside it changed.
+        kept = keep_class and self._shown == (index, label)
+        self._shown = (index, label)
+        self.panel.ask(self._question(q, label), None if kept else label,
                        where_text(session.dataset.names, q.image))
         self.runner.views.prefetch(session, self._upcoming_images(index))
         self.query_shown.emit(index)
 
+    def _label_now(self, q) -> int:
+        """The label the canvas shows for query ``q``'s region (painted over
+        since it was asked or answered, maybe)."""
+        return self.presenter.label_of(q.region)
+
     def _question(self, q, label: int) -> str:
-        """The panel's question about query ``q``, its region shown labelled ``label``."""
+        """The panel's question about query ``q``, whose region the canvas
+        shows labelled ``label``: an unanswered query's names ``label``, an
+        answered one's is the question asked, with its answer, and ``label``
+        where painting has made it differ from the answer."""
         session = self.session
         classes = session.dataset.classes
         what = "region" if session.method.region_query else "region (pixel under the cross)"
-        answered = ("" if q.answer is None else
-                    f" — answered <b>{classes.name_of(q.answer)}</b>")
         count = len(session.queries) + session.checks_due
-        return (f"Round {session.round} · Query {q.index + 1} / {count}: "
-                f"{question(what, label, classes, q.label)}{answered}")
+        if q.answer is None:
+            asked = question(what, label, classes, q.label)
+        else:
+            asked = (f"{question(what, q.label, classes)} — answered "
+                     f"<b>{label_name(q.answer, classes)}</b>"
+                     + ("" if label == q.answer else
+                        f" (painted <b>{label_name(label, classes)}</b> since)"))
+        return f"Round {session.round} · Query {q.index + 1} / {count}: {asked}"
 
     def relabelled(self) -> None:
-        """The labels on the canvas changed (a stroke, a fill, an undo): where
-        that changed the query's region, its question names the label the
-        canvas shows, and Enter answers with it."""
-        if self.query_index is None or self.session is None or self.presenter is None:
+        """The labels on the canvas changed (a stroke, a fill, an undo) or its
+        image is shown again: where the query's region now shows another
+        label, its question says so, and Enter answers with that label."""
+        if not self.can_answer() or self.presenter is None:
             return
         q = self.session.queries[self.query_index]
         if self.presenter.name != q.image:
             return
-        label = self.presenter.label_of(q.region)
-        if label != self._shown_label:
-            self._shown_label = label
-            self.panel.reword(self._question(q, label), label if q.answer is None else None)
+        label = self._label_now(q)
+        if (q.index, label) != self._shown:
+            self._shown = (q.index, label)
+            self.panel.reword(self._question(q, label), label)
 
     def _upcoming_images(self, index: int) -> list[str]:
         """The images of the next two unanswered queries and of the previous one."""
@@ -133,6 +148,7 @@ class QueryView(QObject):
         """Show image ``name`` (read in a worker unless read ahead), then call ``then()``."""
         def shown(view):
             self._show_view(view)  # with the LCM's changes and the selected one's caption
+            self.relabelled()  # the query's image, changed while another was shown
             if then is not None:
                 then()
         self._read(name, shown)

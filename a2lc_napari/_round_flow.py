@@ -216,15 +216,17 @@ class RoundFlow(QObject):
         reopened = session.next_query() if session.phase == "query" else None
         if reopened is not None and not early:  # undone while the round was ending
             self.confirm.setVisible(False)
+            self._reviewing = False
             self.view.show_query(reopened.index)
             return
         proposal = self.proposed()
         count = len(proposal.updates) if proposal is not None else 0
-        if self._reviewing:
-            confirmed = True  # the person saw them in the review, and said Finish round
+        if self._reviewing and early:
+            confirmed = True  # Finish round, pressed after Review first
         elif confirmed and not self.confirm.isHidden() and count != self._agreed:
             confirmed = False  # answers since changed the count: asked again, with it
         if not confirmed and session.phase == "query" and count > self.review_above.value:
+            self._reviewing = False  # asked again, with the count as it is now
             self._say_count(proposal)
             self.confirm.setVisible(True)
             self._confirm_early = early

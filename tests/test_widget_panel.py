@@ -116,19 +116,36 @@ def test_ignore_shows_no_number_key_as_none_answers_it(qtbot):
 def test_a_letter_typed_again_goes_to_the_next_class_it_begins(qtbot):
     classes = ClassList()
     qtbot.addWidget(classes)
-    names = ("road", "sidewalk", "car", "sky", "sign", "truck")
+    names = ("road", "sidewalk", "car", "sky", "sign", "truck", "traffic sign",
+             "traffic light", "terrain", "train", "Tunnel")
     classes.set_classes(ClassSet(names, tuple((i, i, i) for i in range(len(names)))))
-    selected = []
-    for key in "ssss":  # within the pause that extends a typed name
+    pause = int(1000 * TYPE_AHEAD_PAUSE) + 200
+
+    def selected():
+        return names[classes.selected_class()]
+
+    went = []
+    for key in "ssss":  # fast: within the pause that extends a typed name
         qtbot.keyClick(classes, key)
-        selected.append(names[classes.selected_class()])
-    assert selected == ["sidewalk", "sky", "sign", "sidewalk"]
-    qtbot.wait(int(1000 * TYPE_AHEAD_PAUSE) + 200)  # a new name begins
-    qtbot.keyClicks(classes, "sig")
-    assert names[classes.selected_class()] == "sign"
-    qtbot.wait(int(1000 * TYPE_AHEAD_PAUSE) + 200)
-    qtbot.keyClicks(classes, "ss")  # a name begun anew: its first letter's first class, then on
-    assert names[classes.selected_class()] == "sky"
+        went.append(selected())
+    assert went == ["sidewalk", "sky", "sign", "sidewalk"]
+    qtbot.wait(pause)
+    qtbot.keyClick(classes, "s")  # slowly too: on from the class selected
+    assert selected() == "sky"
+    qtbot.wait(pause)
+    qtbot.keyClicks(classes, "sig")  # a name's beginning: its first class
+    assert selected() == "sign"
+    qtbot.wait(pause)
+    qtbot.keyClicks(classes, "traffic light")  # a space goes on the name
+    assert selected() == "traffic light"
+    qtbot.wait(pause)
+    qtbot.keyClick(classes, Qt.Key_Space)  # a space alone selects nothing else
+    assert selected() == "traffic light"
+    qtbot.keyClicks(classes, "tu")  # capitals as small letters
+    assert selected() == "Tunnel"
+    classes.select_class(names.index("road"))  # a new query's class: a new name begins
+    qtbot.keyClick(classes, "t")
+    assert selected() == "truck"
 
 
 def test_undo_and_redo_say_what_they_did_or_that_there_was_nothing(make_napari_viewer, qtbot, demo,

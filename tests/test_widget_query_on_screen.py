@@ -10,6 +10,7 @@ from qtpy.QtWidgets import QApplication, QComboBox
 
 from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, QUERY_LAYER, QUERY_RING,
                                  ring_around)
+from a2lc_napari._query_view import label_name
 from test_widget import (WAIT, button, plugin, press, start,  # noqa: F401
                          wait_for_query, wait_idle)
 
@@ -141,6 +142,13 @@ def test_review_first_then_finish_round_shows_the_next_rounds_query(make_napari_
     qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
     assert "Then Finish round applies those not rejected" in widget.confirm_text.text()
     assert not button(widget, "Apply them").isVisibleTo(widget)
+    # An answer given again meanwhile ends nothing: the count is asked again.
+    qtbot.mouseClick(widget.panel.question, Qt.LeftButton)
+    qtbot.waitUntil(lambda: widget.query_index is not None, timeout=WAIT)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    qtbot.waitUntil(lambda: button(widget, "Apply them").isVisibleTo(widget), timeout=WAIT)
+    assert session.round == 1 and widget.confirm_text.text().startswith("The LCM will change")
+    button(widget, "Review first").click()
     button(widget, "Finish round").click()  # what the confirm says: no second confirm
     wait_for_query(qtbot, widget, round_=2)
     assert not widget.confirm.isVisibleTo(widget)
@@ -265,32 +273,77 @@ def test_any_image_from_the_list_to_paint_then_enter_brings_the_query_back(
     wait_idle(qtbot, widget)
 
 
+def paint_over(viewer, session, q, value):
+    """A brush stroke (napari's, on the labels layer) wide enough to cover query ``q``'s region."""
+    rows, cols = np.nonzero(session.dataset.regions(q.image) == q.region)
+    layer = viewer.layers[LABELS_LAYER]
+    layer.brush_size = 2 * max(np.ptp(rows), np.ptp(cols)) + 2
+    layer.paint((int(rows.mean()), int(cols.mean())), value)
+
+
 def test_a_query_painted_over_is_asked_as_the_canvas_shows_it(
         make_napari_viewer, qtbot, demo, tmp_path):
     """A stroke over the query's region changes its question and the class
-    Enter answers with to the label painted; Ctrl+Z takes both back."""
+    Enter answers with to the label painted; Ctrl+Z takes both back; once
+    answered, the query is asked as it was, and a stroke after the answer
+    is said and answered anew."""
     viewer = make_napari_viewer(show=True)
     widget = start(viewer, qtbot, demo, tmp_path / "session")
     session, classes = widget.session, widget.session.dataset.classes
     q = asked(widget)
-    old = (classes.name_of(q.label) if q.label < classes.num_classes else "unlabelled")
-    new = classes.name_of(next(c for c in range(classes.num_classes) if c != q.label))
+    old = label_name(q.label, classes)
+    new = next(c for c in range(classes.num_classes) if c != q.label)
     assert f"<b>{old}</b>" in widget.panel.question.text()
-    mask = session.dataset.regions(q.image) == q.region
-    rows, cols = np.nonzero(mask)
-    layer = viewer.layers[LABELS_LAYER]
-    layer.brush_size = 2 * max(np.ptp(rows), np.ptp(cols)) + 2  # the whole region
-    layer.paint((int(rows.mean()), int(cols.mean())), classes.names.index(new))
-    qtbot.waitUntil(lambda: f"<b>{new}</b>? (painted by hand; it was <b>{old}</b>)"
-                    in widget.panel.question.text(), timeout=WAIT)
-    assert widget.panel.class_list.selected_class() == classes.names.index(new)
+    paint_over(viewer, session, q, new)
+    since = f"<b>{label_name(new, classes)}</b>? (it was <b>{old}</b> when asked)"
+    qtbot.waitUntil(lambda: since in widget.panel.question.text(), timeout=WAIT)
+    assert widget.panel.class_list.selected_class() == new
     press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)  # the stroke taken back
-    qtbot.waitUntil(lambda: "painted" not in widget.panel.question.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: "when asked" not in widget.panel.question.text(), timeout=WAIT)
     assert f"<b>{old}</b>" in widget.panel.question.text()
+    assert widget.panel.class_list.selected_class() == q.label
     press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier | Qt.ShiftModifier)  # and again
-    qtbot.waitUntil(lambda: f"<b>{new}</b>? (painted" in widget.panel.question.text(),
-                    timeout=WAIT)
+    qtbot.waitUntil(lambda: since in widget.panel.question.text(), timeout=WAIT)
     enter_answers_the_query_on_screen(qtbot, widget)
-    assert classes.name_of(session.queries[q.index].answer) == new
+    assert session.queries[q.index].answer == new
+    wait_for_query(qtbot, widget)
+    mask = session.dataset.regions(q.image) == q.region
+    assert (session.labels(q.image)[mask] == new).all()
+    press(widget, qtbot, Qt.Key_Left)  # back to it: asked as it was, with its answer
+    qtbot.waitUntil(lambda: asked(widget) is q, timeout=WAIT)
+    assert "when asked" not in widget.panel.question.text()
+    assert f"<b>{old}</b>" in widget.panel.question.text()
+    assert widget.panel.question.text().endswith(f"answered <b>{label_name(new, classes)}</b>")
+    other = next(c for c in range(classes.num_classes) if c not in (q.label, new))
+    paint_over(viewer, session, q, other)  # painted after its answer: Enter answers anew
+    qtbot.waitUntil(lambda: widget.panel.question.text().endswith(
+        f"(painted <b>{label_name(other, classes)}</b> since)"), timeout=WAIT)
+    assert widget.panel.class_list.selected_class() == other
+    press(widget, qtbot, Qt.Key_Return)
+    qtbot.waitUntil(lambda: session.queries[q.index].answer == other, timeout=WAIT)
     wait_idle(qtbot, widget)
-    assert (session.labels(q.image)[mask] == classes.names.index(new)).all()
+    assert (session.labels(q.image)[mask] == other).all()
+
+
+def test_a_stroke_undone_while_another_image_is_shown_is_not_answered(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    """Painted, then another image, then Ctrl+Z there: the query's question
+    and its class are the region's own again, and Enter answers with that."""
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session")
+    session, classes = widget.session, widget.session.dataset.classes
+    q = asked(widget)
+    new = next(c for c in range(classes.num_classes) if c != q.label)
+    paint_over(viewer, session, q, new)
+    qtbot.waitUntil(lambda: "when asked" in widget.panel.question.text()
+                    and not widget.runner.writing, timeout=WAIT)
+    button(widget, "Image ▶").click()
+    qtbot.waitUntil(lambda: not shows(viewer, session, q.image), timeout=WAIT)
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)  # shows the query's image again
+    qtbot.waitUntil(lambda: "when asked" not in widget.panel.question.text(), timeout=WAIT)
+    assert widget.panel.class_list.selected_class() == q.label
+    if not shows(viewer, session, q.image, q.region):
+        enter_brings_the_query_back(qtbot, widget)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    assert session.queries[q.index].answer == q.label
+    wait_idle(qtbot, widget)
