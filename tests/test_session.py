@@ -480,6 +480,11 @@ def test_export_writes_palette_pngs_and_classes(demo, tmp_path):
     assert ClassSet.read(out / "classes.json") == session.dataset.classes
     with pytest.raises(DatasetError, match="never written"):
         drive(session.export(demo / "export"), quiet=True)
+    with pytest.raises(DatasetError, match="is inside the session folder"):
+        drive(session.export(session.out / "export"), quiet=True)
+    with pytest.raises(DatasetError, match="is inside the session folder"):
+        session.check_export(session.out)
+    assert not (session.out / "export").exists()
 
 
 def test_bad_answers_and_folders(demo, tmp_path):
