@@ -90,7 +90,7 @@ class QueryView(QObject):
         self._show_view(view)
         self.presenter.show_query(q.region, q.pixel)
         self.query_index = index
-        label = self._label_now(q)
+        label = self.presenter.label_of(q.region)  # painted over since, maybe
         # The class the person picked stays, unless the label beside it changed.
         kept = keep_class and self._shown == (index, label)
         self._shown = (index, label)
@@ -98,11 +98,6 @@ class QueryView(QObject):
                        where_text(session.dataset.names, q.image))
         self.runner.views.prefetch(session, self._upcoming_images(index))
         self.query_shown.emit(index)
-
-    def _label_now(self, q) -> int:
-        """The label the canvas shows for query ``q``'s region (painted over
-        since it was asked or answered, maybe)."""
-        return self.presenter.label_of(q.region)
 
     def _question(self, q, label: int) -> str:
         """The panel's question about query ``q``, whose region the canvas
@@ -131,7 +126,7 @@ class QueryView(QObject):
         q = self.session.queries[self.query_index]
         if self.presenter.name != q.image:
             return
-        label = self._label_now(q)
+        label = self.presenter.label_of(q.region)
         if (q.index, label) != self._shown:
             self._shown = (q.index, label)
             self.panel.reword(self._question(q, label), label)
