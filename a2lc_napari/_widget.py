@@ -330,9 +330,11 @@ class CorrectionWidget(QWidget):
         kept = (f"It keeps its own settings, not the form's: {'; '.join(differing)}."
                 if differing else "")
         moved = session.moved_note()
+        left_out = session.dataset.left_out_note()
+        left_out = f"{left_out[0].upper()}{left_out[1:]}." if left_out else ""
         self._busy.say(" ".join(filter(None, (
-            f"Session in {session.out}: round {session.round}.", kept, moved))),
-            keep=bool(kept or moved))
+            f"Session in {session.out}: round {session.round}.", kept, moved, left_out))),
+            keep=bool(kept or moved or left_out))
         self.panel.say("Adding the images and labels to napari…")
         # Training once the layers are added: beside it, napari takes twice
         # as long to add each one, and the canvas freezes meanwhile.

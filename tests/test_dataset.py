@@ -224,6 +224,49 @@ def test_a_flat_label_of_a_name_two_cities_share_is_said_so(make_cityscapes, tmp
         run(open_dataset(root, labels_dir=tmp_path / "flat").check())
 
 
+def test_a_label_saved_as_jpeg_is_refused_not_left_out(make_voc, make_cityscapes, tmp_path):
+    """VOC and Cityscapes take the images with a label PNG; one saved as JPEG
+    would leave its image out without a word."""
+    from PIL import Image
+
+    root = make_voc({"a": rgb(4, 6), "b": rgb(4, 6)}, {"a": lab(4, 6, top=21)})
+    Image.fromarray(lab(4, 6, top=21)).save(root / "SegmentationClass" / "b.jpg")
+    with pytest.raises(DatasetError, match=r"SegmentationClass/b.jpg: is a label saved as "
+                       r"\.jpg: labels must be PNG files"):
+        run(open_dataset(root).check())
+    name = "train/aachen/aachen_000000_000019"
+    other = "train/aachen/aachen_000001_000019"
+    root = make_cityscapes({name: rgb(4, 8), other: rgb(4, 8)},
+                           {name: lab(4, 8, top=19), other: lab(4, 8, top=19)})
+    save_label(tmp_path / "pseudo" / "aachen_000000_000019.png", lab(4, 8), palette=False)
+    Image.fromarray(lab(4, 8)).save(tmp_path / "pseudo" / "aachen_000001_000019.tif")
+    with pytest.raises(DatasetError, match=r"pseudo/aachen_000001_000019.tif: is a label "
+                       r"saved as \.tif"):
+        run(open_dataset(root, labels_dir=tmp_path / "pseudo").check())
+    # A PNG beside it is the label: the other file is the person's own business.
+    save_label(tmp_path / "pseudo" / "aachen_000001_000019.png", lab(4, 8), palette=False)
+    run(open_dataset(root, labels_dir=tmp_path / "pseudo").check())
+
+
+def test_a_labels_folder_named_unlike_the_images_says_how_to_name_them(
+        make_voc, make_cityscapes, tmp_path):
+    name = "train/aachen/aachen_000000_000019"
+    root = make_cityscapes({name: rgb(4, 8)}, {name: lab(4, 8, top=19)})
+    save_label(tmp_path / "pseudo" / "aachen_000000_000019_pseudo.png", lab(4, 8),
+               palette=False)
+    with pytest.raises(DatasetError, match=r"pseudo: has no label PNG named like an image "
+                       r"of .*leftImg8bit \(it holds 1 image files, e.g. "
+                       r"aachen_000000_000019_pseudo.png\); name each NAME.png after its "
+                       rf"image, e.g. {name}.png"):
+        open_dataset(root, labels_dir=tmp_path / "pseudo")
+    root = make_voc({"a": rgb(4, 6)}, {"a": lab(4, 6, top=21)})
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"empty: has no label PNG named like an image "
+                       r"of .*JPEGImages \(it holds no image file\); name each NAME.png "
+                       r"after its image, e.g. a.png"):
+        open_dataset(root, labels_dir=tmp_path / "empty")
+
+
 def test_labels_dir_generic_keeps_gt(make_dataset, tmp_path):
     gt = lab(4, 5)
     root = make_dataset({"a": rgb(4, 5)}, {"a": lab(4, 5)}, gt={"a": gt})

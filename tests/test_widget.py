@@ -409,6 +409,26 @@ def test_noisy_labels_from_another_folder_are_the_ones_corrected(make_napari_vie
     wait_idle(qtbot, widget)
 
 
+def test_an_image_left_out_for_want_of_a_noisy_label_is_said_so(make_napari_viewer, qtbot,
+                                                                make_voc, demo, tmp_path):
+    # A VOC folder takes the images with a label; those whose noisy label is
+    # missing are left out, and the panel says which, as the command line does.
+    names = sorted(p.stem for p in (demo / "images").glob("*.png"))[:4]
+    images = {n: np.array(Image.open(demo / "images" / f"{n}.png")) for n in names}
+    root = make_voc(images, {n: np.array(Image.open(demo / "gt" / f"{n}.png"))
+                             for n in names})  # the demo's 12 classes are VOC ids too
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    for n in names[:3]:
+        shutil.copy(root / "SegmentationClass" / f"{n}.png", noisy / f"{n}.png")
+    widget = start(make_napari_viewer(), qtbot, root, tmp_path / "session",
+                   noisy_labels=noisy)
+    assert widget.session.dataset.names == names[:3]
+    assert (f"1 image with labels in {root} has no pseudo-label in {noisy} and is left out "
+            f"({names[3]}).") in widget.status.text()
+    wait_idle(qtbot, widget)
+
+
 def test_a_viewer_closed_by_a_script_while_training_lets_a_new_one_resume(make_napari_viewer,
                                                                         qtbot, demo, tmp_path):
     # viewer.close(), as a script or napari's console closes it: napari deletes

@@ -506,13 +506,12 @@ def _voc(root: Path, labels_dir: Path | None, background_is_ignore: bool) -> dic
     images = {n: jpegs[n] for n in labels if n in jpegs}
     left_out = [n for n in own if n in jpegs and n not in labels]
     if not images:
-        raise DatasetError(labels_dir or own_dir, "has no label PNG matching an image "
-                           f"in {root / 'JPEGImages'} (looked for "
-                           f"{', '.join(IMAGE_SUFFIXES)})")
+        raise _no_label_matches(labels_dir or own_dir, jpegs, root / "JPEGImages")
     parts = dict(classes=VOC_CLASSES, images=images, labels=labels, left_out=left_out,
                  gt=own if labels_dir is not None else {},
                  unmatched=_unmatched(labels, jpegs, "label", root / "JPEGImages",
-                                      f".({'|'.join(s[1:] for s in IMAGE_SUFFIXES)})"))
+                                      f".({'|'.join(s[1:] for s in IMAGE_SUFFIXES)})")
+                 + _not_png_labels(labels_dir or own_dir, labels, jpegs))
     if (root / LABELMAP).is_file():  # CVAT's Segmentation mask 1.1
         labelmap = read_labelmap(root / LABELMAP)
         parts["classes"] = labelmap_classes(labelmap, background_is_ignore)
@@ -532,21 +531,51 @@ def _cityscapes(root: Path, labels_dir: Path | None) -> dict:
     labels = _matched(labels_dir, leftimgs) if labels_dir is not None else own
     images = {n: leftimgs[n] for n in labels if n in leftimgs}
     left_out = [n for n in own if n in leftimgs and n not in labels]
+    if not images and labels_dir is not None:
+        raise _no_label_matches(labels_dir, leftimgs, root / "leftImg8bit")
     if not images:
-        raise DatasetError(labels_dir or own_dir, "has no label matching an image in "
+        raise DatasetError(own_dir, "has no label matching an image in "
                            f"{root / 'leftImg8bit'}; Cityscapes labels must be "
                            "<split>/<city>/<stem>_gtFine_labelTrainIds.png (made by "
                            "cityscapesscripts' createTrainIdLabelImgs)")
     return dict(classes=CITYSCAPES_CLASSES, images=images, labels=labels, left_out=left_out,
                 gt=own if labels_dir is not None else {},
                 unmatched=_unmatched(labels, leftimgs, "label", root / "leftImg8bit",
-                                     "_leftImg8bit.png"))
+                                     "_leftImg8bit.png")
+                + (_not_png_labels(labels_dir, labels, leftimgs)
+                   if labels_dir is not None else []))
 
 
 def _matched(labels_dir: Path, images: dict[str, Path]) -> dict[str, Path]:
     """The label PNGs of ``labels_dir`` by the name of the image each matches
     (:class:`NameMatcher`); a file that matches none keeps its own name."""
     return match_files(labels_dir, NameMatcher(images), (".png",), "label")
+
+
+def _no_label_matches(folder: Path, images: dict[str, Path], image_dir: Path) -> DatasetError:
+    """The error for a label folder none of whose PNGs is named like an
+    image: what it holds and what a name should be, with an example of each."""
+    found = sorted(index_files(folder, IMAGE_SUFFIXES).values())
+    example = min(images, key=len) if images else "NAME"
+    held = (f"it holds {len(found)} image files, e.g. {found[0].relative_to(folder)}"
+            if found else "it holds no image file")
+    return DatasetError(folder, f"has no label PNG named like an image of {image_dir} "
+                        f"({held}); name each NAME.png after its image, e.g. "
+                        f"{example}.png, flat or in the image's folders")
+
+
+def _not_png_labels(folder: Path, labels: dict[str, Path], images: dict[str, Path]
+                    ) -> list[tuple[Path, str]]:
+    """(file, problem) for each file of the label ``folder`` named like an
+    image with no label PNG, but saved in another image format: it would
+    leave its image out, without a word."""
+    match = NameMatcher(images)
+    others = index_files(folder, tuple(s for s in IMAGE_SUFFIXES if s != ".png"))
+    return [(path, "is a label saved as "
+             f"{path.suffix}: labels must be PNG files (lossless: JPEG's compression "
+             "changes class ids along every edge); save it as PNG")
+            for key, path in sorted(others.items())
+            if (name := match(key)) is not None and name not in labels]
 
 
 def _not_png(label_path: Path) -> str:
