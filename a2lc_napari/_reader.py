@@ -2,7 +2,8 @@
 
 The images and pseudo-labels come as two layers, named like the correction
 widget's layers so that the widget takes them over. Images of one size are
-stacked lazily (one slider step per image); otherwise the first image is shown.
+stacked lazily (one slider step per image); otherwise the first image is
+shown, and napari's notifications say so.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import dask.array as da
 import numpy as np
 from dask import delayed
+from napari.utils.notifications import show_info
 
 from ._layers import IMAGE_LAYER, LABELS_LAYER, labels_kwargs
 from .engine.dataset import Dataset, open_dataset
@@ -48,6 +50,9 @@ def dataset_layers(dataset: Dataset) -> list[tuple]:
         images = _lazy_stack(dataset.image, names, (*shape, 3), np.uint8)
         labels = _lazy_stack(dataset.labels, names, shape, np.uint8)
     else:
+        show_info(f"{dataset.root}: its {len(names)} images are not all of one size, so "
+                  f"only the first, {names[0]}, is shown; the correction panel (Plugins "
+                  "menu) shows each of them")
         names = names[:1]
         images, labels = dataset.image(names[0]), dataset.labels(names[0])
     root = str(dataset.root)

@@ -115,6 +115,7 @@ class SettingsForm(Container):
         self.fold.changed.connect(self._toggle_fold)
         self.locked = self.folded = False
         self._suggested: Path | None = None
+        self._offered: Path | None = None  # the dataset last opened in napari
         self._show_fields()
 
     def _show_fields(self) -> None:
@@ -166,8 +167,11 @@ class SettingsForm(Container):
             self.session_dir.value = self._suggested
 
     def offer_dataset(self, path: str) -> None:
-        """A dataset opened in napari becomes the one to correct, unless one is chosen."""
-        if not self.locked and is_empty(self.dataset.value):
+        """A dataset opened in napari becomes the one to correct, unless one
+        was chosen (not the last one opened)."""
+        chosen = self.dataset.value
+        if not self.locked and (is_empty(chosen) or Path(chosen) == self._offered):
+            self._offered = Path(path)
             self.dataset.value = path
 
     def folders(self) -> tuple[Path, Path, Path | None]:

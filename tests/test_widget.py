@@ -138,6 +138,43 @@ def test_reader_and_writer(make_napari_viewer, demo, tmp_path):
     assert png.getpalette()[3:6] == list(demo_classes().colors[1])
 
 
+def test_the_dataset_last_opened_in_napari_is_the_one_to_correct(make_napari_viewer, demo,
+                                                                 tmp_path):
+    viewer = make_napari_viewer()
+    widget = open_from_menu(viewer)
+    second = tmp_path / "second"
+    shutil.copytree(demo, second)
+    viewer.open(str(demo), plugin="a2lc-napari")
+    assert widget.settings.dataset.value == demo
+    assert widget.settings.session_dir.value == demo.parent / "demo_a2lc"
+    viewer.layers.clear()
+    viewer.open(str(second), plugin="a2lc-napari")  # the next folder opened: it follows
+    assert widget.settings.dataset.value == second
+    assert widget.settings.session_dir.value == tmp_path / "second_a2lc"
+    widget.settings.dataset.value = demo  # chosen by the person: a folder opened keeps it
+    viewer.open(str(second), plugin="a2lc-napari")
+    assert widget.settings.dataset.value == demo
+
+
+def test_a_folder_of_images_of_several_sizes_opens_its_first_and_says_so(
+        make_napari_viewer, make_dataset, tmp_path):
+    rng = np.random.default_rng(0)
+    root = make_dataset({n: rng.integers(0, 255, (h, 8, 3), dtype=np.uint8)
+                         for n, h in (("a", 6), ("b", 10))},
+                        {n: np.zeros((h, 8), np.uint8) for n, h in (("a", 6), ("b", 10))})
+    viewer = make_napari_viewer()
+    said = []
+
+    def record(notification):
+        said.append(notification.message)
+    notification_manager.notification_ready.connect(record)
+    viewer.open(str(root), plugin="a2lc-napari")
+    notification_manager.notification_ready.disconnect(record)
+    assert viewer.layers[LABELS_LAYER].data.shape == (6, 8)
+    assert (f"{root}: its 2 images are not all of one size, so only the first, a, is shown; "
+            "the correction panel (Plugins menu) shows each of them") in said
+
+
 def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
     widget = CorrectionWidget(make_napari_viewer())
     s = widget.settings
