@@ -70,6 +70,11 @@ def test_round_trip(corrected, tmp_path, format):
         np.testing.assert_array_equal(back[name], expected)
     readme = (out / f"README.{format}").read_text()
     assert format in readme and "rounds: 3" in readme and "LCM changes: 4" in readme
+    # CVAT has one mark for unannotated pixels and the background class: said, counted.
+    merged = sum(int((labels[n] == 255).sum()) for n in dataset.names)
+    assert merged == 4
+    assert (f"unlabelled pixels, read back as background: {merged}" in readme) == (
+        format == "cvat")
     umask = os.umask(0)
     os.umask(umask)
     modes = {stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()}
@@ -182,6 +187,7 @@ def test_cvat_without_a_background_class(make_dataset, tmp_path):
     np.testing.assert_array_equal(read["a"], labels["a"])  # background: no class, 255
     np.testing.assert_array_equal(read_back(dataset, tmp_path / "out", "cvat")["a"],
                                   labels["a"])
+    assert "read back as background" not in (tmp_path / "out" / "README.cvat").read_text()
 
 
 def test_coco_opens_in_pycocotools_and_datumaro(corrected, tmp_path):

@@ -353,6 +353,7 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
             return ".png" if image_of is None else Path(image_of(name)).suffix.lower()
 
         coco_images, coco_annots = [], []
+        unannotated = 0  # cvat: unlabelled pixels, painted as unannotated
         for i, name in enumerate(names):
             labels = np.asarray(labels_of(name), np.uint8)
             if format == "palette":
@@ -363,6 +364,7 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
                 image(name, f"{VOC_ROOT}/JPEGImages/{name}.jpg")
             elif format == "cvat":
                 _write_rgb(folder / "SegmentationClass" / f"{name}.png", labels, colors)
+                unannotated += int(np.count_nonzero(labels == classes.ignore_index))
                 image(name, f"JPEGImages/{name}{suffix(name)}")
             elif format == "cityscapes":
                 stem = cityscapes_name(name)
@@ -395,8 +397,12 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
                 "images": coco_images, "annotations": coco_annots,
                 "categories": [{"id": c + 1, "name": n, "supercategory": n}
                                for c, n in enumerate(classes.names)]})
+        notes = {}
+        if format == "cvat" and BACKGROUND_NAME in classes.names:
+            # CVAT has one mark for unannotated pixels and the background class.
+            notes["unlabelled pixels, read back as background"] = unannotated
         write_text(folder / f"README.{format}",
-                   readme_text(format, len(names), classes, provenance or {}))
+                   readme_text(format, len(names), classes, {**(provenance or {}), **notes}))
     except BaseException:  # a failure, or a cancel: no half-written export left
         if new:  # in a folder it made, which a retry would find not empty
             shutil.rmtree(folder, ignore_errors=True)
