@@ -411,6 +411,12 @@ def jpeg_label(root):
     save_image(root / "labels" / "lonely.jpg", np.zeros((8, 10), np.uint8))
 
 
+def jpeg_named_png(root):
+    from PIL import Image
+
+    Image.fromarray(lab(8, 10)).save(root / "labels" / "a.png", format="JPEG")
+
+
 def orphan_label(root):
     save_label(root / "labels" / "orphan.png", lab(8, 10))
 
@@ -473,9 +479,10 @@ CHECK_ERRORS = {
     "labels/a.png.*cannot be read": unreadable_label,
     "gt/a.png.*cannot be read": unreadable_gt,
     "a.npy.*cannot be read": unreadable_regions,
-    "labels/a.png.*colours that are not in the colour map.*class colours of classes.json":
-        rgb_label,
+    "labels/a.png.*colours that are not in the colour map.*class colours "
+    r"\(classes.json's, or its layout's": rgb_label,
     "labels/lonely.png.*missing.*found lonely.jpg: labels must be PNG": jpeg_label,
+    "labels/a.png: is a JPEG image, whatever its name: labels must be PNG": jpeg_named_png,
     "labels/a.png: has image mode LA; a label map must hold one class id": grey_alpha_label,
     "labels/a.png.*9x8": small_label,
     "gt/a.png.*10x7": small_gt,

@@ -145,8 +145,13 @@ def read_label(path: Path, colors: dict[tuple[int, int, int], int] | None = None
     palette PNG holds them; given ``colors`` ((r, g, b) to label value: the
     class colours, :meth:`ClassSet.colormap`), an RGB one is read in them."""
     img = _open(Path(path))
+    if img.format == "JPEG":  # a JPEG under a .png name: its ids blur along every edge
+        raise DatasetError(path, "is a JPEG image, whatever its name: labels must be PNG "
+                           "files (lossless: JPEG's compression changes class ids along "
+                           "every edge)")
     if img.mode in ("RGB", "RGBA") and colors is not None:
-        return _color_ids(img, colors, path, "the class colours of classes.json, or the "
+        return _color_ids(img, colors, path, "the dataset's class colours (classes.json's, or "
+                          "its layout's: VOC's, Cityscapes'), or the "
                           "ignore colour, are expected; fix the mask")
     if img.mode not in ("P", "L", "I", "I;16", "I;16B"):
         raise DatasetError(path, f"has image mode {img.mode}; a label map must hold one "
