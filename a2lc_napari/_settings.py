@@ -168,9 +168,12 @@ class SettingsForm(Container):
 
     def offer_dataset(self, path: str) -> None:
         """A dataset opened in napari becomes the one to correct, unless one
-        was chosen (not the last one opened)."""
-        chosen = self.dataset.value
-        if not self.locked and (is_empty(chosen) or Path(chosen) == self._offered):
+        was chosen (not the last one opened), or folders were chosen for it."""
+        chosen, session = self.dataset.value, self.session_dir.value
+        bound = (not is_empty(self.noisy_labels.value) or not is_empty(self.region_files.value)
+                 or not is_empty(session) and Path(session) != self._suggested)
+        if not self.locked and (is_empty(chosen) or Path(chosen) == self._offered
+                                and not bound):
             self._offered = Path(path)
             self.dataset.value = path
 

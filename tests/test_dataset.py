@@ -246,6 +246,21 @@ def test_a_label_saved_as_jpeg_is_refused_not_left_out(make_voc, make_cityscapes
     # A PNG beside it is the label: the other file is the person's own business.
     save_label(tmp_path / "pseudo" / "aachen_000001_000019.png", lab(4, 8), palette=False)
     run(open_dataset(root, labels_dir=tmp_path / "pseudo").check())
+    # Colour previews named like an unlabelled image, in two formats, are no
+    # label: the image is left out, as one with no file is.
+    voc = make_voc({"a": rgb(4, 6), "b": rgb(4, 6)}, {"a": lab(4, 6, top=21)})
+    for suffix in (".jpg", ".tif"):
+        save_image(tmp_path / "previews" / f"b{suffix}", rgb(4, 6))
+    shutil.copy(voc / "SegmentationClass" / "a.png", tmp_path / "previews" / "a.png")
+    ds = open_dataset(voc, labels_dir=tmp_path / "previews")
+    assert ds.names == ["a"] and ds.left_out == []
+    run(ds.check())
+    # Every label a JPEG: that is what is said, not how to name them.
+    (tmp_path / "jpegs").mkdir()
+    for name in ("a", "b"):
+        Image.fromarray(lab(4, 6, top=21)).save(tmp_path / "jpegs" / f"{name}.jpg")
+    with pytest.raises(DatasetError, match=r"jpegs/a.jpg: is a label saved as \.jpg"):
+        open_dataset(voc, labels_dir=tmp_path / "jpegs")
 
 
 def test_a_labels_folder_named_unlike_the_images_says_how_to_name_them(
@@ -263,8 +278,17 @@ def test_a_labels_folder_named_unlike_the_images_says_how_to_name_them(
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError, match=r"empty: has no label PNG named like an image "
                        r"of .*JPEGImages \(it holds no image file\); name each NAME.png "
-                       r"after its image, e.g. a.png"):
+                       r"after its image, e.g. a.png, flat or in"):
         open_dataset(root, labels_dir=tmp_path / "empty")
+    # The folder's own labels match by their exact names; two files of one name
+    # in two formats only describe it.
+    own = root / "SegmentationClass"
+    (own / "a.png").rename(own / "x.png")
+    save_image(own / "x.jpg", rgb(4, 6))
+    with pytest.raises(DatasetError, match=r"SegmentationClass: has no label PNG named like "
+                       r"an image .*\(it holds 2 image files, e.g. x.jpg\); name each "
+                       r"NAME.png after its image, e.g. a.png$"):
+        open_dataset(root)
 
 
 def test_labels_dir_generic_keeps_gt(make_dataset, tmp_path):

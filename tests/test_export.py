@@ -73,7 +73,7 @@ def test_round_trip(corrected, tmp_path, format):
     # CVAT has one mark for unannotated pixels and the background class: said, counted.
     merged = sum(int((labels[n] == 255).sum()) for n in dataset.names)
     assert merged == 4
-    assert (f"unlabelled pixels, read back as background: {merged}" in readme) == (
+    assert (f"unlabelled pixels, painted as CVAT's background: {merged}" in readme) == (
         format == "cvat")
     umask = os.umask(0)
     os.umask(umask)
@@ -187,7 +187,7 @@ def test_cvat_without_a_background_class(make_dataset, tmp_path):
     np.testing.assert_array_equal(read["a"], labels["a"])  # background: no class, 255
     np.testing.assert_array_equal(read_back(dataset, tmp_path / "out", "cvat")["a"],
                                   labels["a"])
-    assert "read back as background" not in (tmp_path / "out" / "README.cvat").read_text()
+    assert "painted as CVAT's background" not in (tmp_path / "out" / "README.cvat").read_text()
 
 
 def test_coco_opens_in_pycocotools_and_datumaro(corrected, tmp_path):

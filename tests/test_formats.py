@@ -294,8 +294,8 @@ def test_voc_images_of_no_kind_we_read(make_voc, tmp_path):
     Image.fromarray(np.zeros((*SHAPE, 3), np.uint8)).save(root / "JPEGImages" / "img1.bmp")
     with pytest.raises(DatasetError) as e:
         open_dataset(root)
-    assert e.value.path == root / "SegmentationClass"
-    assert "looked for .png, .jpg, .jpeg, .tif, .tiff" in str(e.value)
+    assert e.value.path == root / "JPEGImages"  # the images are what is wrong
+    assert "has no images (.png, .jpg, .jpeg, .tif, .tiff)" in str(e.value)
 
 
 def test_labelmap_errors(tmp_path):

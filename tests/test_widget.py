@@ -151,6 +151,9 @@ def test_the_dataset_last_opened_in_napari_is_the_one_to_correct(make_napari_vie
     viewer.open(str(second), plugin="a2lc-napari")  # the next folder opened: it follows
     assert widget.settings.dataset.value == second
     assert widget.settings.session_dir.value == tmp_path / "second_a2lc"
+    widget.settings.noisy_labels.value = second / "labels"  # chosen for it: it stays
+    viewer.open(str(demo), plugin="a2lc-napari")
+    assert widget.settings.dataset.value == second
     widget.settings.dataset.value = demo  # chosen by the person: a folder opened keeps it
     viewer.open(str(second), plugin="a2lc-napari")
     assert widget.settings.dataset.value == demo

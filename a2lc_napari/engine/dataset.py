@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .classes import (
     CITYSCAPES_CLASSES,
@@ -502,11 +503,14 @@ def _voc(root: Path, labels_dir: Path | None, background_is_ignore: bool) -> dic
         raise DatasetError(root / "SegmentationClass", "missing: a VOC folder needs "
                            "SegmentationClass/ or SegmentationClassPNG/ label PNGs")
     own = index_files(own_dir, (".png",)) if own_dir is not None else {}
+    if not jpegs:
+        raise DatasetError(root / "JPEGImages", f"has no images ({', '.join(IMAGE_SUFFIXES)})")
     labels = _matched(labels_dir, jpegs) if labels_dir is not None else own
     images = {n: jpegs[n] for n in labels if n in jpegs}
     left_out = [n for n in own if n in jpegs and n not in labels]
     if not images:
-        raise _no_label_matches(labels_dir or own_dir, jpegs, root / "JPEGImages")
+        raise _no_label_matches(labels_dir or own_dir, jpegs, root / "JPEGImages",
+                                flat=labels_dir is not None)
     parts = dict(classes=VOC_CLASSES, images=images, labels=labels, left_out=left_out,
                  gt=own if labels_dir is not None else {},
                  unmatched=_unmatched(labels, jpegs, "label", root / "JPEGImages",
@@ -528,6 +532,9 @@ def _cityscapes(root: Path, labels_dir: Path | None) -> dict:
         raise DatasetError(own_dir, "missing: a Cityscapes folder needs "
                            "gtFine/<split>/<city>/*_gtFine_labelTrainIds.png")
     own = index_files(own_dir, ("_gtFine_labelTrainIds.png",))
+    if not leftimgs:
+        raise DatasetError(root / "leftImg8bit", "has no images "
+                           "(<split>/<city>/<stem>_leftImg8bit.png)")
     labels = _matched(labels_dir, leftimgs) if labels_dir is not None else own
     images = {n: leftimgs[n] for n in labels if n in leftimgs}
     left_out = [n for n in own if n in leftimgs and n not in labels]
@@ -552,30 +559,55 @@ def _matched(labels_dir: Path, images: dict[str, Path]) -> dict[str, Path]:
     return match_files(labels_dir, NameMatcher(images), (".png",), "label")
 
 
-def _no_label_matches(folder: Path, images: dict[str, Path], image_dir: Path) -> DatasetError:
+def _no_label_matches(folder: Path, images: dict[str, Path], image_dir: Path,
+                      flat: bool = True) -> DatasetError:
     """The error for a label folder none of whose PNGs is named like an
-    image: what it holds and what a name should be, with an example of each."""
-    found = sorted(index_files(folder, IMAGE_SUFFIXES).values())
-    example = min(images, key=len) if images else "NAME"
+    image: a label of an image saved in another format, or else what the
+    folder holds and what a name should be (``flat``: a flat name matches a
+    nested image), with an example of each."""
+    if saved_otherwise := _not_png_labels(folder, {}, images):
+        return DatasetError(*saved_otherwise[0])
+    found = _image_files(folder)
+    example = min(sorted(images), key=len)
     held = (f"it holds {len(found)} image files, e.g. {found[0].relative_to(folder)}"
             if found else "it holds no image file")
     return DatasetError(folder, f"has no label PNG named like an image of {image_dir} "
                         f"({held}); name each NAME.png after its image, e.g. "
-                        f"{example}.png, flat or in the image's folders")
+                        f"{example}.png" + (", flat or in the image's folders" if flat else ""))
+
+
+def _image_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
+    """The files under ``folder`` ending in one of ``suffixes`` (any case),
+    hidden ones left out, sorted; none where it is missing. Unlike
+    :func:`index_files`, two files of one name are no error: this only
+    describes a folder."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in suffixes
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                  and p.is_file())
 
 
 def _not_png_labels(folder: Path, labels: dict[str, Path], images: dict[str, Path]
                     ) -> list[tuple[Path, str]]:
     """(file, problem) for each file of the label ``folder`` named like an
-    image with no label PNG, but saved in another image format: it would
-    leave its image out, without a word."""
+    image with no label PNG, that holds a label map (one value per pixel:
+    greyscale or palette) in another image format: it would leave its image
+    out, without a word. A colour photo or preview of that name is left alone."""
     match = NameMatcher(images)
-    others = index_files(folder, tuple(s for s in IMAGE_SUFFIXES if s != ".png"))
-    return [(path, "is a label saved as "
-             f"{path.suffix}: labels must be PNG files (lossless: JPEG's compression "
-             "changes class ids along every edge); save it as PNG")
-            for key, path in sorted(others.items())
-            if (name := match(key)) is not None and name not in labels]
+    return [(path, f"is a label saved as {path.suffix}: labels must be PNG files "
+             "(lossless: JPEG's compression changes class ids along every edge); save "
+             "it as PNG")
+            for path in _image_files(folder, tuple(x for x in IMAGE_SUFFIXES if x != ".png"))
+            if (name := match(path.relative_to(folder).with_suffix("").as_posix()))
+            is not None and name not in labels and _holds_one_value_per_pixel(path)]
+
+
+def _holds_one_value_per_pixel(path: Path) -> bool:
+    """Whether the image file ``path`` is greyscale or palette (its header says)."""
+    try:
+        with Image.open(path) as img:
+            return img.mode in ("1", "L", "P", "I", "I;16", "I;16B")
+    except (OSError, ValueError):
+        return False
 
 
 def _not_png(label_path: Path) -> str:

@@ -400,7 +400,7 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
         notes = {}
         if format == "cvat" and BACKGROUND_NAME in classes.names:
             # CVAT has one mark for unannotated pixels and the background class.
-            notes["unlabelled pixels, read back as background"] = unannotated
+            notes["unlabelled pixels, painted as CVAT's background"] = unannotated
         write_text(folder / f"README.{format}",
                    readme_text(format, len(names), classes, {**(provenance or {}), **notes}))
     except BaseException:  # a failure, or a cancel: no half-written export left

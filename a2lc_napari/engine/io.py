@@ -144,11 +144,7 @@ def read_label(path: Path, colors: dict[tuple[int, int, int], int] | None = None
     """Read a label map as (H, W) uint8 class ids: an 8-bit greyscale or
     palette PNG holds them; given ``colors`` ((r, g, b) to label value: the
     class colours, :meth:`ClassSet.colormap`), an RGB one is read in them."""
-    img = _open(Path(path))
-    if img.format == "JPEG":  # a JPEG under a .png name: its ids blur along every edge
-        raise DatasetError(path, "is a JPEG image, whatever its name: labels must be PNG "
-                           "files (lossless: JPEG's compression changes class ids along "
-                           "every edge)")
+    img = _open_label(Path(path))
     if img.mode in ("RGB", "RGBA") and colors is not None:
         return _color_ids(img, colors, path, "the dataset's class colours (classes.json's, or "
                           "its layout's: VOC's, Cityscapes'), or the "
@@ -185,8 +181,18 @@ def read_color_label(path: Path, colormap: dict[tuple[int, int, int], int]) -> n
         The file is unreadable, or has colours not in ``colormap`` (the
         message lists them with their pixel counts).
     """
-    return _color_ids(_open(Path(path)), colormap, path,
+    return _color_ids(_open_label(Path(path)), colormap, path,
                       "add them to labelmap.txt or fix the mask")
+
+
+def _open_label(path: Path) -> Image.Image:
+    """A label file opened; one that is a JPEG under any name is refused."""
+    img = _open(path)
+    if img.format == "JPEG":  # its compression blurs class ids along every edge
+        raise DatasetError(path, "is a JPEG image, whatever its name: labels must be PNG "
+                           "files (lossless: JPEG's compression changes class ids along "
+                           "every edge)")
+    return img
 
 
 def _color_ids(img: Image.Image, colormap: dict[tuple[int, int, int], int], path: Path,
