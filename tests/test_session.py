@@ -442,7 +442,7 @@ def test_an_export_counts_the_lcm_changes_in_place_not_those_taken_back(demo, tm
     drive(session.export(tmp_path / "export"), quiet=True)
     readme = (tmp_path / "export" / "README.palette").read_text()
     assert f"regions changed by the LCM: {applied + 1 - 2}\n" in readme
-    assert "LCM changes the person took back: 2\n" in readme
+    assert "LCM changes applied, then taken back by the person: 2\n" in readme
 
 
 def test_the_lcm_is_reviewed_while_the_next_model_trains_not_while_a_round_ends(demo, tmp_path):

@@ -162,7 +162,7 @@ def session_totals(state: SessionState) -> dict:
                                           + sum(q.rewrite for q in answered)),
             "pixels painted by hand": sum(r.hand_pixels for r in done) + state.hand_pixels,
             "regions changed by the LCM": lcm_kept,
-            "LCM changes the person took back": lcm_taken_back}
+            "LCM changes applied, then taken back by the person": lcm_taken_back}
 
 
 def lcm_changes_kept(journal: list[Event]) -> tuple[int, int]:
