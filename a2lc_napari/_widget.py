@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from napari.utils.notifications import show_error
 from qtpy.QtCore import QEvent, Qt, QTimer, Signal
-from qtpy.QtWidgets import (QPushButton, QScrollArea,
+from qtpy.QtWidgets import (QMessageBox, QPushButton, QScrollArea,
                             QVBoxLayout, QWidget)
 
 from ._busy_bar import BusyBar
@@ -301,6 +301,13 @@ class CorrectionWidget(QWidget):
         except ValueError as e:
             show_error(str(e))
             return
+        parent = session_dir.expanduser().absolute().parent
+        if not parent.exists() and QMessageBox.question(
+                self, "Start", f"{session_dir} does not exist, nor does the folder it would "
+                f"be made in, {parent}. Create them and start the session there?",
+                QMessageBox.Yes | QMessageBox.No, QMessageBox.No) != QMessageBox.Yes:
+            self.status.setText("Nothing started: choose the session folder.")
+            return  # a mistyped path gets no folders
         self.runner.run(open_session(session_dir, dataset, config, labels_dir),
                         self._on_started,
                         "Opening the session",

@@ -449,6 +449,34 @@ def test_noisy_labels_from_another_folder_are_the_ones_corrected(make_napari_vie
     wait_idle(qtbot, widget)
 
 
+def test_a_session_folder_whose_parent_is_missing_is_made_only_once_the_person_says_so(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    widget = open_from_menu(make_napari_viewer())
+    s = widget.settings
+    typo = tmp_path / "sesions" / "run"  # a mistyped parent
+    s.dataset.value, s.session_dir.value = demo, typo
+    s.budget.value, s.steps.value = 4, 8
+    asked = []
+
+    def answer(reply):
+        def act(box):
+            asked.append(box.text())
+            box.button(reply).click()
+        return act
+    when_modal(QMessageBox, answer(QMessageBox.No))
+    button(widget, "Start / resume").click()
+    qtbot.waitUntil(lambda: bool(asked), timeout=WAIT)
+    assert asked[0] == (f"{typo} does not exist, nor does the folder it would be made in, "
+                        f"{typo.parent}. Create them and start the session there?")
+    assert not typo.parent.exists() and widget.session is None
+    assert widget.status.text() == "Nothing started: choose the session folder."
+    when_modal(QMessageBox, answer(QMessageBox.Yes))
+    with qtbot.waitSignal(widget.query_shown, timeout=WAIT):
+        button(widget, "Start / resume").click()
+    assert (typo / "session.json").exists() and len(asked) == 2
+    wait_idle(qtbot, widget)
+
+
 def test_an_image_left_out_for_want_of_a_noisy_label_is_said_so(make_napari_viewer, qtbot,
                                                                 make_voc, demo, tmp_path):
     # A VOC folder takes the images with a label; those whose noisy label is
