@@ -337,8 +337,8 @@ class CorrectionWidget(QWidget):
         kept = (f"It keeps its own settings, not the form's: {'; '.join(differing)}."
                 if differing else "")
         moved = session.moved_note()
-        left_out = session.dataset.left_out_note()
-        left_out = f"{left_out[0].upper()}{left_out[1:]}." if left_out else ""
+        left_out = session.dataset.left_out_note()  # begins with a count
+        left_out = f"{left_out}." if left_out else ""
         self._busy.say(" ".join(filter(None, (
             f"Session in {session.out}: round {session.round}.", kept, moved, left_out))),
             keep=bool(kept or moved or left_out))

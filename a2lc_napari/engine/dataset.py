@@ -45,6 +45,7 @@ from .classes import (
 from .errors import DatasetError
 from .io import (
     IMAGE_SUFFIXES,
+    PNG_ONLY,
     check_size,
     image_size,
     index_files,
@@ -593,9 +594,7 @@ def _not_png_labels(folder: Path, labels: dict[str, Path], images: dict[str, Pat
     greyscale or palette) in another image format: it would leave its image
     out, without a word. A colour photo or preview of that name is left alone."""
     match = NameMatcher(images)
-    return [(path, f"is a label saved as {path.suffix}: labels must be PNG files "
-             "(lossless: JPEG's compression changes class ids along every edge); save "
-             "it as PNG")
+    return [(path, f"is a label saved as {path.suffix}: {PNG_ONLY}; save it as PNG")
             for path in _image_files(folder, tuple(x for x in IMAGE_SUFFIXES if x != ".png"))
             if (name := match(path.relative_to(folder).with_suffix("").as_posix()))
             is not None and name not in labels and _holds_one_value_per_pixel(path)]
@@ -616,8 +615,7 @@ def _not_png(label_path: Path) -> str:
         return ""
     other = next((p for p in sorted(label_path.parent.iterdir())
                   if p.stem == label_path.stem and p != label_path), None)
-    return ("" if other is None else f"; found {other.name}: labels must be PNG files "
-            "(lossless: JPEG's compression changes class ids along every edge)")
+    return "" if other is None else f"; found {other.name}: {PNG_ONLY}"
 
 
 def match_files(folder: Path, match: NameMatcher, endings: tuple[str, ...],

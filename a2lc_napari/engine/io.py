@@ -21,6 +21,9 @@ from .classes import ClassSet
 from .errors import DatasetError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+#: Why a label file must be a PNG, in an error message.
+PNG_ONLY = ("labels must be PNG files (lossless: JPEG's compression changes class ids "
+            "along every edge)")
 #: How many unknown colours an error message lists.
 MAX_LISTED_COLORS = 3
 
@@ -189,9 +192,7 @@ def _open_label(path: Path) -> Image.Image:
     """A label file opened; one that is a JPEG under any name is refused."""
     img = _open(path)
     if img.format == "JPEG":  # its compression blurs class ids along every edge
-        raise DatasetError(path, "is a JPEG image, whatever its name: labels must be PNG "
-                           "files (lossless: JPEG's compression changes class ids along "
-                           "every edge)")
+        raise DatasetError(path, f"is a JPEG image, whatever its name: {PNG_ONLY}")
     return img
 
 
