@@ -50,3 +50,36 @@ def test_a_kill_at_any_moment_then_the_same_command_gives_the_same_result(tiny_d
         assert labels.keys() == ref_labels.keys()
         for name in labels:
             np.testing.assert_array_equal(labels[name], ref_labels[name], err_msg=name)
+
+
+# Runs the command in a process that dies (os._exit, as a kill would) right
+# after writing its Nth label file, before that file replaces the old one.
+DIES_WRITING_A_LABEL = """
+import os, sys
+from PIL import Image
+from a2lc_napari import cli
+save, written = Image.Image.save, []
+def dying_save(image, fp, *args, **kwargs):
+    save(image, fp, *args, **kwargs)
+    if os.path.basename(os.path.dirname(fp)) == "labels":
+        written.append(fp)
+        if len(written) == int(sys.argv[1]):
+            os._exit(9)
+Image.Image.save = dying_save
+cli.main(sys.argv[2:])
+"""
+
+
+def test_a_kill_while_a_label_is_written_leaves_no_stray_file(tiny_demo, tmp_path):
+    subprocess.run(command(tiny_demo, tmp_path / "ref"), check=True, capture_output=True)
+    ref_metrics, ref_labels = outcome(tmp_path / "ref")
+    out = tmp_path / "killed"
+    # the 6th label written: past the pseudo-labels' copies, within round 1
+    killed = subprocess.run([sys.executable, "-c", DIES_WRITING_A_LABEL, "6",
+                             *command(tiny_demo, out)[3:]], capture_output=True)
+    assert killed.returncode == 9, killed.stderr.decode()
+    assert len(list((out / "labels").iterdir())) > len(ref_labels)  # the unfinished file
+    subprocess.run(command(tiny_demo, out), check=True, capture_output=True)
+    metrics, labels = outcome(out)
+    assert metrics == ref_metrics
+    assert sorted(p.name for p in (out / "labels").iterdir()) == sorted(ref_labels)

@@ -14,7 +14,7 @@ from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER, LCM_CAPTION_LAYER
 from a2lc_napari.engine.classes import ClassSet
 from a2lc_napari.engine.io import read_label, write_label
 from test_widget import (WAIT, button, open_from_menu, plugin, press,  # noqa: F401
-                         start, wait_idle, wait_written)
+                         start, wait_for_query, wait_idle, wait_written)
 
 
 def test_progress_cancel_the_image_a_stroke_and_undo_while_the_model_trains(
@@ -166,6 +166,7 @@ def test_undo_and_redo_say_what_they_did_or_that_there_was_nothing(make_napari_v
     assert widget.session.queries[0].answer == 6
     qtbot.waitUntil(lambda: widget.status.text() == "Redone: the answer to query 1 of round 1.",
                     timeout=WAIT)
+    wait_for_query(qtbot, widget)  # shown again, its image read: the keys act on it
     press(widget, qtbot, Qt.Key_Right)
     qtbot.waitUntil(lambda: widget.query_index == 1, timeout=WAIT)
     press(widget, qtbot, Qt.Key_Return)  # a new answer: no word left of the redo

@@ -302,17 +302,22 @@ def index_files(folder: Path, endings: tuple[str, ...]) -> dict[str, Path]:
     return found
 
 
+# What marks a file being written by atomic_path: ".NAME.partial-XXXXXXXX.png".
+_PARTIAL = ".partial-"
+
+
 @contextmanager
 def atomic_path(path: Path):
     """Yield a temporary path beside ``path``; rename it onto ``path`` on success.
 
     The file gets the mode a plain ``open()`` would give it (0644 under the
-    usual umask), not the temporary file's private 0600.
+    usual umask), not the temporary file's private 0600. A kill leaves the
+    temporary file behind: :func:`remove_unfinished_writes` takes it away.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{_PARTIAL}",
                                    suffix=path.suffix)
     except OSError as e:  # named as the file meant, not the temporary one
         raise OSError(e.errno, e.strerror, str(path)) from None
@@ -329,6 +334,20 @@ def atomic_path(path: Path):
                 e.filename in (tmp, None) or e.errno in (errno.ENOSPC, errno.EDQUOT)):
             raise OSError(e.errno, e.strerror, str(path)) from None
         raise
+
+
+def remove_unfinished_writes(folder: Path) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_path` left under
+    ``folder`` (any depth) when a kill stopped a write; return them.
+
+    Only the folder's single writer may call this: another writer's
+    temporary files are files still being written.
+    """
+    left = [Path(dirpath, name) for dirpath, _, names in os.walk(folder)
+            for name in names if name.startswith(".") and _PARTIAL in name]
+    for path in left:
+        path.unlink(missing_ok=True)
+    return left
 
 
 def write_label(path: Path, labels: np.ndarray, classes: ClassSet) -> None:

@@ -30,6 +30,7 @@ class LabelStore:
     def __init__(self, folder: SessionFolder, classes: ClassSet):
         self.folder, self.classes = folder, classes
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._writes: dict[str, int] = {}  # per image, how many writes so far
         self._lock = threading.Lock()
 
     def labels(self, name: str) -> np.ndarray:
@@ -39,18 +40,24 @@ class LabelStore:
             if labels is not None:
                 self._cache.move_to_end(name)
                 return labels.copy()
-        labels = read_label(self.folder.labels(name))
-        self._keep(name, labels)
+            writes = self._writes.get(name, 0)
+        labels = read_label(self.folder.labels(name))  # outside the lock: decodes are slow
+        with self._lock:
+            # Kept unless written meanwhile: the labels read may be the older ones.
+            if self._writes.get(name, 0) == writes:
+                self._keep(name, labels)
         return labels.copy()
 
     def write(self, name: str, labels: np.ndarray) -> None:
         """Write (H, W) uint8 labels of image ``name``, atomically."""
         write_label(self.folder.labels(name), labels, self.classes)
-        self._keep(name, labels)
+        with self._lock:
+            self._writes[name] = self._writes.get(name, 0) + 1
+            self._keep(name, labels)
 
     def _keep(self, name: str, labels: np.ndarray) -> None:
-        with self._lock:
-            self._cache[name] = labels
-            self._cache.move_to_end(name)
-            while len(self._cache) > CACHED_LABELS:
-                self._cache.popitem(last=False)
+        """Keep ``labels`` in memory (the caller holds the lock)."""
+        self._cache[name] = labels
+        self._cache.move_to_end(name)
+        while len(self._cache) > CACHED_LABELS:
+            self._cache.popitem(last=False)

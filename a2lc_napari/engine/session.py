@@ -34,7 +34,7 @@ from .dataset import Dataset
 from .errors import DatasetError
 from .export import check_export, export_labels
 from .image_cache import ImageCache
-from .io import outside_dataset, write_json
+from .io import outside_dataset, remove_unfinished_writes, write_json
 from .journal import Journal
 from .label_pruning import judge_labels, without
 from .label_store import LabelStore
@@ -138,6 +138,7 @@ class Session:
         folder.check_new()
         writer = lock_session(folder.root)
         try:
+            remove_unfinished_writes(folder.root)  # of a creation killed before its state was saved
             state = yield from make_session_files(folder, dataset, config, executor)
             session = cls(folder.root, dataset, config, state, writer)
             session._save()
@@ -165,6 +166,7 @@ class Session:
             return cls._read(folder, writer=None)
         writer = lock_session(folder.root)
         try:
+            remove_unfinished_writes(folder.root)  # of a writer killed mid-write
             session = cls._read(folder, writer, named)
             session._journal.roll_back_unrecorded()
             if session.moved:
