@@ -25,18 +25,24 @@ def command(dataset, out):
             "a2lc", "--rounds", "2", "--budget", "4", "--steps", "6", "--out", str(out), "-q"]
 
 
+@pytest.fixture(scope="module")
+def reference(tiny_demo, tmp_path_factory):
+    """The metrics and labels of an uninterrupted run, and how long it took."""
+    out = tmp_path_factory.mktemp("ref") / "ref"
+    start = time.monotonic()
+    subprocess.run(command(tiny_demo, out), check=True, capture_output=True)
+    return (*outcome(out), time.monotonic() - start)
+
+
 def outcome(out):
     metrics = json.loads((out / "metrics.json").read_text())
     labels = {p.name: read_label(p) for p in sorted((out / "labels").iterdir())}
     return metrics, labels
 
 
-def test_a_kill_at_any_moment_then_the_same_command_gives_the_same_result(tiny_demo,
+def test_a_kill_at_any_moment_then_the_same_command_gives_the_same_result(tiny_demo, reference,
                                                                           tmp_path):
-    start = time.monotonic()
-    subprocess.run(command(tiny_demo, tmp_path / "ref"), check=True, capture_output=True)
-    took = time.monotonic() - start
-    ref_metrics, ref_labels = outcome(tmp_path / "ref")
+    ref_metrics, ref_labels, took = reference
     for k, share in enumerate((0.45, 0.65, 0.85)):
         out = tmp_path / f"killed_{k}"
         run = subprocess.Popen(command(tiny_demo, out), stdout=subprocess.DEVNULL,
@@ -70,9 +76,9 @@ cli.main(sys.argv[2:])
 """
 
 
-def test_a_kill_while_a_label_is_written_leaves_no_stray_file(tiny_demo, tmp_path):
-    subprocess.run(command(tiny_demo, tmp_path / "ref"), check=True, capture_output=True)
-    ref_metrics, ref_labels = outcome(tmp_path / "ref")
+def test_a_kill_while_a_label_is_written_leaves_no_stray_file(tiny_demo, reference,
+                                                              tmp_path):
+    ref_metrics, ref_labels, _ = reference
     out = tmp_path / "killed"
     # the 6th label written: past the pseudo-labels' copies, within round 1
     killed = subprocess.run([sys.executable, "-c", DIES_WRITING_A_LABEL, "6",
