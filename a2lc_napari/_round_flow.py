@@ -259,8 +259,13 @@ class RoundFlow(QObject):
             "Many may be wrong: review them first." if unsure else ""))))
 
     def proposal_changed(self, proposal) -> None:
-        """A new proposal (answers given meanwhile): the confirm, where asked, says its count."""
-        if not self.confirm.isHidden() and proposal is not None and not self._reviewing:
+        """A new proposal (answers given or changes decided meanwhile): the
+        confirm, where asked, says its count, or what is left to review."""
+        if self.confirm.isHidden() or proposal is None:
+            return
+        if self._reviewing:
+            self._say_review(len(proposal.updates))
+        else:
             self._say_count(proposal)
 
     def finish_early(self) -> None:
@@ -285,12 +290,17 @@ class RoundFlow(QObject):
         self._reviewing = True
         for button in self._confirm_buttons:
             button.setVisible(False)
-        self.confirm_text.setText(
-            "Review the LCM's changes in the table below: A accepts one, R rejects it. "
-            "Then Finish round applies those not rejected.")
+        self._say_review(self._confirm_count)
         self.review.table.setFocus()
         if self.review.changes:
             self.review.table.setCurrentCell(0, 0)
+
+    def _say_review(self, left: int) -> None:
+        """The confirm while the changes are reviewed: ``left`` still to decide."""
+        self.confirm_text.setText(
+            "Review the LCM's changes in the table below: A accepts one, R rejects it. "
+            "Then Finish round applies those not rejected." if left else
+            "Every change the LCM proposed is decided: Finish round ends the round.")
 
     def _on_finished(self, _record) -> None:
         self.proposal_reset.emit()

@@ -464,6 +464,7 @@ class CorrectionWidget(QWidget):
             return
         if self.proposal is not None:  # decided: no longer proposed
             self.proposal.updates = [u for u in self.proposal.updates if u not in changes]
+            self.flow.proposal_changed(self.proposal)
         self.sync.changed(event.images)
         self._show_review()
         self._busy.say(f"{'Accepted' if accept else 'Rejected'} "

@@ -161,6 +161,32 @@ def test_review_first_then_finish_round_shows_the_next_rounds_query(make_napari_
     wait_idle(qtbot, widget)
 
 
+def test_review_first_says_when_every_change_is_decided(make_napari_viewer, qtbot, demo,
+                                                         tmp_path):
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
+                   review_above=0)
+    session = widget.session
+    lcm_changes(qtbot, widget, left=1)
+    enter_answers_the_query_on_screen(qtbot, widget)
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
+    button(widget, "Review first").click()
+    while widget.review.current() is not None:  # each pair of classes rejected in turn
+        change = widget.review.current()
+        qtbot.waitUntil(lambda c=change: shows(viewer, session, c.image), timeout=WAIT)
+        button(widget, "Reject this pair").click()
+        qtbot.waitUntil(lambda c=change: c not in widget.review.changes, timeout=WAIT)
+    qtbot.waitUntil(lambda: "Every change the LCM proposed is decided: Finish round ends the "
+                    "round." == widget.confirm_text.text(), timeout=WAIT)
+    labels = {name: session.labels(name) for name in session.dataset.names}
+    button(widget, "Finish round").click()
+    wait_for_query(qtbot, widget, round_=2)
+    assert session.history[-1].lcm_changes == 0
+    for name, before in labels.items():  # only the rejections' and answers' pixels
+        np.testing.assert_array_equal(session.labels(name), before, err_msg=name)
+    wait_idle(qtbot, widget)
+
+
 def wheel(canvas, pos, steps):
     """Mouse wheel turns over ``canvas`` at ``pos`` (zooms napari's canvas there)."""
     for _ in range(steps):
