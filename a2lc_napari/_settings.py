@@ -177,6 +177,15 @@ class SettingsForm(Container):
             self._offered = Path(path)
             self.dataset.value = path
 
+    def offer_session(self, dataset: Path, session_dir: Path, labels: Path | None) -> None:
+        """The folders of a session whose panel was closed, so that Start /
+        resume opens it again; a dataset opened in napari later replaces
+        them, as it replaces one opened before (unless ``labels`` were chosen)."""
+        self.dataset.value = self._offered = Path(dataset)
+        self.session_dir.value = self._suggested = Path(session_dir)
+        if labels is not None:
+            self.noisy_labels.value = labels
+
     def folders(self) -> tuple[Path, Path, Path | None]:
         """The dataset, session and noisy labels' folders, the last None for
         the dataset's own (raises ValueError when the first two are not chosen)."""

@@ -21,6 +21,7 @@ was, and shows that image (and query) again.
 """
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,11 @@ from .engine.state import review_waits
 
 if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
     from .engine.session import Session
+
+
+# Per viewer, the folders of the session whose panel was closed last: the
+# next panel opened there offers them, to resume.
+_closed_sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def step_text(event) -> str:
@@ -89,6 +95,8 @@ class CorrectionWidget(QWidget):
         # session go then, so that a new viewer in this process can open it.
         self.destroyed.connect(self.runner.cleanup)
         self.viewer.layers.events.inserted.connect(self._adopt_dataset)
+        if self.viewer in _closed_sessions:
+            self.settings.offer_session(*_closed_sessions.pop(self.viewer))
         for layer in self.viewer.layers:
             self._adopt_dataset(layer)
 
@@ -199,6 +207,10 @@ class CorrectionWidget(QWidget):
         self._content.removeEventFilter(self)
         self._escape.deleteLater()  # and with it, its watch on the canvas
         self.viewer.layers.events.inserted.disconnect(self._adopt_dataset)
+        session = self.session
+        if session is not None:
+            _closed_sessions[self.viewer] = (session.dataset.root, session.out,
+                                             session.dataset.labels_dir)
         self.runner.cleanup()
         if self.presenter is not None:
             self.presenter.close()
