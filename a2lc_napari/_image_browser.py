@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from qtpy.QtCore import QEvent, Qt, QTimer, Signal
-from qtpy.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QWidget
+from qtpy.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QPushButton, QStyle,
+                            QStyleOptionComboBox, QStylePainter, QWidget)
 
 #: Keys that, on the list or its buttons, ask for the query back.
 RECALL_KEYS = (Qt.Key_Return, Qt.Key_Enter, Qt.Key_Escape)
@@ -11,6 +12,28 @@ RECALL_KEYS = (Qt.Key_Return, Qt.Key_Enter, Qt.Key_Escape)
 #: image holds napari a moment, and Qt's search of the typed name would
 #: start again from the next key.
 TYPING_PAUSE_MS = 250
+
+
+class NameBox(QComboBox):
+    """A list of names that shows a name too long for it cut in the middle,
+    so that both its folder and its end (a city's frame number) stay in sight."""
+
+    def shown_text(self) -> str:
+        """The current name as the box draws it."""
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        field = self.style().subControlRect(QStyle.CC_ComboBox, option,
+                                            QStyle.SC_ComboBoxEditField, self)
+        return self.fontMetrics().elidedText(self.currentText(), Qt.ElideMiddle,
+                                             field.width())
+
+    def paintEvent(self, _event) -> None:  # noqa: N802 (Qt's name)
+        painter = QStylePainter(self)
+        option = QStyleOptionComboBox()
+        self.initStyleOption(option)
+        painter.drawComplexControl(QStyle.CC_ComboBox, option)
+        option.currentText = self.shown_text()
+        painter.drawControl(QStyle.CE_ComboBoxLabel, option)
 
 
 class ImageBrowser(QWidget):
@@ -25,7 +48,8 @@ class ImageBrowser(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.names = QComboBox()
+        self.names = NameBox()
+        self.names.view().setTextElideMode(Qt.ElideMiddle)  # its list too
         self.names.setToolTip("Show any image, to look at or paint; Enter or Esc, here "
                               "or on the canvas, brings the query back")
         self._typing = QTimer(self, singleShot=True, interval=TYPING_PAUSE_MS)

@@ -10,6 +10,7 @@ import numpy as np
 from qtpy.QtCore import Qt
 
 from a2lc_napari._class_list import TYPE_AHEAD_PAUSE, ClassList
+from a2lc_napari._image_browser import NameBox
 from a2lc_napari._layers import IMAGE_LAYER, LABELS_LAYER, LCM_CAPTION_LAYER
 from a2lc_napari.engine.classes import ClassSet
 from a2lc_napari.engine.io import read_label, write_label
@@ -263,3 +264,17 @@ def test_each_kind_of_step_in_words():
                     "lcm_apply": "2 LCM changes applied at the end of round 2",
                     "lcm_accept": "the acceptance of 2 LCM changes",
                     "lcm_reject": "the rejection of 2 LCM changes"}
+
+
+def test_a_long_image_name_is_cut_in_the_middle_in_the_image_list(qtbot, tmp_path):
+    names = NameBox()
+    qtbot.addWidget(names)
+    names.addItems(["frankfurt/frankfurt_000001_083852", "a"])
+    names.setFixedWidth(150)
+    names.show()
+    qtbot.waitExposed(names)
+    shown = names.shown_text()
+    assert "…" in shown and shown.startswith("fra") and shown.endswith("852")
+    names.grab().save(str(tmp_path / "names.png"))
+    names.setCurrentIndex(1)
+    assert names.shown_text() == "a"
