@@ -403,6 +403,7 @@ class CorrectionWidget(QWidget):
                 f"(up to round {finished}) are final.")
             return
         self._busy.say(f"{'Undone' if undo else 'Redone'}: {step_text(event)}.")
+        self._proposed_again(event, undo)
         self.sync.changed(event.images)
         self._show_review()
         if event.query is not None and self.session.phase == "query" and not self.busy:
@@ -415,6 +416,17 @@ class CorrectionWidget(QWidget):
             self.show_image(event.images[0])
 
     # ---- the LCM review -------------------------------------------------------------
+
+    def _proposed_again(self, event, undo: bool) -> None:
+        """A decision on this round's proposals undone: they are proposed
+        again (redone: decided again) at once, not once the LCM re-runs."""
+        if (event.kind not in ("lcm_accept", "lcm_reject") or self.proposal is None
+                or event.round != self.session.round):
+            return
+        decided = [c for c in event.changes if c not in event.applied_removed]
+        kept = [u for u in self.proposal.updates if u not in decided]
+        self.proposal.updates = kept + decided if undo else kept
+        self.flow.proposal_changed(self.proposal)
 
     def _reset_proposal(self) -> None:
         self.proposal = None

@@ -11,6 +11,7 @@ from qtpy.QtWidgets import QApplication, QComboBox
 from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, QUERY_LAYER, QUERY_RING,
                                  ring_around)
 from a2lc_napari._query_view import label_name
+from a2lc_napari._review import same_as
 from test_widget import (WAIT, button, plugin, press, start,  # noqa: F401
                          wait_for_query, wait_idle)
 
@@ -171,11 +172,23 @@ def test_review_first_says_when_every_change_is_decided(make_napari_viewer, qtbo
     enter_answers_the_query_on_screen(qtbot, widget)
     qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
     button(widget, "Review first").click()
+    changes = list(widget.review.changes)
     while widget.review.current() is not None:  # each pair of classes rejected in turn
         change = widget.review.current()
         qtbot.waitUntil(lambda c=change: shows(viewer, session, c.image), timeout=WAIT)
         button(widget, "Reject this pair").click()
         qtbot.waitUntil(lambda c=change: c not in widget.review.changes, timeout=WAIT)
+    qtbot.waitUntil(lambda: "Every change the LCM proposed is decided: Finish round ends the "
+                    "round." == widget.confirm_text.text(), timeout=WAIT)
+    # The last rejection undone: its changes are proposed again at once, the
+    # LCM not yet re-run (what Finish round would apply is in the table).
+    rejected = [c for c in changes if same_as(change, "pair")(c)]
+    button(widget, "Undo").click()
+    qtbot.waitUntil(lambda: widget.status.text().startswith("Undone: the rejection of"),
+                    timeout=WAIT)
+    assert widget.runner.lcm_busy and set(rejected) <= set(widget.review.changes)
+    assert "Then Finish round applies those not rejected" in widget.confirm_text.text()
+    button(widget, "Redo").click()
     qtbot.waitUntil(lambda: "Every change the LCM proposed is decided: Finish round ends the "
                     "round." == widget.confirm_text.text(), timeout=WAIT)
     labels = {name: session.labels(name) for name in session.dataset.names}
