@@ -432,9 +432,14 @@ def test_an_export_counts_the_lcm_changes_in_place_not_those_taken_back(demo, tm
     first, second, third = proposed[:3]
     session.reject_lcm([first])  # never written
     session.accept_lcm([third])  # written before the round's end
+    session.accept_lcm([second])
+    session.undo()  # ... that one not
     drive(session.finish_round(), quiet=True)
     applied = len(session.lcm_applied)
     assert third not in session.lcm_applied and second in session.lcm_applied
+    # the round's log and record hold the accepted one beside the changes applied
+    log = json.loads((tmp_path / "run" / "log" / "round_01.json").read_text())
+    assert log["lcm_accepted"] == [asdict(third)] and session.history[-1].lcm_accepted == 1
     session.reject_lcm([second])  # taken back after they were written
     session.reject_lcm([session.lcm_applied[0]])
     session.reject_lcm([session.lcm_applied[0]])

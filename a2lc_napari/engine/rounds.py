@@ -127,6 +127,7 @@ def round_record(state: SessionState, proposal: LCMProposal, updates: list[LCMUp
         round=state.round, queries=len(answered), manual_changes=corrections,
         hand_pixels=state.hand_pixels, lcm_changes=len(updates), lcm_correct=correct,
         lcm_rejected=len(state.lcm_rejected),
+        lcm_accepted=len(accepted_proposals(state.journal, state.round)),
         lcm_tau=proposal.tau, lcm_reach=proposal.reach,
         lcm_estimated_precision=proposal.estimated_precision,
         lcm_held_out_changes=proposal.held_out_changes,
@@ -148,7 +149,16 @@ def round_log(state: SessionState, proposal: LCMProposal, updates: list[LCMUpdat
             "lower_precision": proposal.lower_precision,
             "queries": [asdict(q) for q in state.queries],
             "lcm_updates": [asdict(u) for u in updates],
-            "lcm_rejected": state.lcm_rejected, "metrics": asdict(record)}
+            "lcm_rejected": state.lcm_rejected,
+            "lcm_accepted": [asdict(u) for u in accepted_proposals(state.journal, state.round)],
+            "metrics": asdict(record)}
+
+
+def accepted_proposals(journal: list[Event], round_: int) -> list[LCMUpdate]:
+    """The LCM's proposals of round ``round_`` the person accepted before its
+    end (not undone): changes the round's ``lcm_updates`` do not hold."""
+    return [u for e in journal if e.kind == "lcm_accept" and not e.undone and e.round == round_
+            for u in e.changes if u not in e.applied_removed]
 
 
 def session_totals(state: SessionState) -> dict:

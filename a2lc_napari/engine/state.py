@@ -162,6 +162,7 @@ class RoundRecord:
     class_pixels: list[int]
     ignore_pixels: int
     lcm_rejected: int = 0
+    lcm_accepted: int = 0
     lcm_tau: float | None = None
     lcm_reach: float | None = None
     lcm_estimated_precision: float | None = None
