@@ -424,7 +424,8 @@ class CorrectionWidget(QWidget):
                 or event.round != self.session.round):
             return
         decided = [c for c in event.changes if c not in event.applied_removed]
-        kept = [u for u in self.proposal.updates if u not in decided]
+        keys = {c.key for c in decided}  # the LCM may have re-run since: by region
+        kept = [u for u in self.proposal.updates if u.key not in keys]
         self.proposal.updates = kept + decided if undo else kept
         self.flow.proposal_changed(self.proposal)
 
