@@ -177,10 +177,13 @@ class SettingsForm(Container):
             self._offered = Path(path)
             self.dataset.value = path
 
-    def offer_session(self, dataset: Path, session_dir: Path, labels: Path | None) -> None:
-        """The folders of a session whose panel was closed, so that Start /
-        resume opens it again; a dataset opened in napari later replaces
-        them, as it replaces one opened before (unless ``labels`` were chosen)."""
+    def offer_session(self, dataset: Path, session_dir: Path, labels: Path | None,
+                      config: SessionConfig) -> None:
+        """The folders and settings of a session whose panel was closed, so
+        that Start / resume opens it again as the form says; a dataset opened
+        in napari later replaces the folders, as it replaces one opened
+        before (unless ``labels`` or region files were chosen)."""
+        self.show_config(config)
         self.dataset.value = self._offered = Path(dataset)
         self.session_dir.value = self._suggested = Path(session_dir)
         if labels is not None:

@@ -48,8 +48,8 @@ if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
     from .engine.session import Session
 
 
-# Per viewer, the folders of the session whose panel was closed last: the
-# next panel opened there offers them, to resume.
+# Per viewer, the folders and settings of the session whose panel was
+# closed last: the next panel opened there offers them, to resume.
 _closed_sessions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -210,7 +210,7 @@ class CorrectionWidget(QWidget):
         session = self.session
         if session is not None:
             _closed_sessions[self.viewer] = (session.dataset.root, session.out,
-                                             session.dataset.labels_dir)
+                                             session.dataset.labels_dir, session.config)
         self.runner.cleanup()
         if self.presenter is not None:
             self.presenter.close()

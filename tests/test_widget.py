@@ -875,13 +875,14 @@ def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp
     widget = open_from_menu(viewer)
     s = widget.settings
     assert (Path(s.dataset.value), Path(s.session_dir.value)) == (Path(demo), first)
+    assert s.steps.value == 8  # its settings too
     s.budget.value, s.lcm.value = 6, "paper"
     with qtbot.waitSignal(widget.query_shown, timeout=WAIT):
         button(widget, "Start / resume").click()
     assert widget.session.round == 1 and widget.session.queries[0].answer is not None
     assert ("It keeps its own settings, not the form's: Queries per round 30 (not 6); LCM "
-            "ours: only what the answers vouch for (not the paper's (J1-J3 at a fixed τ)); "
-            "Training steps 8 (not 150).") in widget.status.text()
+            "ours: only what the answers vouch for (not the paper's (J1-J3 at a fixed "
+            "τ)).") in widget.status.text()
     assert widget.settings.budget.value == 30
     wait_idle(qtbot, widget)
     close_dock(widget)
