@@ -237,11 +237,19 @@ class ReviewPanel(QGroupBox):
         among the changes of its status (applied, or proposed)."""
         change = self.current()
         if change is not None:
-            order, row = self._in_order(), self.table.currentRow()
-            self._next = [*order[row + 1:], *order[:row][::-1]]
+            self.leaving(change)
             applied = change in self._applied
             self.decided.emit([c for c in self.changes if same_as(change, scope)(c)
                                and (c in self._applied) == applied], accept)
+
+    def leaving(self, change) -> None:
+        """``change`` is about to leave the table (decided, or a decision
+        redone): where it was current, the row that followed it becomes
+        current, and is shown, once the table is refilled without it."""
+        order = self._in_order()
+        if change in order:
+            row = order.index(change)
+            self._next = [*order[row + 1:], *order[:row][::-1]]
 
     def _emit_selected(self) -> None:
         if self.current() is not None:

@@ -404,12 +404,16 @@ class CorrectionWidget(QWidget):
             return
         self._busy.say(f"{'Undone' if undo else 'Redone'}: {step_text(event)}.")
         self._proposed_again(event, undo)
+        redone = not undo and event.kind in ("lcm_accept", "lcm_reject")
+        if redone:  # decided again: the row after it current, as after the decision
+            self.review.leaving(event.changes[0])
         self.sync.changed(event.images)
         self._show_review()
         if event.query is not None and self.session.phase == "query" and not self.busy:
             self.show_query(event.query)  # (while the checks are chosen: asked after them)
-        elif event.changes:  # a review decision, or a round's LCM changes: the first,
-            # the review's current row too, so that A and R act on the change shown
+        elif event.changes and not redone:  # a decision undone, or a round's LCM
+            # changes: the first, the review's current row too, so that A and R
+            # act on the change shown
             self.review.select(event.changes[0], quiet=True)
             self.show_change(event.changes[0])
         elif event.images and self.presenter.name not in event.images:

@@ -173,6 +173,18 @@ def test_review_first_says_when_every_change_is_decided(make_napari_viewer, qtbo
     qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
     button(widget, "Review first").click()
     changes = list(widget.review.changes)
+    # R, undone, redone: the row after the rejected one is current, as after R
+    first = widget.review.current()
+    qtbot.keyClick(widget.review.table, Qt.Key_R)
+    qtbot.waitUntil(lambda: first not in widget.review.changes, timeout=WAIT)
+    after = widget.review.current()
+    assert after is not None and after != first
+    button(widget, "Undo").click()
+    qtbot.waitUntil(lambda: widget.review.current() == first, timeout=WAIT)
+    button(widget, "Redo").click()
+    qtbot.waitUntil(lambda: first not in widget.review.changes, timeout=WAIT)
+    assert widget.review.current() == after
+    qtbot.waitUntil(lambda: shows(viewer, session, after.image), timeout=WAIT)
     while widget.review.current() is not None:  # each pair of classes rejected in turn
         change = widget.review.current()
         qtbot.waitUntil(lambda c=change: shows(viewer, session, c.image), timeout=WAIT)
