@@ -247,7 +247,7 @@ class ReviewPanel(QGroupBox):
         redone): where it was current, the row that followed it becomes
         current, and is shown, once the table is refilled without it."""
         order = self._in_order()
-        if change in order:
+        if change == self.current():
             row = order.index(change)
             self._next = [*order[row + 1:], *order[:row][::-1]]
 

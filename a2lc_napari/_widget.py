@@ -42,7 +42,7 @@ from ._round_flow import RoundFlow
 from ._runner import SessionRunner, keep_long_lived, open_session
 from ._settings import SettingsForm
 from ._summary import RoundSummary
-from .engine.state import review_waits
+from .engine.state import DECISION_EVENTS, review_waits
 
 if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
     from .engine.session import Session
@@ -404,7 +404,7 @@ class CorrectionWidget(QWidget):
             return
         self._busy.say(f"{'Undone' if undo else 'Redone'}: {step_text(event)}.")
         self._proposed_again(event, undo)
-        redone = not undo and event.kind in ("lcm_accept", "lcm_reject")
+        redone = not undo and event.kind in DECISION_EVENTS
         if redone:  # decided again: the row after it current, as after the decision
             self.review.leaving(event.changes[0])
         self.sync.changed(event.images)
@@ -424,7 +424,7 @@ class CorrectionWidget(QWidget):
     def _proposed_again(self, event, undo: bool) -> None:
         """A decision on this round's proposals undone: they are proposed
         again (redone: decided again) at once, not once the LCM re-runs."""
-        if (event.kind not in ("lcm_accept", "lcm_reject") or self.proposal is None
+        if (event.kind not in DECISION_EVENTS or self.proposal is None
                 or event.round != self.session.round):
             return
         decided = [c for c in event.changes if c not in event.applied_removed]

@@ -43,6 +43,8 @@ def review_waits(round_: int) -> str:
 #: ("unanswer": an answer taken back alone, in sessions of earlier versions.)
 EventKind = Literal["answer", "unanswer", "hand_edit", "lcm_apply", "lcm_accept", "lcm_reject"]
 EVENT_KINDS: tuple[EventKind, ...] = get_args(EventKind)
+#: The events of the person's review decisions on the LCM's changes.
+DECISION_EVENTS: tuple[EventKind, ...] = ("lcm_accept", "lcm_reject")
 
 
 class RegionKey(NamedTuple):
