@@ -45,6 +45,7 @@ from .classes import (
 from .errors import DatasetError
 from .io import (
     IMAGE_SUFFIXES,
+    LABEL_MODES,
     PNG_ONLY,
     check_size,
     image_size,
@@ -604,7 +605,7 @@ def _holds_one_value_per_pixel(path: Path) -> bool:
     """Whether the image file ``path`` is greyscale or palette (its header says)."""
     try:
         with Image.open(path) as img:
-            return img.mode in ("1", "L", "P", "I", "I;16", "I;16B")
+            return img.mode in (*LABEL_MODES, "1")  # "1": a bilevel TIFF
     except (OSError, ValueError):
         return False
 

@@ -24,6 +24,8 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 #: Why a label file must be a PNG, in an error message.
 PNG_ONLY = ("labels must be PNG files (lossless: JPEG's compression changes class ids "
             "along every edge)")
+#: PIL's image modes of a label map: one value per pixel.
+LABEL_MODES = ("P", "L", "I", "I;16", "I;16B")
 #: How many unknown colours an error message lists.
 MAX_LISTED_COLORS = 3
 
@@ -152,7 +154,7 @@ def read_label(path: Path, colors: dict[tuple[int, int, int], int] | None = None
         return _color_ids(img, colors, path, "the dataset's class colours (classes.json's, or "
                           "its layout's: VOC's, Cityscapes'), or the "
                           "ignore colour, are expected; fix the mask")
-    if img.mode not in ("P", "L", "I", "I;16", "I;16B"):
+    if img.mode not in LABEL_MODES:
         raise DatasetError(path, f"has image mode {img.mode}; a label map must hold one "
                            "class id per pixel (8-bit greyscale or palette PNG)")
     arr = np.array(img)  # a writable copy: callers edit labels in place
@@ -336,18 +338,17 @@ def atomic_path(path: Path):
         raise
 
 
-def remove_unfinished_writes(folder: Path) -> list[Path]:
+def remove_unfinished_writes(folder: Path) -> None:
     """Delete the temporary files that :func:`atomic_path` left under
-    ``folder`` (any depth) when a kill stopped a write; return them.
+    ``folder`` (any depth) when a kill stopped a write.
 
     Only the folder's single writer may call this: another writer's
     temporary files are files still being written.
     """
-    left = [Path(dirpath, name) for dirpath, _, names in os.walk(folder)
-            for name in names if name.startswith(".") and _PARTIAL in name]
-    for path in left:
-        path.unlink(missing_ok=True)
-    return left
+    for dirpath, _, names in os.walk(folder):
+        for name in names:
+            if name.startswith(".") and _PARTIAL in name:
+                Path(dirpath, name).unlink(missing_ok=True)
 
 
 def write_label(path: Path, labels: np.ndarray, classes: ClassSet) -> None:
