@@ -246,8 +246,8 @@ class ReviewPanel(QGroupBox):
         """``change`` is about to leave the table (decided, or a decision
         redone): where it was current, the row that followed it becomes
         current, and is shown, once the table is refilled without it."""
-        order = self._in_order()
         if change == self.current():
+            order = self._in_order()
             row = order.index(change)
             self._next = [*order[row + 1:], *order[:row][::-1]]
 

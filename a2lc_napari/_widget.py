@@ -423,14 +423,19 @@ class CorrectionWidget(QWidget):
 
     def _proposed_again(self, event, undo: bool) -> None:
         """A decision on this round's proposals undone: they are proposed
-        again (redone: decided again) at once, not once the LCM re-runs."""
-        if (event.kind not in DECISION_EVENTS or self.proposal is None
-                or event.round != self.session.round):
+        again (redone: decided again)."""
+        if event.kind in DECISION_EVENTS and event.round == self.session.round:
+            self._set_proposed([c for c in event.changes if c not in event.applied_removed],
+                               proposed=undo)
+
+    def _set_proposed(self, changes: list, proposed: bool) -> None:
+        """``changes`` back in the LCM's proposal (``proposed``) or out of it
+        (decided), at once, not once the LCM re-runs."""
+        if self.proposal is None:
             return
-        decided = [c for c in event.changes if c not in event.applied_removed]
-        keys = {c.key for c in decided}  # the LCM may have re-run since: by region
+        keys = {c.key for c in changes}  # the LCM may have re-run since: by region
         kept = [u for u in self.proposal.updates if u.key not in keys]
-        self.proposal.updates = kept + decided if undo else kept
+        self.proposal.updates = kept + changes if proposed else kept
         self.flow.proposal_changed(self.proposal)
 
     def _reset_proposal(self) -> None:
@@ -491,9 +496,7 @@ class CorrectionWidget(QWidget):
     def _decided(self, event, changes: list, accept: bool) -> None:
         if event is None:
             return
-        if self.proposal is not None:  # decided: no longer proposed
-            self.proposal.updates = [u for u in self.proposal.updates if u not in changes]
-            self.flow.proposal_changed(self.proposal)
+        self._set_proposed(changes, proposed=False)
         self.sync.changed(event.images)
         self._show_review()
         self._busy.say(f"{'Accepted' if accept else 'Rejected'} "
