@@ -202,6 +202,8 @@ class LayerPresenter:
         self._waiting: list | None = []  # callbacks until the layers exist; None after
         self._marks: dict = {}  # layer name -> the box of the regions it marks now
         self._caption: tuple | None = None  # (points, text) of the caption shown
+        # (box, camera centre, zoom) of the last framing: kept framed as the canvas resizes.
+        self._framed: tuple | None = None
         self.editing = False  # the presenter itself is changing the labels layer
         self.closed = False  # its session closed: its layers gone, none added again
         transparent = {None: "transparent"}
@@ -237,6 +239,7 @@ class LayerPresenter:
             del self.specs[QUERY_PIXEL_LAYER]
         if not method.lcm:
             del self.specs[LCM_LAYER], self.specs[LCM_CAPTION_LAYER]
+        viewer.canvas.events.size.connect(self._refit)
 
     def _lcm_colormap(self) -> DirectLabelColormap:
         """The class colours, and the selected change's rim."""
@@ -319,6 +322,7 @@ class LayerPresenter:
         (the session closed): the layers :meth:`prepare` has still to add
         and what :meth:`when_ready` queued are dropped."""
         self.closed, self._waiting = True, []
+        self.viewer.canvas.events.size.disconnect(self._refit)
         for name in self.specs:
             if name in self.viewer.layers:
                 self.viewer.layers.remove(name)
@@ -386,7 +390,7 @@ class LayerPresenter:
         self.hide_query()  # the last query was on another image
         self._keep_labels_active()
         if reset:
-            self.viewer.reset_view()
+            self.fit()
         return fresh
 
     def set_labels(self, labels: np.ndarray) -> None:
@@ -550,6 +554,22 @@ class LayerPresenter:
             caption.features = {"change": text}
             self._caption = (points.tolist(), text)
 
+    def fit(self) -> None:
+        """The whole image, fitted to the canvas."""
+        self.zoom_to(tuple(slice(0, n) for n in self.regions.shape))
+
+    def _refit(self, _event=None) -> None:
+        """The canvas changed size (the review widened the dock, the window
+        was resized): frame again what was framed, unless the person has
+        moved the camera since. napari keeps the camera's centre and zoom, so
+        a canvas made narrower would cut the framed image or region off."""
+        if self._framed is None or self.closed:
+            return
+        box, centre, zoom = self._framed
+        camera = self.viewer.scene.camera
+        if np.allclose(camera.center[-2:], centre) and np.isclose(camera.zoom, zoom):
+            self.zoom_to(box)
+
     def zoom_to(self, box: tuple[slice, slice]) -> None:
         """Centre on a box (a pair of slices), zoomed so that the box fills
         about a third of the view, never less than the whole image fitted to
@@ -562,3 +582,4 @@ class LayerPresenter:
         camera = self.viewer.scene.camera
         camera.center = tuple(b.start + (n - 1) / 2 for b, n in zip(box, size))
         camera.zoom = fitted * min(8.0, max(1.0, 1 / (3 * extent)))
+        self._framed = (box, tuple(camera.center[-2:]), camera.zoom)

@@ -371,7 +371,7 @@ class CorrectionWidget(QWidget):
 
     def browse(self, name: str) -> None:
         """Show image ``name`` whole, chosen from the panel's list of images."""
-        self.view.show_image(name, self.viewer.reset_view)
+        self.view.show_image(name, self.presenter.fit)
 
     def query_on_screen(self) -> bool:
         """Whether the canvas shows the panel's query (:meth:`QueryView.query_on_screen`)."""

@@ -398,3 +398,42 @@ def test_a_stroke_undone_while_another_image_is_shown_is_not_answered(
     enter_answers_the_query_on_screen(qtbot, widget)
     assert session.queries[q.index].answer == q.label
     wait_idle(qtbot, widget)
+
+
+def test_a_narrower_canvas_keeps_what_was_framed_in_sight_unless_the_person_moved_it(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1280, 800)
+    widget = start(viewer, qtbot, demo, tmp_path / "session")
+    session, names = widget.session, widget.session.dataset.names
+    q = asked(widget)
+    camera = viewer.scene.camera
+
+    def whole_image_in_sight():
+        shape = viewer.layers[IMAGE_LAYER].data.shape[:2]
+        return all(camera.zoom * n <= c for n, c in zip(shape, viewer.canvas.size))
+
+    def resize_the_window(width):
+        before = viewer.canvas.size
+        viewer.window.resize(width, 800)
+        qtbot.waitUntil(lambda: viewer.canvas.size != before, timeout=5000)
+
+    after = names[(names.index(q.image) + 1) % len(names)]
+    button(widget, "Image ▶").click()  # that image, whole
+    qtbot.waitUntil(lambda: shows(viewer, session, after), timeout=WAIT)
+    assert whole_image_in_sight()
+    resize_the_window(1180)
+    assert whole_image_in_sight()
+    # The query, framed again: a narrower canvas keeps it in sight, and Enter answers it.
+    enter_brings_the_query_back(qtbot, widget)
+    framed = camera.zoom
+    resize_the_window(1080)
+    assert camera.zoom < framed
+    enter_answers_the_query_on_screen(qtbot, widget)
+    # Moved by the person: the camera stays where they put it.
+    wait_for_query(qtbot, widget)
+    camera.zoom *= 3
+    zoom, centre = camera.zoom, camera.center
+    resize_the_window(1280)
+    assert (camera.zoom, camera.center) == (zoom, centre)
+    wait_idle(qtbot, widget)
