@@ -9,7 +9,7 @@ from pathlib import Path
 from .engine.dataset import open_dataset
 from .engine.errors import DatasetError
 from .engine.export import EXPORT_FORMATS, IMAGE_MODES
-from .engine.io import outside_dataset, user_cache, write_json
+from .engine.io import outside_inputs, user_cache, write_json
 from .engine.methods import CONFIDENCES, METHODS, ranks_with_trees
 from .engine.progress import drive
 from .engine.query_stats import right_per_correction
@@ -48,10 +48,16 @@ def _cache_dir(dataset: Path, labels: Path | None, regions: RegionsConfig) -> Pa
     return user_cache() / "regions" / key.hexdigest()[:16]
 
 
-def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig,
-                  quiet: bool = False, background_is_ignore: bool = False, executor=None):
+def _open_checked(path: Path, labels: Path | None, regions: RegionsConfig, probs: Path,
+                  output: Path, quiet: bool = False, background_is_ignore: bool = False,
+                  executor=None):
+    """The dataset ``a2lc rank`` ranks, checked, its regions made; the
+    ``output`` file refused first where it lies in what the command reads."""
     dataset = open_dataset(path, labels_dir=labels, background_is_ignore=background_is_ignore)
     dataset.use_regions(regions)
+    if outside_inputs(output, {**dataset.inputs,
+                               "the probability maps' folder": probs}).is_dir():
+        raise DatasetError(output, "is a folder; --json takes the file to write")
     # Ranking reads no image (regions made from them read them when made).
     drive(dataset.check(executor, read_images=False), quiet)
     drive(make_region_cache(dataset, _cache_dir(path, labels, regions), executor), quiet)
@@ -170,14 +176,13 @@ def cmd_rank(args) -> None:
     from .engine.parallel import executor
     from .engine.ranking import rank_precomputed
 
-    if outside_dataset(args.json, args.dataset).is_dir():
-        raise DatasetError(args.json, "is a folder; --json takes the file to write")
     if not Path(args.probs).is_dir():
         raise DatasetError(args.probs, "is not a folder; --probs takes the folder of the "
                            "probability maps NAME.npy")
 
     with executor(args.workers, args.scheduler, preload=("a2lc_napari.engine.ranking",)) as pool:
-        dataset = _open_checked(args.dataset, args.labels, args.regions, quiet=args.quiet,
+        dataset = _open_checked(args.dataset, args.labels, args.regions, args.probs,
+                                args.json, quiet=args.quiet,
                                 background_is_ignore=args.background_is_ignore,
                                 executor=pool)
         ranked = drive(rank_precomputed(dataset, args.probs, args.method, args.top, pool),

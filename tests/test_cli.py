@@ -123,6 +123,33 @@ def test_rank_says_which_labelled_images_have_no_pseudo_label(make_voc, tmp_path
             f"{tmp_path / 'pseudo'} and is left out (c)") in capsys.readouterr().err
 
 
+def test_no_command_writes_into_what_it_reads(demo, tmp_path, capsys):
+    """--json and --out inside the pseudo-labels, the region files or the
+    probability maps are refused, named, and those files are left as they were."""
+    write_probs(demo, tmp_path / "probs")
+    labels, regions = tmp_path / "labels", tmp_path / "regions"
+    shutil.copytree(demo / "labels", labels)
+    shutil.copytree(demo / "regions", regions)
+    name = sorted(labels.iterdir())[0].name
+    before = {p: p.read_bytes() for d in (labels, regions, tmp_path / "probs")
+              for p in d.iterdir()}
+    runs = {labels / name: ["rank", "--labels", str(labels)],
+            regions / "r.json": ["rank", "--regions", str(regions)],
+            tmp_path / "probs" / "r.json": ["rank"]}
+    for target, (command, *options) in runs.items():
+        assert main([command, str(demo), *options, "--probs", str(tmp_path / "probs"),
+                     "--method", "a2lc", "--json", str(target), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert str(target) in err and "which is never written to" in err, target
+    for options in (["--labels", str(labels)], ["--regions", str(regions)]):
+        out = Path(options[1]) / "session"
+        assert main(["simulate", str(demo), *options, "--method", "a2lc", "--rounds", "1",
+                     "--budget", "4", "--steps", "2", "--out", str(out), "-q"]) == 2
+        assert "which is never written to" in capsys.readouterr().err and not out.exists()
+    assert {p: p.read_bytes() for d in (labels, regions, tmp_path / "probs")
+            for p in d.iterdir()} == before
+
+
 def test_rank_names_a_bad_probability_file(demo, tmp_path, capsys):
     ds = write_probs(demo, tmp_path / "probs")
     bad = tmp_path / "probs" / f"{ds.names[1]}.npy"

@@ -34,7 +34,7 @@ from .dataset import Dataset
 from .errors import DatasetError
 from .export import check_export, export_labels
 from .image_cache import ImageCache
-from .io import outside_dataset, remove_unfinished_writes, write_json
+from .io import outside_inputs, remove_unfinished_writes, write_json
 from .journal import Journal
 from .label_pruning import judge_labels, without
 from .label_store import LabelStore
@@ -134,7 +134,8 @@ class Session:
         :class:`~a2lc_napari.engine.session_lock.SessionInUse` at once when
         another writer holds ``out``."""
         folder = SessionFolder(Path(out))
-        outside_dataset(folder.root, dataset.root)
+        dataset.use_regions(config.regions)
+        outside_inputs(folder.root, dataset.inputs)
         folder.check_new()
         writer = lock_session(folder.root)
         try:
@@ -528,7 +529,7 @@ class Session:
         (the dataset, the pseudo-labels' folder, the region files), empty unless
         ``overwrite``, and a format that holds the classes. Raises DatasetError."""
         return check_export(self._outside_session(folder), self.dataset.classes,
-                            self._inputs(), format, overwrite)
+                            self.dataset.inputs, format, overwrite)
 
     def _outside_session(self, folder: Path) -> Path:
         """``folder`` resolved, if it lies outside the session folder; else DatasetError."""
@@ -537,13 +538,6 @@ class Session:
             raise DatasetError(folder, "is inside the session folder; choose a folder "
                                "outside it")
         return folder
-
-    def _inputs(self) -> dict[str, Path]:
-        """What the labels came from, never written to: the dataset's folders,
-        and the region files it was given."""
-        regions = self.config.regions
-        return {**self.dataset.inputs, **({"the region files": Path(regions.path)}
-                                          if regions.source == "files" else {})}
 
     def export(self, folder: Path, format: str = "palette", overwrite: bool = False,
                images: str = "copy") -> Steps[Path]:
@@ -559,7 +553,7 @@ class Session:
             "session": self.out.resolve(), "method": self.config.method,
             **session_totals(self.state)}
         return (yield from export_labels(
-            folder, ds.names, self.labels, ds.classes, self._inputs(), format, overwrite,
+            folder, ds.names, self.labels, ds.classes, self.dataset.inputs, format, overwrite,
             image_of=ds.image_path, images=images, provenance=provenance))
 
 
