@@ -214,7 +214,7 @@ def test_a_moved_dataset_is_followed_where_it_is_named_and_only_there(demo, tmp_
     Image.open(image).crop((0, 0, 64, 64)).save(image)
     args[1] = str(other)
     assert main(args) == 2
-    assert f"{image}: is 64×64 pixels where the session" in capsys.readouterr().err
+    assert f"{image}: is 64x64 pixels where the session" in capsys.readouterr().err
     assert json.loads((tmp_path / "run" / "session.json").read_text())["dataset"] == str(data)
     # Named in its new place, it resumes there and stays there.
     args[1], args[args.index("--rounds") + 1] = str(moved), "2"

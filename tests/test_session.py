@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from a2lc_napari.engine.config import LCMConfig, ModelConfig, SessionConfig
 from a2lc_napari.engine.dataset import open_dataset
@@ -669,9 +670,46 @@ def test_resuming_on_a_dataset_with_other_images_names_them(demo, tmp_path):
     shutil.copy(data / "labels" / f"{last.stem}.png", data / "labels" / "zz_new.png")
     shutil.copy(data / "gt" / f"{last.stem}.png", data / "gt" / "zz_new.png")
     shutil.copy(data / "regions" / f"{last.stem}.npy", data / "regions" / "zz_new.npy")
-    with pytest.raises(DatasetError, match="holds zz_new, images the session"):
+    with pytest.raises(DatasetError, match="run/labels/zz_new.png: is missing: the session "
+                       "holds no labels of zz_new"):
         Session.open(tmp_path / "run")
     for folder, suffix in (("images", ".png"), ("labels", ".png"), ("gt", ".png"),
                            ("regions", ".npy")):
         (data / folder / f"zz_new{suffix}").unlink()
     Session.open(tmp_path / "run").close()  # the same images again: it resumes
+
+
+def test_resuming_after_the_classes_or_an_image_or_a_label_changed_names_what(demo, tmp_path):
+    """Each change is refused, named, before any work; undone, the session resumes."""
+    data = tmp_path / "data"
+    shutil.copytree(demo, data)
+    new_session(data, tmp_path / "run", tiny_config()).close()
+    classes = data / "classes.json"
+    kept = classes.read_text()
+    more = json.loads(kept)
+    more["names"].append("tram")
+    more["colors"].append([1, 2, 3])
+    classes.write_text(json.dumps(more))
+    with pytest.raises(DatasetError, match=r"now has 13 classes \(.*tram; ignore value 255\), "
+                       r"where the session in .* began with 12 classes"):
+        Session.open(tmp_path / "run")
+    classes.write_text(kept)
+    session = Session.open(tmp_path / "run")
+    name = session.dataset.names[0]
+    session.close()
+    image = data / "images" / f"{name}.png"
+    original = image.read_bytes()
+    with Image.open(image) as img:
+        img.crop((0, 0, 20, 10)).save(image)
+    with pytest.raises(DatasetError, match=f"{image}: is 20x10 pixels where the session .* "
+                       "holds labels of .* the image or the session's labels of it changed"):
+        Session.open(tmp_path / "run")
+    image.write_bytes(original)
+    label = tmp_path / "run" / "labels" / f"{name}.png"
+    edited = np.array(Image.open(label))
+    edited[0, 0] = 77  # a value of no class, painted by hand
+    Image.fromarray(edited).save(label)
+    session = Session.open(tmp_path / "run")
+    with pytest.raises(DatasetError, match=f"{label}: has label values 77, which are neither"):
+        session.labels(name)
+    session.close()

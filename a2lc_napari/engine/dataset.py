@@ -47,6 +47,7 @@ from .io import (
     IMAGE_SUFFIXES,
     LABEL_MODES,
     PNG_ONLY,
+    check_label_values,
     check_size,
     image_size,
     index_files,
@@ -68,8 +69,6 @@ LAYOUTS = (
     "for CVAT's colour-coded Segmentation mask 1.1); "
     "a Cityscapes folder with leftImg8bit/ and gtFine/ (*_gtFine_labelTrainIds.png)"
 )
-#: How many offending label values an error message lists.
-MAX_LISTED = 5
 #: Endings that label files of known layouts add to an image's name.
 LABEL_ENDINGS = ("_gtFine_labelTrainIds",)
 #: CVAT's list of label names and colours, beside or in a label folder.
@@ -389,14 +388,7 @@ class Dataset:
 def _check_labels(labels: np.ndarray, path: Path, size: tuple[int, int],
                   image_path: Path, classes: ClassSet) -> None:
     check_size(labels.shape, path, size, image_path)
-    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
-    bad = present[(present >= classes.num_classes) & (present != classes.ignore_index)]
-    if bad.size:
-        listed = ", ".join(str(v) for v in bad[:MAX_LISTED])
-        more = f" and {bad.size - MAX_LISTED} more" if bad.size > MAX_LISTED else ""
-        raise DatasetError(path, f"has label values {listed}{more}, which are neither "
-                           f"a class id (0-{classes.num_classes - 1}) nor the ignore "
-                           f"value {classes.ignore_index}")
+    check_label_values(labels, path, classes)
 
 
 def open_dataset(path: Path | str, labels_dir: Path | str | None = None,

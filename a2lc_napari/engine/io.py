@@ -28,6 +28,8 @@ PNG_ONLY = ("labels must be PNG files (lossless: JPEG's compression changes clas
 LABEL_MODES = ("P", "L", "I", "I;16", "I;16B")
 #: How many unknown colours an error message lists.
 MAX_LISTED_COLORS = 3
+#: How many offending label values an error message lists.
+MAX_LISTED_VALUES = 5
 
 
 
@@ -164,6 +166,20 @@ def read_label(path: Path, colors: dict[tuple[int, int, int], int] | None = None
                                "class ids must fit in 8 bits")
         arr = arr.astype(np.uint8)
     return arr
+
+
+def check_label_values(labels: np.ndarray, path: Path, classes: ClassSet) -> None:
+    """Raise :class:`DatasetError` naming ``path`` where the (H, W) uint8
+    ``labels`` hold values that are neither a class id nor the ignore value."""
+    present = np.flatnonzero(np.bincount(labels.ravel(), minlength=256))
+    bad = present[(present >= classes.num_classes) & (present != classes.ignore_index)]
+    if bad.size:
+        listed = ", ".join(str(v) for v in bad[:MAX_LISTED_VALUES])
+        more = (f" and {bad.size - MAX_LISTED_VALUES} more"
+                if bad.size > MAX_LISTED_VALUES else "")
+        raise DatasetError(path, f"has label values {listed}{more}, which are neither "
+                           f"a class id (0-{classes.num_classes - 1}) nor the ignore "
+                           f"value {classes.ignore_index}")
 
 
 def read_color_label(path: Path, colormap: dict[tuple[int, int, int], int]) -> np.ndarray:

@@ -13,7 +13,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .classes import ClassSet
-from .io import read_label, write_label
+from .io import check_label_values, read_label, write_label
 from .session_folder import SessionFolder
 
 #: Images whose current labels a session keeps in memory.
@@ -41,7 +41,9 @@ class LabelStore:
                 self._cache.move_to_end(name)
                 return labels.copy()
             writes = self._writes.get(name, 0)
-        labels = read_label(self.folder.labels(name))  # outside the lock: decodes are slow
+        path = self.folder.labels(name)
+        labels = read_label(path)  # outside the lock: decodes are slow
+        check_label_values(labels, path, self.classes)  # a file edited by hand, say
         with self._lock:
             # Kept unless written meanwhile: the labels read may be the older ones.
             if self._writes.get(name, 0) == writes:

@@ -38,7 +38,9 @@ def make_session_files(folder: SessionFolder, dataset: Dataset, config: SessionC
         write_label(folder.labels(name), dataset.labels(name), dataset.classes)
         yield Progress(i + 1, len(names), "Copying pseudo-labels")
     state = SessionState(dataset=str(dataset.root.resolve()),
-                         labels_dir=saved_path(dataset.labels_dir), config=config)
+                         labels_dir=saved_path(dataset.labels_dir), config=config,
+                         classes=list(dataset.classes.names),
+                         ignore_index=dataset.classes.ignore_index)
     stats = yield from label_metrics(dataset, LabelStore(folder, dataset.classes).labels)
     state.history.append(RoundRecord(round=0, queries=0, manual_changes=0, hand_pixels=0,
                                      lcm_changes=0, lcm_correct=0, **stats))
@@ -53,7 +55,7 @@ def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | 
     ``named``: the dataset folder, and the labels folder or None, that the
     person names now. A folder the session recorded that is gone is followed
     to the one named in its place, once that holds the session's images
-    (:func:`check_moved_images`); the state then names it (the caller saves
+    (:func:`check_image_sizes`); the state then names it (the caller saves
     it). A recorded folder still in place is kept, whatever is named.
     """
     state = read_state(folder.state)
@@ -68,9 +70,9 @@ def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | 
                            region_cache=folder.regions_dir,
                            background_is_ignore=config.background_is_ignore)
     dataset.use_regions(config.regions)
+    check_same_classes(folder, state, dataset)
     check_same_images(folder, dataset)
-    if moved:
-        check_moved_images(folder, dataset)
+    check_image_sizes(folder, dataset, moved)
     return dataset, state, moved
 
 
@@ -87,6 +89,23 @@ def _follow_moved(state: SessionState, dataset: Path, labels_dir: Path | None
     return moved
 
 
+def check_same_classes(folder: SessionFolder, state: SessionState, dataset: Dataset) -> None:
+    """Raise DatasetError unless ``dataset`` has the classes (names, in
+    order, and ignore value) that the session in ``folder`` began with:
+    its labels, answers and model hold class ids of those."""
+    if state.classes is None:  # saved by an earlier release
+        return
+    classes = dataset.classes
+    now, then = (list(classes.names), classes.ignore_index), (state.classes, state.ignore_index)
+    if now != then:
+        def described(names, ignore):
+            return f"{len(names)} classes ({', '.join(names)}; ignore value {ignore})"
+        raise DatasetError(dataset.root, f"now has {described(*now)}, where the session in "
+                           f"{folder.root} began with {described(*then)}; put its classes "
+                           "back to resume it (its labels hold ids of those), or begin "
+                           "another session")
+
+
 def check_same_images(folder: SessionFolder, dataset: Dataset) -> None:
     """Raise DatasetError unless ``dataset`` holds the images of the session
     in ``folder`` (one labels file each), no fewer and no more."""
@@ -98,20 +117,25 @@ def check_same_images(folder: SessionFolder, dataset: Dataset) -> None:
                            f"images of the session in {folder.root}; put them back to "
                            "resume it")
     if new := sorted(names - held):
-        raise DatasetError(dataset.root, f"holds {new[0]}"
-                           f"{f' and {len(new) - 1} more' if len(new) > 1 else ''}, "
-                           f"images the session in {folder.root} began without; begin "
-                           "another session for them")
+        # Either the image came since, or the session's label of it was deleted.
+        raise DatasetError(folder.labels(new[0]),
+                           f"is missing{f' (and {len(new) - 1} more)' if len(new) > 1 else ''}"
+                           f": the session holds no labels of {new[0]}, an image of "
+                           f"{dataset.root}. If the session began with it, put its labels "
+                           "file back; if the image came since, begin another session for it")
 
 
-def check_moved_images(folder: SessionFolder, dataset: Dataset) -> None:
+def check_image_sizes(folder: SessionFolder, dataset: Dataset, moved: bool) -> None:
     """Raise DatasetError unless each image of ``dataset`` is the size of
-    its labels in the session in ``folder``: the names alone would let a
-    moved session follow another dataset whose files are named alike."""
+    its labels in the session in ``folder`` (their headers only). Where
+    the session ``moved`` to the dataset, the names alone would let it
+    follow another dataset whose files are named alike."""
     for name in dataset.names:
         size = image_size(dataset.image_path(name))
         if size != (held := image_size(folder.labels(name))):
+            why = ("not the dataset the session began on" if moved else
+                   "the image or the session's labels of it changed since")
             raise DatasetError(dataset.image_path(name),
-                               f"is {size[0]}×{size[1]} pixels where the session in "
-                               f"{folder.root} holds labels of {held[0]}×{held[1]} for it: "
-                               "not the dataset the session began on")
+                               f"is {size[1]}x{size[0]} pixels where the session in "
+                               f"{folder.root} holds labels of {held[1]}x{held[0]} for it "
+                               f"({folder.labels(name)}): {why}")

@@ -246,11 +246,16 @@ class SessionState:
     queries kept for the round's end, where the LCM is checked, still to
     add (:meth:`~a2lc_napari.engine.session.Session.ask_checks`).
     ``undo_stack`` and ``redo_stack`` hold event numbers, newest last.
+    ``classes`` and ``ignore_index``: the dataset's class names and ignore
+    value when the session began, which its labels, answers and model use
+    (None where an earlier release saved the state).
     """
 
     dataset: str
     labels_dir: str | None
     config: SessionConfig
+    classes: list[str] | None = None
+    ignore_index: int | None = None
     round: int = 1
     phase: Phase = "train"
     queries: list[Query] = field(default_factory=list)
