@@ -1,6 +1,7 @@
 """Kept region maps are never those of other inputs: a session started again
 after a failed start, and ``a2lc rank`` after its inputs changed in place."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -198,3 +199,12 @@ def test_a_session_spread_over_worker_processes_makes_the_same_regions(demo, tmp
                                           expected)
     finally:
         session.close()
+
+
+def test_a_file_name_that_is_not_utf8_is_ranked_under_its_own_bytes(demo, tmp_path):
+    odd = os.fsdecode(b"bad\xff\xfename")  # Linux file names are bytes
+    for folder, suffix in (("images", ".png"), ("labels", ".png"), ("gt", ".png"),
+                           ("regions", ".npy")):
+        (demo / folder / f"demo_001{suffix}").rename(demo / folder / f"{odd}{suffix}")
+    ranked = regions_ranked(demo, tmp_path, "slic")
+    assert odd in {r["image"] for r in ranked}

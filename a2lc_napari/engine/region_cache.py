@@ -54,8 +54,8 @@ def tree_digest(path: Path) -> str:
         dirnames.sort()
         for filename in sorted(filenames):
             file = Path(dirpath, filename)
-            digest.update(f"{file.relative_to(path).as_posix()}\0{file_digest(file)}\0"
-                          .encode())
+            digest.update(os.fsencode(f"{file.relative_to(path).as_posix()}\0"
+                                      f"{file_digest(file)}\0"))
     return digest.hexdigest()
 
 
@@ -77,8 +77,9 @@ def inputs_fingerprint(dataset: Dataset) -> str:
         if getattr(config, key):
             digest.update(tree_digest(Path(getattr(config, key))).encode())
     for name in dataset.names:
-        digest.update(f"{name}\0{file_digest(dataset.image_path(name))}\0"
-                      f"{file_digest(dataset.label_path(name))}\0".encode())
+        # os.fsencode: a file name need not be UTF-8 (its bytes come back as they are).
+        digest.update(os.fsencode(f"{name}\0{file_digest(dataset.image_path(name))}\0"
+                                  f"{file_digest(dataset.label_path(name))}\0"))
     return digest.hexdigest()
 
 
