@@ -554,6 +554,15 @@ def test_a_header_only_check_reads_no_image_past_its_header(generic):
         run(ds.check())
 
 
+def test_an_image_past_pillows_size_guard_is_named_not_a_traceback(generic, monkeypatch):
+    # Pillow refuses images over twice its limit (179 million pixels by default).
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 30)
+    ds = open_dataset(generic)
+    with pytest.raises(DatasetError, match=r"images/a.png: is too large to read: Image size "
+                       r"\(80 pixels\) exceeds limit of 60 pixels \(Pillow's guard"):
+        run(ds.check())
+
+
 def test_voc_label_without_jpeg(make_voc):
     root = make_voc({"a": rgb(4, 4)}, {"a": lab(4, 4), "ghost": lab(4, 4)})
     ds = open_dataset(root)

@@ -57,6 +57,10 @@ def _reading(path: Path, what: str, errors: tuple = (OSError, SyntaxError, Value
         yield
     except FileNotFoundError:
         raise DatasetError(path, missing) from None
+    except Image.DecompressionBombError as e:
+        raise DatasetError(path, f"is too large to read: {e.args[0].split(', could')[0]} "
+                           "(Pillow's guard against decompression bombs); cut it into "
+                           "tiles, each with its own labels") from None
     except errors as e:
         raise DatasetError(path, f"cannot be read as {what} ({e})") from None
 
