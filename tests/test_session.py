@@ -521,10 +521,29 @@ def test_a_session_file_of_another_format_or_malformed_is_refused(demo, tmp_path
     with pytest.raises(DatasetError, match="session.json: holds a setting this version does "
                        "not know .*sharpen.*: a newer a2lc-napari wrote it"):
         Session.open(tmp_path / "run")
-    del state["config"]["model"]["sharpen"], state["queries"]
-    path.write_text(json.dumps(state))
-    with pytest.raises(DatasetError, match="session.json.*malformed.*queries"):
-        Session.open(tmp_path / "run")
+    del state["config"]["model"]["sharpen"]
+    without_queries = {k: v for k, v in state.items() if k != "queries"}
+    for malformed, said in ((without_queries, "queries"),
+                            ({**state, "round": "x"}, "round 'x' is not a whole number"),
+                            ([state], "a JSON list, where a session's state is an object")):
+        path.write_text(json.dumps(malformed))
+        with pytest.raises(DatasetError, match=f"session.json.*malformed.*{said}"):
+            Session.open(tmp_path / "run")
+
+
+def test_a_corrupt_round_log_is_named(demo, tmp_path):
+    config = tiny_config()
+    config.lcm.paper = False  # ours: it reads the earlier rounds' checks from their logs
+    session = new_session(demo, tmp_path / "run", config)
+    drive(simulate(session, 1), quiet=True)
+    log = tmp_path / "run" / "log" / "round_01.json"
+    log.write_text("{")
+    with pytest.raises(DatasetError, match=f"{log}: cannot be read as JSON"):
+        session.round_log(1)
+    drive(session.prepare_round(), quiet=True)
+    with pytest.raises(DatasetError, match=f"{log}: cannot be read as JSON"):
+        session.propose_lcm()  # round 2's LCM learns from round 1's answers, in its log
+    session.close()
 
 
 def test_a_session_begun_with_one_fixed_reach_resumes_with_it(demo, tmp_path):

@@ -381,6 +381,13 @@ def write_label(path: Path, labels: np.ndarray, classes: ClassSet) -> None:
         img.save(tmp, format="PNG", compress_level=1)
 
 
+def read_json(path: Path):
+    """The JSON value in ``path``; :class:`DatasetError` naming it where it
+    is missing or corrupt."""
+    with _reading(path, "JSON"):
+        return json.loads(Path(path).read_text())
+
+
 def write_json(path: Path, data) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=1))

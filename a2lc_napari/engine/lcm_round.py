@@ -8,7 +8,6 @@ this round.
 """
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -20,6 +19,7 @@ from .classes import ClassSet
 from .answers import new_manual
 from .config import LCMConfig, SessionConfig
 from .journal import Journal
+from .io import read_json
 from .label_changes import LabelChange, read_changes
 from .lcm import select_updates, train_lcm
 from .lcm_precision import paper_held_out
@@ -131,7 +131,7 @@ def past_checks(folder: SessionFolder, round_: int
     ``round_`` (from their logs in ``folder``; no check in a log written
     before checks, none strict before strict checks)."""
     for r in range(1, round_):
-        for q in json.loads(folder.log(r).read_text())["queries"]:
+        for q in read_json(folder.log(r))["queries"]:
             yield q.get("check"), q["answer"], q.get("strict", False)
 
 
@@ -154,7 +154,7 @@ def past_examples(folder: SessionFolder, round_: int, ignore_index: int, config:
     """The answers of every round before ``round_``, with their regions'
     features then (from the rounds' logs and summaries in ``folder``)."""
     for r in range(1, round_):
-        log = json.loads(folder.log(r).read_text())
+        log = read_json(folder.log(r))
         queries = [q for q in log["queries"] if q["answer"] is not None]
         yield lcm_proposal.examples(
             RegionSummary.load(folder.summary(r)),

@@ -18,7 +18,6 @@ event being written. The input dataset folder is never written to.
 from __future__ import annotations
 
 import functools
-import json
 import threading
 from collections.abc import Iterable
 from concurrent.futures import Executor
@@ -34,7 +33,7 @@ from .dataset import Dataset
 from .errors import DatasetError
 from .export import check_export, export_labels
 from .image_cache import ImageCache
-from .io import outside_inputs, remove_unfinished_writes, write_json
+from .io import outside_inputs, read_json, remove_unfinished_writes, write_json
 from .journal import Journal
 from .label_pruning import judge_labels, without
 from .label_store import LabelStore
@@ -240,7 +239,7 @@ class Session:
 
     def round_log(self, round_: int) -> dict:
         """The log of a finished round: its queries, LCM updates, reviews and metrics."""
-        return json.loads(self.folder.log(round_).read_text())
+        return read_json(self.folder.log(round_))
 
     @_locked
     def _save(self) -> None:

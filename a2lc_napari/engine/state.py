@@ -290,6 +290,9 @@ def state_from_json(data: dict) -> SessionState:
     data.pop("format")
     data["config"] = SessionConfig.from_json(data["config"])
     _check_word(data["phase"], PHASES, "phase")
+    for key in ("round", "checks_due", "hand_pixels"):
+        if type(data[key]) is not int:
+            raise ValueError(f"{key} {data[key]!r} is not a whole number")
     data["queries"] = [Query(**{**q, "pixel": tuple(q["pixel"]) if q["pixel"] else None})
                        for q in data["queries"]]
     data["lcm_applied"] = [LCMUpdate(**u) for u in data["lcm_applied"]]
@@ -322,6 +325,9 @@ def read_state(path: Path) -> SessionState:
         raise DatasetError(path, "missing: this folder holds no session") from None
     except json.JSONDecodeError as e:
         raise DatasetError(path, f"is corrupt ({e})") from None
+    if not isinstance(data, dict):
+        raise DatasetError(path, f"is malformed (a JSON {type(data).__name__}, where a "
+                           "session's state is an object)")
     if data.get("format") != FORMAT:
         raise DatasetError(path, f"has format {data.get('format')}; this version reads "
                            f"format {FORMAT}: finish it with the version that made it, "
