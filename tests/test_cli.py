@@ -215,6 +215,12 @@ def test_a_moved_dataset_is_followed_where_it_is_named_and_only_there(demo, tmp_
     args[1] = str(other)
     assert main(args) == 2
     assert f"{image}: is 64x64 pixels where the session" in capsys.readouterr().err
+    # ... or of the same sizes, but other pictures.
+    with Image.open(moved / "images" / "demo_001.png") as img:
+        Image.fromarray(np.asarray(img)[::-1]).save(image)  # upside down
+    assert main(args) == 2
+    assert (f"{other}: holds images or pseudo-labels other than those the session in "
+            f"{tmp_path / 'run'} began on") in capsys.readouterr().err
     assert json.loads((tmp_path / "run" / "session.json").read_text())["dataset"] == str(data)
     # Named in its new place, it resumes there and stays there.
     args[1], args[args.index("--rounds") + 1] = str(moved), "2"

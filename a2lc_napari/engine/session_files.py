@@ -13,7 +13,7 @@ from .image_cache import ImageCache, keep_images
 from .io import image_size, index_files, write_label
 from .label_store import LabelStore
 from .progress import Progress, Steps
-from .region_cache import make_region_cache
+from .region_cache import inputs_fingerprint, make_region_cache, read_fingerprint
 from .rounds import label_metrics
 from .session_folder import SessionFolder, saved_path
 from .state import RoundRecord, SessionState, read_state
@@ -73,6 +73,8 @@ def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | 
     check_same_classes(folder, state, dataset)
     check_same_images(folder, dataset)
     check_image_sizes(folder, dataset, moved)
+    if moved:
+        check_moved_contents(folder, dataset)
     return dataset, state, moved
 
 
@@ -123,6 +125,18 @@ def check_same_images(folder: SessionFolder, dataset: Dataset) -> None:
                            f": the session holds no labels of {new[0]}, an image of "
                            f"{dataset.root}. If the session began with it, put its labels "
                            "file back; if the image came since, begin another session for it")
+
+
+def check_moved_contents(folder: SessionFolder, dataset: Dataset) -> None:
+    """Raise DatasetError unless the images and pseudo-labels of ``dataset``
+    are, byte for byte, those the session in ``folder`` began on (the
+    fingerprint its regions were made for): a dataset it would follow to a
+    new place may hold other pictures under the same names and sizes."""
+    kept = read_fingerprint(folder.regions_dir)
+    if kept is not None and kept != inputs_fingerprint(dataset):
+        raise DatasetError(dataset.root, "holds images or pseudo-labels other than those the "
+                           f"session in {folder.root} began on (named alike and of the same "
+                           "sizes, but their contents differ): not the dataset it began on")
 
 
 def check_image_sizes(folder: SessionFolder, dataset: Dataset, moved: bool) -> None:
