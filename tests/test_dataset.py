@@ -632,6 +632,11 @@ def test_classes_json_naming_a_class_twice_is_refused_and_a_byte_order_mark_read
     with pytest.raises(DatasetError, match="is not a valid class list: it has no 'names' "
                        "entry"):
         open_dataset(generic)
+    for ignore in (254.7, "255"):  # read as some value, silently, until this was refused
+        path.write_text(json.dumps({**data, "names": names, "ignore_index": ignore}))
+        with pytest.raises(DatasetError, match=re.escape(
+                f"is not a valid class list: ignore_index {ignore!r} is not a whole number")):
+            open_dataset(generic)
 
 
 def test_a_link_back_up_the_images_folder_is_named_not_walked_round(generic):

@@ -108,7 +108,10 @@ class ClassSet:
             raise ValueError(f"it holds a JSON {type(data).__name__}, not an object")
         names = tuple(str(n) for n in data["names"])
         colors = data.get("colors") or default_colors(len(names))
-        return cls(names, tuple(map(_color, colors)), int(data.get("ignore_index", 255)))
+        ignore = data.get("ignore_index", 255)
+        if type(ignore) is not int:  # 255.7 or "255" would be read as some value, silently
+            raise ValueError(f"ignore_index {ignore!r} is not a whole number")
+        return cls(names, tuple(map(_color, colors)), ignore)
 
     @classmethod
     def read(cls, path: Path) -> "ClassSet":
