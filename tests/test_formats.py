@@ -302,7 +302,8 @@ def test_labelmap_errors(tmp_path):
     path = tmp_path / "labelmap.txt"
     for text, problem in [("a:1,2::\n", "no colour"), ("a:1,2,3::\nb:::\n", "no colour"),
                           ("a:1,2,3::\nb:1,2,3::\n", "colour"),
-                          ("a:1,2,3::\na:4,5,6::\n", "second time"), ("# only\n", "no labels")]:
+                          ("a:1,2,3::\na:4,5,6::\n", "second time"), ("# only\n", "no labels"),
+                          ("hello world\n", "line 1 \\('hello world'\\) is not a labelmap line")]:
         path.write_text(text)
         with pytest.raises(DatasetError, match=problem):
             read_labelmap(path)

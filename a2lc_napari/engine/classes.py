@@ -165,6 +165,9 @@ def read_labelmap(path: Path) -> dict[str, Color]:
     entries = []  # (line number, line, name, colour text)
     for number, line in enumerate(text.splitlines(), 1):
         if line.strip() and not line.lstrip().startswith("#"):
+            if ":" not in line:  # not a labelmap at all (datumaro's lines hold ':::')
+                raise DatasetError(path, f"line {number} ({line.strip()!r}) is not a "
+                                   "labelmap line; expected name:r,g,b:: (or name:::)")
             name, _, rest = line.partition(":")
             entries.append((number, line, name, rest.split(":")[0].strip()))
     if not any(color for *_, color in entries):  # datumaro's name::: lines
