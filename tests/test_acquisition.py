@@ -49,6 +49,18 @@ def test_two_pixel_region_by_hand():
     assert s.size.tolist() == [2]
 
 
+def test_maps_of_another_size_are_refused_before_the_compiled_pass():
+    # A label map cropped by hand once made the pass read out of bounds (a crash).
+    probs = np.full((2, 4, 5), 0.5, np.float32)
+    regions = np.ones((4, 5), np.int32)
+    with pytest.raises(ValueError, match="differ in size: labels 3x2, regions 5x4, "
+                       "probabilities 5x4"):
+        summarize_image(probs, np.zeros((2, 3), np.uint8), regions, IGNORE)
+    with pytest.raises(ValueError, match="ground truth 5x3"):
+        summarize_image(probs, np.zeros((4, 5), np.uint8), regions, IGNORE,
+                        gt=np.zeros((3, 5), np.uint8))
+
+
 def test_ignore_pixels_use_the_prediction():
     # Label ignore at x1 → ỹ(x1) = argmax f(x1) = 1, a_CIL = 1 - 0.7.
     probs = np.array([[[0.9, 0.3]], [[0.1, 0.7]]], dtype=np.float32)

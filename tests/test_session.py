@@ -731,4 +731,9 @@ def test_resuming_after_the_classes_or_an_image_or_a_label_changed_names_what(de
     session = Session.open(tmp_path / "run")
     with pytest.raises(DatasetError, match=f"{label}: has label values 77, which are neither"):
         session.labels(name)
+    # Cropped while the session is open: named where a round reads it, no crash.
+    edited[0, 0] = 0
+    Image.fromarray(edited[:10, :20]).save(label)
+    with pytest.raises(DatasetError, match=f"{label}: is 20x10 pixels but its image"):
+        drive(session.prepare_round(), quiet=True)
     session.close()

@@ -532,6 +532,13 @@ def summarize_image(probs: np.ndarray | NetworkOutput, labels: np.ndarray,
         One row per region id present in ``regions``, in increasing id order.
     """
     h, w = labels.shape
+    # The compiled pass indexes by the labels' size: another size would read out of bounds.
+    shapes = {"labels": labels.shape, "regions": regions.shape[:2],
+              **({} if gt is None else {"ground truth": gt.shape[:2]}),
+              **({} if isinstance(probs, NetworkOutput) else {"probabilities": probs.shape[1:]})}
+    if len(set(shapes.values())) > 1:
+        raise ValueError("an image's maps differ in size: "
+                         + ", ".join(f"{k} {v[1]}x{v[0]}" for k, v in shapes.items()))
     compact, ids = compact_ids(regions)
     n_bins = len(ids)  # bin 0 collects the "no region" pixels and is dropped
     none = np.empty((0, 0, 0), np.float32)
