@@ -709,8 +709,18 @@ def test_resuming_after_the_classes_or_an_image_or_a_label_changed_names_what(de
     more["names"].append("tram")
     more["colors"].append([1, 2, 3])
     classes.write_text(json.dumps(more))
-    with pytest.raises(DatasetError, match=r"now has 13 classes \(.*tram; ignore value 255\), "
-                       r"where the session in .* began with 12 classes"):
+    with pytest.raises(DatasetError, match=r"now has 13 classes where the session in .* "
+                       r"began with 12 \(tram added\); put its classes back"):
+        Session.open(tmp_path / "run")
+    more["names"][:2] = more["names"][1::-1]
+    more["ignore_index"] = 254
+    classes.write_text(json.dumps(more))
+    with pytest.raises(DatasetError, match=r"began with 12 \(tram added; ignore value 254, "
+                       r"not 255\)"):
+        Session.open(tmp_path / "run")
+    del more["names"][-1], more["colors"][-1]
+    classes.write_text(json.dumps(more))
+    with pytest.raises(DatasetError, match=r"\(the same names in another order; ignore"):
         Session.open(tmp_path / "run")
     classes.write_text(kept)
     session = Session.open(tmp_path / "run")

@@ -98,14 +98,20 @@ def check_same_classes(folder: SessionFolder, state: SessionState, dataset: Data
     if state.classes is None:  # saved by an earlier release
         return
     classes = dataset.classes
-    now, then = (list(classes.names), classes.ignore_index), (state.classes, state.ignore_index)
-    if now != then:
-        def described(names, ignore):
-            return f"{len(names)} classes ({', '.join(names)}; ignore value {ignore})"
-        raise DatasetError(dataset.root, f"now has {described(*now)}, where the session in "
-                           f"{folder.root} began with {described(*then)}; put its classes "
-                           "back to resume it (its labels hold ids of those), or begin "
-                           "another session")
+    names, began = list(classes.names), state.classes
+    added = [n for n in names if n not in began]
+    gone = [n for n in began if n not in names]
+    changes = ([f"{', '.join(added)} added"] if added else []) + (
+        [f"{', '.join(gone)} taken away"] if gone else [])
+    if not changes and names != began:
+        changes.append("the same names in another order")
+    if classes.ignore_index != state.ignore_index:
+        changes.append(f"ignore value {classes.ignore_index}, not {state.ignore_index}")
+    if changes:
+        raise DatasetError(dataset.root, f"now has {len(names)} classes where the session in "
+                           f"{folder.root} began with {len(began)} ({'; '.join(changes)}); "
+                           "put its classes back to resume it (its labels hold ids of "
+                           "those), or begin another session")
 
 
 def check_same_images(folder: SessionFolder, dataset: Dataset) -> None:
