@@ -38,11 +38,13 @@ class QueryView(QObject):
     a query is drawn and can be answered, :attr:`image_shown` when the canvas
     shows another image (the LCM's changes to draw on it),
     :attr:`labels_added` (the new labels layer: its strokes are the
-    session's).
+    session's), :attr:`unreadable` (a message) when an image asked for
+    cannot be read.
     """
 
     query_shown = Signal(int)
     image_shown = Signal()
+    unreadable = Signal(str)
     labels_added = Signal(object)
 
     def __init__(self, runner, panel, parent=None):
@@ -149,9 +151,11 @@ class QueryView(QObject):
         self._read(name, shown)
 
     def _read(self, name: str, then) -> None:
-        """``then(view)`` with image ``name`` read, once the layers exist."""
+        """``then(view)`` with image ``name`` read, once the layers exist;
+        :attr:`unreadable` where it cannot be read."""
         self.runner.views.get(self.session, name,
-                              lambda view: self.presenter.when_ready(lambda: then(view)))
+                              lambda view: self.presenter.when_ready(lambda: then(view)),
+                              self.unreadable.emit)
 
     def _show_view(self, view) -> None:
         if view.name == self.presenter.name:

@@ -75,21 +75,22 @@ class ViewCache:
         self.stale: set[str] = set()  # being read while their labels changed
         self.closed = False  # the widget is gone: nobody to show images to
 
-    def get(self, session, name: str, then) -> None:
+    def get(self, session, name: str, then, failed=None) -> None:
         """Call ``then(view)`` with image ``name``'s view: at once when it is
-        ready, else from the main thread once a worker has read it."""
+        ready, else from the main thread once a worker has read it; where it
+        cannot be read, ``failed(message)`` (if given) instead."""
         if name in self.views:
             self.views.move_to_end(name)
             then(self.views[name])
             return
         waiting = self.loading.get(name)
         if waiting is not None:
-            waiting.append(then)
+            waiting.append((then, failed))
             return
-        self.loading[name] = [then]
+        self.loading[name] = [(then, failed)]
         worker = thread_worker(load_view)(session, name)
         worker.returned.connect(lambda view: self._arrived(session, view))
-        worker.errored.connect(lambda _e: self._unreadable(name))
+        worker.errored.connect(lambda error: self._unreadable(name, error))
         worker.start()
 
     def prefetch(self, session, names) -> None:
@@ -103,18 +104,23 @@ class ViewCache:
             return
         if view.name in self.stale:  # its labels changed while it was read
             self.stale.discard(view.name)
-            for then in waiting:
-                self.get(session, view.name, then)
+            for then, failed in waiting:
+                self.get(session, view.name, then, failed)
             return
         self.views[view.name] = view
         while len(self.views) > CACHED_VIEWS:
             self.views.popitem(last=False)
-        for then in waiting:
+        for then, _ in waiting:
             then(view)
 
-    def _unreadable(self, name: str) -> None:
-        self.loading.pop(name, None)
+    def _unreadable(self, name: str, error: Exception) -> None:
+        waiting = self.loading.pop(name, [])
         self.stale.discard(name)
+        if self.closed:
+            return
+        for _, failed in waiting:
+            if failed is not None:  # a read ahead fails in silence, until it is asked for
+                failed(f"Showing image {name} failed: {error}")
 
     def forget(self, names) -> None:
         """Images whose labels changed on disk: read them again when needed."""

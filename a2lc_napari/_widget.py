@@ -167,6 +167,7 @@ class CorrectionWidget(QWidget):
         self.view.labels_added.connect(lambda layer: layer.events.paint.connect(
             self.sync.on_paint))
         self.view.image_shown.connect(self._on_image_shown)
+        self.view.unreadable.connect(self._on_unreadable)
         self.panel.browser.chosen.connect(self.browse)
         self.sync.stepped.connect(self._stepped)
         self.sync.relabelled.connect(self.view.relabelled)
@@ -280,8 +281,21 @@ class CorrectionWidget(QWidget):
         """A step failed: a napari notification (the message alone: the
         workers no longer raise their errors again, with a traceback, in the
         main thread), and the widget goes on where it can."""
+        message = self._explained(message)
         show_error(message)
         self._on_failure(message)
+
+    def _explained(self, message: str) -> str:
+        """``message``, and what to do where a folder the session reads is
+        gone (moved or deleted while it was open): each file of it would
+        fail alike."""
+        if self.session is not None:
+            for what, folder in self.session.dataset.inputs.items():
+                if not Path(folder).exists():
+                    return (f"{message}. {what[0].upper()}{what[1:]} {folder} is gone: put "
+                            "it back there, then press Start / resume (the session's own "
+                            "labels are safe).")
+        return message
 
     def _on_failure(self, message: str) -> None:
         """A step failed or was stopped: say so, and ask the query again."""
@@ -459,6 +473,15 @@ class CorrectionWidget(QWidget):
         if self.presenter is not None and self.presenter.name is not None:
             self.presenter.show_changes(self.review.changes, self.review.current())
 
+    def _on_unreadable(self, message: str) -> None:
+        """An image asked for could not be read: say why, and list the image
+        the canvas still shows. The query, if any, stays as it was."""
+        message = self._explained(message)
+        show_error(message)
+        self.status.setText(message)
+        if self.presenter is not None and self.presenter.name is not None:
+            self.panel.browser.shown(self.presenter.name)
+
     def _on_image_shown(self) -> None:
         """The canvas shows another image: its LCM changes drawn, its name in the list."""
         self._draw_changes()
@@ -512,6 +535,7 @@ class CorrectionWidget(QWidget):
             folder, format, overwrite=True))
         if choice is None:  # not a word left saying an earlier export was this one
             self.status.setText("Nothing exported.")
+            self._back_to_query()
         else:
             self.export(*choice)
 
@@ -522,6 +546,7 @@ class CorrectionWidget(QWidget):
         folder = Path(folder)
         if not overwrite and folder.is_dir() and any(folder.iterdir()):
             show_error(f"{folder} is not empty; choose an empty folder.")
+            self._back_to_query()
             return
         self.runner.run(self.session.export(folder, format=format, overwrite=overwrite),
                         lambda out: self._exported(f"Exported the labels ({format}) to {out}"),
@@ -529,5 +554,10 @@ class CorrectionWidget(QWidget):
 
     def _exported(self, message: str) -> None:
         self.status.setText(message)
-        if self.session.phase == "query":
+        self._back_to_query()
+
+    def _back_to_query(self) -> None:
+        """After an export, done or not: the round's query takes the keys
+        again (the focus was left on the export's button)."""
+        if self.session is not None and self.session.phase == "query" and not self.busy:
             self._ask_again()

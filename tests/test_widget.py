@@ -17,6 +17,7 @@ from npe2 import PluginManifest
 from PIL import Image
 from qtpy.QtCore import Qt, QTimer
 from qtpy.QtGui import QColor, QImage
+from qtpy.QtTest import QTest
 from qtpy.QtWidgets import (QApplication, QCheckBox, QDockWidget, QMessageBox, QPushButton,
                             QScrollArea)
 
@@ -1105,7 +1106,7 @@ def export_by_clicks(widget, folder, format, confirm):
             QMessageBox.Yes if confirm else QMessageBox.No).click())
         button(dialog, "Export").click()
     when_modal(ExportDialog, fill)
-    button(widget, "Export labels…").click()
+    QTest.mouseClick(button(widget, "Export labels…"), Qt.LeftButton)  # it takes the focus
 
 
 def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_viewer, qtbot,
@@ -1133,6 +1134,9 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
     assert widget.session.queries[1].answer == 2
     export_by_clicks(widget, tmp_path / "export", "voc", confirm=False)  # No, this time
     assert widget.status.text() == "Nothing exported."
+    # The keys go to the query again, not to the button that opened the export.
+    qtbot.waitUntil(lambda: widget.window().focusWidget() is widget.panel.class_list,
+                    timeout=WAIT)
     # Where no answer could make it possible (the dataset's own folder, a
     # format that cannot hold these classes): refused at once, nothing asked.
     errors = []

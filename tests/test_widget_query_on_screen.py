@@ -3,7 +3,10 @@
 the query back or holds the answer until the query is back. Each test drives
 the widget by clicks and keys, and before each Enter checks what the canvas
 shows: the image layer's data, the query layer's outline and the camera."""
+import shutil
+
 import numpy as np
+from napari.utils.notifications import notification_manager
 from qtpy.QtCore import QPoint, QPointF, Qt
 from qtpy.QtGui import QWheelEvent
 from qtpy.QtWidgets import QApplication, QComboBox
@@ -436,4 +439,38 @@ def test_a_narrower_canvas_keeps_what_was_framed_in_sight_unless_the_person_move
     zoom, centre = camera.zoom, camera.center
     resize_the_window(1280)
     assert (camera.zoom, camera.center) == (zoom, centre)
+    wait_idle(qtbot, widget)
+
+
+def test_an_image_that_cannot_be_read_is_said_so_and_the_canvas_list_stays_true(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    data = tmp_path / "data"
+    shutil.copytree(demo, data)
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, data, tmp_path / "session")
+    names = widget.session.dataset.names
+    q = asked(widget)
+    errors = []
+
+    def record(notification):
+        errors.append(notification.message)
+    notification_manager.notification_ready.connect(record)
+    gone = data.rename(tmp_path / "moved")  # the dataset folder, moved while in use
+    listed = next(c for c in widget.findChildren(QComboBox) if c.currentText() == q.image)
+    for _ in names:  # on to an image not read ahead
+        before = widget.image_name
+        button(widget, "Image ▶").click()
+        qtbot.waitUntil(lambda before=before: bool(errors) or widget.image_name != before,
+                        timeout=WAIT)
+        if errors:
+            break
+    assert errors, "every image was read ahead"
+    shown = widget.image_name
+    assert errors[0].startswith("Showing image ") and "file not found" in errors[0]
+    assert errors[0].endswith(f"The dataset folder {data} is gone: put it back there, then "
+                              "press Start / resume (the session's own labels are safe).")
+    assert widget.status.text() == errors[0]
+    assert listed.currentText() == shown  # the list names the image still shown
+    notification_manager.notification_ready.disconnect(record)
+    gone.rename(data)
     wait_idle(qtbot, widget)
