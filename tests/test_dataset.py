@@ -426,6 +426,11 @@ def missing_label(root):
     save_image(root / "images" / "lonely.png", rgb(8, 10))
 
 
+def folder_label(root):
+    (root / "labels" / "a.png").unlink()
+    (root / "labels" / "a.png").mkdir()
+
+
 def grey_alpha_label(root):
     Image.fromarray(np.zeros((8, 10, 2), np.uint8), mode="LA").save(root / "labels" / "a.png")
 
@@ -497,6 +502,7 @@ def bad_gt_values(root):
 
 CHECK_ERRORS = {
     "labels/lonely.png.*missing.*images/lonely.png": missing_label,
+    "labels/a.png: is a folder, where the pseudo-label file of image .*images/a.png": folder_label,
     "orphan.png": orphan_label,
     "stray.png": orphan_gt,
     "b.png": unreadable_image,

@@ -371,6 +371,9 @@ class Dataset:
 
     def _check_one(self, name: str, read_images: bool = True) -> None:
         image_path, label_path = self._images[name], self._labels[name]
+        if label_path.is_dir():
+            raise DatasetError(label_path, f"is a folder, where the pseudo-label file of "
+                               f"image {image_path} should be")
         if not label_path.is_file():
             raise DatasetError(label_path, f"missing: image {image_path} has no "
                                f"pseudo-label file{_not_png(label_path)}")
