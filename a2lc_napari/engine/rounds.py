@@ -115,9 +115,11 @@ def queryable_wrong_share(summary: RegionSummary, state: SessionState,
 
 
 def round_record(state: SessionState, proposal: LCMProposal, updates: list[LCMUpdate],
-                 wrong: float | None, metrics: dict, has_gt: bool) -> RoundRecord:
+                 accepted: list[LCMUpdate], wrong: float | None, metrics: dict,
+                 has_gt: bool) -> RoundRecord:
     """The record of the round ``state`` is in, its answers in: the LCM's
-    ``proposal`` and the ``updates`` it applied, the share of ``wrong``
+    ``proposal``, the ``updates`` it applied and the proposals the person
+    ``accepted`` (:func:`accepted_proposals`), the share of ``wrong``
     regions it could query (percent) and the labels' ``metrics``
     (:func:`label_metrics`)."""
     answered = state.answered()
@@ -127,7 +129,7 @@ def round_record(state: SessionState, proposal: LCMProposal, updates: list[LCMUp
         round=state.round, queries=len(answered), manual_changes=corrections,
         hand_pixels=state.hand_pixels, lcm_changes=len(updates), lcm_correct=correct,
         lcm_rejected=len(state.lcm_rejected),
-        lcm_accepted=len(accepted_proposals(state.journal, state.round)),
+        lcm_accepted=len(accepted),
         lcm_tau=proposal.tau, lcm_reach=proposal.reach,
         lcm_estimated_precision=proposal.estimated_precision,
         lcm_held_out_changes=proposal.held_out_changes,
@@ -140,7 +142,7 @@ def round_record(state: SessionState, proposal: LCMProposal, updates: list[LCMUp
 
 
 def round_log(state: SessionState, proposal: LCMProposal, updates: list[LCMUpdate],
-              record: RoundRecord) -> dict:
+              accepted: list[LCMUpdate], record: RoundRecord) -> dict:
     """The JSON log of a finished round: its queries, LCM updates, reviews and metrics."""
     return {"round": state.round, "method": state.config.method,
             "tau": proposal.tau, "reach": proposal.reach,
@@ -150,7 +152,7 @@ def round_log(state: SessionState, proposal: LCMProposal, updates: list[LCMUpdat
             "queries": [asdict(q) for q in state.queries],
             "lcm_updates": [asdict(u) for u in updates],
             "lcm_rejected": state.lcm_rejected,
-            "lcm_accepted": [asdict(u) for u in accepted_proposals(state.journal, state.round)],
+            "lcm_accepted": [asdict(u) for u in accepted],
             "metrics": asdict(record)}
 
 

@@ -44,8 +44,9 @@ from .methods import METHODS, OUT_OF_FOLD_RANKINGS, query_ranking
 from .model import train_segmenter
 from .progress import Progress, Steps
 from .region_summary import RegionSummary
-from .rounds import (label_metrics, manual_mask, pick_queries, queryable_wrong_share, round_log,
-                     round_record, session_totals, summarize_regions)
+from .rounds import (accepted_proposals, label_metrics, manual_mask, pick_queries,
+                     queryable_wrong_share, round_log, round_record, session_totals,
+                     summarize_regions)
 from .session_folder import SessionFolder
 from .session_files import make_session_files, read_session_files
 from .session_lock import WriterLock, lock_session
@@ -484,10 +485,12 @@ class Session:
         yield Progress(2, 2, "Applying LCM updates")
         with self._lock:
             wrong = queryable_wrong_share(self.summary, self.state, self.dataset.names)
-        record = round_record(self.state, proposal, updates, wrong,
+        accepted = accepted_proposals(self.state.journal, self.round)
+        record = round_record(self.state, proposal, updates, accepted, wrong,
                               (yield from label_metrics(self.dataset, self.labels)),
                               self.dataset.has_gt)
-        write_json(self.folder.log(self.round), round_log(self.state, proposal, updates, record))
+        write_json(self.folder.log(self.round),
+                   round_log(self.state, proposal, updates, accepted, record))
         self._next_round(record)
         return record
 
