@@ -23,7 +23,8 @@ from pathlib import Path
 
 from .dataset import Dataset
 from .image_cache import ImageCache
-from .io import check_label_values, check_size, read_label
+from .io import check_size
+from .label_store import read_session_label
 from .model import Segmenter
 from .parallel import map_ordered
 from .progress import Progress, Steps
@@ -54,10 +55,9 @@ def summarize_with_model(model: Path, device: str | None, dataset: Dataset,
     regions = dataset.regions(name)
     image, look = images.for_round(dataset, name, regions)
     path = label_path(name)
-    labels = read_label(path)
-    # The session's own file, but one a person may have edited since it was opened.
+    labels = read_session_label(path, dataset.classes)
+    # Its size too: a label cropped by hand would read the maps out of bounds.
     check_size(labels.shape, path, regions.shape, dataset.image_path(name))
-    check_label_values(labels, path, dataset.classes)
     return summarize_image(load_model(model, device).output(image), labels, regions,
                            dataset.classes.ignore_index, gt=dataset.gt(name),
                            image_index=i, representative=representative, look=look)

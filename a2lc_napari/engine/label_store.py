@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
@@ -18,6 +19,14 @@ from .session_folder import SessionFolder
 
 #: Images whose current labels a session keeps in memory.
 CACHED_LABELS = 4
+
+
+def read_session_label(path: Path, classes: ClassSet) -> np.ndarray:
+    """(H, W) uint8 labels of a session's label file, refused (named) where
+    they hold a value of no class: a file a person may have edited by hand."""
+    labels = read_label(path)
+    check_label_values(labels, path, classes)
+    return labels
 
 
 class LabelStore:
@@ -41,9 +50,8 @@ class LabelStore:
                 self._cache.move_to_end(name)
                 return labels.copy()
             writes = self._writes.get(name, 0)
-        path = self.folder.labels(name)
-        labels = read_label(path)  # outside the lock: decodes are slow
-        check_label_values(labels, path, self.classes)  # a file edited by hand, say
+        # Outside the lock: decodes are slow.
+        labels = read_session_label(self.folder.labels(name), self.classes)
         with self._lock:
             # Kept unless written meanwhile: the labels read may be the older ones.
             if self._writes.get(name, 0) == writes:
