@@ -1,10 +1,11 @@
 """The LCM review: every change the LCM proposes or applied, on all images.
 
-One row per change: image, region, old → new class, confidence, and
-whether it is proposed (this round, not yet written) or applied (written at
-the end of the last round). The person walks the rows with the arrow keys
-(the viewer follows), and accepts or rejects one change, every change of
-one old → new pair, or every change on one image.
+One row per change: image, old → new class, confidence, and whether it is
+proposed (this round, not yet written) or applied (written at the end of
+the last round); the image cell's tooltip names the region, which the
+viewer shows when its row is current. The person walks the rows with the
+arrow keys (the viewer follows), and accepts or rejects one change, every
+change of one old → new pair, or every change on one image.
 """
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ from qtpy.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHeaderVi
 
 from .engine.classes import ClassSet
 
-COLUMNS = ("image", "region", "old → new", "confidence", "status")
+COLUMNS = ("image", "old → new", "conf.", "status")
+HEADER_TIPS = ("The image, and the region's number in its tooltip",
+               "The region's label now → the LCM's class for it",
+               "The LCM's confidence in its class", "Proposed this round, or applied "
+               "at the end of the last one (still yours to reject)")
 
 #: The image column's width is its names' up to this (px); longer names are
 #: elided in the middle. Every other column is always as wide as its contents.
-IMAGE_MAX_WIDTH = 160
+#: Narrow, so that the dock leaves the canvas room on a laptop's screen.
+IMAGE_MAX_WIDTH = 110
 
 #: (button text, which changes, accept?)
 DECISIONS = (("Accept", "one", True), ("Reject", "one", False),
@@ -118,6 +124,8 @@ class ReviewPanel(QGroupBox):
         self.summary.setWordWrap(True)
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for col, tip in enumerate(HEADER_TIPS):
+            self.table.horizontalHeaderItem(col).setToolTip(tip)
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
@@ -173,10 +181,11 @@ class ReviewPanel(QGroupBox):
         for row, c in enumerate(self.changes):
             status = "applied" if row < len(applied) else "proposed"
             # By image, and within an image by region, whatever order they came in.
-            cells = (_Sorted((c.image, c.region), c.image), _Sorted(c.region, str(c.region)),
+            cells = (_Sorted((c.image, c.region), c.image),
                      QTableWidgetItem(f"{classes.name_of(c.old)} → {classes.name_of(c.new)}"),
                      _Sorted(c.confidence, f"{c.confidence:.3f}"), QTableWidgetItem(status))
             cells[0].setData(Qt.UserRole, row)
+            cells[0].setToolTip(f"{c.image}, region {c.region}")
             for col, cell in enumerate(cells):
                 table.setItem(row, col, cell)
         table.setSortingEnabled(True)

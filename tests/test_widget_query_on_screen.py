@@ -9,7 +9,7 @@ import numpy as np
 from napari.utils.notifications import notification_manager
 from qtpy.QtCore import QPoint, QPointF, Qt
 from qtpy.QtGui import QWheelEvent
-from qtpy.QtWidgets import QApplication, QComboBox
+from qtpy.QtWidgets import QApplication, QComboBox, QScrollArea
 
 from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, QUERY_LAYER, QUERY_RING,
                                  ring_around)
@@ -66,11 +66,10 @@ def enter_brings_the_query_back(qtbot, widget):
 
 def click_row(qtbot, table, change, changes):
     """A mouse click on ``change``'s row of the review table."""
-    row = next(r for r in range(table.rowCount())
-               if table.item(r, 0).text() == change.image
-               and table.item(r, 1).text() == str(change.region))
-    table.scrollToItem(table.item(row, 2))
-    rect = table.visualItemRect(table.item(row, 2))
+    row = next(r for r in range(table.rowCount())  # its image cell's tooltip names it
+               if table.item(r, 0).toolTip() == f"{change.image}, region {change.region}")
+    table.scrollToItem(table.item(row, 1))
+    rect = table.visualItemRect(table.item(row, 1))
     qtbot.mouseClick(table.viewport(), Qt.LeftButton, pos=rect.center())
 
 
@@ -131,6 +130,7 @@ def test_review_rows_and_undo_elsewhere_hold_the_answer_until_the_query_is_back(
 def test_review_first_then_finish_round_shows_the_next_rounds_query(make_napari_viewer, qtbot,
                                                                   demo, tmp_path):
     viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1280, 720)  # a laptop's screen
     widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
                    review_above=0)
     session = widget.session
@@ -140,7 +140,7 @@ def test_review_first_then_finish_round_shows_the_next_rounds_query(make_napari_
     header = widget.review.table.horizontalHeader()
     for _ in range(2):  # the person sorts the changes by confidence, highest first
         qtbot.mouseClick(header.viewport(), Qt.LeftButton,
-                         pos=QPoint(header.sectionViewportPosition(3) + 5, 5))
+                         pos=QPoint(header.sectionViewportPosition(2) + 5, 5))
     button(widget, "Review first").click()
     change = widget.review.current()
     qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
@@ -163,6 +163,17 @@ def test_review_first_then_finish_round_shows_the_next_rounds_query(make_napari_
     wait_for_query(qtbot, widget)
     enter_answers_the_query_on_screen(qtbot, widget)
     wait_idle(qtbot, widget)
+    # With the review and the round table shown, the dock leaves the canvas
+    # 30% of the window or more (a quarter until this release: 308 px), and
+    # shows them whole.
+    assert widget.review.isVisibleTo(widget) and widget.summary.isVisibleTo(widget)
+    scroll = widget.findChild(QScrollArea)
+    qtbot.waitUntil(lambda: scroll.viewport().width()
+                    >= scroll.widget().minimumSizeHint().width(), timeout=2000)
+    assert viewer.canvas.size[1] >= 0.3 * 1280
+    table = widget.review.table
+    assert sum(table.columnWidth(c) for c in range(table.columnCount())) \
+        <= table.viewport().width()
 
 
 def test_review_first_says_when_every_change_is_decided(make_napari_viewer, qtbot, demo,
