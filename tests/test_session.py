@@ -270,6 +270,30 @@ def test_answering_again_replaces_the_answer_and_undo_takes_each_back(demo, tmp_
     assert not resumed.is_manual(q.image, q.region)
 
 
+def test_an_answer_changed_back_leaves_the_region_as_a_first_answer_would(demo, tmp_path):
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    drive(session.prepare_round(), quiet=True)
+    q, mask = queried_region(session)
+    k = session.dataset.classes.num_classes
+    before = session.labels(q.image)
+    session.answer({q.index: (q.label + 2) % k})  # another class: the region rewritten
+    stroke = session.labels(q.image)
+    stroke_at = tuple(np.argwhere(mask)[0])
+    stroke[stroke_at] = (q.label + 3) % k  # a stroke in it meanwhile
+    session.edit_labels(q.image, stroke)
+    session.answer({q.index: (q.label + 4) % k})  # and another class
+    assert session.queries[q.index].rewrite
+    session.answer({q.index: q.label})  # then its label after all: confirmed
+    # As a confirmation at once: the pixels as they were but for the stroke,
+    # and no correction counted.
+    expected = before.copy()
+    expected[stroke_at] = (q.label + 3) % k
+    np.testing.assert_array_equal(session.labels(q.image), expected)
+    assert not session.queries[q.index].rewrite
+    session.undo()  # the confirmation: the last answer's pixels again
+    assert (session.labels(q.image)[mask & (expected == q.label)] == (q.label + 4) % k).all()
+
+
 def test_undo_and_redo_follow_the_order_of_events_across_images(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config(budget=30))
     drive(session.prepare_round(), quiet=True)

@@ -40,7 +40,8 @@ def new_manual(pairs: Iterable[tuple[str, int]], manual: dict[str, list[int]]
 
 def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Query],
                    labels: Callable[[str], np.ndarray], regions: Callable[[str], np.ndarray],
-                   classes: ClassSet, painted: Callable[[str], np.ndarray] | None = None
+                   classes: ClassSet, painted: Callable[[str], np.ndarray] | None = None,
+                   answered: Callable[[str, int], list[LabelChange]] | None = None
                    ) -> tuple[dict[str, LabelChange], list[AnswerChange]]:
     """The label changes of ``answers`` ``{query index: class (or ignore)}``
     and what they do to the queries.
@@ -51,6 +52,12 @@ def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Que
     Either way the pixels ``painted(image)`` ((n,) flat indices: strokes the
     person made since the query was asked) keep their labels: the stroke is
     the finer answer.
+
+    A query answered again is answered as if for the first time: the pixels
+    its earlier answers wrote, ``answered(image, index)`` (their changes,
+    oldest first), are first taken back in its region, so that confirming
+    the label after a detour through another class keeps the region's
+    pixels as they were, as confirming it at once does.
     """
     ignore, k = classes.ignore_index, classes.num_classes
     by_image: dict[str, list[int]] = {}
@@ -65,6 +72,9 @@ def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Que
         for i in indices:
             q, cls = queries[i], answers[i]
             mask = region_map == q.region
+            if q.rewrite and answered is not None:
+                for change in reversed(answered(image, i)):
+                    new[mask] = change.applied(new, reverse=True)[mask]
             hist = class_pixels(new[mask], k, ignore)[None]
             rewrites = bool(cls != majority(hist, ignore)[0] or i in rewrite)
             deltas.append(AnswerChange(i, q.answer, q.rewrite, int(cls), rewrites))

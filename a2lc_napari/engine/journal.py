@@ -62,6 +62,14 @@ class Journal:
                  and image in e.images]
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
+    def answered(self, image: str, index: int, round_: int) -> list[LabelChange]:
+        """The pixels of ``image`` that the answers to query ``index`` of
+        round ``round_`` changed and that are not undone, an answer's change
+        at a time, oldest first (each may hold other queries' regions too)."""
+        return [read_changes(self.folder.journal(e.seq))[image] for e in self.state.journal
+                if e.round == round_ and not e.undone and image in e.images
+                and any(a.index == index for a in e.answers)]
+
     def roll_back_unrecorded(self) -> None:
         """Take back the pixels of an event that a kill stopped before its
         state was saved (its journal file exists, its event does not)."""

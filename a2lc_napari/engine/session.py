@@ -376,7 +376,8 @@ class Session:
         queries = self.state.queries
         changes, deltas = answer_changes(
             answers, set(rewrite), queries, self.labels, self.dataset.regions,
-            self.dataset.classes, lambda image: self._journal.painted(image, self.round))
+            self.dataset.classes, lambda image: self._journal.painted(image, self.round),
+            lambda image, index: self._journal.answered(image, index, self.round))
         return self._journal.record("answer", changes, answers=deltas,
                                     manual_added=new_manual(
                                         ((queries[i].image, queries[i].region) for i in answers),
