@@ -18,7 +18,9 @@ from .engine.classes import ClassSet
 COLUMNS = ("image", "old → new", "conf.", "status")
 HEADER_TIPS = ("The image, and the region's number in its tooltip",
                "The region's label now → the LCM's class for it",
-               "The LCM's confidence in its class", "Proposed this round, or applied "
+               "The LCM's confidence in its class. It orders the changes; it is not the "
+               "chance that a change is right: how many are expected right is said above "
+               "the table", "Proposed this round, or applied "
                "at the end of the last one (still yours to reject)")
 
 #: The image column's width is its names' up to this (px); longer names are

@@ -10,6 +10,7 @@ from __future__ import annotations
 from qtpy.QtCore import QObject, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
+from ._query_view import label_name
 from ._review import plural, vouched
 from ._summary import class_chart
 
@@ -21,12 +22,14 @@ class RoundFlow(QObject):
     LCM's proposal now (None before the first). Signals: :attr:`proposal_reset`
     (a round opens or ends: the LCM's proposal is no longer current),
     :attr:`review_changed` (the LCM's changes to show again), :attr:`failed`
-    (an answer could not be written: the message).
+    (an answer could not be written: the message), :attr:`recorded` (an
+    answer was written: what it recorded, in words).
     """
 
     proposal_reset = Signal()
     review_changed = Signal()
     failed = Signal(str)
+    recorded = Signal(str)
 
     def __init__(self, runner, panel, view, sync, summary, review, review_above, proposed,
                  parent=None):
@@ -151,6 +154,11 @@ class RoundFlow(QObject):
 
     def _answered(self, index: int, event) -> None:
         self._answering.discard(index)
+        # What was recorded, in words: a key pressed by mistake shows at once.
+        q, classes = self.session.queries[index], self.session.dataset.classes
+        kept = "as it was" if q.answer == q.label else f"was {label_name(q.label, classes)}"
+        self.recorded.emit(f"Answered query {index + 1} of round {event.round}: "
+                           f"{label_name(q.answer, classes)} ({kept}).")
         self.sync.changed(event.images)
         self._after_answers()
 

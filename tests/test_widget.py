@@ -24,6 +24,7 @@ from qtpy.QtWidgets import (QApplication, QCheckBox, QDockWidget, QMessageBox, Q
 from a2lc_napari._export import ExportDialog
 from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYER,
                                  QUERY_PIXEL_LAYER, QUERY_RING, ring_around)
+from a2lc_napari._query_view import label_name
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
 from a2lc_napari.engine import driver
@@ -405,7 +406,14 @@ def test_training_without_the_doubted_labels_is_chosen_with_its_steps(make_napar
 
 def test_a_new_viewer_in_the_same_process_resumes(make_napari_viewer, qtbot, demo, tmp_path):
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
+    q = widget.session.queries[0]
     press(widget, qtbot, "2")
+    # The status line says what the answer recorded (key 2: the second class).
+    classes = widget.session.dataset.classes
+    qtbot.waitUntil(lambda: widget.status.text().startswith(
+        f"Answered query 1 of round 1: {classes.name_of(1)} "), timeout=WAIT)
+    assert widget.status.text().endswith(
+        "(as it was)." if q.label == 1 else f"(was {label_name(q.label, classes)}).")
     wait_idle(qtbot, widget)
     with qtbot.waitSignal(widget.destroyed, timeout=WAIT):
         widget.viewer.close()  # the session's lock goes with the window
@@ -1130,6 +1138,9 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
     assert (labels[region_mask(widget, 0)] == 1).all()
     assert (tmp_path / "export" / "keep.txt").read_text() == "mine"
     assert widget.status.text().startswith("Exported the labels (voc) to ")
+    # The keys go to the query again, as they did before the export.
+    qtbot.waitUntil(lambda: widget.window().focusWidget() is widget.panel.class_list,
+                    timeout=WAIT)
     press(widget, qtbot, "3")  # the query is answerable again, by its keys
     assert widget.session.queries[1].answer == 2
     export_by_clicks(widget, tmp_path / "export", "voc", confirm=False)  # No, this time

@@ -50,9 +50,10 @@ class LCMInputs:
 
 
 #: Why our LCM changes nothing while none of its proposals was checked.
-UNCHECKED = ("None of its proposals has been checked yet. A round's checks are its last "
-             "queries, asked once the others are answered, where it proposes something "
-             "then: answer a round to its end to let it act.")
+UNCHECKED = ("None of its proposals has been checked yet, and it changes nothing before "
+             "you check a few: they are a round's last queries. It spreads your "
+             "corrections (answers that changed a label) to regions like them, so it "
+             "proposes, and asks those checks, once you have corrected some labels.")
 
 
 def propose_round(summary: RegionSummary, inputs: LCMInputs, names: list[str],
