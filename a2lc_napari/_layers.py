@@ -72,6 +72,10 @@ QUERY_COLORS = ((255, 230, 0), (255, 0, 255), (0, 255, 255), (255, 128, 0), (0, 
 #: The query's ring around its region (px): outside it, so that a region a
 #: few pixels wide is not covered by its own outline.
 QUERY_RING = 2
+#: A region is shown with at least this many of the image's pixels across the
+#: canvas's narrower side: a region of a few pixels, zoomed to a third of the
+#: view, would leave nothing around it to judge it by.
+CONTEXT_PIXELS = 64
 #: The selected LCM change's rim, outside in: black then white, one pixel
 #: each, so that it stands out whatever the class colours around it.
 HIGHLIGHT_COLORS = ((0.0, 0.0, 0.0, 1.0), (1.0, 1.0, 1.0, 1.0))
@@ -572,14 +576,16 @@ class LayerPresenter:
 
     def zoom_to(self, box: tuple[slice, slice]) -> None:
         """Centre on a box (a pair of slices), zoomed so that the box fills
-        about a third of the view, never less than the whole image fitted to
-        the canvas (computed here: napari's ``reset_view`` first would move
-        the camera, and so redraw, twice more)."""
-        shape = self.regions.shape
-        fitted = 0.95 * min(c / n for c, n in zip(self.viewer.canvas.size, shape))
+        about a third of the view, with at least :data:`CONTEXT_PIXELS` of
+        the image across the canvas, never less than the whole image fitted
+        to the canvas (computed here: napari's ``reset_view`` first would
+        move the camera, and so redraw, twice more)."""
+        shape, canvas = self.regions.shape, self.viewer.canvas.size
+        fitted = 0.95 * min(c / n for c, n in zip(canvas, shape))
         size = [b.stop - b.start for b in box]
         extent = max(size[0] / shape[0], size[1] / shape[1])
         camera = self.viewer.scene.camera
         camera.center = tuple(b.start + (n - 1) / 2 for b, n in zip(box, size))
-        camera.zoom = fitted * min(8.0, max(1.0, 1 / (3 * extent)))
+        zoom = fitted * min(8.0, max(1.0, 1 / (3 * extent)))
+        camera.zoom = max(fitted, min(zoom, min(canvas) / CONTEXT_PIXELS))
         self._framed = (box, tuple(camera.center[-2:]), camera.zoom)

@@ -1,5 +1,6 @@
 """The layer presenter's array helpers, on hand-made arrays."""
 import numpy as np
+import pytest
 
 from a2lc_napari._layers import (grown, outlines_of, query_color, region_boxes, ring_around,
                                  union)
@@ -161,6 +162,31 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
         # ... into the layer's own array: the first image's view is intact.
         np.testing.assert_array_equal(getattr(first, array),
                                       getattr(view_of("four", four, classes), array))
+
+
+def test_a_tiny_region_is_shown_with_the_image_around_it(make_napari_viewer):
+    """A region of 2 pixels in a 200 × 240 image: centred, with at least
+    CONTEXT_PIXELS of the image across the canvas; a large one, a third of
+    the view; neither closer than the whole image fitted."""
+    from a2lc_napari._layers import CONTEXT_PIXELS, LayerPresenter
+    from a2lc_napari.engine.classes import ClassSet
+    from a2lc_napari.engine.methods import METHODS
+
+    classes = ClassSet(names=("a", "b"), colors=((1, 2, 3), (4, 5, 6)))
+    viewer = make_napari_viewer(show=True)
+    presenter = LayerPresenter(viewer, classes, METHODS["a2lc"])
+    presenter.prepare()
+    regions = np.ones((200, 240), np.int32)
+    regions[100, 120:122] = 2
+    regions[:, :40] = 3  # 200 × 40: a third of the view is less than the whole image
+    presenter.show_image(view_of("one", regions, classes))
+    camera, canvas = viewer.scene.camera, viewer.canvas.size
+    fitted = 0.95 * min(c / n for c, n in zip(canvas, regions.shape))
+    presenter.show_query(2, None)
+    assert camera.center[-2:] == (100, 120.5)
+    assert min(canvas) / camera.zoom >= CONTEXT_PIXELS - 1e-9 and camera.zoom > fitted
+    presenter.show_query(3, None)
+    assert camera.zoom == pytest.approx(fitted)
 
 
 def test_the_labels_layer_is_the_shown_views_labels_across_images(make_napari_viewer):
