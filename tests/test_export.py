@@ -4,6 +4,7 @@ import errno
 import io
 import json
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -79,6 +80,43 @@ def test_round_trip(corrected, tmp_path, format):
     os.umask(umask)
     modes = {stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()}
     assert modes == {0o666 & ~umask}
+
+
+@pytest.mark.parametrize("format", ["palette", "voc", "cvat"])
+def test_read_back_by_class_name_into_a_dataset_of_another_class_order(corrected, tmp_path,
+                                                                      format):
+    dataset, labels = corrected
+    export(dataset, labels, tmp_path / "out", format)
+    # The same images, their classes listed the other way round (and another ignore).
+    other = tmp_path / "other"
+    shutil.copytree(dataset.root, other)
+    ours = dataset.classes
+    reordered = ClassSet(names=ours.names[::-1], colors=ours.colors[::-1], ignore_index=254)
+    (other / "classes.json").write_text(json.dumps(reordered.to_json()))
+    back = open_dataset(other, labels_dir=tmp_path / "out" / READ_BACK[format])
+    list(back.check())
+    for name in dataset.names:
+        expected = labels[name]
+        if format == "cvat":  # ignore is unannotated, as background is
+            expected = np.where(expected == 255, 0, expected)
+        by_name = np.array([reordered.names.index(n) for n in ours.names] + [254])
+        expected = by_name[np.where(expected == 255, ours.num_classes, expected)]
+        np.testing.assert_array_equal(back.labels(name), expected)
+
+
+def test_pseudo_labels_numbered_by_classes_the_dataset_lacks_are_refused(corrected,
+                                                                         tmp_path):
+    dataset, labels = corrected
+    export(dataset, labels, tmp_path / "out", "palette")
+    fewer = tmp_path / "fewer"
+    shutil.copytree(dataset.root, fewer)
+    ours = dataset.classes
+    (fewer / "classes.json").write_text(json.dumps(ClassSet(
+        names=ours.names[:2], colors=ours.colors[:2]).to_json()))
+    with pytest.raises(DatasetError) as error:
+        open_dataset(fewer, labels_dir=tmp_path / "out")
+    assert str(error.value).startswith(str(tmp_path / "out" / "classes.json"))
+    assert "classes the dataset does not have (stuff)" in str(error.value)
 
 
 def test_formats_share_a_folder(corrected, tmp_path):

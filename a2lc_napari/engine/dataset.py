@@ -152,6 +152,11 @@ class Dataset:
     label_colormap, gt_colormap : dict of (r, g, b) to int, optional
         Label value of each colour, when the pseudo-label or ground-truth
         files are colour-coded rather than class ids.
+    label_classes : ClassSet, optional
+        The classes the pseudo-label files are numbered by, where a
+        ``classes.json`` beside them lists others than ``classes`` (another
+        order, a subset): their values are read by class name
+        (:func:`ids_by_name`).
     layout : str
         ``"generic"``, ``"voc"`` or ``"cityscapes"``.
     unmatched : sequence of (Path, str)
@@ -186,6 +191,7 @@ class Dataset:
                  region_cache: Path | None = None, labels_dir: Path | None = None,
                  label_colormap: dict[tuple[int, int, int], int] | None = None,
                  gt_colormap: dict[tuple[int, int, int], int] | None = None,
+                 label_classes: ClassSet | None = None,
                  layout: str = "generic",
                  unmatched: Sequence[tuple[Path, str]] = (),
                  left_out: Sequence[str] = ()):
@@ -196,6 +202,9 @@ class Dataset:
         self.region_cache = None if region_cache is None else Path(region_cache)
         self.labels_dir = None if labels_dir is None else Path(labels_dir)
         self.label_colormap, self.gt_colormap = label_colormap, gt_colormap
+        self.label_classes = label_classes
+        self._label_ids = (None if label_classes is None
+                           else ids_by_name(label_classes, classes, labels_dir))
         self.match_name = NameMatcher(images)
         self._images = images
         self._labels = labels
@@ -261,7 +270,12 @@ class Dataset:
 
     def labels(self, name: str) -> np.ndarray:
         """(H, W) uint8 pseudo-labels: class ids or ``classes.ignore_index``."""
-        return self._read_label(self._labels[name], self.label_colormap)
+        path = self._labels[name]
+        if self._label_ids is None:
+            return self._read_label(path, self.label_colormap)
+        labels = read_label(path, self.label_classes.colormap())
+        check_label_values(labels, path, self.label_classes)  # its own numbering first
+        return self._label_ids[labels]
 
     def gt(self, name: str) -> np.ndarray | None:
         """(H, W) uint8 ground-truth labels, or ``None`` if the image has none."""
@@ -465,8 +479,32 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
             parts["label_colormap"] = labelmap_colormap(read_labelmap(labelmap),
                                                         parts["classes"], labelmap,
                                                         background_is_ignore)
+        elif (labels_dir / "classes.json").is_file():  # as the palette export writes it
+            theirs = ClassSet.read(labels_dir / "classes.json")
+            if theirs != parts["classes"]:
+                parts["label_classes"] = theirs
     return Dataset(root, region_cache=region_cache, labels_dir=labels_dir, layout=layout,
                    **parts)
+
+
+def ids_by_name(theirs: ClassSet, ours: ClassSet, folder: Path | None = None) -> np.ndarray:
+    """(256,) uint8 lookup from label values numbered by ``theirs`` to the
+    same classes' values in ``ours``, by class name (their ignore value to
+    ours); values that name no class of ``theirs`` stay as they are.
+
+    Raises :class:`DatasetError` naming ``folder``'s ``classes.json`` where
+    ``theirs`` has classes ``ours`` does not.
+    """
+    missing = [n for n in theirs.names if n not in ours.names]
+    if missing:
+        raise DatasetError(Path(folder or ".") / "classes.json",
+                           f"numbers the pseudo-labels by classes the dataset does not have "
+                           f"({', '.join(missing)}); the dataset's are "
+                           f"{', '.join(ours.names)}")
+    ids = np.arange(256, dtype=np.uint8)
+    ids[:theirs.num_classes] = [ours.names.index(n) for n in theirs.names]
+    ids[theirs.ignore_index] = ours.ignore_index
+    return ids
 
 
 def _generic(root: Path, labels_dir: Path | None) -> dict:

@@ -63,8 +63,8 @@ def inputs_fingerprint(dataset: Dataset) -> str:
     """A digest of everything the generated region maps of ``dataset`` depend on.
 
     The regions setting (source, SAM checkpoint, model type and mode, path of
-    region files, minimum gap area), the classes and how label colours map to
-    them, and per image its name
+    region files, minimum gap area), the classes and how label colours (or
+    the pseudo-labels' own class list) map to them, and per image its name
     and the content of its image and pseudo-label files; with regions from
     files, the content of every file under their path; with SAM, the
     checkpoint's content.
@@ -73,6 +73,8 @@ def inputs_fingerprint(dataset: Dataset) -> str:
     digest = hashlib.blake2b(digest_size=16)
     # The classes and colour map decide the label values read from the same files.
     digest.update(repr((config, dataset.classes, dataset.label_colormap)).encode())
+    if dataset.label_classes is not None:  # the pseudo-labels read by their class names
+        digest.update(repr(dataset.label_classes).encode())
     for key in ("path", "sam_checkpoint"):
         if getattr(config, key):
             digest.update(tree_digest(Path(getattr(config, key))).encode())
