@@ -293,9 +293,25 @@ def test_cityscapes_opens_in_torchvision(make_cityscapes, tmp_path):
 
 def test_cityscapes_refuses_other_classes(corrected, tmp_path):
     dataset, labels = corrected
-    with pytest.raises(DatasetError, match="not Cityscapes' 19 training classes") as e:
+    with pytest.raises(DatasetError, match=r"these classes \(background, thing, stuff\) "
+                                           "are not among Cityscapes' 19 training") as e:
         export(dataset, labels, tmp_path / "out", "cityscapes")
     assert e.value.path == tmp_path / "out" and not (tmp_path / "out").exists()
+
+
+def test_cityscapes_classes_in_another_order_get_their_own_ids(make_dataset, tmp_path):
+    # Three of Cityscapes' classes, in another order than its trainIds (car 13,
+    # road 0, sky 10; labelIds 26, 7, 23).
+    classes = ClassSet(("car", "road", "sky"), ((0, 0, 142), (128, 64, 128), (70, 130, 180)))
+    root = make_dataset({"a": RNG.integers(0, 256, (4, 5, 3), dtype=np.uint8)},
+                        {"a": np.zeros((4, 5), np.uint8)}, classes=classes)
+    labels = np.array([[0, 1, 2, 255, 0]] * 4, np.uint8)
+    export(open_dataset(root), {"a": labels}, tmp_path / "out", "cityscapes")
+    gt = tmp_path / "out" / "gtFine" / "train" / "default" / "a_gtFine_"
+    np.testing.assert_array_equal(np.asarray(Image.open(f"{gt}labelTrainIds.png")),
+                                  [[13, 0, 10, 255, 13]] * 4)
+    np.testing.assert_array_equal(np.asarray(Image.open(f"{gt}labelIds.png")),
+                                  [[26, 7, 23, 0, 26]] * 4)
 
 
 @pytest.mark.parametrize("format", ["voc", "cvat"])

@@ -23,8 +23,9 @@ cvat
     ``ImageSets/Segmentation/default.txt``. Ignore pixels are painted in the
     background colour: unannotated, as CVAT reads it.
 cityscapes
-    Only for Cityscapes' 19 training classes (refused otherwise: class ids
-    under Cityscapes' file names would be read as its classes):
+    Only for classes among Cityscapes' 19 training classes, in any order
+    and number (refused otherwise: no Cityscapes id could name them), each
+    written under its own Cityscapes ids, found by name:
     ``leftImg8bit/<split>/<city>/<stem>_leftImg8bit.png`` and
     ``gtFine/<split>/<city>/<stem>_gtFine_labelIds.png`` and
     ``..._labelTrainIds.png``. torchvision's ``Cityscapes(FOLDER)`` opens it.
@@ -205,14 +206,26 @@ def cityscapes_name(name: str) -> str:
     return name if name.count("/") == 2 else f"train/default/{name.replace('/', '_')}"
 
 
-def check_cityscapes(classes: ClassSet) -> None:
-    """Raise ValueError unless ``classes`` are Cityscapes' 19 training classes."""
-    if classes.names != CITYSCAPES_CLASSES.names:
+def cityscapes_ids(classes: ClassSet) -> tuple[np.ndarray, np.ndarray]:
+    """(256,) uint8 lookups from ``classes``' label values to Cityscapes'
+    trainIds and labelIds, by class name; the ignore value (and any value
+    of no class) to trainId 255 and labelId 0, ``unlabeled``.
+
+    Raises ValueError naming the classes that are not among Cityscapes' 19
+    training classes.
+    """
+    cityscapes = CITYSCAPES_CLASSES.names
+    others = [n for n in classes.names if n not in cityscapes]
+    if others:
         raise ValueError(
-            "the cityscapes format writes Cityscapes' own label ids, and these classes ("
-            f"{', '.join(classes.names)}) are not Cityscapes' 19 training classes: a "
-            "Cityscapes tool would read them as other classes. Export as voc, cvat, "
-            "coco or palette instead")
+            "the cityscapes format writes Cityscapes' own ids, and these classes ("
+            f"{', '.join(others)}) are not among Cityscapes' 19 training classes: no "
+            "Cityscapes id names them. Export as voc, cvat, coco or palette instead")
+    train = np.array([cityscapes.index(n) for n in classes.names], np.uint8)
+    train_ids, label_ids = np.full(256, 255, np.uint8), np.zeros(256, np.uint8)
+    train_ids[:len(train)] = train
+    label_ids[:len(train)] = np.asarray(CITYSCAPES_LABEL_IDS, np.uint8)[train]
+    return train_ids, label_ids
 
 
 def coco_annotations(labels: np.ndarray, image_id: int, first_id: int,
@@ -263,8 +276,8 @@ def check_export(folder: Path | str, classes: ClassSet, inputs: dict[str, Path],
     DatasetError
         ``folder`` is inside one of ``inputs``, is not a
         folder, or is not empty and ``overwrite`` is false; or the format
-        cannot hold these classes (cityscapes: other classes than
-        Cityscapes'; cvat: a black class other than background; voc and
+        cannot hold these classes (cityscapes: classes not among
+        Cityscapes' training classes; cvat: a black class other than background; voc and
         cvat: a class name with ':', which their labelmap.txt cannot hold).
     """
     folder = outside_inputs(folder, inputs)
@@ -275,7 +288,7 @@ def check_export(folder: Path | str, classes: ClassSet, inputs: dict[str, Path],
                            "the files of the same names (--overwrite)")
     try:
         if format == "cityscapes":
-            check_cityscapes(classes)
+            cityscapes_ids(classes)  # raises for a class Cityscapes has not
         if format == "cvat":
             cvat_labelmap(classes)  # raises for a black class
         if format in ("voc", "cvat"):
@@ -343,6 +356,8 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
     new = not folder.exists()
     try:
         colors = cvat_colors(classes) if format == "cvat" else None
+        if format == "cityscapes":
+            train_ids, label_ids = cityscapes_ids(classes)
         voc = voc_classes(classes)
 
         def image(name: str, target: str) -> None:
@@ -368,10 +383,8 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
                 image(name, f"JPEGImages/{name}{suffix(name)}")
             elif format == "cityscapes":
                 stem = cityscapes_name(name)
-                label_ids = np.zeros(256, np.uint8)
-                label_ids[:len(CITYSCAPES_LABEL_IDS)] = CITYSCAPES_LABEL_IDS
-                train_ids = np.where(labels == classes.ignore_index, 255, labels)
-                _write_grey(folder / f"gtFine/{stem}_gtFine_labelTrainIds.png", train_ids)
+                _write_grey(folder / f"gtFine/{stem}_gtFine_labelTrainIds.png",
+                            train_ids[labels])
                 _write_grey(folder / f"gtFine/{stem}_gtFine_labelIds.png", label_ids[labels])
                 image(name, f"leftImg8bit/{stem}_leftImg8bit.png")
             else:
