@@ -163,6 +163,24 @@ def test_voc_labels_beside_labelme_arrays(make_voc):
     run(ds.check())
 
 
+def test_labelme2voc_class_names_are_the_classes(make_voc):
+    """labelme2voc.py writes class_names.txt (label id 0, _background_, first)
+    and paints its PNGs in VOC's colours by position."""
+    own = {"a": lab(4, 6, top=3)}
+    root = make_voc({"a": rgb(4, 6)}, own)
+    (root / "class_names.txt").write_text("_background_\ncat\ndog\n")
+    ds = open_dataset(root)
+    assert ds.classes.names == ("_background_", "cat", "dog")
+    assert ds.classes.colors == VOC_CLASSES.colors[:3]
+    np.testing.assert_array_equal(ds.labels("a"), own["a"])
+    run(ds.check())
+    # A classes.json there would make it a generic folder: said so, not "no images/".
+    (root / "classes.json").write_text(json.dumps(ds.classes.to_json()))
+    with pytest.raises(DatasetError, match="makes the folder a generic one") as error:
+        open_dataset(root)
+    assert error.value.path == root / "classes.json"
+
+
 def test_cityscapes_layout(make_cityscapes):
     labels = lab(8, 16, top=19)
     labels[-1] = 255

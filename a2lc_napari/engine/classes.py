@@ -195,6 +195,20 @@ def read_labelmap(path: Path) -> dict[str, Color]:
     return labelmap
 
 
+def labelme_classes(path: Path) -> ClassSet:
+    """The classes of labelme2voc.py's ``class_names.txt``: a name per line,
+    label id 0 first (its ``_background_``), in PASCAL VOC's colours by
+    position, as labelme paints its label PNGs; raises
+    :class:`DatasetError` naming the file."""
+    try:
+        names = tuple(line.strip() for line in Path(path).read_text().splitlines()
+                      if line.strip())
+        return ClassSet(names, tuple(default_colors(len(names))))
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise DatasetError(path, f"is not a list of class names, one per line ({e})"
+                           ) from None
+
+
 def labelmap_classes(labelmap: dict[str, Color], background_is_ignore: bool = False
                      ) -> ClassSet:
     """The classes of a labelmap: its entries in order, less ``ignore`` and

@@ -10,7 +10,8 @@ voc
     A PASCAL VOC folder as is: ``JPEGImages/`` and ``SegmentationClass/``
     (or ``SegmentationClassPNG/``). With a ``labelmap.txt`` (CVAT's
     "Segmentation mask 1.1"), the classes are its labels and the label PNGs
-    are colour-coded by it.
+    are colour-coded by it; else with labelme2voc.py's ``class_names.txt``,
+    its names; else PASCAL VOC's 21 classes.
 cityscapes
     A Cityscapes folder as is: ``leftImg8bit/<split>/<city>/`` and
     ``gtFine/<split>/<city>/*_gtFine_labelTrainIds.png``.
@@ -40,6 +41,7 @@ from .classes import (
     ClassSet,
     labelmap_classes,
     labelmap_colormap,
+    labelme_classes,
     read_labelmap,
 )
 from .errors import DatasetError
@@ -73,6 +75,8 @@ LAYOUTS = (
 LABEL_ENDINGS = ("_gtFine_labelTrainIds",)
 #: CVAT's list of label names and colours, beside or in a label folder.
 LABELMAP = "labelmap.txt"
+#: labelme2voc.py's list of the class names, one per line in label id order.
+LABELME_CLASSES = "class_names.txt"
 
 
 class NameMatcher:
@@ -510,6 +514,11 @@ def ids_by_name(theirs: ClassSet, ours: ClassSet, folder: Path | None = None) ->
 def _generic(root: Path, labels_dir: Path | None) -> dict:
     classes = ClassSet.read(root / "classes.json")
     images = index_files(root / "images", IMAGE_SUFFIXES)
+    if not images and (root / "JPEGImages").is_dir():
+        raise DatasetError(root / "classes.json", "makes the folder a generic one, read "
+                           "from images/ and labels/, but it is a PASCAL VOC folder "
+                           "(JPEGImages/): take classes.json away, and name its classes "
+                           f"in {LABELMAP} (name::: lines, in the order of the label ids)")
     if not images:
         raise DatasetError(root / "images", "has no images "
                            f"({'|'.join(IMAGE_SUFFIXES)}); expected images/NAME.png etc.")
@@ -555,6 +564,8 @@ def _voc(root: Path, labels_dir: Path | None, background_is_ignore: bool) -> dic
                  unmatched=_unmatched(labels, jpegs, "label", root / "JPEGImages",
                                       f".({'|'.join(s[1:] for s in IMAGE_SUFFIXES)})")
                  + _not_png_labels(labels_dir or own_dir, labels, jpegs))
+    if (root / LABELME_CLASSES).is_file() and not (root / LABELMAP).is_file():
+        parts["classes"] = labelme_classes(root / LABELME_CLASSES)
     if (root / LABELMAP).is_file():  # CVAT's Segmentation mask 1.1
         labelmap = read_labelmap(root / LABELMAP)
         parts["classes"] = labelmap_classes(labelmap, background_is_ignore)
