@@ -283,7 +283,13 @@ def format_table(method: str, history: list) -> str:
 def cmd_export(args) -> None:
     from .engine.session import Session
 
-    session = Session.open(args.session, read_only=True)  # works while another writes
+    named = None if args.dataset is None else (args.dataset, args.labels)
+    # Read only: works while another writes (and a moved folder is followed
+    # this time, not saved).
+    session = Session.open(args.session, read_only=True, named=named)
+    for old, new in session.moved.items():
+        print(f"{old} is gone: this export reads those files from {new} (resuming the "
+              "session on it keeps it there).")
     folder = drive(session.export(args.out, args.format, args.overwrite, args.images),
                    args.quiet)
     print(f"Exported the labels of {len(session.dataset.names)} images as {args.format} "
@@ -434,6 +440,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", choices=IMAGE_MODES, default="copy",
                    help="copy the images into the export (default), or link to the "
                         "dataset's files (images of another format are converted)")
+    p.add_argument("--dataset", type=Path, metavar="DIR",
+                   help="where the session's dataset folder is now, if it moved (read "
+                        "from there once it holds the same files)")
+    p.add_argument("--labels", type=Path, metavar="DIR",
+                   help="with --dataset: where its pseudo-labels' folder is now, if it "
+                        "moved")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 

@@ -208,6 +208,13 @@ def test_a_moved_dataset_is_followed_where_it_is_named_and_only_there(demo, tmp_
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 2
     assert (f"{data}: is missing: the session in {tmp_path / 'run'} reads its images and "
             "labels there") in capsys.readouterr().err
+    # The export reads it where it is named now; the session itself stays as it was.
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "now"), "--format", "voc",
+                 "--dataset", str(moved), "-q"]) == 0
+    assert f"{data} is gone: this export reads those files from {moved}" in \
+        capsys.readouterr().out
+    assert (tmp_path / "now" / "VOCdevkit" / "VOC2012" / "JPEGImages" / "demo_001.jpg").is_file()
+    assert json.loads((tmp_path / "run" / "session.json").read_text())["dataset"] == str(data)
     # Files named alike, of other sizes: not the session's dataset.
     shutil.copytree(moved, other)
     image = other / "images" / "demo_001.png"

@@ -157,14 +157,15 @@ class Session:
         ``named``, the dataset folder and labels folder (or None) the person
         names: where a folder the session recorded is gone and the one named
         holds its images, the session follows it there, says so in
-        :attr:`moved` and saves the new place (as its writer).
+        :attr:`moved` and saves the new place (as its writer; read only, it
+        reads from there this time, and saves nothing).
 
         Raises :class:`~a2lc_napari.engine.session_lock.SessionInUse` at
         once when another writer holds ``out`` (unless ``read_only``).
         """
         folder = SessionFolder(Path(out))
         if read_only or not folder.state.exists():  # reading says what is missing
-            return cls._read(folder, writer=None)
+            return cls._read(folder, writer=None, named=named)
         writer = lock_session(folder.root)
         try:
             remove_unfinished_writes(folder.root)  # of a writer killed mid-write

@@ -65,7 +65,8 @@ def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | 
         if not Path(kept).is_dir():  # moved or deleted since the session began
             raise DatasetError(kept, f"is missing: the session in {folder.root} reads its "
                                "images and labels there, by that path; put the folder back "
-                               "there, or resume the session naming the folder's new place")
+                               "there, or name its new place (resume the session on it, or "
+                               "export with --dataset, or --labels, naming it)")
     dataset = open_dataset(state.dataset, labels_dir=state.labels_dir,
                            region_cache=folder.regions_dir,
                            background_is_ignore=config.background_is_ignore)
