@@ -440,12 +440,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", choices=IMAGE_MODES, default="copy",
                    help="copy the images into the export (default), or link to the "
                         "dataset's files (images of another format are converted)")
-    p.add_argument("--dataset", type=Path, metavar="DIR",
-                   help="where the session's dataset folder is now, if it moved (read "
-                        "from there once it holds the same files)")
-    p.add_argument("--labels", type=Path, metavar="DIR",
-                   help="with --dataset: where its pseudo-labels' folder is now, if it "
-                        "moved")
+    for flag, what in (("--dataset", "the session's dataset folder"),
+                       ("--labels", "its pseudo-labels' folder (with --dataset)")):
+        p.add_argument(flag, type=Path, metavar="DIR",
+                       help=f"where {what} is now, if it moved (read from there once it "
+                            "holds the same files)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return parser
 
