@@ -230,7 +230,10 @@ def cmd_simulate(args) -> None:
                                + "; ".join(session.config.differences(config))
                                + "); use another --out folder, or its settings to "
                                "resume it")
-        if resuming:
+        if resuming and session.round > args.rounds:
+            print(f"The session in {args.out} has run its {args.rounds} rounds; "
+                  "--rounds N runs it on to round N")
+        elif resuming:
             print(f"Resuming the session in {args.out} at round {session.round}")
             if session.moved:
                 print(session.moved_note())

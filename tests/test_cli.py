@@ -188,6 +188,8 @@ def test_simulate_then_resume(demo, tmp_path, capsys):
     assert "Resuming" in capsys.readouterr().out
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
+    assert main(args) == 0  # again: nothing left to run, and said so
+    assert f"The session in {tmp_path / 'run'} has run its 2 rounds" in capsys.readouterr().out
     args[args.index("--budget") + 1] = "7"
     assert main(args) == 2
     assert "other settings (budget: 4, not 7)" in capsys.readouterr().err
@@ -237,6 +239,8 @@ def test_a_moved_dataset_is_followed_where_it_is_named_and_only_there(demo, tmp_
     assert json.loads((tmp_path / "run" / "session.json").read_text())["dataset"] == str(moved)
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
+    assert main(args) == 0  # again: nothing left to run, and said so
+    assert f"The session in {tmp_path / 'run'} has run its 2 rounds" in capsys.readouterr().out
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 0
     # A recorded folder still in place is not left for another one named.
     args[1] = str(other)
