@@ -326,6 +326,8 @@ def test_outputs_are_refused_where_they_would_write_over_files(demo, tmp_path, c
     assert main(["demo", str(tmp_path / "d"), "--images", "2", "--seed", "1",
                  "--no-viewer"]) == 0
     assert main(["demo", str(tmp_path / "d"), "--images", "3", "--no-viewer"]) == 2
+    assert (f"{tmp_path / 'd'}: holds a sample dataset of 2 images, not 3; choose an "
+            "empty folder, or --images 2") in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("option, value, says", [

@@ -140,7 +140,11 @@ def check_demo_folder(out: Path, n_images: int) -> None:
         return
     held = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
     if held and held != demo_files(n_images):
-        raise DatasetError(out, f"is not empty and holds no sample dataset of {n_images} "
+        other = next((n for n in range(1, len(held) // 4 + 1) if held == demo_files(n)),
+                     None)
+        raise DatasetError(out, f"holds a sample dataset of {other} images, not {n_images}; "
+                           f"choose an empty folder, or --images {other}" if other else
+                           f"is not empty and holds no sample dataset of {n_images} "
                            "images; choose an empty folder")
 
 
