@@ -172,7 +172,9 @@ def test_undo_and_redo_say_what_they_did_or_that_there_was_nothing(make_napari_v
     qtbot.waitUntil(lambda: widget.query_index == 1, timeout=WAIT)
     press(widget, qtbot, Qt.Key_Return)  # a new answer: no word left of the redo
     wait_written(qtbot, widget)
-    assert widget.session.queries[1].answer is not None and widget.status.text() == ""
+    assert widget.session.queries[1].answer is not None
+    qtbot.waitUntil(lambda: widget.status.text().startswith("Answered query 2 of round 1: "),
+                    timeout=WAIT)
     wait_idle(qtbot, widget)
 
 
