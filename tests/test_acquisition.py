@@ -181,6 +181,30 @@ def test_turns_take_the_doubt_first_then_a_abc_times_the_doubt():
     assert acq.rank(acq.region_scores(s, "turns", out), out).tolist() == [1, 0]
 
 
+def test_equal_doubts_ask_the_larger_region_first():
+    # Regions 0-2 have no label (doubt 1) and 1, 50 and 10 pixels; region 3,
+    # 40 pixels of class 0, is doubted at 0.9, region 4 (class 1) at 0.2.
+    s = _summary([[0, 0, 1], [0, 0, 50], [0, 0, 10], [40, 0, 0], [0, 30, 0]],
+                 [[0.0, 0.0]] * 3 + [[4.0, 0.0], [0.0, 9.0]])
+    s.oof_prob = np.array([[0.5, 0.5]] * 3 + [[0.1, 0.9], [0.2, 0.8]], np.float32)
+    np.testing.assert_allclose(acq.label_doubt(s.oof_prob, s.label_hist),
+                               [1, 1, 1, 0.9, 0.2], rtol=1e-6)
+    assert acq.rank(acq.region_scores(s, "doubt")).tolist() == [1, 2, 0, 3, 4]
+    # Turns: the largest unlabelled region, the product's best (region 3:
+    # parts 4 at doubt 0.9, where region 4 has 9 at 0.2; both classes weigh
+    # about 1 at 40 and 30 pixels), the next unlabelled, the product's
+    # second, and the one-pixel sliver last.
+    assert acq.rank(acq.region_scores(s, "turns")).tolist() == [1, 3, 2, 4, 0]
+    out = np.array([False, True, False, False, False])  # answered by hand: the next one
+    assert acq.rank(acq.region_scores(s, "doubt", out), out).tolist() == [2, 0, 3, 4]
+
+
+def test_rank_breaks_ties_by_a_second_key_then_dataset_order():
+    score, ties = np.array([1.0, 2, 1, 1]), np.array([5, 0, 7, 5])
+    assert acq.rank(score, ties=ties).tolist() == [1, 2, 0, 3]
+    assert acq.rank(score, np.array([False, False, True, False]), ties).tolist() == [1, 0, 3]
+
+
 def test_taking_turns_by_hand():
     first, second = np.array([5.0, 4, 3, 2, 1]), np.array([1.0, 2, 3, 4, 5])
     np.testing.assert_array_equal(acq.taking_turns(first, second), [0, -2, -4, -3, -1])

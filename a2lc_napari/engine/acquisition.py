@@ -58,6 +58,24 @@ def label_doubt(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
     return doubt / np.maximum(label_hist.sum(axis=1), 1)
 
 
+def doubt_places(summary: RegionSummary, exclude: np.ndarray | None = None) -> np.ndarray:
+    """(R,) float64 score that ranks regions by :func:`label_doubt` of
+    ``summary.oof_prob``, highest first, and equal doubts by size, the
+    larger region first: ``-place`` (0 the best), ``-inf`` for regions in
+    ``exclude``.
+
+    Every region with no labelled pixel has doubt 1: without the sizes, a
+    one-pixel sliver left between masks would be asked before a large
+    unlabelled region, a question no person can answer from what they see,
+    and one that sets nearly nothing right.
+    """
+    doubt = label_doubt(summary.oof_prob, summary.label_hist)
+    order = rank(doubt, exclude, ties=summary.size)
+    out = np.full(len(doubt), -np.inf)
+    out[order] = -np.arange(len(order), dtype=np.float64)
+    return out
+
+
 def taking_turns(first: np.ndarray, second: np.ndarray,
                  exclude: np.ndarray | None = None) -> np.ndarray:
     """(R,) float64 score whose ranking takes turns between two scores.
@@ -88,15 +106,17 @@ def region_scores(summary: RegionSummary, ranking: str,
                   exclude: np.ndarray | None = None) -> np.ndarray:
     """(R,) float64 acquisition score: ``"sim"`` (ALC's a_SIM), ``"abc"``
     (A²LC's a_ABC, class counts taken over regions not in ``exclude``),
-    ``"doubt"`` (:func:`label_doubt` of ``summary.oof_prob``),
-    ``"abc_doubt"`` (their product: the pixels' ``a_CIL`` weighted by how
-    much a model that never saw the image doubts the region's label) or
+    ``"doubt"`` (:func:`doubt_places`: by :func:`label_doubt` of
+    ``summary.oof_prob``, equal doubts by size),
+    ``"abc_doubt"`` (a_ABC times :func:`label_doubt`: the pixels' ``a_CIL``
+    weighted by how much a model that never saw the image doubts the
+    region's label) or
     ``"turns"`` (:func:`taking_turns` between the doubt, first, and that
     product, among regions not in ``exclude``)."""
     if ranking == "sim":
         return summary.sim
     if ranking == "doubt":
-        return label_doubt(summary.oof_prob, summary.label_hist)
+        return doubt_places(summary, exclude)
     if ranking in ("abc", "abc_doubt", "turns"):
         score = summary.abc_score(abc_class_weights(class_counts(summary, exclude)))
         if ranking == "abc":
@@ -104,14 +124,17 @@ def region_scores(summary: RegionSummary, ranking: str,
         doubt = label_doubt(summary.oof_prob, summary.label_hist)
         if ranking == "abc_doubt":
             return score * doubt
-        return taking_turns(doubt, score * doubt, exclude)
+        return taking_turns(doubt_places(summary, exclude), score * doubt, exclude)
     raise ValueError(f"unknown ranking {ranking!r}")
 
 
-def rank(score: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
-    """Row indices by descending score (stable: ties keep dataset order),
-    leaving out rows where ``exclude`` is True."""
-    order = np.argsort(-score, kind="stable")
+def rank(score: np.ndarray, exclude: np.ndarray | None = None,
+         ties: np.ndarray | None = None) -> np.ndarray:
+    """Row indices by descending score, leaving out rows where ``exclude``
+    is True; equal scores by descending ``ties`` (R,) where given, then in
+    dataset order (stable)."""
+    order = (np.argsort(-score, kind="stable") if ties is None
+             else np.lexsort((-np.asarray(ties, dtype=np.float64), -score)))
     if exclude is not None:
         order = order[~exclude[order]]
     return order
