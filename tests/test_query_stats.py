@@ -82,11 +82,14 @@ def test_simulate_out_of_fold_asks_the_most_doubted_regions(tmp_path):
     s = RegionSummary.load(out / "work" / "round_01_regions.npz")
     assert s.oof_prob.shape == (len(s), 12)
     # Naive reference: each region's doubt from its own pixels' labels.
-    doubt = []
+    doubt, size = [], []
     for image, region, prob in zip(s.image, s.ids, s.oof_prob):
         name = sorted(p.stem for p in (demo / "images").glob("*.png"))[image]
         labels = np.asarray(Image.open(demo / "labels" / f"{name}.png"))
         pixels = labels[np.load(demo / "regions" / f"{name}.npy") == region]
         doubt.append(np.mean([1.0 if v == IGNORE else 1 - prob[v] for v in pixels]))
+        size.append(len(pixels))
     queries = json.loads((out / "log" / "round_01.json").read_text())["queries"]
-    assert [q["row"] for q in queries] == list(np.argsort(-np.array(doubt), kind="stable")[:5])
+    # Most doubted first; equal doubts (every unlabelled region's 1) the larger first.
+    order = sorted(range(len(doubt)), key=lambda r: (-doubt[r], -size[r], r))
+    assert [q["row"] for q in queries] == order[:5]
