@@ -5,7 +5,8 @@ proposed (this round, not yet written) or applied (written at the end of
 the last round); the image cell's tooltip names the region, which the
 viewer shows when its row is current. The person walks the rows with the
 arrow keys (the viewer follows), and accepts or rejects one change, every
-change of one old → new pair, or every change on one image.
+change of one old → new pair, every change on one image, or all of them
+(each among the changes of its status).
 """
 from __future__ import annotations
 
@@ -31,11 +32,15 @@ IMAGE_MAX_WIDTH = 110
 #: (button text, which changes, accept?)
 DECISIONS = (("Accept", "one", True), ("Reject", "one", False),
              ("Accept this pair", "pair", True), ("Reject this pair", "pair", False),
-             ("Accept this image", "image", True), ("Reject this image", "image", False))
+             ("Accept this image", "image", True), ("Reject this image", "image", False),
+             ("Accept all", "all", True), ("Reject all", "all", False))
 
 
 def same_as(change, scope: str):
-    """A test for the changes of ``scope`` ("one", "pair", "image") as ``change``."""
+    """A test for the changes of ``scope`` ("one", "pair", "image", "all") as
+    ``change``."""
+    if scope == "all":  # every one of its status: a round's applied changes taken back
+        return lambda c: True
     if scope == "pair":
         return lambda c: (c.old, c.new) == (change.old, change.new)
     if scope == "image":

@@ -121,7 +121,7 @@ def test_the_decisions_are_off_while_there_is_nothing_to_decide(qtbot):
 
     panel = review_of(qtbot, [], CLASSES)
     buttons = panel.findChildren(QPushButton)
-    assert len(buttons) == 6 and not any(b.isEnabled() for b in buttons)
+    assert len(buttons) == 8 and not any(b.isEnabled() for b in buttons)
     panel.show_changes(CLASSES, [LCMUpdate("a", 1, 0, 2, 0.9)], [])
     assert all(b.isEnabled() for b in buttons)
 
@@ -140,6 +140,25 @@ def test_every_column_in_sight_and_old_new_never_elided(qtbot):
             text = table.item(row, col).text()
             assert metrics.horizontalAdvance(text) < widths[col], text
     assert "building → vegetation" in [table.item(r, 1).text() for r in range(2)]
+
+
+def test_reject_all_takes_back_every_change_of_the_row_s_status(qtbot):
+    """A round's applied changes all wrong (the paper's LCM, applied in one
+    click): one button takes every applied change back, not the proposals."""
+    from qtpy.QtWidgets import QPushButton
+
+    applied = [LCMUpdate("a", 1, 1, 3, 1.0), LCMUpdate("b", 2, 0, 2, 1.0),
+               LCMUpdate("c", 5, 2, 1, 1.0)]
+    proposed = [LCMUpdate("a", 3, 1, 3, 0.7), LCMUpdate("b", 4, 0, 2, 0.6)]
+    panel = review_of(qtbot, proposed, CLASSES)
+    panel.show_changes(CLASSES, proposed, applied)
+    buttons = {b.text(): b for b in panel.findChildren(QPushButton)}
+    for change, text, expected, accept in ((applied[1], "Reject all", applied, False),
+                                           (proposed[0], "Accept all", proposed, True)):
+        panel.select(change)
+        with qtbot.waitSignal(panel.decided) as decision:
+            qtbot.mouseClick(buttons[text], Qt.LeftButton)
+        assert decision.args == [expected, accept]
 
 
 def test_a_pair_or_an_image_is_decided_among_the_changes_of_the_row_s_status(qtbot):
