@@ -58,19 +58,19 @@ def label_doubt(prob: np.ndarray, label_hist: np.ndarray) -> np.ndarray:
     return doubt / np.maximum(label_hist.sum(axis=1), 1)
 
 
-def doubt_places(summary: RegionSummary, exclude: np.ndarray | None = None) -> np.ndarray:
-    """(R,) float64 score that ranks regions by :func:`label_doubt` of
-    ``summary.oof_prob``, highest first, and equal doubts by size, the
-    larger region first: ``-place`` (0 the best), ``-inf`` for regions in
-    ``exclude``.
+def doubt_places(doubt: np.ndarray, size: np.ndarray,
+                 exclude: np.ndarray | None = None) -> np.ndarray:
+    """(R,) float64 score that ranks regions by ``doubt`` (R,) (their
+    :func:`label_doubt`), highest first, and equal doubts by ``size`` (R,),
+    the larger region first: ``-place`` (0 the best), ``-inf`` for regions
+    in ``exclude``.
 
     Every region with no labelled pixel has doubt 1: without the sizes, a
     one-pixel sliver left between masks would be asked before a large
     unlabelled region, a question no person can answer from what they see,
     and one that sets nearly nothing right.
     """
-    doubt = label_doubt(summary.oof_prob, summary.label_hist)
-    order = rank(doubt, exclude, ties=summary.size)
+    order = rank(doubt, exclude, ties=size)
     out = np.full(len(doubt), -np.inf)
     out[order] = -np.arange(len(order), dtype=np.float64)
     return out
@@ -116,7 +116,8 @@ def region_scores(summary: RegionSummary, ranking: str,
     if ranking == "sim":
         return summary.sim
     if ranking == "doubt":
-        return doubt_places(summary, exclude)
+        return doubt_places(label_doubt(summary.oof_prob, summary.label_hist), summary.size,
+                            exclude)
     if ranking in ("abc", "abc_doubt", "turns"):
         score = summary.abc_score(abc_class_weights(class_counts(summary, exclude)))
         if ranking == "abc":
@@ -124,7 +125,7 @@ def region_scores(summary: RegionSummary, ranking: str,
         doubt = label_doubt(summary.oof_prob, summary.label_hist)
         if ranking == "abc_doubt":
             return score * doubt
-        return taking_turns(doubt_places(summary, exclude), score * doubt, exclude)
+        return taking_turns(doubt_places(doubt, summary.size, exclude), score * doubt, exclude)
     raise ValueError(f"unknown ranking {ranking!r}")
 
 
