@@ -163,7 +163,7 @@ class ReviewPanel(QGroupBox):
         box.addWidget(self.table)
         box.addLayout(buttons)
         self.changes: list = []
-        self._applied: list = []  # the changes applied at the last round's end, to review
+        self._applied: set = set()  # the changes applied at the last round's end, to review
         self._classes: ClassSet | None = None
         self._next: list = []  # after a decision, the rows that followed it, nearest first
         self._wanted = None  # a change to make current once the table holds it (select)
@@ -176,7 +176,8 @@ class ReviewPanel(QGroupBox):
         current = self.current() if self._wanted is None else self._wanted
         self._classes = classes
         self.changes = [*applied, *proposed]
-        self._applied = list(applied)
+        self._applied = set(applied)
+        held = set(self.changes)  # membership tests in constant time: thousands of rows
         table = self.table
         table.blockSignals(True)
         table.setSortingEnabled(False)
@@ -199,13 +200,13 @@ class ReviewPanel(QGroupBox):
         self._fit_columns()
         # The same change stays current, quietly (the viewer stays where it is);
         # a decided one gives its place to the row that followed it, shown.
-        following = [c for c in self._next if c in self.changes]
-        if current not in self.changes and following:
+        following = next((c for c in self._next if c in held), None)
+        if current not in held and following is not None:
             self._next = []
             table.blockSignals(False)
-            self.select(following[0])
+            self.select(following)
         else:
-            self.select(current if current in self.changes else None)
+            self.select(current if current in held else None)
             table.blockSignals(False)
         counts = (f"{len(applied)} applied {'change' if len(applied) == 1 else 'changes'} "
                   f"to review, {len(proposed)} proposed. ↑/↓ walk them, A accepts, "
