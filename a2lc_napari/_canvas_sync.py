@@ -71,8 +71,13 @@ class CanvasSync(QObject):
         self._edit_pending = False
         if name != self.presenter.name:
             return
+        # Only the stroke's pixels: the canvas may still show labels from
+        # before a change written meanwhile, which the stroke must not undo.
+        painted = self.presenter.take_painted()
+        if not painted.any():
+            return
         self.runner.write(self.session.edit_labels, name,
-                          self.presenter.labels_layer.data.copy(),
+                          self.presenter.labels_layer.data.copy(), painted,
                           then=lambda _pixels: self.changed([]),
                           failed=lambda message: self._edit_refused(name, message))
 

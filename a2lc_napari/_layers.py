@@ -209,6 +209,7 @@ class LayerPresenter:
         # (box, camera centre, zoom) of the last framing: kept framed as the canvas resizes.
         self._framed: tuple | None = None
         self.editing = False  # the presenter itself is changing the labels layer
+        self._drawn: np.ndarray | None = None  # the labels layer as last drawn or taken
         self.closed = False  # its session closed: its layers gone, none added again
         transparent = {None: "transparent"}
         ignore, ring = classes.ignore_index, query_color(classes)
@@ -386,6 +387,7 @@ class LayerPresenter:
         fresh = LABELS_LAYER not in self.viewer.layers or not self.labels_layer.metadata.get(
             "a2lc_widget")
         layer = self._layer(LABELS_LAYER, view.labels)
+        self._drawn = np.array(view.labels)
         if fresh:  # perhaps the reader's layer, taken over
             self._bind_undo(layer)
         layer.metadata["a2lc_widget"] = True
@@ -402,6 +404,17 @@ class LayerPresenter:
         undo, the LCM, a review), redrawing only the pixels that changed."""
         full = tuple(slice(0, n) for n in labels.shape)
         self._set_pixels(self.labels_layer, full, labels)
+        self._drawn = np.array(labels)
+
+    def take_painted(self) -> np.ndarray:
+        """(H, W) bool: the pixels of the labels layer that the person changed
+        since the presenter last drew it or took them; taken, they count as
+        drawn. What the canvas shows elsewhere may be older than the
+        session's labels (a change written meanwhile, not yet redrawn)."""
+        data = self.labels_layer.data
+        painted = data != self._drawn
+        self._drawn[painted] = data[painted]
+        return painted
 
     def _set_pixels(self, layer, box: tuple[slice, slice], patch: np.ndarray) -> None:
         """Bring the pixels of labels ``layer`` in ``box`` to ``patch``,

@@ -355,6 +355,26 @@ def test_edited_regions_become_manual(demo, tmp_path):
     assert session.state.hand_pixels == changed + 4
 
 
+def test_an_edit_where_given_keeps_the_session_labels_elsewhere(demo, tmp_path):
+    """A stroke on a canvas that still shows labels older than the session's:
+    only its pixels change, the rest keeps the session's labels."""
+    session = new_session(demo, tmp_path / "run", tiny_config())
+    name, k = session.dataset.names[0], session.dataset.classes.num_classes
+    regions = session.dataset.regions(name)
+    shown = session.labels(name)  # what the canvas shows
+    newer = shown.copy()
+    newer[regions == regions[-1, -1]] = (shown[-1, -1] + 1) % k  # a change written meanwhile
+    session.edit_labels(name, newer)
+    painted = shown.copy()
+    painted[0, :2] = (shown[0, :2] + 1) % k  # the stroke, on the older labels
+    where = np.zeros(shown.shape, bool)
+    where[0, :2] = True
+    assert session.edit_labels(name, painted, where) == 2
+    expected = newer.copy()
+    expected[0, :2] = painted[0, :2]
+    np.testing.assert_array_equal(session.labels(name), expected)
+
+
 def test_a_painted_value_that_is_no_class_is_refused_and_the_round_finishes(demo, tmp_path):
     session = new_session(demo, tmp_path / "run", tiny_config())
     name = session.dataset.names[0]

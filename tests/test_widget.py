@@ -936,6 +936,14 @@ def test_a_stroke_made_while_the_round_finishes_survives(make_napari_viewer, qtb
     wait_for_query(qtbot, widget, round_=2)
     assert (session.labels(name)[mask] == stroke).all()
     assert session.is_manual(name, region)
+    # The stroke was painted on the labels from before the round's changes:
+    # it took back none of the others on that image, nor made their regions manual.
+    others = [c for c in session.lcm_applied if c.image == name and c.region != region]
+    assert others, "the LCM changed other regions of the image painted"
+    labels, regions = session.labels(name), session.dataset.regions(name)
+    for c in others:
+        assert (labels[regions == c.region] == c.new).all(), c
+        assert not session.is_manual(name, c.region)
     widget.show_image(name)
     qtbot.waitUntil(lambda: widget.image_name == name, timeout=WAIT)
     assert (viewer.layers[LABELS_LAYER].data[mask] == stroke).all()

@@ -386,8 +386,14 @@ class Session:
 
     @_locked
     @_writes
-    def edit_labels(self, name: str, labels: np.ndarray) -> int:
+    def edit_labels(self, name: str, labels: np.ndarray, where: np.ndarray | None = None) -> int:
         """Save labels of image ``name`` edited by hand (painting, filling).
+
+        ``labels``: (H, W) the image's labels as edited. ``where``: (H, W)
+        bool, the pixels edited, or None for every pixel that differs from
+        the session's labels. The other pixels keep the session's labels, so
+        a stroke painted over labels from before a change written meanwhile
+        (the LCM's at a round's end) does not take that change back.
 
         Every region holding an edited pixel becomes manual: it is never
         queried or changed by the LCM again. Values that are neither a class
@@ -399,6 +405,8 @@ class Session:
         if labels.shape != old.shape:
             raise ValueError(f"labels of {name} have shape {labels.shape}, "
                              f"expected {old.shape}")
+        if where is not None:
+            labels = np.where(where, labels, old)
         changed = labels != old
         count = int(changed.sum())
         if not count:
