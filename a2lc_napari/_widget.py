@@ -96,9 +96,12 @@ class CorrectionWidget(QWidget):
         self.destroyed.connect(self.runner.cleanup)
         self.viewer.layers.events.inserted.connect(self._adopt_dataset)
         if self.viewer in _closed_sessions:
+            # The session this viewer's panel closed, not a dataset that was
+            # opened over it meanwhile (only one opened from now on replaces it).
             self.settings.offer_session(*_closed_sessions.pop(self.viewer))
-        for layer in self.viewer.layers:
-            self._adopt_dataset(layer)
+        else:
+            for layer in self.viewer.layers:
+                self._adopt_dataset(layer)
 
     # ---- building ----------------------------------------------------------------
 

@@ -877,10 +877,13 @@ def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp
     press(widget, qtbot, Qt.Key_Return)
     wait_for_query(qtbot, widget)
     wait_idle(qtbot, widget)
+    other = tmp_path / "other"
+    shutil.copytree(demo, other)
+    viewer.open(str(other), plugin="a2lc-napari")  # another dataset, opened over it to look
     close_dock(widget)
     assert LABELS_LAYER not in viewer.layers and QUERY_LAYER not in viewer.layers
-    # The folder is free again: a new panel offers it, and resumes it with its
-    # own settings, whatever the form said.
+    # The folder is free again: a new panel offers it, not the dataset opened
+    # over it, and resumes it with its own settings, whatever the form said.
     widget = open_from_menu(viewer)
     s = widget.settings
     assert (Path(s.dataset.value), Path(s.session_dir.value)) == (Path(demo), first)
