@@ -2,6 +2,7 @@
 correction widget's layers (:class:`LayerPresenter`)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,9 +70,12 @@ LCM_CAPTION_LAYER = "LCM change: old → new"
 #: Colours the query's ring may take, first choice first (RGB, 0-255).
 QUERY_COLORS = ((255, 230, 0), (255, 0, 255), (0, 255, 255), (255, 128, 0), (0, 255, 0),
                 (255, 255, 255))
-#: The query's ring around its region (px): outside it, so that a region a
-#: few pixels wide is not covered by its own outline.
+#: The query's ring around its region: outside it, so that a region a few
+#: pixels wide is not covered by its own outline; at least this many of the
+#: image's pixels wide, and of the screen's at the zoom it is shown at (a
+#: large image shown whole would make a ring of 2 image pixels a hairline).
 QUERY_RING = 2
+QUERY_RING_SCREEN = 4
 #: A region is shown with at least this many of the image's pixels across the
 #: canvas's narrower side: a region of a few pixels, zoomed to a third of the
 #: view, would leave nothing around it to judge it by.
@@ -494,8 +498,9 @@ class LayerPresenter:
 
     def show_query(self, region: int, pixel: tuple[int, int] | None) -> None:
         """Ring the query's region (and mark its pixel), centred and zoomed."""
-        self._mark(QUERY_LAYER, {region: 1}, fill=0, width=QUERY_RING, outside=True)
         self.centre_on(region)
+        width = max(QUERY_RING, math.ceil(QUERY_RING_SCREEN / self.viewer.scene.camera.zoom))
+        self._mark(QUERY_LAYER, {region: 1}, fill=0, width=width, outside=True)
         # Keep the labels layer active, so that napari's paint tools act on it.
         if self.viewer.layers.selection.active is not self.labels_layer:
             self.viewer.layers.selection.active = self.labels_layer

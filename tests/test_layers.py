@@ -189,6 +189,37 @@ def test_a_tiny_region_is_shown_with_the_image_around_it(make_napari_viewer):
     assert camera.zoom == pytest.approx(fitted)
 
 
+def test_the_query_ring_stays_visible_on_a_large_image_shown_whole(make_napari_viewer, qtbot):
+    """Street-camera size, a region half the image: shown whole, the ring is
+    QUERY_RING_SCREEN screen pixels wide or more, not a hairline; a small
+    region, zoomed in, keeps QUERY_RING image pixels."""
+    from a2lc_napari._layers import QUERY_LAYER, QUERY_RING, QUERY_RING_SCREEN, LayerPresenter
+    from a2lc_napari.engine.classes import ClassSet
+    from a2lc_napari.engine.methods import METHODS
+
+    classes = ClassSet(names=("a", "b"), colors=((1, 2, 3), (4, 5, 6)))
+    viewer = make_napari_viewer(show=True)
+    presenter = LayerPresenter(viewer, classes, METHODS["a2lc"])
+    ready = []
+    presenter.when_ready(lambda: ready.append(True))
+    presenter.prepare()
+    qtbot.waitUntil(lambda: bool(ready), timeout=30000)
+    regions = np.ones((1024, 2048), np.int32)
+    regions[200:800, 600:1600] = 2
+    regions[500:510, 100:110] = 3
+    presenter.show_image(view_of("one", regions, classes))
+    for region, row, left, width in ((2, 500, 600, QUERY_RING_SCREEN), (3, 505, 100, None)):
+        presenter.show_query(region, None)
+        zoom = viewer.scene.camera.zoom
+        drawn = viewer.layers[QUERY_LAYER].data[row, :left][::-1]  # outwards from the edge
+        run = int(np.argmin(drawn == 1)) if (drawn != 1).any() else drawn.size
+        if width is None:  # zoomed in: the ring of QUERY_RING image pixels
+            assert run == QUERY_RING
+        else:
+            assert zoom < 1 and run * zoom >= width
+            assert (run - 1) * zoom < width  # no wider than it needs
+
+
 def test_the_labels_layer_is_the_shown_views_labels_across_images(make_napari_viewer):
     from a2lc_napari._layers import LABELS_LAYER, LayerPresenter
     from a2lc_napari.engine.classes import ClassSet
