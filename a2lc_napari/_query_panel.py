@@ -10,6 +10,12 @@ from ._image_browser import ImageBrowser
 from .engine.classes import ClassSet
 
 
+#: What the panel says while no session is open.
+INVITATION = "Choose a dataset and press Start / resume."
+#: ... and while one is being opened.
+OPENING = "Opening the session: how far it is shows above."
+
+
 class QueryPanel(QGroupBox):
     """Asks one query at a time; shows any image (:attr:`browser`). Emits
     :attr:`answered` (a class id or the ignore value), :attr:`moved` (-1
@@ -25,7 +31,7 @@ class QueryPanel(QGroupBox):
 
     def __init__(self, parent=None):
         super().__init__("Query", parent)
-        self.question = QLabel("Choose a dataset and press Start / resume.")
+        self.question = QLabel(INVITATION)
         self.question.setWordWrap(True)
         self.question.setCursor(Qt.PointingHandCursor)
         self.question.installEventFilter(self)

@@ -35,7 +35,7 @@ from ._export import ask_export
 from ._canvas_sync import CanvasSync
 from ._layers import LayerPresenter, warm_up
 from ._on_screen import EscapeKey, canvases
-from ._query_panel import QueryPanel
+from ._query_panel import INVITATION, OPENING, QueryPanel
 from ._query_view import QueryView
 from ._review import ReviewPanel, how_sure, plural
 from ._round_flow import RoundFlow
@@ -304,7 +304,8 @@ class CorrectionWidget(QWidget):
     def _on_failure(self, message: str) -> None:
         """A step failed or was stopped: say so, and ask the query again."""
         self.status.setText(message)
-        if self.session is None:
+        if self.session is None:  # it did not open
+            self.panel.say(INVITATION)
             return
         if self.session.phase == "query":
             self._ask_again(keep_class=False)
@@ -338,6 +339,7 @@ class CorrectionWidget(QWidget):
                 QMessageBox.Yes | QMessageBox.No, QMessageBox.No) != QMessageBox.Yes:
             self.status.setText("Nothing started: choose the session folder.")
             return  # a mistyped path gets no folders
+        self.panel.say(OPENING)
         self.runner.run(open_session(session_dir, dataset, config, labels_dir),
                         self._on_started,
                         "Opening the session",

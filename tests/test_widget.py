@@ -870,6 +870,7 @@ def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp
     widget.settings.dataset.value, widget.settings.session_dir.value = demo, first
     widget.settings.steps.value = 8  # the session's own, kept when it resumes
     button(widget, "Start / resume").click()
+    assert widget.panel.question.text().startswith("Opening the session")  # not "press Start"
     qtbot.waitUntil(lambda: widget.panel.question.text().startswith("Adding the images")
                     and IMAGE_LAYER in viewer.layers and QUERY_LAYER not in viewer.layers,
                     timeout=WAIT)
