@@ -70,11 +70,13 @@ def how_sure(proposal, target: float | None) -> str:
                 f"nothing vouches for its proposals.")
     n = proposal.held_out_changes
     right = round(proposal.estimated_precision * n / 100)
-    expects = (f"It expects {proposal.estimated_precision:.0f}% of this round's proposals "
-               f"to be right, and at least {proposal.lower_precision:.0f}%: "
-               f"{f'all {n}' if right == n else f'{right} of the {n}'} answers it would "
-               f"have changed, held out of its training, came out right "
-               f"(confidence ≥ {proposal.tau:g}).")
+    # Not "of its proposals": those answers were picked as they looked wrong.
+    expects = (f"Of the {n} answers it would have changed at confidence ≥ {proposal.tau:g}, "
+               f"held out of its training, {'all' if right == n else right} came out right: "
+               f"{proposal.estimated_precision:.0f}%, at least "
+               f"{proposal.lower_precision:.0f}% with 90% confidence. They were asked because "
+               f"they looked wrong, not drawn from its proposals, which may be right less "
+               f"often.")
     return " ".join(filter(None, (expects, vouched(proposal), checked(proposal))))
 
 
@@ -97,9 +99,14 @@ def vouched(proposal) -> str:
     if proposal.lower_precision is None and proposal.strict:
         return "No check vouches for them yet."
     sure = int((proposal.lower_precision or 0) * count / 100)
-    who = "Your checks" if proposal.strict else "The answers held out of its training"
-    return f"{who} vouch for {f'at least {sure}' if sure else 'none'} of its " \
-           f"{plural(count, 'proposal')}."
+    if proposal.strict:  # checks are drawn from the proposals themselves
+        return (f"Your checks vouch for {f'at least {sure}' if sure else 'none'} of its "
+                f"{plural(count, 'proposal')}.")
+    if not sure:
+        return (f"The answers held out of its training vouch for none of its "
+                f"{plural(count, 'proposal')}.")
+    return (f"Were its proposals like those answers, at least {sure} of its "
+            f"{plural(count, 'proposal')} would be right.")
 
 
 def plural(n: int, word: str) -> str:

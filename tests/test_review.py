@@ -14,10 +14,11 @@ def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
         "its changes would be right. Answering more lets it propose.")
     assert how_sure(LCMProposal(tau=0.8, reach=0.5, estimated_precision=96.43,
                                 held_out_changes=28, lower_precision=88.2), 0.9) == (
-        "It expects 96% of this round's proposals to be right, and at least 88%: 27 of the 28 "
-        "answers it would have changed, held out of its training, came out right "
-        "(confidence ≥ 0.8).")
-    assert "at least 75%: all 8 answers" in how_sure(
+        "Of the 28 answers it would have changed at confidence ≥ 0.8, held out of its "
+        "training, 27 came out right: 96%, at least 88% with 90% confidence. They were asked "
+        "because they looked wrong, not drawn from its proposals, which may be right less "
+        "often.")
+    assert "held out of its training, all came out right: 100%, at least 75%" in how_sure(
         LCMProposal(tau=0.5, reach=0.5, estimated_precision=100.0, held_out_changes=8,
                     lower_precision=74.99), 0.9)
     # The paper's LCM at its fixed τ: what the held-out answers vouch for, or that none do
@@ -26,8 +27,8 @@ def test_how_sure_says_why_nothing_is_proposed_and_what_is_expected():
     change = LCMUpdate(image="a", region=1, old=0, new=1, confidence=0.999)
     assert how_sure(LCMProposal([change] * 40, tau=0.99, estimated_precision=60.0,
                                 held_out_changes=10, lower_precision=35.5), 0.9).endswith(
-        "came out right (confidence ≥ 0.99). The answers held out of its training vouch for "
-        "at least 14 of its 40 proposals.")
+        "which may be right less often. Were its proposals like those answers, at least 14 "
+        "of its 40 proposals would be right.")
     assert how_sure(LCMProposal([change], tau=0.8, reach=0.5, estimated_precision=100.0,
                                 held_out_changes=8, lower_precision=75.0, checks=4,
                                 checks_right=3), 0.9).endswith(
