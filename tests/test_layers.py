@@ -76,6 +76,15 @@ def view_of(name, regions, classes):
                      regions, (regions % 2).astype(np.uint8), region_boxes(regions))
 
 
+def prepared(presenter, qtbot):
+    """``presenter`` once it has added its layers."""
+    ready = []
+    presenter.when_ready(lambda: ready.append(True))
+    presenter.prepare()
+    qtbot.waitUntil(lambda: bool(ready), timeout=30_000)
+    return presenter
+
+
 def test_the_caption_is_drawn_above_its_change_not_over_it(make_napari_viewer, qtbot):
     """A person reads "old → new" and still sees the region it speaks of:
     the caption's pixels, drawn, lie above the region's top row."""
@@ -86,11 +95,7 @@ def test_the_caption_is_drawn_above_its_change_not_over_it(make_napari_viewer, q
 
     classes = ClassSet(names=("truck", "car"), colors=((1, 2, 3), (4, 5, 6)))
     viewer = make_napari_viewer(show=True)
-    presenter = LayerPresenter(viewer, classes, METHODS["a2lc"])
-    ready = []
-    presenter.when_ready(lambda: ready.append(True))
-    presenter.prepare()
-    qtbot.waitUntil(lambda: bool(ready), timeout=10_000)
+    presenter = prepared(LayerPresenter(viewer, classes, METHODS["a2lc"]), qtbot)
     regions = np.ones((60, 60), np.int32)
     regions[30:32, 10:50] = 2  # a thin strip, as small changes are
     presenter.show_image(view_of("one", regions, classes))
@@ -199,11 +204,7 @@ def test_the_query_ring_stays_visible_on_a_large_image_shown_whole(make_napari_v
 
     classes = ClassSet(names=("a", "b"), colors=((1, 2, 3), (4, 5, 6)))
     viewer = make_napari_viewer(show=True)
-    presenter = LayerPresenter(viewer, classes, METHODS["a2lc"])
-    ready = []
-    presenter.when_ready(lambda: ready.append(True))
-    presenter.prepare()
-    qtbot.waitUntil(lambda: bool(ready), timeout=30000)
+    presenter = prepared(LayerPresenter(viewer, classes, METHODS["a2lc"]), qtbot)
     regions = np.ones((1024, 2048), np.int32)
     regions[200:800, 600:1600] = 2
     regions[500:510, 100:110] = 3
