@@ -9,19 +9,13 @@ from qtpy.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBox
 from .engine.progress import progress_text, seconds_left
 
 
-#: What was said this long before a step began stays in front of its
-#: progress: an answer's record, written as its round's checks are chosen.
-JUST_SAID_SECONDS = 2.0
-
-
 class BusyBar(QWidget):
     """A status line, a progress bar and a Cancel button (enabled while busy).
 
     The status line counts the step's items (images, training steps) and,
     once some are done, the time left at the pace kept since the step began.
     What :meth:`say` says meanwhile (what the person's last change did)
-    stays in front of that until the step ends, and so does what it said
-    just before the step began (the round's last answer, then its checks).
+    stays in front of that until the step ends.
     """
 
     def __init__(self, parent=None):
@@ -41,13 +35,12 @@ class BusyBar(QWidget):
         self._step = None  # (what, first done, when), the pace's start
         self._said = self._progress = ""
         self._kept = False  # what was said stays past the steps' starts and ends
-        self._said_at = 0.0
 
     def set_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)
         if busy:
-            if not self._kept and time.monotonic() - self._said_at > JUST_SAID_SECONDS:
-                self._said = ""  # only what is said while the step runs, or just before
+            if not self._kept:  # only what is said while the step runs goes before it
+                self._said = ""
         else:
             self.progress.setRange(0, 1)  # a step without a total left it "busy"
             self.progress.reset()
@@ -60,7 +53,7 @@ class BusyBar(QWidget):
         """Show ``message`` on the status line, in front of the running
         step's progress if any ("" takes the last message back); with
         ``keep``, in front of the next steps' too, until something else is said."""
-        self._said, self._kept, self._said_at = message, keep, time.monotonic()
+        self._said, self._kept = message, keep
         self._show()
 
     def _show(self) -> None:
