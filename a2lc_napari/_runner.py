@@ -17,7 +17,7 @@ from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from napari.qt.threading import thread_worker as napari_worker
-from qtpy.QtCore import QObject, QThreadPool, QTimer, Signal
+from qtpy.QtCore import QObject, QThread, QThreadPool, QTimer, Signal
 
 from ._layers import ImageView, load_view
 
@@ -36,6 +36,22 @@ def thread_worker(fn):
     (the widget's status line and napari's notification), not raised again in
     the main thread: a person's mistake (a bad folder) prints no traceback."""
     return napari_worker(fn, ignore_errors=True)
+
+
+def start(worker) -> None:
+    """Start ``worker`` in Qt's global thread pool, leaving as many threads
+    free there as the machine has cores.
+
+    Qt's own work runs in that pool too, and the main thread waits for it
+    holding Python's lock: a large image scaled smoothly (napari's activity
+    indicator, a file dialog's preview). With every thread of the pool taken
+    by our workers, that work never started, and napari hung for good (File
+    > Open while a round was finished, on two cores).
+    """
+    pool = QThreadPool.globalInstance()
+    needed = pool.activeThreadCount() + 1 + QThread.idealThreadCount()
+    pool.setMaxThreadCount(max(pool.maxThreadCount(), needed))
+    worker.start()
 
 
 def keep_long_lived() -> None:
@@ -91,7 +107,7 @@ class ViewCache:
         worker = thread_worker(load_view)(session, name)
         worker.returned.connect(lambda view: self._arrived(session, view))
         worker.errored.connect(lambda error: self._unreadable(name, error))
-        worker.start()
+        start(worker)
 
     def prefetch(self, session, names) -> None:
         for name in names:
@@ -220,7 +236,7 @@ class SessionRunner(QObject):
         self._worker = worker
         self.busy_changed.emit(True)
         self.progress.emit(what, 0, 0)
-        worker.start()
+        start(worker)
 
     def _unless_closed(self, slot):
         """``slot``, doing nothing once the runner is cleaned up (nobody to
@@ -243,7 +259,7 @@ class SessionRunner(QObject):
             worker.finished.connect(self._unless_closed(
                 lambda: then(result[0] if result else None)))
         self._beside.add(worker)
-        worker.start()
+        start(worker)
 
     def write(self, change, *args, then=None, failed=None) -> None:
         """Make a change to the session, ``change(*args)``, in the writing
@@ -349,7 +365,7 @@ class SessionRunner(QObject):
             lambda e: self.failed.emit(f"The LCM failed: {e}")))
         worker.finished.connect(self._lcm_finished)
         self._lcm_worker = worker
-        worker.start()
+        start(worker)
 
     def _proposed(self, proposal, round_: int) -> None:
         # One made before the latest decision or answer is dropped: that

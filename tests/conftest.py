@@ -36,6 +36,16 @@ from a2lc_napari.engine.demo import make_demo_dataset
 os.environ.setdefault("QT_API", "pyqt5")
 os.environ.setdefault("PYTEST_QT_API", os.environ["QT_API"])
 
+
+@pytest.fixture(autouse=True)
+def napari_settings_of_its_own(tmp_path, monkeypatch):
+    """napari in a test's fresh processes keeps its settings (the window's
+    size) in a file of that test's own: a size saved by another test's napari,
+    say one closed before its window was laid out, would change what the
+    canvas shows (a window narrow enough that the docks left it 60 pixels)."""
+    monkeypatch.setenv("NAPARI_CONFIG", str(tmp_path / "napari-settings.yaml"))
+
+
 #: Classes of :func:`make_dataset` folders unless told otherwise.
 TINY_CLASSES = ClassSet(names=("background", "thing", "stuff"),
                         colors=((0, 0, 0), (200, 30, 30), (30, 200, 30)))

@@ -1,5 +1,7 @@
 """The session runner: its view cache (images read ahead in workers), and
 what it lets go of when the widget closes."""
+import subprocess
+import sys
 import threading
 from types import SimpleNamespace
 
@@ -129,3 +131,41 @@ def test_a_proposal_made_before_a_decision_is_not_shown_the_next_one_is(qtbot):
     qtbot.waitUntil(lambda: not runner.lcm_busy and bool(shown), timeout=10_000)
     assert [p.version for p in shown] == [1]
     runner.cleanup()
+
+
+# Workers beside the long steps, one more than the machine has cores, each
+# a Python loop that keeps wanting Python's lock; then the main thread scales
+# a large image smoothly, which Qt splits over its global thread pool.
+SCALE_WHILE_WORKERS_RUN = """
+import sys, threading
+from qtpy.QtCore import QThread, Qt
+from qtpy.QtGui import QImage
+from qtpy.QtWidgets import QApplication
+from a2lc_napari._runner import SessionRunner
+
+app = QApplication([])
+runner, stop = SessionRunner(), threading.Event()
+running = threading.Semaphore(0)
+def loop():
+    running.release()
+    while not stop.is_set():
+        sum(range(1000))
+for _ in range(QThread.idealThreadCount() + 1):
+    runner.beside(loop)
+for _ in range(QThread.idealThreadCount() + 1):
+    assert running.acquire(timeout=20), "a worker did not start"
+image = QImage(3000, 3000, QImage.Format_RGB32)
+image.scaled(1500, 1500, Qt.KeepAspectRatio, Qt.SmoothTransformation)
+stop.set()
+runner.cleanup()  # waits for the workers: one still running at exit aborts Python
+print("scaled")
+"""
+
+
+def test_qt_work_in_the_main_thread_finishes_while_workers_run():
+    """napari hung for good where the main thread waited on Qt's thread pool
+    (a large image scaled smoothly) while our workers held every thread of it."""
+    done = subprocess.run([sys.executable, "-c", SCALE_WHILE_WORKERS_RUN],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "scaled" in done.stdout
