@@ -23,13 +23,14 @@ class RoundFlow(QObject):
     (a round opens or ends: the LCM's proposal is no longer current),
     :attr:`review_changed` (the LCM's changes to show again), :attr:`failed`
     (an answer could not be written: the message), :attr:`recorded` (an
-    answer was written: what it recorded, in words).
+    answer was written: what it recorded, in words, and whether it was the
+    round's last, whose record stays in sight through the steps it starts).
     """
 
     proposal_reset = Signal()
     review_changed = Signal()
     failed = Signal(str)
-    recorded = Signal(str)
+    recorded = Signal(str, bool)
 
     def __init__(self, runner, panel, view, sync, summary, review, review_above, proposed,
                  parent=None):
@@ -158,13 +159,17 @@ class RoundFlow(QObject):
         q, classes = self.session.queries[index], self.session.dataset.classes
         kept = "as it was" if q.answer == q.label else f"was {label_name(q.label, classes)}"
         self.recorded.emit(f"Answered query {index + 1} of round {event.round}: "
-                           f"{label_name(q.answer, classes)} ({kept}).")
+                           f"{label_name(q.answer, classes)} ({kept}).", self._all_answered())
         self.sync.changed(event.images)
         self._after_answers()
 
+    def _all_answered(self) -> bool:
+        """The round's queries are all answered, and the answers written."""
+        return not self._answering and self.session.next_query() is None
+
     def _after_answers(self) -> None:
         """Once the round's answers are all written: its checks, or its end."""
-        if not self._answering and self.session.next_query() is None:
+        if self._all_answered():
             if self.session.checks_due:
                 self._ask_checks()
             else:

@@ -280,3 +280,24 @@ def test_a_long_image_name_is_cut_in_the_middle_in_the_image_list(qtbot, tmp_pat
     names.grab().save(str(tmp_path / "names.png"))
     names.setCurrentIndex(1)
     assert names.shown_text() == "a"
+
+
+def test_the_rounds_last_answer_stays_said_through_the_steps_it_starts(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    """Its record was said, then wiped at once by the step that the answer
+    started (the round's checks, or its end): a key pressed by mistake on
+    the last query went unseen."""
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=3,
+                   tau=None, review_above=100_000)
+    last = None
+    while widget.session.round == 1:
+        wait_for_query(qtbot, widget)
+        if widget.session.round > 1:
+            break
+        last = widget.query_index
+        press(widget, qtbot, Qt.Key_Return)
+        qtbot.waitUntil(lambda last=last: widget.busy or widget.query_index != last
+                        or widget.session.round > 1, timeout=WAIT)
+    wait_for_query(qtbot, widget, round_=2)
+    assert widget.status.text().startswith(f"Answered query {last + 1} of round 1: ")
+    wait_idle(qtbot, widget)
