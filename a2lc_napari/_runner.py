@@ -43,10 +43,10 @@ def start(worker) -> None:
     free there as the machine has cores.
 
     Qt's own work runs in that pool too, and the main thread waits for it
-    holding Python's lock: a large image scaled smoothly (napari's activity
-    indicator, a file dialog's preview). With every thread of the pool taken
-    by our workers, that work never started, and napari hung for good (File
-    > Open while a round was finished, on two cores).
+    holding Python's lock: a large image scaled smoothly (an animated
+    indicator at File > Open). With every thread of the pool taken by our
+    workers, that work never started, and napari hung for good (File > Open
+    while a session ran, on two cores).
     """
     pool = QThreadPool.globalInstance()
     needed = pool.activeThreadCount() + 1 + QThread.idealThreadCount()
