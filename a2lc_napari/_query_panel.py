@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 from qtpy.QtCore import QEvent, Qt, QTimer, Signal
-from qtpy.QtWidgets import (QGroupBox, QHBoxLayout, QLabel, QPushButton, QScrollArea,
-                            QVBoxLayout)
+from qtpy.QtWidgets import (QAbstractItemView, QGroupBox, QHBoxLayout, QLabel, QPushButton,
+                            QScrollArea, QVBoxLayout)
 
 from ._class_list import KEYS_HELP, ClassList
 from ._image_browser import ImageBrowser
@@ -44,6 +44,7 @@ class QueryPanel(QGroupBox):
         # ... and again while the layout settles around it (a row appears, the
         # settings fold): once done, the question may lie out of sight again.
         self._in_sight_wanted = False
+        self._sight_on = None  # kept in sight instead: the round's apply question, the review
         self.installEventFilter(self)
         # Which image the query is on, and whether the canvas shows it.
         self.where = QLabel("")
@@ -87,7 +88,7 @@ class QueryPanel(QGroupBox):
         if watched is self.question and event.type() == QEvent.MouseButtonPress:
             self.recalled.emit()
             return True
-        if (watched is self and event.type() in (QEvent.Resize, QEvent.Move)
+        if (watched in (self, self._sight_on) and event.type() in (QEvent.Resize, QEvent.Move)
                 and self._in_sight_wanted):
             self._sight.start()
         return super().eventFilter(watched, event)
@@ -101,6 +102,17 @@ class QueryPanel(QGroupBox):
         if selected is not None:
             self.class_list.select_class(selected)
         self.set_active(True)
+        self.keep_in_sight(None)
+
+    def keep_in_sight(self, widget) -> None:
+        """Scroll the dock to ``widget`` (below the panel: the round's apply
+        question, the review of the LCM's changes; None: the question), and
+        keep it in sight while the layout settles, until the next question."""
+        if self._sight_on is not None:
+            self._sight_on.removeEventFilter(self)
+        self._sight_on = widget
+        if widget is not None:
+            widget.installEventFilter(self)
         self._in_sight_wanted = True
         self._sight.start()
 
@@ -114,18 +126,24 @@ class QueryPanel(QGroupBox):
     def _bring_into_sight(self) -> None:
         """Scroll the dock (where it scrolls: a small window) to the question
         and the selected class, so that the class Enter would answer with is
-        in sight."""
+        in sight; or to what :meth:`keep_in_sight` was given."""
         area = self.parentWidget()
         while area is not None and not isinstance(area, QScrollArea):
             area = area.parentWidget()
-        item = self.class_list.currentItem()
-        if area is None or area.widget() is None or item is None:
+        if area is None or area.widget() is None:
             return
-        self.class_list.scrollToItem(item)
+        target = self._sight_on
+        if target is not None:  # the widget, and its current row if it has rows
+            if target.isVisible():
+                area.ensureWidgetVisible(target, 0, 0)
+                if isinstance(target, QAbstractItemView) and target.currentIndex().isValid():
+                    _row_in_sight(area, target, target.currentIndex())
+            return
+        index = self.class_list.currentIndex()
+        if not index.isValid():
+            return
         area.ensureWidgetVisible(self.question, 0, 0)
-        row = self.class_list.visualItemRect(item)
-        centre = self.class_list.viewport().mapTo(area.widget(), row.center())
-        area.ensureVisible(centre.x(), centre.y(), 0, row.height())
+        _row_in_sight(area, self.class_list, index)
 
     def say(self, text: str) -> None:
         """Show a message instead of a question; nothing can be answered."""
@@ -149,3 +167,11 @@ class QueryPanel(QGroupBox):
             widget.setEnabled(active)
         if active:
             self.class_list.setFocus()
+
+
+def _row_in_sight(area: QScrollArea, view: QAbstractItemView, index) -> None:
+    """Scroll ``view`` to row ``index``, then the dock's ``area`` to that row."""
+    view.scrollTo(index)
+    row = view.visualRect(index)
+    centre = view.viewport().mapTo(area.widget(), row.center())
+    area.ensureVisible(centre.x(), centre.y(), 0, row.height())

@@ -7,12 +7,16 @@ than the settings allow without a look, it asks (:attr:`RoundFlow.confirm`).
 """
 from __future__ import annotations
 
-from qtpy.QtCore import QObject, Signal
+from qtpy.QtCore import QObject, QTimer, Signal
 from qtpy.QtWidgets import QHBoxLayout, QLabel, QMessageBox, QPushButton, QWidget
 
 from ._query_view import label_name
 from ._review import plural, vouched
 from ._summary import class_chart
+
+#: After the round's last answer, how long the round waits before it ends
+#: (ms): its end cannot be undone, and a slip on that answer still can be.
+ROUND_END_WAIT_MS = 3000
 
 
 class RoundFlow(QObject):
@@ -59,6 +63,8 @@ class RoundFlow(QObject):
         self.confirm.setVisible(False)
         self._chart_drawing = self._chart_again = False  # one chart at a time
         summary.ink_changed.connect(self.draw_chart)
+        self._ending = QTimer(self, singleShot=True)  # the wait after the last answer
+        self._ending.timeout.connect(self._end_now)
 
     @property
     def session(self):
@@ -173,7 +179,29 @@ class RoundFlow(QObject):
             if self.session.checks_due:
                 self._ask_checks()
             else:
-                self.finish_round()
+                self._end_soon()
+
+    def _end_soon(self) -> None:
+        """Finish the round once :data:`ROUND_END_WAIT_MS` have passed; an
+        answer taken back meanwhile keeps it open (:meth:`finish_round`)."""
+        if not ROUND_END_WAIT_MS:
+            self.finish_round()
+            return
+        round_ = self.session.round
+        self.view.hide_query()
+        # The panel keeps the keys: Ctrl+Z there still takes the answer back.
+        self.panel.reword(f"Round {round_}: every query is answered. The round ends in "
+                          f"{ROUND_END_WAIT_MS / 1000:g} s, for good; until then Ctrl+Z "
+                          "takes its last answer back.", None)
+        self._ending.start(ROUND_END_WAIT_MS)
+
+    def _end_now(self) -> None:
+        if self.runner.closed:
+            return
+        if self.runner.busy:  # a step the person started meanwhile (an export)
+            self._ending.start(ROUND_END_WAIT_MS)
+        else:
+            self.finish_round()
 
     def _ask_checks(self) -> None:
         """Add the round's last queries, those that check the LCM, and show
@@ -211,6 +239,7 @@ class RoundFlow(QObject):
         query to show meanwhile, where none is shown (the LCM's count hid it).
         Unless ``early`` (the person's "Finish round"), a query whose answer
         was taken back meanwhile keeps the round open: it is shown again."""
+        self._ending.stop()  # ends now, or asks first
         session = self.session
         if self.runner.busy or session is None:
             return
@@ -248,6 +277,7 @@ class RoundFlow(QObject):
                 # first): the query shown before the count, else the round's last.
                 self.view.show_query(shown if shown is not None else
                                      session.queries[-1].index, keep_class=True)
+            self.panel.keep_in_sight(self.confirm)  # the round waits for it
             return
         self.confirm.setVisible(False)
         self._reviewing = False
@@ -305,6 +335,7 @@ class RoundFlow(QObject):
             button.setVisible(False)
         self._say_review(self._confirm_count)
         self.review.table.setFocus()
+        self.panel.keep_in_sight(self.review.table)
         if self.review.changes:
             self.review.table.setCurrentCell(0, 0)
 

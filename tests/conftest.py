@@ -46,6 +46,16 @@ def napari_settings_of_its_own(tmp_path, monkeypatch):
     monkeypatch.setenv("NAPARI_CONFIG", str(tmp_path / "napari-settings.yaml"))
 
 
+@pytest.fixture(autouse=True)
+def rounds_end_at_once(request, monkeypatch):
+    """A round ends as soon as its last answer is written, not after the
+    wait that lets a person take that answer back: the tests answer no
+    slower than they end rounds. A test marked ``round_end_wait`` keeps the
+    wait (and napari in a fresh process always has it)."""
+    if request.node.get_closest_marker("round_end_wait") is None:
+        monkeypatch.setattr("a2lc_napari._round_flow.ROUND_END_WAIT_MS", 0)
+
+
 #: Classes of :func:`make_dataset` folders unless told otherwise.
 TINY_CLASSES = ClassSet(names=("background", "thing", "stuff"),
                         colors=((0, 0, 0), (200, 30, 30), (30, 200, 30)))

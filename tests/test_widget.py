@@ -1188,3 +1188,31 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
     notification_manager.notification_ready.disconnect(record)
     assert not any((tmp_path / "new").iterdir())
     wait_idle(qtbot, widget)
+
+
+@pytest.mark.round_end_wait
+def test_a_slip_on_the_rounds_last_answer_can_be_taken_back_before_it_ends(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    """The round ended within half a second of its last answer, for good:
+    a wrong key there could not be undone. It now waits, and says so."""
+    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=3,
+                   tau=None, review_above=100_000)
+    question = widget.panel.question
+    last = None
+    while "every query is answered" not in question.text():
+        wait_for_query(qtbot, widget)
+        assert widget.session.round == 1  # not ended at once, with no word
+        last = widget.query_index
+        press(widget, qtbot, Qt.Key_Return)
+        qtbot.waitUntil(lambda last=last: widget.busy or widget.query_index != last,
+                        timeout=WAIT)
+        qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT)  # the checks, if asked
+    assert "Ctrl+Z" in question.text() and widget.session.round == 1
+    press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)  # the slip, taken back
+    wait_for_query(qtbot, widget)
+    assert widget.query_index == last and widget.session.queries[last].answer is None
+    press(widget, qtbot, "3")  # the answer meant
+    wait_for_query(qtbot, widget, round_=2)
+    logged = json.loads((tmp_path / "session" / "log" / "round_01.json").read_text())
+    assert logged["queries"][last]["answer"] == 2
+    wait_idle(qtbot, widget)

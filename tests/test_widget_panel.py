@@ -301,3 +301,29 @@ def test_the_rounds_last_answer_stays_said_through_the_steps_it_starts(
     wait_for_query(qtbot, widget, round_=2)
     assert widget.status.text().startswith(f"Answered query {last + 1} of round 1: ")
     wait_idle(qtbot, widget)
+
+
+def test_the_rounds_apply_question_and_the_review_scroll_into_sight(make_napari_viewer, qtbot,
+                                                                    demo, tmp_path):
+    """In napari's own window on a 1366×768 screen, the question that the
+    round waits for lay below the dock's fold, and after Review first so did
+    the table that A and R act on, while the dock stayed on the query."""
+    viewer = make_napari_viewer(show=True)
+    viewer.window.resize(1089, 633)
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=4, tau="0.2",
+                   review_above=0)
+    for _ in range(len(widget.session.queries)):
+        wait_for_query(qtbot, widget)
+        press(widget, qtbot, Qt.Key_Return)
+    apply_them = button(widget, "Apply them")
+    qtbot.waitUntil(lambda: apply_them.isVisibleTo(widget), timeout=WAIT)
+    qtbot.waitUntil(lambda: apply_them.visibleRegion().boundingRect().height()
+                    == apply_them.height(), timeout=WAIT)
+    button(widget, "Review first").click()
+    table = widget.review.table
+    qtbot.waitUntil(lambda: not table.viewport().visibleRegion().isEmpty(), timeout=WAIT)
+    row = table.visualItemRect(table.currentItem())
+    assert table.viewport().visibleRegion().boundingRect().contains(row.center())
+    button(widget, "Finish round").click()
+    wait_for_query(qtbot, widget, round_=2)
+    wait_idle(qtbot, widget)
