@@ -48,10 +48,10 @@ def napari_settings_of_its_own(tmp_path, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def rounds_end_at_once(request, monkeypatch):
-    """A round ends as soon as its last answer is written, not after the
-    wait that lets a person take that answer back: the tests answer no
-    slower than they end rounds. A test marked ``round_end_wait`` keeps the
-    wait (and napari in a fresh process always has it)."""
+    """A round ends as soon as its last answer is written, without the wait
+    that lets a person take that answer back (3 s for each of the suite's
+    many rounds). A test marked ``round_end_wait`` keeps the wait, and so
+    does napari in a test's fresh process."""
     if request.node.get_closest_marker("round_end_wait") is None:
         monkeypatch.setattr("a2lc_napari._round_flow.ROUND_END_WAIT_MS", 0)
 
