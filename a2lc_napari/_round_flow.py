@@ -26,15 +26,16 @@ class RoundFlow(QObject):
     LCM's proposal now (None before the first). Signals: :attr:`proposal_reset`
     (a round opens or ends: the LCM's proposal is no longer current),
     :attr:`review_changed` (the LCM's changes to show again), :attr:`failed`
-    (an answer could not be written: the message), :attr:`recorded` (an
-    answer was written: what it recorded, in words, and whether it was the
-    round's last, whose record stays in sight through the steps it starts).
+    (an answer could not be written: the message), :attr:`said` (what an
+    answer recorded, or what a round's end did, in words for the status
+    line, and whether it stays in sight through the steps that follow: the
+    round's last answer, the round's end).
     """
 
     proposal_reset = Signal()
     review_changed = Signal()
     failed = Signal(str)
-    recorded = Signal(str, bool)
+    said = Signal(str, bool)
 
     def __init__(self, runner, panel, view, sync, summary, review, review_above, proposed,
                  parent=None):
@@ -164,7 +165,7 @@ class RoundFlow(QObject):
         # What was recorded, in words: a key pressed by mistake shows at once.
         q, classes = self.session.queries[index], self.session.dataset.classes
         kept = "as it was" if q.answer == q.label else f"was {label_name(q.label, classes)}"
-        self.recorded.emit(f"Answered query {index + 1} of round {event.round}: "
+        self.said.emit(f"Answered query {index + 1} of round {event.round}: "
                            f"{label_name(q.answer, classes)} ({kept}).", self._all_answered())
         self.sync.changed(event.images)
         self._after_answers()
@@ -346,7 +347,11 @@ class RoundFlow(QObject):
             "Then Finish round applies those not rejected." if left else
             "Every change the LCM proposed is decided: Finish round ends the round.")
 
-    def _on_finished(self, _record) -> None:
+    def _on_finished(self, record) -> None:
+        corrected = (f"Round {record.round} ended: {plural(record.manual_changes, 'answer')} "
+                     "of yours changed a label")
+        self.said.emit(f"{corrected}, the LCM changed {plural(record.lcm_changes, 'region')}."
+                       if self.session.method.lcm else f"{corrected}.", True)
         self.proposal_reset.emit()
         self.sync.changed(self.session.dataset.names)  # the LCM may have changed any
         self.show_history()

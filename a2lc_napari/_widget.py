@@ -124,7 +124,7 @@ class CorrectionWidget(QWidget):
         self.status, self.progress = busy.status, busy.progress
         self.cancel_button = busy.cancel_button
         self.cancel_button.clicked.connect(self.runner.cancel)
-        self.flow.recorded.connect(busy.say)
+        self.flow.said.connect(busy.say)
         export = QPushButton("Export labels…")
         export.clicked.connect(self._ask_export)
 

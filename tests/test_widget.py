@@ -1208,6 +1208,7 @@ def test_a_slip_on_the_rounds_last_answer_can_be_taken_back_before_it_ends(
                         timeout=WAIT)
         qtbot.waitUntil(lambda: not widget.busy, timeout=WAIT)  # the checks, if asked
     assert "Ctrl+Z" in question.text() and widget.session.round == 1
+    assert widget.status.text().startswith(f"Answered query {last + 1} of round 1: ")
     press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)  # the slip, taken back
     wait_for_query(qtbot, widget)
     assert widget.query_index == last and widget.session.queries[last].answer is None

@@ -282,24 +282,24 @@ def test_a_long_image_name_is_cut_in_the_middle_in_the_image_list(qtbot, tmp_pat
     assert names.shown_text() == "a"
 
 
-def test_the_rounds_last_answer_stays_said_through_the_steps_it_starts(
-        make_napari_viewer, qtbot, demo, tmp_path):
-    """Its record was said, then wiped at once by the step that the answer
-    started (the round's checks, or its end): a key pressed by mistake on
-    the last query went unseen."""
+def test_the_status_line_says_what_the_round_did_once_it_ended(make_napari_viewer, qtbot,
+                                                               demo, tmp_path):
+    """It kept what was said last (an answer of the round before, "Nothing
+    to undo"), never that the round had ended, nor what it changed."""
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=3,
-                   tau=None, review_above=100_000)
-    last = None
+                   tau="0.2", review_above=100_000)
     while widget.session.round == 1:
         wait_for_query(qtbot, widget)
-        if widget.session.round > 1:
-            break
-        last = widget.query_index
-        press(widget, qtbot, Qt.Key_Return)
-        qtbot.waitUntil(lambda last=last: widget.busy or widget.query_index != last
-                        or widget.session.round > 1, timeout=WAIT)
+        if widget.session.round == 1:
+            press(widget, qtbot, Qt.Key_Return)
+            wait_written(qtbot, widget)
     wait_for_query(qtbot, widget, round_=2)
-    assert widget.status.text().startswith(f"Answered query {last + 1} of round 1: ")
+    (ended,) = widget.session.history[1:]  # [0]: the labels as they came
+    assert ended.lcm_changes > 0
+    assert widget.status.text() == (
+        f"Round 1 ended: {ended.manual_changes} answer{'' if ended.manual_changes == 1 else 's'}"
+        f" of yours changed a label, the LCM changed {ended.lcm_changes} region"
+        f"{'' if ended.lcm_changes == 1 else 's'}.")
     wait_idle(qtbot, widget)
 
 
