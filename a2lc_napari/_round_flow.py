@@ -166,7 +166,7 @@ class RoundFlow(QObject):
         q, classes = self.session.queries[index], self.session.dataset.classes
         kept = "as it was" if q.answer == q.label else f"was {label_name(q.label, classes)}"
         self.said.emit(f"Answered query {index + 1} of round {event.round}: "
-                           f"{label_name(q.answer, classes)} ({kept}).", self._all_answered())
+                       f"{label_name(q.answer, classes)} ({kept}).", self._all_answered())
         self.sync.changed(event.images)
         self._after_answers()
 

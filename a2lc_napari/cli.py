@@ -88,6 +88,17 @@ def _number(kind: type, low: float, high: float | None = None):
     return parse
 
 
+def _image_size(text: str) -> tuple[int, int]:
+    """``--size``: ``HEIGHTxWIDTH`` in pixels, each from 16 to 8192."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} is not HEIGHTxWIDTH, e.g. 1024x2048")
+    size = int(parts[0]), int(parts[1])
+    if not all(16 <= n <= 8192 for n in size):
+        raise argparse.ArgumentTypeError(f"{text}: each side must be from 16 to 8192 pixels")
+    return size
+
+
 def _regions_value(text: str) -> str | Path:
     """``--regions``: a named source, or the path of region files."""
     return text if text in NAMED_REGION_SOURCES else Path(text)
@@ -140,7 +151,8 @@ def _check_method_options(parser: argparse.ArgumentParser, args) -> None:
 def cmd_demo(args) -> None:
     from .engine.demo import demo_folder, make_demo_dataset
 
-    out = make_demo_dataset(args.out or demo_folder(), n_images=args.images, seed=args.seed)
+    out = make_demo_dataset(args.out or demo_folder(), n_images=args.images, size=args.size,
+                            seed=args.seed)
     print(f"Wrote the sample dataset to {out}")
     if not args.no_viewer:
         import os
@@ -371,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only write the dataset; do not open napari")
     p.add_argument("--images", type=_number(int, 1), default=40,
                    help="number of images (default 40)")
+    p.add_argument("--size", type=_image_size, default=(128, 160), metavar="HxW",
+                   help="image height and width in pixels (default 128x160; 1024x2048 is "
+                        "a street camera's, as Cityscapes)")
     p.add_argument("--seed", type=_number(int, 0), default=0, help="random seed (default 0)")
 
     p = add("rank", "Rank every region by how much correcting it would help, "

@@ -272,6 +272,20 @@ def test_demo_writes_a_dataset_that_opens(tmp_path, capsys):
     assert str(tmp_path / "d") in capsys.readouterr().out
 
 
+def test_demo_writes_images_of_the_size_asked_and_names_a_bad_size(tmp_path, capsys):
+    assert main(["demo", str(tmp_path / "d"), "--images", "1", "--size", "48x100",
+                 "--no-viewer"]) == 0
+    ds = open_dataset(tmp_path / "d")
+    name = ds.names[0]
+    assert ds.image(name).shape == (48, 100, 3)
+    assert ds.labels(name).shape == ds.regions(name).shape == ds.gt(name).shape == (48, 100)
+    for bad in ("48", "48x", "ax100", "8x100"):
+        with pytest.raises(SystemExit):
+            main(["demo", str(tmp_path / "e"), "--size", bad, "--no-viewer"])
+        assert "--size" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()
+
+
 def test_simulate_stops_at_an_image_that_cannot_be_decoded_and_starts_once_mended(
         demo, tmp_path, capsys):
     # Start reads the images' headers only in its check; the image cut off
