@@ -11,7 +11,8 @@ from pathlib import Path
 
 from magicgui.widgets import ComboBox, Container, FileEdit
 from napari.utils.notifications import show_error
-from qtpy.QtWidgets import QDialog, QDialogButtonBox, QMessageBox, QVBoxLayout
+from qtpy.QtCore import Qt
+from qtpy.QtWidgets import QDialog, QDialogButtonBox, QLabel, QMessageBox, QVBoxLayout
 
 from .engine.export import EXPORT_FORMATS
 
@@ -32,23 +33,39 @@ def export_question(folder: Path) -> str | None:
 
 
 class ExportDialog(QDialog):
-    """Asks for the folder and the format. :meth:`choice` reads them."""
+    """Asks for the folder and the format. :meth:`choice` reads them.
+    ``unfit`` maps a format that cannot hold the dataset's classes to why:
+    it is listed, greyed out, and the dialog says why."""
 
-    def __init__(self, parent=None, folder: Path | None = None):
+    def __init__(self, parent=None, folder: Path | None = None,
+                 unfit: dict[str, str] | None = None):
         super().__init__(parent)
+        unfit = unfit or {}
         self.setWindowTitle("Export the corrected labels")
+        names = list(EXPORT_FORMATS)
         self.form = Container(widgets=[
             FileEdit(name="folder", label="Folder", mode="d", value=folder or ""),
             ComboBox(name="format", label="Format",
                      choices=[(f"{name}: {what}", name) for name, what in
-                              EXPORT_FORMATS.items()]),
+                              EXPORT_FORMATS.items()],
+                     value=next((n for n in names if n not in unfit), names[0])),
         ])
+        combo = self.form.format.native
+        for name, why in unfit.items():
+            row = names.index(name)
+            combo.model().item(row).setEnabled(False)
+            combo.setItemData(row, why, Qt.ToolTipRole)
+        self.unfit_note = QLabel("<br>".join(f"<b>{name}</b> cannot be chosen: {why}."
+                                             for name, why in unfit.items()))
+        self.unfit_note.setWordWrap(True)
+        self.unfit_note.setVisible(bool(unfit))
         buttons = QDialogButtonBox(QDialogButtonBox.Ok | QDialogButtonBox.Cancel)
         buttons.button(QDialogButtonBox.Ok).setText("Export")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout = QVBoxLayout(self)
         layout.addWidget(self.form.native)
+        layout.addWidget(self.unfit_note)
         layout.addWidget(buttons)
         self.setMinimumWidth(560)
 
@@ -70,14 +87,16 @@ def confirm_export(parent, folder: Path) -> bool | None:
     return folder.exists()
 
 
-def ask_export(parent, check) -> tuple[Path, str, bool] | None:
+def ask_export(parent, check, unfit: dict[str, str] | None = None
+               ) -> tuple[Path, str, bool] | None:
     """The export dialog, then whatever needs asking: the folder, the format
     and whether files may be overwritten; None when the person gives up
     (a mistake is shown as a napari notification). ``check(folder, format)``
     raises ValueError where no answer could make the export possible (the
     dataset's folder, a format that cannot hold the classes): nothing is
-    asked then."""
-    dialog = ExportDialog(parent)
+    asked then. ``unfit``: the formats that cannot hold the classes, and
+    why (:class:`ExportDialog`)."""
+    dialog = ExportDialog(parent, unfit=unfit)
     if not dialog.exec_():
         return None
     folder, format = dialog.choice()

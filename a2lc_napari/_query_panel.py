@@ -93,16 +93,18 @@ class QueryPanel(QGroupBox):
             self._sight.start()
         return super().eventFilter(watched, event)
 
-    def ask(self, text: str, selected: int | None, where: str) -> None:
+    def ask(self, text: str, selected: int | None, where: str, take_keys: bool = True) -> None:
         """Show a question (rich text) about the image ``where`` says, with
         class ``selected`` preselected (None: the one selected stays), and
-        take the keyboard focus so that the keys answer it."""
+        (``take_keys``) take the keyboard focus so that the keys answer it,
+        and scroll to it."""
         self.question.setText(text)
         self.where.setText(where)
         if selected is not None:
             self.class_list.select_class(selected)
-        self.set_active(True)
-        self.keep_in_sight(None)
+        self.set_active(True, take_keys)
+        if take_keys:
+            self.keep_in_sight(None)
 
     def keep_in_sight(self, widget) -> None:
         """Scroll the dock to ``widget`` (below the panel: the round's apply
@@ -152,20 +154,24 @@ class QueryPanel(QGroupBox):
         self.set_active(False)
         self._in_sight_wanted = False
 
-    def show_elsewhere(self, where: str, shown: str | None) -> None:
+    def show_elsewhere(self, where: str, shown: str | None, keys_elsewhere: bool = False
+                       ) -> None:
         """Say where the query is, and (``shown``) that the canvas shows
-        something else now, which keys and clicks bring back before answering."""
+        something else now, which keys and clicks bring back before answering;
+        ``keys_elsewhere``: the review has the keys, so only a click or Esc do."""
+        keys = ("), and the review has the keys: Esc on the canvas" if keys_elsewhere
+                else "): Enter, Esc on the canvas")
         self.where.setText(where if shown is None else
-                           f"{where}<br><b>⚠ Not on the canvas</b> (it shows {shown}): "
-                           "Enter, Esc on the canvas or a click on the question shows "
-                           "the query again; then answer.")
+                           f"{where}<br><b>⚠ Not on the canvas</b> (it shows {shown}{keys} "
+                           "or a click on the question shows the query again; then answer.")
 
-    def set_active(self, active: bool) -> None:
-        """Whether the query can be answered now (a session is open)."""
+    def set_active(self, active: bool, take_keys: bool = True) -> None:
+        """Whether the query can be answered now (a session is open); an
+        active panel takes the keys unless not ``take_keys``."""
         self.setEnabled(True)
         for widget in self._answering:
             widget.setEnabled(active)
-        if active:
+        if active and take_keys:
             self.class_list.setFocus()
 
 

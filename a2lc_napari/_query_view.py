@@ -47,9 +47,12 @@ class QueryView(QObject):
     unreadable = Signal(str)
     labels_added = Signal(object)
 
-    def __init__(self, runner, panel, parent=None):
+    def __init__(self, runner, panel, keys_elsewhere=lambda: False, parent=None):
         super().__init__(parent)
         self.runner, self.panel = runner, panel
+        # Whether another part of the dock has the keys (the review): a query
+        # then waits there, off the canvas, until the person recalls it.
+        self.keys_elsewhere = keys_elsewhere
         self.presenter = None
         self.query_index: int | None = None  # the query shown, answerable
         self._shown: tuple[int, int] | None = None  # (query, the label its question names)
@@ -73,33 +76,42 @@ class QueryView(QObject):
     def stop(self) -> None:
         self._screen_timer.stop()
 
-    def show_query(self, index: int, keep_class: bool = False) -> None:
+    def show_query(self, index: int, keep_class: bool = False, recalled: bool = False) -> None:
         """Show query ``index``: its image (read ahead when possible), its
         region outlined, centred and zoomed; the panel takes the focus, its
-        class chosen anew unless ``keep_class``."""
+        class chosen anew unless ``keep_class``. While :attr:`keys_elsewhere`
+        (the person reviews the LCM's changes), a query the person has not
+        ``recalled`` waits in the panel instead: the canvas and the keys stay
+        where they are, and the panel says how to answer it."""
         q = self.session.queries[index]
         self.wanted = index
+        waits = not recalled and self.keys_elsewhere()
         if q.image != self.presenter.name:
             self.query_index = None
             self.panel.set_active(False)
-        self._read(q.image, lambda view: self._show_query_on(index, view, keep_class))
+        self._read(q.image, lambda view: self._show_query_on(index, view, keep_class, waits))
 
-    def _show_query_on(self, index: int, view, keep_class: bool = False) -> None:
+    def _show_query_on(self, index: int, view, keep_class: bool, waits: bool) -> None:
         session = self.session
         if self.wanted != index or session.phase != "query":
             return  # another query was asked for meanwhile
         q = session.queries[index]
-        self._show_view(view)
-        self.presenter.show_query(q.region, q.pixel)
+        label = q.label  # as asked; once shown, as the canvas has it
+        if not waits:
+            self._show_view(view)
+            self.presenter.show_query(q.region, q.pixel)
+            label = self.presenter.label_of(q.region)  # painted over since, maybe
         self.query_index = index
-        label = self.presenter.label_of(q.region)  # painted over since, maybe
         # The class the person picked stays, unless the label beside it changed.
         kept = keep_class and self._shown == (index, label)
         self._shown = (index, label)
         self.panel.ask(self._question(q, label), None if kept else label,
-                       where_text(session.dataset.names, q.image))
+                       where_text(session.dataset.names, q.image), take_keys=not waits)
         self.runner.views.prefetch(session, self._upcoming_images(index))
-        self.query_shown.emit(index)
+        if waits:
+            self._check_screen()
+        else:
+            self.query_shown.emit(index)
 
     def _question(self, q, label: int) -> str:
         """The panel's question about query ``q``, whose region the canvas
@@ -199,7 +211,8 @@ class QueryView(QObject):
                 shown = f"{', '.join(covering)} over it"
             else:
                 shown = "another part of the image"
-        self.panel.show_elsewhere(where_text(self.session.dataset.names, q.image), shown)
+        self.panel.show_elsewhere(where_text(self.session.dataset.names, q.image), shown,
+                                  self.keys_elsewhere())
 
     def recall(self) -> None:
         """Esc on the canvas, a click on the question: the query shown again
@@ -208,7 +221,7 @@ class QueryView(QObject):
             return
         if not self.query_on_screen():
             self.presenter.uncover()
-            self.show_query(self.query_index, keep_class=True)
+            self.show_query(self.query_index, keep_class=True, recalled=True)
         self.panel.set_active(True)
 
     def move(self, step: int) -> None:

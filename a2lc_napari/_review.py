@@ -24,6 +24,9 @@ HEADER_TIPS = ("The image, and the region's number in its tooltip",
                "the table", "Proposed this round, or applied "
                "at the end of the last one (still yours to reject)")
 
+#: Said while the LCM runs again on answers its proposals shown are older than.
+UPDATING = "Updating with your latest answers…"
+
 #: The image column's width is its names' up to this (px); longer names are
 #: elided in the middle. Every other column is always as wide as its contents.
 #: Narrow, so that the dock leaves the canvas room on a laptop's screen.
@@ -170,16 +173,18 @@ class ReviewPanel(QGroupBox):
         box.addWidget(self.table)
         box.addLayout(buttons)
         self.changes: list = []
+        self._said = ""  # the summary, but for UPDATING
         self._applied: set = set()  # the changes applied at the last round's end, to review
         self._classes: ClassSet | None = None
         self._next: list = []  # after a decision, the rows that followed it, nearest first
         self._wanted = None  # a change to make current once the table holds it (select)
 
     def show_changes(self, classes: ClassSet, proposed: list, applied: list,
-                     sure: str = "") -> None:
+                     sure: str = "", updating: bool = False) -> None:
         """Fill the table: changes ``proposed`` this round, and ``applied``
         at the end of the last one (still to review); ``sure``: how sure
-        the LCM is (:func:`how_sure`)."""
+        the LCM is (:func:`how_sure`); ``updating``: the proposal is older
+        than the answers (:meth:`mark_updating`)."""
         current = self.current() if self._wanted is None else self._wanted
         self._classes = classes
         self.changes = [*applied, *proposed]
@@ -218,9 +223,18 @@ class ReviewPanel(QGroupBox):
         counts = (f"{len(applied)} applied {'change' if len(applied) == 1 else 'changes'} "
                   f"to review, {len(proposed)} proposed. ↑/↓ walk them, A accepts, "
                   "R rejects." if self.changes else "No LCM changes to review.")
-        self.summary.setText(f"{counts} {sure}".strip())
+        self._said = f"{counts} {sure}".strip()
+        self.summary.setText(self._said)
+        if updating:
+            self.mark_updating()
         for button in self._buttons:
             button.setEnabled(bool(self.changes))
+
+    def mark_updating(self) -> None:
+        """Say that the proposals shown are older than the latest answers:
+        answers that come quicker than the LCM runs are in none yet."""
+        if self.changes:
+            self.summary.setText(f"{self._said} {UPDATING}")
 
     def _fit_columns(self) -> None:
         """The table at least as wide as its columns need (the image names' up

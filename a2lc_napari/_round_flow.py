@@ -266,6 +266,7 @@ class RoundFlow(QObject):
         count = len(proposal.updates) if proposal is not None else 0
         if self._reviewing and early:
             confirmed = True  # Finish round, pressed after Review first
+            self.panel.setFocus()  # reviewed: the next round's query takes the keys
         elif confirmed and not self.confirm.isHidden() and count != self._agreed:
             confirmed = False  # answers since changed the count: asked again, with it
         if not confirmed and session.phase == "query" and count > self.review_above.value:

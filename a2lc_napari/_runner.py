@@ -151,7 +151,9 @@ class SessionRunner(QObject):
 
     Signals: :attr:`busy_changed` (bool), :attr:`progress` (text, done,
     total), :attr:`failed` (message), :attr:`stopped` (message),
-    :attr:`lcm_proposed` (an ``LCMProposal`` of the round it was made in),
+    :attr:`lcm_asked` (the LCM will run again: its last proposal is older
+    than the answers), :attr:`lcm_proposed` (an ``LCMProposal`` of the round
+    it was made in),
     :attr:`change_written` (a change of :meth:`write` is written or refused,
     before its ``then`` or ``failed``).
     """
@@ -160,6 +162,7 @@ class SessionRunner(QObject):
     progress = Signal(str, int, int)
     failed = Signal(str)
     stopped = Signal(str)
+    lcm_asked = Signal()
     lcm_proposed = Signal(object)
     change_written = Signal()
     _written = Signal(object, object, object)  # from the writing thread: future, then, failed
@@ -335,6 +338,9 @@ class SessionRunner(QObject):
     def propose_lcm(self) -> None:
         """Re-run the LCM on the answers so far, once the answers pause."""
         self._lcm_timer.start()
+        session = self.session
+        if session is not None and session.method.lcm and session.phase == "query":
+            self.lcm_asked.emit()
 
     def after_lcm(self, then) -> None:
         """Call ``then()`` in the main thread once the LCM has proposed from

@@ -42,6 +42,7 @@ from ._round_flow import RoundFlow
 from ._runner import SessionRunner, keep_long_lived, open_session
 from ._settings import SettingsForm
 from ._summary import RoundSummary
+from .engine.export import EXPORT_FORMATS, format_problem
 from .engine.state import DECISION_EVENTS, review_waits
 
 if TYPE_CHECKING:  # the engine loads torch: it is imported in a worker
@@ -88,6 +89,7 @@ class CorrectionWidget(QWidget):
         self.runner.failed.connect(self._on_error)
         self.runner.stopped.connect(self._on_failure)
         self.runner.lcm_proposed.connect(self._on_proposal)
+        self.runner.lcm_asked.connect(self.review.mark_updating)
         self.runner.change_written.connect(self._clear_status)
         self._idle_timer = QTimer(self, interval=100)
         self._idle_timer.timeout.connect(self._check_idle)
@@ -112,7 +114,7 @@ class CorrectionWidget(QWidget):
         self.review.setVisible(False)
         self.summary = RoundSummary()
         self.summary.setVisible(False)  # no empty chart before a session
-        self.view = QueryView(self.runner, self.panel, self)
+        self.view = QueryView(self.runner, self.panel, self._reviewing, self)
         self.sync = CanvasSync(self.runner, self)
         self.flow = RoundFlow(self.runner, self.panel, self.view, self.sync, self.summary,
                               self.review, self.settings.review_above,
@@ -177,6 +179,10 @@ class CorrectionWidget(QWidget):
         self.sync.relabelled.connect(self.view.relabelled)
         self.flow.proposal_reset.connect(self._reset_proposal)
         self.flow.review_changed.connect(self._show_review)
+
+    def _reviewing(self) -> bool:
+        """Whether the review of the LCM's changes has the keys (A, R, ↑/↓)."""
+        return self.window().focusWidget() is self.review.table
 
     def _fit_width(self) -> None:
         """The dock at least as wide as what it shows, so that nothing is cut
@@ -472,7 +478,9 @@ class CorrectionWidget(QWidget):
             return
         proposed = self.proposal.updates if self.proposal is not None else []
         self.review.show_changes(session.dataset.classes, proposed, session.lcm_applied,
-                                 how_sure(self.proposal, session.config.lcm.target_precision))
+                                 how_sure(self.proposal, session.config.lcm.target_precision),
+                                 updating=self.proposal is not None
+                                 and not session.is_current(self.proposal))
         self._draw_changes()
 
     def _draw_changes(self) -> None:
@@ -537,8 +545,10 @@ class CorrectionWidget(QWidget):
         if self.session is None:
             show_error("Start a session first.")
             return
+        classes = self.session.dataset.classes
         choice = ask_export(self, lambda folder, format: self.session.check_export(
-            folder, format, overwrite=True))
+            folder, format, overwrite=True),
+            {f: why for f in EXPORT_FORMATS if (why := format_problem(f, classes))})
         if choice is None:  # not a word left saying an earlier export was this one
             self.status.setText("Nothing exported.")
             self._back_to_query()

@@ -25,11 +25,13 @@ from a2lc_napari._export import ExportDialog
 from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, LCM_LAYER, QUERY_LAYER,
                                  QUERY_PIXEL_LAYER, QUERY_RING, ring_around)
 from a2lc_napari._query_view import label_name
+from a2lc_napari._review import UPDATING
 from a2lc_napari._widget import CorrectionWidget
 from napari_person import actions
 from a2lc_napari.engine import driver
 from a2lc_napari.engine.config import ModelConfig
 from a2lc_napari.engine.demo import demo_classes
+from a2lc_napari.engine.export import EXPORT_FORMATS
 from a2lc_napari.engine.methods import METHODS
 from a2lc_napari.engine.regions import superpixel_regions
 from a2lc_napari.engine.sam import SamRegions, load_sam
@@ -780,6 +782,31 @@ def test_answers_quicker_than_the_lcm_are_counted_before_it_applies(make_napari_
     wait_idle(qtbot, widget)
 
 
+def test_the_review_says_when_its_proposals_are_older_than_the_answers(make_napari_viewer,
+                                                                      qtbot, demo, tmp_path):
+    """Found in a walk-through: answers a second apart kept the review on the
+    proposal of the round's first answer (each re-run of the LCM, made stale
+    by the next answer, is dropped), with nothing to say so."""
+    widget = start(make_napari_viewer(show=True), qtbot, demo, tmp_path / "session",
+                   budget=6, tau="0.2", review_above=1000)
+    summary = widget.review.summary
+    for _ in range(2):  # the paper's LCM learns from the round's answers
+        press(widget, qtbot, Qt.Key_Return)
+        wait_for_query(qtbot, widget)
+    qtbot.waitUntil(lambda: widget.proposal is not None and not widget.runner.lcm_busy
+                    and widget.review.table.rowCount() > 0, timeout=WAIT)
+    assert UPDATING not in summary.text()
+    before = widget.proposal
+    press(widget, qtbot, Qt.Key_Return)
+    qtbot.waitUntil(lambda: UPDATING in summary.text(), timeout=5000)
+    assert widget.proposal is before  # the table still shows it
+    qtbot.waitUntil(lambda: widget.proposal is not before and not widget.runner.lcm_busy,
+                    timeout=WAIT)
+    assert UPDATING not in summary.text()
+    assert f"{len(widget.proposal.updates)} proposed" in summary.text()
+    wait_idle(qtbot, widget)
+
+
 def test_undo_and_redo_across_images_by_keys(make_napari_viewer, qtbot, demo, tmp_path,
                                             recwarn):
     viewer = make_napari_viewer()
@@ -954,15 +981,24 @@ def test_a_stroke_made_while_the_round_finishes_survives(make_napari_viewer, qtb
     wait_idle(qtbot, widget)
 
 
+def while_round_2_trains(viewer, qtbot, dataset, session_dir, rows=1):
+    """The widget of :func:`at_the_last_query` once its last answer ended
+    round 1 and round 2's model trains, the review holding ``rows`` or more
+    LCM changes applied at round 1's end."""
+    widget = at_the_last_query(viewer, qtbot, dataset, session_dir)
+    session = widget.session
+    press(widget, qtbot, Qt.Key_Return)  # the last answer: round 1 ends, round 2 trains
+    qtbot.waitUntil(lambda: widget.busy and session.phase == "train"
+                    and widget.review.table.rowCount() >= rows, timeout=WAIT)
+    return widget
+
+
 def test_an_applied_change_rejected_while_the_next_model_trains(make_napari_viewer, qtbot,
                                                                 demo, tmp_path):
     viewer = make_napari_viewer(show=True)
-    widget = at_the_last_query(viewer, qtbot, demo, tmp_path / "session")
+    widget = while_round_2_trains(viewer, qtbot, demo, tmp_path / "session")
     session = widget.session
-    press(widget, qtbot, Qt.Key_Return)  # the last answer: round 1 ends, round 2 trains
     table = widget.review.table
-    qtbot.waitUntil(lambda: widget.busy and session.phase == "train"
-                    and table.rowCount() > 0, timeout=WAIT)
     table.setFocus()
     table.setCurrentCell(0, 0)
     change = widget.review.current()
@@ -1133,6 +1169,21 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
                                                                  demo, tmp_path):
     widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
     press(widget, qtbot, "2")
+    # A format that cannot hold the sample's classes is greyed out, and why is said.
+    seen = []
+
+    def look(dialog):
+        items = dialog.form.format.native.model()
+        seen.append(({n for i, n in enumerate(EXPORT_FORMATS) if not items.item(i).isEnabled()},
+                     dialog.unfit_note.text(), dialog.form.format.value))
+        QTest.keyClick(dialog, Qt.Key_Escape)
+    when_modal(ExportDialog, look)
+    QTest.mouseClick(button(widget, "Export labels…"), Qt.LeftButton)
+    qtbot.waitUntil(lambda: seen and widget.status.text() == "Nothing exported.",
+                    timeout=WAIT)
+    unfit, note, chosen = seen[0]
+    assert unfit == {"cityscapes"} and chosen == "palette"
+    assert "cityscapes" in note and "(sign) are not among Cityscapes' 19 training" in note
     export_by_clicks(widget, tmp_path / "exprot", "voc", confirm=False)  # mistyped: asked
     assert not (tmp_path / "exprot").exists()
     (tmp_path / "export").mkdir()

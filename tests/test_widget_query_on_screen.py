@@ -16,7 +16,7 @@ from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, QUERY_LAYER, QUERY_R
 from a2lc_napari._query_view import label_name
 from a2lc_napari._review import same_as
 from test_widget import (WAIT, button, plugin, press, start,  # noqa: F401
-                         wait_for_query, wait_idle)
+                         wait_for_query, wait_idle, while_round_2_trains)
 
 
 def shows(viewer, session, image, region=None):
@@ -124,6 +124,42 @@ def test_review_rows_and_undo_elsewhere_hold_the_answer_until_the_query_is_back(
                     and shows(viewer, session, change.image), timeout=WAIT)
     enter_brings_the_query_back(qtbot, widget)
     enter_answers_the_query_on_screen(qtbot, widget)
+    wait_idle(qtbot, widget)
+
+
+def test_a_query_that_comes_while_the_review_has_the_keys_waits_for_the_person(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    """Found in a walk-through: round 2's first query took the keys from the
+    review as it came, so R, meant to reject a change, selected "road" in the
+    class list, which the next Enter answered with."""
+    viewer = make_napari_viewer(show=True)
+    widget = while_round_2_trains(viewer, qtbot, demo, tmp_path / "session", rows=2)
+    session, table = widget.session, widget.review.table
+    change = widget.review.changes[0]
+    click_row(qtbot, table, change, widget.review.changes)  # the review takes the keys
+    qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
+    assert widget.window().focusWidget() is table
+    qtbot.waitUntil(lambda: session.round == 2 and not widget.busy
+                    and "Round 2 · Query 1 /" in widget.panel.question.text(), timeout=WAIT)
+    # The query waits: the keys, the canvas and the dock stay on the review.
+    q = asked(widget)
+    assert widget.window().focusWidget() is table
+    assert shows(viewer, session, change.image) and not shows(viewer, session, q.image,
+                                                                 q.region)
+    qtbot.waitUntil(lambda: "the review has the keys: Esc on the canvas or a click on the "
+                    "question shows the query" in widget.panel.where.text(), timeout=5000)
+    assert widget.panel.class_list.selected_class() == q.label
+    qtbot.keyClick(widget.window().focusWidget(), Qt.Key_R)  # the review's key
+    qtbot.waitUntil(lambda: change.key not in [u.key for u in session.lcm_applied]
+                    and not widget.runner.writing, timeout=WAIT)
+    assert widget.panel.class_list.selected_class() == q.label and q.answer is None
+    # A click on the question brings the query, and the keys, to the panel.
+    qtbot.mouseClick(widget.panel.question, Qt.LeftButton)
+    qtbot.waitUntil(lambda: shows(viewer, session, q.image, q.region)
+                    and widget.window().focusWidget() is widget.panel.class_list,
+                    timeout=WAIT)
+    qtbot.keyClick(widget.window().focusWidget(), Qt.Key_Return)
+    qtbot.waitUntil(lambda: session.queries[q.index].answer == q.label, timeout=WAIT)
     wait_idle(qtbot, widget)
 
 

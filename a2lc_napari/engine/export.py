@@ -276,9 +276,7 @@ def check_export(folder: Path | str, classes: ClassSet, inputs: dict[str, Path],
     DatasetError
         ``folder`` is inside one of ``inputs``, is not a
         folder, or is not empty and ``overwrite`` is false; or the format
-        cannot hold these classes (cityscapes: classes not among
-        Cityscapes' training classes; cvat: a black class other than background; voc and
-        cvat: a class name with ':', which their labelmap.txt cannot hold).
+        cannot hold these classes (:func:`format_problem`).
     """
     folder = outside_inputs(folder, inputs)
     if folder.exists() and not folder.is_dir():
@@ -286,6 +284,17 @@ def check_export(folder: Path | str, classes: ClassSet, inputs: dict[str, Path],
     if folder.is_dir() and any(folder.iterdir()) and not overwrite:
         raise DatasetError(folder, "is not empty; choose an empty folder, or overwrite "
                            "the files of the same names (--overwrite)")
+    problem = format_problem(format, classes)
+    if problem is not None:
+        raise DatasetError(folder, f"gets no {format} export: {problem}")
+    return folder
+
+
+def format_problem(format: str, classes: ClassSet) -> str | None:
+    """Why ``format`` cannot hold ``classes``, in words; None where it can
+    (cityscapes: classes not among Cityscapes' training classes; cvat: a
+    black class other than background; voc and cvat: a class name with ':',
+    which their labelmap.txt cannot hold)."""
     try:
         if format == "cityscapes":
             cityscapes_ids(classes)  # raises for a class Cityscapes has not
@@ -294,8 +303,8 @@ def check_export(folder: Path | str, classes: ClassSet, inputs: dict[str, Path],
         if format in ("voc", "cvat"):
             check_labelmap_names(classes.names)
     except ValueError as e:
-        raise DatasetError(folder, f"gets no {format} export: {e}") from None
-    return folder
+        return str(e)
+    return None
 
 
 def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str], np.ndarray],
