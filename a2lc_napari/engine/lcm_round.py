@@ -51,9 +51,10 @@ class LCMInputs:
 
 #: Why our LCM changes nothing while none of its proposals was checked.
 UNCHECKED = ("None of its proposals has been checked yet, and it changes nothing before "
-             "you check a few: they are a round's last queries. It spreads your "
-             "corrections (answers that changed a label) to regions like them, so it "
-             "proposes, and asks those checks, once you have corrected some labels.")
+             "you check a few. The checks are a round's last queries, drawn from what it "
+             "would change once the round's other queries are answered: it spreads your "
+             "corrections (answers that changed a label) to regions like them, and so far "
+             "it has had no such change it was sure enough of then.")
 
 
 def propose_round(summary: RegionSummary, inputs: LCMInputs, names: list[str],
