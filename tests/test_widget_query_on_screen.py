@@ -139,6 +139,7 @@ def test_a_query_that_comes_while_the_review_has_the_keys_waits_for_the_person(
     click_row(qtbot, table, change, widget.review.changes)  # the review takes the keys
     qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
     assert widget.window().focusWidget() is table
+    assert widget.busy  # round 2's model still trains: its query comes after the click
     qtbot.waitUntil(lambda: session.round == 2 and not widget.busy
                     and "Round 2 · Query 1 /" in widget.panel.question.text(), timeout=WAIT)
     # The query waits: the keys, the canvas and the dock stay on the review.
