@@ -1204,8 +1204,9 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
     # The keys go to the query again, as they did before the export.
     qtbot.waitUntil(lambda: widget.window().focusWidget() is widget.panel.class_list,
                     timeout=WAIT)
+    wait_for_query(qtbot, widget)
     press(widget, qtbot, "3")  # the query is answerable again, by its keys
-    assert widget.session.queries[1].answer == 2
+    qtbot.waitUntil(lambda: widget.session.queries[1].answer == 2, timeout=WAIT)  # written
     export_by_clicks(widget, tmp_path / "export", "voc", confirm=False)  # No, this time
     assert widget.status.text() == "Nothing exported."
     # The keys go to the query again, not to the button that opened the export.
