@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+import textwrap
 from pathlib import Path
 
 from .engine.dataset import open_dataset
@@ -254,8 +255,12 @@ def cmd_simulate(args) -> None:
 
         def show(record):
             if not args.quiet:
-                print()  # below the progress bars
+                print(file=sys.stderr)  # below the progress bars (not in a redirected table)
             print(format_row(record), flush=True)
+            if record.lcm_reason and not record.lcm_changes:
+                print(textwrap.fill(f"The LCM changed nothing: {record.lcm_reason}", 100,
+                                    initial_indent=" " * 6, subsequent_indent=" " * 6),
+                      flush=True)
 
         drive(simulate(session, args.rounds, on_round=show, executor=pool), args.quiet)
     print(f"Corrected labels in {args.out / 'labels'}, metrics in {args.out / 'metrics.json'}")
@@ -468,6 +473,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # A console or file in another encoding (Windows' code pages) shows
+        # "?" for a τ or a → rather than stopping the command.
+        if (getattr(stream, "encoding", None) or "utf-8").lower().replace("-", "") != "utf8" \
+                and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     parser = build_parser()
     args = parser.parse_args(argv)
     if "regions" in args:

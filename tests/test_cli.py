@@ -199,6 +199,30 @@ def test_simulate_then_resume(demo, tmp_path, capsys):
     assert "holds a session on" in capsys.readouterr().err
 
 
+def test_a_dataset_written_over_in_place_is_refused_by_resume_and_export(tmp_path, capsys):
+    """Found in a walk-through: the sample dataset written again with another
+    seed (same names, same sizes) was resumed and exported with the session's
+    labels paired with the new pictures, without a word."""
+    data, run = tmp_path / "data", tmp_path / "run"
+    assert main(["demo", str(data), "--images", "2", "--no-viewer"]) == 0
+    args = ["simulate", str(data), "--method", "abc", "--rounds", "1", "--budget", "2",
+            "--steps", "2", "--out", str(run), "-q"]
+    assert main(args) == 0
+    (data / "labels" / "demo_000.png").touch()  # touched, the same bytes: still its dataset
+    args[args.index("--rounds") + 1] = "2"
+    assert main(args) == 0
+    assert main(["demo", str(data), "--images", "2", "--seed", "1", "--no-viewer"]) == 0
+    capsys.readouterr()
+    args[args.index("--rounds") + 1] = "3"
+    for command in (args, ["export", str(run), str(tmp_path / "out")]):
+        assert main(command) == 2
+        assert (f"{data / 'images' / 'demo_000.png'}: is not the file the session in {run} "
+                "began on: its contents changed since") in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+    assert [r["round"] for r in json.loads((run / "metrics.json").read_text())["rounds"]] \
+        == [0, 1, 2]
+
+
 def test_a_moved_dataset_is_followed_where_it_is_named_and_only_there(demo, tmp_path,
                                                                       capsys):
     data, moved, other = tmp_path / "data", tmp_path / "moved", tmp_path / "other"
@@ -270,6 +294,28 @@ def test_demo_writes_a_dataset_that_opens(tmp_path, capsys):
     ds = open_dataset(tmp_path / "d")
     assert len(ds.names) == 2 and ds.has_gt and ds.has_regions
     assert str(tmp_path / "d") in capsys.readouterr().out
+
+
+def test_simulate_says_why_the_lcm_changed_nothing(demo, tmp_path, capsys):
+    """Found in a walk-through: rounds in which the LCM changed nothing said
+    nothing of why, where the widget's review says it."""
+    run = tmp_path / "run"
+    assert main(["simulate", str(demo), "--method", "a2lc", "--rounds", "1", "--budget", "4",
+                 "--steps", "2", "--out", str(run), "-q"]) == 0
+    record = json.loads((run / "metrics.json").read_text())["rounds"][1]
+    assert record["lcm_changes"] == 0 and record["lcm_reason"]
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"The LCM changed nothing: {record['lcm_reason']}" in out
+
+
+def test_output_in_an_encoding_without_tau_is_written_not_refused(tmp_path):
+    """Found in a walk-through: redirected on Windows (its code page), the
+    round table's τ stopped the command with a UnicodeEncodeError."""
+    done = subprocess.run([sys.executable, "-m", "a2lc_napari.cli", "simulate", "--help"],
+                          capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "cp1252", "COLUMNS": "80"})
+    assert done.returncode == 0, done.stderr.decode("cp1252")
+    assert b"held-out answers, when ? is chosen" in done.stdout
 
 
 def test_demo_writes_images_of_the_size_asked_and_names_a_bad_size(tmp_path, capsys):

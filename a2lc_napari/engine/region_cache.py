@@ -59,16 +59,51 @@ def tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def inputs_fingerprint(dataset: Dataset) -> str:
+def file_record(path: Path) -> list:
+    """``[size, mtime_ns, digest]`` of a file (None, None, ``"missing"``
+    if there is none): a later stat that differs tells to read it again."""
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return [None, None, "missing"]
+    return [stat.st_size, stat.st_mtime_ns, file_digest(path)]
+
+
+def input_records(dataset: Dataset) -> dict[str, list[list]]:
+    """Per image name, the :func:`file_record` of its image and of its
+    pseudo-label file."""
+    return {name: [file_record(dataset.image_path(name)), file_record(dataset.label_path(name))]
+            for name in dataset.names}
+
+
+def changed_input(dataset: Dataset, records: dict[str, list[list]]) -> Path | None:
+    """The first image or pseudo-label file of ``dataset`` whose content
+    differs from its ``records`` (:func:`input_records`), or None. Only a
+    file whose size or modification time differs is read."""
+    for name in dataset.names:
+        for path, (size, mtime, digest) in zip(
+                (dataset.image_path(name), dataset.label_path(name)), records.get(name, ())):
+            try:
+                stat = os.stat(path)
+                now = [stat.st_size, stat.st_mtime_ns]
+            except FileNotFoundError:
+                now = [None, None]
+            if now != [size, mtime] and file_digest(path) != digest:
+                return path
+    return None
+
+
+def inputs_fingerprint(dataset: Dataset, records: dict[str, list[list]] | None = None) -> str:
     """A digest of everything the generated region maps of ``dataset`` depend on.
 
     The regions setting (source, SAM checkpoint, model type and mode, path of
     region files, minimum gap area), the classes and how label colours (or
     the pseudo-labels' own class list) map to them, and per image its name
-    and the content of its image and pseudo-label files; with regions from
-    files, the content of every file under their path; with SAM, the
-    checkpoint's content.
+    and the content of its image and pseudo-label files (their ``records``,
+    when given: :func:`input_records`); with regions from files, the content
+    of every file under their path; with SAM, the checkpoint's content.
     """
+    records = input_records(dataset) if records is None else records
     config = dataset.regions_config
     digest = hashlib.blake2b(digest_size=16)
     # The classes and colour map decide the label values read from the same files.
@@ -79,16 +114,18 @@ def inputs_fingerprint(dataset: Dataset) -> str:
         if getattr(config, key):
             digest.update(tree_digest(Path(getattr(config, key))).encode())
     for name in dataset.names:
+        image, label = records[name]
         # os.fsencode: a file name need not be UTF-8 (its bytes come back as they are).
-        digest.update(os.fsencode(f"{name}\0{file_digest(dataset.image_path(name))}\0"
-                                  f"{file_digest(dataset.label_path(name))}\0"))
+        digest.update(os.fsencode(f"{name}\0{image[2]}\0{label[2]}\0"))
     return digest.hexdigest()
 
 
-def read_fingerprint(folder: Path) -> str | None:
-    """The fingerprint a finished region folder was made for, or None."""
+def read_fingerprint(folder: Path, key: str = "fingerprint"):
+    """The fingerprint a finished region folder was made for (or, ``key``
+    ``"files"``, its inputs' :func:`input_records`), or None: none kept,
+    or kept by a release before them."""
     try:
-        return json.loads((Path(folder) / FINGERPRINT_FILE).read_text())["fingerprint"]
+        return json.loads((Path(folder) / FINGERPRINT_FILE).read_text())[key]
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -113,7 +150,8 @@ def make_region_cache(dataset: Dataset, folder: Path,
     """
     folder = Path(folder)
     names = dataset.names
-    fingerprint = inputs_fingerprint(dataset)
+    records = input_records(dataset)
+    fingerprint = inputs_fingerprint(dataset, records)
     if read_fingerprint(folder) != fingerprint:
         partial = folder.parent / f".{folder.name}.{fingerprint}.partial"
         for stale in folder.parent.glob(f".{folder.name}.*.partial"):
@@ -128,7 +166,7 @@ def make_region_cache(dataset: Dataset, folder: Path,
             write_npy(partial / f"{name}.npy", regions)
             done += 1
             yield Progress(done, len(names), "Making regions")
-        write_json(partial / FINGERPRINT_FILE, {"fingerprint": fingerprint})
+        write_json(partial / FINGERPRINT_FILE, {"fingerprint": fingerprint, "files": records})
         _replace(folder, partial)
     else:
         yield Progress(len(names), len(names), "Making regions")

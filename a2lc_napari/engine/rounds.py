@@ -136,6 +136,7 @@ def round_record(state: SessionState, proposal: LCMProposal, updates: list[LCMUp
         lcm_lower_precision=proposal.lower_precision,
         lcm_precision=round(100 * correct / len(updates), 2) if has_gt and updates else None,
         lcm_checks=proposal.checks, lcm_checks_right=proposal.checks_right,
+        lcm_reason=proposal.reason,
         wrong_share=_rounded(wrong),
         hit_rate=_rounded(hit_rate(corrections, len(answered), wrong)),
         **metrics)

@@ -13,7 +13,8 @@ from .image_cache import ImageCache, keep_images
 from .io import image_size, index_files, write_label
 from .label_store import LabelStore
 from .progress import Progress, Steps
-from .region_cache import inputs_fingerprint, make_region_cache, read_fingerprint
+from .region_cache import (changed_input, inputs_fingerprint, make_region_cache,
+                           read_fingerprint)
 from .rounds import label_metrics
 from .session_folder import SessionFolder, saved_path
 from .state import RoundRecord, SessionState, read_state
@@ -76,6 +77,8 @@ def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | 
     check_image_sizes(folder, dataset, moved)
     if moved:
         check_moved_contents(folder, dataset)
+    else:
+        check_contents_kept(folder, dataset)
     return dataset, state, moved
 
 
@@ -144,6 +147,20 @@ def check_moved_contents(folder: SessionFolder, dataset: Dataset) -> None:
         raise DatasetError(dataset.root, "holds images or pseudo-labels other than those the "
                            f"session in {folder.root} began on (named alike and of the same "
                            "sizes, but their contents differ): not the dataset it began on")
+
+
+def check_contents_kept(folder: SessionFolder, dataset: Dataset) -> None:
+    """Raise DatasetError where an image or pseudo-label file of ``dataset``
+    was written over since the session in ``folder`` began on it (the
+    same name and size, other contents: its labels would be paired with
+    another picture). Only files whose size or time changed are read; a
+    session begun by a release that kept no record of them is not checked."""
+    records = read_fingerprint(folder.regions_dir, "files")
+    changed = None if records is None else changed_input(dataset, records)
+    if changed is not None:
+        raise DatasetError(changed, f"is not the file the session in {folder.root} began "
+                           "on: its contents changed since. Put the original back, or "
+                           "begin another session on the dataset as it is now")
 
 
 def check_image_sizes(folder: SessionFolder, dataset: Dataset, moved: bool) -> None:

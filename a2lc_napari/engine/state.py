@@ -152,7 +152,8 @@ class RoundRecord:
     among those the round could query, and ``hit_rate`` the share of its
     queries that changed a label as a multiple of it
     (:mod:`~a2lc_napari.engine.query_stats`). ``lcm_checks`` and
-    ``lcm_checks_right``: :attr:`LCMProposal.checks` and ``checks_right``.
+    ``lcm_checks_right``: :attr:`LCMProposal.checks` and ``checks_right``;
+    ``lcm_reason``: its ``reason``, why it proposed nothing.
     """
 
     round: int
@@ -173,6 +174,7 @@ class RoundRecord:
     lcm_precision: float | None = None
     lcm_checks: int = 0
     lcm_checks_right: int = 0
+    lcm_reason: str | None = None
     wrong_share: float | None = None
     hit_rate: float | None = None
     data_miou: float | None = None
