@@ -8,6 +8,9 @@ the inputs at hand, so :func:`make_region_cache`:
 - fingerprints the inputs (:func:`inputs_fingerprint`): the regions setting,
   and the content of every image, pseudo-label and region file;
 - reuses the folder only when its ``inputs.json`` holds that fingerprint;
+  beside it, each image's and pseudo-label's size, time and digest
+  (:func:`input_records`), by which a session tells a file written over
+  in place (:func:`changed_input`);
 - otherwise makes every map into ``.NAME.<fingerprint>.partial/`` beside the
   folder and puts it in the folder's place only once all are made, so a run
   that stops half-way never leaves maps that a later run would take for
