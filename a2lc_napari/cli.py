@@ -81,7 +81,8 @@ def _number(kind: type, low: float, high: float | None = None):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not {'a whole number' if kind is int else 'a number'}") from None
         if not (low <= value and (high is None or value <= high)):  # NaN too
             raise argparse.ArgumentTypeError(
                 f"{text} is out of range: from {low}" + ("" if high is None else f" to {high}"))
@@ -244,7 +245,8 @@ def cmd_simulate(args) -> None:
                                + "); use another --out folder, or its settings to "
                                "resume it")
         if resuming and session.round > args.rounds:
-            print(f"The session in {args.out} has run its {args.rounds} rounds; "
+            print(f"The session in {args.out} has run its {args.rounds} "
+                  f"round{'' if args.rounds == 1 else 's'}; "
                   "--rounds N runs it on to round N")
         elif resuming:
             print(f"Resuming the session in {args.out} at round {session.round}")
@@ -256,7 +258,7 @@ def cmd_simulate(args) -> None:
         def show(record):
             if not args.quiet:
                 print(file=sys.stderr)  # below the progress bars (not in a redirected table)
-            print(format_row(record), flush=True)
+            print(format_row(record, session.method.lcm), flush=True)
             if record.lcm_reason and not record.lcm_changes:
                 print(textwrap.fill(f"The LCM changed nothing: {record.lcm_reason}", 100,
                                     initial_indent=" " * 6, subsequent_indent=" " * 6),
@@ -282,11 +284,12 @@ TABLE_LEGEND = (
     "checked ok: its proposals asked as queries, and how many were right.")
 
 
-def format_row(h) -> str:
-    """One round's row of the ``simulate`` table (``h``: a RoundRecord)."""
+def format_row(h, lcm: bool = True) -> str:
+    """One round's row of the ``simulate`` table (``h``: a RoundRecord) of
+    a method with an LCM, or not (``lcm``: its columns then say "–")."""
     est, low, wrong, hit, per = ("–" if p is None else f"{p:.1f}" for p in (
         h.lcm_estimated_precision, h.lcm_lower_precision, h.wrong_share, h.hit_rate,
-        right_per_correction(h.lcm_correct, h.manual_changes) if h.round else None))
+        right_per_correction(h.lcm_correct, h.manual_changes) if h.round and lcm else None))
     tau = "–" if h.lcm_tau is None else f"{h.lcm_tau:g}"
     checked = f"{h.lcm_checks_right}/{h.lcm_checks}" if h.lcm_checks else "–"
     return (f"{h.round:>5} {h.data_miou:>11.2f} {h.queries:>7} {h.manual_changes:>6} "
@@ -297,7 +300,7 @@ def format_row(h) -> str:
 def format_table(method: str, history: list) -> str:
     """The head of the ``simulate`` table and the rows of the rounds so far."""
     return "\n".join([f"{method}: {METHODS[method].title}", TABLE_HEAD,
-                      *map(format_row, history)])
+                      *(format_row(h, METHODS[method].lcm) for h in history)])
 
 
 def cmd_export(args) -> None:

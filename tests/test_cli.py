@@ -308,6 +308,23 @@ def test_simulate_says_why_the_lcm_changed_nothing(demo, tmp_path, capsys):
     assert f"The LCM changed nothing: {record['lcm_reason']}" in out
 
 
+def test_alc_s_table_leaves_the_lcm_columns_blank_and_a_round_is_one(demo, tmp_path, capsys):
+    """ALC has no LCM: its right changes per correction are "–", not 0.0;
+    a session of one round has run its 1 round (found in a walk-through)."""
+    args = ["simulate", str(demo), "--method", "alc", "--rounds", "1", "--budget", "3",
+            "--steps", "2", "--out", str(tmp_path / "run"), "-q"]
+    assert main(args) == 0
+    head, *rows = capsys.readouterr().out.splitlines()[1:4]
+    end = head.index("ok/manual") + len("ok/manual")  # the columns are right-aligned
+    assert [row[:end].split()[-1] for row in rows] == ["–", "–"]
+    assert main(args) == 0
+    assert "has run its 1 round; --rounds N" in capsys.readouterr().out
+    args[args.index("--budget") + 1] = "1e9"
+    with pytest.raises(SystemExit):
+        main(args)
+    assert "'1e9' is not a whole number" in capsys.readouterr().err
+
+
 def test_output_in_an_encoding_without_tau_is_written_not_refused(tmp_path):
     """Found in a walk-through: redirected on Windows (its code page), the
     round table's τ stopped the command with a UnicodeEncodeError."""
@@ -399,7 +416,7 @@ def test_outputs_are_refused_where_they_would_write_over_files(demo, tmp_path, c
     ("--seed", "-1", "-1 is out of range: from 0"),
     ("--workers", "0", "0 is out of range: from 1"),
     ("--min-gap-area", "-1", "-1 is out of range: from 0"),
-    ("--budget", "many", "'many' is not a number")])
+    ("--budget", "many", "'many' is not a whole number")])
 def test_numbers_out_of_range_are_a_usage_error_before_any_file(demo, tmp_path, capsys,
                                                                  option, value, says):
     args = {"--method": "abc", "--rounds": "1", "--budget": "4", "--steps": "5",
