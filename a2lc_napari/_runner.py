@@ -338,9 +338,13 @@ class SessionRunner(QObject):
     def propose_lcm(self) -> None:
         """Re-run the LCM on the answers so far, once the answers pause."""
         self._lcm_timer.start()
-        session = self.session
-        if session is not None and session.method.lcm and session.phase == "query":
+        if self._lcm_runs():
             self.lcm_asked.emit()
+
+    def _lcm_runs(self) -> bool:
+        """Whether the LCM proposes now: a session whose method has one asks its queries."""
+        session = self.session
+        return session is not None and session.method.lcm and session.phase == "query"
 
     def after_lcm(self, then) -> None:
         """Call ``then()`` in the main thread once the LCM has proposed from
@@ -358,7 +362,7 @@ class SessionRunner(QObject):
 
     def _propose(self) -> None:
         session = self.session
-        if session is None or not session.method.lcm or session.phase != "query":
+        if not self._lcm_runs():
             self._lcm_settled()
             return
         if self._lcm_worker is not None:

@@ -62,14 +62,19 @@ def tree_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
-def file_record(path: Path) -> list:
-    """``[size, mtime_ns, digest]`` of a file (None, None, ``"missing"``
-    if there is none): a later stat that differs tells to read it again."""
+def _stamp(path: Path) -> list:
+    """``[size, mtime_ns]`` of a file, ``[None, None]`` if there is none."""
     try:
         stat = os.stat(path)
     except FileNotFoundError:
-        return [None, None, "missing"]
-    return [stat.st_size, stat.st_mtime_ns, file_digest(path)]
+        return [None, None]
+    return [stat.st_size, stat.st_mtime_ns]
+
+
+def file_record(path: Path) -> list:
+    """``[size, mtime_ns, digest]`` of a file (None, None, ``"missing"``
+    if there is none): a later stat that differs tells to read it again."""
+    return [*_stamp(path), file_digest(path)]
 
 
 def input_records(dataset: Dataset) -> dict[str, list[list]]:
@@ -86,12 +91,7 @@ def changed_input(dataset: Dataset, records: dict[str, list[list]]) -> Path | No
     for name in dataset.names:
         for path, (size, mtime, digest) in zip(
                 (dataset.image_path(name), dataset.label_path(name)), records.get(name, ())):
-            try:
-                stat = os.stat(path)
-                now = [stat.st_size, stat.st_mtime_ns]
-            except FileNotFoundError:
-                now = [None, None]
-            if now != [size, mtime] and file_digest(path) != digest:
+            if _stamp(path) != [size, mtime] and file_digest(path) != digest:
                 return path
     return None
 
