@@ -211,6 +211,10 @@ def test_a_dataset_written_over_in_place_is_refused_by_resume_and_export(tmp_pat
     (data / "labels" / "demo_000.png").touch()  # touched, the same bytes: still its dataset
     args[args.index("--rounds") + 1] = "2"
     assert main(args) == 0
+    # ... and its new time kept, so that the next resume need not read it again.
+    label = data / "labels" / "demo_000.png"
+    kept = json.loads((run / "regions" / "inputs.json").read_text())["files"]["demo_000"][1]
+    assert kept[:2] == [label.stat().st_size, label.stat().st_mtime_ns]
     assert main(["demo", str(data), "--images", "2", "--seed", "1", "--no-viewer"]) == 0
     capsys.readouterr()
     args[args.index("--rounds") + 1] = "3"

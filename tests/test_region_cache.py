@@ -19,7 +19,7 @@ from a2lc_napari.engine.regions import (
     paint_masks,
     superpixel_regions,
 )
-from a2lc_napari.engine import driver
+from a2lc_napari.engine import driver, region_cache
 from a2lc_napari.engine.driver import start_session
 from a2lc_napari.engine.parallel import cpu_count
 
@@ -208,3 +208,24 @@ def test_a_file_name_that_is_not_utf8_is_ranked_under_its_own_bytes(demo, tmp_pa
         (demo / folder / f"demo_001{suffix}").rename(demo / folder / f"{odd}{suffix}")
     ranked = regions_ranked(demo, tmp_path, "slic")
     assert odd in {r["image"] for r in ranked}
+
+
+def test_changed_input_reads_only_files_whose_time_or_size_changed(demo, monkeypatch):
+    ds = open_dataset(demo)
+    records = region_cache.input_records(ds)
+    image, label = ds.image_path(ds.names[0]), ds.label_path(ds.names[0])
+    read = []
+    digest = region_cache.file_digest
+    monkeypatch.setattr(region_cache, "file_digest", lambda p: read.append(p) or digest(p))
+    assert region_cache.changed_input(ds, records) == (None, records) and read == []
+    # Touched (a copy without its times): read once, same bytes; its new time is kept.
+    os.utime(label, ns=(0, 10**9))
+    changed, current = region_cache.changed_input(ds, records)
+    assert changed is None and read == [label]
+    assert current[ds.names[0]][1] == [label.stat().st_size, 10**9, records[ds.names[0]][1][2]]
+    assert region_cache.changed_input(ds, current) == (None, current) and read == [label]
+    # The same size, other bytes: named.
+    data = bytearray(image.read_bytes())
+    data[-20] ^= 1
+    image.write_bytes(bytes(data))
+    assert region_cache.changed_input(ds, current)[0] == image

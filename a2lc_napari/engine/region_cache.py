@@ -84,16 +84,24 @@ def input_records(dataset: Dataset) -> dict[str, list[list]]:
             for name in dataset.names}
 
 
-def changed_input(dataset: Dataset, records: dict[str, list[list]]) -> Path | None:
+def changed_input(dataset: Dataset, records: dict[str, list[list]]
+                  ) -> tuple[Path | None, dict[str, list[list]]]:
     """The first image or pseudo-label file of ``dataset`` whose content
-    differs from its ``records`` (:func:`input_records`), or None. Only a
-    file whose size or modification time differs is read."""
+    differs from its ``records`` (:func:`input_records`), or None; and the
+    records brought up to date. Only a file whose size or modification time
+    differs is read; one read and found the same takes its new size and
+    time in the records returned, so that it need not be read again (a
+    dataset copied without its files' times)."""
+    current = {}
     for name in dataset.names:
-        for path, (size, mtime, digest) in zip(
-                (dataset.image_path(name), dataset.label_path(name)), records.get(name, ())):
-            if _stamp(path) != [size, mtime] and file_digest(path) != digest:
-                return path
-    return None
+        current[name] = kept = list(records.get(name, ()))
+        for i, path in enumerate((dataset.image_path(name), dataset.label_path(name))[:len(kept)]):
+            stamp = _stamp(path)
+            if stamp != kept[i][:2]:
+                if file_digest(path) != kept[i][2]:
+                    return path, records
+                kept[i] = [*stamp, kept[i][2]]
+    return None, current
 
 
 def inputs_fingerprint(dataset: Dataset, records: dict[str, list[list]] | None = None) -> str:
@@ -133,6 +141,12 @@ def read_fingerprint(folder: Path, key: str = "fingerprint"):
         return None
 
 
+def write_inputs(folder: Path, fingerprint: str, records: dict[str, list[list]]) -> None:
+    """Keep in ``folder`` the ``fingerprint`` its maps were made for and
+    their inputs' ``records`` (:func:`input_records`)."""
+    write_json(Path(folder) / FINGERPRINT_FILE, {"fingerprint": fingerprint, "files": records})
+
+
 def make_region_cache(dataset: Dataset, folder: Path,
                       executor: Executor | None = None) -> Steps[None]:
     """Make ``folder`` hold the generated region map of every image of
@@ -169,7 +183,7 @@ def make_region_cache(dataset: Dataset, folder: Path,
             write_npy(partial / f"{name}.npy", regions)
             done += 1
             yield Progress(done, len(names), "Making regions")
-        write_json(partial / FINGERPRINT_FILE, {"fingerprint": fingerprint, "files": records})
+        write_inputs(partial, fingerprint, records)
         _replace(folder, partial)
     else:
         yield Progress(len(names), len(names), "Making regions")

@@ -186,7 +186,7 @@ class Session:
     @classmethod
     def _read(cls, folder: SessionFolder, writer: WriterLock | None,
               named: tuple[Path, Path | None] | None = None) -> "Session":
-        dataset, state, moved = read_session_files(folder, named)
+        dataset, state, moved = read_session_files(folder, named, writer is not None)
         session = cls(folder.root, dataset, state.config, state, writer)
         session.moved = moved
         return session

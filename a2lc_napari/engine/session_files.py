@@ -14,7 +14,7 @@ from .io import image_size, index_files, write_label
 from .label_store import LabelStore
 from .progress import Progress, Steps
 from .region_cache import (changed_input, inputs_fingerprint, make_region_cache,
-                           read_fingerprint)
+                           read_fingerprint, write_inputs)
 from .rounds import label_metrics
 from .session_folder import SessionFolder, saved_path
 from .state import RoundRecord, SessionState, read_state
@@ -48,8 +48,8 @@ def make_session_files(folder: SessionFolder, dataset: Dataset, config: SessionC
     return state
 
 
-def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | None = None
-                       ) -> tuple[Dataset, SessionState, dict[str, str]]:
+def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | None = None,
+                       writer: bool = False) -> tuple[Dataset, SessionState, dict[str, str]]:
     """The dataset and the state of the session saved in ``folder``, and
     the folders it followed to where they moved (recorded path → new one).
 
@@ -58,6 +58,8 @@ def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | 
     to the one named in its place, once that holds the session's images
     (:func:`check_image_sizes`); the state then names it (the caller saves
     it). A recorded folder still in place is kept, whatever is named.
+    ``writer``: the caller holds the session, and may keep what the checks
+    learnt (:func:`check_contents_kept`).
     """
     state = read_state(folder.state)
     moved = {} if named is None else _follow_moved(state, *named)
@@ -78,7 +80,7 @@ def read_session_files(folder: SessionFolder, named: tuple[Path, Path | None] | 
     if moved:
         check_moved_contents(folder, dataset)
     else:
-        check_contents_kept(folder, dataset)
+        check_contents_kept(folder, dataset, keep=writer)
     return dataset, state, moved
 
 
@@ -149,18 +151,24 @@ def check_moved_contents(folder: SessionFolder, dataset: Dataset) -> None:
                            "sizes, but their contents differ): not the dataset it began on")
 
 
-def check_contents_kept(folder: SessionFolder, dataset: Dataset) -> None:
+def check_contents_kept(folder: SessionFolder, dataset: Dataset, keep: bool = False) -> None:
     """Raise DatasetError where an image or pseudo-label file of ``dataset``
     was written over since the session in ``folder`` began on it (the
     same name and size, other contents: its labels would be paired with
-    another picture). Only files whose size or time changed are read; a
-    session begun by a release that kept no record of them is not checked."""
+    another picture). Only files whose size or time changed are read; with
+    ``keep`` (the session's writer), the new size and time of those found
+    unchanged are kept. A session begun by a release that kept no record
+    of them is not checked."""
     records = read_fingerprint(folder.regions_dir, "files")
-    changed = None if records is None else changed_input(dataset, records)
+    if records is None:
+        return
+    changed, current = changed_input(dataset, records)
     if changed is not None:
         raise DatasetError(changed, f"is not the file the session in {folder.root} began "
                            "on: its contents changed since. Put the original back, or "
                            "begin another session on the dataset as it is now")
+    if keep and current != records:  # files read again, unchanged: not again next time
+        write_inputs(folder.regions_dir, read_fingerprint(folder.regions_dir), current)
 
 
 def check_image_sizes(folder: SessionFolder, dataset: Dataset, moved: bool) -> None:
