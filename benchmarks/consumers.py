@@ -44,8 +44,7 @@ def datumaro_labels(path: Path, format: str, names: list[str]) -> dict[str, np.n
 
 def cityscapes_copy(dataset, labels: dict, root: Path) -> tuple:
     """The dataset as a Cityscapes folder, its labels as trainIds."""
-    train_id = {n: CITYSCAPES_CLASSES.names.index({"sign": "traffic sign"}.get(n, n))
-                for n in dataset.classes.names}
+    train_id = {n: CITYSCAPES_CLASSES.names.index(n) for n in dataset.classes.names}
     lut = np.full(256, 255, np.uint8)
     lut[:len(train_id)] = list(train_id.values())
     city = {}

@@ -13,7 +13,8 @@ from PIL import Image
 from a2lc_napari import cli
 from a2lc_napari.cli import main
 from a2lc_napari.engine.dataset import open_dataset
-from a2lc_napari.engine.demo import make_demo_dataset
+from a2lc_napari.engine.classes import CITYSCAPES_CLASSES
+from a2lc_napari.engine.demo import demo_classes, make_demo_dataset
 
 
 @pytest.fixture(autouse=True)
@@ -298,6 +299,27 @@ def test_demo_writes_a_dataset_that_opens(tmp_path, capsys):
     ds = open_dataset(tmp_path / "d")
     assert len(ds.names) == 2 and ds.has_gt and ds.has_regions
     assert str(tmp_path / "d") in capsys.readouterr().out
+
+
+def test_the_sample_dataset_exports_as_cityscapes_that_torchvision_opens(demo, tmp_path):
+    """Its classes are among Cityscapes' 19, by their names and colours."""
+    from torchvision.datasets import Cityscapes
+
+    run, out = tmp_path / "run", tmp_path / "out"
+    assert main(["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "2",
+                 "--steps", "2", "--out", str(run), "-q"]) == 0
+    assert main(["export", str(run), str(out), "--format", "cityscapes", "-q"]) == 0
+    city = Cityscapes(str(out), split="train", mode="fine", target_type="semantic")
+    assert len(city) == 3
+    ids = {name: i for i, name in enumerate(demo_classes().names)}
+    for (image, target), path in zip(city, city.images):
+        name = Path(path).name.removesuffix("_leftImg8bit.png")
+        ours = np.asarray(Image.open(run / "labels" / f"{name}.png"))
+        train_ids = np.asarray(Image.open(path.replace("leftImg8bit", "gtFine").replace(
+            "_gtFine.png", "_gtFine_labelTrainIds.png")))
+        assert image.size == (64, 48) and np.asarray(target).shape == (48, 64)
+        for cls, i in ids.items():  # each class where the session has it, by its name
+            assert (train_ids[ours == i] == CITYSCAPES_CLASSES.names.index(cls)).all()
 
 
 def test_simulate_says_why_the_lcm_changed_nothing(demo, tmp_path, capsys):

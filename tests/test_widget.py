@@ -1167,9 +1167,14 @@ def export_by_clicks(widget, folder, format, confirm):
 
 def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_viewer, qtbot,
                                                                  demo, tmp_path):
-    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session")
+    data = tmp_path / "data"  # the sample dataset with a class Cityscapes has not
+    shutil.copytree(demo, data)
+    classes = json.loads((data / "classes.json").read_text())
+    classes["names"][classes["names"].index("traffic sign")] = "sign"
+    (data / "classes.json").write_text(json.dumps(classes))
+    widget = start(make_napari_viewer(), qtbot, data, tmp_path / "session")
     press(widget, qtbot, "2")
-    # A format that cannot hold the sample's classes is greyed out, and why is said.
+    # A format that cannot hold the dataset's classes is greyed out, and why is said.
     seen = []
 
     def look(dialog):
@@ -1225,7 +1230,7 @@ def test_export_asks_before_writing_and_writes_the_chosen_format(make_napari_vie
     def decline(box):
         asked.append(box.text())
         box.button(QMessageBox.No).click()
-    for folder, format in ((demo, "voc"), (tmp_path / "new", "cityscapes")):
+    for folder, format in ((data, "voc"), (tmp_path / "new", "cityscapes")):
         stop = when_modal(QMessageBox, decline)
 
         def fill(dialog, folder=folder, format=format):

@@ -58,7 +58,7 @@ _LOOKS = (
     _Look("person", (220, 20, 60), (185, 140, 115), "dots", 4, 0, 26),
     _Look("rider", (255, 0, 0), (180, 135, 118), "stripes", 4, 45, 26),
     _Look("pole", (153, 153, 153), (85, 85, 90), "noise", 3, 0, 10),
-    _Look("sign", (220, 220, 0), (215, 180, 40), "checker", 3, 0, 30),
+    _Look("traffic sign", (220, 220, 0), (215, 180, 40), "checker", 3, 0, 30),
 )
 (SKY, BUILDING, VEGETATION, TERRAIN, ROAD, SIDEWALK,
  CAR, TRUCK, PERSON, RIDER, POLE, SIGN) = range(len(_LOOKS))
