@@ -228,6 +228,26 @@ def test_a_dataset_written_over_in_place_is_refused_by_resume_and_export(tmp_pat
         == [0, 1, 2]
 
 
+def test_an_export_never_writes_over_its_own_dataset_in_a_folder_it_holds(demo, tmp_path,
+                                                                        capsys):
+    """Found in a walk-through: a session on a VOC export, exported as voc
+    with --overwrite to the folder that export was made in, wrote over its
+    dataset's SegmentationClass/ (the ground truth there)."""
+    first, second, x = tmp_path / "first", tmp_path / "second", tmp_path / "x"
+    common = ["--method", "abc", "--rounds", "1", "--budget", "2", "--steps", "2", "-q"]
+    assert main(["simulate", str(demo), *common, "--out", str(first)]) == 0
+    assert main(["export", str(first), str(x), "--format", "voc", "-q"]) == 0
+    voc = x / "VOCdevkit" / "VOC2012"
+    assert main(["simulate", str(voc), "--labels", str(demo / "labels"), *common,
+                 "--out", str(second)]) == 0
+    before = {p: p.read_bytes() for p in voc.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert main(["export", str(second), str(x), "--format", "voc", "--overwrite", "-q"]) == 2
+    assert (f"{x}: holds the dataset folder {voc}, which is never written to"
+            in capsys.readouterr().err)
+    assert {p: p.read_bytes() for p in voc.rglob("*") if p.is_file()} == before
+
+
 def test_a_moved_dataset_is_followed_where_it_is_named_and_only_there(demo, tmp_path,
                                                                       capsys):
     data, moved, other = tmp_path / "data", tmp_path / "moved", tmp_path / "other"

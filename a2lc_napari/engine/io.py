@@ -276,8 +276,9 @@ def outside_dataset(path: Path | str, dataset_root: Path | str) -> Path:
 
 def outside_inputs(path: Path | str, inputs: dict[str, Path | str]) -> Path:
     """``path`` resolved, if it lies outside each of ``inputs`` (what each
-    is, in words: its folder or file), which are never written to; else
-    DatasetError naming it."""
+    is, in words: its folder or file), which are never written to, and
+    holds none of them (an export writes sub-folders of its own: VOC's
+    ``VOCdevkit/VOC2012/SegmentationClass``); else DatasetError naming it."""
     path = Path(path).expanduser().resolve()
     for what, where in inputs.items():
         root = Path(where).expanduser().resolve()
@@ -285,6 +286,9 @@ def outside_inputs(path: Path | str, inputs: dict[str, Path | str]) -> Path:
             place = f"is {what}" if path == root else f"is inside {what} {root}"
             raise DatasetError(path, f"{place}, which is never written to; choose a place "
                                "outside it")
+        if root.is_relative_to(path):
+            raise DatasetError(path, f"holds {what} {root}, which is never written to; "
+                               "choose a place that does not hold it")
     return path
 
 
