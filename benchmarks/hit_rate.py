@@ -2,8 +2,9 @@
 
 Trains the segmentation model once on the pseudo-labels (a session's
 round 1), summarises every region, then ranks the regions each way and
-prints the share of wrong regions (the annotator's ``acc <= 0.5``) among
-the top ``--budget`` and 5 × that many, as a multiple of random picks:
+prints the share of wrong regions (whose labels the annotator's answer
+changes) among the top ``--budget`` and 5 × that many, as a multiple of
+random picks:
 
 - ALC: ``a_SIM`` over the model's probabilities (the authors' rule);
 - ABC, model: ``a_ABC`` over the model's probabilities (the authors' rule);

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from a2lc_napari.engine.annotator import label_accuracy
+from a2lc_napari.engine.annotator import changes_labels
 from a2lc_napari.engine.dataset import open_dataset
 
 FOLDS = 5
@@ -54,8 +54,8 @@ def peer_order(features: np.ndarray, noisy: np.ndarray, image: np.ndarray) -> np
 
 def annotator_wrong(dataset: Path) -> np.ndarray:
     """(R,) bool in the tool's region order (files sorted by name, ids
-    ascending, 0 left out): regions the simulated annotator would rewrite,
-    at most half of the labelled pixels right (:func:`label_accuracy`)."""
+    ascending, 0 left out): regions whose labels the simulated annotator
+    would change (:func:`changes_labels`)."""
     ds = open_dataset(dataset)
     ign = ds.classes.ignore_index
     wrong = []
@@ -66,7 +66,8 @@ def annotator_wrong(dataset: Path) -> np.ndarray:
         present, starts = np.unique(ids[order], return_index=True)
         for rid, pixels in zip(present, np.split(order, starts[1:])):
             if rid != 0:
-                wrong.append(label_accuracy(labels[pixels], gt[pixels], ign) <= 0.5)
+                wrong.append(changes_labels(labels[pixels], gt[pixels],
+                                            ds.classes.num_classes, ign))
     return np.array(wrong)
 
 
@@ -81,7 +82,7 @@ def main() -> None:
     features, noisy, true, image = load_tool(args.tool).region_table(str(args.dataset))
     order = peer_order(features, noisy, image)
     rules = {"the tool's (majority label)": noisy != true,
-             "the annotator's (acc <= 0.5)": annotator_wrong(args.dataset)}
+             "the annotator's (its answer changes a label)": annotator_wrong(args.dataset)}
     print(f"{len(noisy)} regions\n")
     print(f"| wrong by | wrong regions | top {args.budget} | × random "
           f"| top {5 * args.budget} | × random |\n|---|---|---|---|---|---|")

@@ -1,12 +1,14 @@
 """The query hit rate and the LCM's right changes per correction, on
 hand-made regions, and as `a2lc simulate` reports them."""
 import json
+import shutil
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from a2lc_napari.cli import main
+from a2lc_napari.engine.annotator import changes_labels
 from a2lc_napari.engine.demo import make_demo_dataset
 from a2lc_napari.engine.query_stats import (
     hit_rate,
@@ -36,6 +38,36 @@ def test_wrong_regions_follow_the_annotators_rule():
     assert wrong_regions(summarize_image(probs, labels, regions, IGNORE)) is None
 
 
+def test_a_region_already_labelled_with_the_annotators_answer_is_not_wrong():
+    """Found in a walk-through: with the ground truth as pseudo-labels, the
+    unlabelled regions counted as corrections. Region 1: unlabelled, its
+    ground truth unlabelled too; region 2: class 1, its ground truth 1 of 3
+    pixels class 1 and the rest unlabelled (acc 1/3, but the answer is 1);
+    region 3: unlabelled, its ground truth class 0 (wrong)."""
+    labels = np.array([[IGNORE, IGNORE, 1, 1, 1, IGNORE]], np.uint8)
+    gt = np.array([[IGNORE, IGNORE, 1, IGNORE, IGNORE, 0]], np.uint8)
+    regions = np.array([[1, 1, 2, 2, 2, 3]], np.int32)
+    probs = np.full((2, *labels.shape), 0.5, np.float32)
+    s = summarize_image(probs, labels, regions, IGNORE, gt=gt)
+    assert wrong_regions(s).tolist() == [False, False, True]
+    for r, wrong in zip((1, 2, 3), (False, False, True)):
+        assert changes_labels(labels[regions == r], gt[regions == r], 2, IGNORE) is wrong
+
+
+def test_simulate_counts_no_correction_where_the_labels_are_the_ground_truth(tmp_path, capsys):
+    demo = make_demo_dataset(tmp_path / "demo", n_images=3, size=(48, 64), seed=5)
+    shutil.rmtree(demo / "gt")
+    shutil.copytree(demo / "labels", demo / "gt")  # unlabelled regions stay unlabelled
+    out = tmp_path / "run"
+    assert main(["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "6",
+                 "--steps", "5", "--out", str(out), "-q"]) == 0
+    record = json.loads((out / "metrics.json").read_text())["rounds"][1]
+    assert record["manual_changes"] == 0 and record["wrong_share"] == 0
+    queries = json.loads((out / "log" / "round_01.json").read_text())["queries"]
+    assert any(q["label"] == IGNORE for q in queries)  # asked, and left as they were
+    assert not any(q["rewrite"] for q in queries)
+
+
 def test_hit_rate_and_right_changes_per_correction():
     assert hit_rate(6, 30, 10.0) == pytest.approx(2.0)  # 20% of queries over 10%
     assert hit_rate(0, 30, 10.0) == 0
@@ -45,7 +77,8 @@ def test_hit_rate_and_right_changes_per_correction():
 
 
 def _regions_wrong(demo, names):
-    """Naive reference: per region of every image, the annotator's acc <= 0.5."""
+    """Naive reference: per region of every image, the annotator's acc <= 0.5
+    and its answer, the ground truth's majority class, not every label."""
     wrong = {}
     for name in names:
         labels = np.asarray(Image.open(demo / "labels" / f"{name}.png"))
@@ -53,7 +86,10 @@ def _regions_wrong(demo, names):
         regions = np.load(demo / "regions" / f"{name}.npy")
         for r in np.unique(regions[regions > 0]):
             m = (regions == r) & (labels != IGNORE)
-            wrong[name, int(r)] = not m.any() or np.mean(labels[m] == gt[m]) <= 0.5
+            classes = gt[(regions == r) & (gt != IGNORE)]
+            answer = np.bincount(classes).argmax() if classes.size else IGNORE
+            wrong[name, int(r)] = (not m.any() or np.mean(labels[m] == gt[m]) <= 0.5) \
+                and bool((labels[regions == r] != answer).any())
     return wrong
 
 

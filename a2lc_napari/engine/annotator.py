@@ -55,3 +55,19 @@ def simulated_answer(labels: np.ndarray, gt: np.ndarray, proposed: int, num_clas
     values = np.where(gt == ignore_index, num_classes, gt).astype(np.int64)
     hist = np.bincount(values, minlength=num_classes + 1)[None]
     return int(majority(hist, ignore_index)[0]), True
+
+
+def changes_labels(labels: np.ndarray, gt: np.ndarray, num_classes: int,
+                   ignore_index: int) -> bool:
+    """Whether the annotator's answer to a region query changes a label of
+    the region (:func:`simulated_answer`): its labels are wrong. A region
+    already labelled with its answer is not, e.g. an unlabelled region
+    whose ground truth has no class pixel.
+
+    Parameters
+    ----------
+    labels, gt : (n,) uint8
+        Current labels and ground truth of the region's pixels.
+    """
+    answer, rewrite = simulated_answer(labels, gt, ignore_index, num_classes, ignore_index)
+    return rewrite and bool((labels != answer).any())

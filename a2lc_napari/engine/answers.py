@@ -48,7 +48,9 @@ def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Que
 
     A region whose answer differs from its majority label in ``labels(image)``
     ((H, W) uint8, a copy) is written whole with the answer; one whose answer
-    is its majority label keeps its pixels, unless its index is in ``rewrite``.
+    is its majority label keeps its pixels, unless its index is in ``rewrite``
+    and a pixel of it has another label (an answer that changes no pixel is
+    no correction).
     Either way the pixels ``painted(image)`` ((n,) flat indices: strokes the
     person made since the query was asked) keep their labels: the stroke is
     the finer answer.
@@ -76,7 +78,8 @@ def answer_changes(answers: dict[int, int], rewrite: set[int], queries: list[Que
                 for change in reversed(answered(image, i)):
                     new[mask] = change.applied(new, reverse=True)[mask]
             hist = class_pixels(new[mask], k, ignore)[None]
-            rewrites = bool(cls != majority(hist, ignore)[0] or i in rewrite)
+            rewrites = bool(cls != majority(hist, ignore)[0]
+                            or (i in rewrite and (new[mask & ~kept] != cls).any()))
             deltas.append(AnswerChange(i, q.answer, q.rewrite, int(cls), rewrites))
             if rewrites:
                 new[mask & ~kept] = cls

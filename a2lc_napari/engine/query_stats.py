@@ -16,13 +16,20 @@ if TYPE_CHECKING:  # the CLI imports this module without numba
 
 
 def wrong_regions(summary: RegionSummary) -> np.ndarray | None:
-    """(R,) bool: regions whose labels the simulated annotator would rewrite,
+    """(R,) bool: regions whose labels the simulated annotator would change:
     at most half of their labelled pixels right (``acc(m) <= 0.5``; a region
-    with no labelled pixel is wrong). None without ground truth."""
+    with no labelled pixel is wrong), and not every pixel already labelled
+    with its answer, the ground truth's majority class (ignore where the
+    ground truth has no class pixel; an unlabelled region there is right).
+    None without ground truth."""
     if summary.gt_agree is None:
         return None
-    labelled = summary.label_hist[:, :-1].sum(axis=1)
-    return 2 * summary.gt_agree <= labelled
+    labels, gt = summary.label_hist, summary.gt_hist
+    labelled = labels[:, :-1].sum(axis=1)
+    answer = gt[:, :-1].argmax(axis=1)  # histogram columns: ignore is the last
+    answer[gt[:, :-1].sum(axis=1) == 0] = gt.shape[1] - 1
+    as_answered = labels[np.arange(len(labels)), answer] == labels.sum(axis=1)
+    return (2 * summary.gt_agree <= labelled) & ~as_answered
 
 
 def wrong_share(summary: RegionSummary, exclude: np.ndarray) -> float | None:
