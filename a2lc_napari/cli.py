@@ -347,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         g = p.add_argument_group("regions (what one answer corrects at once)")
         g.add_argument("--regions", type=_regions_value, default="auto",
                        metavar="auto|slic|sam|PATH",
-                       help="auto (default): the dataset's regions/ maps if it has them, "
-                            "else SLIC superpixels cut along the pseudo-label edges; slic: "
+                       help="auto (default): the regions/ maps of a dataset in the generic "
+                            "layout, if it has them (a VOC or Cityscapes folder's: name them "
+                            "as PATH), else SLIC superpixels cut along the pseudo-label edges; slic: "
                             "always those superpixels; sam: Segment Anything masks, the "
                             "papers' regions (needs --sam-checkpoint); PATH: masks or maps "
                             "that another program wrote, overlaps painted smaller on top "
