@@ -68,6 +68,7 @@ class QueryPanel(QGroupBox):
             button = QPushButton(text)
             button.clicked.connect(slot)
             buttons.addWidget(button)
+            self.finish_button = button  # the last: Tab reaches it from the review
             if text not in ("Undo", "Redo"):
                 self._answering.append(button)
         keys = QLabel(KEYS_HELP)

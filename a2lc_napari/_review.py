@@ -146,6 +146,7 @@ class ReviewPanel(QGroupBox):
         self.table.setSelectionBehavior(QAbstractItemView.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.NoEditTriggers)
+        self.table.setTabKeyNavigation(False)  # Tab leaves the table, as keys alone need
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.AscendingOrder)  # by image, the first one first
         self.table.verticalHeader().setVisible(False)

@@ -49,6 +49,7 @@ class RoundFlow(QObject):
         self.confirm_text = QLabel()
         self.confirm_text.setWordWrap(True)
         apply_all, review_first = QPushButton("Apply them"), QPushButton("Review first")
+        review_first.setAutoDefault(True)  # Enter presses it once it has the keys
         self._confirm_early = False  # the confirm came from "Finish round"
         self._confirm_count = 0  # the changes it says the LCM will make
         self._agreed = 0  # ... when the person pressed Apply them
@@ -280,6 +281,8 @@ class RoundFlow(QObject):
                 self.view.show_query(shown if shown is not None else
                                      session.queries[-1].index, keep_class=True)
             self.panel.keep_in_sight(self.confirm)  # the round waits for it
+            if not early:  # the last answer's keys go to the safer choice
+                self._confirm_buttons[1].setFocus()
             return
         self.confirm.setVisible(False)
         self._reviewing = False
@@ -345,8 +348,9 @@ class RoundFlow(QObject):
         """The confirm while the changes are reviewed: ``left`` still to decide."""
         self.confirm_text.setText(
             "Review the LCM's changes in the table below: A accepts one, R rejects it. "
-            "Then Finish round applies those not rejected." if left else
-            "Every change the LCM proposed is decided: Finish round ends the round.")
+            "Then Finish round (Tab from the table) applies those not rejected." if left else
+            "Every change the LCM proposed is decided: Finish round (Tab from the table) "
+            "ends the round.")
 
     def _on_finished(self, record) -> None:
         corrected = (f"Round {record.round} ended: {plural(record.manual_changes, 'answer')} "

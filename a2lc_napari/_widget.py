@@ -157,6 +157,9 @@ class CorrectionWidget(QWidget):
         outer.addWidget(busy)
         self._busy = busy
         outer.addWidget(scroll)
+        # Keys alone: Tab from the review table (whose own Tab walks no
+        # cells) goes to Finish round, which ends a round after Review first.
+        QWidget.setTabOrder(self.review.table, self.panel.finish_button)
 
     def _wire(self) -> None:
         """The signals between the parts."""

@@ -349,9 +349,10 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="auto|slic|sam|PATH",
                        help="auto (default): the regions/ maps of a dataset in the generic "
                             "layout, if it has them (a VOC or Cityscapes folder's: name them "
-                            "as PATH), else SLIC superpixels cut along the pseudo-label edges; slic: "
-                            "always those superpixels; sam: Segment Anything masks, the "
-                            "papers' regions (needs --sam-checkpoint); PATH: masks or maps "
+                            "as PATH), else SLIC superpixels cut along the pseudo-label "
+                            "edges; slic: always those superpixels; sam: Segment Anything "
+                            "masks, the papers' regions (needs --sam-checkpoint); PATH: "
+                            "masks or maps "
                             "that another program wrote, overlaps painted smaller on top "
                             "and gaps filled: "
                             + "; ".join(REGION_FILE_KINDS.values()))

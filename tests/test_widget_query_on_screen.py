@@ -181,7 +181,7 @@ def test_review_first_then_finish_round_shows_the_next_rounds_query(make_napari_
     button(widget, "Review first").click()
     change = widget.review.current()
     qtbot.waitUntil(lambda: shows(viewer, session, change.image), timeout=WAIT)
-    assert "Then Finish round applies those not rejected" in widget.confirm_text.text()
+    assert "applies those not rejected" in widget.confirm_text.text()
     assert not button(widget, "Apply them").isVisibleTo(widget)
     # An answer given again meanwhile ends nothing: the count is asked again.
     qtbot.mouseClick(widget.panel.question, Qt.LeftButton)
@@ -213,6 +213,35 @@ def test_review_first_then_finish_round_shows_the_next_rounds_query(make_napari_
         <= table.viewport().width()
 
 
+def test_a_round_with_changes_to_review_ends_by_keys_alone(make_napari_viewer, qtbot, demo,
+                                                           tmp_path):
+    """Found in a walk-through: after the last answer the keys stayed on the
+    answered query, and Tab walked the review table's cells forever, so a
+    round could not end without the mouse."""
+    viewer = make_napari_viewer(show=True)
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
+                   review_above=0)
+    session = widget.session
+    lcm_changes(qtbot, widget, left=1)
+    enter_answers_the_query_on_screen(qtbot, widget)  # the last: "apply N changes?"
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
+
+    def keys():
+        return widget.window().focusWidget()
+    qtbot.waitUntil(lambda: keys() is button(widget, "Review first"), timeout=WAIT)
+    qtbot.keyClick(keys(), Qt.Key_Return)
+    qtbot.waitUntil(lambda: keys() is widget.review.table, timeout=WAIT)
+    first = widget.review.current()
+    qtbot.keyClick(keys(), Qt.Key_R)
+    qtbot.waitUntil(lambda: first not in widget.review.changes, timeout=WAIT)
+    qtbot.keyClick(keys(), Qt.Key_Tab)
+    assert keys() is button(widget, "Finish round")
+    qtbot.keyClick(keys(), Qt.Key_Space)
+    wait_for_query(qtbot, widget, round_=2)
+    assert session.history[-1].lcm_rejected == 1
+    wait_idle(qtbot, widget)
+
+
 def test_review_first_says_when_every_change_is_decided(make_napari_viewer, qtbot, demo,
                                                          tmp_path):
     viewer = make_napari_viewer(show=True)
@@ -241,8 +270,8 @@ def test_review_first_says_when_every_change_is_decided(make_napari_viewer, qtbo
         qtbot.waitUntil(lambda c=change: shows(viewer, session, c.image), timeout=WAIT)
         button(widget, "Reject this pair").click()
         qtbot.waitUntil(lambda c=change: c not in widget.review.changes, timeout=WAIT)
-    qtbot.waitUntil(lambda: "Every change the LCM proposed is decided: Finish round ends the "
-                    "round." == widget.confirm_text.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: widget.confirm_text.text().startswith(
+                    "Every change the LCM proposed is decided: Finish round"), timeout=WAIT)
     # The last rejection undone: its changes are proposed again at once, the
     # LCM not yet re-run (what Finish round would apply is in the table).
     rejected = [c for c in changes if same_as(change, "pair")(c) and c != first]
@@ -250,10 +279,10 @@ def test_review_first_says_when_every_change_is_decided(make_napari_viewer, qtbo
     qtbot.waitUntil(lambda: widget.status.text().startswith("Undone: the rejection of"),
                     timeout=WAIT)
     assert widget.runner.lcm_busy and set(rejected) <= set(widget.review.changes)
-    assert "Then Finish round applies those not rejected" in widget.confirm_text.text()
+    assert "applies those not rejected" in widget.confirm_text.text()
     button(widget, "Redo").click()
-    qtbot.waitUntil(lambda: "Every change the LCM proposed is decided: Finish round ends the "
-                    "round." == widget.confirm_text.text(), timeout=WAIT)
+    qtbot.waitUntil(lambda: widget.confirm_text.text().startswith(
+                    "Every change the LCM proposed is decided: Finish round"), timeout=WAIT)
     labels = {name: session.labels(name) for name in session.dataset.names}
     button(widget, "Finish round").click()
     wait_for_query(qtbot, widget, round_=2)
