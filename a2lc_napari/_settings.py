@@ -202,9 +202,11 @@ class SettingsForm(Container):
         """The settings as a session config (raises ValueError when invalid)."""
         try:
             tau = _taus(self.tau.value)
+            if not tau or not all(0 <= t <= 1 for t in tau):
+                raise ValueError
         except ValueError:
-            raise ValueError(f"τ must be numbers between 0 and 1, got {self.tau.value!r}"
-                             ) from None
+            raise ValueError("LCM τ per round must be one or more numbers between 0 and 1, "
+                             f"got {self.tau.value!r}") from None
         sam, files = self.regions.value == "sam", self.regions.value == "files"
         if sam and is_empty(self.sam_checkpoint.value):
             raise ValueError("SAM regions need a SAM checkpoint file (.pth)")

@@ -338,8 +338,9 @@ class CorrectionWidget(QWidget):
         try:
             dataset, session_dir, labels_dir = self.settings.folders()
             config = self.settings.config()
-        except ValueError as e:
+        except ValueError as e:  # said beside the button too: a toast may be covered
             show_error(str(e))
+            self.status.setText(f"Nothing started: {e}")
             return
         parent = session_dir.expanduser().absolute().parent
         if not parent.exists() and QMessageBox.question(

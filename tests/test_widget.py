@@ -196,9 +196,11 @@ def test_settings_become_the_session_config(make_napari_viewer, tmp_path):
     assert s.target_precision.native.isHidden() and not s.tau.native.isHidden()
     assert widget.settings.config().lcm.paper
     assert widget.settings.config().lcm.target_precision is None
-    s.tau.value = "high"
-    with pytest.raises(ValueError, match="τ"):
-        widget.settings.config()
+    for typed in ("high", "5", "0.9 -1", ""):
+        s.tau.value = typed
+        with pytest.raises(ValueError, match=f"τ per round must be one or more numbers "
+                           f"between 0 and 1, got '{typed}'"):
+            widget.settings.config()
     s.tau.value = "0.99"
     assert s.sam_checkpoint.native.isHidden()  # SAM settings only for SAM regions
     s.regions.value = "sam"
@@ -458,6 +460,22 @@ def test_noisy_labels_from_another_folder_are_the_ones_corrected(make_napari_vie
     with qtbot.waitSignal(widget.query_shown, timeout=WAIT):
         button(widget, "Start / resume").click()
     wait_idle(qtbot, widget)
+
+
+def test_a_tau_out_of_range_is_refused_beside_the_start_button(make_napari_viewer, qtbot,
+                                                                demo, tmp_path):
+    """Found in a walk-through: τ 5 showed only a toast, which the dock may cover."""
+    widget = open_from_menu(make_napari_viewer())
+    s = widget.settings
+    s.dataset.value, s.session_dir.value = demo, tmp_path / "run"
+    s.lcm.value = "paper"
+    field = s.tau.native
+    field.selectAll()
+    qtbot.keyClicks(field, "5")  # typed over the default
+    button(widget, "Start / resume").click()
+    assert widget.status.text() == ("Nothing started: LCM τ per round must be one or more "
+                                    "numbers between 0 and 1, got '5'")
+    assert not (tmp_path / "run").exists() and widget.session is None
 
 
 def test_a_session_folder_whose_parent_is_missing_is_made_only_once_the_person_says_so(
