@@ -129,7 +129,10 @@ class QueryView(QObject):
                      f"<b>{label_name(q.answer, classes)}</b>"
                      + ("" if label == q.answer else
                         f" (painted <b>{label_name(label, classes)}</b> since)"))
-        return f"Round {session.round} · Query {q.index + 1} / {count}: {asked}"
+        # The round's checks are chosen from these answers: → does not reach them yet.
+        later = (f" (queries {len(session.queries) + 1}–{count} come once these are "
+                 "answered)" if session.checks_due else "")
+        return f"Round {session.round} · Query {q.index + 1} / {count}{later}: {asked}"
 
     def relabelled(self) -> None:
         """The labels on the canvas changed (a stroke, a fill, an undo) or its
