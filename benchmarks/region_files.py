@@ -27,6 +27,7 @@ from PIL import Image
 from pycocotools import mask as mask_utils
 
 from a2lc_napari.engine.coco import encode_mask
+from a2lc_napari.engine.dataset import NameMatcher
 from a2lc_napari.engine.region_files import RegionFiles
 from a2lc_napari.engine.regions import fill_gaps
 
@@ -105,7 +106,7 @@ def main():
     print("|---|---|---|---|")
     regions = None
     for kind, path in inputs.items():
-        files = RegionFiles(path, lambda key: "img" if key.split(".")[0] == "img" else None)
+        files = RegionFiles(path, NameMatcher({"img": Path("img.png")}))
         t_decode = best(decode_only(kind, path))
         t_map = best(lambda files=files: files.region_map("img", SHAPE, Path("img.png")))
         regions = files.region_map("img", SHAPE, Path("img.png"))

@@ -103,6 +103,31 @@ def test_rank_reads_flat_maps_of_nested_cityscapes_names(make_cityscapes, tmp_pa
     assert f"{tmp_path / 'prob'}: is not a folder; --probs takes" in capsys.readouterr().err
 
 
+def test_a_flat_map_that_several_images_share_is_named_not_missing(make_cityscapes, tmp_path,
+                                                                   capsys):
+    """Found in a walk-through: two splits' images of one stem, their maps
+    and regions given flat, were said to have none."""
+    rng = np.random.default_rng(2)
+    names = ["train/aachen/aachen_000000_000019", "val/aachen/aachen_000000_000019"]
+    root = make_cityscapes({n: rng.integers(0, 256, (8, 12, 3), dtype=np.uint8) for n in names},
+                           {n: rng.integers(0, 19, (8, 12), dtype=np.uint8) for n in names})
+    probs, regions = tmp_path / "probs", tmp_path / "regions"
+    probs.mkdir(), regions.mkdir()
+    p = np.exp(rng.normal(size=(19, 8, 12)))
+    np.save(probs / "aachen_000000_000019.npy", (p / p.sum(0)).astype(np.float32))
+    np.save(regions / "aachen_000000_000019.npy", np.ones((8, 12), np.int32))
+    args = ["rank", str(root), "--probs", str(probs), "--method", "alc", "--json",
+            str(tmp_path / "rank.json"), "-q"]
+    assert main(args) == 2
+    assert (f"{probs / 'aachen_000000_000019.npy'}: is a probability map whose name matches "
+            f"several images ({', '.join(names)}): give it its image's folders"
+            in capsys.readouterr().err)
+    assert main([*args, "--regions", str(regions)]) == 2
+    assert (f"{regions}: has regions for image {root / 'leftImg8bit' / names[0]}"
+            f"_leftImg8bit.png under a name several images share ('aachen_000000_000019': "
+            f"{', '.join(names)})" in capsys.readouterr().err)
+
+
 def test_rank_says_which_labelled_images_have_no_pseudo_label(make_voc, tmp_path, capsys):
     """A VOC folder with --labels: the pseudo-labels may cover a subset, so an
     image labelled there without one is left out, and the command says so."""

@@ -115,6 +115,12 @@ class NameMatcher:
         """The images whose shared name ``key`` matches (so it matches none)."""
         return next((self.shared[f] for f in _key_forms(key) if f in self.shared), [])
 
+    def shared_key(self, name: str, keys) -> str | None:
+        """The first of ``keys`` that would be image ``name``'s but for the
+        other images of that name (so it matches none), or None: why a file
+        of ``name`` seems missing."""
+        return next((k for k in keys if name in self.sharing(k)), None)
+
 
 def _key_forms(key: str) -> list[str]:
     """``key``, then without image suffix, label ending and (last) folders, in turn."""

@@ -83,6 +83,11 @@ def rank_precomputed(dataset: Dataset, probs_dir: Path, method: str,
     ranking = RANKINGS[method]
     names = dataset.names
     maps = match_files(Path(probs_dir), dataset.match_name, (".npy",), "probability map")
+    for name in names:  # seemingly missing: under a name that several images share
+        if name not in maps and (key := dataset.match_name.shared_key(name, maps)):
+            raise DatasetError(maps[key], "is a probability map whose name matches several "
+                               f"images ({', '.join(dataset.match_name.sharing(key))}): "
+                               "give it its image's folders, or its full name")
     summarize = partial(summarize_precomputed, dataset, Path(probs_dir), maps, ranking == "sim")
     parts = []
     for part in map_ordered(summarize, enumerate(names), executor):

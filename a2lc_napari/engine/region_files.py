@@ -26,14 +26,17 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DatasetError
 from .io import check_size, index_files, read_regions
 from .regions import paint_masks
+
+if TYPE_CHECKING:  # the dataset module builds this one's readers
+    from .dataset import NameMatcher
 
 #: What each kind of region input looks like.
 REGION_FILE_KINDS = {
@@ -89,12 +92,12 @@ class RegionFiles:
     ----------
     path : Path
         A folder or COCO JSON of one of :data:`REGION_FILE_KINDS`.
-    match_name : callable
+    match_name : NameMatcher
         ``match_name(key) -> image name or None``: the dataset image a file's
         name (a path without suffix, or a COCO ``file_name``) belongs to.
     """
 
-    def __init__(self, path: Path | str, match_name: Callable[[str], str | None]):
+    def __init__(self, path: Path | str, match_name: NameMatcher):
         self.path = Path(path)
         self._match_name = match_name
         self._entries: dict | None = None
@@ -124,6 +127,7 @@ class RegionFiles:
         else:
             found = index_files(self.path, (".npy", ".png"))
         entries, keys = {}, {}
+        self._keys = list(found)
         for key, entry in found.items():
             name = self._match_name(key)
             if name in entries:
@@ -158,6 +162,11 @@ class RegionFiles:
             raise DatasetError(self.path, f"has no entry for image {image_path} in its "
                                "images: add one whose file_name is the image's (an entry "
                                "with no annotation gives the image SLIC regions)")
+        if entry is None and (key := self._match_name.shared_key(name, self._keys)):
+            raise DatasetError(self.path, f"has regions for image {image_path} under a name "
+                               f"several images share ({key!r}: "
+                               f"{', '.join(self._match_name.sharing(key))}): give them "
+                               "the image's folders, or its full name")
         if entry is None:
             raise DatasetError(self.path, f"has no regions for image {image_path}: expected "
                                f"{REGION_FILE_KINDS[self.kind]}, NAME being {name!r} or "
