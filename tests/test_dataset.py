@@ -273,6 +273,13 @@ def test_a_label_saved_as_jpeg_is_refused_not_left_out(make_voc, make_cityscapes
     ds = open_dataset(voc, labels_dir=tmp_path / "previews")
     assert ds.names == ["a"] and ds.left_out == []
     run(ds.check())
+    # ... but beside labels in the class colours, a colour JPEG is a label too
+    # (found in a walk-through: its image was left out).
+    colours = np.array(VOC_CLASSES.colors, np.uint8)
+    save_image(tmp_path / "coloured" / "a.png", colours[lab(4, 6, top=21)])
+    save_image(tmp_path / "coloured" / "b.jpg", colours[lab(4, 6, top=21)])
+    with pytest.raises(DatasetError, match=r"coloured/b.jpg: is a label saved as \.jpg"):
+        run(open_dataset(voc, labels_dir=tmp_path / "coloured").check())
     # Every label a JPEG: that is what is said, not how to name them.
     (tmp_path / "jpegs").mkdir()
     for name in ("a", "b"):

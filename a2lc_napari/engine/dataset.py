@@ -645,23 +645,28 @@ def _image_files(folder: Path, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> li
 def _not_png_labels(folder: Path, labels: dict[str, Path], images: dict[str, Path]
                     ) -> list[tuple[Path, str]]:
     """(file, problem) for each file of the label ``folder`` named like an
-    image with no label PNG, that holds a label map (one value per pixel:
-    greyscale or palette) in another image format: it would leave its image
-    out, without a word. A colour photo or preview of that name is left alone."""
+    image with no label PNG, that holds a label map in another image format
+    (one value per pixel: greyscale or palette; or colour, where the
+    folder's label PNGs are colour-coded): it would leave its image out,
+    without a word. A colour photo or preview of that name beside labels of
+    one value per pixel is left alone."""
     match = NameMatcher(images)
+    modes = (*LABEL_MODES, "1")  # "1": a bilevel TIFF
+    if labels and _mode(next(iter(labels.values()))) == "RGB":
+        modes += ("RGB",)
     return [(path, f"is a label saved as {path.suffix}: {PNG_ONLY}; save it as PNG")
             for path in _image_files(folder, tuple(x for x in IMAGE_SUFFIXES if x != ".png"))
             if (name := match(path.relative_to(folder).with_suffix("").as_posix()))
-            is not None and name not in labels and _holds_one_value_per_pixel(path)]
+            is not None and name not in labels and _mode(path) in modes]
 
 
-def _holds_one_value_per_pixel(path: Path) -> bool:
-    """Whether the image file ``path`` is greyscale or palette (its header says)."""
+def _mode(path: Path) -> str | None:
+    """The PIL mode of the image file ``path`` (its header says), or None."""
     try:
         with Image.open(path) as img:
-            return img.mode in (*LABEL_MODES, "1")  # "1": a bilevel TIFF
+            return img.mode
     except (OSError, ValueError):
-        return False
+        return None
 
 
 def _not_png(label_path: Path) -> str:
