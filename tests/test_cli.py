@@ -60,6 +60,12 @@ def test_rank_writes_every_region_best_first(demo, tmp_path, method):
     assert main(["rank", str(demo), "--probs", str(tmp_path / "probs"), "--method", method,
                  "--top", "5", "--json", str(out), "-q"]) == 0
     assert json.loads(out.read_text()) == ranked[:5]
+    # numpy's default float64, as float32 maps of the same values
+    for dtype in (np.float32, np.float64):
+        write_probs(demo, tmp_path / dtype.__name__, dtype)
+        assert main(["rank", str(demo), "--probs", str(tmp_path / dtype.__name__), "--method",
+                     method, "--json", str(tmp_path / f"{dtype.__name__}.json"), "-q"]) == 0
+    assert (tmp_path / "float32.json").read_text() == (tmp_path / "float64.json").read_text()
 
 
 def test_rank_says_where_the_region_maps_it_made_are(demo, tmp_path, capsys, monkeypatch):

@@ -26,11 +26,15 @@ def read_probs(path: Path, num_classes: int, shape: tuple[int, int]) -> np.ndarr
     """Read a (K, H, W) float16/float32 softmax map, checking it fits the image.
 
     The map is memory-mapped: the one pass over it reads the file's pages
-    where they are, with no copy of the whole map first."""
+    where they are, with no copy of the whole map first (a float64 map is
+    read whole and made float32)."""
     probs = load_npy(path, missing="missing: every image needs its probability map",
                      mmap_mode="r")
+    if probs.dtype == np.float64:  # numpy's own default: read whole, as float32
+        probs = probs.astype(np.float32)
     if probs.dtype not in (np.float16, np.float32):
-        raise DatasetError(path, f"has dtype {probs.dtype}; expected float32 or float16")
+        raise DatasetError(path, f"has dtype {probs.dtype}; expected float32, float16 or "
+                           "float64")
     if probs.shape != (num_classes, *shape):
         raise DatasetError(path, f"has shape {probs.shape}; expected "
                            f"(K, H, W) = {(num_classes, *shape)}")
