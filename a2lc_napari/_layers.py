@@ -10,6 +10,7 @@ from app_model.types import KeyCode, KeyMod
 from napari.utils.colormaps import DirectLabelColormap
 from qtpy.QtCore import QTimer
 
+from ._query_view import label_name
 from .engine.classes import ClassSet
 from .engine.methods import Method
 from .engine.metrics import class_pixels
@@ -568,8 +569,8 @@ class LayerPresenter:
             # Above the region, from its left edge: the region is centred on
             # the canvas, so the text runs over it rather than off the right.
             points = np.array([[rows.start - 1, cols.start]])
-            text = [f"{self.classes.name_of(selected.old)} → "
-                    f"{self.classes.name_of(selected.new)}"]
+            text = [f"{label_name(selected.old, self.classes)} → "
+                    f"{label_name(selected.new, self.classes)}"]
         shown = self._caption if LCM_CAPTION_LAYER in self.viewer.layers else None
         if (points.tolist(), text) != shown:  # napari redraws the layer on every set
             caption = self._layer(LCM_CAPTION_LAYER, points)

@@ -14,6 +14,7 @@ from qtpy.QtCore import Qt, Signal
 from qtpy.QtWidgets import (QAbstractItemView, QGridLayout, QGroupBox, QHeaderView, QLabel,
                             QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
 
+from ._query_view import label_name
 from .engine.classes import ClassSet
 
 COLUMNS = ("image", "old → new", "conf.", "status")
@@ -202,8 +203,8 @@ class ReviewPanel(QGroupBox):
         for row, c in enumerate(self.changes):
             status = "applied" if row < len(applied) else "proposed"
             # By image, and within an image by region, whatever order they came in.
-            cells = (_Sorted((c.image, c.region), c.image),
-                     QTableWidgetItem(f"{classes.name_of(c.old)} → {classes.name_of(c.new)}"),
+            pair = f"{label_name(c.old, classes)} → {label_name(c.new, classes)}"
+            cells = (_Sorted((c.image, c.region), c.image), QTableWidgetItem(pair),
                      _Sorted(c.confidence, f"{c.confidence:.3f}"), QTableWidgetItem(status))
             cells[0].setData(Qt.UserRole, row)
             cells[0].setToolTip(f"{c.image}, region {c.region}")

@@ -355,8 +355,10 @@ class RoundFlow(QObject):
     def _on_finished(self, record) -> None:
         corrected = (f"Round {record.round} ended: {plural(record.manual_changes, 'answer')} "
                      "of yours changed a label")
-        self.said.emit(f"{corrected}, the LCM changed {plural(record.lcm_changes, 'region')}."
-                       if self.session.method.lcm else f"{corrected}.", True)
+        accepted = (f", and {record.lcm_accepted} more you accepted in the review"
+                    if record.lcm_accepted else "")
+        self.said.emit(f"{corrected}, the LCM changed {plural(record.lcm_changes, 'region')}"
+                       f"{accepted}." if self.session.method.lcm else f"{corrected}.", True)
         self.proposal_reset.emit()
         self.sync.changed(self.session.dataset.names)  # the LCM may have changed any
         self.show_history()

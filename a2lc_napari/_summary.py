@@ -14,10 +14,18 @@ def _percent(value) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
+def lcm_count(record) -> str:
+    """The regions the LCM changed in a round (:class:`RoundRecord`): at its
+    end, "+ N" the proposals the person accepted in the review before it."""
+    extra = f" + {record.lcm_accepted}" if record.lcm_accepted else ""
+    return f"{record.lcm_changes}{extra}"
+
+
 def summary_table(history: list, lcm: bool = True) -> str:
     """HTML table: per round, queries answered, the regions they corrected
     (the answers that changed a label), the pixels painted (once any are)
-    and, with an ``lcm``, the LCM's changes, the share of them it expected
+    and, with an ``lcm``, the LCM's changes (:func:`lcm_count`; the shares
+    below are of those at the round's end), the share of them it expected
     to be right and the share its held-out evidence vouches for (90%
     confidence); with ground truth, the share that were right and data
     mIoU."""
@@ -30,7 +38,7 @@ def summary_table(history: list, lcm: bool = True) -> str:
     for h in history:
         cells = [h.round, h.queries, h.manual_changes] + [h.hand_pixels] * painted
         if lcm:
-            cells += [h.lcm_changes, _percent(h.lcm_estimated_precision),
+            cells += [lcm_count(h), _percent(h.lcm_estimated_precision),
                       _percent(h.lcm_lower_precision)]
         if has_gt:
             cells += [_percent(h.lcm_precision)] * lcm + [_percent(h.data_miou)]

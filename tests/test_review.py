@@ -117,6 +117,14 @@ def test_the_rows_come_by_image_the_first_one_first_then_by_region(qtbot):
     assert [table.item(r, 0).text() for r in range(3)] == ["image_0"] * 3
 
 
+def test_an_unlabelled_region_is_called_unlabelled_as_in_the_questions(qtbot):
+    changes = [LCMUpdate("image_0", 1, CLASSES.ignore_index, 3, 0.9),
+               LCMUpdate("image_0", 2, 0, 1, 0.8)]
+    table = review_of(qtbot, changes, CLASSES).table
+    assert [table.item(r, 1).text() for r in range(2)] == ["unlabelled → vegetation",
+                                                           "road → sidewalk"]
+
+
 def test_the_decisions_are_off_while_there_is_nothing_to_decide(qtbot):
     from qtpy.QtWidgets import QPushButton
 

@@ -40,6 +40,12 @@ def test_without_ground_truth_only_the_estimate():
     assert cells(summary_table(history))[2] == ["1", "0", "0", "3", "100.0", "75.0"]
 
 
+def test_the_lcm_s_count_adds_the_proposals_accepted_before_the_round_s_end():
+    """Found in a walk-through: the table said 45 where 47 regions changed."""
+    history = [record(0), record(1, lcm_changes=45, lcm_accepted=2), record(2, lcm_accepted=3)]
+    assert [row[3] for row in cells(summary_table(history))[1:]] == ["0", "45 + 2", "0 + 3"]
+
+
 def test_a_method_without_the_lcm_has_no_lcm_columns():
     history = [record(0, data_miou=50.0), record(1, queries=30, data_miou=55.54)]
     assert cells(summary_table(history, lcm=False)) == [

@@ -1141,6 +1141,9 @@ def test_review_the_lcm_then_finish_the_round(make_napari_viewer, qtbot, demo, t
         assert (np.asarray(Image.open(tmp_path / "session" / "labels" / f"{u['image']}.png")
                            )[mask] == u["new"]).all()
     assert len(widget.review.changes) == len(session.lcm_applied)  # still to review
+    # The round table counts the pair accepted before the round's end too.
+    qtbot.waitUntil(lambda: f">{len(log['lcm_updates'])} + {len(accepted)}<"
+                    in widget.summary.table.text(), timeout=WAIT)
     # The class chart reads in napari's theme, and follows it when it changes.
     for theme in ("dark", "light"):
         viewer.theme = theme
