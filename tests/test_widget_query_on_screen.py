@@ -84,6 +84,17 @@ def lcm_changes(qtbot, widget, left):
     return list(widget.review.changes)
 
 
+def asked_to_apply(viewer, qtbot, demo, tmp_path):
+    """A session of 8 queries a round (the paper's LCM at τ 0.2, asking
+    before any change), its round 1 answered: "apply N changes?"."""
+    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
+                   review_above=0)
+    lcm_changes(qtbot, widget, left=1)
+    enter_answers_the_query_on_screen(qtbot, widget)  # the last
+    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
+    return widget
+
+
 def skip_to_another_image(qtbot, widget, image):
     while widget.session.queries[widget.query_index].image == image:
         press(widget, qtbot, Qt.Key_Right)
@@ -168,12 +179,8 @@ def test_review_first_then_finish_round_shows_the_next_rounds_query(make_napari_
                                                                   demo, tmp_path):
     viewer = make_napari_viewer(show=True)
     viewer.window.resize(1280, 720)  # a laptop's screen
-    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
-                   review_above=0)
+    widget = asked_to_apply(viewer, qtbot, demo, tmp_path)
     session = widget.session
-    lcm_changes(qtbot, widget, left=1)
-    enter_answers_the_query_on_screen(qtbot, widget)  # the last: "apply N changes?"
-    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
     header = widget.review.table.horizontalHeader()
     for _ in range(2):  # the person sorts the changes by confidence, highest first
         qtbot.mouseClick(header.viewport(), Qt.LeftButton,
@@ -219,12 +226,8 @@ def test_a_round_with_changes_to_review_ends_by_keys_alone(make_napari_viewer, q
     answered query, and Tab walked the review table's cells forever, so a
     round could not end without the mouse."""
     viewer = make_napari_viewer(show=True)
-    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
-                   review_above=0)
+    widget = asked_to_apply(viewer, qtbot, demo, tmp_path)
     session = widget.session
-    lcm_changes(qtbot, widget, left=1)
-    enter_answers_the_query_on_screen(qtbot, widget)  # the last: "apply N changes?"
-    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
 
     def keys():
         return widget.window().focusWidget()
@@ -245,12 +248,8 @@ def test_a_round_with_changes_to_review_ends_by_keys_alone(make_napari_viewer, q
 def test_review_first_says_when_every_change_is_decided(make_napari_viewer, qtbot, demo,
                                                          tmp_path):
     viewer = make_napari_viewer(show=True)
-    widget = start(viewer, qtbot, demo, tmp_path / "session", budget=8, tau="0.2",
-                   review_above=0)
+    widget = asked_to_apply(viewer, qtbot, demo, tmp_path)
     session = widget.session
-    lcm_changes(qtbot, widget, left=1)
-    enter_answers_the_query_on_screen(qtbot, widget)
-    qtbot.waitUntil(lambda: widget.confirm.isVisibleTo(widget), timeout=WAIT)
     button(widget, "Review first").click()
     changes = list(widget.review.changes)
     # R, undone, redone: the row after the rejected one is current, as after R
