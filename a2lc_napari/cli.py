@@ -505,7 +505,9 @@ def main(argv: list[str] | None = None) -> int:
     except (KeyboardInterrupt, SystemError) as e:
         if not _interrupted(e):
             raise
-        print("\nInterrupted. Rerun the same command to resume.", file=sys.stderr)
+        # A session goes on where it stopped; rank keeps the region maps made.
+        print("\nInterrupted." + (" Rerun the same command to resume." if args.command in
+                                  ("simulate", "rank") else ""), file=sys.stderr)
         return 130
     return 0
 

@@ -580,3 +580,16 @@ def test_ctrl_c_anywhere_says_how_to_resume(demo, tmp_path, capsys, monkeypatch,
         return
     assert main(argv) == code
     assert capsys.readouterr().err.endswith("Interrupted. Rerun the same command to resume.\n")
+
+
+def test_an_export_stopped_says_nothing_of_resuming(demo, tmp_path, capsys, monkeypatch):
+    """An export is not resumed: rerun, it is made again."""
+    assert main(["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "2",
+                 "--steps", "2", "--out", str(tmp_path / "run"), "-q"]) == 0
+
+    def interrupted(steps, quiet):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli, "drive", interrupted)
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 130
+    assert capsys.readouterr().err == "\nInterrupted.\n"
