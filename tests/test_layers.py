@@ -283,7 +283,7 @@ def test_the_selected_change_has_a_black_and_white_rim(make_napari_viewer):
 
 
 def test_the_query_ring_takes_a_colour_no_class_is_near():
-    from a2lc_napari.engine.classes import ClassSet
+    from a2lc_napari.engine.classes import VOC_CLASSES, ClassSet
 
     plain = ClassSet(names=("road", "sky"), colors=((128, 64, 128), (70, 130, 180)))
     assert query_color(plain) == (1.0, 230 / 255, 0.0, 1.0)  # yellow
@@ -291,6 +291,9 @@ def test_the_query_ring_takes_a_colour_no_class_is_near():
     assert query_color(sign) == (1.0, 0.0, 1.0, 1.0)  # magenta: yellow is the sign's
     pink = ClassSet(names=("sign", "sidewalk"), colors=((220, 220, 0), (244, 35, 232)))
     assert query_color(pink) == (0.0, 1.0, 1.0, 1.0)  # cyan: magenta is the sidewalk's
+    # VOC: its dining table and train are yellowish, its horse purple (found
+    # in a walk-through: the yellow ring was lost over a dining table).
+    assert query_color(VOC_CLASSES) == (0.0, 1.0, 1.0, 1.0)
     # Every candidate near some class: the farthest of them.
     crowded = ClassSet(names=tuple("abcdef"), colors=((255, 230, 0), (255, 0, 255), (0, 255, 255),
                                                       (255, 128, 0), (0, 255, 0), (250, 250, 250)))
