@@ -173,6 +173,15 @@ def test_no_command_writes_into_what_it_reads(demo, tmp_path, capsys):
                      "--method", "a2lc", "--json", str(target), "-q"]) == 2
         err = capsys.readouterr().err
         assert str(target) in err and "which is never written to" in err, target
+    # Nor the SAM checkpoint, a large download (found in a walk-through).
+    checkpoint = tmp_path / "sam_vit_b.pth"
+    checkpoint.write_bytes(b"weights")
+    assert main(["rank", str(demo), "--regions", "sam", "--sam-checkpoint", str(checkpoint),
+                 "--probs", str(tmp_path / "probs"), "--method", "a2lc", "--json",
+                 str(checkpoint), "-q"]) == 2
+    assert (f"{checkpoint}: is the SAM checkpoint, which is never written to"
+            in capsys.readouterr().err)
+    assert checkpoint.read_bytes() == b"weights"
     for options in (["--labels", str(labels)], ["--regions", str(regions)]):
         out = Path(options[1]) / "session"
         assert main(["simulate", str(demo), *options, "--method", "a2lc", "--rounds", "1",

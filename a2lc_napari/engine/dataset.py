@@ -266,13 +266,16 @@ class Dataset:
     @property
     def inputs(self) -> dict[str, Path]:
         """What the dataset is read from, never written to, by what each is:
-        its folders, and the region files it takes its regions from."""
+        its folders, and the region files or SAM checkpoint it takes its
+        regions from."""
         regions = self.regions_config
         return {"the dataset folder": self.root,
                 **({} if self.labels_dir is None else
                    {"the pseudo-labels' folder": self.labels_dir}),
                 **({"the region files": Path(regions.path)}
-                   if regions.source == "files" else {})}
+                   if regions.source == "files" else {}),
+                **({"the SAM checkpoint": Path(regions.sam_checkpoint)}
+                   if regions.source == "sam" else {})}
 
     def image(self, name: str) -> np.ndarray:
         """(H, W, 3) uint8 RGB image."""

@@ -277,8 +277,9 @@ def outside_dataset(path: Path | str, dataset_root: Path | str) -> Path:
 def outside_inputs(path: Path | str, inputs: dict[str, Path | str]) -> Path:
     """``path`` resolved, if it lies outside each of ``inputs`` (what each
     is, in words: its folder or file), which are never written to, and
-    holds none of them (an export writes sub-folders of its own: VOC's
-    ``VOCdevkit/VOC2012/SegmentationClass``); else DatasetError naming it."""
+    holds none of those that are folders (an export writes sub-folders of
+    its own: VOC's ``VOCdevkit/VOC2012/SegmentationClass``); else
+    DatasetError naming it."""
     path = Path(path).expanduser().resolve()
     for what, where in inputs.items():
         root = Path(where).expanduser().resolve()
@@ -286,7 +287,7 @@ def outside_inputs(path: Path | str, inputs: dict[str, Path | str]) -> Path:
             place = f"is {what}" if path == root else f"is inside {what} {root}"
             raise DatasetError(path, f"{place}, which is never written to; choose a place "
                                "outside it")
-        if root.is_relative_to(path):
+        if root.is_relative_to(path) and root.is_dir():  # a file's name is its own
             raise DatasetError(path, f"holds {what} {root}, which is never written to; "
                                "choose a place that does not hold it")
     return path
