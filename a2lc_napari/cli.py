@@ -110,6 +110,12 @@ def _applies(flags: list[str]) -> str:
     return "applies" if len(flags) == 1 else "apply"
 
 
+def _absolute(path: Path) -> Path:
+    """``path`` from the folder the command runs in: worker processes and a
+    cluster's machines read it from folders of their own."""
+    return path.expanduser().absolute()
+
+
 def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
     """The ``--regions`` and ``--sam-*`` options as a config; misuse is a usage error."""
     if args.regions == "sam" and args.sam_checkpoint is None:
@@ -125,8 +131,9 @@ def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
                      "region files, a COCO .json file, or one of "
                      f"{', '.join(NAMED_REGION_SOURCES)}")
     if isinstance(args.regions, Path):
-        return RegionsConfig("files", path=str(args.regions), min_gap_area=args.min_gap_area)
-    return RegionsConfig(args.regions, args.sam_checkpoint and str(args.sam_checkpoint),
+        return RegionsConfig("files", path=str(_absolute(args.regions)),
+                             min_gap_area=args.min_gap_area)
+    return RegionsConfig(args.regions, args.sam_checkpoint and str(_absolute(args.sam_checkpoint)),
                          args.sam_model_type, args.sam_mode or "auto",
                          min_gap_area=args.min_gap_area)
 
@@ -488,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if "regions" in args:
         args.regions = _regions_config(args.command_parser, args)
+    if getattr(args, "probs", None) is not None:
+        args.probs = _absolute(args.probs)
     if "paper_lcm" in args:
         _check_method_options(args.command_parser, args)
     if getattr(args, "workers", None) is not None and args.scheduler is not None:

@@ -75,7 +75,11 @@ def test_rank_on_a_dask_cluster_equals_one_process(demo_probs, tmp_path, monkeyp
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client, \
             distributed.get_task_stream(client) as stream:
-        on_cluster = rank_with(demo, probs, tmp_path / "dask.json", tmp_path / "c2",
+        # Paths relative to where the command runs, which is not where the
+        # workers run (found in a walk-through: they looked in their own folder).
+        monkeypatch.chdir(tmp_path)
+        on_cluster = rank_with(demo.relative_to(tmp_path), probs.relative_to(tmp_path),
+                               tmp_path / "dask.json", tmp_path / "c2",
                                monkeypatch, "a2lc", "--scheduler", cluster.scheduler_address)
     # each image was checked, got its regions and its summary on the cluster
     assert len(stream.data) == 3 * 5
@@ -190,15 +194,17 @@ def environ():
     os.environ.update(before)
 
 
-def simulate_with(demo, out, *where, env=None):
+def simulate_with(demo, out, *where, env=None, cwd=None):
     """``a2lc simulate`` with SLIC regions made at Start, in a fresh process
     as a person runs it (no state left by other tests, its environment
-    ``env``, default this one's): the bytes of every region map, label map,
-    round log and metrics file it wrote."""
-    subprocess.run([sys.executable, "-m", "a2lc_napari.cli", "simulate", str(demo), "--method",
-                    "a2lc", "--rounds", "2", "--budget", "6", "--steps", "5", "--regions",
-                    "slic", "--out", str(out), "-q", *where], check=True, timeout=600,
-                   env=os.environ if env is None else env)
+    ``env``, default this one's; run in ``cwd``, if given, and the dataset
+    and output folders named from there): the bytes of every region map,
+    label map, round log and metrics file it wrote."""
+    named = [p if cwd is None else p.relative_to(cwd) for p in (demo, out)]
+    subprocess.run([sys.executable, "-m", "a2lc_napari.cli", "simulate", str(named[0]),
+                    "--method", "a2lc", "--rounds", "2", "--budget", "6", "--steps", "5",
+                    "--regions", "slic", "--out", str(named[1]), "-q", *where], check=True,
+                   timeout=600, env=os.environ if env is None else env, cwd=cwd)
     files = sorted(p for sub in ("regions", "labels", "log") for p in (out / sub).iterdir())
     return {p.relative_to(out): p.read_bytes() for p in [*files, out / "metrics.json"]}
 
@@ -221,9 +227,10 @@ def test_a_session_on_a_dask_cluster_runs_each_image_there(tmp_path, environ):
                                   dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client, \
             distributed.get_task_stream(client) as stream:
-        # the environment the run above had: the cluster changed this one
+        # the environment the run above had: the cluster changed this one; the
+        # folders named from another folder than the workers'
         on_cluster = simulate_with(demo, tmp_path / "dask", "--scheduler",
-                                   cluster.scheduler_address, env=environ)
+                                   cluster.scheduler_address, env=environ, cwd=tmp_path)
     # each image was checked, got its regions and its kept files, and was summarised in
     # both rounds there, and each round's out-of-fold trees were fitted there, a task per
     # fold (4 images: 4)

@@ -24,6 +24,11 @@ from .errors import DatasetError
 class SessionFolder:
     root: Path
 
+    def __post_init__(self):
+        # Absolute: worker processes, or a cluster's machines, read its files
+        # from folders of their own.
+        object.__setattr__(self, "root", Path(self.root).expanduser().absolute())
+
     @property
     def state(self) -> Path:
         return self.root / "session.json"
