@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -99,6 +100,19 @@ def _image_size(text: str) -> tuple[int, int]:
     if not all(16 <= n <= 8192 for n in size):
         raise argparse.ArgumentTypeError(f"{text}: each side must be from 16 to 8192 pixels")
     return size
+
+
+def _scheduler_address(text: str) -> str:
+    """``--scheduler``: a Dask scheduler's address, ``[PROTOCOL://]HOST:PORT``."""
+    if text.lower().startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(
+            f"{text} is a web address (the dashboard's?); the scheduler's is "
+            "tcp://HOST:PORT, e.g. tcp://host:8786")
+    if not re.fullmatch(r"((tcp|tls|ucx|ws|wss)://)?(\[[0-9a-fA-F:.]+\]|[^\s/:\[\]]+):\d+",
+                        text):  # a host name, an IPv4 address or a bracketed IPv6 one
+        raise argparse.ArgumentTypeError(f"{text!r} is not a scheduler's address, "
+                                         "tcp://HOST:PORT, e.g. tcp://host:8786")
+    return text
 
 
 def _regions_value(text: str) -> str | Path:
@@ -386,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument("--workers", type=_number(int, 1), metavar="N",
                        help=f"worker processes on this machine (default: {default}; 1: "
                             "all in this process)")
-        g.add_argument("--scheduler", metavar="ADDRESS",
+        g.add_argument("--scheduler", type=_scheduler_address, metavar="ADDRESS",
                        help="run it on a Dask cluster instead, e.g. tcp://host:8786 (needs "
                             "the 'cluster' extra; its workers need this package and the "
                             "files at the same paths)")

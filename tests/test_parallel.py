@@ -96,6 +96,19 @@ def test_workers_and_scheduler_exclude_each_other(demo_probs, tmp_path, capsys):
     assert "exclude each other" in capsys.readouterr().err
 
 
+def test_a_scheduler_address_of_another_form_is_a_usage_error(demo_probs, tmp_path, capsys):
+    """Found in a walk-through: each gave a Python traceback."""
+    demo, probs = demo_probs
+    for address, said in (("http://127.0.0.1:8787", "is a web address (the dashboard's?)"),
+                          ("", "'' is not a scheduler's address"),
+                          ("foo://bar", "'foo://bar' is not a scheduler's address")):
+        with pytest.raises(SystemExit):
+            main(["rank", str(demo), "--probs", str(probs), "--method", "alc", "--json",
+                  str(tmp_path / "r.json"), "--scheduler", address])
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
 def test_an_unreachable_scheduler_is_one_plain_error(demo_probs, tmp_path, capsys):
     demo, probs = demo_probs
     assert main(["rank", str(demo), "--probs", str(probs), "--method", "alc", "--json",
