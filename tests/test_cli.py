@@ -491,6 +491,12 @@ def test_outputs_are_refused_where_they_would_write_over_files(demo, tmp_path, c
     assert main(["demo", str(tmp_path / "d"), "--images", "3", "--no-viewer"]) == 2
     assert (f"{tmp_path / 'd'}: holds a sample dataset of 2 images, not 3; choose an "
             "empty folder, or --images 2") in capsys.readouterr().err
+    # One whose writing was stopped (classes.json is written last) is written
+    # whole again (found in a walk-through: every later demo was refused).
+    (tmp_path / "d" / "classes.json").unlink()
+    (tmp_path / "d" / "gt" / "demo_001.png").unlink()
+    assert main(["demo", str(tmp_path / "d"), "--images", "2", "--no-viewer"]) == 0
+    assert open_dataset(tmp_path / "d").names == ["demo_000", "demo_001"]
 
 
 @pytest.mark.parametrize("option, value, says", [

@@ -131,7 +131,8 @@ def demo_files(n_images: int) -> set[str]:
 def check_demo_folder(out: Path, n_images: int) -> None:
     """Raise DatasetError unless ``out`` is missing, empty, or holds exactly
     the files of a sample dataset of ``n_images`` (written again, whatever
-    its seed): a dataset of one's own is never written over, nor is a
+    its seed), or some of them but its ``classes.json`` (one whose writing
+    was stopped): a dataset of one's own is never written over, nor is a
     sample of another size left mixed with this one."""
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -139,7 +140,9 @@ def check_demo_folder(out: Path, n_images: int) -> None:
     if not out.is_dir():
         return
     held = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    if held and held != demo_files(n_images):
+    # Part of one, with no classes.json (written last): its writing was stopped.
+    stopped = held < demo_files(n_images) and "classes.json" not in held
+    if held and held != demo_files(n_images) and not stopped:
         other = next((n for n in range(1, len(held) // 4 + 1) if held == demo_files(n)),
                      None)
         raise DatasetError(out, f"holds a sample dataset of {other} images, not {n_images}; "
