@@ -242,7 +242,7 @@ class SettingsForm(Container):
         if config.lcm.target_precision is not None:
             self.target_precision.value = config.lcm.target_precision
         device = config.model.device or AUTO_DEVICE
-        if device not in self.device.choices:  # e.g. "cuda", chosen from the CLI
+        if device not in self.device.choices:  # e.g. "cuda:1", set in session.json
             self.device.choices = [*self.device.choices, device]
         self.device.value = device
         self.regions.value = config.regions.source

@@ -362,7 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "names a class (CVAT and datumaro paint unannotated pixels "
                             "background:0,0,0; where background names no class it is "
                             "ignore anyway)")
-        p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+        p.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress bars, nor lines on what was written where")
 
     def regions_args(p):
         g = p.add_argument_group("regions (what one answer corrects at once)")
@@ -494,7 +495,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(flag, type=Path, metavar="DIR",
                        help=f"where {what} is now, if it moved (read from there once it "
                             "holds the same files)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bars, nor lines on what was written where")
     return parser
 
 
