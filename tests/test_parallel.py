@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
@@ -107,6 +108,19 @@ def test_a_scheduler_address_of_another_form_is_a_usage_error(demo_probs, tmp_pa
                   str(tmp_path / "r.json"), "--scheduler", address])
         assert said in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_scheduler_that_stops_mid_run_is_one_plain_error(environ):
+    """Found in a walk-through: its dropped tasks ended the run with a traceback."""
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
+        with pytest.raises(ConnectionError, match=f"the Dask scheduler at "
+                           f"{cluster.scheduler_address} stopped answering mid-run; what "
+                           "was done is kept: rerun the same command to resume"):
+            with executor(scheduler=cluster.scheduler_address) as pool:
+                future = pool.submit(time.sleep, 2)
+                future.cancel()  # as a scheduler's end cancels every task
+                future.result()
 
 
 def test_an_unreachable_scheduler_is_one_plain_error(demo_probs, tmp_path, capsys):

@@ -18,7 +18,7 @@ import os
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Executor, ProcessPoolExecutor
 from contextlib import contextmanager
 from importlib import import_module
 from multiprocessing import get_context
@@ -95,7 +95,12 @@ def executor(workers: int | None = None, scheduler: str | None = None,
                                   f"within {CONNECT_TIMEOUT_S} s: is it running, and is "
                                   f"the address right? ({e})") from None
         with client:
-            yield client.get_executor()
+            try:
+                yield client.get_executor()
+            except CancelledError:  # the scheduler stopped: its tasks were dropped
+                raise ConnectionError(f"the Dask scheduler at {scheduler} stopped answering "
+                                      "mid-run; what was done is kept: rerun the same "
+                                      "command to resume") from None
         return
     workers = cpu_count() if workers is None else workers
     if workers < 1:
