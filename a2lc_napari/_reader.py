@@ -23,13 +23,20 @@ def get_reader(path):
     """napari reader hook: a reader for a dataset folder, or None.
 
     The manifest offers only folders; any other folder gets None, so napari
-    reads it with its own readers."""
+    reads it with its own readers. One with a ``classes.json``, meant as a
+    dataset, gets a reader that says what is wrong with it."""
     if isinstance(path, list) or not Path(path).is_dir():
         return None
     try:
         open_dataset(path)
-    except DatasetError:
-        return None
+    except DatasetError as error:
+        if not (Path(path) / "classes.json").is_file():
+            return None
+        problem = error  # the except clause's own name ends with it
+
+        def refuse(path):
+            raise problem
+        return refuse
     return read_dataset
 
 

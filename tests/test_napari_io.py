@@ -51,6 +51,19 @@ def test_reader_declines_folders_it_cannot_open(make_napari_viewer, tmp_path):
         viewer.open(str(tmp_path / "photos"), plugin="a2lc-napari")
 
 
+def test_a_folder_meant_as_a_dataset_is_refused_with_its_reason(make_napari_viewer, demo,
+                                                                 tmp_path):
+    """Found in a walk-through: a palette export (classes.json and label PNGs,
+    no images) was refused with no reason."""
+    export = tmp_path / "export"
+    export.mkdir()
+    for path in (demo / "classes.json", *(demo / "labels").glob("*.png")):
+        export.joinpath(path.name).write_bytes(path.read_bytes())
+    viewer = make_napari_viewer()
+    with pytest.raises(Exception, match=f"{export / 'images'}: has no images"):
+        viewer.open(str(export), plugin="a2lc-napari")
+
+
 def test_the_readers_stack_saves_as_a_folder_of_pngs(make_napari_viewer, demo, tmp_path):
     viewer = make_napari_viewer()
     viewer.open(str(demo), plugin="a2lc-napari")
