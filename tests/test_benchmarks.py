@@ -178,7 +178,7 @@ def test_peer_baseline_judges_its_picks_by_both_rules(make_dataset, tmp_path):
     # Rows 3 and 4 of the stand-in's 6 are wrong by its majorities; rows 1
     # and 2 (image a's regions 2 and 3) by the annotator's rule.
     assert rows["the tool's (majority label)"][1] == "33.3%"
-    assert rows["the annotator's (acc <= 0.5)"][1] == "33.3%"
+    assert rows["the annotator's (its answer changes a label)"][1] == "33.3%"
 
 
 def test_review_table_prints_each_refill_beside_the_first_fill():
