@@ -15,7 +15,8 @@ from magicgui.widgets import (
 )
 from qtpy.QtWidgets import QComboBox
 
-from .engine.config import PRUNE_STEPS, LCMConfig, ModelConfig, SessionConfig
+from .engine.config import (PRUNE_STEPS, LCMConfig, ModelConfig, SessionConfig,
+                            taus_in_range)
 from .engine.methods import METHODS, ranks_with_trees
 from .engine.regions import REGION_SOURCES, SAM_MODES, RegionsConfig
 
@@ -202,7 +203,7 @@ class SettingsForm(Container):
         """The settings as a session config (raises ValueError when invalid)."""
         try:
             tau = _taus(self.tau.value)
-            if not tau or not all(0 <= t <= 1 for t in tau):
+            if not taus_in_range(tau):
                 raise ValueError
         except ValueError:
             raise ValueError("LCM τ per round must be one or more numbers between 0 and 1, "

@@ -114,6 +114,11 @@ class LCMConfig:
         self.reaches = tuple(sorted(float(q) for q in self.reaches))
 
 
+def taus_in_range(tau: tuple[float, ...]) -> bool:
+    """Whether ``tau`` holds one or more LCM thresholds, each in [0, 1]."""
+    return bool(tau) and all(0 <= t <= 1 for t in tau)
+
+
 @dataclass
 class SessionConfig:
     """Settings of a session.
@@ -147,7 +152,7 @@ class SessionConfig:
         if self.budget < 1:
             raise ValueError("the budget must be at least one query per round")
         self.tau = tuple(float(t) for t in self.tau)
-        if not self.tau or not all(0 <= t <= 1 for t in self.tau):
+        if not taus_in_range(self.tau):
             raise ValueError("every tau must be in [0, 1]")
 
     def tau_for(self, round_: int) -> float:

@@ -698,15 +698,22 @@ def match_files(folder: Path, match: NameMatcher, endings: tuple[str, ...],
     return found
 
 
+def shared_name(kind: str, images: list[str], image_dir: Path | None = None) -> str:
+    """The problem of a ``kind`` of file whose name the ``images`` share
+    (:meth:`NameMatcher.sharing`), in words; ``image_dir``: where their
+    folders are seen."""
+    under = "" if image_dir is None else f", as under {image_dir}"
+    return (f"is a {kind} whose name matches several images ({', '.join(images)}): give "
+            f"it its image's folders{under}, or its full name")
+
+
 def _unmatched(files: dict[str, Path], images: dict[str, Path], kind: str,
                image_dir: Path, suffix: str) -> list[tuple[Path, str]]:
     """(file, problem) for each of ``files`` whose name has none of
     ``images`` (all of the folder's), or the name several of them share."""
     missing = [(name, path) for name, path in sorted(files.items()) if name not in images]
     sharing = NameMatcher(images).sharing if missing else None
-    return [(path, f"is a {kind} whose name matches several images ({', '.join(shared)}): "
-             f"give it its image's folders, as under {image_dir}, or its full name"
-             if (shared := sharing(name)) else
+    return [(path, shared_name(kind, shared, image_dir) if (shared := sharing(name)) else
              f"is a {kind} with no matching image (expected {image_dir / name}{suffix})")
             for name, path in missing]
 

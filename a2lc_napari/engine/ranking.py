@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from . import acquisition as acq
-from .dataset import Dataset, match_files
+from .dataset import Dataset, match_files, shared_name
 from .errors import DatasetError
 from .io import load_npy
 from .parallel import map_ordered
@@ -30,14 +30,14 @@ def read_probs(path: Path, num_classes: int, shape: tuple[int, int]) -> np.ndarr
     read whole and made float32)."""
     probs = load_npy(path, missing="missing: every image needs its probability map",
                      mmap_mode="r")
-    if probs.dtype == np.float64:  # numpy's own default: read whole, as float32
-        probs = probs.astype(np.float32)
-    if probs.dtype not in (np.float16, np.float32):
+    if probs.dtype not in (np.float16, np.float32, np.float64):
         raise DatasetError(path, f"has dtype {probs.dtype}; expected float32, float16 or "
                            "float64")
     if probs.shape != (num_classes, *shape):
         raise DatasetError(path, f"has shape {probs.shape}; expected "
                            f"(K, H, W) = {(num_classes, *shape)}")
+    if probs.dtype == np.float64:  # numpy's own default: read whole, as float32
+        probs = probs.astype(np.float32)
     return probs
 
 
@@ -89,9 +89,8 @@ def rank_precomputed(dataset: Dataset, probs_dir: Path, method: str,
     maps = match_files(Path(probs_dir), dataset.match_name, (".npy",), "probability map")
     for name in names:  # seemingly missing: under a name that several images share
         if name not in maps and (key := dataset.match_name.shared_key(name, maps)):
-            raise DatasetError(maps[key], "is a probability map whose name matches several "
-                               f"images ({', '.join(dataset.match_name.sharing(key))}): "
-                               "give it its image's folders, or its full name")
+            raise DatasetError(maps[key], shared_name("probability map",
+                                                      dataset.match_name.sharing(key)))
     summarize = partial(summarize_precomputed, dataset, Path(probs_dir), maps, ranking == "sim")
     parts = []
     for part in map_ordered(summarize, enumerate(names), executor):

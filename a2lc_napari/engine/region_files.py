@@ -101,6 +101,7 @@ class RegionFiles:
         self.path = Path(path)
         self._match_name = match_name
         self._entries: dict | None = None
+        self._keys: list[str] = []  # every file's key, matched or not (by _index)
         self._kind: str | None = None
 
     @property
