@@ -2,6 +2,7 @@
 exactly the regions and the ranking of a run in one process."""
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ import torch
 from conftest import tiny_sam
 
 from a2lc_napari.cli import main
+from a2lc_napari.engine import parallel
 from a2lc_napari.engine import sam as sam_module
 from a2lc_napari.engine.dataset import open_dataset
 from a2lc_napari.engine.demo import make_demo_dataset
@@ -263,3 +265,19 @@ def test_a_session_on_a_dask_cluster_runs_each_image_there(tmp_path, environ):
     # fold (4 images: 4)
     assert len(stream.data) == 4 * 5 + 2 * 4
     assert on_cluster == {path: data for path, data in one.items()}
+
+
+def test_a_port_that_is_no_scheduler_is_one_plain_error(demo_probs, tmp_path, capsys,
+                                                        monkeypatch):
+    """Found in a walk-through: a port that takes connections but speaks
+    another protocol (a web server's) kept the command waiting without end."""
+    monkeypatch.setattr(parallel, "CONNECT_TIMEOUT_S", 1)
+    with socket.create_server(("127.0.0.1", 0)) as server:  # takes, never answers
+        address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+        demo, probs = demo_probs
+        assert main(["rank", str(demo), "--probs", str(probs), "--method", "alc", "--json",
+                     str(tmp_path / "r.json"), "--scheduler", address]) == 2
+    err = capsys.readouterr().err
+    assert (f"{address} takes connections but does not answer as a Dask scheduler: is it "
+            "the scheduler's port" in err)
+    assert "Traceback" not in err and not (tmp_path / "r.json").exists()

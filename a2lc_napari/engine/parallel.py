@@ -14,6 +14,7 @@ fighting over them.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
 from collections import deque
@@ -60,6 +61,18 @@ def _call(func: Callable, item):
     return func(item)
 
 
+async def _handshake(address: str) -> None:
+    """Connect to ``address`` and close. Raises ``TimeoutError`` where the
+    port takes the connection but gives no handshake: distributed's own
+    connect waits for it without end (a port that speaks another protocol);
+    ``OSError`` where it cannot connect within ``CONNECT_TIMEOUT_S``."""
+    from distributed.comm import connect
+
+    comm = await asyncio.wait_for(connect(address, timeout=CONNECT_TIMEOUT_S),
+                                  CONNECT_TIMEOUT_S + 5)
+    await comm.close()
+
+
 @contextmanager
 def executor(workers: int | None = None, scheduler: str | None = None,
              preload: tuple[str, ...] = ()) -> Iterator[Executor | None]:
@@ -89,7 +102,13 @@ def executor(workers: int | None = None, scheduler: str | None = None,
                               "pip install 'a2lc-napari[cluster]'") from None
 
         try:
+            if not scheduler.startswith("inproc://"):  # one in this process answers
+                asyncio.run(_handshake(scheduler))
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except TimeoutError:  # before OSError, of which it is one
+            raise ConnectionError(f"{scheduler} takes connections but does not answer as a "
+                                  "Dask scheduler: is it the scheduler's port (8786 unless "
+                                  "set otherwise)?") from None
         except OSError as e:
             raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} "
                                   f"within {CONNECT_TIMEOUT_S} s: is it running, and is "
