@@ -8,6 +8,7 @@ model builder patched to the same tiny architecture.
 import json
 import subprocess
 import sys
+import zipfile
 from itertools import chain
 from pathlib import Path
 
@@ -239,6 +240,13 @@ def bad_checkpoints(tmp_path):
     """(path, model_type, words in the message) of every kind of bad checkpoint."""
     corrupt = tmp_path / "corrupt.pth"
     corrupt.write_bytes(b"PK\x03\x04 not really a zip")
+    empty = tmp_path / "empty.pth"
+    empty.touch()
+    text = tmp_path / "page.pth"  # what a download link that went wrong may save
+    text.write_text("<html>Not Found</html>")
+    archive = tmp_path / "archive.pth"  # a whole zip archive, not torch's
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("notes.txt", "weights elsewhere")
     pickled = tmp_path / "whole_model.pth"
     torch.save(torch.nn.Linear(2, 2), pickled)
     tensor = tmp_path / "tensor.pth"
@@ -254,7 +262,11 @@ def bad_checkpoints(tmp_path):
     (tmp_path / "folder.pth").mkdir()
     return [(tmp_path / "missing.pth", None, "missing"),
             (tmp_path / "folder.pth", None, "not a file"),
-            (corrupt, None, "cannot be read"),
+            (corrupt, None, "is cut short: a zip archive, as torch.save writes, whose end "
+                            "is missing (an interrupted download?)"),
+            (empty, None, "is empty (an interrupted download?)"),
+            (text, None, "is not a PyTorch checkpoint (neither a zip archive nor a pickle)"),
+            (archive, None, "cannot be read as a PyTorch checkpoint ("),
             (pickled, None, "Python objects"),
             (tensor, None, "not a SAM checkpoint"),
             (other, None, "not a SAM checkpoint"),

@@ -22,6 +22,7 @@ The checkpoint is the user's: an official file, downloaded by hand, read by
 from __future__ import annotations
 
 import pickle
+import zipfile
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
@@ -131,6 +132,9 @@ def load_sam(checkpoint: Path | str, model_type: str | None = None,
         raise _checkpoint_error(path, "missing: no SAM checkpoint at this path")
     if not path.is_file():
         raise _checkpoint_error(path, "is not a file; expected a SAM checkpoint (.pth)")
+    unreadable = _not_a_torch_file(path)
+    if unreadable:
+        raise _checkpoint_error(path, unreadable)
     try:
         state_dict = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -152,6 +156,23 @@ def load_sam(checkpoint: Path | str, model_type: str | None = None,
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     return sam.to(device).eval()
+
+
+def _not_a_torch_file(path: Path) -> str | None:
+    """What keeps ``path`` from being a file torch.load reads, in the words a
+    person acts on (torch's own are about zip internals); None if nothing."""
+    with open(path, "rb") as f:
+        start = f.read(2)
+    if not start:
+        return "is empty (an interrupted download?)"
+    if start == b"PK":  # a zip archive, as torch.save writes
+        if zipfile.is_zipfile(path):
+            return None
+        return "is cut short: a zip archive, as torch.save writes, whose end is missing " \
+               "(an interrupted download?)"
+    if start[:1] == b"\x80":  # a pickle, as torch's older files are
+        return None
+    return "is not a PyTorch checkpoint (neither a zip archive nor a pickle)"
 
 
 def _file_version(path: Path | str) -> tuple[int, int] | None:
