@@ -133,7 +133,10 @@ def _absolute(path: Path) -> Path:
 def _regions_config(parser: argparse.ArgumentParser, args) -> RegionsConfig:
     """The ``--regions`` and ``--sam-*`` options as a config; misuse is a usage error."""
     if args.regions == "sam" and args.sam_checkpoint is None:
-        parser.error(f"--regions sam needs --sam-checkpoint PATH. {SAM_CHECKPOINT_HELP}")
+        folder = (" (the folder sam here is read as region files when given as ./sam)"
+                  if Path("sam").exists() else "")
+        parser.error(f"--regions sam needs --sam-checkpoint PATH{folder}. "
+                     f"{SAM_CHECKPOINT_HELP}")
     if args.regions != "sam":
         given = [flag for flag, value in (("--sam-checkpoint", args.sam_checkpoint),
                                           ("--sam-model-type", args.sam_model_type),

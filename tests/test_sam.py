@@ -394,6 +394,16 @@ def test_cli_sam_options_misused(two_images, tmp_path, capsys, extra, words):
         assert CHECKPOINT_HELP in err
 
 
+def test_cli_sam_beside_a_folder_named_sam(two_images, tmp_path, capsys, monkeypatch):
+    """A person with SAM masks in a folder named sam learns how to name it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "sam").mkdir()
+    with pytest.raises(SystemExit):
+        main(simulate_args(two_images, tmp_path / "run", "--regions", "sam"))
+    assert ("--regions sam needs --sam-checkpoint PATH (the folder sam here is read as "
+            "region files when given as ./sam)" in capsys.readouterr().err)
+
+
 def test_cli_missing_checkpoint(two_images, tmp_path, capsys, cache_home):
     missing = tmp_path / "sam_vit_b_01ec64.pth"
     assert main(simulate_args(two_images, tmp_path / "run", "--regions", "sam",
