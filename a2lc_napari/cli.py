@@ -269,9 +269,11 @@ def cmd_simulate(args) -> None:
                                + "); use another --out folder, or its settings to "
                                "resume it")
         if resuming and session.round > args.rounds:
-            print(f"The session in {args.out} has run its {args.rounds} "
-                  f"round{'' if args.rounds == 1 else 's'}; "
-                  "--rounds N runs it on to round N")
+            done = session.round - 1
+            rounds = f"{done} round{'' if done == 1 else 's'}"
+            ran = (f"has run its {rounds}" if done == args.rounds else
+                   f"has run {rounds}, more than --rounds {args.rounds}: nothing to run")
+            print(f"The session in {args.out} {ran}; --rounds N runs it on to round N")
         elif resuming:
             print(f"Resuming the session in {args.out} at round {session.round}")
             if session.moved:

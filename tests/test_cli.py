@@ -231,6 +231,10 @@ def test_simulate_then_resume(demo, tmp_path, capsys):
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
     assert main(args) == 0  # again: nothing left to run, and said so
     assert f"The session in {tmp_path / 'run'} has run its 2 rounds" in capsys.readouterr().out
+    assert main([*args[:args.index("--rounds") + 1], "1", *args[args.index("--rounds") + 2:]]
+                ) == 0
+    assert (f"The session in {tmp_path / 'run'} has run 2 rounds, more than --rounds 1: "
+            "nothing to run; --rounds N runs it on to round N") in capsys.readouterr().out
     args[args.index("--budget") + 1] = "7"
     assert main(args) == 2
     assert "other settings (budget: 4, not 7)" in capsys.readouterr().err
@@ -320,8 +324,12 @@ def test_a_moved_dataset_is_followed_where_it_is_named_and_only_there(demo, tmp_
     assert (f"{other}: holds images or pseudo-labels other than those the session in "
             f"{tmp_path / 'run'} began on") in capsys.readouterr().err
     assert json.loads((tmp_path / "run" / "session.json").read_text())["dataset"] == str(data)
-    # Named in its new place, it resumes there and stays there.
+    # Named in its new place with other settings, it is refused and left as it was.
     args[1], args[args.index("--rounds") + 1] = str(moved), "2"
+    assert main([*args, "--seed", "7"]) == 2
+    assert "holds a session with other settings (seed: " in capsys.readouterr().err
+    assert json.loads((tmp_path / "run" / "session.json").read_text())["dataset"] == str(data)
+    # Named in its new place, it resumes there and stays there.
     assert main(args) == 0
     out = capsys.readouterr().out
     assert f"{data} is gone: the session reads those files from {moved} now." in out
@@ -330,6 +338,10 @@ def test_a_moved_dataset_is_followed_where_it_is_named_and_only_there(demo, tmp_
     assert [r["round"] for r in metrics["rounds"]] == [0, 1, 2]
     assert main(args) == 0  # again: nothing left to run, and said so
     assert f"The session in {tmp_path / 'run'} has run its 2 rounds" in capsys.readouterr().out
+    assert main([*args[:args.index("--rounds") + 1], "1", *args[args.index("--rounds") + 2:]]
+                ) == 0
+    assert (f"The session in {tmp_path / 'run'} has run 2 rounds, more than --rounds 1: "
+            "nothing to run; --rounds N runs it on to round N") in capsys.readouterr().out
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 0
     # A recorded folder still in place is not left for another one named.
     args[1] = str(other)

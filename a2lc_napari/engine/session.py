@@ -157,8 +157,9 @@ class Session:
         ``named``, the dataset folder and labels folder (or None) the person
         names: where a folder the session recorded is gone and the one named
         holds its images, the session follows it there, says so in
-        :attr:`moved` and saves the new place (as its writer; read only, it
-        reads from there this time, and saves nothing).
+        :attr:`moved`, and saves the new place with its next change (a
+        command refused after opening it, for other settings, changes
+        nothing; read only, it reads from there this time, and saves nothing).
 
         Raises :class:`~a2lc_napari.engine.session_lock.SessionInUse` at
         once when another writer holds ``out`` (unless ``read_only``).
@@ -171,8 +172,6 @@ class Session:
             remove_unfinished_writes(folder.root)  # of a writer killed mid-write
             session = cls._read(folder, writer, named)
             session._journal.roll_back_unrecorded()
-            if session.moved:
-                session._save()
             return session
         except BaseException:
             writer.release()
