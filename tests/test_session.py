@@ -534,6 +534,9 @@ def test_export_writes_palette_pngs_and_classes(demo, tmp_path):
         drive(session.export(session.out / "export"), quiet=True)
     with pytest.raises(DatasetError, match="is inside the session folder"):
         session.check_export(session.out)
+    # Found in a walk-through: a Cityscapes export wrote its city folders into it.
+    with pytest.raises(DatasetError, match=f"holds the session folder {session.out.resolve()}"):
+        session.check_export(session.out.parent, overwrite=True)
     assert not (session.out / "export").exists()
 
 

@@ -543,11 +543,16 @@ class Session:
                             self.dataset.inputs, format, overwrite)
 
     def _outside_session(self, folder: Path) -> Path:
-        """``folder`` resolved, if it lies outside the session folder; else DatasetError."""
-        folder = Path(folder).expanduser().resolve()
-        if folder.is_relative_to(self.out.resolve()):
+        """``folder`` resolved, if it lies outside the session folder and does
+        not hold it (an export writes sub-folders, and files of the names it
+        chooses); else DatasetError."""
+        folder, out = Path(folder).expanduser().resolve(), self.out.resolve()
+        if folder.is_relative_to(out):
             raise DatasetError(folder, "is inside the session folder; choose a folder "
                                "outside it")
+        if out.is_relative_to(folder):
+            raise DatasetError(folder, f"holds the session folder {out}; choose a folder "
+                               "that does not hold it")
         return folder
 
     def export(self, folder: Path, format: str = "palette", overwrite: bool = False,
