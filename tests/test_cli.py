@@ -620,3 +620,18 @@ def test_an_export_stopped_says_nothing_of_resuming(demo, tmp_path, capsys, monk
     capsys.readouterr()
     assert main(["export", str(tmp_path / "run"), str(tmp_path / "out")]) == 130
     assert capsys.readouterr().err == "\nInterrupted.\n"
+
+
+def test_a_run_whose_output_reader_ends_goes_on_to_its_last_round(demo, tmp_path):
+    """``a2lc simulate ... | head -1``: found in a walk-through, the first
+    print after the reader had gone ended the run with 'Broken pipe'."""
+    run = subprocess.Popen([sys.executable, "-m", "a2lc_napari.cli", "simulate", str(demo),
+                            "--method", "abc", "--rounds", "2", "--budget", "2", "--steps",
+                            "2", "--out", str(tmp_path / "run"), "-q"],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run.stdout.readline()
+    run.stdout.close()  # as head does, after its line
+    assert run.wait(timeout=300) == 0
+    assert b"Broken pipe" not in run.stderr.read()
+    rounds = json.loads((tmp_path / "run" / "metrics.json").read_text())["rounds"]
+    assert [r["round"] for r in rounds] == [0, 1, 2]
