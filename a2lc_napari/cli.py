@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import textwrap
+from difflib import get_close_matches
 from pathlib import Path
 
 from .engine.dataset import open_dataset
@@ -552,7 +553,9 @@ def _main(argv: list[str] | None) -> int:
                 and hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said with the command's usage, not the program's
+        _unrecognized(getattr(args, "command_parser", parser), unknown)
     if "regions" in args:
         args.regions = _regions_config(args.command_parser, args)
     if getattr(args, "probs", None) is not None:
@@ -579,6 +582,15 @@ def _main(argv: list[str] | None) -> int:
                                   ("simulate", "rank") else ""), file=sys.stderr)
         return 130
     return 0
+
+
+def _unrecognized(parser: argparse.ArgumentParser, unknown: list[str]) -> None:
+    """Stop on arguments ``parser`` does not know, naming the option meant."""
+    options = [o for action in parser._actions for o in action.option_strings]
+    meant = [close[0] for arg in unknown if arg.startswith("--")
+             for close in [get_close_matches(arg.split("=")[0], options, n=1, cutoff=0.8)] if close]
+    parser.error(f"unrecognized arguments: {' '.join(unknown)}"
+                 + (f" (did you mean {', '.join(meant)}?)" if meant else ""))
 
 
 def _interrupted(error: BaseException | None) -> bool:

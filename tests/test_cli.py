@@ -635,3 +635,15 @@ def test_a_run_whose_output_reader_ends_goes_on_to_its_last_round(demo, tmp_path
     assert b"Broken pipe" not in run.stderr.read()
     rounds = json.loads((tmp_path / "run" / "metrics.json").read_text())["rounds"]
     assert [r["round"] for r in rounds] == [0, 1, 2]
+
+
+def test_a_mistyped_option_gets_the_command_s_usage_and_the_option_meant(demo, tmp_path,
+                                                                         capsys):
+    """Found in a walk-through: the program's usage came, not the command's."""
+    with pytest.raises(SystemExit) as stopped:
+        main(["simulate", str(demo), "--method", "abc", "--rounds", "1", "--budget", "2",
+              "--out", str(tmp_path / "run"), "--seeed", "3"])
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.startswith("usage: a2lc simulate")
+    assert "error: unrecognized arguments: --seeed 3 (did you mean --seed?)" in err
+    assert not (tmp_path / "run").exists()
