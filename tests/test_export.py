@@ -228,6 +228,25 @@ def test_cvat_without_a_background_class(make_dataset, tmp_path):
     assert "painted as CVAT's background" not in (tmp_path / "out" / "README.cvat").read_text()
 
 
+def test_cvat_of_labelme_classes(make_dataset, tmp_path):
+    """labelme's _background_ is CVAT's background (found in a walk-through:
+    refused as a black class)."""
+    from a2lc_napari.engine.classes import ClassSet
+
+    classes = ClassSet(("_background_", "cat"), ((0, 0, 0), (128, 0, 0)))
+    labels = {"a": np.array([[0, 1, 255], [1, 0, 255]], np.uint8)}
+    root = make_dataset({"a": np.zeros((2, 3, 3), np.uint8)}, {"a": labels["a"]},
+                        classes=classes)
+    dataset = open_dataset(root)
+    export(dataset, labels, tmp_path / "out", "cvat")
+    assert (tmp_path / "out" / "labelmap.txt").read_text().splitlines()[1:] == [
+        "background:0,0,0::", "cat:128,0,0::"]
+    # read back as this dataset's labels: background is _background_, unlabelled too
+    np.testing.assert_array_equal(read_back(dataset, tmp_path / "out", "cvat")["a"],
+                                  [[0, 1, 0], [1, 0, 0]])
+    assert "painted as CVAT's background" in (tmp_path / "out" / "README.cvat").read_text()
+
+
 def test_coco_opens_in_pycocotools_and_datumaro(corrected, tmp_path):
     from pycocotools.coco import COCO
 

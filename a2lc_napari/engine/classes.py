@@ -22,6 +22,8 @@ IGNORE_NAME = "ignore"
 VOC_IGNORE_NAME = "ignored"
 #: The labelmap.txt entry of unannotated pixels in CVAT's and datumaro's masks.
 BACKGROUND_NAME = "background"
+#: labelme's name of its background class (label id 0 of ``class_names.txt``).
+LABELME_BACKGROUND_NAME = "_background_"
 #: First line of a labelmap.txt, as CVAT writes it.
 LABELMAP_HEADER = "# label:color_rgb:parts:actions"
 
@@ -209,6 +211,15 @@ def labelme_classes(path: Path) -> ClassSet:
                            ) from None
 
 
+def background_class(classes: ClassSet) -> int | None:
+    """The id of ``classes``' background class, named ``background`` or, as
+    labelme names it, ``_background_``; None where there is none."""
+    for name in (BACKGROUND_NAME, LABELME_BACKGROUND_NAME):
+        if name in classes.names:
+            return classes.names.index(name)
+    return None
+
+
 def labelmap_classes(labelmap: dict[str, Color], background_is_ignore: bool = False
                      ) -> ClassSet:
     """The classes of a labelmap: its entries in order, less ``ignore`` and
@@ -223,9 +234,11 @@ def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet, path: Path,
                       background_is_ignore: bool = False) -> dict[Color, int]:
     """Label value of each colour of ``labelmap``, its names read as ``classes``' names.
 
-    ``ignore`` and ``ignored``, and ``background`` where it names no class (CVAT and
-    datumaro paint unannotated pixels ``background:0,0,0``) or everywhere
-    when ``background_is_ignore``, are the ignore value; so is VOC's border
+    ``background`` is the dataset's background class (labelme's
+    ``_background_`` too: :func:`background_class`). ``ignore`` and
+    ``ignored``, and ``background`` where the dataset has no background class
+    (CVAT and datumaro paint unannotated pixels ``background:0,0,0``) or
+    everywhere when ``background_is_ignore``, are the ignore value; so is VOC's border
     colour :data:`IGNORE_COLOR` where no entry has it.
 
     Raises
@@ -233,7 +246,8 @@ def labelmap_colormap(labelmap: dict[str, Color], classes: ClassSet, path: Path,
     DatasetError
         A name of ``labelmap`` (the file ``path``) is none of ``classes``.
     """
-    ids = ({BACKGROUND_NAME: classes.ignore_index}
+    background = background_class(classes)
+    ids = ({BACKGROUND_NAME: classes.ignore_index if background is None else background}
            | {n: c for c, n in enumerate(classes.names)}
            | {IGNORE_NAME: classes.ignore_index, VOC_IGNORE_NAME: classes.ignore_index}
            | ({BACKGROUND_NAME: classes.ignore_index} if background_is_ignore else {}))

@@ -55,6 +55,7 @@ from .classes import (
     VOC_IGNORE_NAME,
     ClassSet,
     Color,
+    background_class,
     check_labelmap_names,
     labelmap_text,
 )
@@ -170,7 +171,8 @@ def voc_classes(classes: ClassSet) -> ClassSet:
 
 def cvat_labelmap(classes: ClassSet) -> dict[str, Color]:
     """CVAT's labelmap of ``classes``: ``background`` black and first (the
-    dataset's own background class, if it has one), then the other classes.
+    dataset's own background class, if it has one: :func:`background_class`),
+    then the other classes.
 
     Raises
     ------
@@ -179,9 +181,9 @@ def cvat_labelmap(classes: ClassSet) -> dict[str, Color]:
         for unannotated pixels.
     """
     name, black = BACKGROUND
-    labelmap = {name: black}
-    for n, c in zip(classes.names, classes.colors):
-        if n == name:
+    labelmap, background = {name: black}, background_class(classes)
+    for k, (n, c) in enumerate(zip(classes.names, classes.colors)):
+        if k == background:
             continue
         if tuple(c) == black:
             raise ValueError(f"class {n!r} is black, the colour CVAT keeps for "
@@ -196,7 +198,7 @@ def cvat_colors(classes: ClassSet) -> np.ndarray:
     labelmap = cvat_labelmap(classes)
     colors = np.zeros((256, 3), np.uint8)
     for c, n in enumerate(classes.names):
-        colors[c] = labelmap[n]
+        colors[c] = labelmap.get(n, BACKGROUND[1])  # labelme's _background_ is background
     return colors
 
 
@@ -420,7 +422,7 @@ def export_labels(folder: Path | str, names: list[str], labels_of: Callable[[str
                 "categories": [{"id": c + 1, "name": n, "supercategory": n}
                                for c, n in enumerate(classes.names)]})
         notes = {}
-        if format == "cvat" and BACKGROUND_NAME in classes.names:
+        if format == "cvat" and background_class(classes) is not None:
             # CVAT has one mark for unannotated pixels and the background class.
             notes["unlabelled pixels, painted as CVAT's background"] = unannotated
         write_text(folder / f"README.{format}",
