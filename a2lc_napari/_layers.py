@@ -152,13 +152,27 @@ def outlines_of(values: np.ndarray, width: int, fill: int) -> np.ndarray:
     return np.where(inner[width:-width, width:-width], np.uint8(fill), values)
 
 
-def ring_around(mask: np.ndarray, width: int) -> np.ndarray:
+def ring_around(mask: np.ndarray, width: int,
+                edges: tuple[bool, bool, bool, bool] = (True, True, True, True)) -> np.ndarray:
     """(H, W) bool: the pixels at most ``width`` steps (up, down, left,
-    right) from ``mask`` (H, W) bool, outside it."""
+    right) from ``mask`` (H, W) bool, outside it; and where the mask meets
+    an image edge, where the ring has no room, its own first ``width``
+    pixels in from that edge. ``edges`` (top, bottom, left, right): which
+    sides of the array are the image's edges (all, for a whole image)."""
     from scipy import ndimage as ndi
 
     cross = ndi.generate_binary_structure(2, 1)
-    return ndi.binary_dilation(mask, cross, iterations=width) & ~mask
+    ring = ndi.binary_dilation(mask, cross, iterations=width) & ~mask
+    top, bottom, left, right = edges
+    if top:
+        ring[:width] |= mask[:width] & mask[0]
+    if bottom:
+        ring[-width:] |= mask[-width:] & mask[-1]
+    if left:
+        ring[:, :width] |= mask[:, :width] & mask[:, :1]
+    if right:
+        ring[:, -width:] |= mask[:, -width:] & mask[:, -1:]
+    return ring
 
 
 def grown(box: tuple[slice, slice], width: int, shape: tuple[int, int]) -> tuple[slice, slice]:
@@ -469,7 +483,9 @@ class LayerPresenter:
         if dirty is not None:
             patch = region_values(self.regions[dirty], list(values), list(values.values()), fill)
             if outside:
-                drawn = np.where(ring_around(patch != fill, width),
+                edges = (dirty[0].start == 0, dirty[0].stop == shape[0],
+                         dirty[1].start == 0, dirty[1].stop == shape[1])
+                drawn = np.where(ring_around(patch != fill, width, edges),
                                  max(values.values(), default=fill), fill)
             else:
                 drawn = outlines_of(patch.astype(np.uint8), width, fill)

@@ -57,6 +57,28 @@ def test_ring_around_and_grown_box_by_hand():
     assert grown((slice(1, 3), slice(1, 2)), 2, mask.shape) == (slice(0, 5), slice(0, 4))
 
 
+def test_ring_around_a_region_on_an_image_edge_by_hand():
+    """Along an image edge the ring has no room outside: it runs inside."""
+    mask = np.zeros((4, 5), bool)
+    mask[1:4, 0:3] = True  # on the left and bottom edges
+    assert ring_around(mask, 2).astype(int).tolist() == [
+        [1, 1, 1, 1, 0],
+        [1, 1, 0, 1, 1],
+        [1, 1, 1, 1, 1],
+        [1, 1, 1, 1, 1]]
+    assert ring_around(mask, 1).astype(int).tolist() == [
+        [1, 1, 1, 0, 0],
+        [1, 0, 0, 1, 0],
+        [1, 0, 0, 1, 0],
+        [1, 1, 1, 1, 0]]
+    # A box inside a larger image: its sides that are no image edge keep the ring outside.
+    assert ring_around(mask, 1, edges=(False, False, False, False)).astype(int).tolist() == [
+        [1, 1, 1, 0, 0],
+        [0, 0, 0, 1, 0],
+        [0, 0, 0, 1, 0],
+        [0, 0, 0, 1, 0]]
+
+
 def within_steps(mask, steps):
     """Naive reference: pixels outside ``mask`` whose nearest pixel of it is
     at most ``steps`` up, down, left and right steps away."""
@@ -64,6 +86,18 @@ def within_steps(mask, steps):
     out = np.zeros_like(mask)
     for y, x in np.ndindex(mask.shape):
         out[y, x] = not mask[y, x] and (np.abs(rows - y) + np.abs(cols - x)).min() <= steps
+    return out
+
+
+def ringed(mask, width):
+    """Naive reference for the query's ring: :func:`within_steps`, and the
+    mask's pixels at most ``width - 1`` steps in from an image edge it
+    meets, straight across."""
+    height, breadth = mask.shape
+    out = within_steps(mask, width)
+    for y, x in zip(*np.nonzero(mask)):
+        out[y, x] = ((y < width and mask[0, x]) or (y >= height - width and mask[-1, x])
+                     or (x < width and mask[y, 0]) or (x >= breadth - width and mask[y, -1]))
     return out
 
 
@@ -131,8 +165,9 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
     presenter.show_query(2, None)
     presenter.show_query(6, None)  # the last query's ring goes
     query = viewer.layers[QUERY_LAYER]
-    # ringed outside, 2 pixels wide: the region itself stays in sight
-    np.testing.assert_array_equal(query.data, within_steps(regions == 6, 2).astype(np.uint8))
+    # ringed outside, 2 pixels wide: the region itself stays in sight; in its
+    # corner of the image, along the edges, 2 pixels inside it
+    np.testing.assert_array_equal(query.data, ringed(regions == 6, 2).astype(np.uint8))
     assert query.translate.tolist() == [0, 0]
     changes = [LCMUpdate("one", 1, 0, 2, 0.9), LCMUpdate("one", 5, 0, 1, 0.9),
                LCMUpdate("two", 3, 0, 1, 0.9)]
@@ -157,7 +192,7 @@ def test_marks_follow_the_query_and_the_lcm_changes_across_images(make_napari_vi
     presenter.show_image(view_of("three", three, classes))
     presenter.show_query(4, None)
     np.testing.assert_array_equal(viewer.layers[QUERY_LAYER].data,
-                                  within_steps(three == 4, 2).astype(np.uint8))
+                                  ringed(three == 4, 2).astype(np.uint8))
     four = three[:, :6].copy()
     first, second = view_of("four", four, classes), view_of("five", four[::-1], classes)
     presenter.show_image(first)  # another shape
