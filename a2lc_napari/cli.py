@@ -10,7 +10,7 @@ import textwrap
 from difflib import get_close_matches
 from pathlib import Path
 
-from .engine.dataset import open_dataset
+from .engine.dataset import CITYSCAPES_LABELS, open_dataset
 from .engine.errors import DatasetError
 from .engine.export import EXPORT_FORMATS, IMAGE_MODES
 from .engine.io import outside_inputs, user_cache, write_json
@@ -254,9 +254,11 @@ def cmd_simulate(args) -> None:
     dataset = None if resuming else open_dataset(args.dataset, labels_dir=args.labels,
                                                  background_is_ignore=args.background_is_ignore)
     if dataset is not None and (lacking := dataset.without_gt):
-        where = ("gt/NAME.png" if dataset.layout == "generic" else
-                 "the folder's own labels, with the noisy ones in --labels DIR")
-        raise DatasetError(args.dataset, f"has no ground truth for {lacking[0]}"
+        where = {"generic": "gt/NAME.png",
+                 "cityscapes": f"{CITYSCAPES_LABELS}, with the noisy labels in --labels DIR",
+                 }.get(dataset.layout, "the folder's own labels, with the noisy ones in "
+                                       "--labels DIR")
+        raise DatasetError(dataset.root, f"has no ground truth for {lacking[0]}"
                            f"{f' and {len(lacking) - 1} more images' if len(lacking) > 1 else ''}"
                            f"; the simulated annotator needs it for every image ({where})")
     # The session holds the folder's writer lock until this command ends.

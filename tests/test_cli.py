@@ -555,6 +555,26 @@ def test_simulate_names_an_image_without_ground_truth(demo, tmp_path, capsys):
     assert err.rstrip().endswith("(gt/NAME.png)")  # a generic folder: what it lacks, no more
 
 
+def test_simulate_on_cityscapes_label_ids_names_the_train_ids_it_needs(make_cityscapes,
+                                                                      tmp_path, capsys):
+    """As Cityscapes is downloaded: label ids, no train ids (found in a walk-through)."""
+    rng = np.random.default_rng(0)
+    name = "train/aachen/aachen_000000_000019"
+    root = make_cityscapes({name: rng.integers(0, 256, (8, 12, 3), dtype=np.uint8)},
+                           {name: rng.integers(0, 19, (8, 12), dtype=np.uint8)})
+    noisy = tmp_path / "noisy"
+    noisy.mkdir()
+    train_ids = root / "gtFine" / f"{name}_gtFine_labelTrainIds.png"
+    train_ids.rename(noisy / "aachen_000000_000019.png")
+    assert main(["simulate", str(root), "--labels", str(noisy), "--method", "abc", "--rounds",
+                 "1", "--budget", "2", "--out", str(tmp_path / "run"), "-q"]) == 2
+    err = capsys.readouterr().err
+    assert f"{root}: has no ground truth for {name};" in err
+    assert ("(gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png (made by "
+            "cityscapesscripts' createTrainIdLabelImgs), with the noisy labels in --labels DIR)"
+            in err)
+
+
 @pytest.mark.parametrize("method, flags, says", [
     ("alc", ["--paper-lcm"], "--paper-lcm applies only to a method with an LCM"),
     ("abc", ["--tau", "0.9"], "--tau applies only to a method with an LCM"),

@@ -584,12 +584,16 @@ def _voc(root: Path, labels_dir: Path | None, background_is_ignore: bool) -> dic
     return parts
 
 
+#: A Cityscapes folder's own labels, the train ids (its download ships label ids).
+CITYSCAPES_LABELS = ("gtFine/<split>/<city>/<stem>_gtFine_labelTrainIds.png (made by "
+                     "cityscapesscripts' createTrainIdLabelImgs)")
+
+
 def _cityscapes(root: Path, labels_dir: Path | None) -> dict:
     leftimgs = index_files(root / "leftImg8bit", ("_leftImg8bit.png",))
     own_dir = root / "gtFine"
     if not own_dir.is_dir() and labels_dir is None:
-        raise DatasetError(own_dir, "missing: a Cityscapes folder needs "
-                           "gtFine/<split>/<city>/*_gtFine_labelTrainIds.png")
+        raise DatasetError(own_dir, f"missing: a Cityscapes folder needs {CITYSCAPES_LABELS}")
     own = index_files(own_dir, ("_gtFine_labelTrainIds.png",))
     if not leftimgs:
         raise DatasetError(root / "leftImg8bit", "has no images "
@@ -602,8 +606,7 @@ def _cityscapes(root: Path, labels_dir: Path | None) -> dict:
     if not images:
         raise DatasetError(own_dir, "has no label matching an image in "
                            f"{root / 'leftImg8bit'}; Cityscapes labels must be "
-                           "<split>/<city>/<stem>_gtFine_labelTrainIds.png (made by "
-                           "cityscapesscripts' createTrainIdLabelImgs)")
+                           f"{CITYSCAPES_LABELS}")
     return dict(classes=CITYSCAPES_CLASSES, images=images, labels=labels, left_out=left_out,
                 gt=own if labels_dir is not None else {},
                 unmatched=_unmatched(labels, leftimgs, "label", root / "leftImg8bit",
