@@ -148,6 +148,12 @@ class QueryPanel(QGroupBox):
         area.ensureWidgetVisible(self.question, 0, 0)
         _row_in_sight(area, self.class_list, index)
 
+    def invite(self) -> None:
+        """No session is open (none yet, or one failed to open): the panel
+        invites a Start, and nothing in it acts."""
+        self.say(INVITATION)
+        self.setEnabled(False)
+
     def say(self, text: str) -> None:
         """Show a message instead of a question; nothing can be answered."""
         self.question.setText(text)

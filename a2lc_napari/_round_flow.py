@@ -330,6 +330,7 @@ class RoundFlow(QObject):
                 f"{'is' if left == 1 else 'are'} not answered yet. Finish the round "
                 "now? A finished round cannot be undone.",
                 QMessageBox.Yes | QMessageBox.No, QMessageBox.No) != QMessageBox.Yes:
+            self.view.recall()  # the keys back to the query, not on Finish round
             return
         self.finish_round(early=True)
 

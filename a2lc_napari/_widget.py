@@ -34,8 +34,8 @@ from ._busy_bar import BusyBar
 from ._export import ask_export
 from ._canvas_sync import CanvasSync
 from ._layers import LayerPresenter, warm_up
-from ._on_screen import EscapeKey, canvases
-from ._query_panel import INVITATION, OPENING, QueryPanel
+from ._on_screen import EscapeKey, KeysKept, canvases
+from ._query_panel import OPENING, QueryPanel
 from ._query_view import QueryView
 from ._review import ReviewPanel, how_sure, plural
 from ._round_flow import RoundFlow
@@ -171,6 +171,7 @@ class CorrectionWidget(QWidget):
         self.panel.finish_requested.connect(self.flow.finish_early)
         self.panel.recalled.connect(self.view.recall)
         self._escape = EscapeKey(self.view.recall, self)
+        self._keys_kept = KeysKept(self)
         self.review.selected.connect(self.show_change)
         self.review.decided.connect(self.decide)
         self.view.labels_added.connect(lambda layer: layer.events.paint.connect(
@@ -220,6 +221,8 @@ class CorrectionWidget(QWidget):
         self.viewer.layers.events.disconnect(self.view.layers_changed)
         self._content.removeEventFilter(self)
         self._escape.deleteLater()  # and with it, its watch on the canvas
+        self._keys_kept.stop()
+        self._keys_kept.deleteLater()
         self.viewer.layers.events.inserted.disconnect(self._adopt_dataset)
         session = self.session
         if session is not None:
@@ -314,7 +317,7 @@ class CorrectionWidget(QWidget):
         """A step failed or was stopped: say so, and ask the query again."""
         self.status.setText(message)
         if self.session is None:  # it did not open
-            self.panel.say(INVITATION)
+            self.panel.invite()
             return
         if self.session.phase == "query":
             self._ask_again(keep_class=False)
@@ -364,6 +367,7 @@ class CorrectionWidget(QWidget):
         self.view.presenter = self.sync.presenter = self.flow.presenter = self.presenter
         for canvas in canvases(self.window()):
             canvas.installEventFilter(self._escape)
+            canvas.installEventFilter(self._keys_kept)
         self.viewer.scene.camera.events.connect(self.view.camera_moved)
         self.viewer.layers.events.connect(self.view.layers_changed)
         self.runner.beside(warm_up, session.dataset.classes, self.presenter.specs,

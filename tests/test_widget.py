@@ -661,9 +661,9 @@ def test_finish_round_before_its_checks_changes_nothing_and_says_why(make_napari
 def test_finish_round_with_queries_unanswered_asks_first(make_napari_viewer, qtbot, demo,
                                                          tmp_path):
     """A finished round cannot be undone: "Finish round" with queries left
-    asks first, and No leaves the round as it was."""
-    widget = start(make_napari_viewer(), qtbot, demo, tmp_path / "session", budget=4,
-                   tau=None)
+    asks first, and No leaves the round as it was, the keys with its query."""
+    widget = start(make_napari_viewer(show=True), qtbot, demo, tmp_path / "session",
+                   budget=4, tau=None)
     session = widget.session
     press(widget, qtbot, Qt.Key_Return)
     wait_for_query(qtbot, widget)
@@ -674,14 +674,20 @@ def test_finish_round_with_queries_unanswered_asks_first(make_napari_viewer, qtb
         box.button(reply).click()
 
     when_modal(QMessageBox, lambda box: answer(box, QMessageBox.No))
-    button(widget, "Finish round").click()
+    qtbot.mouseClick(button(widget, "Finish round"), Qt.LeftButton)  # the button takes the keys
     qtbot.waitUntil(lambda: len(asked) == 1, timeout=WAIT)
     assert asked[0].startswith("3 of round 1's 4 queries are not answered yet.")
     assert session.round == 1 and session.phase == "query" and widget.query_index is not None
+    # Found in a walk-through: the keys stayed on Finish round, the arrows moved between buttons.
+    qtbot.waitUntil(lambda: widget.window().focusWidget() is widget.panel.class_list,
+                    timeout=WAIT)
+    qtbot.keyClick(widget.window().focusWidget(), Qt.Key_Return)
+    qtbot.waitUntil(lambda: session.queries[1].answer is not None, timeout=WAIT)
+    wait_for_query(qtbot, widget)
     when_modal(QMessageBox, lambda box: answer(box, QMessageBox.Yes))
     button(widget, "Finish round").click()
     wait_for_query(qtbot, widget, round_=2)
-    assert sum(q["answer"] is not None for q in session.round_log(1)["queries"]) == 1
+    assert sum(q["answer"] is not None for q in session.round_log(1)["queries"]) == 2
     press(widget, qtbot, Qt.Key_Z, Qt.ControlModifier)  # round 1 is final, and says so
     qtbot.waitUntil(lambda: widget.status.text() == "Nothing to undo in round 2: the rounds "
                     "finished (up to round 1) are final.", timeout=WAIT)

@@ -9,7 +9,7 @@ import numpy as np
 from napari.utils.notifications import notification_manager
 from qtpy.QtCore import QPoint, QPointF, Qt
 from qtpy.QtGui import QWheelEvent
-from qtpy.QtWidgets import QApplication, QComboBox, QScrollArea
+from qtpy.QtWidgets import QApplication, QComboBox, QPushButton, QScrollArea, QWidget
 
 from a2lc_napari._layers import (IMAGE_LAYER, LABELS_LAYER, QUERY_LAYER, QUERY_RING,
                                  ring_around)
@@ -549,4 +549,53 @@ def test_an_image_that_cannot_be_read_is_said_so_and_the_canvas_list_stays_true(
     assert listed.currentText() == shown  # the list names the image still shown
     notification_manager.notification_ready.disconnect(record)
     gone.rename(data)
+    wait_idle(qtbot, widget)
+
+
+def test_a_failed_start_then_a_closed_notification_leave_the_keys_with_the_query(
+        make_napari_viewer, qtbot, demo, tmp_path):
+    """Found in a walk-through: after a failed Start the panel's buttons
+    were enabled with no session; and a napari notification that closes
+    focuses the canvas, where the next answer key switched napari's tool."""
+    from test_widget import WIDGET, open_from_menu, when_modal
+    from a2lc_napari._export import ExportDialog
+
+    viewer = make_napari_viewer(show=True)
+    widget = open_from_menu(viewer)
+    widget.window().activateWindow()  # the keys go to the active window only
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is widget.window(), timeout=WAIT)
+    (tmp_path / "empty").mkdir()
+    widget.settings.dataset.value = tmp_path / "empty"
+    widget.settings.session_dir.value = tmp_path / "session"
+    button(widget, "Start / resume").click()
+    qtbot.waitUntil(lambda: "empty" in widget.status.text() and not widget.busy, timeout=WAIT)
+    assert not any(button(widget, text).isEnabled() for text in ("Undo", "Redo", "Skip ▶"))
+    widget.settings.dataset.value = demo
+    widget.settings.budget.value, widget.settings.steps.value = 4, 8
+    with qtbot.waitSignal(widget.query_shown, timeout=WAIT):
+        button(widget, "Start / resume").click()
+    wait_for_query(qtbot, widget)
+    qtbot.waitUntil(lambda: widget.window().focusWidget() is widget.panel.class_list,
+                    timeout=WAIT)
+    # A mistake said in a notification: an export into the dataset's own folder.
+    toasts = []
+    notification_manager.notification_ready.connect(toasts.append)
+
+    def fill(dialog):
+        dialog.form.folder.value, dialog.form.format.value = demo, "voc"
+        button(dialog, "Export").click()
+    when_modal(ExportDialog, fill)
+    button(widget, "Export labels…").click()
+    qtbot.waitUntil(lambda: bool(toasts), timeout=WAIT)
+    notification_manager.notification_ready.disconnect(toasts.append)
+    shown = [w for w in widget.window().findChildren(QWidget)
+             if type(w).__name__ == "NapariQtNotification" and w.isVisible()]
+    assert shown, WIDGET
+    close = next(b for b in shown[-1].findChildren(QPushButton)
+                 if b.objectName() == "close_button")
+    qtbot.mouseClick(close, Qt.LeftButton)  # napari then focuses the canvas
+    assert widget.window().focusWidget() is widget.panel.class_list
+    q = asked(widget)
+    qtbot.keyClick(widget.window().focusWidget(), Qt.Key_3)
+    qtbot.waitUntil(lambda: widget.session.queries[q.index].answer == 2, timeout=WAIT)
     wait_idle(qtbot, widget)
