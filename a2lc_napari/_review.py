@@ -26,7 +26,7 @@ HEADER_TIPS = ("The image, and the region's number in its tooltip",
                "at the end of the last one (still yours to reject)")
 
 #: Said while the LCM runs again on answers its proposals shown are older than.
-UPDATING = "Updating with your latest answers…"
+UPDATING = "Updating with your latest answers and decisions…"
 
 #: The image column's width is its names' up to this (px); longer names are
 #: elided in the middle. Every other column is always as wide as its contents.

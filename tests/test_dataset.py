@@ -715,3 +715,7 @@ def test_a_folder_of_images_without_classes_json_is_told_to_add_it(generic, tmp_
     assert missing.value.path == generic / "classes.json"
     with pytest.raises(DatasetError, match="is not a dataset folder of a known layout"):
         open_dataset(tmp_path)  # nothing of a dataset at all
+    (tmp_path / "session.json").write_text("{}")  # found in a walk-through: a session folder
+    with pytest.raises(DatasetError, match="is a session folder, not a dataset: name it as "
+                       "the session folder, and the dataset it corrects as the dataset"):
+        open_dataset(tmp_path)

@@ -63,6 +63,7 @@ from .parallel import map_ordered
 from .progress import Progress, Steps
 from .region_files import RegionFiles
 from .regions import RegionMaker, RegionsConfig, fill_gaps, superpixel_regions
+from .session_folder import SessionFolder
 
 LAYOUTS = (
     "a generic folder with classes.json, images/ and labels/ "
@@ -482,6 +483,9 @@ def open_dataset(path: Path | str, labels_dir: Path | str | None = None,
         raise DatasetError(root / "classes.json", "missing: a dataset folder with images/ "
                            'needs it, {"names": [...], "colors": [[r,g,b], ...], '
                            '"ignore_index": 255}')
+    elif SessionFolder(root).state.is_file():
+        raise DatasetError(root, "is a session folder, not a dataset: name it as the "
+                           "session folder, and the dataset it corrects as the dataset")
     else:
         raise DatasetError(root, "is not a dataset folder of a known layout. "
                            f"Expected {LAYOUTS}")
