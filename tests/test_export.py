@@ -206,16 +206,23 @@ def test_voc_and_cvat_open_in_datumaro(corrected, tmp_path):
                                                            labels[name]))
 
 
-def test_cvat_without_a_background_class(make_dataset, tmp_path):
-    """CVAT's masks paint unannotated pixels background:0,0,0, listed first."""
+def cvat_of_two_classes(make_dataset, folder, names, colors):
+    """A one-image dataset of classes ``names`` in ``colors``, its labels
+    (class 0, 1 and ignore) exported as cvat to ``folder``."""
     from a2lc_napari.engine.classes import ClassSet
 
-    classes = ClassSet(("road", "car"), ((128, 64, 128), (0, 0, 142)))
     labels = {"a": np.array([[0, 1, 255], [1, 0, 255]], np.uint8)}
     root = make_dataset({"a": np.zeros((2, 3, 3), np.uint8)}, {"a": labels["a"]},
-                        classes=classes)
+                        classes=ClassSet(names, colors))
     dataset = open_dataset(root)
-    export(dataset, labels, tmp_path / "out", "cvat")
+    export(dataset, labels, folder, "cvat")
+    return dataset, labels
+
+
+def test_cvat_without_a_background_class(make_dataset, tmp_path):
+    """CVAT's masks paint unannotated pixels background:0,0,0, listed first."""
+    dataset, labels = cvat_of_two_classes(make_dataset, tmp_path / "out", ("road", "car"),
+                                          ((128, 64, 128), (0, 0, 142)))
     assert (tmp_path / "out" / "labelmap.txt").read_text().splitlines()[1:] == [
         "background:0,0,0::", "road:128,64,128::", "car:0,0,142::"]
     rgb = np.asarray(Image.open(tmp_path / "out" / "SegmentationClass" / "a.png"))
@@ -231,14 +238,8 @@ def test_cvat_without_a_background_class(make_dataset, tmp_path):
 def test_cvat_of_labelme_classes(make_dataset, tmp_path):
     """labelme's _background_ is CVAT's background (found in a walk-through:
     refused as a black class)."""
-    from a2lc_napari.engine.classes import ClassSet
-
-    classes = ClassSet(("_background_", "cat"), ((0, 0, 0), (128, 0, 0)))
-    labels = {"a": np.array([[0, 1, 255], [1, 0, 255]], np.uint8)}
-    root = make_dataset({"a": np.zeros((2, 3, 3), np.uint8)}, {"a": labels["a"]},
-                        classes=classes)
-    dataset = open_dataset(root)
-    export(dataset, labels, tmp_path / "out", "cvat")
+    dataset, _ = cvat_of_two_classes(make_dataset, tmp_path / "out", ("_background_", "cat"),
+                                     ((0, 0, 0), (128, 0, 0)))
     assert (tmp_path / "out" / "labelmap.txt").read_text().splitlines()[1:] == [
         "background:0,0,0::", "cat:128,0,0::"]
     # read back as this dataset's labels: background is _background_, unlabelled too
