@@ -39,8 +39,8 @@ class NameBox(QComboBox):
 class ImageBrowser(QWidget):
     """A list of the dataset's images and "◀ Image" / "Image ▶" buttons.
     Emits :attr:`chosen` (an image name) when the person picks one, and
-    :attr:`recall_requested` for Enter or Esc on them (the query back, as
-    the panel says); the canvas's own moves (a query, a review row) are
+    :attr:`recall_requested` for Enter or Esc on them, or an answer key on
+    a button (the query back, as the panel says); the canvas's own moves (a query, a review row) are
     told with :meth:`shown` and emit nothing."""
 
     chosen = Signal(str)
@@ -67,7 +67,10 @@ class ImageBrowser(QWidget):
             row.addWidget(button)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 (Qt's name)
-        if event.type() == QEvent.KeyPress and event.key() in RECALL_KEYS:
+        if event.type() == QEvent.KeyPress and (
+                event.key() in RECALL_KEYS
+                # an answer key on a button (the list types names with them)
+                or watched is not self.names and event.text().isalnum()):
             self.recall_requested.emit()
             return True
         return super().eventFilter(watched, event)
