@@ -258,6 +258,21 @@ class SettingsForm(Container):
                 for w in self if w.name in before and w.name not in unused
                 and not _same(w.name, w.value, before[w.name][0])]
 
+    def panel_settings(self) -> dict:
+        """The settings a session keeps beside its config, which the person
+        may change while it runs: the review limit."""
+        return {"review_above": self.review_above.value}
+
+    def show_panel_settings(self, kept: dict) -> list[str]:
+        """Show the settings a session kept (:meth:`panel_settings`); those
+        that differ from what the form held, in :meth:`show_config`'s words."""
+        differing = []
+        if "review_above" in kept and kept["review_above"] != self.review_above.value:
+            differing.append(f"{self.review_above.label} {kept['review_above']} "
+                             f"(not {self.review_above.value})")
+            self.review_above.value = kept["review_above"]
+        return differing
+
     def lock(self) -> None:
         """A session runs: its settings are its own now (the review limit stays
         free), folded away so that the query has the dock's height."""

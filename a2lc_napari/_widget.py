@@ -224,6 +224,7 @@ class CorrectionWidget(QWidget):
         self._keys_kept.stop()
         self._keys_kept.deleteLater()
         self.viewer.layers.events.inserted.disconnect(self._adopt_dataset)
+        self.settings.review_above.changed.disconnect(self._keep_panel_settings)
         session = self.session
         if session is not None:
             _closed_sessions[self.viewer] = (session.dataset.root, session.out,
@@ -361,6 +362,9 @@ class CorrectionWidget(QWidget):
     def _on_started(self, session: Session) -> None:
         self.runner.session = session
         differing = self.settings.show_config(session.config)  # a resumed session's own
+        differing += self.settings.show_panel_settings(session.panel_settings())
+        self._keep_panel_settings()  # a new session's are the form's
+        self.settings.review_above.changed.connect(self._keep_panel_settings)
         self.settings.lock()
         self.presenter = LayerPresenter(self.viewer, session.dataset.classes, session.method,
                                         undo=self.undo, redo=self.redo)
@@ -392,6 +396,12 @@ class CorrectionWidget(QWidget):
         # Training once the layers are added: beside it, napari takes twice
         # as long to add each one, and the canvas freezes meanwhile.
         self.presenter.when_ready(self.flow.next_step)
+
+    def _keep_panel_settings(self) -> None:
+        """The review limit, changed while the session runs, is the session's
+        the next time it opens."""
+        if self.session is not None and not self.session.read_only:
+            self.session.save_panel_settings(self.settings.panel_settings())
 
     # ---- showing images and queries (QueryView) -------------------------------------
 

@@ -937,6 +937,9 @@ def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp
     press(widget, qtbot, Qt.Key_Return)
     wait_for_query(qtbot, widget)
     wait_idle(qtbot, widget)
+    # The review limit may change while the session runs; it is the session's.
+    widget.settings.review_above.native.setValue(7)  # as typed in the form
+    assert json.loads((first / "panel.json").read_text()) == {"review_above": 7}
     other = tmp_path / "other"
     shutil.copytree(demo, other)
     viewer.open(str(other), plugin="a2lc-napari")  # another dataset, opened over it to look
@@ -954,8 +957,8 @@ def test_closing_the_panel_ends_its_session(make_napari_viewer, qtbot, demo, tmp
     assert widget.session.round == 1 and widget.session.queries[0].answer is not None
     assert ("It keeps its own settings, not the form's: Queries per round 30 (not 6); LCM "
             "ours: only what the answers vouch for (not the paper's (J1-J3 at a fixed "
-            "τ)).") in widget.status.text()
-    assert widget.settings.budget.value == 30
+            "τ)); Ask before applying more than 7 (not 20).") in widget.status.text()
+    assert widget.settings.budget.value == 30 and widget.settings.review_above.value == 7
     wait_idle(qtbot, widget)
     close_dock(widget)
     on_disk = files(first)

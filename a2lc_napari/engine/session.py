@@ -238,6 +238,19 @@ class Session:
     def is_manual(self, image: str, region: int) -> bool:
         return region in self.state.manual.get(image, ())
 
+    def panel_settings(self) -> dict:
+        """What the person set in napari's panel for this session that is no
+        part of its config and may change while it runs, as
+        :meth:`save_panel_settings` kept it (``{"review_above": 2}``); {}
+        where nothing was kept."""
+        return read_json(self.folder.panel) if self.folder.panel.exists() else {}
+
+    @_writes
+    def save_panel_settings(self, settings: dict) -> None:
+        """Keep ``settings`` for :meth:`panel_settings` (a file of its own:
+        the panel writes it, never a worker)."""
+        write_json(self.folder.panel, settings)
+
     def round_log(self, round_: int) -> dict:
         """The log of a finished round: its queries, LCM updates, reviews and metrics."""
         return read_json(self.folder.log(round_))

@@ -55,6 +55,11 @@ class SessionFolder:
     def metrics(self) -> Path:
         return self.root / "metrics.json"
 
+    @property
+    def panel(self) -> Path:
+        """What the person set in napari's panel for this session, beside its config."""
+        return self.root / "panel.json"
+
     def summary(self, round_: int) -> Path:
         return self.root / "work" / f"round_{round_:02d}_regions.npz"
 
@@ -75,7 +80,7 @@ class SessionFolder:
             return
         own = {p.relative_to(self.root).parts[0] for p in (
             self.state, self.labels_dir, self.regions_dir, self.model, self.log(0),
-            self.metrics, self.summary(0))}
+            self.metrics, self.panel, self.summary(0))}
         # hidden: its lock, files being written
         foreign = sorted(p.name for p in self.root.iterdir()
                          if p.name not in own and not p.name.startswith("."))
