@@ -389,6 +389,13 @@ def test_any_image_from_the_list_to_paint_then_enter_brings_the_query_back(
     qtbot.keyClick(back, Qt.Key_Return)  # Enter there too: the query back, no answer
     qtbot.waitUntil(lambda: shows(viewer, session, q.image, q.region), timeout=WAIT)
     assert session.queries[q.index].answer is None and listed.currentText() == q.image
+    # An answer key there as well (found in a walk-through: it did nothing, said nothing).
+    qtbot.mouseClick(back, Qt.LeftButton)
+    previous = names[(names.index(q.image) - 1) % len(names)]
+    qtbot.waitUntil(lambda: shows(viewer, session, previous), timeout=WAIT)
+    qtbot.keyClick(back, Qt.Key_2)
+    qtbot.waitUntil(lambda: shows(viewer, session, q.image, q.region), timeout=WAIT)
+    assert session.queries[q.index].answer is None and listed.currentText() == q.image
     qtbot.waitUntil(lambda: "Not on the canvas" not in widget.panel.where.text(), timeout=5000)
     listed.setFocus()
     typed = next(n for n in reversed(names) if n != q.image)  # a name typed, key after key
@@ -588,6 +595,9 @@ def test_a_failed_start_then_a_closed_notification_leave_the_keys_with_the_query
     button(widget, "Export labels…").click()
     qtbot.waitUntil(lambda: bool(toasts), timeout=WAIT)
     notification_manager.notification_ready.disconnect(toasts.append)
+    widget.window().activateWindow()  # the export's dialog had it (no window manager here)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is widget.window()
+                    and QApplication.focusWidget() is widget.panel.class_list, timeout=WAIT)
     shown = [w for w in widget.window().findChildren(QWidget)
              if type(w).__name__ == "NapariQtNotification" and w.isVisible()]
     assert shown, WIDGET
