@@ -40,8 +40,8 @@ class ImageBrowser(QWidget):
     """A list of the dataset's images and "◀ Image" / "Image ▶" buttons.
     Emits :attr:`chosen` (an image name) when the person picks one, and
     :attr:`recall_requested` for Enter or Esc on them, or an answer key on
-    a button (the query back, as the panel says); the canvas's own moves (a query, a review row) are
-    told with :meth:`shown` and emit nothing."""
+    a button (the query back, as the panel says); the canvas's own moves (a
+    query, a review row) are told with :meth:`shown` and emit nothing."""
 
     chosen = Signal(str)
     recall_requested = Signal()
