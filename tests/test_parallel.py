@@ -2,6 +2,7 @@
 exactly the regions and the ranking of a run in one process."""
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -281,3 +282,24 @@ def test_a_port_that_is_no_scheduler_is_one_plain_error(demo_probs, tmp_path, ca
     assert (f"{address} takes connections but does not answer as a Dask scheduler: is it "
             "the scheduler's port" in err)
     assert "Traceback" not in err and not (tmp_path / "r.json").exists()
+
+
+def test_ctrl_c_on_a_run_with_workers_is_one_line(demo_probs, tmp_path):
+    """Ctrl+C in a terminal reaches every process of the command: each
+    worker printed its own traceback (found in a walk-through)."""
+    import psutil  # distributed's
+
+    demo, probs = demo_probs
+    run = subprocess.Popen([sys.executable, "-m", "a2lc_napari.cli", "rank", str(demo),
+                            "--probs", str(probs), "--method", "alc", "--json",
+                            str(tmp_path / "r.json"), "--workers", "2"],
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    command = psutil.Process(run.pid)
+    deadline = time.monotonic() + 120
+    while len(command.children()) < 2 and time.monotonic() < deadline:  # the workers
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGINT)  # as a terminal sends Ctrl+C: to the whole command
+    err = run.communicate(timeout=120)[1]
+    assert run.returncode == 130, err[-2000:]
+    assert "Interrupted. Rerun the same command to resume." in err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err

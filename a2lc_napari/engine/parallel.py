@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import CancelledError, Executor, ProcessPoolExecutor
@@ -71,6 +73,27 @@ async def _handshake(address: str) -> None:
     comm = await asyncio.wait_for(connect(address, timeout=CONNECT_TIMEOUT_S),
                                   CONNECT_TIMEOUT_S + 5)
     await comm.close()
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Ctrl+C (SIGINT) held back meanwhile: from the processes started,
+    which keep it held (a terminal's Ctrl+C reaches every process of the
+    command, and each worker would print its own traceback), and from this
+    one until they are started (a worker left half-started prints one too);
+    a Ctrl+C meanwhile then acts, once."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    pressed = []
+    main = threading.current_thread() is threading.main_thread()  # its handler: Python's
+    handler = signal.signal(signal.SIGINT, lambda *_: pressed.append(1)) if main else None
+    try:
+        yield
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, handler)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+    if pressed:
+        signal.raise_signal(signal.SIGINT)
 
 
 @contextmanager
@@ -130,9 +153,10 @@ def executor(workers: int | None = None, scheduler: str | None = None,
     # "spawn": forking a process that runs threads (numba's, torch's, Qt's) can hang.
     pool = ProcessPoolExecutor(workers, mp_context=get_context("spawn"),
                                initializer=_start, initargs=(tuple(preload),))
-    for _ in range(workers):  # start them all now, not at the first images
-        pool.submit(_one_thread)
     try:
+        with _ctrl_c_held():  # from the workers: this process stops them
+            for _ in range(workers):  # start them all now, not at the first images
+                pool.submit(_one_thread)
         yield pool
     finally:
         pool.shutdown(cancel_futures=True)
