@@ -82,6 +82,9 @@ def _ctrl_c_held() -> Iterator[None]:
     command, and each worker would print its own traceback), and from this
     one until they are started (a worker left half-started prints one too);
     a Ctrl+C meanwhile then acts, once."""
+    if not hasattr(signal, "pthread_sigmask"):  # Windows: no signal masks
+        yield
+        return
     held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     pressed = []
     main = threading.current_thread() is threading.main_thread()  # its handler: Python's
