@@ -229,10 +229,11 @@ class SettingsForm(Container):
                                   path=str(self.region_files.value) if files else None),
             background_is_ignore=self.background_is_ignore.value)
 
-    def show_config(self, config: SessionConfig) -> list[str]:
-        """Show ``config``; the settings it uses that differ from what the
-        form held (a resumed session keeps its own), as "Training steps 150
-        (not 20)"."""
+    def show_config(self, config: SessionConfig, panel: dict | None = None) -> list[str]:
+        """Show ``config``, and the ``panel`` settings kept beside it
+        (:meth:`panel_settings`); the settings it uses that differ from what
+        the form held (a resumed session keeps its own), as "Training steps
+        150 (not 20)"."""
         before = {w.name: (w.value, _shown(w)) for w in self if w.name not in ("fold", "start")}
         self.method.value = config.method
         self.budget.value = config.budget
@@ -253,6 +254,7 @@ class SettingsForm(Container):
         if config.regions.path:
             self.region_files.value = config.regions.path
         self.background_is_ignore.value = config.background_is_ignore
+        self.review_above.value = (panel or {}).get("review_above", self.review_above.value)
         unused = self._unused()
         return [f"{getattr(w, 'text', None) or w.label} {_shown(w)} (not {before[w.name][1]})"
                 for w in self if w.name in before and w.name not in unused
@@ -262,16 +264,6 @@ class SettingsForm(Container):
         """The settings a session keeps beside its config, which the person
         may change while it runs: the review limit."""
         return {"review_above": self.review_above.value}
-
-    def show_panel_settings(self, kept: dict) -> list[str]:
-        """Show the settings a session kept (:meth:`panel_settings`); those
-        that differ from what the form held, in :meth:`show_config`'s words."""
-        differing = []
-        if "review_above" in kept and kept["review_above"] != self.review_above.value:
-            differing.append(f"{self.review_above.label} {kept['review_above']} "
-                             f"(not {self.review_above.value})")
-            self.review_above.value = kept["review_above"]
-        return differing
 
     def lock(self) -> None:
         """A session runs: its settings are its own now (the review limit stays

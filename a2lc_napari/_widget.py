@@ -361,8 +361,8 @@ class CorrectionWidget(QWidget):
 
     def _on_started(self, session: Session) -> None:
         self.runner.session = session
-        differing = self.settings.show_config(session.config)  # a resumed session's own
-        differing += self.settings.show_panel_settings(session.panel_settings())
+        differing = self.settings.show_config(  # a resumed session's own
+            session.config, session.panel_settings())
         self._keep_panel_settings()  # a new session's are the form's
         self.settings.review_above.changed.connect(self._keep_panel_settings)
         self.settings.lock()
